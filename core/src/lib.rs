@@ -1,0 +1,23 @@
+//! `testbed-core`: the domain of the bank/platform data-sharing testbed.
+//!
+//! It holds the vocabulary (issues, terms, policies, strategies), the negotiation agents and
+//! the stacked-alternating-offers protocol, delay distributions, seeded random streams, the
+//! scenario format and the report model. Everything here is a pure function or a state machine
+//! that takes simulated time as an argument.
+//!
+//! It is not a runtime: no tokio, no hyper, no files, no `Instant::now()`. The virtual-time
+//! scheduler in `sim` and the hyper services in `bank-mock`/`platform-mock` drive it.
+
+mod error;
+
+pub mod delay;
+pub mod negotiation;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod serde_duration;
+pub mod time;
+pub mod vocabulary;
+
+pub use error::CoreError;
+pub use time::SimTime;

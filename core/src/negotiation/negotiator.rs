@@ -1,0 +1,137 @@
+//! A negotiating agent: preferences plus a strategy plus the little state a negotiation needs
+//! (how often the other side insisted on a forbidden option; its first offer, for
+//! tit-for-tat). Pure: it is told the round and the other side's trust, and answers.
+
+use super::preferences::Preferences;
+use super::space::OutcomeId;
+use super::strategy::{Strategy, aspiration, relative_time, threshold};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Clause id used when no admissible outcome is worth the reservation value.
+pub const RESERVATION_CLAUSE: &str = "reservation_value";
+
+/// What a negotiator is told when it is its turn.
+#[derive(Clone, Copy, Debug)]
+pub struct Situation {
+    pub round: u32,
+    pub n_rounds: u32,
+    /// The standing offer from the other side, if any.
+    pub standing: Option<OutcomeId>,
+    /// The other side's current trust level (events move it).
+    pub counterparty_trust: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Withdrawal {
+    pub clause: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Accept,
+    Offer(OutcomeId),
+    Withdraw(Withdrawal),
+}
+
+#[derive(Clone, Debug)]
+pub struct Negotiator {
+    prefs: Arc<Preferences>,
+    strategy: Strategy,
+    /// Consecutive offers from the other side that broke each clause.
+    insisted: Vec<u32>,
+    opponent_first_utility: Option<f64>,
+}
+
+impl Negotiator {
+    pub fn new(prefs: Arc<Preferences>, strategy: Strategy) -> Self {
+        let insisted = vec![0; prefs.clauses().len()];
+        Negotiator { prefs, strategy, insisted, opponent_first_utility: None }
+    }
+
+    pub fn preferences(&self) -> &Arc<Preferences> {
+        &self.prefs
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Swaps in new preferences mid-negotiation (a regulation adds a clause); the insistence
+    /// counts of clauses that still exist are kept, new clauses start at zero.
+    pub fn replace_preferences(&mut self, prefs: Arc<Preferences>) {
+        self.insisted.resize(prefs.clauses().len(), 0);
+        self.prefs = prefs;
+    }
+
+    /// The threshold this negotiator applies in `round`, given what it has seen so far.
+    /// `None` when it has no admissible outcome at all.
+    pub fn threshold(&self, round: u32, n_rounds: u32, latest_opponent_utility: Option<f64>) -> Option<f64> {
+        let umax = self.prefs.max_utility()?;
+        let umin = self.prefs.min_utility()?;
+        let a = match self.strategy {
+            Strategy::TimeBased { exponent } => aspiration(relative_time(round, n_rounds), exponent),
+            Strategy::Hardliner => 1.0,
+            Strategy::TitForTat => {
+                let conceded = match (self.opponent_first_utility, latest_opponent_utility) {
+                    (Some(first), Some(latest)) => (latest - first).max(0.0),
+                    _ => 0.0,
+                };
+                if umax > umin { 1.0 - conceded / (umax - umin) } else { 1.0 }
+            }
+        };
+        Some(threshold(umin, umax, a))
+    }
+
+    /// Checks the trust floor for negotiations; used on every turn and when an event moves
+    /// the other side's trust between turns.
+    pub fn review(&self, counterparty_trust: f64) -> Option<Withdrawal> {
+        let floor = self.prefs.negotiation_trust_floor.as_ref()?;
+        (counterparty_trust < floor.min)
+            .then(|| Withdrawal { clause: floor.clause.clone(), reason: floor.reason.clone() })
+    }
+
+    pub fn respond(&mut self, s: &Situation) -> Decision {
+        if let Some(w) = self.review(s.counterparty_trust) {
+            return Decision::Withdraw(w);
+        }
+        if !self.prefs.has_acceptable_outcome() {
+            return Decision::Withdraw(Withdrawal {
+                clause: RESERVATION_CLAUSE.into(),
+                reason: "no outcome within its hard limits is worth its reservation value".into(),
+            });
+        }
+        let offered_utility = s.standing.map(|o| self.prefs.utility(o));
+        if self.opponent_first_utility.is_none() {
+            self.opponent_first_utility = offered_utility;
+        }
+        let threshold = self
+            .threshold(s.round, s.n_rounds, offered_utility)
+            .expect("has_acceptable_outcome implies an admissible outcome");
+        if let Some(offer) = s.standing {
+            let mut breaks_a_clause = false;
+            let space = self.prefs.space();
+            for (count, clause) in self.insisted.iter_mut().zip(self.prefs.clauses()) {
+                if clause.is_violated_by(space, offer) {
+                    breaks_a_clause = true;
+                    *count += 1;
+                    if *count >= clause.patience {
+                        return Decision::Withdraw(Withdrawal {
+                            clause: clause.id.clone(),
+                            reason: clause.reason.clone(),
+                        });
+                    }
+                } else {
+                    *count = 0;
+                }
+            }
+            if !breaks_a_clause && self.prefs.utility(offer) >= threshold {
+                return Decision::Accept;
+            }
+        }
+        let offer =
+            self.prefs.lowest_at_or_above(threshold).expect("the threshold never exceeds the best admissible utility");
+        Decision::Offer(offer)
+    }
+}

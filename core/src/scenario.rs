@@ -1,0 +1,851 @@
+//! Scenario files: the TOML format (wire types, unknown keys rejected) and its conversion into
+//! validated domain values. Parsing text is not I/O: callers read the file and pass its text,
+//! so the mocks' binaries and `sim` share one loader.
+//!
+//! Every error names its place: `line:column` for syntax and type errors, the key path
+//! (`banks[1].policy.reservation`) for values that parse but make no sense.
+
+use crate::CoreError;
+use crate::delay::Delay;
+use crate::negotiation::{
+    BOULWARE_EXPONENT, CONCEDER_EXPONENT, Clause, Issue, IssueSpace, LINEAR_EXPONENT, LinearUtility, OutcomeId,
+    Preferences, Side, Strategy, TrustFloor,
+};
+use crate::vocabulary::{Favours, default_favours, default_issues};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_DEADLINE_ROUNDS: u32 = 20;
+pub const DEFAULT_PATIENCE: u32 = 3;
+pub const MAX_DEADLINE_ROUNDS: u32 = 100_000;
+/// Clause id a bank names when the platform's trust is below its floor.
+pub const TRUST_CLAUSE: &str = "min_platform_trust";
+/// Clause id a bank names when it revokes an agreement because trust fell.
+pub const REVOKE_TRUST_CLAUSE: &str = "revoke_below_trust";
+/// Clause id a bank names when its reaction to any privacy incident is to walk away.
+pub const INCIDENT_CLAUSE: &str = "privacy_incident";
+
+// ---------------------------------------------------------------------------------------------
+// Domain values
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: Duration,
+    /// Which side makes the first offer in every negotiation.
+    pub opens: Side,
+    pub space: IssueSpace,
+    pub network_delay: Delay,
+    pub decision_delay: Delay,
+    pub platforms: Vec<Platform>,
+    pub banks: Vec<Bank>,
+    /// Sorted by time; events at the same time keep file order.
+    pub events: Vec<ScheduledEvent>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Platform {
+    pub name: String,
+    pub description: String,
+    /// Trust in `0..=1`; privacy incidents move it.
+    pub trust: f64,
+    pub start: Duration,
+    pub deadline_rounds: u32,
+    pub strategy: Strategy,
+    pub preferences: Arc<Preferences>,
+    /// Indices into `Scenario::banks` of the banks this platform asks.
+    pub banks: Vec<usize>,
+    /// The platform's opening ask, one option per issue.
+    pub ask: OutcomeId,
+    pub decision_delay: Option<Delay>,
+}
+
+/// How a bank reacts when a privacy incident hits a platform it deals with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentReaction {
+    /// Re-check its trust floors as soon as it has deliberated (decision delay).
+    Reassess,
+    /// Walk away from the platform at once: withdraw, or revoke an agreement.
+    Withdraw,
+    /// Notice only at its next turn.
+    Ignore,
+}
+
+#[derive(Clone, Debug)]
+pub struct Bank {
+    pub name: String,
+    pub description: String,
+    pub deadline_rounds: u32,
+    pub strategy: Strategy,
+    pub preferences: Arc<Preferences>,
+    pub on_privacy_incident: IncidentReaction,
+    pub decision_delay: Option<Delay>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScheduledEvent {
+    pub at: Duration,
+    pub description: String,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum EventKind {
+    /// A privacy incident at a platform moves its trust by `trust_change` (clamped to 0..=1).
+    PrivacyIncident { platform: usize, trust_change: f64 },
+    /// A rule every party must now follow, as a hard limit added to every bank and platform.
+    Regulation { clause: Clause },
+    /// A bank stops answering for `duration`: messages wait until it is back.
+    Outage { bank: usize, duration: Duration },
+}
+
+impl EventKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EventKind::PrivacyIncident { .. } => "privacy_incident",
+            EventKind::Regulation { .. } => "regulation",
+            EventKind::Outage { .. } => "outage",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire types
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWire {
+    scenario: MetaWire,
+    #[serde(default)]
+    timing: TimingWire,
+    issues: Option<Vec<IssueWire>>,
+    #[serde(default)]
+    platforms: Vec<PlatformWire>,
+    #[serde(default)]
+    banks: Vec<BankWire>,
+    #[serde(default)]
+    events: Vec<EventWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaWire {
+    name: String,
+    #[serde(default)]
+    description: String,
+    seed: u64,
+    #[serde(with = "crate::serde_duration")]
+    duration: Duration,
+    #[serde(default = "platform_side")]
+    opens: Side,
+}
+
+fn platform_side() -> Side {
+    Side::Platform
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TimingWire {
+    network_delay: Option<DelayWire>,
+    decision_delay: Option<DelayWire>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+enum DelayWire {
+    Fixed {
+        #[serde(with = "crate::serde_duration")]
+        value: Duration,
+    },
+    Exponential {
+        #[serde(with = "crate::serde_duration")]
+        mean: Duration,
+    },
+    LogNormal {
+        #[serde(with = "crate::serde_duration")]
+        median: Duration,
+        sigma: f64,
+    },
+    Uniform {
+        #[serde(with = "crate::serde_duration")]
+        min: Duration,
+        #[serde(with = "crate::serde_duration")]
+        max: Duration,
+    },
+    Normal {
+        #[serde(with = "crate::serde_duration")]
+        mean: Duration,
+        #[serde(with = "crate::serde_duration")]
+        sd: Duration,
+    },
+}
+
+impl From<DelayWire> for Delay {
+    fn from(w: DelayWire) -> Delay {
+        match w {
+            DelayWire::Fixed { value } => Delay::Fixed { value },
+            DelayWire::Exponential { mean } => Delay::Exponential { mean },
+            DelayWire::LogNormal { median, sigma } => Delay::LogNormal { median, sigma },
+            DelayWire::Uniform { min, max } => Delay::Uniform { min, max },
+            DelayWire::Normal { mean, sd } => Delay::Normal { mean, sd },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueWire {
+    name: String,
+    options: Vec<String>,
+    bank_favours: Option<Favours>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum StrategyName {
+    Boulware,
+    Linear,
+    Conceder,
+    TimeBased,
+    Hardliner,
+    TitForTat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformWire {
+    name: String,
+    #[serde(default)]
+    description: String,
+    trust: f64,
+    strategy: StrategyName,
+    exponent: Option<f64>,
+    reservation: f64,
+    deadline_rounds: Option<u32>,
+    #[serde(default, with = "crate::serde_duration::option")]
+    start: Option<Duration>,
+    banks: Option<Vec<String>>,
+    #[serde(default)]
+    ask: BTreeMap<String, String>,
+    #[serde(default)]
+    weights: BTreeMap<String, f64>,
+    #[serde(default)]
+    values: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default)]
+    limits: Vec<LimitWire>,
+    decision_delay: Option<DelayWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BankWire {
+    name: String,
+    #[serde(default)]
+    description: String,
+    policy: PolicyWire,
+    decision_delay: Option<DelayWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyWire {
+    reservation: f64,
+    strategy: StrategyName,
+    exponent: Option<f64>,
+    deadline_rounds: Option<u32>,
+    min_platform_trust: Option<f64>,
+    revoke_below_trust: Option<f64>,
+    on_privacy_incident: Option<IncidentReaction>,
+    patience: Option<u32>,
+    #[serde(default)]
+    weights: BTreeMap<String, f64>,
+    #[serde(default)]
+    values: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default)]
+    limits: Vec<LimitWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitWire {
+    id: String,
+    reason: String,
+    issue: String,
+    forbid: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    patience: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum EventWire {
+    PrivacyIncident {
+        #[serde(with = "crate::serde_duration")]
+        at: Duration,
+        platform: String,
+        trust_change: f64,
+        #[serde(default)]
+        description: String,
+    },
+    Regulation {
+        #[serde(with = "crate::serde_duration")]
+        at: Duration,
+        id: String,
+        reason: String,
+        issue: String,
+        forbid: Option<Vec<String>>,
+        allow: Option<Vec<String>>,
+        #[serde(default)]
+        description: String,
+    },
+    Outage {
+        #[serde(with = "crate::serde_duration")]
+        at: Duration,
+        bank: String,
+        #[serde(with = "crate::serde_duration")]
+        duration: Duration,
+        #[serde(default)]
+        description: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and validation
+// ---------------------------------------------------------------------------------------------
+
+/// Parses and validates a scenario from TOML text.
+pub fn parse(text: &str) -> Result<Scenario, CoreError> {
+    let wire: FileWire = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+    convert(wire)
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> CoreError {
+    let (line, column) = match e.span() {
+        Some(span) => line_col(text, span.start),
+        None => (1, 1),
+    };
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    CoreError::ScenarioSyntax { line, column, message }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> CoreError {
+    CoreError::ScenarioInvalid { path: path.into(), message: message.into() }
+}
+
+fn check_name(path: &str, name: &str) -> Result<(), CoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!(
+                "`{name}` is not a valid name; use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn check_unit(path: &str, value: f64) -> Result<f64, CoreError> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(path, format!("{value} is outside 0..=1")))
+    }
+}
+
+fn check_rounds(path: &str, rounds: Option<u32>) -> Result<u32, CoreError> {
+    let r = rounds.unwrap_or(DEFAULT_DEADLINE_ROUNDS);
+    if (1..=MAX_DEADLINE_ROUNDS).contains(&r) {
+        Ok(r)
+    } else {
+        Err(invalid(path, format!("{r} rounds; allowed 1..={MAX_DEADLINE_ROUNDS}")))
+    }
+}
+
+fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<Delay, CoreError> {
+    let delay = wire.map_or(default, Delay::from);
+    delay.validate().map_err(|e| invalid(path, e.to_string()))?;
+    Ok(delay)
+}
+
+fn convert_strategy(path: &str, name: StrategyName, exponent: Option<f64>) -> Result<Strategy, CoreError> {
+    if exponent.is_some() && name != StrategyName::TimeBased {
+        return Err(invalid(format!("{path}.exponent"), "`exponent` applies only to strategy = \"time_based\""));
+    }
+    Ok(match name {
+        StrategyName::Boulware => Strategy::TimeBased { exponent: BOULWARE_EXPONENT },
+        StrategyName::Linear => Strategy::TimeBased { exponent: LINEAR_EXPONENT },
+        StrategyName::Conceder => Strategy::TimeBased { exponent: CONCEDER_EXPONENT },
+        StrategyName::Hardliner => Strategy::Hardliner,
+        StrategyName::TitForTat => Strategy::TitForTat,
+        StrategyName::TimeBased => {
+            let x = exponent
+                .ok_or_else(|| invalid(format!("{path}.exponent"), "strategy \"time_based\" needs an exponent > 0"))?;
+            if !(x.is_finite() && x > 0.0) {
+                return Err(invalid(format!("{path}.exponent"), format!("{x} is not a finite number > 0")));
+            }
+            Strategy::TimeBased { exponent: x }
+        }
+    })
+}
+
+fn issue_index(space: &IssueSpace, path: &str, name: &str) -> Result<usize, CoreError> {
+    space.issue_index(name).ok_or_else(|| {
+        let names: Vec<&str> = space.issues().iter().map(|i| i.name.as_str()).collect();
+        invalid(path, format!("no issue named `{name}` (issues: {})", names.join(", ")))
+    })
+}
+
+fn option_index(space: &IssueSpace, issue: usize, path: &str, option: &str) -> Result<usize, CoreError> {
+    space.option_index(issue, option).ok_or_else(|| {
+        let i = &space.issues()[issue];
+        invalid(path, format!("issue `{}` has no option `{option}` (options: {})", i.name, i.options.join(", ")))
+    })
+}
+
+fn convert_clause(
+    space: &IssueSpace,
+    path: &str,
+    limit: &LimitWire,
+    default_patience: u32,
+) -> Result<Clause, CoreError> {
+    let LimitWire { id, reason, issue, forbid, allow, patience } = limit;
+    let (forbid, allow) = (forbid.as_deref(), allow.as_deref());
+    check_name(&format!("{path}.id"), id)?;
+    if reason.trim().is_empty() {
+        return Err(invalid(format!("{path}.reason"), "say in words why the clause exists"));
+    }
+    let issue_i = issue_index(space, &format!("{path}.issue"), issue)?;
+    let n = space.issues()[issue_i].options.len();
+    let forbidden = match (forbid, allow) {
+        (Some(list), None) => {
+            let mut f = vec![false; n];
+            for (j, o) in list.iter().enumerate() {
+                f[option_index(space, issue_i, &format!("{path}.forbid[{j}]"), o)?] = true;
+            }
+            f
+        }
+        (None, Some(list)) => {
+            let mut f = vec![true; n];
+            for (j, o) in list.iter().enumerate() {
+                f[option_index(space, issue_i, &format!("{path}.allow[{j}]"), o)?] = false;
+            }
+            f
+        }
+        _ => return Err(invalid(path, "give exactly one of `forbid` or `allow`")),
+    };
+    if forbidden.iter().all(|&f| f) {
+        return Err(invalid(path, "the clause forbids every option, so no outcome could satisfy it"));
+    }
+    let patience = patience.unwrap_or(default_patience);
+    if patience == 0 {
+        return Err(invalid(format!("{path}.patience"), "0; allowed 1 or more offers"));
+    }
+    Ok(Clause { id: id.clone(), reason: reason.clone(), issue: issue_i, forbidden, patience })
+}
+
+/// Weights and option values of one side, defaults filled in by `default_value(issue, option)`.
+fn convert_utility(
+    space: &IssueSpace,
+    path: &str,
+    weights: &BTreeMap<String, f64>,
+    values: &BTreeMap<String, BTreeMap<String, f64>>,
+    default_weight: impl Fn(usize) -> f64,
+    default_value: impl Fn(usize, usize) -> f64,
+) -> Result<LinearUtility, CoreError> {
+    for (name, w) in weights {
+        issue_index(space, &format!("{path}.weights.{name}"), name)?;
+        if !(w.is_finite() && *w >= 0.0) {
+            return Err(invalid(format!("{path}.weights.{name}"), format!("{w} is not a finite number >= 0")));
+        }
+    }
+    for (name, opts) in values {
+        let i = issue_index(space, &format!("{path}.values.{name}"), name)?;
+        for (option, v) in opts {
+            option_index(space, i, &format!("{path}.values.{name}.{option}"), option)?;
+            check_unit(&format!("{path}.values.{name}.{option}"), *v)?;
+        }
+    }
+    let mut w = Vec::new();
+    let mut vals = Vec::new();
+    for (i, issue) in space.issues().iter().enumerate() {
+        w.push(weights.get(&issue.name).copied().unwrap_or_else(|| default_weight(i)));
+        let given = values.get(&issue.name);
+        vals.push(
+            issue
+                .options
+                .iter()
+                .enumerate()
+                .map(|(j, o)| given.and_then(|g| g.get(o)).copied().unwrap_or_else(|| default_value(i, j)))
+                .collect(),
+        );
+    }
+    if w.iter().sum::<f64>() <= 0.0 {
+        return Err(invalid(format!("{path}.weights"), "at least one issue must have a positive weight"));
+    }
+    LinearUtility::new(space, w, vals).map_err(|e| invalid(path, e.to_string()))
+}
+
+/// Linear fall-off from a peak option: 1 at `peak`, 0 at the farthest option.
+fn falloff(n: usize, peak: usize, j: usize) -> f64 {
+    if n <= 1 {
+        return 1.0;
+    }
+    let far = peak.max(n - 1 - peak) as f64;
+    1.0 - (j.abs_diff(peak) as f64) / far
+}
+
+fn convert(w: FileWire) -> Result<Scenario, CoreError> {
+    check_name("scenario.name", &w.scenario.name)?;
+    if w.scenario.duration.is_zero() {
+        return Err(invalid("scenario.duration", "must be longer than 0s"));
+    }
+    let space = match &w.issues {
+        None => IssueSpace::new(default_issues()),
+        Some(list) => {
+            for (i, issue) in list.iter().enumerate() {
+                check_name(&format!("issues[{i}].name"), &issue.name)?;
+                if issue.options.is_empty() {
+                    return Err(invalid(format!("issues[{i}].options"), "list at least one option"));
+                }
+            }
+            IssueSpace::new(list.iter().map(|i| Issue { name: i.name.clone(), options: i.options.clone() }).collect())
+        }
+    }
+    .map_err(|e| invalid("issues", e.to_string()))?;
+    let favours = |i: usize| -> Favours {
+        let name = &space.issues()[i].name;
+        w.issues
+            .as_ref()
+            .and_then(|l| l.iter().find(|x| &x.name == name).and_then(|x| x.bank_favours))
+            .unwrap_or_else(|| default_favours(name))
+    };
+
+    let network_delay = convert_delay(
+        "timing.network_delay",
+        w.timing.network_delay,
+        Delay::LogNormal { median: Duration::from_millis(40), sigma: 0.5 },
+    )?;
+    let decision_delay = convert_delay(
+        "timing.decision_delay",
+        w.timing.decision_delay,
+        Delay::Exponential { mean: Duration::from_secs(86_400) },
+    )?;
+
+    if w.banks.is_empty() {
+        return Err(invalid("banks", "at least one [[banks]] entry is required"));
+    }
+    if w.platforms.is_empty() {
+        return Err(invalid("platforms", "at least one [[platforms]] entry is required"));
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut claim = |path: String, name: &str| -> Result<(), CoreError> {
+        check_name(&path, name)?;
+        if let Some((first, _)) = seen.iter().find(|(_, n)| n == name) {
+            return Err(invalid(path, format!("`{name}` is already the name of {first}")));
+        }
+        seen.push((path.trim_end_matches(".name").to_string(), name.to_string()));
+        Ok(())
+    };
+    for (i, b) in w.banks.iter().enumerate() {
+        claim(format!("banks[{i}].name"), &b.name)?;
+    }
+    for (i, p) in w.platforms.iter().enumerate() {
+        claim(format!("platforms[{i}].name"), &p.name)?;
+    }
+    let bank_index = |path: &str, name: &str| -> Result<usize, CoreError> {
+        w.banks.iter().position(|b| b.name == name).ok_or_else(|| {
+            let names: Vec<&str> = w.banks.iter().map(|b| b.name.as_str()).collect();
+            invalid(path, format!("no bank named `{name}` (banks: {})", names.join(", ")))
+        })
+    };
+
+    let mut banks = Vec::new();
+    for (bi, b) in w.banks.iter().enumerate() {
+        let path = format!("banks[{bi}].policy");
+        let p = &b.policy;
+        let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
+        let strategy = convert_strategy(&format!("{path}.strategy"), p.strategy, p.exponent)?;
+        let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
+        let utility = convert_utility(
+            &space,
+            &path,
+            &p.weights,
+            &p.values,
+            |_| 1.0,
+            |i, j| {
+                let n = space.issues()[i].options.len();
+                match favours(i) {
+                    Favours::First => falloff(n, 0, j),
+                    Favours::Last => falloff(n, n - 1, j),
+                }
+            },
+        )?;
+        let mut clauses = Vec::new();
+        for (li, l) in p.limits.iter().enumerate() {
+            let c = convert_clause(&space, &format!("{path}.limits[{li}]"), l, p.patience.unwrap_or(DEFAULT_PATIENCE))?;
+            if clauses.iter().any(|x: &Clause| x.id == c.id) {
+                return Err(invalid(format!("{path}.limits[{li}].id"), format!("`{}` is used twice", c.id)));
+            }
+            clauses.push(c);
+        }
+        let mut prefs = Preferences::new(space.clone(), utility, clauses, reservation)
+            .map_err(|e| invalid(&path, e.to_string()))?;
+        if let Some(min) = p.min_platform_trust {
+            prefs.negotiation_trust_floor = Some(TrustFloor {
+                min: check_unit(&format!("{path}.min_platform_trust"), min)?,
+                clause: TRUST_CLAUSE.into(),
+                reason: format!("the platform's trust is below the bank's minimum of {min}"),
+            });
+        }
+        if let Some(min) = p.revoke_below_trust {
+            prefs.agreement_trust_floor = Some(TrustFloor {
+                min: check_unit(&format!("{path}.revoke_below_trust"), min)?,
+                clause: REVOKE_TRUST_CLAUSE.into(),
+                reason: format!("the platform's trust fell below {min}, the level at which the bank revokes"),
+            });
+        }
+        banks.push(Bank {
+            name: b.name.clone(),
+            description: b.description.clone(),
+            deadline_rounds,
+            strategy,
+            preferences: Arc::new(prefs),
+            on_privacy_incident: p.on_privacy_incident.unwrap_or(IncidentReaction::Reassess),
+            decision_delay: b
+                .decision_delay
+                .map(|d| convert_delay(&format!("banks[{bi}].decision_delay"), Some(d), Delay::ZERO))
+                .transpose()?,
+        });
+    }
+
+    let mut platforms = Vec::new();
+    for (pi, p) in w.platforms.iter().enumerate() {
+        let path = format!("platforms[{pi}]");
+        let trust = check_unit(&format!("{path}.trust"), p.trust)?;
+        let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
+        let strategy = convert_strategy(&format!("{path}.strategy"), p.strategy, p.exponent)?;
+        let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
+        let start = p.start.unwrap_or_default();
+        if start >= w.scenario.duration {
+            return Err(invalid(format!("{path}.start"), "starts at or after the end of the scenario"));
+        }
+        let mut ask = vec![None; space.issues().len()];
+        for (issue, option) in &p.ask {
+            let i = issue_index(&space, &format!("{path}.ask.{issue}"), issue)?;
+            ask[i] = Some(option_index(&space, i, &format!("{path}.ask.{issue}"), option)?);
+        }
+        // Unasked issues: the platform is indifferent (weight 0) and opens with the bank's
+        // favourite option.
+        let utility = convert_utility(
+            &space,
+            &path,
+            &p.weights,
+            &p.values,
+            |i| if ask[i].is_some() { 1.0 } else { 0.0 },
+            |i, j| ask[i].map_or(1.0, |peak| falloff(space.issues()[i].options.len(), peak, j)),
+        )?;
+        let ask_outcome: Vec<usize> = ask
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                a.unwrap_or(match favours(i) {
+                    Favours::First => 0,
+                    Favours::Last => space.issues()[i].options.len() - 1,
+                })
+            })
+            .collect();
+        let ask = space.outcome(&ask_outcome).map_err(|e| invalid(format!("{path}.ask"), e.to_string()))?;
+        let mut clauses = Vec::new();
+        for (li, l) in p.limits.iter().enumerate() {
+            clauses.push(convert_clause(&space, &format!("{path}.limits[{li}]"), l, DEFAULT_PATIENCE)?);
+        }
+        let prefs = Preferences::new(space.clone(), utility, clauses, reservation)
+            .map_err(|e| invalid(&path, e.to_string()))?;
+        let asked_banks = match &p.banks {
+            None => (0..banks.len()).collect(),
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(invalid(
+                        format!("{path}.banks"),
+                        "list at least one bank, or leave the key out to ask every bank",
+                    ));
+                }
+                let mut idx = Vec::new();
+                for (j, name) in list.iter().enumerate() {
+                    let b = bank_index(&format!("{path}.banks[{j}]"), name)?;
+                    if idx.contains(&b) {
+                        return Err(invalid(format!("{path}.banks[{j}]"), format!("`{name}` is listed twice")));
+                    }
+                    idx.push(b);
+                }
+                idx
+            }
+        };
+        platforms.push(Platform {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            trust,
+            start,
+            deadline_rounds,
+            strategy,
+            preferences: Arc::new(prefs),
+            banks: asked_banks,
+            ask,
+            decision_delay: p
+                .decision_delay
+                .map(|d| convert_delay(&format!("{path}.decision_delay"), Some(d), Delay::ZERO))
+                .transpose()?,
+        });
+    }
+
+    let mut events = Vec::new();
+    for (ei, e) in w.events.iter().enumerate() {
+        let path = format!("events[{ei}]");
+        let (at, description, kind) = match e {
+            EventWire::PrivacyIncident { at, platform, trust_change, description } => {
+                let p = w.platforms.iter().position(|x| &x.name == platform).ok_or_else(|| {
+                    let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
+                    invalid(
+                        format!("{path}.platform"),
+                        format!("no platform named `{platform}` (platforms: {})", names.join(", ")),
+                    )
+                })?;
+                if !(trust_change.is_finite() && (-1.0..=1.0).contains(trust_change)) {
+                    return Err(invalid(format!("{path}.trust_change"), format!("{trust_change} is outside -1..=1")));
+                }
+                (*at, description, EventKind::PrivacyIncident { platform: p, trust_change: *trust_change })
+            }
+            EventWire::Regulation { at, id, reason, issue, forbid, allow, description } => {
+                let limit = LimitWire {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                    issue: issue.clone(),
+                    forbid: forbid.clone(),
+                    allow: allow.clone(),
+                    patience: None,
+                };
+                // A regulated option is refused the first time it is offered.
+                let clause = convert_clause(&space, &path, &limit, 1)?;
+                (*at, description, EventKind::Regulation { clause })
+            }
+            EventWire::Outage { at, bank, duration, description } => {
+                let b = bank_index(&format!("{path}.bank"), bank)?;
+                if duration.is_zero() {
+                    return Err(invalid(format!("{path}.duration"), "an outage must last longer than 0s"));
+                }
+                (*at, description, EventKind::Outage { bank: b, duration: *duration })
+            }
+        };
+        if at > w.scenario.duration {
+            return Err(invalid(
+                format!("{path}.at"),
+                format!(
+                    "{} is after the end of the scenario ({})",
+                    humantime::format_duration(at),
+                    humantime::format_duration(w.scenario.duration)
+                ),
+            ));
+        }
+        events.push(ScheduledEvent { at, description: description.clone(), kind });
+    }
+    events.sort_by_key(|e| e.at); // stable: same-time events keep file order
+
+    Ok(Scenario {
+        name: w.scenario.name,
+        description: w.scenario.description,
+        seed: w.scenario.seed,
+        duration: w.scenario.duration,
+        opens: w.scenario.opens,
+        space,
+        network_delay,
+        decision_delay,
+        platforms,
+        banks,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[scenario]
+name = "tiny"
+seed = 1
+duration = "30d"
+
+[[platforms]]
+name = "p"
+trust = 0.5
+strategy = "linear"
+reservation = 0.1
+ask = { balances = "included", transactions = "detail" }
+
+[[banks]]
+name = "b"
+[banks.policy]
+reservation = 0.2
+strategy = "boulware"
+"#;
+
+    #[test]
+    fn a_minimal_file_gets_the_vocabulary_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.space.issues().len(), crate::vocabulary::DEFAULT_ISSUES.len());
+        assert_eq!(s.platforms[0].deadline_rounds, DEFAULT_DEADLINE_ROUNDS);
+        assert_eq!(s.platforms[0].banks, vec![0]);
+        // The platform's best outcome is its ask; the bank's is sharing nothing.
+        let p = &s.platforms[0].preferences;
+        assert_eq!(p.utility(s.platforms[0].ask), p.max_utility().unwrap());
+        let labels = s.space.describe(s.platforms[0].ask);
+        assert!(labels.contains(&("transactions".into(), "detail".into())));
+        assert!(labels.contains(&("platform_offers".into(), "referrals+fraud_tooling".into())));
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let text = MINIMAL.replace("seed = 1", "seed = \"one\"");
+        match parse(&text) {
+            Err(CoreError::ScenarioSyntax { line, .. }) => assert_eq!(line, 4),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn semantic_errors_carry_the_key_path() {
+        let text = MINIMAL.replace("reservation = 0.2", "reservation = 1.5");
+        let err = parse(&text).unwrap_err().to_string();
+        assert_eq!(err, "banks[0].policy.reservation: 1.5 is outside 0..=1");
+    }
+
+    #[test]
+    fn falloff_peaks_at_the_ask() {
+        assert_eq!(falloff(3, 2, 2), 1.0);
+        assert_eq!(falloff(3, 2, 0), 0.0);
+        assert_eq!(falloff(5, 1, 4), 0.0);
+        assert!((falloff(5, 1, 0) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(falloff(1, 0, 0), 1.0);
+    }
+}

@@ -1,0 +1,99 @@
+//! Simulated time. The core never reads a clock: every function that needs "now" takes a
+//! [`SimTime`] argument, so the same code runs under the virtual-time scheduler and under
+//! hyper (where the driver converts wall time into a `SimTime` since the run started).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// Nanoseconds since the start of a run. `u64` covers 584 years.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SimTime(u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+    pub const MAX: SimTime = SimTime(u64::MAX);
+
+    pub const fn from_nanos(nanos: u64) -> Self {
+        SimTime(nanos)
+    }
+
+    pub fn from_duration(d: Duration) -> Self {
+        SimTime(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Whole milliseconds, the unit reports use for negotiation timelines.
+    pub const fn as_millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    /// Time elapsed since `earlier` (zero if `earlier` is later).
+    pub fn since(self, earlier: SimTime) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::ops::Add<Duration> for SimTime {
+    type Output = SimTime;
+    fn add(self, rhs: Duration) -> SimTime {
+        SimTime(self.0.saturating_add(u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl fmt::Display for SimTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration(Duration::from_nanos(self.0)))
+    }
+}
+
+/// A short human form with at most two units: `12d 3h`, `4m 10s`, `250ms`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    const UNITS: [(&str, u128); 7] = [
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("µs", 1_000),
+        ("ns", 1),
+    ];
+    let mut rest = d.as_nanos();
+    if rest == 0 {
+        return "0s".to_string();
+    }
+    let mut parts = Vec::with_capacity(2);
+    for (name, size) in UNITS {
+        if rest >= size {
+            parts.push(format!("{}{name}", rest / size));
+            rest %= size;
+            if parts.len() == 2 {
+                break;
+            }
+        } else if !parts.is_empty() {
+            break; // keep the two units adjacent: "1d 3h", never "1d 3s"
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_two_adjacent_units() {
+        assert_eq!(format_duration(Duration::from_secs(86_400 + 3 * 3600 + 5)), "1d 3h");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(86_400 + 5)), "1d");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn adding_saturates_instead_of_wrapping() {
+        assert_eq!(SimTime::MAX + Duration::from_secs(1), SimTime::MAX);
+    }
+}

@@ -1,0 +1,194 @@
+//! Behaviours of the negotiation core, checked against hand-computed values.
+
+use std::sync::Arc;
+use testbed_core::SimTime;
+use testbed_core::negotiation::*;
+
+/// One issue with five options; the platform values option j at j/4, the bank at 1 - j/4.
+fn space() -> IssueSpace {
+    IssueSpace::new(vec![Issue::new("scope", &["s0", "s1", "s2", "s3", "s4"])]).unwrap()
+}
+
+fn prefs(platform: bool, clauses: Vec<Clause>, reservation: f64) -> Preferences {
+    let s = space();
+    let values = vec![(0..5).map(|j| if platform { j as f64 / 4.0 } else { 1.0 - j as f64 / 4.0 }).collect()];
+    let u = LinearUtility::new(&s, vec![1.0], values).unwrap();
+    Preferences::new(s, u, clauses, reservation).unwrap()
+}
+
+fn outcome(j: usize) -> OutcomeId {
+    space().outcome(&[j]).unwrap()
+}
+
+fn forbid_high(patience: u32) -> Clause {
+    Clause {
+        id: "no_s3_or_s4".into(),
+        reason: "refuses the widest scopes".into(),
+        issue: 0,
+        forbidden: vec![false, false, false, true, true],
+        patience,
+    }
+}
+
+/// Drives a negotiation and returns its end plus every (side, round, decision).
+fn play(n: u32, mut platform: Negotiator, mut bank: Negotiator, trust: f64) -> (End, Vec<(Side, u32, Decision)>) {
+    let mut protocol = Protocol::new(n, Side::Platform, SimTime::ZERO).unwrap();
+    let mut log = Vec::new();
+    loop {
+        let turn = protocol.turn().expect("running");
+        let agent = if turn.side == Side::Platform { &mut platform } else { &mut bank };
+        let d = agent.respond(&Situation {
+            round: turn.round,
+            n_rounds: turn.n_rounds,
+            standing: turn.standing,
+            counterparty_trust: trust,
+        });
+        log.push((turn.side, turn.round, d.clone()));
+        if let Step::Ended(end) = protocol.decide(SimTime::ZERO, turn.side, d).unwrap() {
+            return (end, log);
+        }
+    }
+}
+
+#[test]
+fn linear_agents_concede_and_agree_where_the_hand_computation_says() {
+    // N = 4: thresholds 0.7999, 0.5999, 0.3999 in rounds 0, 1, 2 (t = 0.2, 0.4, 0.6).
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::linear());
+    let b = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::linear());
+    let (end, log) = play(4, p, b, 1.0);
+    let offers: Vec<_> = log.iter().map(|(s, r, d)| (*s, *r, d.clone())).collect();
+    assert_eq!(
+        offers,
+        vec![
+            (Side::Platform, 0, Decision::Offer(outcome(4))),
+            (Side::Bank, 0, Decision::Offer(outcome(0))),
+            (Side::Platform, 1, Decision::Offer(outcome(3))),
+            (Side::Bank, 1, Decision::Offer(outcome(1))),
+            (Side::Platform, 2, Decision::Offer(outcome(2))),
+            (Side::Bank, 2, Decision::Accept),
+        ]
+    );
+    assert_eq!(end, End::Agreement { outcome: outcome(2), round: 2, accepted_by: Side::Bank, at: SimTime::ZERO });
+}
+
+#[test]
+fn an_offer_exactly_at_the_aspiration_is_accepted_thanks_to_the_slack() {
+    // Round 1 of 4 for the bank: t = 0.4, aspiration 0.6, threshold 0.5999; option s1 is worth
+    // exactly 0.75 and s2 0.5 to the bank: s1 is accepted, s2 is not.
+    let mut b = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::linear());
+    let at = |o| Situation { round: 1, n_rounds: 4, standing: Some(o), counterparty_trust: 1.0 };
+    assert_eq!(b.respond(&at(outcome(1))), Decision::Accept);
+    assert_eq!(b.respond(&at(outcome(2))), Decision::Offer(outcome(1)));
+    assert!((b.threshold(1, 4, None).unwrap() - 0.5999).abs() < 1e-12);
+}
+
+#[test]
+fn a_bank_withdraws_naming_the_clause_the_platform_keeps_insisting_on() {
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::boulware());
+    let b = Negotiator::new(Arc::new(prefs(false, vec![forbid_high(2)], 0.0)), Strategy::linear());
+    let (end, _) = play(10, p, b, 1.0);
+    match end {
+        End::Withdrawal { by, withdrawal, round, .. } => {
+            assert_eq!(by, Side::Bank);
+            assert_eq!(withdrawal.clause, "no_s3_or_s4");
+            assert_eq!(withdrawal.reason, "refuses the widest scopes");
+            assert_eq!(round, 1, "second insisting offer comes in round 1");
+        }
+        other => panic!("expected a withdrawal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bank_never_offers_or_accepts_what_its_clauses_forbid() {
+    // A conceding platform eventually offers s2, which the bank accepts; the bank's own offers
+    // never include s3 or s4 even when its threshold falls to the bottom.
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::conceder());
+    let b = Negotiator::new(Arc::new(prefs(false, vec![forbid_high(100)], 0.0)), Strategy::conceder());
+    let (end, log) = play(10, p, b, 1.0);
+    for (side, _, d) in &log {
+        if *side == Side::Bank
+            && let Decision::Offer(o) = d
+        {
+            assert!(o.0 <= 2, "bank offered forbidden {o:?}");
+        }
+    }
+    match end {
+        End::Agreement { outcome: o, .. } => assert!(o.0 <= 2),
+        other => panic!("expected agreement, got {other:?}"),
+    }
+}
+
+#[test]
+fn hardliners_time_out_after_the_deadline() {
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::Hardliner);
+    let b = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::Hardliner);
+    let (end, log) = play(3, p, b, 1.0);
+    assert!(matches!(end, End::Timeout { rounds: 3, .. }));
+    assert_eq!(log.len(), 6, "two offers in each of three rounds");
+}
+
+#[test]
+fn a_bank_withdraws_when_platform_trust_is_below_its_floor() {
+    let mut bp = prefs(false, vec![], 0.0);
+    bp.negotiation_trust_floor =
+        Some(TrustFloor { min: 0.5, clause: "min_platform_trust".into(), reason: "trust too low".into() });
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::linear());
+    let b = Negotiator::new(Arc::new(bp), Strategy::linear());
+    let (end, _) = play(10, p.clone(), b.clone(), 0.3);
+    assert!(
+        matches!(&end, End::Withdrawal { by: Side::Bank, withdrawal, round: 0, .. } if withdrawal.clause == "min_platform_trust")
+    );
+    let (end, _) = play(10, p, b, 0.5);
+    assert!(matches!(end, End::Agreement { .. }), "at the floor itself the bank stays");
+}
+
+#[test]
+fn a_side_whose_reservation_exceeds_every_admissible_outcome_withdraws_at_once() {
+    let p = Negotiator::new(Arc::new(prefs(true, vec![], 0.0)), Strategy::linear());
+    // Bank forbids s3, s4 and wants at least 0.9: only s0 (1.0) qualifies, so it stays in.
+    let b = Negotiator::new(Arc::new(prefs(false, vec![forbid_high(100)], 0.9)), Strategy::linear());
+    let (end, _) = play(4, p.clone(), b, 1.0);
+    assert!(!matches!(&end, End::Withdrawal { withdrawal, .. } if withdrawal.clause == RESERVATION_CLAUSE));
+    // Forbid s0..s2 as well: nothing is left above 0.9.
+    let all_but_low = Clause { forbidden: vec![true, true, false, true, true], ..forbid_high(100) };
+    let b = Negotiator::new(Arc::new(prefs(false, vec![all_but_low], 0.9)), Strategy::linear());
+    let (end, _) = play(4, p, b, 1.0);
+    assert!(
+        matches!(&end, End::Withdrawal { by: Side::Bank, withdrawal, .. } if withdrawal.clause == RESERVATION_CLAUSE)
+    );
+}
+
+#[test]
+fn tit_for_tat_concedes_exactly_what_the_other_side_conceded() {
+    let mut b = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::TitForTat);
+    let sit = |round, o| Situation { round, n_rounds: 10, standing: Some(outcome(o)), counterparty_trust: 1.0 };
+    // Platform opens with s4 (bank utility 0): the bank holds at its best, s0.
+    assert_eq!(b.respond(&sit(0, 4)), Decision::Offer(outcome(0)));
+    // Platform moves to s3 (+0.25 for the bank): the bank gives 0.25 back, offering s1.
+    assert_eq!(b.respond(&sit(1, 3)), Decision::Offer(outcome(1)));
+    // Platform moves to s1 (+0.75): bank's threshold is 1 - 0.75 - 1e-4, and s1 (0.75) clears it.
+    assert_eq!(b.respond(&sit(2, 1)), Decision::Accept);
+}
+
+#[test]
+fn an_agreement_is_revoked_when_trust_falls_or_a_new_clause_forbids_it() {
+    let mut bp = prefs(false, vec![], 0.0);
+    bp.agreement_trust_floor =
+        Some(TrustFloor { min: 0.2, clause: "revoke_below_trust".into(), reason: "trust collapsed".into() });
+    assert_eq!(bp.review_agreement(outcome(3), 0.5), None);
+    assert_eq!(bp.review_agreement(outcome(3), 0.1).unwrap().0, "revoke_below_trust");
+    let regulated = bp.with_clause(forbid_high(1)).unwrap();
+    assert_eq!(regulated.review_agreement(outcome(3), 0.5).unwrap().0, "no_s3_or_s4");
+    assert_eq!(regulated.review_agreement(outcome(2), 0.5), None);
+}
+
+#[test]
+fn the_protocol_refuses_moves_out_of_turn_and_after_the_end() {
+    let mut protocol = Protocol::new(2, Side::Platform, SimTime::ZERO).unwrap();
+    assert!(protocol.decide(SimTime::ZERO, Side::Bank, Decision::Offer(outcome(0))).is_err());
+    assert!(protocol.decide(SimTime::ZERO, Side::Platform, Decision::Accept).is_err(), "nothing to accept yet");
+    let w = Withdrawal { clause: "c".into(), reason: "r".into() };
+    protocol.withdraw(SimTime::from_nanos(5), Side::Bank, w).unwrap();
+    assert!(protocol.decide(SimTime::ZERO, Side::Platform, Decision::Offer(outcome(0))).is_err());
+    assert_eq!(protocol.end().unwrap().at(), SimTime::from_nanos(5));
+}
