@@ -18,6 +18,7 @@ pub enum Delay {
         mean: Duration,
     },
     /// Log-normal with the given median (`e^mu`) and shape `sigma`.
+    #[serde(rename = "lognormal")]
     LogNormal {
         #[serde(with = "crate::serde_duration")]
         median: Duration,

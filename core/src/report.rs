@@ -1,1 +1,393 @@
-//! placeholder
+//! The result of a run as one value, and the views rendered from it. `report.json` is this
+//! value serialised; `report.md` and `transcript.jsonl` are rendered from it and nothing else,
+//! so every mode (virtual, live, a platform-mock run) that fills it gets the same reports.
+
+use crate::negotiation::Side;
+use crate::time::format_duration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Bumped whenever a field changes meaning or disappears (additions keep the version).
+pub const SCHEMA: &str = "testbed-report/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    pub mode: Mode,
+    /// False when the run was cut short (e.g. Ctrl-C in live mode): what is here is true, but
+    /// not everything that would have happened is here.
+    pub complete: bool,
+    pub scenario: ScenarioInfo,
+    pub issues: Vec<IssueInfo>,
+    pub platforms: Vec<PlatformInfo>,
+    pub banks: Vec<BankInfo>,
+    pub negotiations: Vec<NegotiationReport>,
+    /// Everything that happened, in time order: scheduled events and negotiation ends.
+    pub timeline: Vec<TimelineEntry>,
+    pub totals: Totals,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Virtual,
+    Live,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IssueInfo {
+    pub name: String,
+    pub options: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlatformInfo {
+    pub name: String,
+    pub initial_trust: f64,
+    pub final_trust: f64,
+    pub strategy: String,
+    pub reservation: f64,
+    pub deadline_rounds: u32,
+    /// The opening ask, issue → option.
+    pub ask: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankInfo {
+    pub name: String,
+    pub strategy: String,
+    pub reservation: f64,
+    pub deadline_rounds: u32,
+    pub min_platform_trust: Option<f64>,
+    pub revoke_below_trust: Option<f64>,
+    pub clauses: Vec<ClauseInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClauseInfo {
+    pub id: String,
+    pub reason: String,
+    pub issue: String,
+    pub forbidden: Vec<String>,
+    pub patience: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Agreement,
+    Withdrawal,
+    Timeout,
+    /// Still negotiating when the scenario's duration ran out.
+    Unfinished,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Agreement => "agreement",
+            OutcomeKind::Withdrawal => "withdrawal",
+            OutcomeKind::Timeout => "timeout",
+            OutcomeKind::Unfinished => "unfinished",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NegotiationReport {
+    pub platform: String,
+    pub bank: String,
+    pub opened_by: Side,
+    pub deadline_rounds: u32,
+    pub started_at_ms: u64,
+    pub outcome: Outcome,
+    pub offers: u32,
+    pub transcript: Vec<TranscriptEntry>,
+    pub revocation: Option<Revocation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// 0-based round in which it ended (the last round reached, for unfinished).
+    pub round: u32,
+    pub at_ms: u64,
+    /// Simulated time from the start of the negotiation to its end.
+    pub time_to_outcome_ms: u64,
+    /// Who accepted (agreement) or withdrew (withdrawal).
+    pub by: Option<Side>,
+    pub clause: Option<String>,
+    pub reason: Option<String>,
+    /// Agreed terms, issue → option.
+    pub terms: Option<BTreeMap<String, String>>,
+    pub utility_platform: Option<f64>,
+    pub utility_bank: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Offer,
+    Accept,
+    Withdraw,
+}
+
+/// One move of one side, with both sides' utility of the outcome it is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptEntry {
+    pub round: u32,
+    pub side: Side,
+    pub action: Action,
+    pub at_ms: u64,
+    pub outcome: Option<BTreeMap<String, String>>,
+    pub utility_platform: Option<f64>,
+    pub utility_bank: Option<f64>,
+    pub clause: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub at_ms: u64,
+    pub clause: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at_ms: u64,
+    /// `privacy_incident`, `regulation`, `outage`, `agreement`, `withdrawal`, `timeout`,
+    /// `unfinished`, `revocation`.
+    pub kind: String,
+    /// The platform, bank or `platform→bank` pair concerned.
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub negotiations: u32,
+    pub agreements: u32,
+    pub withdrawals: u32,
+    pub timeouts: u32,
+    pub unfinished: u32,
+    pub revocations: u32,
+    pub withdrawals_by_clause: BTreeMap<String, u32>,
+}
+
+impl Totals {
+    pub fn count(negotiations: &[NegotiationReport]) -> Totals {
+        let mut t = Totals { negotiations: negotiations.len() as u32, ..Totals::default() };
+        for n in negotiations {
+            match n.outcome.kind {
+                OutcomeKind::Agreement => t.agreements += 1,
+                OutcomeKind::Withdrawal => {
+                    t.withdrawals += 1;
+                    let clause = n.outcome.clause.clone().unwrap_or_default();
+                    *t.withdrawals_by_clause.entry(clause).or_default() += 1;
+                }
+                OutcomeKind::Timeout => t.timeouts += 1,
+                OutcomeKind::Unfinished => t.unfinished += 1,
+            }
+            t.revocations += u32::from(n.revocation.is_some());
+        }
+        t
+    }
+}
+
+impl NegotiationReport {
+    pub fn pair(&self) -> String {
+        format!("{}→{}", self.platform, self.bank)
+    }
+}
+
+pub fn ms(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
+/// `issue=option, …` in the report's issue order.
+pub fn terms_line(issues: &[IssueInfo], terms: &BTreeMap<String, String>) -> String {
+    issues.iter().filter_map(|i| terms.get(&i.name).map(|o| format!("{}={o}", i.name))).collect::<Vec<_>>().join(", ")
+}
+
+/// One row of the summary table: pair, outcome, round, clause, time to outcome, terms.
+pub fn summary_row(report: &Report, n: &NegotiationReport) -> [String; 6] {
+    let o = &n.outcome;
+    let mut outcome = o.kind.as_str().to_string();
+    if let Some(by) = o.by.filter(|_| o.kind == OutcomeKind::Withdrawal) {
+        outcome = format!("{outcome} ({})", by.as_str());
+    }
+    if let Some(r) = &n.revocation {
+        outcome = format!("{outcome}, revoked at {} ({})", ms(r.at_ms), r.clause);
+    }
+    [
+        n.pair(),
+        outcome,
+        o.round.to_string(),
+        o.clause.clone().unwrap_or_else(|| "-".into()),
+        ms(o.time_to_outcome_ms),
+        o.terms.as_ref().map_or_else(|| "-".into(), |t| terms_against_ask(report, n, t)),
+    ]
+}
+
+/// Agreed terms said as the platform's ask plus what changed, which is what a reader wants to
+/// know; the full terms are in `report.json` and the negotiation section of `report.md`.
+pub fn terms_against_ask(report: &Report, n: &NegotiationReport, terms: &BTreeMap<String, String>) -> String {
+    let Some(platform) = report.platforms.iter().find(|p| p.name == n.platform) else {
+        return terms_line(&report.issues, terms);
+    };
+    let changed: BTreeMap<String, String> =
+        terms.iter().filter(|(k, v)| platform.ask.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if changed.is_empty() {
+        "the platform's ask".into()
+    } else {
+        format!("ask, except {}", terms_line(&report.issues, &changed))
+    }
+}
+
+pub const SUMMARY_HEADER: [&str; 6] = ["pair", "outcome", "round", "clause", "time to outcome", "agreed terms"];
+
+/// `report.md`.
+pub fn render_markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.scenario;
+    let _ = writeln!(md, "# {}\n", s.name);
+    if !s.description.is_empty() {
+        let _ = writeln!(md, "{}\n", s.description.trim());
+    }
+    let _ = writeln!(
+        md,
+        "Mode: {:?}, seed {}, simulated duration {}, {} {}.{}\n",
+        report.mode,
+        s.seed,
+        ms(s.duration_ms),
+        report.tool.name,
+        report.tool.version,
+        if report.complete { "" } else { " **Incomplete run.**" }
+    );
+    let t = &report.totals;
+    let _ = writeln!(
+        md,
+        "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished; {} agreements revoked.\n",
+        t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
+    );
+    let _ = writeln!(md, "## Outcomes\n");
+    let _ = writeln!(md, "| {} |", SUMMARY_HEADER.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(SUMMARY_HEADER.len()));
+    for n in &report.negotiations {
+        let _ = writeln!(md, "| {} |", summary_row(report, n).map(|c| c.replace('|', "\\|")).join(" | "));
+    }
+    let _ = writeln!(md, "\n## Timeline\n");
+    for e in &report.timeline {
+        let _ = writeln!(md, "- **{}** `{}` {}: {}", ms(e.at_ms), e.kind, e.subject, e.detail);
+    }
+    let _ = writeln!(md, "\n## Negotiations\n");
+    for n in &report.negotiations {
+        let _ = writeln!(md, "### {}\n", n.pair());
+        let _ = writeln!(
+            md,
+            "Opened by the {}; deadline {} rounds; {} offers.\n",
+            n.opened_by.as_str(),
+            n.deadline_rounds,
+            n.offers
+        );
+        let _ = writeln!(md, "| round | at | side | move | u(platform) | u(bank) | detail |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        let mut previous: Option<&BTreeMap<String, String>> = None;
+        for e in &n.transcript {
+            let detail = match (&e.outcome, &e.clause) {
+                (_, Some(clause)) => format!("clause `{clause}`: {}", e.reason.as_deref().unwrap_or("")),
+                (Some(o), None) => changed_terms(&report.issues, previous, o),
+                (None, None) => String::new(),
+            };
+            if e.action == Action::Offer {
+                previous = e.outcome.as_ref();
+            }
+            let u = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:?} | {} | {} | {} |",
+                e.round,
+                ms(e.at_ms),
+                e.side.as_str(),
+                e.action,
+                u(e.utility_platform),
+                u(e.utility_bank),
+                detail.replace('|', "\\|")
+            );
+        }
+        let o = &n.outcome;
+        let _ = writeln!(md, "\n**{}** in round {} after {}.", o.kind.as_str(), o.round, ms(o.time_to_outcome_ms));
+        if let Some(terms) = &o.terms {
+            let _ = writeln!(md, "Agreed terms: {}.", terms_line(&report.issues, terms));
+        }
+        if let (Some(c), Some(r)) = (&o.clause, &o.reason) {
+            let _ = writeln!(md, "Clause `{c}`: {r}.");
+        }
+        if let Some(r) = &n.revocation {
+            let _ = writeln!(md, "Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason);
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
+
+/// The options of `now` that differ from `before` (all of them for the first offer).
+fn changed_terms(
+    issues: &[IssueInfo],
+    before: Option<&BTreeMap<String, String>>,
+    now: &BTreeMap<String, String>,
+) -> String {
+    let Some(before) = before else { return terms_line(issues, now) };
+    let changed: BTreeMap<String, String> =
+        now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if changed.is_empty() { "same terms".into() } else { format!("changes {}", terms_line(issues, &changed)) }
+}
+
+/// `transcript.jsonl`: one line per move, then one line per negotiation end.
+pub fn render_transcript(report: &Report) -> String {
+    #[derive(Serialize)]
+    struct Move<'a> {
+        platform: &'a str,
+        bank: &'a str,
+        #[serde(flatten)]
+        entry: &'a TranscriptEntry,
+    }
+    #[derive(Serialize)]
+    struct EndLine<'a> {
+        platform: &'a str,
+        bank: &'a str,
+        end: &'a Outcome,
+    }
+    let mut out = String::new();
+    for n in &report.negotiations {
+        for entry in &n.transcript {
+            let line = serde_json::to_string(&Move { platform: &n.platform, bank: &n.bank, entry })
+                .expect("transcript entries serialise");
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let line = serde_json::to_string(&EndLine { platform: &n.platform, bank: &n.bank, end: &n.outcome })
+            .expect("outcomes serialise");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

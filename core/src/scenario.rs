@@ -169,6 +169,7 @@ enum DelayWire {
         #[serde(with = "crate::serde_duration")]
         mean: Duration,
     },
+    #[serde(rename = "lognormal", alias = "log_normal")]
     LogNormal {
         #[serde(with = "crate::serde_duration")]
         median: Duration,

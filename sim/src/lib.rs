@@ -1,1 +1,12 @@
-//! sim
+//! `sim`: runs testbed scenarios. It holds the virtual-time scheduler and runner, the writing of
+//! report files, and the `sim` command line.
+//!
+//! It is not the domain: negotiation, policies, scenarios and the report model live in
+//! `testbed-core`, the bank's and platform's behaviour in `bank-mock` and `platform-mock`.
+//! Nothing depends on this crate.
+
+pub mod output;
+pub mod runner;
+pub mod scheduler;
+
+pub use runner::run;

@@ -1,0 +1,112 @@
+//! The `sim` command line: thin glue between files, the runner and the terminal.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use sim::output::{SimError, load_scenario, write_reports};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use testbed_core::report::{Report, SUMMARY_HEADER, summary_row};
+
+/// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "sim", version, about = "Bank/platform data-sharing testbed: run and check scenarios")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario in virtual time and write report.json, report.md and transcript.jsonl.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Seed to use instead of the scenario's own.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder [default: reports/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// The scenario file(s) (TOML).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            let bad_input = e.downcast_ref::<SimError>().is_some_and(SimError::is_bad_input);
+            eprintln!("error: {e:#}");
+            ExitCode::from(if bad_input { EXIT_BAD_INPUT } else { 1 })
+        }
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { scenario, seed, out } => {
+            let mut sc = load_scenario(&scenario)?;
+            if let Some(seed) = seed {
+                sc.seed = seed;
+            }
+            tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
+            let report = sim::run(&sc);
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
+            let written = write_reports(&dir, &report).context("writing reports")?;
+            print_summary(&report);
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenarios } => {
+            for path in scenarios {
+                let sc = load_scenario(&path)?;
+                let pairs: usize = sc.platforms.iter().map(|p| p.banks.len()).sum();
+                println!(
+                    "{}: ok ({} platforms, {} banks, {} negotiations, {} events, {} outcomes per negotiation)",
+                    path.display(),
+                    sc.platforms.len(),
+                    sc.banks.len(),
+                    pairs,
+                    sc.events.len(),
+                    sc.space.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_summary(report: &Report) {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if table.width().is_none() {
+        table.set_width(160);
+    }
+    table.set_header(SUMMARY_HEADER);
+    for n in &report.negotiations {
+        table.add_row(summary_row(report, n));
+    }
+    let s = &report.scenario;
+    println!("{} (seed {}, {:?} time)", s.name, s.seed, report.mode);
+    println!("{table}");
+    let t = &report.totals;
+    println!(
+        "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished, {} revoked",
+        t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
+    );
+}

@@ -1,0 +1,468 @@
+//! The virtual-time run: every (platform, bank) pair negotiates at once on one event queue.
+//! Each move travels through the network and waits out the receiver's decision time, both drawn
+//! from the scenario's distributions on the pair's own random stream; scheduled events move
+//! trust, add regulations and take banks offline while negotiations are under way.
+
+use crate::scheduler::Scheduler;
+use bank_mock::{Standing, Verdict};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use testbed_core::SimTime;
+use testbed_core::negotiation::{Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step};
+use testbed_core::report::{
+    Action, BankInfo, ClauseInfo, IssueInfo, Mode, NegotiationReport, Outcome, OutcomeKind, PlatformInfo, Report,
+    Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
+};
+use testbed_core::rng::{SimRng, stream};
+use testbed_core::scenario::{EventKind, Scenario};
+
+enum Ev {
+    Start(usize),
+    Decide { pair: usize, side: Side },
+    Scheduled(usize),
+    Review { pair: usize, after_incident: bool },
+    Stop,
+}
+
+struct Pair {
+    platform: usize,
+    bank: usize,
+    rng: SimRng,
+    protocol: Option<Protocol>,
+    platform_agent: Negotiator,
+    bank_agent: Negotiator,
+    transcript: Vec<TranscriptEntry>,
+    revocation: Option<Revocation>,
+}
+
+impl Pair {
+    fn label(&self, sc: &Scenario) -> String {
+        format!("{}→{}", sc.platforms[self.platform].name, sc.banks[self.bank].name)
+    }
+
+    fn agreed_outcome(&self) -> Option<OutcomeId> {
+        match self.protocol.as_ref()?.end()? {
+            End::Agreement { outcome, .. } if self.revocation.is_none() => Some(*outcome),
+            _ => None,
+        }
+    }
+
+    fn is_negotiating(&self) -> bool {
+        self.protocol.as_ref().is_some_and(|p| p.end().is_none())
+    }
+}
+
+struct World<'a> {
+    sc: &'a Scenario,
+    trust: Vec<f64>,
+    platform_prefs: Vec<Arc<Preferences>>,
+    bank_prefs: Vec<Arc<Preferences>>,
+    outages: Vec<Vec<(SimTime, SimTime)>>,
+    pairs: Vec<Pair>,
+    timeline: Vec<TimelineEntry>,
+    queue: Scheduler<Ev>,
+}
+
+/// Runs `scenario` in virtual time and returns its report.
+pub fn run(scenario: &Scenario) -> Report {
+    let mut world = World::new(scenario);
+    while let Some((now, ev)) = world.queue.pop() {
+        match ev {
+            Ev::Start(pair) => world.start(now, pair),
+            Ev::Decide { pair, side } => world.decide(now, pair, side),
+            Ev::Scheduled(i) => world.apply_event(now, i),
+            Ev::Review { pair, after_incident } => world.review(now, pair, after_incident),
+            Ev::Stop => break,
+        }
+    }
+    world.into_report()
+}
+
+fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
+    prefs.space().describe(o).into_iter().collect()
+}
+
+impl<'a> World<'a> {
+    fn new(sc: &'a Scenario) -> Self {
+        let platform_prefs: Vec<_> = sc.platforms.iter().map(|p| p.preferences.clone()).collect();
+        let bank_prefs: Vec<_> = sc.banks.iter().map(|b| b.preferences.clone()).collect();
+        let mut queue = Scheduler::default();
+        let mut pairs = Vec::new();
+        for (pi, p) in sc.platforms.iter().enumerate() {
+            for &bi in &p.banks {
+                let b = &sc.banks[bi];
+                queue.schedule(SimTime::from_duration(p.start), Ev::Start(pairs.len()));
+                pairs.push(Pair {
+                    platform: pi,
+                    bank: bi,
+                    rng: stream(sc.seed, &format!("negotiation/{}/{}", p.name, b.name)),
+                    protocol: None,
+                    platform_agent: platform_mock::negotiator(p, platform_prefs[pi].clone()),
+                    bank_agent: bank_mock::negotiator(b, bank_prefs[bi].clone()),
+                    transcript: Vec::new(),
+                    revocation: None,
+                });
+            }
+        }
+        for (i, e) in sc.events.iter().enumerate() {
+            queue.schedule(SimTime::from_duration(e.at), Ev::Scheduled(i));
+        }
+        queue.schedule(SimTime::from_duration(sc.duration), Ev::Stop);
+        World {
+            sc,
+            trust: sc.platforms.iter().map(|p| p.trust).collect(),
+            platform_prefs,
+            bank_prefs,
+            outages: vec![Vec::new(); sc.banks.len()],
+            pairs,
+            timeline: Vec::new(),
+            queue,
+        }
+    }
+
+    /// The first moment at or after `t` when `bank` is not in an outage.
+    fn bank_available_at(&self, bank: usize, mut t: SimTime) -> SimTime {
+        while let Some(&(_, end)) = self.outages[bank].iter().find(|(start, end)| *start <= t && t < *end) {
+            t = end;
+        }
+        t
+    }
+
+    /// Sends the turn to `side`: a network hop, a wait while the bank is down, then its
+    /// decision time.
+    fn schedule_turn(&mut self, now: SimTime, pair: usize, side: Side) {
+        let sc = self.sc;
+        let p = &mut self.pairs[pair];
+        let (platform, bank) = (&sc.platforms[p.platform], &sc.banks[p.bank]);
+        let mut arrival = now + sc.network_delay.sample(&mut p.rng);
+        let decision = match side {
+            Side::Platform => platform.decision_delay.as_ref().unwrap_or(&sc.decision_delay),
+            Side::Bank => bank.decision_delay.as_ref().unwrap_or(&sc.decision_delay),
+        };
+        let think = decision.sample(&mut p.rng);
+        if side == Side::Bank {
+            arrival = self.bank_available_at(self.pairs[pair].bank, arrival);
+        }
+        self.queue.schedule(arrival + think, Ev::Decide { pair, side });
+    }
+
+    fn start(&mut self, now: SimTime, pair: usize) {
+        let sc = self.sc;
+        let p = &mut self.pairs[pair];
+        let rounds = sc.platforms[p.platform].deadline_rounds.min(sc.banks[p.bank].deadline_rounds);
+        p.protocol = Some(Protocol::new(rounds, sc.opens, now).expect("deadlines are validated to be >= 1"));
+        self.schedule_turn(now, pair, sc.opens);
+    }
+
+    fn decide(&mut self, now: SimTime, pair: usize, side: Side) {
+        let p = &mut self.pairs[pair];
+        let Some(turn) = p.protocol.as_ref().and_then(Protocol::turn).filter(|t| t.side == side) else {
+            return; // the negotiation ended while this side was deliberating
+        };
+        let trust = match side {
+            Side::Bank => self.trust[p.platform],
+            Side::Platform => 1.0,
+        };
+        let agent = match side {
+            Side::Platform => &mut p.platform_agent,
+            Side::Bank => &mut p.bank_agent,
+        };
+        let decision = agent.respond(&Situation {
+            round: turn.round,
+            n_rounds: turn.n_rounds,
+            standing: turn.standing,
+            counterparty_trust: trust,
+        });
+        let entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
+        let p = &mut self.pairs[pair];
+        p.transcript.push(entry);
+        let protocol = p.protocol.as_mut().expect("turn came from the protocol");
+        match protocol.decide(now, side, decision).expect("the agent answers its own turn") {
+            Step::Next(next) => self.schedule_turn(now, pair, next.side),
+            Step::Ended(end) => self.record_end(pair, &end),
+        }
+    }
+
+    fn transcript_entry(
+        &self,
+        now: SimTime,
+        pair: usize,
+        round: u32,
+        side: Side,
+        decision: &Decision,
+        standing: Option<OutcomeId>,
+    ) -> TranscriptEntry {
+        let p = &self.pairs[pair];
+        let (action, outcome, clause, reason) = match decision {
+            Decision::Offer(o) => (Action::Offer, Some(*o), None, None),
+            Decision::Accept => (Action::Accept, standing, None, None),
+            Decision::Withdraw(w) => (Action::Withdraw, None, Some(w.clause.clone()), Some(w.reason.clone())),
+        };
+        let pp = p.platform_agent.preferences();
+        let bp = p.bank_agent.preferences();
+        TranscriptEntry {
+            round,
+            side,
+            action,
+            at_ms: now.as_millis(),
+            outcome: outcome.map(|o| outcome_map(pp, o)),
+            utility_platform: outcome.map(|o| pp.utility(o)),
+            utility_bank: outcome.map(|o| bp.utility(o)),
+            clause,
+            reason,
+        }
+    }
+
+    fn record_end(&mut self, pair: usize, end: &End) {
+        let label = self.pairs[pair].label(self.sc);
+        let (kind, detail) = match end {
+            End::Agreement { round, accepted_by, .. } => {
+                ("agreement", format!("accepted by the {} in round {round}", accepted_by.as_str()))
+            }
+            End::Withdrawal { by, withdrawal, round, .. } => (
+                "withdrawal",
+                format!(
+                    "the {} withdrew in round {round} over clause `{}`: {}",
+                    by.as_str(),
+                    withdrawal.clause,
+                    withdrawal.reason
+                ),
+            ),
+            End::Timeout { rounds, .. } => ("timeout", format!("no agreement within {rounds} rounds")),
+        };
+        self.timeline.push(TimelineEntry { at_ms: end.at().as_millis(), kind: kind.into(), subject: label, detail });
+    }
+
+    fn bank_decision_time(&mut self, now: SimTime, pair: usize) -> SimTime {
+        let sc = self.sc;
+        let p = &mut self.pairs[pair];
+        let bank = &sc.banks[p.bank];
+        now + bank.decision_delay.as_ref().unwrap_or(&sc.decision_delay).sample(&mut p.rng)
+    }
+
+    fn apply_event(&mut self, now: SimTime, i: usize) {
+        let sc = self.sc;
+        let event = &sc.events[i];
+        let (subject, detail) = match &event.kind {
+            EventKind::PrivacyIncident { platform, trust_change } => {
+                let before = self.trust[*platform];
+                let after = (before + trust_change).clamp(0.0, 1.0);
+                self.trust[*platform] = after;
+                for pair in 0..self.pairs.len() {
+                    let p = &self.pairs[pair];
+                    let reacts =
+                        sc.banks[p.bank].on_privacy_incident != testbed_core::scenario::IncidentReaction::Ignore;
+                    if p.platform == *platform && reacts && (p.is_negotiating() || p.agreed_outcome().is_some()) {
+                        let at = self.bank_decision_time(now, pair);
+                        self.queue.schedule(at, Ev::Review { pair, after_incident: true });
+                    }
+                }
+                (sc.platforms[*platform].name.clone(), format!("trust {before:.2} → {after:.2}"))
+            }
+            EventKind::Regulation { clause } => {
+                for prefs in self.platform_prefs.iter_mut().chain(self.bank_prefs.iter_mut()) {
+                    *prefs = Arc::new(prefs.with_clause(clause.clone()).expect("clause validated against the space"));
+                }
+                for pair in 0..self.pairs.len() {
+                    let p = &mut self.pairs[pair];
+                    p.platform_agent.replace_preferences(self.platform_prefs[p.platform].clone());
+                    p.bank_agent.replace_preferences(self.bank_prefs[p.bank].clone());
+                    if p.agreed_outcome().is_some() {
+                        let at = self.bank_decision_time(now, pair);
+                        self.queue.schedule(at, Ev::Review { pair, after_incident: false });
+                    }
+                }
+                ("all parties".into(), format!("clause `{}`: {}", clause.id, clause.reason))
+            }
+            EventKind::Outage { bank, duration } => {
+                self.outages[*bank].push((now, now + *duration));
+                (sc.banks[*bank].name.clone(), format!("unavailable for {}", humantime::format_duration(*duration)))
+            }
+        };
+        let detail = if event.description.is_empty() { detail } else { format!("{detail} ({})", event.description) };
+        self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: event.kind.label().into(), subject, detail });
+    }
+
+    fn review(&mut self, now: SimTime, pair: usize, after_incident: bool) {
+        let sc = self.sc;
+        let p = &self.pairs[pair];
+        let bank = &sc.banks[p.bank];
+        let prefs = &self.bank_prefs[p.bank];
+        let trust = self.trust[p.platform];
+        let standing = if p.is_negotiating() {
+            Standing::Negotiating(&p.bank_agent)
+        } else if let Some(outcome) = p.agreed_outcome() {
+            Standing::Agreed(outcome)
+        } else {
+            return;
+        };
+        let verdict = if after_incident {
+            bank_mock::review_after_incident(bank, standing, prefs, trust)
+        } else {
+            bank_mock::review(standing, prefs, trust)
+        };
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Withdraw(w) => {
+                let protocol = self.pairs[pair].protocol.as_mut().expect("negotiating");
+                let round = protocol.round();
+                let end = protocol.withdraw(now, Side::Bank, w.clone()).expect("negotiating");
+                let entry = self.transcript_entry(now, pair, round, Side::Bank, &Decision::Withdraw(w), None);
+                self.pairs[pair].transcript.push(entry);
+                self.record_end(pair, &end);
+            }
+            Verdict::Revoke(w) => {
+                let label = self.pairs[pair].label(sc);
+                self.timeline.push(TimelineEntry {
+                    at_ms: now.as_millis(),
+                    kind: "revocation".into(),
+                    subject: label,
+                    detail: format!("the bank revoked the agreement over clause `{}`: {}", w.clause, w.reason),
+                });
+                self.pairs[pair].revocation =
+                    Some(Revocation { at_ms: now.as_millis(), clause: w.clause, reason: w.reason });
+            }
+        }
+    }
+
+    fn into_report(mut self) -> Report {
+        let sc = self.sc;
+        let end_of_run = SimTime::from_duration(sc.duration);
+        let mut negotiations = Vec::new();
+        for i in 0..self.pairs.len() {
+            let p = &self.pairs[i];
+            let (platform, bank) = (&sc.platforms[p.platform], &sc.banks[p.bank]);
+            let protocol = p.protocol.as_ref().expect("every pair starts before the scenario ends");
+            let since = |at: SimTime| at.since(protocol.started_at()).as_millis() as u64;
+            let mut outcome = Outcome {
+                kind: OutcomeKind::Unfinished,
+                round: protocol.round(),
+                at_ms: end_of_run.as_millis(),
+                time_to_outcome_ms: since(end_of_run),
+                by: None,
+                clause: None,
+                reason: None,
+                terms: None,
+                utility_platform: None,
+                utility_bank: None,
+            };
+            match protocol.end() {
+                None => {
+                    self.timeline.push(TimelineEntry {
+                        at_ms: end_of_run.as_millis(),
+                        kind: "unfinished".into(),
+                        subject: p.label(sc),
+                        detail: format!("still negotiating in round {} when the scenario ended", protocol.round()),
+                    });
+                }
+                Some(End::Agreement { outcome: o, round, accepted_by, at }) => {
+                    outcome.kind = OutcomeKind::Agreement;
+                    outcome.round = *round;
+                    outcome.at_ms = at.as_millis();
+                    outcome.time_to_outcome_ms = since(*at);
+                    outcome.by = Some(*accepted_by);
+                    outcome.terms = Some(outcome_map(&sc.platforms[p.platform].preferences, *o));
+                    outcome.utility_platform = Some(p.platform_agent.preferences().utility(*o));
+                    outcome.utility_bank = Some(p.bank_agent.preferences().utility(*o));
+                }
+                Some(End::Withdrawal { by, withdrawal, round, at }) => {
+                    outcome.kind = OutcomeKind::Withdrawal;
+                    outcome.round = *round;
+                    outcome.at_ms = at.as_millis();
+                    outcome.time_to_outcome_ms = since(*at);
+                    outcome.by = Some(*by);
+                    outcome.clause = Some(withdrawal.clause.clone());
+                    outcome.reason = Some(withdrawal.reason.clone());
+                }
+                Some(End::Timeout { rounds, at }) => {
+                    outcome.kind = OutcomeKind::Timeout;
+                    outcome.round = rounds.saturating_sub(1);
+                    outcome.at_ms = at.as_millis();
+                    outcome.time_to_outcome_ms = since(*at);
+                }
+            }
+            negotiations.push(NegotiationReport {
+                platform: platform.name.clone(),
+                bank: bank.name.clone(),
+                opened_by: protocol.first(),
+                deadline_rounds: protocol.n_rounds(),
+                started_at_ms: protocol.started_at().as_millis(),
+                outcome,
+                offers: protocol.offers(),
+                transcript: std::mem::take(&mut self.pairs[i].transcript),
+                revocation: self.pairs[i].revocation.clone(),
+            });
+        }
+        self.timeline.sort_by_key(|e| e.at_ms); // stable: same-millisecond entries keep event order
+        let space = &sc.space;
+        Report {
+            schema: SCHEMA.into(),
+            tool: Tool { name: "sim".into(), version: env!("CARGO_PKG_VERSION").into() },
+            mode: Mode::Virtual,
+            complete: true,
+            scenario: ScenarioInfo {
+                name: sc.name.clone(),
+                description: sc.description.clone(),
+                seed: sc.seed,
+                duration_ms: end_of_run.as_millis(),
+            },
+            issues: space
+                .issues()
+                .iter()
+                .map(|i| IssueInfo { name: i.name.clone(), options: i.options.clone() })
+                .collect(),
+            platforms: sc
+                .platforms
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PlatformInfo {
+                    name: p.name.clone(),
+                    initial_trust: p.trust,
+                    final_trust: self.trust[i],
+                    strategy: p.strategy.label(),
+                    reservation: p.preferences.reservation(),
+                    deadline_rounds: p.deadline_rounds,
+                    ask: outcome_map(&p.preferences, p.ask),
+                })
+                .collect(),
+            banks: sc
+                .banks
+                .iter()
+                .map(|b| {
+                    let prefs = &b.preferences;
+                    BankInfo {
+                        name: b.name.clone(),
+                        strategy: b.strategy.label(),
+                        reservation: prefs.reservation(),
+                        deadline_rounds: b.deadline_rounds,
+                        min_platform_trust: prefs.negotiation_trust_floor.as_ref().map(|f| f.min),
+                        revoke_below_trust: prefs.agreement_trust_floor.as_ref().map(|f| f.min),
+                        clauses: prefs
+                            .clauses()
+                            .iter()
+                            .map(|c| {
+                                let issue = &space.issues()[c.issue];
+                                ClauseInfo {
+                                    id: c.id.clone(),
+                                    reason: c.reason.clone(),
+                                    issue: issue.name.clone(),
+                                    forbidden: issue
+                                        .options
+                                        .iter()
+                                        .zip(&c.forbidden)
+                                        .filter(|(_, f)| **f)
+                                        .map(|(o, _)| o.clone())
+                                        .collect(),
+                                    patience: c.patience,
+                                }
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            totals: Totals::count(&negotiations),
+            negotiations,
+            timeline: self.timeline,
+        }
+    }
+}
