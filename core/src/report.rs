@@ -310,15 +310,18 @@ pub fn render_markdown(report: &Report) -> String {
         );
         let _ = writeln!(md, "| round | at | side | move | u(platform) | u(bank) | detail |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-        let mut previous: Option<&BTreeMap<String, String>> = None;
+        // Each side's offers are compared with its own previous offer: that shows concessions.
+        let mut previous: [Option<&BTreeMap<String, String>>; 2] = [None, None];
         for e in &n.transcript {
-            let detail = match (&e.outcome, &e.clause) {
-                (_, Some(clause)) => format!("clause `{clause}`: {}", e.reason.as_deref().unwrap_or("")),
-                (Some(o), None) => changed_terms(&report.issues, previous, o),
-                (None, None) => String::new(),
+            let mine = &mut previous[e.side as usize];
+            let detail = match (&e.outcome, &e.clause, e.action) {
+                (_, Some(clause), _) => format!("clause `{clause}`: {}", e.reason.as_deref().unwrap_or("")),
+                (Some(o), None, Action::Offer) => changed_terms(&report.issues, *mine, o),
+                (Some(o), None, _) => terms_line(&report.issues, o),
+                (None, None, _) => String::new(),
             };
             if e.action == Action::Offer {
-                previous = e.outcome.as_ref();
+                *mine = e.outcome.as_ref();
             }
             let u = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
             let _ = writeln!(
@@ -358,7 +361,11 @@ fn changed_terms(
     let Some(before) = before else { return terms_line(issues, now) };
     let changed: BTreeMap<String, String> =
         now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if changed.is_empty() { "same terms".into() } else { format!("changes {}", terms_line(issues, &changed)) }
+    if changed.is_empty() {
+        "same as its previous offer".into()
+    } else {
+        format!("moves to {}", terms_line(issues, &changed))
+    }
 }
 
 /// `transcript.jsonl`: one line per move, then one line per negotiation end.

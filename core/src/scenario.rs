@@ -11,6 +11,7 @@ use crate::negotiation::{
     BOULWARE_EXPONENT, CONCEDER_EXPONENT, Clause, Issue, IssueSpace, LINEAR_EXPONENT, LinearUtility, OutcomeId,
     Preferences, Side, Strategy, TrustFloor,
 };
+use crate::time::format_duration;
 use crate::vocabulary::{Favours, default_favours, default_issues};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -586,7 +587,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let path = format!("banks[{bi}].policy");
         let p = &b.policy;
         let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
-        let strategy = convert_strategy(&format!("{path}.strategy"), p.strategy, p.exponent)?;
+        let strategy = convert_strategy(&path, p.strategy, p.exponent)?;
         let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
         let utility = convert_utility(
             &space,
@@ -645,11 +646,17 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let path = format!("platforms[{pi}]");
         let trust = check_unit(&format!("{path}.trust"), p.trust)?;
         let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
-        let strategy = convert_strategy(&format!("{path}.strategy"), p.strategy, p.exponent)?;
+        let strategy = convert_strategy(&path, p.strategy, p.exponent)?;
         let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
         let start = p.start.unwrap_or_default();
         if start >= w.scenario.duration {
             return Err(invalid(format!("{path}.start"), "starts at or after the end of the scenario"));
+        }
+        if p.ask.is_empty() && p.weights.values().all(|w| *w == 0.0) {
+            return Err(invalid(
+                format!("{path}.ask"),
+                "say what the platform asks for: at least one `issue = \"option\"` under [platforms.ask]",
+            ));
         }
         let mut ask = vec![None; space.issues().len()];
         for (issue, option) in &p.ask {
@@ -677,9 +684,13 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             })
             .collect();
         let ask = space.outcome(&ask_outcome).map_err(|e| invalid(format!("{path}.ask"), e.to_string()))?;
-        let mut clauses = Vec::new();
+        let mut clauses: Vec<Clause> = Vec::new();
         for (li, l) in p.limits.iter().enumerate() {
-            clauses.push(convert_clause(&space, &format!("{path}.limits[{li}]"), l, DEFAULT_PATIENCE)?);
+            let c = convert_clause(&space, &format!("{path}.limits[{li}]"), l, DEFAULT_PATIENCE)?;
+            if clauses.iter().any(|x| x.id == c.id) {
+                return Err(invalid(format!("{path}.limits[{li}].id"), format!("`{}` is used twice", c.id)));
+            }
+            clauses.push(c);
         }
         let prefs = Preferences::new(space.clone(), utility, clauses, reservation)
             .map_err(|e| invalid(&path, e.to_string()))?;
@@ -746,7 +757,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                     allow: allow.clone(),
                     patience: None,
                 };
-                // A regulated option is refused the first time it is offered.
+                // Patience 1: a side that receives an offer breaking the regulation withdraws at
+                // once, naming it; nobody may keep negotiating over a banned option.
                 let clause = convert_clause(&space, &path, &limit, 1)?;
                 (*at, description, EventKind::Regulation { clause })
             }
@@ -763,8 +775,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 format!("{path}.at"),
                 format!(
                     "{} is after the end of the scenario ({})",
-                    humantime::format_duration(at),
-                    humantime::format_duration(w.scenario.duration)
+                    format_duration(at),
+                    format_duration(w.scenario.duration)
                 ),
             ));
         }

@@ -13,6 +13,9 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 }
 
 pub fn parse(text: &str) -> Result<Duration, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!("`{text}` is negative; durations and delays must be 0 or more, e.g. \"150ms\", \"7d\""));
+    }
     humantime::parse_duration(text.trim()).map_err(|e| {
         format!("`{text}` is not a duration ({e}); write a non-negative amount with a unit, e.g. \"150ms\", \"7d\", \"2h 30m\"")
     })

@@ -1,0 +1,68 @@
+//! Bad input gets one line naming the place and what is allowed, exit code 2, no panic and no
+//! report. Each file under `sim/tests/broken/` opens with `# expect: <text the error contains>`.
+
+use crate::*;
+use std::process::{Command, Output};
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim")).current_dir(repo_root()).args(args).output().expect("sim runs")
+}
+
+fn broken_files() -> Vec<PathBuf> {
+    let dir = repo_root().join("sim/tests/broken");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("broken scenarios folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_broken_scenario_gets_a_one_line_error_naming_the_place_and_exit_code_2() {
+    let files = broken_files();
+    assert!(files.len() >= 8, "at least eight broken scenarios, found {}", files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks its `# expect:` line", file.display()));
+        let rel = file.strip_prefix(repo_root()).unwrap().to_str().unwrap().to_string();
+        let out = sim(&["validate", &rel]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rel}: exit code, stderr: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{rel}: not one line: {stderr}");
+        assert!(stderr.starts_with(&format!("error: {rel}:")), "{rel}: does not name the file: {stderr}");
+        assert!(stderr.contains(expect), "{rel}: expected `{expect}` in: {stderr}");
+        assert!(!stderr.contains("panicked"), "{rel}: {stderr}");
+    }
+}
+
+#[test]
+fn a_broken_scenario_writes_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = sim(&["run", "sim/tests/broken/reservation_out_of_range.toml", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!out_dir.exists(), "nothing written for a scenario that failed validation");
+}
+
+#[test]
+fn a_missing_file_and_a_bad_flag_are_bad_input_too() {
+    let out = sim(&["run", "scenarios/no-such-file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scenarios/no-such-file.toml: cannot read"));
+    let out = sim(&["run", "scenarios/messenger-2018.toml", "--seed", "minus-one"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--seed"));
+}
+
+#[test]
+fn the_committed_scenarios_validate() {
+    let out = sim(&["validate", "scenarios/messenger-2018.toml", "scenarios/assistants-2018.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
