@@ -38,6 +38,14 @@ fn bench(c: &mut Criterion) {
     let space = space();
     let platform = preferences(&space, true, [0.4, 0.3, 0.2, 0.1], 0.2);
     let bank = preferences(&space, false, [0.1, 0.2, 0.3, 0.4], 0.3);
+    // Say once what is being timed: how far this negotiation goes before it ends.
+    let mut protocol = Protocol::new(20, Side::Platform, SimTime::ZERO).unwrap();
+    let end = run_to_end(
+        &mut protocol,
+        &mut Negotiator::new(platform.clone(), Strategy::boulware()),
+        &mut Negotiator::new(bank.clone(), Strategy::linear()),
+    );
+    eprintln!("each negotiation: {} offers, ends with {end:?}", protocol.offers());
     let mut g = c.benchmark_group("negotiation");
     g.throughput(Throughput::Elements(1));
     g.bench_function("128_outcomes_20_rounds_time_based", |b| {
