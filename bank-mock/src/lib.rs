@@ -1,55 +1,13 @@
-//! `bank-mock`: a simulated bank. Today it holds the bank's side of a negotiation (its agent
-//! and how its policy reacts to events); the data API and the hyper server join it later.
+//! `bank-mock`: a simulated bank. It holds what a bank *means*, without I/O: its negotiating
+//! agent and its reactions to events (`policy`), the API semantics of consents, permissions and
+//! field filtering (`api`), and its service model: workers, a FIFO queue, a rate limit and
+//! errors (`service`). The hyper server that puts these behind HTTP comes with live mode.
 //!
 //! It is not a scheduler and owns no clock: callers (the virtual-time runner in `sim`, later
-//! the HTTP server) tell it the time and the platform's trust, and act on what it answers.
+//! the HTTP server) pass the time in and act on what it answers.
 
-use std::sync::Arc;
-use testbed_core::negotiation::{Negotiator, OutcomeId, Preferences, Withdrawal};
-use testbed_core::scenario::{Bank, INCIDENT_CLAUSE, IncidentReaction};
+pub mod api;
+pub mod policy;
+pub mod service;
 
-/// The bank's negotiating agent for one platform.
-pub fn negotiator(bank: &Bank, preferences: Arc<Preferences>) -> Negotiator {
-    Negotiator::new(preferences, bank.strategy)
-}
-
-/// Where a bank stands with one platform when it reviews the relationship.
-pub enum Standing<'a> {
-    Negotiating(&'a Negotiator),
-    Agreed(OutcomeId),
-}
-
-/// What a bank decides after reviewing a relationship.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    Continue,
-    /// Leave the negotiation, naming the clause.
-    Withdraw(Withdrawal),
-    /// Revoke the agreement, naming the clause; data stops at once.
-    Revoke(Withdrawal),
-}
-
-/// Reviews a relationship after a privacy incident at the platform.
-pub fn review_after_incident(bank: &Bank, standing: Standing<'_>, preferences: &Preferences, trust: f64) -> Verdict {
-    if bank.on_privacy_incident == IncidentReaction::Withdraw {
-        let w = Withdrawal {
-            clause: INCIDENT_CLAUSE.into(),
-            reason: "the bank walks away from any platform hit by a privacy incident".into(),
-        };
-        return match standing {
-            Standing::Negotiating(_) => Verdict::Withdraw(w),
-            Standing::Agreed(_) => Verdict::Revoke(w),
-        };
-    }
-    review(standing, preferences, trust)
-}
-
-/// Re-checks trust floors and hard limits (which a regulation may have extended).
-pub fn review(standing: Standing<'_>, preferences: &Preferences, trust: f64) -> Verdict {
-    match standing {
-        Standing::Negotiating(agent) => agent.review(trust).map_or(Verdict::Continue, Verdict::Withdraw),
-        Standing::Agreed(outcome) => preferences
-            .review_agreement(outcome, trust)
-            .map_or(Verdict::Continue, |(clause, reason)| Verdict::Revoke(Withdrawal { clause, reason })),
-    }
-}
+pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

@@ -11,11 +11,15 @@
 mod error;
 
 pub mod delay;
+pub mod exposure;
+pub mod latency;
 pub mod negotiation;
+pub mod population;
 pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod serde_duration;
+pub mod terms;
 pub mod time;
 pub mod vocabulary;
 

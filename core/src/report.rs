@@ -28,6 +28,8 @@ pub struct Report {
     /// Everything that happened, in time order: scheduled events and negotiation ends.
     pub timeline: Vec<TimelineEntry>,
     pub totals: Totals,
+    /// Latency and exposure of the data exchange; `None` when the scenario has no `[data]`.
+    pub data: Option<DataReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -397,4 +399,60 @@ pub fn render_transcript(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The data exchange that followed the agreements.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataReport {
+    /// Version of the synthetic population generator (changes when data would).
+    pub generator: String,
+    /// Configured length of each agreement's data phase.
+    pub phase_ms: u64,
+    pub sensitivity_weights: [f64; 3],
+    pub flows: Vec<FlowReport>,
+    pub latency: Vec<LatencyRow>,
+    pub banks: Vec<BankDataRow>,
+}
+
+/// Data flowing under one agreement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowReport {
+    pub platform: String,
+    pub bank: String,
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    /// `phase_over`, `scenario_end` or `revoked`.
+    pub ended_by: String,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+    pub permissions: Vec<String>,
+    pub requests: u64,
+    pub exposure: crate::exposure::ExposureSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyRow {
+    pub bank: String,
+    pub kind: String,
+    /// Requests sent (first attempts).
+    pub requests: u64,
+    #[serde(flatten)]
+    pub latency: crate::latency::LatencySummary,
+}
+
+/// One bank across all platforms: what it exposed and how its service held up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankDataRow {
+    pub bank: String,
+    pub population: u64,
+    /// Distinct customers any platform received data about.
+    pub customers_exposed: u64,
+    pub share_of_population: f64,
+    pub weighted_score: f64,
+    pub field_values: crate::exposure::FieldValues,
+    pub requests_served: u64,
+    pub mean_wait_ms: f64,
+    /// Mean number of requests in the bank seen by arriving requests (L in Little's law).
+    pub mean_in_system: f64,
+    pub utilisation: f64,
 }

@@ -11,6 +11,7 @@ use crate::negotiation::{
     BOULWARE_EXPONENT, CONCEDER_EXPONENT, Clause, Issue, IssueSpace, LINEAR_EXPONENT, LinearUtility, OutcomeId,
     Preferences, Side, Strategy, TrustFloor,
 };
+use crate::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Purpose};
 use crate::time::format_duration;
 use crate::vocabulary::{Favours, default_favours, default_issues};
 use serde::Deserialize;
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 pub const DEFAULT_DEADLINE_ROUNDS: u32 = 20;
 pub const DEFAULT_PATIENCE: u32 = 3;
+pub const DEFAULT_CUSTOMERS: u64 = 10_000;
+/// Customer indices must fit the ledger's `u32` bookkeeping.
+pub const MAX_CUSTOMERS: u64 = 100_000_000;
 pub const MAX_DEADLINE_ROUNDS: u32 = 100_000;
 /// Clause id a bank names when the platform's trust is below its floor.
 pub const TRUST_CLAUSE: &str = "min_platform_trust";
@@ -47,6 +51,112 @@ pub struct Scenario {
     pub banks: Vec<Bank>,
     /// Sorted by time; events at the same time keep file order.
     pub events: Vec<ScheduledEvent>,
+    /// The data exchange that follows each agreement; `None` when the file has no `[data]`.
+    pub data: Option<DataPhase>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataPhase {
+    /// How long data flows after each agreement (cut short by revocation or the scenario end).
+    pub duration: Duration,
+    /// Exposure score weights of Low, Moderate and High field values.
+    pub sensitivity_weights: [f64; 3],
+}
+
+/// A bank's synthetic customers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PopulationConfig {
+    pub customers: u64,
+    pub transactions_per_day: f64,
+    pub on_platform_share: f64,
+}
+
+/// How a bank serves API requests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceConfig {
+    pub workers: u32,
+    pub service_time: Delay,
+    /// One-way network delay between platform and bank.
+    pub network_delay: Delay,
+    /// Probability that a served request fails with a 5xx.
+    pub error_rate: f64,
+    /// Requests per second and burst of the token bucket (429 with Retry-After beyond it).
+    pub rate_limit: Option<(f64, f64)>,
+}
+
+/// Which of a bank's customers a platform can link.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linking {
+    /// Share of the bank's customers who also use the platform.
+    pub overlap: f64,
+    /// Share of those who link when linking is opt-in.
+    pub opt_in_rate: f64,
+    /// Share of those who refuse when linking is opt-out.
+    pub opt_out_rate: f64,
+}
+
+/// The platform's HTTP client behaviour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientConfig {
+    pub timeout: Duration,
+    pub retries: u32,
+    /// First retry delay; it doubles with each further retry.
+    pub backoff: Duration,
+    /// Share of requests that ask for every field of the resource, beyond the terms.
+    pub over_fetch: f64,
+}
+
+/// Kinds of data requests a platform makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Accounts,
+    BalanceLookup,
+    TransactionSync,
+    /// Pushed by the bank for each new card transaction; its rate follows the transactions.
+    FraudAlert,
+    Commerce,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Accounts => "accounts",
+            RequestKind::BalanceLookup => "balance_lookup",
+            RequestKind::TransactionSync => "transaction_sync",
+            RequestKind::FraudAlert => "fraud_alert",
+            RequestKind::Commerce => "commerce",
+        }
+    }
+
+    pub fn default_purpose(self) -> Purpose {
+        match self {
+            RequestKind::Accounts => Purpose::CustomerService,
+            RequestKind::BalanceLookup => Purpose::BalanceDisplay,
+            RequestKind::TransactionSync | RequestKind::Commerce => Purpose::Commerce,
+            RequestKind::FraudAlert => Purpose::FraudAlerts,
+        }
+    }
+}
+
+/// How often a workload item fires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    /// Poisson, this many per linked customer per day.
+    PerCustomerPerDay(f64),
+    /// Poisson, this many per second in total.
+    PerSecond(f64),
+    /// One per new card transaction of a linked customer (fraud alerts).
+    PerTransaction,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadItem {
+    pub kind: RequestKind,
+    pub rate: Rate,
+    pub purpose: Purpose,
+    /// Transactions look-back window (transaction_sync, commerce).
+    pub window: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +174,9 @@ pub struct Platform {
     /// The platform's opening ask, one option per issue.
     pub ask: OutcomeId,
     pub decision_delay: Option<Delay>,
+    pub linking: Linking,
+    pub client: ClientConfig,
+    pub workload: Vec<WorkloadItem>,
 }
 
 /// How a bank reacts when a privacy incident hits a platform it deals with.
@@ -87,6 +200,10 @@ pub struct Bank {
     pub preferences: Arc<Preferences>,
     pub on_privacy_incident: IncidentReaction,
     pub decision_delay: Option<Delay>,
+    pub population: PopulationConfig,
+    pub service: ServiceConfig,
+    /// Revoke an agreement once an audit has found this many term violations.
+    pub revoke_after_violations: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -102,8 +219,11 @@ pub enum EventKind {
     PrivacyIncident { platform: usize, trust_change: f64 },
     /// A rule every party must now follow, as a hard limit added to every bank and platform.
     Regulation { clause: Clause },
-    /// A bank stops answering for `duration`: messages wait until it is back.
+    /// A bank stops answering for `duration`: negotiation messages wait until it is back, API
+    /// requests get 503.
     Outage { bank: usize, duration: Duration },
+    /// A platform's request rates are multiplied by `factor` for `duration`.
+    LoadSpike { platform: usize, duration: Duration, factor: f64 },
 }
 
 impl EventKind {
@@ -112,6 +232,7 @@ impl EventKind {
             EventKind::PrivacyIncident { .. } => "privacy_incident",
             EventKind::Regulation { .. } => "regulation",
             EventKind::Outage { .. } => "outage",
+            EventKind::LoadSpike { .. } => "load_spike",
         }
     }
 }
@@ -133,6 +254,70 @@ struct FileWire {
     banks: Vec<BankWire>,
     #[serde(default)]
     events: Vec<EventWire>,
+    data: Option<DataWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataWire {
+    #[serde(with = "crate::serde_duration")]
+    duration: Duration,
+    sensitivity_weights: Option<[f64; 3]>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PopulationWire {
+    customers: Option<u64>,
+    transactions_per_day: Option<f64>,
+    on_platform_share: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServiceWire {
+    workers: Option<u32>,
+    service_time: Option<DelayWire>,
+    network_delay: Option<DelayWire>,
+    error_rate: Option<f64>,
+    rate_limit: Option<RateLimitWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitWire {
+    per_second: f64,
+    burst: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LinkingWire {
+    overlap: Option<f64>,
+    opt_in_rate: Option<f64>,
+    opt_out_rate: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientWire {
+    #[serde(default, with = "crate::serde_duration::option")]
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    #[serde(default, with = "crate::serde_duration::option")]
+    backoff: Option<Duration>,
+    over_fetch: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadWire {
+    kind: RequestKind,
+    per_customer_per_day: Option<f64>,
+    per_second: Option<f64>,
+    purpose: Option<String>,
+    #[serde(default, with = "crate::serde_duration::option")]
+    window: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -244,6 +429,12 @@ struct PlatformWire {
     #[serde(default)]
     limits: Vec<LimitWire>,
     decision_delay: Option<DelayWire>,
+    #[serde(default)]
+    linking: LinkingWire,
+    #[serde(default)]
+    client: ClientWire,
+    #[serde(default)]
+    workload: Vec<WorkloadWire>,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +445,10 @@ struct BankWire {
     description: String,
     policy: PolicyWire,
     decision_delay: Option<DelayWire>,
+    #[serde(default)]
+    population: PopulationWire,
+    #[serde(default)]
+    service: ServiceWire,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +462,7 @@ struct PolicyWire {
     revoke_below_trust: Option<f64>,
     on_privacy_incident: Option<IncidentReaction>,
     patience: Option<u32>,
+    revoke_after_violations: Option<u64>,
     #[serde(default)]
     weights: BTreeMap<String, f64>,
     #[serde(default)]
@@ -314,6 +510,16 @@ enum EventWire {
         bank: String,
         #[serde(with = "crate::serde_duration")]
         duration: Duration,
+        #[serde(default)]
+        description: String,
+    },
+    LoadSpike {
+        #[serde(with = "crate::serde_duration")]
+        at: Duration,
+        platform: String,
+        #[serde(with = "crate::serde_duration")]
+        duration: Duration,
+        factor: f64,
         #[serde(default)]
         description: String,
     },
@@ -627,7 +833,56 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 reason: format!("the platform's trust fell below {min}, the level at which the bank revokes"),
             });
         }
+        let population = PopulationConfig {
+            customers: b.population.customers.unwrap_or(DEFAULT_CUSTOMERS),
+            transactions_per_day: check_rate(
+                &format!("banks[{bi}].population.transactions_per_day"),
+                b.population.transactions_per_day.unwrap_or(1.5),
+            )?,
+            on_platform_share: check_unit(
+                &format!("banks[{bi}].population.on_platform_share"),
+                b.population.on_platform_share.unwrap_or(0.05),
+            )?,
+        };
+        if population.customers > MAX_CUSTOMERS {
+            return Err(invalid(
+                format!("banks[{bi}].population.customers"),
+                format!("{}; allowed 0..={MAX_CUSTOMERS}", population.customers),
+            ));
+        }
+        let sp = format!("banks[{bi}].service");
+        let workers = b.service.workers.unwrap_or(8);
+        if !(1..=100_000).contains(&workers) {
+            return Err(invalid(format!("{sp}.workers"), format!("{workers}; allowed 1..=100000")));
+        }
+        let rate_limit = match &b.service.rate_limit {
+            None => None,
+            Some(r) => {
+                if !(r.per_second.is_finite() && r.per_second > 0.0) {
+                    return Err(invalid(format!("{sp}.rate_limit.per_second"), "must be a number > 0"));
+                }
+                let burst = r.burst.unwrap_or(r.per_second.max(1.0));
+                if !(burst.is_finite() && burst >= 1.0) {
+                    return Err(invalid(format!("{sp}.rate_limit.burst"), "must be a number >= 1"));
+                }
+                Some((r.per_second, burst))
+            }
+        };
+        let service = ServiceConfig {
+            workers,
+            service_time: convert_delay(
+                &format!("{sp}.service_time"),
+                b.service.service_time,
+                Delay::Exponential { mean: Duration::from_millis(5) },
+            )?,
+            network_delay: convert_delay(&format!("{sp}.network_delay"), b.service.network_delay, network_delay)?,
+            error_rate: check_unit(&format!("{sp}.error_rate"), b.service.error_rate.unwrap_or(0.0))?,
+            rate_limit,
+        };
         banks.push(Bank {
+            population,
+            service,
+            revoke_after_violations: p.revoke_after_violations,
             name: b.name.clone(),
             description: b.description.clone(),
             deadline_rounds,
@@ -714,7 +969,57 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 idx
             }
         };
+        let lp = format!("{path}.linking");
+        let linking = Linking {
+            overlap: check_unit(&format!("{lp}.overlap"), p.linking.overlap.unwrap_or(0.5))?,
+            opt_in_rate: check_unit(&format!("{lp}.opt_in_rate"), p.linking.opt_in_rate.unwrap_or(0.2))?,
+            opt_out_rate: check_unit(&format!("{lp}.opt_out_rate"), p.linking.opt_out_rate.unwrap_or(0.05))?,
+        };
+        let cp = format!("{path}.client");
+        let client = ClientConfig {
+            timeout: p.client.timeout.unwrap_or(Duration::from_secs(2)),
+            retries: p.client.retries.unwrap_or(2),
+            backoff: p.client.backoff.unwrap_or(Duration::from_millis(100)),
+            over_fetch: check_unit(&format!("{cp}.over_fetch"), p.client.over_fetch.unwrap_or(0.0))?,
+        };
+        if client.timeout.is_zero() {
+            return Err(invalid(format!("{cp}.timeout"), "must be longer than 0s"));
+        }
+        if client.retries > 10 {
+            return Err(invalid(format!("{cp}.retries"), format!("{}; allowed 0..=10", client.retries)));
+        }
+        let mut workload = Vec::new();
+        for (wi, w) in p.workload.iter().enumerate() {
+            let wp = format!("{path}.workload[{wi}]");
+            let rate = match (w.kind, w.per_customer_per_day, w.per_second) {
+                (RequestKind::FraudAlert, None, None) => Rate::PerTransaction,
+                (RequestKind::FraudAlert, _, _) => {
+                    return Err(invalid(
+                        &wp,
+                        "fraud alerts follow the customers' transactions: give no rate (set banks' population.transactions_per_day)",
+                    ));
+                }
+                (_, Some(r), None) => Rate::PerCustomerPerDay(check_rate(&format!("{wp}.per_customer_per_day"), r)?),
+                (_, None, Some(r)) => Rate::PerSecond(check_rate(&format!("{wp}.per_second"), r)?),
+                _ => return Err(invalid(&wp, "give exactly one of `per_customer_per_day` or `per_second`")),
+            };
+            let purpose = match &w.purpose {
+                None => w.kind.default_purpose(),
+                Some(name) => Purpose::parse(name).ok_or_else(|| {
+                    let all: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+                    invalid(format!("{wp}.purpose"), format!("unknown purpose `{name}` (purposes: {})", all.join(", ")))
+                })?,
+            };
+            let window = w.window.unwrap_or(Duration::from_secs(86_400));
+            if window.is_zero() || window > Duration::from_secs(366 * 86_400) {
+                return Err(invalid(format!("{wp}.window"), "allowed from 1ms to 366d"));
+            }
+            workload.push(WorkloadItem { kind: w.kind, rate, purpose, window });
+        }
         platforms.push(Platform {
+            linking,
+            client,
+            workload,
             name: p.name.clone(),
             description: p.description.clone(),
             trust,
@@ -769,6 +1074,22 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 }
                 (*at, description, EventKind::Outage { bank: b, duration: *duration })
             }
+            EventWire::LoadSpike { at, platform, duration, factor, description } => {
+                let p = w.platforms.iter().position(|x| &x.name == platform).ok_or_else(|| {
+                    let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
+                    invalid(
+                        format!("{path}.platform"),
+                        format!("no platform named `{platform}` (platforms: {})", names.join(", ")),
+                    )
+                })?;
+                if !(factor.is_finite() && *factor >= 0.0 && *factor <= 1_000.0) {
+                    return Err(invalid(format!("{path}.factor"), format!("{factor}; allowed 0..=1000")));
+                }
+                if duration.is_zero() {
+                    return Err(invalid(format!("{path}.duration"), "a load spike must last longer than 0s"));
+                }
+                (*at, description, EventKind::LoadSpike { platform: p, duration: *duration, factor: *factor })
+            }
         };
         if at > w.scenario.duration {
             return Err(invalid(
@@ -784,6 +1105,20 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
     }
     events.sort_by_key(|e| e.at); // stable: same-time events keep file order
 
+    let data = match &w.data {
+        None => None,
+        Some(d) => {
+            if d.duration.is_zero() {
+                return Err(invalid("data.duration", "must be longer than 0s"));
+            }
+            let weights = d.sensitivity_weights.unwrap_or(DEFAULT_SENSITIVITY_WEIGHTS);
+            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(invalid("data.sensitivity_weights", "three finite numbers >= 0: [low, moderate, high]"));
+            }
+            Some(DataPhase { duration: d.duration, sensitivity_weights: weights })
+        }
+    };
+
     Ok(Scenario {
         name: w.scenario.name,
         description: w.scenario.description,
@@ -796,7 +1131,16 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         platforms,
         banks,
         events,
+        data,
     })
+}
+
+fn check_rate(path: &str, value: f64) -> Result<f64, CoreError> {
+    if value.is_finite() && (0.0..=1e9).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(path, format!("{value} is not a rate in 0..=1e9")))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `testbed-core`, the bank's and platform's behaviour in `bank-mock` and `platform-mock`.
 //! Nothing depends on this crate.
 
+pub mod exchange;
 pub mod output;
 pub mod runner;
 pub mod scheduler;

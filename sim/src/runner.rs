@@ -3,6 +3,7 @@
 //! from the scenario's distributions on the pair's own random stream; scheduled events move
 //! trust, add regulations and take banks offline while negotiations are under way.
 
+use crate::exchange::{self, Agreement};
 use crate::scheduler::Scheduler;
 use bank_mock::{Standing, Verdict};
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ use testbed_core::report::{
 };
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{EventKind, Scenario};
+use testbed_core::terms::Terms;
+use testbed_core::time::format_duration;
 
 enum Ev {
     Start(usize),
@@ -75,7 +78,19 @@ pub fn run(scenario: &Scenario) -> Report {
             Ev::Stop => break,
         }
     }
-    world.into_report()
+    let (pairs, agreements) = world.agreements();
+    let data = exchange::run(scenario, &agreements);
+    let mut report = world.into_report();
+    if let Some(data) = data {
+        for (agreement, revocation) in data.revocations {
+            report.negotiations[pairs[agreement]].revocation.get_or_insert(revocation);
+        }
+        report.timeline.extend(data.timeline);
+        report.timeline.sort_by_key(|e| e.at_ms);
+        report.totals = Totals::count(&report.negotiations);
+        report.data = Some(data.report);
+    }
+    report
 }
 
 fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
@@ -276,8 +291,12 @@ impl<'a> World<'a> {
             }
             EventKind::Outage { bank, duration } => {
                 self.outages[*bank].push((now, now + *duration));
-                (sc.banks[*bank].name.clone(), format!("unavailable for {}", humantime::format_duration(*duration)))
+                (sc.banks[*bank].name.clone(), format!("unavailable for {}", format_duration(*duration)))
             }
+            EventKind::LoadSpike { platform, duration, factor } => (
+                sc.platforms[*platform].name.clone(),
+                format!("request rates ×{factor} for {}", format_duration(*duration)),
+            ),
         };
         let detail = if event.description.is_empty() { detail } else { format!("{detail} ({})", event.description) };
         self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: event.kind.label().into(), subject, detail });
@@ -323,6 +342,25 @@ impl<'a> World<'a> {
                     Some(Revocation { at_ms: now.as_millis(), clause: w.clause, reason: w.reason });
             }
         }
+    }
+
+    /// Agreements still worth data, with the pair each came from.
+    fn agreements(&self) -> (Vec<usize>, Vec<Agreement>) {
+        let mut pairs = Vec::new();
+        let mut agreements = Vec::new();
+        for (i, p) in self.pairs.iter().enumerate() {
+            if let Some(End::Agreement { outcome, at, .. }) = p.protocol.as_ref().and_then(Protocol::end) {
+                pairs.push(i);
+                agreements.push(Agreement {
+                    platform: p.platform,
+                    bank: p.bank,
+                    terms: Terms::from_outcome(&self.sc.space, *outcome),
+                    at: *at,
+                    revoked_at: p.revocation.as_ref().map(|r| SimTime::from_nanos(r.at_ms * 1_000_000)),
+                });
+            }
+        }
+        (pairs, agreements)
     }
 
     fn into_report(mut self) -> Report {
@@ -463,6 +501,7 @@ impl<'a> World<'a> {
             totals: Totals::count(&negotiations),
             negotiations,
             timeline: self.timeline,
+            data: None,
         }
     }
 }

@@ -43,7 +43,10 @@ impl LinearUtility {
                 return Err(CoreError::InvalidUtility(format!("values of issue `{}` must lie in 0..=1", issue.name)));
             }
         }
-        let weights = weights.iter().map(|w| w / total).collect();
+        // Weights that already sum to 1 are kept as given, bit for bit: dividing by a sum such
+        // as 0.4 + 0.3 + 0.2 + 0.1 = 0.9999999999999999 would reorder near-ties and break
+        // offer-for-offer agreement with NegMAS, which uses raw weights.
+        let weights = if (total - 1.0).abs() <= 1e-9 { weights } else { weights.iter().map(|w| w / total).collect() };
         Ok(LinearUtility { weights, values })
     }
 

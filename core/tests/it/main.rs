@@ -192,3 +192,57 @@ fn the_protocol_refuses_moves_out_of_turn_and_after_the_end() {
     assert!(protocol.decide(SimTime::ZERO, Side::Platform, Decision::Offer(outcome(0))).is_err());
     assert_eq!(protocol.end().unwrap().at(), SimTime::from_nanos(5));
 }
+
+/// The NegMAS benchmark setting (4×4×4×2 outcomes, 20 rounds, Boulware platform against a
+/// linear bank). NegMAS 0.16 with its presorting inverter made stable (ties to the lowest
+/// lexicographic outcome index, our rule) produced exactly this sequence of offered outcome
+/// indices; NegMAS as shipped breaks exact ties by numpy's unstable argsort instead.
+#[test]
+fn the_benchmark_negotiation_matches_negmas_offer_for_offer_under_a_stable_tie_break() {
+    const NEGMAS: [u32; 38] = [
+        127, 32, 127, 8, 127, 2, 127, 16, 127, 10, 127, 4, 127, 18, 127, 12, 127, 120, 127, 20, 127, 70, 125, 1, 126,
+        22, 95, 9, 93, 3, 63, 17, 61, 11, 31, 5, 27, 19,
+    ];
+    let space = IssueSpace::new(vec![
+        Issue::new("data", &["d0", "d1", "d2", "d3"]),
+        Issue::new("purpose", &["p0", "p1", "p2", "p3"]),
+        Issue::new("retention", &["r0", "r1", "r2", "r3"]),
+        Issue::new("consent", &["opt_in", "opt_out"]),
+    ])
+    .unwrap();
+    let side = |platform: bool, weights: [f64; 4], reservation: f64| {
+        let values = space
+            .issues()
+            .iter()
+            .map(|i| {
+                let n = (i.options.len() - 1) as f64;
+                (0..i.options.len()).map(|j| if platform { j as f64 / n } else { 1.0 - j as f64 / n }).collect()
+            })
+            .collect();
+        let u = LinearUtility::new(&space, weights.to_vec(), values).unwrap();
+        Arc::new(Preferences::new(space.clone(), u, vec![], reservation).unwrap())
+    };
+    let platform = Negotiator::new(side(true, [0.4, 0.3, 0.2, 0.1], 0.2), Strategy::boulware());
+    let bank = Negotiator::new(side(false, [0.1, 0.2, 0.3, 0.4], 0.3), Strategy::linear());
+    let mut protocol = Protocol::new(20, Side::Platform, SimTime::ZERO).unwrap();
+    let (mut p, mut b) = (platform, bank);
+    let mut offers = Vec::new();
+    let end = loop {
+        let turn = protocol.turn().unwrap();
+        let agent = if turn.side == Side::Platform { &mut p } else { &mut b };
+        let d = agent.respond(&Situation {
+            round: turn.round,
+            n_rounds: turn.n_rounds,
+            standing: turn.standing,
+            counterparty_trust: 1.0,
+        });
+        if let Decision::Offer(o) = d {
+            offers.push(o.0);
+        }
+        if let Step::Ended(end) = protocol.decide(SimTime::ZERO, turn.side, d).unwrap() {
+            break end;
+        }
+    };
+    assert_eq!(offers, NEGMAS);
+    assert!(matches!(end, End::Agreement { outcome: OutcomeId(19), round: 19, accepted_by: Side::Platform, .. }));
+}

@@ -32,6 +32,13 @@ pub fn run_committed(name: &str) -> Report {
     run_table(&scenario_table(name))
 }
 
+/// A committed scenario without its data phase, for tests about negotiation alone.
+pub fn negotiation_table(name: &str) -> toml::Table {
+    let mut t = scenario_table(name);
+    t.remove("data");
+    t
+}
+
 /// The `[[banks]]` (or `[[platforms]]`) entry called `name`.
 pub fn entry_mut<'a>(table: &'a mut toml::Table, list: &str, name: &str) -> &'a mut toml::Table {
     table[list]

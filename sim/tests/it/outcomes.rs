@@ -6,7 +6,7 @@ use testbed_core::report::{Action, OutcomeKind};
 
 #[test]
 fn by_default_one_bank_withdraws_over_a_privacy_clause_and_another_agrees() {
-    let report = run_committed("messenger-2018.toml");
+    let report = run_table(&negotiation_table("messenger-2018.toml"));
     let jpm = negotiation(&report, "messenger", "jpmorgan-like");
     assert_eq!(jpm.outcome.kind, OutcomeKind::Withdrawal);
     assert_eq!(jpm.outcome.by, Some(Side::Bank));
@@ -17,7 +17,7 @@ fn by_default_one_bank_withdraws_over_a_privacy_clause_and_another_agrees() {
 
 #[test]
 fn lifting_the_jpmorgan_like_refusal_of_off_platform_data_changes_its_outcome() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     policy_mut(&mut table, "jpmorgan-like").remove("limits");
     let report = run_table(&table);
     let jpm = negotiation(&report, "messenger", "jpmorgan-like");
@@ -35,7 +35,7 @@ fn lifting_the_jpmorgan_like_refusal_of_off_platform_data_changes_its_outcome() 
 
 #[test]
 fn platform_trust_below_a_banks_minimum_makes_that_bank_withdraw_naming_the_trust_clause() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     policy_mut(&mut table, "wells-like").insert("min_platform_trust".into(), 0.55.into());
     let report = run_table(&table);
     let wells = negotiation(&report, "messenger", "wells-like");
@@ -47,7 +47,7 @@ fn platform_trust_below_a_banks_minimum_makes_that_bank_withdraw_naming_the_trus
 
 #[test]
 fn a_privacy_incident_during_the_talks_makes_a_bank_withdraw_mid_negotiation() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     let first_incident = table["events"].as_array_mut().unwrap()[0].as_table_mut().unwrap();
     first_incident.insert("at".into(), "100d".into());
     first_incident.insert("trust_change".into(), (-0.4).into());
@@ -64,7 +64,7 @@ fn a_privacy_incident_during_the_talks_makes_a_bank_withdraw_mid_negotiation() {
 
 #[test]
 fn a_bank_revokes_an_agreement_when_trust_falls_below_its_revocation_floor() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     policy_mut(&mut table, "citi-like").insert("revoke_below_trust".into(), 0.2.into());
     let report = run_table(&table);
     let citi = negotiation(&report, "messenger", "citi-like");
@@ -74,13 +74,13 @@ fn a_bank_revokes_an_agreement_when_trust_falls_below_its_revocation_floor() {
     assert!(revocation.at_ms >= 260 * DAY_MS && revocation.at_ms > citi.outcome.at_ms);
     assert_eq!(report.totals.revocations, 1);
     // Without the higher floor the same agreement stands.
-    let baseline = run_committed("messenger-2018.toml");
+    let baseline = run_table(&negotiation_table("messenger-2018.toml"));
     assert!(negotiation(&baseline, "messenger", "citi-like").revocation.is_none());
 }
 
 #[test]
 fn a_regulation_revokes_agreements_that_break_it_and_spares_the_rest() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     let mut regulation = toml::Table::new();
     regulation.insert("kind".into(), "regulation".into());
     regulation.insert("at".into(), "300d".into());
@@ -102,7 +102,7 @@ fn a_regulation_revokes_agreements_that_break_it_and_spares_the_rest() {
 
 #[test]
 fn a_bank_outage_holds_its_answers_until_it_is_back() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     let mut outage = toml::Table::new();
     outage.insert("kind".into(), "outage".into());
     outage.insert("at".into(), "0s".into());
@@ -120,7 +120,7 @@ fn a_bank_outage_holds_its_answers_until_it_is_back() {
 
 #[test]
 fn a_hardliner_bank_facing_a_hardliner_platform_times_out_at_the_deadline() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     entry_mut(&mut table, "platforms", "messenger").insert("strategy".into(), "hardliner".into());
     let wells = policy_mut(&mut table, "wells-like");
     wells.insert("strategy".into(), "hardliner".into());
@@ -134,7 +134,7 @@ fn a_hardliner_bank_facing_a_hardliner_platform_times_out_at_the_deadline() {
 
 #[test]
 fn a_scenario_that_ends_before_the_talks_do_reports_them_unfinished() {
-    let mut table = scenario_table("messenger-2018.toml");
+    let mut table = negotiation_table("messenger-2018.toml");
     table["scenario"].as_table_mut().unwrap().insert("duration".into(), "30d".into());
     table.remove("events");
     let report = run_table(&table);
@@ -161,7 +161,7 @@ fn several_platforms_negotiate_with_the_same_banks_at_once() {
 
 #[test]
 fn every_offer_in_a_transcript_carries_both_sides_utilities() {
-    let report = run_committed("messenger-2018.toml");
+    let report = run_table(&negotiation_table("messenger-2018.toml"));
     for n in &report.negotiations {
         assert_eq!(n.transcript.iter().filter(|e| e.action == Action::Offer).count() as u32, n.offers);
         for e in n.transcript.iter().filter(|e| e.action != Action::Withdraw) {

@@ -1,0 +1,418 @@
+//! The bank API's meaning, without HTTP: consents in the style of UK Open Banking
+//! account-access consents, the decision on each data request, and the records a response
+//! carries. The hyper server and the virtual-time runner both call these functions, so a field
+//! the terms do not allow cannot leave the bank in either mode.
+
+use serde::{Deserialize, Serialize};
+use testbed_core::SimTime;
+use testbed_core::population::{self, Customer, PopulationSpec, Transaction};
+use testbed_core::terms::{DataCategory, Field, FieldSet, Purpose, Terms};
+
+/// UK Open Banking permission codes, plus `ReadOffPlatformTransactions` for the one thing OB
+/// has no code for: transactions made outside the platform asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    ReadAccountsBasic,
+    ReadAccountsDetail,
+    ReadBalances,
+    ReadTransactionsBasic,
+    ReadTransactionsDetail,
+    ReadOffPlatformTransactions,
+    ReadPAN,
+    ReadParty,
+}
+
+impl Permission {
+    /// The category a permission opens.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Permission::ReadAccountsBasic => DataCategory::AccountBasic,
+            Permission::ReadAccountsDetail => DataCategory::AccountNumbers,
+            Permission::ReadBalances => DataCategory::Balances,
+            Permission::ReadTransactionsBasic => DataCategory::TransactionsBasic,
+            Permission::ReadTransactionsDetail => DataCategory::TransactionsDetail,
+            Permission::ReadOffPlatformTransactions => DataCategory::OffPlatformTransactions,
+            Permission::ReadPAN => DataCategory::CardPan,
+            Permission::ReadParty => DataCategory::Identity,
+        }
+    }
+
+    pub const ALL: [Permission; 8] = [
+        Permission::ReadAccountsBasic,
+        Permission::ReadAccountsDetail,
+        Permission::ReadBalances,
+        Permission::ReadTransactionsBasic,
+        Permission::ReadTransactionsDetail,
+        Permission::ReadOffPlatformTransactions,
+        Permission::ReadPAN,
+        Permission::ReadParty,
+    ];
+}
+
+/// The permissions an agreement supports: one per granted category.
+pub fn permissions_for(terms: &Terms) -> Vec<Permission> {
+    Permission::ALL.into_iter().filter(|p| terms.grants(p.category())).collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentStatus {
+    AwaitingAuthorisation,
+    Authorised,
+    Rejected,
+    Revoked,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    pub at: SimTime,
+    /// `customer`, `bank` or `platform`.
+    pub by: String,
+    pub why: String,
+}
+
+/// An account-access consent: what one platform may read, for how long, and its status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Consent {
+    pub id: String,
+    pub platform: String,
+    pub permissions: Vec<Permission>,
+    pub created_at: SimTime,
+    /// `ExpirationDateTime`; `None` for a persistent authorisation.
+    pub expiration: Option<SimTime>,
+    /// `TransactionFromDateTime` / `TransactionToDateTime`, in ms of simulated time.
+    pub transaction_from_ms: Option<u64>,
+    pub transaction_to_ms: Option<u64>,
+    pub status: ConsentStatus,
+    pub revocation: Option<RevocationRecord>,
+}
+
+/// Why a request got no data. Refusals are values the runner counts, not errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    ConsentNotAuthorised,
+    ConsentRevoked,
+    ConsentExpired,
+    /// The request's purpose is not one the terms allow.
+    PurposeNotAgreed,
+    /// No permission of the consent covers the resource.
+    MissingPermission,
+    /// The transaction window lies outside the consent's window.
+    OutsideWindow,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::ConsentNotAuthorised => "consent_not_authorised",
+            Refusal::ConsentRevoked => "consent_revoked",
+            Refusal::ConsentExpired => "consent_expired",
+            Refusal::PurposeNotAgreed => "purpose_not_agreed",
+            Refusal::MissingPermission => "missing_permission",
+            Refusal::OutsideWindow => "outside_window",
+        }
+    }
+
+    /// True when the platform asked for something the terms do not allow (an audit finding),
+    /// as opposed to a consent that lapsed or was withdrawn.
+    pub fn is_violation(self) -> bool {
+        matches!(self, Refusal::PurposeNotAgreed | Refusal::MissingPermission | Refusal::OutsideWindow)
+    }
+}
+
+impl Consent {
+    /// A consent for `terms`, awaiting the customer's authorisation.
+    pub fn new(id: String, platform: String, terms: &Terms, now: SimTime) -> Consent {
+        let expiration = terms.authorisation_days.map(|d| now + std::time::Duration::from_secs(u64::from(d) * 86_400));
+        Consent {
+            id,
+            platform,
+            permissions: permissions_for(terms),
+            created_at: now,
+            expiration,
+            transaction_from_ms: None,
+            transaction_to_ms: None,
+            status: ConsentStatus::AwaitingAuthorisation,
+            revocation: None,
+        }
+    }
+
+    pub fn authorise(&mut self) {
+        if self.status == ConsentStatus::AwaitingAuthorisation {
+            self.status = ConsentStatus::Authorised;
+        }
+    }
+
+    pub fn reject(&mut self) {
+        if self.status == ConsentStatus::AwaitingAuthorisation {
+            self.status = ConsentStatus::Rejected;
+        }
+    }
+
+    /// Revokes at `now`; the very next request is refused.
+    pub fn revoke(&mut self, now: SimTime, by: &str, why: &str) {
+        if self.status != ConsentStatus::Revoked {
+            self.status = ConsentStatus::Revoked;
+            self.revocation = Some(RevocationRecord { at: now, by: by.into(), why: why.into() });
+        }
+    }
+
+    pub fn has(&self, p: Permission) -> bool {
+        self.permissions.contains(&p)
+    }
+
+    /// The fields this consent lets out.
+    pub fn allowed_fields(&self) -> FieldSet {
+        self.permissions.iter().fold(FieldSet::EMPTY, |m, p| m.union(p.category().fields()))
+    }
+
+    /// Whether the consent can be used at `now`.
+    pub fn check(&self, now: SimTime) -> Result<(), Refusal> {
+        match self.status {
+            ConsentStatus::Revoked => return Err(Refusal::ConsentRevoked),
+            ConsentStatus::AwaitingAuthorisation | ConsentStatus::Rejected => {
+                return Err(Refusal::ConsentNotAuthorised);
+            }
+            ConsentStatus::Authorised => {}
+        }
+        if self.expiration.is_some_and(|e| now >= e) {
+            return Err(Refusal::ConsentExpired);
+        }
+        Ok(())
+    }
+}
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resource {
+    Accounts,
+    Balances,
+    /// Transactions booked in `[from_ms, to_ms)`.
+    Transactions {
+        from_ms: u64,
+        to_ms: u64,
+    },
+    /// A fraud alert pushed for one new transaction.
+    FraudAlert,
+}
+
+impl Resource {
+    /// The fields a resource can carry at most.
+    pub fn fields(self) -> FieldSet {
+        use DataCategory::*;
+        let of = |cats: &[DataCategory]| cats.iter().fold(FieldSet::EMPTY, |m, c| m.union(c.fields()));
+        match self {
+            Resource::Accounts => of(&[AccountBasic, AccountNumbers, CardPan, Identity]),
+            Resource::Balances => {
+                of(&[AccountBasic, Balances, DerivedSignals]).minus(FieldSet::of(&[Field::FraudFlag]))
+            }
+            Resource::Transactions { .. } => {
+                of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId]))
+            }
+            Resource::FraudAlert => {
+                of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId, Field::FraudFlag]))
+            }
+        }
+    }
+
+    /// The permission without which the resource is refused.
+    pub fn required_permission(self) -> Permission {
+        match self {
+            Resource::Accounts => Permission::ReadAccountsBasic,
+            Resource::Balances => Permission::ReadBalances,
+            Resource::Transactions { .. } | Resource::FraudAlert => Permission::ReadTransactionsBasic,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataRequest {
+    pub resource: Resource,
+    pub purpose: Purpose,
+    /// Fields the platform asks for; anything beyond the consent is blocked and counted.
+    pub wants: FieldSet,
+}
+
+/// The bank's decision on a request it serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Fields that will be in the response.
+    pub fields: FieldSet,
+    /// Fields asked for but not allowed: blocked attempts.
+    pub blocked: FieldSet,
+    /// Whether transactions made outside the platform may be returned.
+    pub off_platform: bool,
+}
+
+impl Grant {
+    /// True when the platform over-fetched: a term violation an audit records.
+    pub fn is_violation(&self) -> bool {
+        !self.blocked.is_empty()
+    }
+}
+
+/// Decides a request: refuse it, or serve the intersection of what was asked, what the resource
+/// carries, what the consent permits and what the terms allow.
+pub fn authorize(consent: &Consent, terms: &Terms, request: &DataRequest, now: SimTime) -> Result<Grant, Refusal> {
+    consent.check(now)?;
+    if !terms.allows(request.purpose) {
+        return Err(Refusal::PurposeNotAgreed);
+    }
+    if !consent.has(request.resource.required_permission()) {
+        return Err(Refusal::MissingPermission);
+    }
+    if let Resource::Transactions { from_ms, to_ms } = request.resource
+        && (consent.transaction_from_ms.is_some_and(|f| from_ms < f)
+            || consent.transaction_to_ms.is_some_and(|t| to_ms > t))
+    {
+        return Err(Refusal::OutsideWindow);
+    }
+    let asked = request.wants.intersect(request.resource.fields());
+    let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
+    Ok(Grant {
+        fields: asked.intersect(allowed),
+        blocked: asked.minus(allowed),
+        off_platform: consent.has(Permission::ReadOffPlatformTransactions)
+            && terms.grants(DataCategory::OffPlatformTransactions),
+    })
+}
+
+/// A transaction as the API returns it: every field optional, present only when granted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionRecord {
+    pub transaction_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_date_time_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_zip5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud_flag: Option<bool>,
+}
+
+impl TransactionRecord {
+    /// The fields this record actually carries.
+    pub fn fields(&self) -> FieldSet {
+        let mut f = FieldSet::EMPTY;
+        let mut add = |present: bool, field| {
+            if present {
+                f = f.union(FieldSet::of(&[field]));
+            }
+        };
+        add(self.account_id.is_some(), Field::AccountId);
+        add(self.amount.is_some(), Field::TxnAmount);
+        add(self.booking_date_time_ms.is_some(), Field::TxnDate);
+        add(self.status.is_some(), Field::TxnStatus);
+        add(self.merchant_category.is_some(), Field::TxnCategory);
+        add(self.merchant_name.is_some(), Field::TxnMerchant);
+        add(self.place_zip5.is_some(), Field::TxnPlace);
+        add(self.fraud_flag.is_some(), Field::FraudFlag);
+        f
+    }
+}
+
+/// Builds the response records for a transaction list: off-platform transactions are dropped
+/// unless granted, and each record carries only granted fields.
+pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Transaction]) -> Vec<TransactionRecord> {
+    let has = |f| grant.fields.contains(f);
+    transactions
+        .iter()
+        .filter(|t| t.on_platform || grant.off_platform)
+        .map(|t| TransactionRecord {
+            transaction_id: format!("{account_id}-{}", t.id),
+            account_id: has(Field::AccountId).then(|| account_id.to_string()),
+            amount: has(Field::TxnAmount)
+                .then(|| format!("{}.{:02}", t.amount_cents / 100, (t.amount_cents % 100).abs())),
+            booking_date_time_ms: has(Field::TxnDate).then_some(t.at_ms),
+            status: has(Field::TxnStatus).then(|| if t.pending { "Pending" } else { "Booked" }.to_string()),
+            merchant_category: has(Field::TxnCategory).then(|| t.category.as_str().to_string()),
+            merchant_name: has(Field::TxnMerchant).then(|| population::merchant_name(t.merchant)),
+            place_zip5: has(Field::TxnPlace).then(|| format!("{:05}", t.place_zip5)),
+            fraud_flag: has(Field::FraudFlag).then_some(false),
+        })
+        .collect()
+}
+
+/// An account as the API returns it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountRecord {
+    pub account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_pan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder_name: Option<String>,
+}
+
+/// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
+pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord> {
+    let has = |f| grant.fields.contains(f);
+    [(&customer.checking, "checking"), (&customer.card, "card")]
+        .into_iter()
+        .map(|(a, kind)| AccountRecord {
+            account_id: a.id.clone(),
+            account_type: has(Field::AccountType).then(|| kind.to_string()),
+            masked_number: has(Field::MaskedNumber).then(|| a.masked.clone()),
+            account_number: (has(Field::AccountNumber) && kind == "checking").then(|| a.number.clone()),
+            routing_number: has(Field::RoutingNumber).then(|| a.routing.clone()).flatten(),
+            card_pan: (has(Field::CardPan) && kind == "card").then(|| a.number.clone()),
+            holder_name: has(Field::Name).then(|| customer.name.clone()),
+        })
+        .collect()
+}
+
+/// A balance as the API returns it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalanceRecord {
+    pub account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<String>,
+    /// A derived signal for minimised designs: `<1k`, `1k-10k`, `>=10k`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<String>,
+}
+
+pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRecord {
+    let has = |f| grant.fields.contains(f);
+    let money = |c: i64| format!("{}.{:02}", c / 100, (c % 100).abs());
+    BalanceRecord {
+        account_id: account_id.to_string(),
+        current: has(Field::BalanceCurrent).then(|| money(cents)),
+        available: has(Field::BalanceAvailable).then(|| money(cents)),
+        band: has(Field::BalanceBand).then(|| {
+            match cents {
+                ..100_000 => "<1k",
+                100_000..1_000_000 => "1k-10k",
+                _ => ">=10k",
+            }
+            .to_string()
+        }),
+    }
+}
+
+/// The customer's checking balance record at the start of `day`.
+pub fn balance_for(grant: &Grant, spec: &PopulationSpec, customer: u64, day: u32) -> BalanceRecord {
+    let id = format!("chk-{}-{customer}", spec.bank);
+    balance_record(grant, &id, population::balance_cents(spec, customer, day))
+}

@@ -1,0 +1,180 @@
+//! The bank's service model: `workers` identical servers fed by one FIFO queue, a token-bucket
+//! rate limit answering 429 with `Retry-After`, and injected errors. Requests must be admitted
+//! in arrival order; each admission returns when service starts and ends, which is exact for a
+//! FIFO multi-server queue (the Kiefer–Wolfowitz recursion), so no departure events are needed.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+use testbed_core::SimTime;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Bucket size: requests allowed in a burst.
+    pub burst: f64,
+}
+
+/// What happened to a request at the bank's door.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    /// 429 Too Many Requests: try again after `retry_after`.
+    RateLimited { retry_after: Duration },
+    /// Queued and served: service runs from `start` to `finish`.
+    Served { start: SimTime, finish: SimTime },
+}
+
+/// The queue state of one bank.
+#[derive(Clone, Debug)]
+pub struct BankQueue {
+    /// When each worker is next free (min-heap).
+    free_at: BinaryHeap<Reverse<SimTime>>,
+    /// Finish times of requests still in the system (min-heap), to count what an arrival sees.
+    in_system: BinaryHeap<Reverse<SimTime>>,
+    rate_limit: Option<RateLimit>,
+    tokens: f64,
+    last_refill: SimTime,
+    last_arrival: SimTime,
+    /// Sum over admitted arrivals of the number already in the system (Poisson arrivals see
+    /// time averages, so this over `admitted` estimates the mean number in system, L).
+    seen_in_system: u64,
+    admitted: u64,
+    /// Sum of queueing delays (service start − arrival), in seconds.
+    wait_sum: f64,
+    busy: Duration,
+}
+
+impl BankQueue {
+    pub fn new(workers: u32, rate_limit: Option<RateLimit>) -> Self {
+        let workers = workers.max(1) as usize;
+        BankQueue {
+            free_at: (0..workers).map(|_| Reverse(SimTime::ZERO)).collect(),
+            in_system: BinaryHeap::new(),
+            tokens: rate_limit.map_or(0.0, |r| r.burst),
+            rate_limit,
+            last_refill: SimTime::ZERO,
+            last_arrival: SimTime::ZERO,
+            seen_in_system: 0,
+            admitted: 0,
+            wait_sum: 0.0,
+            busy: Duration::ZERO,
+        }
+    }
+
+    /// Admits a request arriving at `now` that needs `service` time. Arrivals must come in
+    /// time order (debug-asserted).
+    pub fn admit(&mut self, now: SimTime, service: Duration) -> Admission {
+        debug_assert!(now >= self.last_arrival, "arrivals must be admitted in time order");
+        self.last_arrival = now;
+        if let Some(limit) = self.rate_limit {
+            let elapsed = now.since(self.last_refill).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * limit.per_second).min(limit.burst);
+            self.last_refill = now;
+            if self.tokens < 1.0 {
+                let wait = (1.0 - self.tokens) / limit.per_second;
+                return Admission::RateLimited { retry_after: Duration::from_secs_f64(wait) };
+            }
+            self.tokens -= 1.0;
+        }
+        while self.in_system.peek().is_some_and(|Reverse(f)| *f <= now) {
+            self.in_system.pop();
+        }
+        self.seen_in_system += self.in_system.len() as u64;
+        self.admitted += 1;
+        let Reverse(free) = self.free_at.pop().expect("at least one worker");
+        let start = free.max(now);
+        let finish = start + service;
+        self.wait_sum += start.since(now).as_secs_f64();
+        self.busy += service;
+        self.free_at.push(Reverse(finish));
+        self.in_system.push(Reverse(finish));
+        Admission::Served { start, finish }
+    }
+
+    /// Mean number of requests in the system seen by admitted arrivals.
+    pub fn mean_in_system_seen(&self) -> f64 {
+        if self.admitted == 0 { 0.0 } else { self.seen_in_system as f64 / self.admitted as f64 }
+    }
+
+    pub fn admitted(&self) -> u64 {
+        self.admitted
+    }
+
+    /// Mean time admitted requests waited for a worker.
+    pub fn mean_wait(&self) -> Duration {
+        if self.admitted == 0 { Duration::ZERO } else { Duration::from_secs_f64(self.wait_sum / self.admitted as f64) }
+    }
+
+    /// Total service time given, to compute utilisation over a span.
+    pub fn busy(&self) -> Duration {
+        self.busy
+    }
+}
+
+/// Erlang C: the probability that an arrival waits, for `c` servers at offered load
+/// `a = λ/μ` (requires `a < c`).
+pub fn erlang_c(c: u32, a: f64) -> f64 {
+    // Sum a^k/k! for k < c, computed iteratively to stay stable.
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..c {
+        term *= a / f64::from(k);
+        sum += term;
+    }
+    let last = term * a / f64::from(c) * (f64::from(c) / (f64::from(c) - a));
+    last / (sum + last)
+}
+
+/// Mean wait in queue of an M/M/c queue: `C(c, a) / (cμ - λ)`.
+pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
+    erlang_c(c, lambda / mu) / (f64::from(c) * mu - lambda)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_worker_serves_at_once_and_a_busy_one_queues_fifo() {
+        let mut q = BankQueue::new(1, None);
+        let ms = Duration::from_millis;
+        let t = |m| SimTime::ZERO + ms(m);
+        assert_eq!(q.admit(t(0), ms(10)), Admission::Served { start: t(0), finish: t(10) });
+        assert_eq!(q.admit(t(5), ms(10)), Admission::Served { start: t(10), finish: t(20) });
+        assert_eq!(q.admit(t(30), ms(1)), Admission::Served { start: t(30), finish: t(31) });
+        // The second arrival saw one request in the system, the others none.
+        assert!((q.mean_in_system_seen() - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_workers_serve_two_requests_in_parallel() {
+        let mut q = BankQueue::new(2, None);
+        let ms = Duration::from_millis;
+        let t = |m| SimTime::ZERO + ms(m);
+        assert_eq!(q.admit(t(0), ms(10)), Admission::Served { start: t(0), finish: t(10) });
+        assert_eq!(q.admit(t(1), ms(10)), Admission::Served { start: t(1), finish: t(11) });
+        assert_eq!(q.admit(t(2), ms(10)), Admission::Served { start: t(10), finish: t(20) });
+    }
+
+    #[test]
+    fn the_rate_limit_answers_429_with_the_time_until_a_token_returns() {
+        let mut q = BankQueue::new(4, Some(RateLimit { per_second: 10.0, burst: 2.0 }));
+        let t = SimTime::ZERO;
+        assert!(matches!(q.admit(t, Duration::ZERO), Admission::Served { .. }));
+        assert!(matches!(q.admit(t, Duration::ZERO), Admission::Served { .. }));
+        match q.admit(t, Duration::ZERO) {
+            Admission::RateLimited { retry_after } => assert_eq!(retry_after, Duration::from_millis(100)),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        // 100 ms later one token is back.
+        assert!(matches!(q.admit(t + Duration::from_millis(100), Duration::ZERO), Admission::Served { .. }));
+    }
+
+    #[test]
+    fn erlang_c_matches_hand_computed_values() {
+        // One server: C = ρ. Two servers at a = 1: C = (1/2 · 2) / (1 + 1 + 1) = 1/3.
+        assert!((erlang_c(1, 0.8) - 0.8).abs() < 1e-12);
+        assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

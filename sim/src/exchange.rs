@@ -1,0 +1,573 @@
+//! The data phase in virtual time: under each agreement, linked customers' requests arrive as
+//! Poisson processes (open model: sent at their scheduled times whatever the bank does), cross
+//! the network, queue at the bank, are served or refused by the same `bank_mock::api` code as
+//! live mode, and every field that leaves the bank goes into the exposure ledger.
+//!
+//! It runs after the negotiation phase: negotiations never depend on data, and everything
+//! data can do to a negotiation (a revocation after violations) happens in here.
+
+use crate::scheduler::Scheduler;
+use bank_mock::api::{self, Consent, DataRequest, Resource};
+use bank_mock::service::{Admission, BankQueue, RateLimit};
+use rand::RngExt;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::exposure::{FieldValues, PairLedger, UNICITY_SAMPLE};
+use testbed_core::latency::LatencyRecorder;
+use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
+use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
+use testbed_core::rng::{SimRng, stream};
+use testbed_core::scenario::{EventKind, Rate, RequestKind, Scenario};
+use testbed_core::terms::{ConsentMode, DataCategory, FieldSet, Terms};
+
+const DAY: Duration = Duration::from_secs(86_400);
+const DAY_MS: u64 = 86_400_000;
+
+/// An agreement the data phase runs under.
+pub struct Agreement {
+    pub platform: usize,
+    pub bank: usize,
+    pub terms: Terms,
+    pub at: SimTime,
+    /// Revocation decided in the negotiation phase (trust, regulation), if any.
+    pub revoked_at: Option<SimTime>,
+}
+
+/// What the data phase adds to the report, plus audit revocations to fold into negotiations.
+pub struct DataOutcome {
+    pub report: DataReport,
+    /// `(index into the agreements, revocation)` for revocations made by audits.
+    pub revocations: Vec<(usize, Revocation)>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Clone, Copy)]
+struct Req {
+    flow: u32,
+    item: u16,
+    attempt: u8,
+    over_fetch: bool,
+    customer: u64,
+    intended: SimTime,
+    sent: SimTime,
+}
+
+enum Ev {
+    Arrival(usize),
+    AtBank(Req),
+    Send(Req),
+}
+
+struct Source {
+    flow: usize,
+    item: usize,
+    /// Requests per nanosecond before load spikes.
+    rate: f64,
+    rng: SimRng,
+}
+
+struct Flow {
+    platform: usize,
+    bank: usize,
+    terms: Terms,
+    consent: Consent,
+    start: SimTime,
+    end: SimTime,
+    ended_by: &'static str,
+    revoked_at: Option<SimTime>,
+    linked: u64,
+    ledger: PairLedger,
+    rng: SimRng,
+    requests: u64,
+    audit_revoked: Option<Revocation>,
+}
+
+struct Bank {
+    spec: PopulationSpec,
+    queue: BankQueue,
+    outages: Vec<(SimTime, SimTime)>,
+    first: Option<SimTime>,
+    last: SimTime,
+}
+
+struct Phase<'a> {
+    sc: &'a Scenario,
+    queue: Scheduler<Ev>,
+    flows: Vec<Flow>,
+    sources: Vec<Source>,
+    banks: Vec<Bank>,
+    spikes: Vec<Vec<(SimTime, SimTime, f64)>>,
+    latency: BTreeMap<(usize, RequestKind), (u64, LatencyRecorder, SimTime, SimTime)>,
+    timeline: Vec<TimelineEntry>,
+    scratch: Vec<Transaction>,
+}
+
+/// Number of a bank's customers a platform links under `terms`.
+pub fn linked_customers(sc: &Scenario, platform: usize, bank: usize, terms: &Terms) -> u64 {
+    let l = &sc.platforms[platform].linking;
+    let share = match terms.consent_mode {
+        ConsentMode::OptIn => l.opt_in_rate,
+        ConsentMode::OptOut => 1.0 - l.opt_out_rate,
+    };
+    (sc.banks[bank].population.customers as f64 * l.overlap * share).floor() as u64
+}
+
+pub fn population_spec(sc: &Scenario, bank: usize, seed: u64) -> PopulationSpec {
+    let b = &sc.banks[bank];
+    PopulationSpec {
+        seed,
+        bank: b.name.clone(),
+        size: b.population.customers,
+        transactions_per_day: b.population.transactions_per_day,
+        on_platform_share: b.population.on_platform_share,
+    }
+}
+
+/// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
+pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
+    let data = sc.data.as_ref()?;
+    let scenario_end = SimTime::from_duration(sc.duration);
+    let mut phase = Phase {
+        sc,
+        queue: Scheduler::default(),
+        flows: Vec::new(),
+        sources: Vec::new(),
+        banks: sc
+            .banks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Bank {
+                spec: population_spec(sc, i, sc.seed),
+                queue: BankQueue::new(
+                    b.service.workers,
+                    b.service.rate_limit.map(|(per_second, burst)| RateLimit { per_second, burst }),
+                ),
+                outages: Vec::new(),
+                first: None,
+                last: SimTime::ZERO,
+            })
+            .collect(),
+        spikes: vec![Vec::new(); sc.platforms.len()],
+        latency: BTreeMap::new(),
+        timeline: Vec::new(),
+        scratch: Vec::new(),
+    };
+    for e in &sc.events {
+        let at = SimTime::from_duration(e.at);
+        match e.kind {
+            EventKind::Outage { bank, duration } => phase.banks[bank].outages.push((at, at + duration)),
+            EventKind::LoadSpike { platform, duration, factor } => {
+                phase.spikes[platform].push((at, at + duration, factor));
+            }
+            _ => {}
+        }
+    }
+    for (fi, a) in agreements.iter().enumerate() {
+        let platform = &sc.platforms[a.platform];
+        let bank = &sc.banks[a.bank];
+        let mut end = (a.at + data.duration).min(scenario_end);
+        let mut ended_by = if a.at + data.duration <= scenario_end { "phase_over" } else { "scenario_end" };
+        if let Some(r) = a.revoked_at.filter(|r| *r < end) {
+            end = r;
+            ended_by = "revoked";
+        }
+        let mut consent =
+            Consent::new(format!("consent-{}-{}", platform.name, bank.name), platform.name.clone(), &a.terms, a.at);
+        consent.authorise();
+        let linked = linked_customers(sc, a.platform, a.bank, &a.terms);
+        let pair = format!("{}/{}", platform.name, bank.name);
+        phase.flows.push(Flow {
+            platform: a.platform,
+            bank: a.bank,
+            terms: a.terms.clone(),
+            consent,
+            start: a.at,
+            end,
+            ended_by,
+            revoked_at: a.revoked_at,
+            linked,
+            ledger: PairLedger::new(linked),
+            rng: stream(sc.seed, &format!("data/{pair}")),
+            requests: 0,
+            audit_revoked: None,
+        });
+        if linked == 0 {
+            continue;
+        }
+        for (wi, w) in platform.workload.iter().enumerate() {
+            // A well-behaved platform sends only requests whose purpose was agreed.
+            if !a.terms.allows(w.purpose) {
+                continue;
+            }
+            let per_day = match w.rate {
+                Rate::PerCustomerPerDay(r) => r * linked as f64,
+                Rate::PerSecond(r) => r * 86_400.0,
+                Rate::PerTransaction => {
+                    let p = &bank.population;
+                    // Alerts can only be pushed for transactions the platform may see.
+                    let visible =
+                        if a.terms.grants(DataCategory::OffPlatformTransactions) { 1.0 } else { p.on_platform_share };
+                    p.transactions_per_day * visible * linked as f64
+                }
+            };
+            if per_day <= 0.0 {
+                continue;
+            }
+            let si = phase.sources.len();
+            let mut rng = stream(sc.seed, &format!("arrivals/{pair}/{wi}"));
+            let rate = per_day / DAY.as_nanos() as f64;
+            let first = next_arrival(a.at, rate, &phase.spikes[a.platform], &mut rng);
+            phase.sources.push(Source { flow: fi, item: wi, rate, rng });
+            phase.queue.schedule(first, Ev::Arrival(si));
+        }
+    }
+    while let Some((now, ev)) = phase.queue.pop() {
+        match ev {
+            Ev::Arrival(s) => phase.arrival(now, s),
+            Ev::Send(req) => phase.send(now, req),
+            Ev::AtBank(req) => phase.at_bank(now, req),
+        }
+    }
+    Some(phase.finish(data.duration, data.sensitivity_weights))
+}
+
+/// The next Poisson arrival after `now` at `rate` per ns, multiplied by any load spikes: an
+/// exponential amount of "work" is consumed segment by segment, which is exact for piecewise
+/// constant rates.
+fn next_arrival(now: SimTime, rate: f64, spikes: &[(SimTime, SimTime, f64)], rng: &mut SimRng) -> SimTime {
+    let u: f64 = rng.random();
+    let mut work = -(1.0 - u).ln(); // Exp(1)
+    let mut t = now.as_nanos() as f64;
+    loop {
+        let factor: f64 = spikes
+            .iter()
+            .filter(|(s, e, _)| (s.as_nanos() as f64) <= t && t < e.as_nanos() as f64)
+            .map(|(_, _, f)| *f)
+            .product();
+        let boundary = spikes
+            .iter()
+            .flat_map(|(s, e, _)| [s.as_nanos() as f64, e.as_nanos() as f64])
+            .filter(|b| *b > t)
+            .fold(f64::INFINITY, f64::min);
+        let r = rate * factor;
+        if r > 0.0 {
+            let dt = work / r;
+            if t + dt < boundary {
+                return SimTime::from_nanos((t + dt).min(u64::MAX as f64) as u64);
+            }
+            work -= (boundary - t) * r;
+        }
+        if boundary.is_infinite() {
+            return SimTime::MAX;
+        }
+        t = boundary;
+    }
+}
+
+impl Phase<'_> {
+    fn item(&self, req: &Req) -> &testbed_core::scenario::WorkloadItem {
+        &self.sc.platforms[self.flows[req.flow as usize].platform].workload[req.item as usize]
+    }
+
+    fn arrival(&mut self, now: SimTime, s: usize) {
+        let src = &mut self.sources[s];
+        let flow = &mut self.flows[src.flow];
+        if now >= flow.end {
+            return; // the agreement's data phase is over: this source stops
+        }
+        let next = next_arrival(now, src.rate, &self.spikes[flow.platform], &mut src.rng);
+        let customer = src.rng.random_range(0..flow.linked);
+        let over_fetch = self.sc.platforms[flow.platform].client.over_fetch > 0.0
+            && src.rng.random::<f64>() < self.sc.platforms[flow.platform].client.over_fetch;
+        flow.requests += 1;
+        let req = Req {
+            flow: src.flow as u32,
+            item: src.item as u16,
+            attempt: 0,
+            over_fetch,
+            customer,
+            intended: now,
+            sent: now,
+        };
+        let kind = self.sc.platforms[flow.platform].workload[src.item].kind;
+        let bank = flow.bank;
+        self.latency.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default(), now, now)).0 += 1;
+        if next < flow.end {
+            self.queue.schedule(next, Ev::Arrival(s));
+        }
+        self.send(now, req);
+    }
+
+    /// The request leaves the platform at `now`.
+    fn send(&mut self, now: SimTime, mut req: Req) {
+        req.sent = now;
+        let flow = &mut self.flows[req.flow as usize];
+        let delay = self.sc.banks[flow.bank].service.network_delay.sample(&mut flow.rng);
+        self.queue.schedule(now + delay, Ev::AtBank(req));
+    }
+
+    fn at_bank(&mut self, now: SimTime, req: Req) {
+        let sc = self.sc;
+        let fi = req.flow as usize;
+        let item = self.item(&req).clone();
+        let (bank_i, platform_i) = (self.flows[fi].bank, self.flows[fi].platform);
+        let service = &sc.banks[bank_i].service;
+        let client = &sc.platforms[platform_i].client;
+        if self.banks[bank_i].outages.iter().any(|(s, e)| *s <= now && now < *e) {
+            let back = now + service.network_delay.sample(&mut self.flows[fi].rng);
+            return self.failed(back, req, "unavailable", client.backoff * 2u32.pow(u32::from(req.attempt)));
+        }
+        let service_time = service.service_time.sample(&mut self.flows[fi].rng);
+        let (start, finish) = match self.banks[bank_i].queue.admit(now, service_time) {
+            Admission::RateLimited { retry_after } => {
+                let back = now + service.network_delay.sample(&mut self.flows[fi].rng);
+                return self.failed(back, req, "rate_limited", retry_after);
+            }
+            Admission::Served { start, finish } => (start, finish),
+        };
+        let _ = start;
+        let bank = &mut self.banks[bank_i];
+        bank.first = Some(bank.first.map_or(now, |f| f.min(now)));
+        bank.last = bank.last.max(finish);
+        let flow = &mut self.flows[fi];
+        let back = finish + service.network_delay.sample(&mut flow.rng);
+        if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
+            return self.failed(back, req, "server_error", client.backoff * 2u32.pow(u32::from(req.attempt)));
+        }
+        // Revocation stops data at once: the consent is checked when data would leave.
+        if let Some(r) = flow.revoked_at
+            && finish >= r
+        {
+            flow.consent.revoke(r, "bank", "agreement revoked");
+        }
+        let resource = match item.kind {
+            RequestKind::Accounts => Resource::Accounts,
+            RequestKind::BalanceLookup => Resource::Balances,
+            RequestKind::TransactionSync | RequestKind::Commerce => Resource::Transactions {
+                from_ms: finish.as_millis().saturating_sub(item.window.as_millis() as u64),
+                to_ms: finish.as_millis(),
+            },
+            RequestKind::FraudAlert => Resource::FraudAlert,
+        };
+        let wants =
+            if req.over_fetch { resource.fields() } else { resource.fields().intersect(flow.terms.allowed_fields()) };
+        let request = DataRequest { resource, purpose: item.purpose, wants };
+        let outcome = api::authorize(&flow.consent, &flow.terms, &request, finish);
+        let timed_out = back.since(req.sent) > client.timeout;
+        match outcome {
+            Err(refusal) => {
+                flow.ledger.refused(refusal.as_str(), refusal.is_violation());
+                self.audit(fi, finish, refusal.is_violation());
+                if !timed_out {
+                    self.final_error(req, &format!("refused:{}", refusal.as_str()));
+                    return;
+                }
+            }
+            Ok(grant) => {
+                if grant.is_violation() {
+                    flow.ledger.blocked(grant.blocked);
+                }
+                self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
+                if grant.is_violation() {
+                    self.audit(fi, finish, true);
+                }
+            }
+        }
+        if timed_out {
+            // The platform gave up before the answer came; the data had left the bank anyway.
+            let gave_up = req.sent + client.timeout;
+            self.failed(gave_up, req, "timeout", client.backoff * 2u32.pow(u32::from(req.attempt)));
+        } else if outcome.is_ok() {
+            let key = (bank_i, item.kind);
+            let entry = self.latency.get_mut(&key).expect("created at arrival");
+            entry.1.record(back.since(req.intended));
+            entry.3 = entry.3.max(back);
+        }
+    }
+
+    /// An attempt failed with `kind`; the response reached the platform at `at`. Retry after
+    /// `wait` if retries remain.
+    fn failed(&mut self, at: SimTime, req: Req, kind: &str, wait: Duration) {
+        let retries = self.sc.platforms[self.flows[req.flow as usize].platform].client.retries;
+        if u32::from(req.attempt) < retries {
+            let key = (self.flows[req.flow as usize].bank, self.item(&req).kind);
+            let rec = &mut self.latency.get_mut(&key).expect("created at arrival").1;
+            rec.error(kind);
+            rec.retried();
+            self.queue.schedule(at + wait, Ev::Send(Req { attempt: req.attempt + 1, ..req }));
+        } else {
+            self.final_error(req, kind);
+        }
+    }
+
+    fn final_error(&mut self, req: Req, kind: &str) {
+        let key = (self.flows[req.flow as usize].bank, self.item(&req).kind);
+        self.latency.get_mut(&key).expect("created at arrival").1.error(kind);
+    }
+
+    /// Counts what a served request disclosed.
+    fn disclose(
+        &mut self,
+        fi: usize,
+        req: &Req,
+        resource: Resource,
+        fields: FieldSet,
+        off_platform: bool,
+        at: SimTime,
+    ) {
+        let purpose = self.item(req).purpose;
+        let flow = &mut self.flows[fi];
+        let spec = &self.banks[flow.bank].spec;
+        let at_ms = at.as_millis();
+        match resource {
+            Resource::Accounts => flow.ledger.disclose(at_ms, req.customer, purpose, fields, 2, 0),
+            Resource::Balances => flow.ledger.disclose(at_ms, req.customer, purpose, fields, 1, 0),
+            Resource::FraudAlert => {
+                let off = off_platform && flow.rng.random::<f64>() >= spec.on_platform_share;
+                flow.ledger.disclose(at_ms, req.customer, purpose, fields, 1, u64::from(off));
+            }
+            Resource::Transactions { from_ms, to_ms } => {
+                let (mut on, mut off) = (0u64, 0u64);
+                let traced = req.customer < UNICITY_SAMPLE && fields.contains(testbed_core::terms::Field::TxnMerchant);
+                for day in (from_ms / DAY_MS)..=(to_ms.saturating_sub(1) / DAY_MS) {
+                    self.scratch.clear();
+                    population::transactions_on_day(spec, req.customer, day as u32, &mut self.scratch);
+                    for t in self.scratch.iter().filter(|t| t.at_ms >= from_ms && t.at_ms < to_ms) {
+                        if !t.on_platform && !off_platform {
+                            continue;
+                        }
+                        if t.on_platform {
+                            on += 1;
+                        } else {
+                            off += 1;
+                        }
+                        if traced {
+                            flow.ledger.trace(req.customer, t.merchant, day as u32);
+                        }
+                    }
+                }
+                flow.ledger.disclose(at_ms, req.customer, purpose, fields, on + off, off);
+            }
+        }
+    }
+
+    /// An audit finding: revoke once the bank's policy says enough.
+    fn audit(&mut self, fi: usize, at: SimTime, violation: bool) {
+        if !violation {
+            return;
+        }
+        let flow = &mut self.flows[fi];
+        let bank = &self.sc.banks[flow.bank];
+        let Some(limit) = bank.revoke_after_violations else { return };
+        if flow.ledger.violations() >= limit && flow.audit_revoked.is_none() && flow.revoked_at.is_none() {
+            let reason = format!("an audit found {limit} requests outside the agreed terms");
+            flow.revoked_at = Some(at);
+            flow.consent.revoke(at, "bank", &reason);
+            if at < flow.end {
+                flow.end = at;
+                flow.ended_by = "revoked";
+            }
+            let revocation = Revocation { at_ms: at.as_millis(), clause: "revoke_after_violations".into(), reason };
+            self.timeline.push(TimelineEntry {
+                at_ms: at.as_millis(),
+                kind: "revocation".into(),
+                subject: format!("{}→{}", self.sc.platforms[flow.platform].name, bank.name),
+                detail: format!(
+                    "the bank revoked the agreement over clause `revoke_after_violations`: {}",
+                    revocation.reason
+                ),
+            });
+            flow.audit_revoked = Some(revocation);
+        }
+    }
+
+    fn finish(self, phase: Duration, weights: [f64; 3]) -> DataOutcome {
+        let sc = self.sc;
+        let mut revocations = Vec::new();
+        let mut flows = Vec::new();
+        for (fi, f) in self.flows.iter().enumerate() {
+            if let Some(r) = &f.audit_revoked {
+                revocations.push((fi, r.clone()));
+            }
+            let platform = &sc.platforms[f.platform].name;
+            flows.push(FlowReport {
+                platform: platform.clone(),
+                bank: sc.banks[f.bank].name.clone(),
+                started_at_ms: f.start.as_millis(),
+                ended_at_ms: f.end.as_millis(),
+                ended_by: f.ended_by.into(),
+                categories: f.terms.category_names().into_iter().map(String::from).collect(),
+                purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
+                permissions: f.consent.permissions.iter().map(|p| format!("{p:?}")).collect(),
+                requests: f.requests,
+                exposure: f.ledger.summarize(&self.banks[f.bank].spec, platform, weights),
+            });
+        }
+        let latency = self
+            .latency
+            .iter()
+            .map(|((bank, kind), (requests, rec, first, last))| LatencyRow {
+                bank: sc.banks[*bank].name.clone(),
+                kind: kind.as_str().into(),
+                requests: *requests,
+                latency: rec.summary(last.since(*first)),
+            })
+            .collect();
+        let banks = sc
+            .banks
+            .iter()
+            .enumerate()
+            .map(|(bi, b)| {
+                let mine: Vec<(&Flow, &FlowReport)> =
+                    self.flows.iter().zip(&flows).filter(|(f, _)| f.bank == bi).collect();
+                let mut union = vec![false; b.population.customers as usize];
+                for (f, _) in &mine {
+                    for (i, m) in f.ledger.customer_masks().iter().enumerate() {
+                        union[i] |= *m != 0;
+                    }
+                }
+                let exposed = union.iter().filter(|x| **x).count() as u64;
+                let sum = |g: fn(&FieldValues) -> u64| mine.iter().map(|(_, r)| g(&r.exposure.field_values)).sum();
+                let bank = &self.banks[bi];
+                let span = bank.first.map_or(Duration::ZERO, |f| bank.last.since(f));
+                BankDataRow {
+                    bank: b.name.clone(),
+                    population: b.population.customers,
+                    customers_exposed: exposed,
+                    share_of_population: if b.population.customers == 0 {
+                        0.0
+                    } else {
+                        exposed as f64 / b.population.customers as f64
+                    },
+                    weighted_score: mine.iter().fold(0.0, |s, (_, r)| s + r.exposure.weighted_score),
+                    field_values: FieldValues {
+                        low: sum(|v| v.low),
+                        moderate: sum(|v| v.moderate),
+                        high: sum(|v| v.high),
+                    },
+                    requests_served: bank.queue.admitted(),
+                    mean_wait_ms: bank.queue.mean_wait().as_secs_f64() * 1e3,
+                    mean_in_system: bank.queue.mean_in_system_seen(),
+                    utilisation: if span.is_zero() {
+                        0.0
+                    } else {
+                        bank.queue.busy().as_secs_f64() / (span.as_secs_f64() * f64::from(b.service.workers))
+                    },
+                }
+            })
+            .collect();
+        DataOutcome {
+            report: DataReport {
+                generator: GENERATOR_VERSION.into(),
+                phase_ms: phase.as_millis() as u64,
+                sensitivity_weights: weights,
+                flows,
+                latency,
+                banks,
+            },
+            revocations,
+            timeline: self.timeline,
+        }
+    }
+}
