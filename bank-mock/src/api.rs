@@ -231,6 +231,8 @@ pub struct DataRequest {
     pub purpose: Purpose,
     /// Fields the platform asks for; anything beyond the consent is blocked and counted.
     pub wants: FieldSet,
+    /// Whether the platform asks for transactions made outside it too.
+    pub wants_off_platform: bool,
 }
 
 /// The bank's decision on a request it serves.
@@ -242,12 +244,14 @@ pub struct Grant {
     pub blocked: FieldSet,
     /// Whether transactions made outside the platform may be returned.
     pub off_platform: bool,
+    /// Off-platform transactions were asked for but are not allowed: a blocked attempt.
+    pub blocked_off_platform: bool,
 }
 
 impl Grant {
     /// True when the platform over-fetched: a term violation an audit records.
     pub fn is_violation(&self) -> bool {
-        !self.blocked.is_empty()
+        !self.blocked.is_empty() || self.blocked_off_platform
     }
 }
 
@@ -269,11 +273,14 @@ pub fn authorize(consent: &Consent, terms: &Terms, request: &DataRequest, now: S
     }
     let asked = request.wants.intersect(request.resource.fields());
     let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
+    let off_platform_allowed =
+        consent.has(Permission::ReadOffPlatformTransactions) && terms.grants(DataCategory::OffPlatformTransactions);
+    let carries_transactions = matches!(request.resource, Resource::Transactions { .. } | Resource::FraudAlert);
     Ok(Grant {
         fields: asked.intersect(allowed),
         blocked: asked.minus(allowed),
-        off_platform: consent.has(Permission::ReadOffPlatformTransactions)
-            && terms.grants(DataCategory::OffPlatformTransactions),
+        off_platform: request.wants_off_platform && off_platform_allowed,
+        blocked_off_platform: carries_transactions && request.wants_off_platform && !off_platform_allowed,
     })
 }
 

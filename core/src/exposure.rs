@@ -42,6 +42,7 @@ pub struct PairLedger {
     minimisation_excess: u64,
     blocked_requests: u64,
     blocked_field_values: u64,
+    blocked_off_platform_requests: u64,
     violations: u64,
     refused: BTreeMap<String, u64>,
     traces: Vec<Vec<(u32, u32)>>,
@@ -61,6 +62,7 @@ impl PairLedger {
             minimisation_excess: 0,
             blocked_requests: 0,
             blocked_field_values: 0,
+            blocked_off_platform_requests: 0,
             violations: 0,
             refused: BTreeMap::new(),
             traces: vec![Vec::new(); linked.min(UNICITY_SAMPLE) as usize],
@@ -117,10 +119,12 @@ impl PairLedger {
         }
     }
 
-    /// The platform asked for fields the terms do not allow; they were blocked.
-    pub fn blocked(&mut self, fields: FieldSet) {
+    /// The platform asked for fields (or off-platform records) the terms do not allow; they
+    /// were blocked.
+    pub fn blocked(&mut self, fields: FieldSet, off_platform_records: bool) {
         self.blocked_requests += 1;
         self.blocked_field_values += u64::from(fields.len());
+        self.blocked_off_platform_requests += u64::from(off_platform_records);
         self.violations += 1;
     }
 
@@ -180,6 +184,7 @@ impl PairLedger {
             minimisation_excess: self.minimisation_excess,
             blocked_requests: self.blocked_requests,
             blocked_field_values: self.blocked_field_values,
+            blocked_off_platform_requests: self.blocked_off_platform_requests,
             violations: self.violations,
             refused: self.refused.clone(),
             by_purpose: Purpose::ALL
@@ -299,6 +304,8 @@ pub struct ExposureSummary {
     pub minimisation_excess: u64,
     pub blocked_requests: u64,
     pub blocked_field_values: u64,
+    /// Requests that asked for off-platform transactions without the right to them.
+    pub blocked_off_platform_requests: u64,
     pub violations: u64,
     pub refused: BTreeMap<String, u64>,
     pub by_purpose: BTreeMap<String, PurposeExposure>,

@@ -352,7 +352,8 @@ impl Phase<'_> {
         };
         let wants =
             if req.over_fetch { resource.fields() } else { resource.fields().intersect(flow.terms.allowed_fields()) };
-        let request = DataRequest { resource, purpose: item.purpose, wants };
+        let wants_off_platform = req.over_fetch || flow.terms.grants(DataCategory::OffPlatformTransactions);
+        let request = DataRequest { resource, purpose: item.purpose, wants, wants_off_platform };
         let outcome = api::authorize(&flow.consent, &flow.terms, &request, finish);
         let timed_out = back.since(req.sent) > client.timeout;
         match outcome {
@@ -366,7 +367,7 @@ impl Phase<'_> {
             }
             Ok(grant) => {
                 if grant.is_violation() {
-                    flow.ledger.blocked(grant.blocked);
+                    flow.ledger.blocked(grant.blocked, grant.blocked_off_platform);
                 }
                 self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
                 if grant.is_violation() {

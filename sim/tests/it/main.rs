@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod determinism;
+mod exchange;
 mod golden;
 mod outcomes;
 

@@ -1,0 +1,213 @@
+//! The data phase: queueing behaviour checked against theory, exposure checked against terms,
+//! revocation checked against the clock.
+
+use testbed_core::report::{DataReport, Report};
+
+/// One platform, one bank, an outcome space of one outcome per issue so they agree at once
+/// (t = 0, no delays), then `workload` runs against the bank's `service` for `phase`.
+fn quick_deal(issues: &str, bank_extra: &str, platform_extra: &str, phase: &str, events: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "queue-check"
+seed = 42
+duration = "30d"
+
+[data]
+duration = "{phase}"
+
+[timing]
+network_delay = {{ dist = "fixed", value = "0s" }}
+decision_delay = {{ dist = "fixed", value = "0s" }}
+
+{issues}
+
+[[platforms]]
+name = "p"
+trust = 0.9
+strategy = "linear"
+reservation = 0.0
+ask = {{ balances = "included" }}
+[platforms.linking]
+overlap = 1.0
+opt_in_rate = 1.0
+{platform_extra}
+
+[[banks]]
+name = "b"
+[banks.policy]
+reservation = 0.0
+strategy = "linear"
+{bank_extra}
+{events}
+"#
+    )
+}
+
+const BALANCES_ONLY: &str = r#"
+[[issues]]
+name = "balances"
+options = ["included"]
+[[issues]]
+name = "purposes"
+options = ["balance_display"]
+"#;
+
+fn run(text: &str) -> Report {
+    sim::run(&testbed_core::scenario::parse(text).expect("test scenario is valid"))
+}
+
+fn data(r: &Report) -> &DataReport {
+    r.data.as_ref().expect("a data phase ran")
+}
+
+/// Poisson arrivals at `lambda`/s to `workers` servers with exponential service of mean
+/// `1/mu`, for `seconds`.
+fn queue(workers: u32, lambda: f64, mu: f64, seconds: u64) -> Report {
+    let bank = format!(
+        r#"
+[banks.population]
+customers = 1000
+[banks.service]
+workers = {workers}
+service_time = {{ dist = "exponential", mean = "{}us" }}
+network_delay = {{ dist = "fixed", value = "0s" }}
+"#,
+        (1e6 / mu) as u64
+    );
+    let platform = format!(
+        r#"
+[platforms.client]
+timeout = "1h"
+retries = 0
+[[platforms.workload]]
+kind = "balance_lookup"
+per_second = {lambda}
+"#
+    );
+    run(&quick_deal(BALANCES_ONLY, &bank, &platform, &format!("{seconds}s"), ""))
+}
+
+#[test]
+fn one_worker_at_utilisation_0_8_gives_the_mm1_mean_latency() {
+    let (lambda, mu) = (800.0, 1000.0);
+    let report = queue(1, lambda, mu, 1_300);
+    let row = &data(&report).latency[0];
+    assert!(row.latency.ok >= 1_000_000, "only {} requests", row.latency.ok);
+    let theory_ms = 1e3 / (mu - lambda);
+    let err = (row.latency.mean_ms - theory_ms).abs() / theory_ms;
+    assert!(err < 0.02, "mean {} ms vs 1/(μ−λ) = {theory_ms} ms ({:.2}% off)", row.latency.mean_ms, err * 100.0);
+    assert!(row.latency.mean_ci95_ms[0] < row.latency.mean_ms && row.latency.mean_ms < row.latency.mean_ci95_ms[1]);
+    let bank = &data(&report).banks[0];
+    assert!((bank.utilisation - 0.8).abs() < 0.01, "utilisation {}", bank.utilisation);
+}
+
+#[test]
+fn several_workers_wait_as_long_as_erlang_c_says() {
+    let (c, lambda, mu) = (4, 3_200.0, 1_000.0);
+    let report = queue(c, lambda, mu, 400);
+    let bank = &data(&report).banks[0];
+    assert!(bank.requests_served >= 1_000_000, "only {}", bank.requests_served);
+    let theory_ms = bank_mock::service::mmc_mean_wait(c, lambda, mu) * 1e3;
+    let err = (bank.mean_wait_ms - theory_ms).abs() / theory_ms;
+    assert!(err < 0.02, "mean wait {} ms vs Erlang C {theory_ms} ms ({:.2}% off)", bank.mean_wait_ms, err * 100.0);
+}
+
+#[test]
+fn littles_law_holds_for_the_measured_queue() {
+    // L measured by what arrivals see (PASTA) against λ·W from the measured rate and latency.
+    let report = queue(2, 1_500.0, 1_000.0, 300);
+    let d = data(&report);
+    let (bank, row) = (&d.banks[0], &d.latency[0]);
+    let lambda = row.latency.throughput_per_s;
+    let little = lambda * row.latency.mean_ms / 1e3;
+    let err = (bank.mean_in_system - little).abs() / little;
+    assert!(err < 0.02, "L = {} but λW = {little} ({:.2}% off)", bank.mean_in_system, err * 100.0);
+}
+
+fn transactions_deal(off_platform: &str, extra_events: &str, policy: &str, platform_client: &str) -> Report {
+    let issues = format!(
+        r#"
+[[issues]]
+name = "transactions"
+options = ["detail"]
+[[issues]]
+name = "off_platform_transactions"
+options = ["{off_platform}"]
+[[issues]]
+name = "purposes"
+options = ["commerce"]
+"#
+    );
+    let bank = format!(
+        r#"{policy}
+[banks.population]
+customers = 2000
+transactions_per_day = 2.0
+on_platform_share = 0.2
+"#
+    );
+    let platform = format!(
+        r#"
+{platform_client}
+[[platforms.workload]]
+kind = "transaction_sync"
+per_customer_per_day = 2.0
+window = "1d"
+"#
+    );
+    run(&quick_deal(&issues, &bank, &platform, "20d", extra_events)
+        .replace(r#"ask = { balances = "included" }"#, r#"ask = { transactions = "detail" }"#))
+}
+
+#[test]
+fn terms_without_off_platform_transactions_expose_none_and_with_them_some() {
+    let without = transactions_deal("excluded", "", "", "");
+    let e = &data(&without).flows[0].exposure;
+    assert!(e.records_by_category["transactions_basic"] > 1_000, "data did flow: {:?}", e.records_by_category);
+    assert!(!e.records_by_category.contains_key("off_platform_transactions"));
+    assert!(!e.customers_by_category.contains_key("off_platform_transactions"));
+    let with = transactions_deal("included", "", "", "");
+    let e = &data(&with).flows[0].exposure;
+    assert!(e.records_by_category["off_platform_transactions"] > 1_000);
+    // Most spending is off the platform (on_platform_share 0.2), so allowing it multiplies
+    // what leaves the bank.
+    let before = data(&without).flows[0].exposure.records_by_category["transactions_basic"];
+    assert!(e.records_by_category["transactions_basic"] > 3 * before);
+}
+
+#[test]
+fn nothing_is_disclosed_after_an_agreement_is_revoked() {
+    let incident = r#"
+[[events]]
+kind = "privacy_incident"
+at = "7d"
+platform = "p"
+trust_change = -0.8
+"#;
+    let report =
+        transactions_deal("excluded", incident, "revoke_below_trust = 0.5\non_privacy_incident = \"reassess\"", "");
+    let revocation = report.negotiations[0].revocation.as_ref().expect("revoked after the incident");
+    assert_eq!(revocation.clause, "revoke_below_trust");
+    let flow = &data(&report).flows[0];
+    assert_eq!(flow.ended_by, "revoked");
+    assert_eq!(flow.ended_at_ms, revocation.at_ms);
+    let last = flow.exposure.last_disclosure_ms.expect("data flowed before");
+    assert!(last <= revocation.at_ms, "disclosure at {last} ms after revocation at {} ms", revocation.at_ms);
+    assert!(last > revocation.at_ms - 3_600_000, "and it flowed right up to the revocation");
+}
+
+#[test]
+fn an_audit_revokes_a_platform_that_keeps_over_fetching() {
+    let client = "[platforms.client]\nover_fetch = 0.05";
+    let report = transactions_deal("excluded", "", "revoke_after_violations = 100", client);
+    let revocation = report.negotiations[0].revocation.as_ref().expect("revoked by the audit");
+    assert_eq!(revocation.clause, "revoke_after_violations");
+    let flow = &data(&report).flows[0];
+    assert_eq!(flow.exposure.violations, 100, "revoked at the hundredth violation");
+    assert!(flow.exposure.blocked_requests >= 100 && flow.exposure.blocked_off_platform_requests >= 100);
+    assert!(flow.exposure.last_disclosure_ms.unwrap() <= revocation.at_ms);
+    assert!(flow.exposure.refused.contains_key("consent_revoked") || flow.ended_at_ms == revocation.at_ms);
+    // Over-fetched fields were blocked: the off-platform records never left.
+    assert!(!flow.exposure.records_by_category.contains_key("off_platform_transactions"));
+}
