@@ -35,7 +35,8 @@ struct PurposeTally {
 #[derive(Clone, Debug)]
 pub struct PairLedger {
     linked: u64,
-    customers: Vec<u16>,
+    /// Records disclosed per category, per linked customer.
+    customers: Vec<[u32; DataCategory::ALL.len()]>,
     records_by_category: [u64; DataCategory::ALL.len()],
     field_values_by_class: [u64; 3],
     by_purpose: [PurposeTally; Purpose::ALL.len()],
@@ -55,7 +56,7 @@ impl PairLedger {
     pub fn new(linked: u64) -> Self {
         PairLedger {
             linked,
-            customers: vec![0; linked as usize],
+            customers: vec![[0; DataCategory::ALL.len()]; linked as usize],
             records_by_category: [0; DataCategory::ALL.len()],
             field_values_by_class: [0; 3],
             by_purpose: Default::default(),
@@ -85,19 +86,22 @@ impl PairLedger {
         if records == 0 || fields.is_empty() {
             return;
         }
-        let mut mask = 0u16;
+        let mut per_customer = self.customers.get_mut(customer as usize);
+        let sat = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         for c in DataCategory::ALL {
             if !fields.intersect(c.fields()).is_empty() {
                 self.records_by_category[*c as usize] += records;
-                mask |= c.bit() as u16;
+                if let Some(counts) = per_customer.as_deref_mut() {
+                    counts[*c as usize] = counts[*c as usize].saturating_add(sat(records));
+                }
             }
         }
         if off_platform > 0 {
-            self.records_by_category[DataCategory::OffPlatformTransactions as usize] += off_platform;
-            mask |= DataCategory::OffPlatformTransactions.bit() as u16;
-        }
-        if let Some(m) = self.customers.get_mut(customer as usize) {
-            *m |= mask;
+            let c = DataCategory::OffPlatformTransactions as usize;
+            self.records_by_category[c] += off_platform;
+            if let Some(counts) = per_customer {
+                counts[c] = counts[c].saturating_add(sat(off_platform));
+            }
         }
         let classes = fields.by_sensitivity();
         for (total, n) in self.field_values_by_class.iter_mut().zip(classes) {
@@ -144,14 +148,18 @@ impl PairLedger {
         self.last_ms
     }
 
-    /// Category mask of each linked customer.
-    pub fn customer_masks(&self) -> &[u16] {
+    /// Records disclosed per category (indexed by `DataCategory as usize`), per linked customer.
+    pub fn customer_counts(&self) -> &[[u32; DataCategory::ALL.len()]] {
         &self.customers
     }
 
+    /// Whether anything about `customer` was disclosed.
+    pub fn is_exposed(&self, customer: usize) -> bool {
+        self.customers.get(customer).is_some_and(|c| c.iter().any(|n| *n > 0))
+    }
+
     pub fn summarize(&self, spec: &PopulationSpec, platform: &str, weights: [f64; 3]) -> ExposureSummary {
-        let exposed: Vec<u64> =
-            self.customers.iter().enumerate().filter(|(_, m)| **m != 0).map(|(i, _)| i as u64).collect();
+        let exposed: Vec<u64> = (0..self.customers.len()).filter(|&i| self.is_exposed(i)).map(|i| i as u64).collect();
         let (qi_unique_share, qi_min_k) = quasi_identifier_uniqueness(spec, &exposed);
         let (unicity, sample) = unicity(spec.seed, &format!("unicity/{}/{platform}", spec.bank), &self.traces);
         let n = exposed.len() as f64;
@@ -171,7 +179,7 @@ impl PairLedger {
                 .collect(),
             customers_by_category: DataCategory::ALL
                 .iter()
-                .map(|c| (c, self.customers.iter().filter(|m| **m & c.bit() as u16 != 0).count() as u64))
+                .map(|c| (c, self.customers.iter().filter(|m| m[*c as usize] > 0).count() as u64))
                 .filter(|(_, n)| *n > 0)
                 .map(|(c, n)| (c.as_str().to_string(), n))
                 .collect(),
@@ -339,7 +347,8 @@ mod tests {
         assert_eq!(l.field_values_by_class, [2, 4, 0]);
         // Merchant is beyond the fraud-alert minimal set: 1 field × 2 records.
         assert_eq!(l.minimisation_excess, 2);
-        assert_ne!(l.customer_masks()[3], 0);
-        assert_eq!(l.customer_masks().iter().filter(|m| **m != 0).count(), 1);
+        assert!(l.is_exposed(3));
+        assert_eq!((0..10).filter(|&i| l.is_exposed(i)).count(), 1);
+        assert_eq!(l.customer_counts()[3][DataCategory::OffPlatformTransactions as usize], 1);
     }
 }

@@ -296,7 +296,9 @@ pub fn render_markdown(report: &Report) -> String {
     for n in &report.negotiations {
         let _ = writeln!(md, "| {} |", summary_row(report, n).map(|c| c.replace('|', "\\|")).join(" | "));
     }
-    let _ = writeln!(md, "\n## Timeline\n");
+    let _ = writeln!(md);
+    render_data_markdown(&mut md, report);
+    let _ = writeln!(md, "## Timeline\n");
     for e in &report.timeline {
         let _ = writeln!(md, "- **{}** `{}` {}: {}", ms(e.at_ms), e.kind, e.subject, e.detail);
     }
@@ -455,4 +457,250 @@ pub struct BankDataRow {
     /// Mean number of requests in the bank seen by arriving requests (L in Little's law).
     pub mean_in_system: f64,
     pub utilisation: f64,
+}
+
+/// A titled table: the shape both `report.md` and the terminal summary render.
+pub struct TableView {
+    pub title: &'static str,
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn count(n: u64) -> String {
+    // Thousands separators keep big counts readable.
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn map_line(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        "-".into()
+    } else {
+        m.iter().map(|(k, v)| format!("{k} {}", count(*v))).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The data-phase tables: exposure by bank, by agreement, by purpose; latency; bank queues.
+pub fn data_tables(report: &Report) -> Vec<TableView> {
+    let Some(d) = &report.data else { return Vec::new() };
+    let outcome_of = |bank: &str| -> String {
+        let mut kinds: Vec<String> = report
+            .negotiations
+            .iter()
+            .filter(|n| n.bank == bank)
+            .map(|n| {
+                let mut k = n.outcome.kind.as_str().to_string();
+                if n.revocation.is_some() {
+                    k.push_str(" (revoked)");
+                }
+                format!("{}: {k}", n.platform)
+            })
+            .collect();
+        kinds.dedup();
+        kinds.join("; ")
+    };
+    let banks = TableView {
+        title: "Exposure by bank",
+        header: vec![
+            "bank",
+            "negotiations",
+            "customers exposed",
+            "of population",
+            "field values L/M/H",
+            "weighted score",
+            "requests served",
+        ],
+        rows: d
+            .banks
+            .iter()
+            .map(|b| {
+                vec![
+                    b.bank.clone(),
+                    outcome_of(&b.bank),
+                    count(b.customers_exposed),
+                    pct(b.share_of_population),
+                    format!(
+                        "{}/{}/{}",
+                        count(b.field_values.low),
+                        count(b.field_values.moderate),
+                        count(b.field_values.high)
+                    ),
+                    count(b.weighted_score.round() as u64),
+                    count(b.requests_served),
+                ]
+            })
+            .collect(),
+    };
+    let flows = TableView {
+        title: "Exposure by agreement",
+        header: vec![
+            "pair",
+            "data flowed",
+            "linked",
+            "exposed",
+            "records by category",
+            "unique on ZIP+DOB+sex (min k)",
+            "unique on 4 merchant-days",
+            "minimisation excess",
+            "violations / blocked",
+            "refused",
+        ],
+        rows: d
+            .flows
+            .iter()
+            .map(|f| {
+                let e = &f.exposure;
+                vec![
+                    format!("{}→{}", f.platform, f.bank),
+                    format!("{} → {} ({})", ms(f.started_at_ms), ms(f.ended_at_ms), f.ended_by),
+                    count(e.linked_customers),
+                    format!("{} ({})", count(e.customers_exposed), pct(e.share_of_linked)),
+                    map_line(&e.records_by_category),
+                    format!("{} ({})", pct(e.qi_unique_share), e.qi_min_k.map_or("-".into(), |k| k.to_string())),
+                    e.merchant_day_unique_share
+                        .map_or_else(|| "-".into(), |s| format!("{} of {}", pct(s), count(e.merchant_day_sample))),
+                    count(e.minimisation_excess),
+                    format!("{} / {}", count(e.violations), count(e.blocked_requests)),
+                    map_line(&e.refused),
+                ]
+            })
+            .collect(),
+    };
+    let purposes = TableView {
+        title: "Exposure by purpose",
+        header: vec!["pair", "purpose", "requests", "records", "field values"],
+        rows: d
+            .flows
+            .iter()
+            .flat_map(|f| {
+                f.exposure.by_purpose.iter().map(move |(p, x)| {
+                    vec![
+                        format!("{}→{}", f.platform, f.bank),
+                        p.clone(),
+                        count(x.requests),
+                        count(x.records),
+                        count(x.field_values),
+                    ]
+                })
+            })
+            .collect(),
+    };
+    let latency = TableView {
+        title: "Latency (from intended send time)",
+        header: vec![
+            "bank",
+            "request",
+            "sent",
+            "ok",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "mean (95% CI)",
+            "req/s",
+            "errors",
+        ],
+        rows: d
+            .latency
+            .iter()
+            .map(|r| {
+                let l = &r.latency;
+                let f = |x: f64| format!("{x:.1}ms");
+                vec![
+                    r.bank.clone(),
+                    r.kind.clone(),
+                    count(r.requests),
+                    count(l.ok),
+                    f(l.p50_ms),
+                    f(l.p90_ms),
+                    f(l.p99_ms),
+                    f(l.p999_ms),
+                    f(l.max_ms),
+                    format!("{:.2}ms ({:.2}–{:.2})", l.mean_ms, l.mean_ci95_ms[0], l.mean_ci95_ms[1]),
+                    format!("{:.2}", l.throughput_per_s),
+                    map_line(&l.errors),
+                ]
+            })
+            .collect(),
+    };
+    let queues = TableView {
+        title: "Bank queues",
+        header: vec!["bank", "served", "mean wait", "mean in system", "utilisation"],
+        rows: d
+            .banks
+            .iter()
+            .filter(|b| b.requests_served > 0)
+            .map(|b| {
+                vec![
+                    b.bank.clone(),
+                    count(b.requests_served),
+                    format!("{:.3}ms", b.mean_wait_ms),
+                    format!("{:.3}", b.mean_in_system),
+                    pct(b.utilisation),
+                ]
+            })
+            .collect(),
+    };
+    vec![banks, flows, purposes, latency, queues]
+}
+
+/// One sentence per bank that exposed nothing, set against the banks that did.
+pub fn withdrawn_banks_sentence(report: &Report) -> Option<String> {
+    let d = report.data.as_ref()?;
+    let (none, some): (Vec<_>, Vec<_>) = d.banks.iter().partition(|b| b.customers_exposed == 0);
+    if none.is_empty() || some.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = none.iter().map(|b| b.bank.as_str()).collect();
+    let most = some.iter().max_by(|a, b| a.weighted_score.total_cmp(&b.weighted_score)).expect("non-empty");
+    Some(format!(
+        "{} exposed no customer data; {} exposed {} customers ({} of its population, weighted score {}).",
+        names.join(", "),
+        most.bank,
+        count(most.customers_exposed),
+        pct(most.share_of_population),
+        count(most.weighted_score.round() as u64)
+    ))
+}
+
+fn markdown_table(md: &mut String, t: &TableView) {
+    let _ = writeln!(md, "### {}\n", t.title);
+    let _ = writeln!(md, "| {} |", t.header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(t.header.len()));
+    for row in &t.rows {
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
+}
+
+fn render_data_markdown(md: &mut String, report: &Report) {
+    let Some(d) = &report.data else { return };
+    let _ = writeln!(md, "## Data exchange\n");
+    let _ = writeln!(
+        md,
+        "Each agreement's data phase lasts {} (less if revoked or the scenario ends). Synthetic customers: `{}`. \
+         Exposure score weights L/M/H: {:?}.\n",
+        ms(d.phase_ms),
+        d.generator,
+        d.sensitivity_weights
+    );
+    if let Some(s) = withdrawn_banks_sentence(report) {
+        let _ = writeln!(md, "{s}\n");
+    }
+    for t in data_tables(report) {
+        markdown_table(md, &t);
+    }
 }

@@ -37,6 +37,8 @@ pub struct Agreement {
 /// What the data phase adds to the report, plus audit revocations to fold into negotiations.
 pub struct DataOutcome {
     pub report: DataReport,
+    /// Each agreement's ledger, to export what was disclosed.
+    pub exposed: Exposed,
     /// `(index into the agreements, revocation)` for revocations made by audits.
     pub revocations: Vec<(usize, Revocation)>,
     pub timeline: Vec<TimelineEntry>,
@@ -524,8 +526,8 @@ impl Phase<'_> {
                     self.flows.iter().zip(&flows).filter(|(f, _)| f.bank == bi).collect();
                 let mut union = vec![false; b.population.customers as usize];
                 for (f, _) in &mine {
-                    for (i, m) in f.ledger.customer_masks().iter().enumerate() {
-                        union[i] |= *m != 0;
+                    for (i, exposed) in union.iter_mut().enumerate().take(f.linked as usize) {
+                        *exposed |= f.ledger.is_exposed(i);
                     }
                 }
                 let exposed = union.iter().filter(|x| **x).count() as u64;
@@ -558,7 +560,9 @@ impl Phase<'_> {
                 }
             })
             .collect();
+        let exposed = Exposed { flows: self.flows.into_iter().map(|f| (f.platform, f.bank, f.ledger)).collect() };
         DataOutcome {
+            exposed,
             report: DataReport {
                 generator: GENERATOR_VERSION.into(),
                 phase_ms: phase.as_millis() as u64,
@@ -570,5 +574,46 @@ impl Phase<'_> {
             revocations,
             timeline: self.timeline,
         }
+    }
+}
+
+/// What each agreement disclosed, per customer: the basis of `--export-exposed`.
+#[derive(Default)]
+pub struct Exposed {
+    flows: Vec<(usize, usize, PairLedger)>,
+}
+
+impl Exposed {
+    /// One row per exposed customer and agreement: who, the quasi-identifiers, and the number of
+    /// records disclosed in each category.
+    pub fn to_csv(&self, sc: &Scenario) -> String {
+        let mut out = String::from("platform,bank,customer,zip5,date_of_birth,sex");
+        for c in DataCategory::ALL {
+            out.push(',');
+            out.push_str(c.as_str());
+        }
+        out.push('\n');
+        for (platform, bank, ledger) in &self.flows {
+            let spec = population_spec(sc, *bank, sc.seed);
+            for (i, counts) in ledger.customer_counts().iter().enumerate() {
+                if counts.iter().all(|n| *n == 0) {
+                    continue;
+                }
+                let qi = population::quasi_identifiers(&spec, i as u64);
+                let sex = match qi.sex {
+                    population::Sex::Female => "F",
+                    population::Sex::Male => "M",
+                };
+                out.push_str(&format!(
+                    "{},{},{i},{:05},{},{sex}",
+                    sc.platforms[*platform].name, sc.banks[*bank].name, qi.zip5, qi.birth_date
+                ));
+                for n in counts {
+                    out.push_str(&format!(",{n}"));
+                }
+                out.push('\n');
+            }
+        }
+        out
     }
 }

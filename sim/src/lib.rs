@@ -10,4 +10,4 @@ pub mod output;
 pub mod runner;
 pub mod scheduler;
 
-pub use runner::run;
+pub use runner::{run, run_with_exposure};

@@ -6,7 +6,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use sim::output::{SimError, load_scenario, write_reports};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use testbed_core::report::{Report, SUMMARY_HEADER, summary_row};
+use testbed_core::report::{Report, SUMMARY_HEADER, data_tables, summary_row};
 
 /// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -30,6 +30,9 @@ enum Command {
         /// Output folder [default: reports/<scenario name>].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write what was disclosed, one row per exposed customer (CSV).
+        #[arg(long, value_name = "FILE.csv")]
+        export_exposed: Option<PathBuf>,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -57,15 +60,20 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out } => {
+        Command::Run { scenario, seed, out, export_exposed } => {
             let mut sc = load_scenario(&scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
             tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
-            let report = sim::run(&sc);
+            let (report, exposed) = sim::run_with_exposure(&sc);
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
-            let written = write_reports(&dir, &report).context("writing reports")?;
+            let mut written = write_reports(&dir, &report).context("writing reports")?;
+            if let Some(path) = export_exposed {
+                sim::output::write_atomically(&path, exposed.to_csv(&sc).as_bytes())
+                    .context("writing the exposed-data export")?;
+                written.push(path);
+            }
             print_summary(&report);
             for path in written {
                 println!("wrote {}", path.display());
@@ -109,4 +117,23 @@ fn print_summary(report: &Report) {
         "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished, {} revoked",
         t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
     );
+    if let Some(s) = testbed_core::report::withdrawn_banks_sentence(report) {
+        println!("{s}");
+    }
+    // The terminal gets the headline tables; report.md has them all.
+    for view in data_tables(report)
+        .into_iter()
+        .filter(|v| matches!(v.title, "Exposure by bank" | "Latency (from intended send time)"))
+    {
+        let mut table = Table::new();
+        table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        if table.width().is_none() {
+            table.set_width(160);
+        }
+        table.set_header(view.header);
+        for row in view.rows {
+            table.add_row(row);
+        }
+        println!("\n{}\n{table}", view.title);
+    }
 }

@@ -3,7 +3,7 @@
 //! from the scenario's distributions on the pair's own random stream; scheduled events move
 //! trust, add regulations and take banks offline while negotiations are under way.
 
-use crate::exchange::{self, Agreement};
+use crate::exchange::{self, Agreement, Exposed};
 use crate::scheduler::Scheduler;
 use bank_mock::{Standing, Verdict};
 use std::collections::BTreeMap;
@@ -68,6 +68,11 @@ struct World<'a> {
 
 /// Runs `scenario` in virtual time and returns its report.
 pub fn run(scenario: &Scenario) -> Report {
+    run_with_exposure(scenario).0
+}
+
+/// Runs `scenario` and also returns what each agreement disclosed, per customer.
+pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
     let mut world = World::new(scenario);
     while let Some((now, ev)) = world.queue.pop() {
         match ev {
@@ -81,7 +86,9 @@ pub fn run(scenario: &Scenario) -> Report {
     let (pairs, agreements) = world.agreements();
     let data = exchange::run(scenario, &agreements);
     let mut report = world.into_report();
+    let mut exposed = Exposed::default();
     if let Some(data) = data {
+        exposed = data.exposed;
         for (agreement, revocation) in data.revocations {
             report.negotiations[pairs[agreement]].revocation.get_or_insert(revocation);
         }
@@ -90,7 +97,7 @@ pub fn run(scenario: &Scenario) -> Report {
         report.totals = Totals::count(&report.negotiations);
         report.data = Some(data.report);
     }
-    report
+    (report, exposed)
 }
 
 fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {

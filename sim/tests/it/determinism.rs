@@ -67,3 +67,30 @@ fn the_summary_table_names_pairs_outcomes_and_clauses() {
         assert!(stdout.contains(needle), "summary lacks {needle}:\n{stdout}");
     }
 }
+
+#[test]
+fn export_exposed_writes_one_row_per_exposed_customer_with_quasi_identifiers_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("exposed.csv");
+    let json = run_sim(&["--export-exposed", csv.to_str().unwrap()], &dir.path().join("out"));
+    let report: testbed_core::report::Report = serde_json::from_slice(&json).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..6], ["platform", "bank", "customer", "zip5", "date_of_birth", "sex"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let exposed: u64 = report.data.as_ref().unwrap().flows.iter().map(|f| f.exposure.customers_exposed).sum();
+    assert_eq!(rows.len() as u64, exposed, "one row per exposed customer and agreement");
+    // The per-category sums in the file equal the report's records by category.
+    for flow in &report.data.as_ref().unwrap().flows {
+        for (category, records) in &flow.exposure.records_by_category {
+            let col = header.iter().position(|h| h == category).unwrap();
+            let sum: u64 = rows
+                .iter()
+                .filter(|r| r[0] == flow.platform && r[1] == flow.bank)
+                .map(|r| r[col].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(sum, *records, "{} {} {category}", flow.platform, flow.bank);
+        }
+    }
+}
