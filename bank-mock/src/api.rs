@@ -20,6 +20,9 @@ pub enum Permission {
     ReadOffPlatformTransactions,
     ReadPAN,
     ReadParty,
+    /// Testbed extension for minimised designs: derived signals (balance band, fraud flag)
+    /// instead of raw data.
+    ReadDerivedSignals,
 }
 
 impl Permission {
@@ -34,10 +37,11 @@ impl Permission {
             Permission::ReadOffPlatformTransactions => DataCategory::OffPlatformTransactions,
             Permission::ReadPAN => DataCategory::CardPan,
             Permission::ReadParty => DataCategory::Identity,
+            Permission::ReadDerivedSignals => DataCategory::DerivedSignals,
         }
     }
 
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ReadAccountsBasic,
         Permission::ReadAccountsDetail,
         Permission::ReadBalances,
@@ -46,6 +50,7 @@ impl Permission {
         Permission::ReadOffPlatformTransactions,
         Permission::ReadPAN,
         Permission::ReadParty,
+        Permission::ReadDerivedSignals,
     ];
 }
 
@@ -284,6 +289,27 @@ pub fn authorize(consent: &Consent, terms: &Terms, request: &DataRequest, now: S
     })
 }
 
+/// Cents as a decimal amount, keeping the sign of amounts under one unit (`-0.50`).
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// An opaque, stable transaction id: it must not reveal the account or the booking day, which
+/// the terms may withhold. A fixed 64-bit mix (SplitMix64 finaliser) of both.
+pub fn transaction_id(account_id: &str, id: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in account_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("tx-{:016x}", z ^ (z >> 31))
+}
+
 /// A transaction as the API returns it: every field optional, present only when granted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -336,7 +362,7 @@ pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Tran
         .iter()
         .filter(|t| t.on_platform || grant.off_platform)
         .map(|t| TransactionRecord {
-            transaction_id: format!("{account_id}-{}", t.id),
+            transaction_id: transaction_id(account_id, t.id),
             account_id: has(Field::AccountId).then(|| account_id.to_string()),
             amount: has(Field::TxnAmount)
                 .then(|| format!("{}.{:02}", t.amount_cents / 100, (t.amount_cents % 100).abs())),
@@ -402,7 +428,6 @@ pub struct BalanceRecord {
 
 pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRecord {
     let has = |f| grant.fields.contains(f);
-    let money = |c: i64| format!("{}.{:02}", c / 100, (c % 100).abs());
     BalanceRecord {
         account_id: account_id.to_string(),
         current: has(Field::BalanceCurrent).then(|| money(cents)),

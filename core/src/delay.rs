@@ -63,7 +63,8 @@ impl Delay {
     }
 
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
-        let nanos = |d: Duration| d.as_nanos() as f64;
+        // Not `as_nanos() as f64`: the u128 conversion is slow and this is on the hot path.
+        let nanos = |d: Duration| d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos());
         let x = match *self {
             Delay::Fixed { value } => return value,
             Delay::Exponential { mean } if mean.is_zero() => 0.0,

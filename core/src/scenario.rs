@@ -882,7 +882,15 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         banks.push(Bank {
             population,
             service,
-            revoke_after_violations: p.revoke_after_violations,
+            revoke_after_violations: match p.revoke_after_violations {
+                Some(0) => {
+                    return Err(invalid(
+                        format!("{path}.revoke_after_violations"),
+                        "0; allowed 1 or more violations (leave the key out to never revoke)",
+                    ));
+                }
+                other => other,
+            },
             name: b.name.clone(),
             description: b.description.clone(),
             deadline_rounds,
@@ -1011,7 +1019,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 })?,
             };
             let window = w.window.unwrap_or(Duration::from_secs(86_400));
-            if window.is_zero() || window > Duration::from_secs(366 * 86_400) {
+            if window < Duration::from_millis(1) || window > Duration::from_secs(366 * 86_400) {
                 return Err(invalid(format!("{wp}.window"), "allowed from 1ms to 366d"));
             }
             workload.push(WorkloadItem { kind: w.kind, rate, purpose, window });

@@ -123,23 +123,19 @@ impl FieldSet {
     }
     /// Number of fields of each sensitivity class: `[low, moderate, high]`.
     pub fn by_sensitivity(self) -> [u32; 3] {
-        let mut n = [0; 3];
-        for f in self.iter() {
-            n[f.sensitivity() as usize] += 1;
-        }
-        n
+        CLASS_MASKS.map(|m| (self.0 & m).count_ones())
     }
 }
 
 impl Field {
     /// NIST SP 800-122 class, judged by identifiability and harm if disclosed:
-    /// - High: full account and card numbers (direct fraud), date of birth is Moderate because
-    ///   alone it identifies no one but with ZIP and sex it singles most people out;
-    /// - Moderate: direct identifiers (name, address, email, phone), money amounts and balances,
-    ///   merchant and place (they reveal behaviour and location);
+    /// - High: full account and card numbers (direct fraud);
+    /// - Moderate: direct identifiers (name, address, email, phone), date of birth (alone it
+    ///   identifies no one, but with ZIP and sex it singles most people out), routing number,
+    ///   money amounts and balances, merchant and place (they reveal behaviour and location);
     /// - Low: coarse or bank-internal values (ZIP5, sex, account type, masked number, dates,
     ///   status, merchant category, derived bands and flags).
-    pub fn sensitivity(self) -> Sensitivity {
+    pub const fn sensitivity(self) -> Sensitivity {
         use Field::*;
         match self {
             AccountNumber | CardPan => Sensitivity::High,
@@ -150,7 +146,7 @@ impl Field {
         }
     }
 
-    pub fn category(self) -> DataCategory {
+    pub const fn category(self) -> DataCategory {
         use Field::*;
         match self {
             Name | StreetAddress | Zip5 | DateOfBirth | Sex | Email | Phone => DataCategory::Identity,
@@ -165,11 +161,43 @@ impl Field {
     }
 }
 
+/// Field masks per sensitivity class and per category, computed at compile time: these sit on
+/// the per-request path.
+const CLASS_MASKS: [u32; 3] = {
+    let mut masks = [0u32; 3];
+    let mut i = 0;
+    while i < Field::ALL.len() {
+        masks[Field::ALL[i].sensitivity() as usize] |= Field::ALL[i].bit();
+        i += 1;
+    }
+    masks
+};
+
+const CATEGORY_MASKS: [u32; DataCategory::ALL.len()] = {
+    let mut masks = [0u32; DataCategory::ALL.len()];
+    let mut i = 0;
+    while i < Field::ALL.len() {
+        masks[Field::ALL[i].category() as usize] |= Field::ALL[i].bit();
+        i += 1;
+    }
+    masks
+};
+
+/// The union of the fields of the categories in `mask` (`DataCategory::bit` flags).
+pub fn fields_of_categories(mut mask: u32) -> FieldSet {
+    let mut fields = 0;
+    while mask != 0 {
+        fields |= CATEGORY_MASKS[mask.trailing_zeros() as usize];
+        mask &= mask - 1;
+    }
+    FieldSet(fields)
+}
+
 impl DataCategory {
     /// The fields a category discloses. Off-platform transactions add no fields of their own:
     /// the category decides which transaction *records* may be returned.
-    pub fn fields(self) -> FieldSet {
-        FieldSet(Field::ALL.iter().filter(|f| f.category() == self).fold(0, |m, f| m | f.bit()))
+    pub const fn fields(self) -> FieldSet {
+        FieldSet(CATEGORY_MASKS[self as usize])
     }
 }
 
@@ -277,7 +305,7 @@ impl Terms {
 
     /// Every field the terms allow to leave the bank.
     pub fn allowed_fields(&self) -> FieldSet {
-        DataCategory::ALL.iter().filter(|c| self.grants(**c)).fold(FieldSet::EMPTY, |m, c| m.union(c.fields()))
+        fields_of_categories(self.categories)
     }
 
     pub fn category_names(&self) -> Vec<&'static str> {

@@ -7,10 +7,9 @@
 //! data can do to a negotiation (a revocation after violations) happens in here.
 
 use crate::scheduler::Scheduler;
-use bank_mock::api::{self, Consent, DataRequest, Resource};
+use bank_mock::api::{self, Consent, DataRequest, Permission, Resource};
 use bank_mock::service::{Admission, BankQueue, RateLimit};
 use rand::RngExt;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::{FieldValues, PairLedger, UNICITY_SAMPLE};
@@ -22,6 +21,17 @@ use testbed_core::scenario::{EventKind, Rate, RequestKind, Scenario};
 use testbed_core::terms::{ConsentMode, DataCategory, FieldSet, Terms};
 
 const DAY: Duration = Duration::from_secs(86_400);
+const REQUEST_KINDS: [RequestKind; 5] = [
+    RequestKind::Accounts,
+    RequestKind::BalanceLookup,
+    RequestKind::TransactionSync,
+    RequestKind::FraudAlert,
+    RequestKind::Commerce,
+];
+
+fn latency_slot(bank: usize, kind: RequestKind) -> usize {
+    bank * REQUEST_KINDS.len() + kind as usize
+}
 const DAY_MS: u64 = 86_400_000;
 
 /// An agreement the data phase runs under.
@@ -100,7 +110,9 @@ struct Phase<'a> {
     sources: Vec<Source>,
     banks: Vec<Bank>,
     spikes: Vec<Vec<(SimTime, SimTime, f64)>>,
-    latency: BTreeMap<(usize, RequestKind), (u64, LatencyRecorder, SimTime, SimTime)>,
+    /// Per (bank, request kind), indexed by `latency_slot`: requests sent, the recorder, and
+    /// the span of time they covered.
+    latency: Vec<Option<(u64, LatencyRecorder, SimTime, SimTime)>>,
     timeline: Vec<TimelineEntry>,
     scratch: Vec<Transaction>,
 }
@@ -151,7 +163,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             })
             .collect(),
         spikes: vec![Vec::new(); sc.platforms.len()],
-        latency: BTreeMap::new(),
+        latency: vec![None; sc.banks.len() * REQUEST_KINDS.len()],
         timeline: Vec::new(),
         scratch: Vec::new(),
     };
@@ -198,8 +210,14 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             continue;
         }
         for (wi, w) in platform.workload.iter().enumerate() {
-            // A well-behaved platform sends only requests whose purpose was agreed.
-            if !a.terms.allows(w.purpose) {
+            // A well-behaved platform sends only requests whose purpose was agreed and whose
+            // resource its consent covers.
+            let permission = match w.kind {
+                RequestKind::Accounts => Permission::ReadAccountsBasic,
+                RequestKind::BalanceLookup => Permission::ReadBalances,
+                _ => Permission::ReadTransactionsBasic,
+            };
+            if !a.terms.allows(w.purpose) || !phase.flows[fi].consent.has(permission) {
                 continue;
             }
             let per_day = match w.rate {
@@ -294,7 +312,7 @@ impl Phase<'_> {
         };
         let kind = self.sc.platforms[flow.platform].workload[src.item].kind;
         let bank = flow.bank;
-        self.latency.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default(), now, now)).0 += 1;
+        self.latency[latency_slot(bank, kind)].get_or_insert_with(|| (0, LatencyRecorder::default(), now, now)).0 += 1;
         if next < flow.end {
             self.queue.schedule(next, Ev::Arrival(s));
         }
@@ -382,8 +400,7 @@ impl Phase<'_> {
             let gave_up = req.sent + client.timeout;
             self.failed(gave_up, req, "timeout", client.backoff * 2u32.pow(u32::from(req.attempt)));
         } else if outcome.is_ok() {
-            let key = (bank_i, item.kind);
-            let entry = self.latency.get_mut(&key).expect("created at arrival");
+            let entry = self.latency[latency_slot(bank_i, item.kind)].as_mut().expect("created at arrival");
             entry.1.record(back.since(req.intended));
             entry.3 = entry.3.max(back);
         }
@@ -394,8 +411,8 @@ impl Phase<'_> {
     fn failed(&mut self, at: SimTime, req: Req, kind: &str, wait: Duration) {
         let retries = self.sc.platforms[self.flows[req.flow as usize].platform].client.retries;
         if u32::from(req.attempt) < retries {
-            let key = (self.flows[req.flow as usize].bank, self.item(&req).kind);
-            let rec = &mut self.latency.get_mut(&key).expect("created at arrival").1;
+            let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
+            let rec = &mut self.latency[slot].as_mut().expect("created at arrival").1;
             rec.error(kind);
             rec.retried();
             self.queue.schedule(at + wait, Ev::Send(Req { attempt: req.attempt + 1, ..req }));
@@ -405,8 +422,8 @@ impl Phase<'_> {
     }
 
     fn final_error(&mut self, req: Req, kind: &str) {
-        let key = (self.flows[req.flow as usize].bank, self.item(&req).kind);
-        self.latency.get_mut(&key).expect("created at arrival").1.error(kind);
+        let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
+        self.latency[slot].as_mut().expect("created at arrival").1.error(kind);
     }
 
     /// Counts what a served request disclosed.
@@ -510,9 +527,11 @@ impl Phase<'_> {
         let latency = self
             .latency
             .iter()
-            .map(|((bank, kind), (requests, rec, first, last))| LatencyRow {
-                bank: sc.banks[*bank].name.clone(),
-                kind: kind.as_str().into(),
+            .enumerate()
+            .filter_map(|(slot, entry)| entry.as_ref().map(|e| (slot, e)))
+            .map(|(slot, (requests, rec, first, last))| LatencyRow {
+                bank: sc.banks[slot / REQUEST_KINDS.len()].name.clone(),
+                kind: REQUEST_KINDS[slot % REQUEST_KINDS.len()].as_str().into(),
                 requests: *requests,
                 latency: rec.summary(last.since(*first)),
             })
