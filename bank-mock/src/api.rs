@@ -299,11 +299,7 @@ pub fn money(cents: i64) -> String {
 /// An opaque, stable transaction id: it must not reveal the account or the booking day, which
 /// the terms may withhold. A fixed 64-bit mix (SplitMix64 finaliser) of both.
 pub fn transaction_id(account_id: &str, id: u64) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in account_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = testbed_core::rng::fnv1a(account_id.as_bytes());
     let mut z = h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

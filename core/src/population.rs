@@ -118,7 +118,7 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 use std::fmt;
 
 /// Bumped whenever generated values change for the same inputs; written into every report.
-pub const GENERATOR_VERSION: &str = "population/1 fake=5.1.0 rand_chacha=0.10.0";
+pub const GENERATOR_VERSION: &str = "population/1 fake=5.1.0 rand=0.10.4 rand_chacha=0.10.0 rand_distr=0.6.0";
 
 /// What a bank's population looks like. Generated values do not depend on `size`.
 #[derive(Clone, Debug, PartialEq)]
@@ -618,15 +618,7 @@ fn normal(a: u64, b: u64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * unit(b)).cos()
 }
 
-/// FNV-1a, 64 bit, as `crate::rng` uses for stream names.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+use crate::rng::fnv1a;
 
 /// A ChaCha8 keyed by the inputs themselves: `(seed, bank_hash, index, tag)`, then `stream`.
 fn chacha(seed: u64, bank_hash: u64, index: u64, stream: u64) -> SimRng {

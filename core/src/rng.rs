@@ -16,8 +16,9 @@ pub fn stream(seed: u64, name: &str) -> SimRng {
     rng
 }
 
-/// FNV-1a, 64 bit: stable across platforms and Rust versions (std's hashers are not).
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bit: stable across platforms and Rust versions (std's hashers are not), for
+/// turning names into stream numbers and seeds.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
