@@ -1151,6 +1151,39 @@ fn check_rate(path: &str, value: f64) -> Result<f64, CoreError> {
     }
 }
 
+impl Scenario {
+    /// A platform's trust at simulated time `t`: its initial trust moved by every privacy
+    /// incident at or before `t`, in order, clamped to 0..=1 at each step (as the virtual run
+    /// applies them).
+    pub fn trust_at(&self, platform: usize, t: Duration) -> f64 {
+        let mut trust = self.platforms[platform].trust;
+        for e in self.events.iter().take_while(|e| e.at <= t) {
+            if let EventKind::PrivacyIncident { platform: p, trust_change } = e.kind
+                && p == platform
+            {
+                trust = (trust + trust_change).clamp(0.0, 1.0);
+            }
+        }
+        trust
+    }
+
+    /// Regulations in force at simulated time `t`, in the order they took effect.
+    pub fn regulations_at(&self, t: Duration) -> impl Iterator<Item = &Clause> {
+        self.events.iter().take_while(move |e| e.at <= t).filter_map(|e| match &e.kind {
+            EventKind::Regulation { clause } => Some(clause),
+            _ => None,
+        })
+    }
+
+    pub fn bank_index(&self, name: &str) -> Option<usize> {
+        self.banks.iter().position(|b| b.name == name)
+    }
+
+    pub fn platform_index(&self, name: &str) -> Option<usize> {
+        self.platforms.iter().position(|p| p.name == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,554 @@
+//! The bank's front desk, without I/O: the negotiations it holds with platforms, the agreements
+//! they led to, the consents and tokens issued under them, and the data requests served, with
+//! every disclosure going into the exposure ledger. The HTTP layer (`http.rs`) only translates
+//! requests into these calls and their results into JSON.
+//!
+//! Time is passed in: `sim_now` for decisions that depend on the scenario's calendar (trust
+//! after incidents, regulations in force), `now` for consent lifetimes.
+
+use crate::api::{self, Consent, DataRequest, Grant, Permission, Refusal};
+use crate::policy::{self, Standing, Verdict};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use testbed_core::exposure::PairLedger;
+use testbed_core::negotiation::{
+    Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Situation, Step, Withdrawal,
+};
+use testbed_core::population::PopulationSpec;
+use testbed_core::scenario::Scenario;
+use testbed_core::terms::{ConsentMode, Terms};
+use testbed_core::{CoreError, SimTime};
+use thiserror::Error;
+
+/// Why the desk refused a call. Each maps to one HTTP status and one stable error code.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum DeskError {
+    #[error("no platform named `{0}` in the scenario")]
+    UnknownPlatform(String),
+    #[error("platform `{0}` does not negotiate with this bank in the scenario")]
+    NotAskedBank(String),
+    #[error("no {0} with that id")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("invalid outcome: {0}")]
+    InvalidOutcome(String),
+    #[error("platform `{0}` has no agreement with this bank")]
+    NoAgreement(String),
+    #[error("permissions beyond the agreement: {0}")]
+    PermissionNotAgreed(String),
+    #[error("customer {0} has not linked their account to this platform")]
+    CustomerNotLinked(u64),
+    #[error("missing or malformed bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{}", .0.as_str())]
+    Refused(Refusal),
+}
+
+impl DeskError {
+    /// The stable error code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeskError::UnknownPlatform(_) => "unknown_platform",
+            DeskError::NotAskedBank(_) => "not_in_scenario",
+            DeskError::NotFound(_) => "not_found",
+            DeskError::Protocol(_) => "protocol_violation",
+            DeskError::InvalidOutcome(_) => "invalid_outcome",
+            DeskError::NoAgreement(_) => "no_agreement",
+            DeskError::PermissionNotAgreed(_) => "permission_not_agreed",
+            DeskError::CustomerNotLinked(_) => "customer_not_linked",
+            DeskError::Unauthorized => "unauthorized",
+            DeskError::Forbidden(_) => "forbidden",
+            DeskError::Refused(r) => r.as_str(),
+        }
+    }
+}
+
+impl From<CoreError> for DeskError {
+    fn from(e: CoreError) -> Self {
+        DeskError::Protocol(e.to_string())
+    }
+}
+
+/// What one response carried, for the ledger.
+#[derive(Clone, Copy, Debug)]
+pub struct Disclosure {
+    pub customer: u64,
+    pub purpose: testbed_core::terms::Purpose,
+    pub fields: testbed_core::terms::FieldSet,
+    pub records: u64,
+    pub off_platform: u64,
+}
+
+/// What the bank answered to a platform's move.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Counter { outcome: OutcomeId, round: u32 },
+    Agreed(AgreementInfo),
+    Withdrew { withdrawal: Withdrawal, round: u32 },
+    Timeout { rounds: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgreementInfo {
+    pub platform: String,
+    pub outcome: OutcomeId,
+    pub round: u32,
+    pub terms: Terms,
+    pub permissions: Vec<Permission>,
+    /// The platform's credential for creating consents under this agreement.
+    pub token: String,
+    pub linked_customers: u64,
+}
+
+pub struct Opened {
+    pub id: u64,
+    pub rounds: u32,
+    pub opens: testbed_core::negotiation::Side,
+    /// The bank's opening offer, when the bank opens.
+    pub bank_offer: Option<OutcomeId>,
+}
+
+struct Negotiation {
+    platform: usize,
+    protocol: Protocol,
+    agent: Negotiator,
+    regulations_applied: usize,
+}
+
+struct Agreement {
+    info: AgreementInfo,
+    revoked: Option<Withdrawal>,
+}
+
+struct ConsentEntry {
+    consent: Consent,
+    platform: String,
+    customer: u64,
+}
+
+/// What a bearer token stands for. Tokens are `kind.bank.platform.id.mac`: self-describing so a
+/// bank can tell a token of another bank or platform (403) from garbage (401).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub kind: TokenKind,
+    pub bank: String,
+    pub platform: String,
+    pub id: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Issued with an agreement: lets the platform create consents.
+    Agreement,
+    /// Issued with a consent: lets the platform read that consent's data.
+    Access,
+}
+
+pub struct Desk {
+    scenario: Arc<Scenario>,
+    bank: usize,
+    secret: u64,
+    spec: PopulationSpec,
+    next_id: u64,
+    negotiations: BTreeMap<u64, Negotiation>,
+    agreements: BTreeMap<String, Agreement>,
+    consents: BTreeMap<u64, ConsentEntry>,
+    ledgers: BTreeMap<String, PairLedger>,
+}
+
+impl Desk {
+    /// The desk of bank `bank` of `scenario`. `secret` keys the token MACs; banks of one run
+    /// share it.
+    pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64) -> Desk {
+        let b = &scenario.banks[bank];
+        let spec = PopulationSpec {
+            seed: scenario.seed,
+            bank: b.name.clone(),
+            size: b.population.customers,
+            transactions_per_day: b.population.transactions_per_day,
+            on_platform_share: b.population.on_platform_share,
+        };
+        Desk {
+            scenario,
+            bank,
+            secret,
+            spec,
+            next_id: 1,
+            negotiations: BTreeMap::new(),
+            agreements: BTreeMap::new(),
+            consents: BTreeMap::new(),
+            ledgers: BTreeMap::new(),
+        }
+    }
+
+    pub fn bank_name(&self) -> &str {
+        &self.scenario.banks[self.bank].name
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn population(&self) -> &PopulationSpec {
+        &self.spec
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn mac(&self, kind: TokenKind, platform: &str, id: u64, bank: &str) -> u64 {
+        let tag = match kind {
+            TokenKind::Agreement => "agr",
+            TokenKind::Access => "acc",
+        };
+        let h = testbed_core::rng::fnv1a(format!("{}|{tag}|{bank}|{platform}|{id}", self.secret).as_bytes());
+        // One SplitMix64 round so neighbouring inputs give unrelated MACs.
+        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^ (z >> 27)
+    }
+
+    fn token(&self, kind: TokenKind, platform: &str, id: u64) -> String {
+        let tag = match kind {
+            TokenKind::Agreement => "agr",
+            TokenKind::Access => "acc",
+        };
+        let bank = self.bank_name();
+        format!("{tag}.{bank}.{platform}.{id}.{:016x}", self.mac(kind, platform, id, bank))
+    }
+
+    /// Checks a bearer token's form and MAC: `Unauthorized` for garbage, `Forbidden` for a
+    /// genuine token of another bank.
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, DeskError> {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [tag, bank, platform, id, mac] = parts[..] else { return Err(DeskError::Unauthorized) };
+        let kind = match tag {
+            "agr" => TokenKind::Agreement,
+            "acc" => TokenKind::Access,
+            _ => return Err(DeskError::Unauthorized),
+        };
+        let id: u64 = id.parse().map_err(|_| DeskError::Unauthorized)?;
+        let mac = u64::from_str_radix(mac, 16).map_err(|_| DeskError::Unauthorized)?;
+        if mac != self.mac(kind, platform, id, bank) {
+            return Err(DeskError::Unauthorized);
+        }
+        if bank != self.bank_name() {
+            return Err(DeskError::Forbidden(format!("the token was issued by bank `{bank}`, not this one")));
+        }
+        Ok(TokenClaims { kind, bank: bank.into(), platform: platform.into(), id })
+    }
+
+    /// The bank's preferences with the regulations in force at `sim_now`.
+    fn preferences_at(&self, sim_now: SimTime, applied: usize) -> Option<(Arc<Preferences>, usize)> {
+        let t = Duration::from_nanos(sim_now.as_nanos());
+        let regulations: Vec<_> = self.scenario.regulations_at(t).collect();
+        if regulations.len() == applied {
+            return None;
+        }
+        let mut prefs = (*self.scenario.banks[self.bank].preferences).clone();
+        for clause in &regulations {
+            prefs = prefs.with_clause((*clause).clone()).expect("regulations are validated");
+        }
+        Some((Arc::new(prefs), regulations.len()))
+    }
+
+    pub fn open_negotiation(&mut self, platform: &str, sim_now: SimTime) -> Result<Opened, DeskError> {
+        let sc = self.scenario.clone();
+        let p = sc.platform_index(platform).ok_or_else(|| DeskError::UnknownPlatform(platform.into()))?;
+        if !sc.platforms[p].banks.contains(&self.bank) {
+            return Err(DeskError::NotAskedBank(platform.into()));
+        }
+        let bank = &sc.banks[self.bank];
+        let rounds = sc.platforms[p].deadline_rounds.min(bank.deadline_rounds);
+        let protocol = Protocol::new(rounds, sc.opens, sim_now)?;
+        let agent = policy::negotiator(bank, bank.preferences.clone());
+        let id = self.id();
+        self.negotiations.insert(id, Negotiation { platform: p, protocol, agent, regulations_applied: 0 });
+        let bank_offer = match self.bank_turn(id, sim_now)? {
+            Some(Answer::Counter { outcome, .. }) => Some(outcome),
+            _ => None,
+        };
+        Ok(Opened { id, rounds, opens: sc.opens, bank_offer })
+    }
+
+    /// If it is the bank's turn in negotiation `id`, the bank decides at `sim_now`.
+    fn bank_turn(&mut self, id: u64, sim_now: SimTime) -> Result<Option<Answer>, DeskError> {
+        let (prefs, platform) = {
+            let n = self.negotiations.get(&id).ok_or(DeskError::NotFound("negotiation"))?;
+            (self.preferences_at(sim_now, n.regulations_applied), n.platform)
+        };
+        let trust = self.scenario.trust_at(platform, Duration::from_nanos(sim_now.as_nanos()));
+        let n = self.negotiations.get_mut(&id).expect("checked above");
+        if let Some((prefs, applied)) = prefs {
+            n.agent.replace_preferences(prefs);
+            n.regulations_applied = applied;
+        }
+        let Some(turn) = n.protocol.turn().filter(|t| t.side == testbed_core::negotiation::Side::Bank) else {
+            return Ok(None);
+        };
+        let decision = n.agent.respond(&Situation {
+            round: turn.round,
+            n_rounds: turn.n_rounds,
+            standing: turn.standing,
+            counterparty_trust: trust,
+        });
+        let step = n.protocol.decide(sim_now, testbed_core::negotiation::Side::Bank, decision.clone())?;
+        Ok(Some(self.answer(id, step)?))
+    }
+
+    fn answer(&mut self, id: u64, step: Step) -> Result<Answer, DeskError> {
+        Ok(match step {
+            Step::Next(turn) => {
+                Answer::Counter { outcome: turn.standing.expect("a counter-offer stands"), round: turn.round }
+            }
+            Step::Ended(End::Agreement { outcome, round, .. }) => Answer::Agreed(self.agree(id, outcome, round)),
+            Step::Ended(End::Withdrawal { withdrawal, round, .. }) => Answer::Withdrew { withdrawal, round },
+            Step::Ended(End::Timeout { rounds, .. }) => Answer::Timeout { rounds },
+        })
+    }
+
+    fn agree(&mut self, id: u64, outcome: OutcomeId, round: u32) -> AgreementInfo {
+        let platform = self.negotiations[&id].platform;
+        let sc = self.scenario.clone();
+        let terms = Terms::from_outcome(&sc.space, outcome);
+        let linking = &sc.platforms[platform].linking;
+        let share = match terms.consent_mode {
+            ConsentMode::OptIn => linking.opt_in_rate,
+            ConsentMode::OptOut => 1.0 - linking.opt_out_rate,
+        };
+        let name = sc.platforms[platform].name.clone();
+        let info = AgreementInfo {
+            platform: name.clone(),
+            outcome,
+            round,
+            permissions: api::permissions_for(&terms),
+            terms,
+            token: self.token(TokenKind::Agreement, &name, id),
+            linked_customers: (self.spec.size as f64 * linking.overlap * share).floor() as u64,
+        };
+        self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
+        self.agreements.insert(name, Agreement { info: info.clone(), revoked: None });
+        info
+    }
+
+    /// The platform offers `outcome` in negotiation `id`; the bank answers at `sim_now`.
+    pub fn platform_offer(&mut self, id: u64, outcome: OutcomeId, sim_now: SimTime) -> Result<Answer, DeskError> {
+        if outcome.0 >= self.scenario.space.len() {
+            return Err(DeskError::InvalidOutcome("outside the outcome space".into()));
+        }
+        let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
+        let step = n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Offer(outcome))?;
+        match step {
+            Step::Ended(end) => self.answer(id, Step::Ended(end)),
+            Step::Next(_) => {
+                self.bank_turn(id, sim_now)?.ok_or_else(|| DeskError::Protocol("not the bank's turn".into()))
+            }
+        }
+    }
+
+    /// The platform accepts the bank's standing offer.
+    pub fn platform_accept(&mut self, id: u64, sim_now: SimTime) -> Result<Answer, DeskError> {
+        let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
+        let step = n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Accept)?;
+        self.answer(id, step)
+    }
+
+    pub fn platform_withdraw(
+        &mut self,
+        id: u64,
+        withdrawal: Withdrawal,
+        sim_now: SimTime,
+    ) -> Result<Answer, DeskError> {
+        let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
+        let step =
+            n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Withdraw(withdrawal))?;
+        self.answer(id, step)
+    }
+
+    /// The bank reviews negotiation `id` at `sim_now` (after an incident): it may withdraw.
+    pub fn review_negotiation(
+        &mut self,
+        id: u64,
+        sim_now: SimTime,
+        after_incident: bool,
+    ) -> Result<Verdict, DeskError> {
+        let n = self.negotiations.get(&id).ok_or(DeskError::NotFound("negotiation"))?;
+        if n.protocol.end().is_some() {
+            return Ok(Verdict::Continue);
+        }
+        let trust = self.scenario.trust_at(n.platform, Duration::from_nanos(sim_now.as_nanos()));
+        let bank = &self.scenario.banks[self.bank];
+        let verdict = if after_incident {
+            policy::review_after_incident(bank, Standing::Negotiating(&n.agent), n.agent.preferences(), trust)
+        } else {
+            policy::review(Standing::Negotiating(&n.agent), n.agent.preferences(), trust)
+        };
+        if let Verdict::Withdraw(w) = &verdict {
+            let n = self.negotiations.get_mut(&id).expect("checked");
+            n.protocol.withdraw(sim_now, testbed_core::negotiation::Side::Bank, w.clone())?;
+        }
+        Ok(verdict)
+    }
+
+    /// The bank reviews its agreement with `platform` at `sim_now`: it may revoke, which
+    /// revokes every consent under it at once.
+    pub fn review_agreement(
+        &mut self,
+        platform: &str,
+        sim_now: SimTime,
+        now: SimTime,
+        after_incident: bool,
+    ) -> Result<Verdict, DeskError> {
+        let p = self.scenario.platform_index(platform).ok_or_else(|| DeskError::UnknownPlatform(platform.into()))?;
+        let a = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
+        if a.revoked.is_some() {
+            return Ok(Verdict::Continue);
+        }
+        let trust = self.scenario.trust_at(p, Duration::from_nanos(sim_now.as_nanos()));
+        let prefs =
+            self.preferences_at(sim_now, 0).map_or_else(|| self.scenario.banks[self.bank].preferences.clone(), |p| p.0);
+        let bank = &self.scenario.banks[self.bank];
+        let standing = Standing::Agreed(a.info.outcome);
+        let verdict = if after_incident {
+            policy::review_after_incident(bank, standing, &prefs, trust)
+        } else {
+            policy::review(standing, &prefs, trust)
+        };
+        if let Verdict::Revoke(w) = &verdict {
+            self.revoke_agreement(platform, w.clone(), now);
+        }
+        Ok(verdict)
+    }
+
+    fn revoke_agreement(&mut self, platform: &str, why: Withdrawal, now: SimTime) {
+        if let Some(a) = self.agreements.get_mut(platform) {
+            a.revoked = Some(why.clone());
+        }
+        for c in self.consents.values_mut().filter(|c| c.platform == platform) {
+            c.consent.revoke(now, "bank", &why.reason);
+        }
+    }
+
+    pub fn agreement(&self, platform: &str) -> Option<(&AgreementInfo, Option<&Withdrawal>)> {
+        self.agreements.get(platform).map(|a| (&a.info, a.revoked.as_ref()))
+    }
+
+    /// Creates a consent for `customer` under the agreement the token stands for; it is
+    /// authorised at once (the mock plays the customer, who linked on the platform).
+    pub fn create_consent(
+        &mut self,
+        token: &str,
+        customer: u64,
+        permissions: Option<Vec<Permission>>,
+        window_ms: (Option<u64>, Option<u64>),
+        now: SimTime,
+    ) -> Result<(Consent, String), DeskError> {
+        let claims = self.verify(token)?;
+        if claims.kind != TokenKind::Agreement {
+            return Err(DeskError::Forbidden("consents are created with the agreement token".into()));
+        }
+        let agreement =
+            self.agreements.get(&claims.platform).ok_or_else(|| DeskError::NoAgreement(claims.platform.clone()))?;
+        if let Some(w) = &agreement.revoked {
+            return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
+        }
+        if customer >= agreement.info.linked_customers {
+            return Err(DeskError::CustomerNotLinked(customer));
+        }
+        let mut consent = Consent::new(String::new(), claims.platform.clone(), &agreement.info.terms, now);
+        if let Some(asked) = permissions {
+            let beyond: Vec<String> =
+                asked.iter().filter(|p| !consent.permissions.contains(p)).map(|p| format!("{p:?}")).collect();
+            if !beyond.is_empty() {
+                return Err(DeskError::PermissionNotAgreed(beyond.join(", ")));
+            }
+            consent.permissions = asked;
+        }
+        consent.transaction_from_ms = window_ms.0;
+        consent.transaction_to_ms = window_ms.1;
+        consent.authorise();
+        let id = self.id();
+        consent.id = format!("{id}");
+        let platform = claims.platform;
+        let access = self.token(TokenKind::Access, &platform, id);
+        self.consents.insert(id, ConsentEntry { consent: consent.clone(), platform, customer });
+        Ok((consent, access))
+    }
+
+    /// The consent `id`, if the token may see it (the agreement token of its platform, or its
+    /// own access token).
+    pub fn consent(&self, token: &str, id: u64) -> Result<(&Consent, u64), DeskError> {
+        let claims = self.verify(token)?;
+        let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
+        let allowed = match claims.kind {
+            TokenKind::Agreement => claims.platform == entry.platform,
+            TokenKind::Access => claims.id == id,
+        };
+        if !allowed {
+            return Err(DeskError::Forbidden("the token does not cover this consent".into()));
+        }
+        Ok((&entry.consent, entry.customer))
+    }
+
+    pub fn revoke_consent(&mut self, token: &str, id: u64, now: SimTime) -> Result<(), DeskError> {
+        self.consent(token, id)?;
+        let entry = self.consents.get_mut(&id).expect("checked");
+        entry.consent.revoke(now, "platform", "revoked through the API");
+        Ok(())
+    }
+
+    /// Serves a data request made with an access token: the consent's customer, the decision,
+    /// and the ledger entry. Refusals are counted before they are returned.
+    pub fn serve(&mut self, token: &str, request: &DataRequest, now: SimTime) -> Result<(u64, Grant), DeskError> {
+        let claims = self.verify(token)?;
+        if claims.kind != TokenKind::Access {
+            return Err(DeskError::Forbidden("data is read with a consent's access token".into()));
+        }
+        let entry = self.consents.get(&claims.id).ok_or(DeskError::NotFound("consent"))?;
+        if entry.platform != claims.platform {
+            return Err(DeskError::Forbidden("the token belongs to another platform".into()));
+        }
+        let agreement =
+            self.agreements.get(&entry.platform).ok_or_else(|| DeskError::NoAgreement(entry.platform.clone()))?;
+        let customer = entry.customer;
+        let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
+        match api::authorize(&entry.consent, &agreement.info.terms, request, now) {
+            Err(refusal) => {
+                ledger.refused(refusal.as_str(), refusal.is_violation());
+                Err(DeskError::Refused(refusal))
+            }
+            Ok(grant) => {
+                if grant.is_violation() {
+                    ledger.blocked(grant.blocked, grant.blocked_off_platform);
+                }
+                Ok((customer, grant))
+            }
+        }
+    }
+
+    /// Records what a served response carried.
+    pub fn record_disclosure(&mut self, token: &str, d: Disclosure, now: SimTime) {
+        if let Ok(claims) = self.verify(token)
+            && let Some(l) = self.ledgers.get_mut(&claims.platform)
+        {
+            l.disclose(now.as_millis(), d.customer, d.purpose, d.fields, d.records, d.off_platform);
+        }
+    }
+
+    pub fn ledgers(&self) -> &BTreeMap<String, PairLedger> {
+        &self.ledgers
+    }
+
+    pub fn resource_for_account(&self, customer: u64, account_id: &str) -> Result<(), DeskError> {
+        let checking = format!("chk-{}-{customer}", self.spec.bank);
+        let card = format!("card-{}-{customer}", self.spec.bank);
+        if account_id == checking || account_id == card { Ok(()) } else { Err(DeskError::NotFound("account")) }
+    }
+}

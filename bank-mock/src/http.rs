@@ -1,0 +1,850 @@
+//! The bank behind HTTP (hyper, through axum's router): translates requests into `Desk` calls
+//! and their results into JSON, applies the scenario's service model in real time (workers,
+//! rate limit with `Retry-After`, injected latency, errors and outages), and serves
+//! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
+//! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
+
+use crate::api::{self, DataRequest, Permission, Resource};
+use crate::desk::{Answer, Desk, DeskError, Disclosure};
+use crate::policy::Verdict;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testbed_core::SimTime;
+use testbed_core::negotiation::OutcomeId;
+use testbed_core::population;
+use testbed_core::scenario::{EventKind, Scenario};
+use testbed_core::terms::Purpose;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Request bodies larger than this get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Transactions per page.
+pub const PAGE_SIZE: usize = 50;
+/// Day 0 of the mock calendar: 2018-01-01T00:00:00Z, in Unix seconds.
+pub const EPOCH_UNIX: u64 = 1_514_764_800;
+
+/// The OpenAPI 3 document of this server, checked in beside the crate.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Maps wall time since start to scenario time: `offset + elapsed × scale`.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveClock {
+    pub started: Instant,
+    pub offset: SimTime,
+    pub scale: f64,
+}
+
+impl LiveClock {
+    pub fn new(offset: SimTime, scale: f64) -> Self {
+        LiveClock { started: Instant::now(), offset, scale }
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.offset + self.started.elapsed().mul_f64(self.scale)
+    }
+}
+
+pub struct AppState {
+    desk: Mutex<Desk>,
+    scenario: Arc<Scenario>,
+    bank: usize,
+    clock: LiveClock,
+    workers: Semaphore,
+    bucket: Mutex<(f64, Instant)>,
+    in_flight: AtomicU64,
+    responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
+}
+
+impl AppState {
+    pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
+        let service = &scenario.banks[bank].service;
+        let burst = service.rate_limit.map_or(0.0, |(_, b)| b);
+        Arc::new(AppState {
+            desk: Mutex::new(Desk::new(scenario.clone(), bank, secret)),
+            workers: Semaphore::new(service.workers as usize),
+            bucket: Mutex::new((burst, Instant::now())),
+            scenario,
+            bank,
+            clock,
+            in_flight: AtomicU64::new(0),
+            responses: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
+        self.desk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, route: &'static str, status: StatusCode) {
+        *self.responses.lock().unwrap_or_else(|e| e.into_inner()).entry((route, status.as_u16())).or_default() += 1;
+    }
+
+    /// The token bucket: `Err(retry_after)` when empty.
+    fn take_token(&self) -> Result<(), Duration> {
+        let Some((rate, burst)) = self.scenario.banks[self.bank].service.rate_limit else { return Ok(()) };
+        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(burst);
+        b.1 = now;
+        if b.0 < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - b.0) / rate));
+        }
+        b.0 -= 1.0;
+        Ok(())
+    }
+
+    fn in_outage(&self, now: SimTime) -> bool {
+        self.scenario.events.iter().any(|e| match e.kind {
+            EventKind::Outage { bank, duration } if bank == self.bank => {
+                let start = SimTime::from_duration(e.at);
+                start <= now && now < start + duration
+            }
+            _ => false,
+        })
+    }
+}
+
+/// The one error shape of the API.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+struct Failure {
+    status: StatusCode,
+    error: ApiError,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>, path: Option<&str>) -> Failure {
+        Failure {
+            status,
+            error: ApiError { code: code.into(), message: message.into(), path: path.map(String::from) },
+            retry_after: None,
+        }
+    }
+
+    fn bad(code: &str, message: impl Into<String>, path: Option<&str>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, code, message, path)
+    }
+}
+
+impl From<DeskError> for Failure {
+    fn from(e: DeskError) -> Failure {
+        let status = match &e {
+            DeskError::UnknownPlatform(_) | DeskError::InvalidOutcome(_) => StatusCode::BAD_REQUEST,
+            DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::Protocol(_) => StatusCode::CONFLICT,
+            DeskError::Unauthorized => StatusCode::UNAUTHORIZED,
+            DeskError::NotAskedBank(_)
+            | DeskError::NoAgreement(_)
+            | DeskError::PermissionNotAgreed(_)
+            | DeskError::CustomerNotLinked(_)
+            | DeskError::Forbidden(_)
+            | DeskError::Refused(_) => StatusCode::FORBIDDEN,
+        };
+        Failure::new(status, e.code(), e.to_string(), None)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(self.error)).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+type Reply = Result<Response, Failure>;
+
+/// Parses a JSON body strictly: size limit, valid JSON, known fields, right types.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    let bytes = body.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "invalid_body" };
+        Failure::new(status, code, format!("request body: {e}"), None)
+    })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error(&mut de)
+}
+
+/// serde_json with the path of the offending field in the error.
+fn serde_path_to_error<T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, Failure> {
+    let value = T::deserialize(&mut *de).map_err(|e| {
+        Failure::bad("invalid_body", format!("{e}"), Some(&format!("line {} column {}", e.line(), e.column())))
+    })?;
+    de.end().map_err(|e| Failure::bad("invalid_body", format!("trailing characters: {e}"), None))?;
+    Ok(value)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, Failure> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| Failure::from(DeskError::Unauthorized))
+}
+
+fn sim_time(state: &AppState, ms: Option<u64>) -> SimTime {
+    ms.map_or_else(|| state.clock.now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/negotiations", post(open_negotiation))
+        .route("/negotiations/{id}/offers", post(offer))
+        .route("/negotiations/{id}/accept", post(accept))
+        .route("/negotiations/{id}/withdraw", post(withdraw))
+        .route("/negotiations/{id}/review", post(review_negotiation))
+        .route("/agreements/{platform}/review", post(review_agreement))
+        .route("/account-access-consents", post(create_consent))
+        .route("/account-access-consents/{id}", get(get_consent).delete(delete_consent))
+        .route("/accounts", get(accounts))
+        .route("/accounts/{account}/balances", get(balances))
+        .route("/accounts/{account}/transactions", get(transactions))
+        .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "not_found", "no such route", None) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"Status": "ok"}))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut out = String::new();
+    let bank = &state.scenario.banks[state.bank].name;
+    out.push_str(
+        "# HELP bank_http_responses_total Responses by route and status.\n# TYPE bank_http_responses_total counter\n",
+    );
+    for ((route, status), n) in state.responses.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        out.push_str(&format!(
+            "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP bank_in_flight_requests Data requests being served.\n# TYPE bank_in_flight_requests gauge\n");
+    out.push_str(&format!("bank_in_flight_requests{{bank=\"{bank}\"}} {}\n", state.in_flight.load(Ordering::Relaxed)));
+    out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
+    let desk = state.desk();
+    let spec = desk.population().clone();
+    for (platform, ledger) in desk.ledgers() {
+        let s = ledger.summarize(&spec, platform, testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS);
+        for (class, n) in
+            [("low", s.field_values.low), ("moderate", s.field_values.moderate), ("high", s.field_values.high)]
+        {
+            out.push_str(&format!(
+                "bank_disclosed_field_values_total{{bank=\"{bank}\",platform=\"{platform}\",class=\"{class}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "bank_customers_exposed{{bank=\"{bank}\",platform=\"{platform}\"}} {}\n",
+            s.customers_exposed
+        ));
+        for (reason, n) in &s.refused {
+            out.push_str(&format!(
+                "bank_refused_requests_total{{bank=\"{bank}\",platform=\"{platform}\",reason=\"{reason}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "bank_term_violations_total{{bank=\"{bank}\",platform=\"{platform}\"}} {}\n",
+            s.violations
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negotiation
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct OpenBody {
+    platform: String,
+    sim_time_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct OfferBody {
+    outcome: BTreeMap<String, String>,
+    sim_time_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct TimeBody {
+    sim_time_ms: Option<u64>,
+    #[serde(default)]
+    after_incident: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct WithdrawBody {
+    clause: String,
+    reason: String,
+    sim_time_ms: Option<u64>,
+}
+
+fn outcome_json(scenario: &Scenario, o: OutcomeId) -> BTreeMap<String, String> {
+    scenario.space.describe(o).into_iter().collect()
+}
+
+fn parse_outcome(scenario: &Scenario, labels: &BTreeMap<String, String>) -> Result<OutcomeId, Failure> {
+    let space = &scenario.space;
+    let mut choice = Vec::new();
+    for (i, issue) in space.issues().iter().enumerate() {
+        let path = format!("Outcome.{}", issue.name);
+        let option = labels
+            .get(&issue.name)
+            .ok_or_else(|| Failure::bad("invalid_outcome", format!("missing issue `{}`", issue.name), Some(&path)))?;
+        choice.push(space.option_index(i, option).ok_or_else(|| {
+            Failure::bad(
+                "invalid_outcome",
+                format!("issue `{}` has no option `{option}` (options: {})", issue.name, issue.options.join(", ")),
+                Some(&path),
+            )
+        })?);
+    }
+    if let Some(extra) = labels.keys().find(|k| space.issue_index(k).is_none()) {
+        return Err(Failure::bad(
+            "invalid_outcome",
+            format!("unknown issue `{extra}`"),
+            Some(&format!("Outcome.{extra}")),
+        ));
+    }
+    space.outcome(&choice).map_err(|e| Failure::bad("invalid_outcome", e.to_string(), Some("Outcome")))
+}
+
+fn answer_json(scenario: &Scenario, answer: Answer) -> serde_json::Value {
+    match answer {
+        Answer::Counter { outcome, round } => {
+            json!({"Decision": "counter", "Round": round, "Outcome": outcome_json(scenario, outcome)})
+        }
+        Answer::Agreed(a) => json!({
+            "Decision": "accept",
+            "Round": a.round,
+            "Outcome": outcome_json(scenario, a.outcome),
+            "Agreement": {
+                "Platform": a.platform,
+                "Categories": a.terms.category_names(),
+                "Purposes": a.terms.purpose_names(),
+                "Permissions": a.permissions,
+                "LinkedCustomers": a.linked_customers,
+                "Token": a.token,
+            }
+        }),
+        Answer::Withdrew { withdrawal, round } => {
+            json!({"Decision": "withdraw", "Round": round, "Clause": withdrawal.clause, "Reason": withdrawal.reason})
+        }
+        Answer::Timeout { rounds } => json!({"Decision": "timeout", "Round": rounds}),
+    }
+}
+
+async fn open_negotiation(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Reply {
+    let reply = (|| {
+        let b: OpenBody = parse_body(body)?;
+        let now = sim_time(&state, b.sim_time_ms);
+        let opened = state.desk().open_negotiation(&b.platform, now)?;
+        let sc = &state.scenario;
+        let issues: Vec<_> = sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
+        let body = json!({
+            "NegotiationId": opened.id.to_string(),
+            "Platform": b.platform,
+            "Bank": sc.banks[state.bank].name,
+            "Rounds": opened.rounds,
+            "Opens": opened.opens.as_str(),
+            "Issues": issues,
+            "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
+        });
+        Ok((StatusCode::CREATED, Json(body)).into_response())
+    })();
+    state.count("negotiations", status_of(&reply));
+    reply
+}
+
+fn negotiation_id(id: &str) -> Result<u64, Failure> {
+    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no negotiation with that id", None))
+}
+
+async fn offer(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let id = negotiation_id(&id)?;
+        let b: OfferBody = parse_body(body)?;
+        let outcome = parse_outcome(&state.scenario, &b.outcome)?;
+        let answer = state.desk().platform_offer(id, outcome, sim_time(&state, b.sim_time_ms))?;
+        Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    })();
+    state.count("negotiation_offers", status_of(&reply));
+    reply
+}
+
+async fn accept(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let id = negotiation_id(&id)?;
+        let b: TimeBody = parse_optional_body(body)?;
+        let answer = state.desk().platform_accept(id, sim_time(&state, b.sim_time_ms))?;
+        Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    })();
+    state.count("negotiation_accept", status_of(&reply));
+    reply
+}
+
+async fn withdraw(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let id = negotiation_id(&id)?;
+        let b: WithdrawBody = parse_body(body)?;
+        let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
+        let answer = state.desk().platform_withdraw(id, w, sim_time(&state, b.sim_time_ms))?;
+        Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    })();
+    state.count("negotiation_withdraw", status_of(&reply));
+    reply
+}
+
+fn verdict_json(v: Verdict) -> serde_json::Value {
+    match v {
+        Verdict::Continue => json!({"Decision": "continue"}),
+        Verdict::Withdraw(w) => json!({"Decision": "withdraw", "Clause": w.clause, "Reason": w.reason}),
+        Verdict::Revoke(w) => json!({"Decision": "revoke", "Clause": w.clause, "Reason": w.reason}),
+    }
+}
+
+async fn review_negotiation(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let id = negotiation_id(&id)?;
+        let b: TimeBody = parse_optional_body(body)?;
+        let v = state.desk().review_negotiation(id, sim_time(&state, b.sim_time_ms), b.after_incident)?;
+        Ok(Json(verdict_json(v)).into_response())
+    })();
+    state.count("negotiation_review", status_of(&reply));
+    reply
+}
+
+async fn review_agreement(
+    State(state): State<Arc<AppState>>,
+    Path(platform): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let b: TimeBody = parse_optional_body(body)?;
+        let now = state.clock.now();
+        let v = state.desk().review_agreement(&platform, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
+        Ok(Json(verdict_json(v)).into_response())
+    })();
+    state.count("agreement_review", status_of(&reply));
+    reply
+}
+
+/// An empty body counts as `{}`.
+fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        _ => parse_body(body),
+    }
+}
+
+fn status_of(reply: &Reply) -> StatusCode {
+    match reply {
+        Ok(r) => r.status(),
+        Err(f) => f.status,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consents
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ConsentBody {
+    data: ConsentData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ConsentData {
+    customer_id: u64,
+    permissions: Option<Vec<Permission>>,
+    transaction_from_date_time: Option<String>,
+    transaction_to_date_time: Option<String>,
+}
+
+/// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01).
+fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
+    let t = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).map_err(|e| {
+        Failure::bad(
+            "invalid_date",
+            format!("`{text}` is not an RFC 3339 date-time ({e}), e.g. 2018-03-01T00:00:00Z"),
+            Some(path),
+        )
+    })?;
+    let unix =
+        t.duration_since(std::time::UNIX_EPOCH).map_err(|_| Failure::bad("invalid_date", "before 1970", Some(path)))?;
+    let ms = unix.as_millis() as i128 - i128::from(EPOCH_UNIX) * 1000;
+    u64::try_from(ms).map_err(|_| {
+        Failure::bad("invalid_date", format!("`{text}` is before 2018-01-01, day 0 of the mock calendar"), Some(path))
+    })
+}
+
+fn calendar_text(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn consent_json(c: &api::Consent, customer: u64) -> serde_json::Value {
+    json!({
+        "ConsentId": c.id,
+        "Status": c.status,
+        "Permissions": c.permissions,
+        "CustomerId": customer,
+        "CreationDateTime": calendar_text(c.created_at.as_millis()),
+        "ExpirationDateTime": c.expiration.map(|e| calendar_text(e.as_millis())),
+        "TransactionFromDateTime": c.transaction_from_ms.map(calendar_text),
+        "TransactionToDateTime": c.transaction_to_ms.map(calendar_text),
+        "Revocation": c.revocation.as_ref().map(|r| json!({"By": r.by, "Why": r.why, "At": calendar_text(r.at.as_millis())})),
+    })
+}
+
+async fn create_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let b: ConsentBody = parse_body(body)?;
+        let from = b
+            .data
+            .transaction_from_date_time
+            .as_deref()
+            .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
+            .transpose()?;
+        let to = b
+            .data
+            .transaction_to_date_time
+            .as_deref()
+            .map(|t| calendar_ms(t, "Data.TransactionToDateTime"))
+            .transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(Failure::bad(
+                "invalid_date",
+                "TransactionFromDateTime is after TransactionToDateTime",
+                Some("Data"),
+            ));
+        }
+        let now = state.clock.now();
+        let (consent, access) =
+            state.desk().create_consent(&token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+        let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
+        Ok((StatusCode::CREATED, Json(body)).into_response())
+    })();
+    state.count("consents", status_of(&reply));
+    reply
+}
+
+fn consent_id(id: &str) -> Result<u64, Failure> {
+    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no consent with that id", None))
+}
+
+async fn get_consent(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let id = consent_id(&id)?;
+        let desk = state.desk();
+        let (c, customer) = desk.consent(&token, id)?;
+        Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
+    })();
+    state.count("consent", status_of(&reply));
+    reply
+}
+
+async fn delete_consent(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let id = consent_id(&id)?;
+        state.desk().revoke_consent(&token, id, state.clock.now())?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })();
+    state.count("consent_delete", status_of(&reply));
+    reply
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
+    match headers.get("x-purpose") {
+        None => Ok(default),
+        Some(v) => {
+            let text = v.to_str().unwrap_or_default();
+            Purpose::parse(text).ok_or_else(|| {
+                let all: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+                Failure::bad(
+                    "invalid_header",
+                    format!("unknown purpose `{text}` (purposes: {})", all.join(", ")),
+                    Some("X-Purpose"),
+                )
+            })
+        }
+    }
+}
+
+/// The service model in real time: outage, rate limit, a worker, injected latency and errors.
+async fn service<T>(
+    state: &AppState,
+    route: &'static str,
+    work: impl FnOnce() -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let result = async {
+        let now = state.clock.now();
+        if state.in_outage(now) {
+            return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
+        }
+        state.take_token().map_err(|wait| {
+            let mut f =
+                Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
+            f.retry_after = Some(wait);
+            f
+        })?;
+        let _worker = state
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        let svc = &state.scenario.banks[state.bank].service;
+        let (delay, fail) = {
+            let mut rng = rand::rng();
+            (
+                svc.service_time.sample(&mut rng),
+                svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rng) < svc.error_rate,
+            )
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if fail {
+            return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
+        }
+        work()
+    }
+    .await;
+    state.count(route, result.as_ref().map_or_else(|f| f.status, |_| StatusCode::OK));
+    result
+}
+
+async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Reply {
+    service(&state, "accounts", || {
+        let token = bearer(&headers)?;
+        let purpose = purpose(&headers, Purpose::CustomerService)?;
+        let request = DataRequest {
+            resource: Resource::Accounts,
+            purpose,
+            wants: Resource::Accounts.fields(),
+            wants_off_platform: false,
+        };
+        let now = state.clock.now();
+        let mut desk = state.desk();
+        let (customer, grant) = desk.serve(&token, &request, now)?;
+        let person = population::customer(desk.population(), customer);
+        let records = api::account_records(&grant, &person);
+        desk.record_disclosure(
+            &token,
+            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: 0 },
+            now,
+        );
+        Ok(Json(json!({"Data": {"Account": records}})).into_response())
+    })
+    .await
+}
+
+async fn balances(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(account): Path<String>) -> Reply {
+    service(&state, "balances", || {
+        let token = bearer(&headers)?;
+        let purpose = purpose(&headers, Purpose::BalanceDisplay)?;
+        let request = DataRequest {
+            resource: Resource::Balances,
+            purpose,
+            wants: Resource::Balances.fields(),
+            wants_off_platform: false,
+        };
+        let now = state.clock.now();
+        let mut desk = state.desk();
+        let (customer, grant) = desk.serve(&token, &request, now)?;
+        desk.resource_for_account(customer, &account)?;
+        let day = (now.as_millis() / 86_400_000) as u32;
+        let spec = desk.population().clone();
+        let record = api::balance_record(&grant, &account, population::balance_cents(&spec, customer, day));
+        desk.record_disclosure(
+            &token,
+            Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 },
+            now,
+        );
+        Ok(Json(json!({"Data": {"Balance": [record]}})).into_response())
+    })
+    .await
+}
+
+async fn transactions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    service(&state, "transactions", || {
+        let token = bearer(&headers)?;
+        let purpose = purpose(&headers, Purpose::Commerce)?;
+        let mut from = None;
+        let mut to = None;
+        let mut page = 1usize;
+        for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+");
+            match k {
+                "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
+                "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
+                "page" => {
+                    page = v.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                        Failure::bad("invalid_query", format!("page `{v}` is not a whole number >= 1"), Some("page"))
+                    })?
+                }
+                other => {
+                    return Err(Failure::bad(
+                        "invalid_query",
+                        format!(
+                            "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
+                        ),
+                        Some(other),
+                    ));
+                }
+            }
+        }
+        let now = state.clock.now().as_millis();
+        let to = to.unwrap_or(now);
+        let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
+        if from > to {
+            return Err(Failure::bad(
+                "invalid_query",
+                "fromBookingDateTime is after toBookingDateTime",
+                Some("fromBookingDateTime"),
+            ));
+        }
+        if to - from > 366 * 86_400_000 {
+            return Err(Failure::bad(
+                "invalid_query",
+                "the window may span at most 366 days",
+                Some("toBookingDateTime"),
+            ));
+        }
+        let request = DataRequest {
+            resource: Resource::Transactions { from_ms: from, to_ms: to },
+            purpose,
+            wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
+            wants_off_platform: true,
+        };
+        let nowt = state.clock.now();
+        let mut desk = state.desk();
+        let (customer, grant) = desk.serve(&token, &request, nowt)?;
+        desk.resource_for_account(customer, &account)?;
+        let spec = desk.population().clone();
+        let mut txns = Vec::new();
+        if account.starts_with("card-") {
+            let mut day_txns = Vec::new();
+            for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
+                day_txns.clear();
+                population::transactions_on_day(&spec, customer, day as u32, &mut day_txns);
+                txns.extend(
+                    day_txns
+                        .iter()
+                        .filter(|t| t.at_ms >= from && t.at_ms < to)
+                        .filter(|t| t.on_platform || grant.off_platform),
+                );
+            }
+        }
+        let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
+        let slice: Vec<_> = txns.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
+        let records = api::transaction_records(&grant, &account, &slice);
+        let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
+        desk.record_disclosure(
+            &token,
+            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: off },
+            nowt,
+        );
+        let link = |p: usize| {
+            format!(
+                "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
+                calendar_text(from),
+                calendar_text(to)
+            )
+        };
+        Ok(Json(json!({
+            "Data": {"Transaction": records},
+            "Links": {"Self": link(page), "Next": (page < pages).then(|| link(page + 1))},
+            "Meta": {"TotalPages": pages},
+        }))
+        .into_response())
+    })
+    .await
+}

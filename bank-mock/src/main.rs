@@ -1,0 +1,80 @@
+//! `bank-mock serve`: one bank of a scenario behind HTTP on loopback.
+
+use anyhow::{Context as _, bail};
+use bank_mock::http::{AppState, LiveClock, serve};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use testbed_core::SimTime;
+
+#[derive(Parser)]
+#[command(name = "bank-mock", version, about = "A mock bank with consents, negotiation and exposure accounting")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one bank of a scenario until Ctrl-C.
+    Serve {
+        /// The scenario file (TOML).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The bank's name in the scenario.
+        #[arg(long)]
+        bank: String,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Simulated seconds per wall-clock second (the scenario's calendar runs this fast).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let Command::Serve { scenario, bank, listen, time_scale } = command;
+    let text = std::fs::read_to_string(&scenario).with_context(|| format!("{}: cannot read", scenario.display()))?;
+    let sc = testbed_core::scenario::parse(&text).map_err(|e| {
+        let sep = if matches!(e, testbed_core::CoreError::ScenarioSyntax { .. }) { ":" } else { ": " };
+        anyhow::anyhow!("{}{sep}{e}", scenario.display())
+    })?;
+    let Some(index) = sc.bank_index(&bank) else {
+        let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
+        bail!("--bank: no bank named `{bank}` in {} (banks: {})", scenario.display(), names.join(", "));
+    };
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        bail!("--time-scale: {time_scale} is not a number > 0");
+    }
+    let secret = sc.seed;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("bank-mock {bank} listening on http://{addr}");
+        let state = AppState::new(Arc::new(sc), index, secret, LiveClock::new(SimTime::ZERO, time_scale));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        serve(listener, state, shutdown).await.context("serving")
+    })
+}
