@@ -118,6 +118,20 @@ impl Refusal {
         }
     }
 
+    /// One sentence for people reading an error response.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Refusal::ConsentNotAuthorised => "the consent has not been authorised by the customer",
+            Refusal::ConsentRevoked => "the consent was revoked; no data flows under it any more",
+            Refusal::ConsentExpired => "the consent's authorisation period is over; the customer must consent again",
+            Refusal::PurposeNotAgreed => {
+                "the request's purpose (X-Purpose header, or the endpoint's default) is not one the agreement allows"
+            }
+            Refusal::MissingPermission => "the consent has no permission for this resource",
+            Refusal::OutsideWindow => "the requested dates lie outside the consent's transaction window",
+        }
+    }
+
     /// True when the platform asked for something the terms do not allow (an audit finding),
     /// as opposed to a consent that lapsed or was withdrawn.
     pub fn is_violation(self) -> bool {

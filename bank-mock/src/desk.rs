@@ -44,7 +44,7 @@ pub enum DeskError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
-    #[error("{}", .0.as_str())]
+    #[error("{}", .0.explain())]
     Refused(Refusal),
 }
 
@@ -86,10 +86,20 @@ pub struct Disclosure {
 /// What the bank answered to a platform's move.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
-    Counter { outcome: OutcomeId, round: u32 },
+    Counter {
+        outcome: OutcomeId,
+        round: u32,
+    },
     Agreed(AgreementInfo),
-    Withdrew { withdrawal: Withdrawal, round: u32 },
-    Timeout { rounds: u32 },
+    Withdrew {
+        withdrawal: Withdrawal,
+        round: u32,
+    },
+    /// The bank's last counter-offer ran into the deadline.
+    Timeout {
+        rounds: u32,
+        last_offer: OutcomeId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -310,7 +320,10 @@ impl Desk {
             }
             Step::Ended(End::Agreement { outcome, round, .. }) => Answer::Agreed(self.agree(id, outcome, round)),
             Step::Ended(End::Withdrawal { withdrawal, round, .. }) => Answer::Withdrew { withdrawal, round },
-            Step::Ended(End::Timeout { rounds, .. }) => Answer::Timeout { rounds },
+            Step::Ended(End::Timeout { rounds, .. }) => Answer::Timeout {
+                rounds,
+                last_offer: self.negotiations[&id].protocol.standing().expect("a timeout follows an offer"),
+            },
         })
     }
 

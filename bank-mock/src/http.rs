@@ -380,7 +380,9 @@ fn answer_json(scenario: &Scenario, answer: Answer) -> serde_json::Value {
         Answer::Withdrew { withdrawal, round } => {
             json!({"Decision": "withdraw", "Round": round, "Clause": withdrawal.clause, "Reason": withdrawal.reason})
         }
-        Answer::Timeout { rounds } => json!({"Decision": "timeout", "Round": rounds}),
+        Answer::Timeout { rounds, last_offer } => {
+            json!({"Decision": "timeout", "Round": rounds, "Outcome": outcome_json(scenario, last_offer)})
+        }
     }
 }
 

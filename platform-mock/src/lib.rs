@@ -1,7 +1,10 @@
-//! `platform-mock`: a simulated partner platform. Today it holds the platform's negotiating
-//! agent; the workload generator and the hyper client driver join it later.
+//! `platform-mock`: a simulated partner platform: its negotiating agent, and the HTTP client it
+//! uses to negotiate with banks and read their data (`client`).
 //!
-//! It is not a scheduler and owns no clock: its callers pass the time in.
+//! It is not a scheduler and owns no clock: its callers pass the time in (the virtual-time
+//! runner in `sim`, or the live driver, which turns wall time into send times).
+
+pub mod client;
 
 use std::sync::Arc;
 use testbed_core::negotiation::{Negotiator, Preferences};

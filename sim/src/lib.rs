@@ -6,6 +6,7 @@
 //! Nothing depends on this crate.
 
 pub mod exchange;
+pub mod live;
 pub mod output;
 pub mod runner;
 pub mod scheduler;

@@ -33,6 +33,16 @@ enum Command {
         /// Also write what was disclosed, one row per exposed customer (CSV).
         #[arg(long, value_name = "FILE.csv")]
         export_exposed: Option<PathBuf>,
+        /// Run live: one bank-mock server per bank on 127.0.0.1, real HTTP.
+        #[arg(long)]
+        live: bool,
+        /// Live mode: wall-clock length of the data phase (each agreement's data phase is
+        /// compressed into it), e.g. 10s.
+        #[arg(long, value_parser = parse_duration, default_value = "10s")]
+        duration: std::time::Duration,
+        /// Live mode: ceiling on the total request rate, per second.
+        #[arg(long, default_value_t = 20_000.0)]
+        max_rate: f64,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -60,13 +70,28 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed } => {
+        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate } => {
             let mut sc = load_scenario(&scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
-            tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
-            let (report, exposed) = sim::run_with_exposure(&sc);
+            if live && export_exposed.is_some() {
+                return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());
+            }
+            if !(max_rate.is_finite() && max_rate > 0.0) {
+                return Err(SimError::Usage(format!("--max-rate: {max_rate} is not a number > 0")).into());
+            }
+            let (report, exposed) = if live {
+                tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
+                let opts = sim::live::LiveOptions { duration, max_rate, ..Default::default() };
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let report =
+                    sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop).map_err(anyhow::Error::msg)?;
+                (report, sim::exchange::Exposed::default())
+            } else {
+                tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
+                sim::run_with_exposure(&sc)
+            };
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
             let mut written = write_reports(&dir, &report).context("writing reports")?;
             if let Some(path) = export_exposed {
@@ -74,32 +99,48 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     .context("writing the exposed-data export")?;
                 written.push(path);
             }
-            print_summary(&report);
+            let mut out = summary(&report);
             for path in written {
-                println!("wrote {}", path.display());
+                out.push_str(&format!("wrote {}\n", path.display()));
             }
+            print_out(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenarios } => {
             for path in scenarios {
                 let sc = load_scenario(&path)?;
                 let pairs: usize = sc.platforms.iter().map(|p| p.banks.len()).sum();
-                println!(
-                    "{}: ok ({} platforms, {} banks, {} negotiations, {} events, {} outcomes per negotiation)",
+                print_out(&format!(
+                    "{}: ok ({} platforms, {} banks, {} negotiations, {} events, {} outcomes per negotiation)\n",
                     path.display(),
                     sc.platforms.len(),
                     sc.banks.len(),
                     pairs,
                     sc.events.len(),
                     sc.space.len()
-                );
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn print_summary(report: &Report) {
+/// Writes to stdout; a closed pipe (`sim run … | head`) is not an error worth a panic.
+fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// `10s`, `1m 30s`, `250ms`: a positive duration.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = testbed_core::serde_duration::parse(text)?;
+    if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) }
+}
+
+fn summary(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if table.width().is_none() {
@@ -110,15 +151,16 @@ fn print_summary(report: &Report) {
         table.add_row(summary_row(report, n));
     }
     let s = &report.scenario;
-    println!("{} (seed {}, {:?} time)", s.name, s.seed, report.mode);
-    println!("{table}");
+    let _ = writeln!(out, "{} (seed {}, {:?} time)", s.name, s.seed, report.mode);
+    let _ = writeln!(out, "{table}");
     let t = &report.totals;
-    println!(
+    let _ = writeln!(
+        out,
         "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished, {} revoked",
         t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
     );
     if let Some(s) = testbed_core::report::withdrawn_banks_sentence(report) {
-        println!("{s}");
+        let _ = writeln!(out, "{s}");
     }
     // The terminal gets the headline tables; report.md has them all.
     for view in data_tables(report)
@@ -134,6 +176,7 @@ fn print_summary(report: &Report) {
         for row in view.rows {
             table.add_row(row);
         }
-        println!("\n{}\n{table}", view.title);
+        let _ = writeln!(out, "\n{}\n{table}", view.title);
     }
+    out
 }

@@ -15,12 +15,15 @@ pub enum SimError {
     Scenario { path: String, error: CoreError },
     #[error("{path}: cannot write: {error}")]
     Write { path: String, error: std::io::Error },
+    /// Flags that do not go together.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl SimError {
     /// True when the input, not the machine, is at fault (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, SimError::Scenario { .. } | SimError::Read { .. })
+        matches!(self, SimError::Scenario { .. } | SimError::Read { .. } | SimError::Usage(_))
     }
 }
 

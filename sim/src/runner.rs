@@ -3,7 +3,8 @@
 //! from the scenario's distributions on the pair's own random stream; scheduled events move
 //! trust, add regulations and take banks offline while negotiations are under way.
 
-use crate::exchange::{self, Agreement, Exposed};
+pub use crate::exchange::Agreement;
+use crate::exchange::{self, Exposed};
 use crate::scheduler::Scheduler;
 use bank_mock::{Standing, Verdict};
 use std::collections::BTreeMap;
@@ -55,8 +56,29 @@ impl Pair {
     }
 }
 
+/// Where the banks' decisions are made when they are not made in this process: live mode puts
+/// them behind HTTP. The virtual-time schedule stays here, so both modes draw the same delays
+/// and reach the same outcomes for the same seed.
+pub trait RemoteBanks {
+    /// The bank of `pair` decides at `now`, given the platform's standing offer.
+    fn bank_decides(
+        &mut self,
+        pair: usize,
+        platform: &str,
+        bank: &str,
+        standing: Option<OutcomeId>,
+        now: SimTime,
+    ) -> Decision;
+    /// The platform of `pair` accepted or withdrew at `now`.
+    fn platform_ended(&mut self, pair: usize, decision: &Decision, now: SimTime);
+    /// The bank of `pair` reviews the relationship at `now`.
+    fn review(&mut self, pair: usize, platform: &str, negotiating: bool, after_incident: bool, now: SimTime)
+    -> Verdict;
+}
+
 struct World<'a> {
     sc: &'a Scenario,
+    remote: Option<&'a mut dyn RemoteBanks>,
     trust: Vec<f64>,
     platform_prefs: Vec<Arc<Preferences>>,
     bank_prefs: Vec<Arc<Preferences>>,
@@ -73,16 +95,8 @@ pub fn run(scenario: &Scenario) -> Report {
 
 /// Runs `scenario` and also returns what each agreement disclosed, per customer.
 pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
-    let mut world = World::new(scenario);
-    while let Some((now, ev)) = world.queue.pop() {
-        match ev {
-            Ev::Start(pair) => world.start(now, pair),
-            Ev::Decide { pair, side } => world.decide(now, pair, side),
-            Ev::Scheduled(i) => world.apply_event(now, i),
-            Ev::Review { pair, after_incident } => world.review(now, pair, after_incident),
-            Ev::Stop => break,
-        }
-    }
+    let mut world = World::new(scenario, None);
+    world.run();
     let (pairs, agreements) = world.agreements();
     let data = exchange::run(scenario, &agreements);
     let mut report = world.into_report();
@@ -104,8 +118,30 @@ fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
     prefs.space().describe(o).into_iter().collect()
 }
 
+/// The negotiation phase alone, with the banks' decisions made by `remote`; returns the report
+/// (no data section) and the agreements, for a data phase of the caller's own.
+pub fn negotiate_remotely(scenario: &Scenario, remote: &mut dyn RemoteBanks) -> (Report, Vec<(usize, Agreement)>) {
+    let mut world = World::new(scenario, Some(remote));
+    world.run();
+    let (pairs, agreements) = world.agreements();
+    let report = world.into_report();
+    (report, pairs.into_iter().zip(agreements).collect())
+}
+
 impl<'a> World<'a> {
-    fn new(sc: &'a Scenario) -> Self {
+    fn run(&mut self) {
+        while let Some((now, ev)) = self.queue.pop() {
+            match ev {
+                Ev::Start(pair) => self.start(now, pair),
+                Ev::Decide { pair, side } => self.decide(now, pair, side),
+                Ev::Scheduled(i) => self.apply_event(now, i),
+                Ev::Review { pair, after_incident } => self.review(now, pair, after_incident),
+                Ev::Stop => break,
+            }
+        }
+    }
+
+    fn new(sc: &'a Scenario, remote: Option<&'a mut dyn RemoteBanks>) -> Self {
         let platform_prefs: Vec<_> = sc.platforms.iter().map(|p| p.preferences.clone()).collect();
         let bank_prefs: Vec<_> = sc.banks.iter().map(|b| b.preferences.clone()).collect();
         let mut queue = Scheduler::default();
@@ -132,6 +168,7 @@ impl<'a> World<'a> {
         queue.schedule(SimTime::from_duration(sc.duration), Ev::Stop);
         World {
             sc,
+            remote,
             trust: sc.platforms.iter().map(|p| p.trust).collect(),
             platform_prefs,
             bank_prefs,
@@ -185,16 +222,26 @@ impl<'a> World<'a> {
             Side::Bank => self.trust[p.platform],
             Side::Platform => 1.0,
         };
-        let agent = match side {
-            Side::Platform => &mut p.platform_agent,
-            Side::Bank => &mut p.bank_agent,
-        };
-        let decision = agent.respond(&Situation {
+        let situation = Situation {
             round: turn.round,
             n_rounds: turn.n_rounds,
             standing: turn.standing,
             counterparty_trust: trust,
-        });
+        };
+        let decision = match (side, self.remote.as_deref_mut()) {
+            (Side::Bank, Some(remote)) => {
+                let (platform, bank) = (&self.sc.platforms[p.platform].name, &self.sc.banks[p.bank].name);
+                remote.bank_decides(pair, platform, bank, turn.standing, now)
+            }
+            (Side::Bank, None) => p.bank_agent.respond(&situation),
+            (Side::Platform, remote) => {
+                let d = p.platform_agent.respond(&situation);
+                if let (Some(remote), Decision::Accept | Decision::Withdraw(_)) = (remote, &d) {
+                    remote.platform_ended(pair, &d, now);
+                }
+                d
+            }
+        };
         let entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
@@ -322,10 +369,11 @@ impl<'a> World<'a> {
         } else {
             return;
         };
-        let verdict = if after_incident {
-            bank_mock::review_after_incident(bank, standing, prefs, trust)
-        } else {
-            bank_mock::review(standing, prefs, trust)
+        let negotiating = matches!(standing, Standing::Negotiating(_));
+        let verdict = match self.remote.as_deref_mut() {
+            Some(remote) => remote.review(pair, &sc.platforms[p.platform].name, negotiating, after_incident, now),
+            None if after_incident => bank_mock::review_after_incident(bank, standing, prefs, trust),
+            None => bank_mock::review(standing, prefs, trust),
         };
         match verdict {
             Verdict::Continue => {}

@@ -105,6 +105,11 @@ impl Protocol {
         self.offers
     }
 
+    /// The last offer made, by either side (still standing unless the negotiation ended).
+    pub fn standing(&self) -> Option<OutcomeId> {
+        self.standing
+    }
+
     pub fn end(&self) -> Option<&End> {
         self.end.as_ref()
     }

@@ -1,0 +1,510 @@
+//! Live mode: one bank-mock server per bank on 127.0.0.1:0 in this process, the negotiation
+//! phase with every bank decision made by its server over real HTTP (the virtual-time schedule
+//! still decides *when*, so outcomes equal the virtual run's for the same seed), then the data
+//! phase as real open-model load: requests leave at their scheduled (Poisson) times whether or
+//! not earlier ones have returned, and latency is measured from those intended times.
+//!
+//! Each agreement's data phase is compressed into the run's `duration` (rates are scaled by
+//! `data.duration / duration`, capped at `max_rate` requests per second in total).
+
+use crate::runner::{RemoteBanks, negotiate_remotely};
+use bank_mock::http::{AppState, LiveClock, serve};
+use bank_mock::policy::Verdict;
+use platform_mock::client::HttpClient;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::latency::LatencyRecorder;
+use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
+use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Mode, Report, Totals};
+use testbed_core::scenario::{Rate, RequestKind, Scenario};
+use testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS;
+use tokio::runtime::Runtime;
+
+pub struct LiveOptions {
+    /// Wall-clock length of the data phase.
+    pub duration: Duration,
+    /// Ceiling on the total request rate (requests per second).
+    pub max_rate: f64,
+    /// Most consents created per agreement (customers are drawn among them).
+    pub max_customers: u64,
+    /// How long to wait for requests still in flight when the run stops.
+    pub drain: Duration,
+    /// Most requests in flight at once; a request waiting for a slot still counts its latency
+    /// from its intended send time.
+    pub max_in_flight: usize,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            duration: Duration::from_secs(10),
+            max_rate: 20_000.0,
+            max_customers: 2_000,
+            drain: Duration::from_secs(3),
+            max_in_flight: 256,
+        }
+    }
+}
+
+struct HttpBanks<'a> {
+    rt: &'a Runtime,
+    client: HttpClient,
+    scenario: &'a Scenario,
+    urls: Vec<String>,
+    negotiations: BTreeMap<usize, (usize, String)>,
+    tokens: BTreeMap<usize, String>,
+    error: Option<String>,
+}
+
+impl HttpBanks<'_> {
+    fn post(&mut self, url: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        match self.rt.block_on(self.client.post_json(url, None, &body)) {
+            Ok((status, v)) if status.is_success() => Some(v),
+            Ok((status, v)) => {
+                self.error.get_or_insert(format!("{url}: {status}: {v}"));
+                None
+            }
+            Err(e) => {
+                self.error.get_or_insert(e.to_string());
+                None
+            }
+        }
+    }
+
+    fn outcome(&self, v: &serde_json::Value) -> Option<OutcomeId> {
+        let labels = v.as_object()?;
+        let space = &self.scenario.space;
+        let choice: Option<Vec<usize>> = space
+            .issues()
+            .iter()
+            .enumerate()
+            .map(|(i, issue)| space.option_index(i, labels.get(&issue.name)?.as_str()?))
+            .collect();
+        space.outcome(&choice?).ok()
+    }
+
+    fn failed(&self) -> Decision {
+        Decision::Withdraw(Withdrawal {
+            clause: "transport_error".into(),
+            reason: self.error.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn ms(t: SimTime) -> u64 {
+    t.as_millis()
+}
+
+impl RemoteBanks for HttpBanks<'_> {
+    fn bank_decides(
+        &mut self,
+        pair: usize,
+        platform: &str,
+        bank: &str,
+        standing: Option<OutcomeId>,
+        now: SimTime,
+    ) -> Decision {
+        let b = self.scenario.bank_index(bank).expect("bank of the scenario");
+        if !self.negotiations.contains_key(&pair) {
+            let url = format!("{}/negotiations", self.urls[b]);
+            let Some(v) = self.post(&url, json!({"Platform": platform, "SimTimeMs": ms(now)})) else {
+                return self.failed();
+            };
+            let id = v["NegotiationId"].as_str().unwrap_or_default().to_string();
+            self.negotiations.insert(pair, (b, id));
+            if standing.is_none() {
+                // The bank opens: its opening offer came with the negotiation.
+                return v.get("BankOffer").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer);
+            }
+        }
+        let (b, id) = self.negotiations[&pair].clone();
+        let Some(offer) = standing else { return self.failed() };
+        let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
+        let url = format!("{}/negotiations/{id}/offers", self.urls[b]);
+        let Some(v) = self.post(&url, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else { return self.failed() };
+        match v["Decision"].as_str() {
+            Some("counter") | Some("timeout") => {
+                v.get("Outcome").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer)
+            }
+            Some("accept") => {
+                if let Some(t) = v["Agreement"]["Token"].as_str() {
+                    self.tokens.insert(pair, t.to_string());
+                }
+                Decision::Accept
+            }
+            Some("withdraw") => Decision::Withdraw(Withdrawal {
+                clause: v["Clause"].as_str().unwrap_or_default().into(),
+                reason: v["Reason"].as_str().unwrap_or_default().into(),
+            }),
+            _ => {
+                self.error.get_or_insert(format!("{url}: unexpected answer {v}"));
+                self.failed()
+            }
+        }
+    }
+
+    fn platform_ended(&mut self, pair: usize, decision: &Decision, now: SimTime) {
+        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return };
+        match decision {
+            Decision::Accept => {
+                let url = format!("{}/negotiations/{id}/accept", self.urls[b]);
+                if let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now)}))
+                    && let Some(t) = v["Agreement"]["Token"].as_str()
+                {
+                    self.tokens.insert(pair, t.to_string());
+                }
+            }
+            Decision::Withdraw(w) => {
+                let url = format!("{}/negotiations/{id}/withdraw", self.urls[b]);
+                self.post(&url, json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)}));
+            }
+            Decision::Offer(_) => {}
+        }
+    }
+
+    fn review(
+        &mut self,
+        pair: usize,
+        platform: &str,
+        negotiating: bool,
+        after_incident: bool,
+        now: SimTime,
+    ) -> Verdict {
+        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
+        let url = if negotiating {
+            format!("{}/negotiations/{id}/review", self.urls[b])
+        } else {
+            format!("{}/agreements/{platform}/review", self.urls[b])
+        };
+        let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now), "AfterIncident": after_incident})) else {
+            return Verdict::Continue;
+        };
+        let w = || Withdrawal {
+            clause: v["Clause"].as_str().unwrap_or_default().into(),
+            reason: v["Reason"].as_str().unwrap_or_default().into(),
+        };
+        match v["Decision"].as_str() {
+            Some("withdraw") => Verdict::Withdraw(w()),
+            Some("revoke") => Verdict::Revoke(w()),
+            _ => Verdict::Continue,
+        }
+    }
+}
+
+/// Runs `scenario` live. `stop` ends the data phase early (Ctrl-C); the report then says it is
+/// incomplete.
+pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Report, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // Ctrl-C stops new load; requests in flight get `drain` to finish; the report says so.
+    let on_signal = stop.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    let data = scenario.data.clone();
+    let scale = data.as_ref().map_or(1.0, |d| d.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3));
+    let mut urls = Vec::new();
+    let mut states = Vec::new();
+    let mut shutdowns = Vec::new();
+    for b in 0..scenario.banks.len() {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        urls.push(format!("http://{addr}"));
+        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
+        states.push(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        shutdowns.push(tx);
+        rt.spawn(serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+    }
+    let mut banks = HttpBanks {
+        rt: &rt,
+        client: HttpClient::default(),
+        scenario: &scenario,
+        urls: urls.clone(),
+        negotiations: BTreeMap::new(),
+        tokens: BTreeMap::new(),
+        error: None,
+    };
+    let (mut report, agreements) = negotiate_remotely(&scenario, &mut banks);
+    if let Some(e) = banks.error.take() {
+        return Err(format!("live negotiation failed: {e}"));
+    }
+    report.mode = Mode::Live;
+    let tokens = banks.tokens.clone();
+    drop(banks);
+
+    let mut complete = true;
+    if let Some(d) = &data {
+        let flows: Vec<LiveFlow> = agreements
+            .iter()
+            .filter(|(_, a)| a.revoked_at.is_none())
+            .filter_map(|(pair, a)| {
+                tokens.get(pair).map(|t| LiveFlow {
+                    platform: a.platform,
+                    bank: a.bank,
+                    token: t.clone(),
+                    terms: a.terms.clone(),
+                })
+            })
+            .collect();
+        let (latency, finished) = rt.block_on(load(&scenario, &urls, &flows, opts, scale, stop.clone()));
+        complete = finished && !stop.load(Ordering::Relaxed);
+        let mut flow_reports = Vec::new();
+        for f in &flows {
+            let desk = states[f.bank].desk();
+            let platform = &scenario.platforms[f.platform].name;
+            if let Some(ledger) = desk.ledgers().get(platform) {
+                let exposure = ledger.summarize(desk.population(), platform, d.sensitivity_weights);
+                flow_reports.push(FlowReport {
+                    platform: platform.clone(),
+                    bank: scenario.banks[f.bank].name.clone(),
+                    started_at_ms: 0,
+                    ended_at_ms: opts.duration.as_millis() as u64,
+                    ended_by: if complete { "phase_over".into() } else { "interrupted".into() },
+                    categories: f.terms.category_names().into_iter().map(String::from).collect(),
+                    purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
+                    permissions: bank_mock::api::permissions_for(&f.terms).iter().map(|p| format!("{p:?}")).collect(),
+                    requests: latency.iter().filter(|((b, _), _)| *b == f.bank).map(|(_, (n, _))| *n).sum(),
+                    exposure,
+                });
+            }
+        }
+        let banks = scenario
+            .banks
+            .iter()
+            .enumerate()
+            .map(|(bi, b)| {
+                let mine: Vec<&FlowReport> = flow_reports.iter().filter(|r| r.bank == b.name).collect();
+                let exposed: u64 = mine.iter().map(|r| r.exposure.customers_exposed).max().unwrap_or(0);
+                let sum = |g: fn(&FlowReport) -> u64| mine.iter().map(|r| g(r)).sum();
+                BankDataRow {
+                    bank: b.name.clone(),
+                    population: b.population.customers,
+                    customers_exposed: exposed,
+                    share_of_population: exposed as f64 / (b.population.customers.max(1)) as f64,
+                    weighted_score: mine.iter().fold(0.0, |s, r| s + r.exposure.weighted_score),
+                    field_values: testbed_core::exposure::FieldValues {
+                        low: sum(|r| r.exposure.field_values.low),
+                        moderate: sum(|r| r.exposure.field_values.moderate),
+                        high: sum(|r| r.exposure.field_values.high),
+                    },
+                    requests_served: latency.iter().filter(|((b, _), _)| *b == bi).map(|(_, (_, r))| r.count()).sum(),
+                    mean_wait_ms: 0.0,
+                    mean_in_system: 0.0,
+                    utilisation: 0.0,
+                }
+            })
+            .collect();
+        report.data = Some(DataReport {
+            generator: testbed_core::population::GENERATOR_VERSION.into(),
+            phase_ms: d.duration.as_millis() as u64,
+            sensitivity_weights: if d.sensitivity_weights == [0.0; 3] {
+                DEFAULT_SENSITIVITY_WEIGHTS
+            } else {
+                d.sensitivity_weights
+            },
+            flows: flow_reports,
+            latency: latency
+                .iter()
+                .map(|((b, k), (n, rec))| LatencyRow {
+                    bank: scenario.banks[*b].name.clone(),
+                    kind: k.as_str().into(),
+                    requests: *n,
+                    latency: rec.summary(opts.duration),
+                })
+                .collect(),
+            banks,
+        });
+    }
+    report.complete = complete;
+    report.totals = Totals::count(&report.negotiations);
+    for tx in shutdowns {
+        let _ = tx.send(());
+    }
+    rt.shutdown_timeout(opts.drain);
+    Ok(report)
+}
+
+struct LiveFlow {
+    platform: usize,
+    bank: usize,
+    token: String,
+    terms: testbed_core::terms::Terms,
+}
+
+type LatencyMap = BTreeMap<(usize, RequestKind), (u64, LatencyRecorder)>;
+
+/// Creates consents, then sends every flow's workload at its scheduled times for
+/// `opts.duration`. Returns latency per (bank, kind) and whether every request finished.
+async fn load(
+    scenario: &Scenario,
+    urls: &[String],
+    flows: &[LiveFlow],
+    opts: &LiveOptions,
+    scale: f64,
+    stop: Arc<AtomicBool>,
+) -> (LatencyMap, bool) {
+    let client = HttpClient::default();
+    let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
+    // Link customers: one consent (and access token) each.
+    let mut access: Vec<Vec<String>> = Vec::new();
+    for f in flows {
+        let platform = &scenario.platforms[f.platform];
+        let linked = crate::exchange::linked_customers(scenario, f.platform, f.bank, &f.terms).min(opts.max_customers);
+        let mut tokens = Vec::new();
+        for c in 0..linked {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let url = format!("{}/account-access-consents", urls[f.bank]);
+            if let Ok((status, v)) = client.post_json(&url, Some(&f.token), &json!({"Data": {"CustomerId": c}})).await
+                && status.is_success()
+                && let Some(t) = v["AccessToken"].as_str()
+            {
+                tokens.push(t.to_string());
+            }
+        }
+        let _ = platform;
+        access.push(tokens);
+    }
+    // Rates in wall time, capped in total.
+    let mut sources = Vec::new();
+    for (fi, f) in flows.iter().enumerate() {
+        let platform = &scenario.platforms[f.platform];
+        let bank = &scenario.banks[f.bank];
+        let linked = crate::exchange::linked_customers(scenario, f.platform, f.bank, &f.terms) as f64;
+        for w in &platform.workload {
+            if !f.terms.allows(w.purpose) || w.kind == RequestKind::FraudAlert || access[fi].is_empty() {
+                continue;
+            }
+            let per_day = match w.rate {
+                Rate::PerCustomerPerDay(r) => r * linked,
+                Rate::PerSecond(r) => r * 86_400.0,
+                Rate::PerTransaction => bank.population.transactions_per_day * linked,
+            };
+            sources.push((fi, w.clone(), per_day / 86_400.0 * scale));
+        }
+    }
+    let total: f64 = sources.iter().map(|s| s.2).sum();
+    let cap = if total > opts.max_rate { opts.max_rate / total } else { 1.0 };
+    let start = tokio::time::Instant::now();
+    let end = start + opts.duration;
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let access = Arc::new(access);
+    for (si, (fi, item, rate)) in sources.into_iter().enumerate() {
+        let rate = rate * cap;
+        if rate <= 0.0 {
+            continue;
+        }
+        let (client, latency, access, stop, in_flight, slots) =
+            (client.clone(), latency.clone(), access.clone(), stop.clone(), in_flight.clone(), slots.clone());
+        let f = &flows[fi];
+        let (bank, base) = (f.bank, urls[f.bank].clone());
+        let bank_name = scenario.banks[bank].name.clone();
+        let client_cfg = scenario.platforms[f.platform].client.clone();
+        let clock_scale = scale;
+        tasks.spawn(async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(si as u64 + 1);
+            let mut requests = tokio::task::JoinSet::new();
+            let mut next = start;
+            loop {
+                let u: f64 = rng.random();
+                next += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
+                if next >= end || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::time::sleep_until(next).await;
+                let tokens = &access[fi];
+                let c = rng.random_range(0..tokens.len());
+                let token = tokens[c].clone();
+                let sim_now_ms = (next - start).as_secs_f64() * clock_scale * 1e3;
+                let url = match item.kind {
+                    RequestKind::BalanceLookup => format!("{base}/accounts/chk-{bank_name}-{c}/balances"),
+                    RequestKind::Accounts => format!("{base}/accounts"),
+                    _ => {
+                        let to = (sim_now_ms as u64).max(item.window.as_millis() as u64);
+                        let from = to - item.window.as_millis() as u64;
+                        format!(
+                            "{base}/accounts/card-{bank_name}-{c}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+                            calendar(from),
+                            calendar(to)
+                        )
+                    }
+                };
+                let (client, latency, in_flight, cfg, slots) =
+                    (client.clone(), latency.clone(), in_flight.clone(), client_cfg.clone(), slots.clone());
+                let intended = next;
+                let kind = item.kind;
+                latency.lock().unwrap_or_else(|e| e.into_inner()).entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).0 += 1;
+                let purpose = item.purpose.as_str();
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                requests.spawn(async move {
+                    let _slot = slots.acquire().await;
+                    let mut attempt = 0;
+                    let outcome = loop {
+                        let sent = tokio::time::Instant::now();
+                        let r = tokio::time::timeout(
+                            cfg.timeout,
+                            client.send(hyper::Method::GET, &url, Some(&token), &[("x-purpose", purpose)], None),
+                        )
+                        .await;
+                        let (kind_of_error, wait) = match r {
+                            Ok(Ok(a)) if a.status.is_success() => break Ok(()),
+                            Ok(Ok(a)) if a.status.as_u16() == 429 => {
+                                ("rate_limited", Duration::from_secs(a.retry_after.unwrap_or(1)))
+                            }
+                            Ok(Ok(a)) if a.status.as_u16() == 503 => ("unavailable", cfg.backoff * 2u32.pow(attempt)),
+                            Ok(Ok(a)) if a.status.is_server_error() => ("server_error", cfg.backoff * 2u32.pow(attempt)),
+                            Ok(Ok(a)) => break Err(format!("refused:{}", a.status.as_u16())),
+                            Ok(Err(_)) => ("transport", cfg.backoff * 2u32.pow(attempt)),
+                            Err(_) => ("timeout", cfg.backoff * 2u32.pow(attempt)),
+                        };
+                        let _ = sent;
+                        if attempt >= cfg.retries {
+                            break Err(kind_of_error.to_string());
+                        }
+                        {
+                            let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+                            let rec = &mut l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).1;
+                            rec.error(kind_of_error);
+                            rec.retried();
+                        }
+                        attempt += 1;
+                        tokio::time::sleep(wait).await;
+                    };
+                    let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default()));
+                    match outcome {
+                        Ok(()) => entry.1.record(intended.elapsed()),
+                        Err(kind) => entry.1.error(&kind),
+                    }
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+                // Reap finished requests so the set does not grow without bound.
+                while requests.try_join_next().is_some() {}
+            }
+            while requests.join_next().await.is_some() {}
+        });
+    }
+    let drained = async { while tasks.join_next().await.is_some() {} };
+    let finished = tokio::time::timeout(opts.duration + opts.drain, drained).await.is_ok();
+    let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
+    (map, finished && in_flight.load(Ordering::Relaxed) == 0)
+}
+
+fn calendar(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(bank_mock::http::EPOCH_UNIX * 1000 + ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
