@@ -531,8 +531,18 @@ impl Desk {
         let agreement =
             self.agreements.get(&entry.platform).ok_or_else(|| DeskError::NoAgreement(entry.platform.clone()))?;
         let customer = entry.customer;
+        // An HTTP request names a resource, not fields: it asks for what its consent and the
+        // agreement allow, so a platform keeping to its consent is never counted as over-fetching.
+        let terms = &agreement.info.terms;
+        let request = DataRequest {
+            wants: request.wants.intersect(entry.consent.allowed_fields()).intersect(terms.allowed_fields()),
+            wants_off_platform: request.wants_off_platform
+                && entry.consent.has(Permission::ReadOffPlatformTransactions)
+                && terms.grants(testbed_core::terms::DataCategory::OffPlatformTransactions),
+            ..*request
+        };
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
-        match api::authorize(&entry.consent, &agreement.info.terms, request, now) {
+        match api::authorize(&entry.consent, terms, &request, now) {
             Err(refusal) => {
                 ledger.refused(refusal.as_str(), refusal.is_violation());
                 Err(DeskError::Refused(refusal))

@@ -8,7 +8,7 @@ use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure};
 use crate::policy::Verdict;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,8 @@ use tokio::sync::Semaphore;
 pub const MAX_BODY: usize = 64 * 1024;
 /// Transactions per page.
 pub const PAGE_SIZE: usize = 50;
+/// Highest page number accepted (366 days of transactions fit well below it).
+pub const MAX_PAGE: usize = 1_000_000;
 /// Day 0 of the mock calendar: 2018-01-01T00:00:00Z, in Unix seconds.
 pub const EPOCH_UNIX: u64 = 1_514_764_800;
 
@@ -233,6 +235,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/accounts/{account}/balances", get(balances))
         .route("/accounts/{account}/transactions", get(transactions))
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "not_found", "no such route", None) })
+        .method_not_allowed_fallback(|| async {
+            Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+                None,
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -408,15 +418,24 @@ async fn open_negotiation(State(state): State<Arc<AppState>>, body: Result<Bytes
     reply
 }
 
+/// A path segment, or the error shape when it cannot be decoded.
+fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
+    path.map(|Path(v)| v).map_err(|e| Failure::bad("invalid_path", format!("path: {e}"), None))
+}
+
 fn negotiation_id(id: &str) -> Result<u64, Failure> {
     id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no negotiation with that id", None))
 }
 
 async fn offer(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: OfferBody = parse_body(body)?;
@@ -430,9 +449,13 @@ async fn offer(
 
 async fn accept(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: TimeBody = parse_optional_body(body)?;
@@ -445,9 +468,13 @@ async fn accept(
 
 async fn withdraw(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: WithdrawBody = parse_body(body)?;
@@ -469,9 +496,13 @@ fn verdict_json(v: Verdict) -> serde_json::Value {
 
 async fn review_negotiation(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: TimeBody = parse_optional_body(body)?;
@@ -484,9 +515,13 @@ async fn review_negotiation(
 
 async fn review_agreement(
     State(state): State<Arc<AppState>>,
-    Path(platform): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
+    let platform = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let b: TimeBody = parse_optional_body(body)?;
         let now = state.clock.now();
@@ -609,7 +644,15 @@ fn consent_id(id: &str) -> Result<u64, Failure> {
     id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no consent with that id", None))
 }
 
-async fn get_consent(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+async fn get_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
@@ -621,7 +664,15 @@ async fn get_consent(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
     reply
 }
 
-async fn delete_consent(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+async fn delete_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
@@ -722,7 +773,15 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
     .await
 }
 
-async fn balances(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(account): Path<String>) -> Reply {
+async fn balances(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let account = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     service(&state, "balances", || {
         let token = bearer(&headers)?;
         let purpose = purpose(&headers, Purpose::BalanceDisplay)?;
@@ -752,9 +811,13 @@ async fn balances(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(a
 async fn transactions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(account): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Reply {
+    let account = match path_param(path) {
+        Ok(v) => v,
+        Err(f) => return Err(f),
+    };
     service(&state, "transactions", || {
         let token = bearer(&headers)?;
         let purpose = purpose(&headers, Purpose::Commerce)?;
@@ -768,8 +831,12 @@ async fn transactions(
                 "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
                 "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
                 "page" => {
-                    page = v.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                        Failure::bad("invalid_query", format!("page `{v}` is not a whole number >= 1"), Some("page"))
+                    page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
+                        Failure::bad(
+                            "invalid_query",
+                            format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
+                            Some("page"),
+                        )
                     })?
                 }
                 other => {

@@ -1,0 +1,1410 @@
+//! The live bank over real HTTP (`bank_mock::http`): each test starts the server in-process on
+//! 127.0.0.1:0 with the `live-demo` scenario and talks to it with a hyper client. Every response
+//! of every test is logged and, at the end of the test, checked against `openapi.json`: its
+//! status must be documented for the route, its declared headers present and its body valid
+//! against the response schema (with `$ref`s resolved into `components`). Request bodies answered
+//! 2xx must match the documented request schema, and bodies refused as `invalid_body` must not.
+
+use bank_mock::api;
+use bank_mock::http::{AppState, LiveClock, MAX_BODY, OPENAPI, PAGE_SIZE, serve};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderMap};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::population::{self, PopulationSpec, Transaction};
+use testbed_core::scenario::Scenario;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const PLATFORM: &str = "demo-platform";
+
+// ---------------------------------------------------------------------------------------------
+// A bank served in-process.
+// ---------------------------------------------------------------------------------------------
+
+fn scenario() -> Arc<Scenario> {
+    static SCENARIO: OnceLock<Arc<Scenario>> = OnceLock::new();
+    SCENARIO
+        .get_or_init(|| {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/live-demo.toml");
+            let text = std::fs::read_to_string(path).expect("read live-demo.toml");
+            Arc::new(testbed_core::scenario::parse(&text).expect("live-demo.toml parses"))
+        })
+        .clone()
+}
+
+/// One bank of `live-demo` listening on a free loopback port; stops when dropped.
+struct Bank {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Bank {
+    /// Built as `bank-mock serve` builds it: the secret is the scenario's seed.
+    async fn start(name: &'static str) -> Bank {
+        let sc = scenario();
+        let index = sc.bank_index(name).expect("bank in live-demo");
+        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(SimTime::ZERO, 1.0));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Bank { addr, state, stop: Some(stop) }
+    }
+
+    fn population(&self) -> PopulationSpec {
+        self.state.desk().population().clone()
+    }
+}
+
+impl Drop for Bank {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client that logs every exchange.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Exchange {
+    method: Method,
+    /// Path and query as sent.
+    target: String,
+    request_body: Option<Vec<u8>>,
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Clone, Debug)]
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Resp {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("status {}: body is not JSON ({e}): {:?}", self.status, self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+struct Api {
+    client: Client<HttpConnector, Full<Bytes>>,
+    log: Mutex<Vec<Exchange>>,
+}
+
+struct Call<'a> {
+    api: &'a Api,
+    bank: &'a Bank,
+    method: Method,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api { client: Client::builder(TokioExecutor::new()).build_http(), log: Mutex::new(Vec::new()) }
+    }
+
+    fn call<'a>(&'a self, bank: &'a Bank, method: Method, target: &str) -> Call<'a> {
+        Call { api: self, bank, method, target: target.to_string(), headers: Vec::new(), body: None }
+    }
+
+    fn get<'a>(&'a self, bank: &'a Bank, target: &str) -> Call<'a> {
+        self.call(bank, Method::GET, target)
+    }
+
+    fn post<'a>(&'a self, bank: &'a Bank, target: &str) -> Call<'a> {
+        self.call(bank, Method::POST, target)
+    }
+
+    fn delete<'a>(&'a self, bank: &'a Bank, target: &str) -> Call<'a> {
+        self.call(bank, Method::DELETE, target)
+    }
+
+    /// Checks every logged exchange against `openapi.json`; panics listing every mismatch.
+    fn check_openapi(&self) {
+        let log = self.log.lock().unwrap();
+        assert!(!log.is_empty(), "no exchange to check");
+        let problems: Vec<String> = log.iter().filter_map(|x| check_exchange(x).err()).collect();
+        assert!(
+            problems.is_empty(),
+            "{} of {} responses do not match openapi.json:\n{}",
+            problems.len(),
+            log.len(),
+            problems.join("\n")
+        );
+    }
+}
+
+impl Call<'_> {
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    fn json(self, body: Value) -> Self {
+        self.header("content-type", "application/json").raw(body.to_string().into_bytes())
+    }
+
+    fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sends the request; `Err` when no response came back (connection dropped or timeout).
+    async fn try_send(self) -> Result<Resp, String> {
+        let mut req =
+            Request::builder().method(self.method.clone()).uri(format!("http://{}{}", self.bank.addr, self.target));
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(Bytes::from(self.body.clone().unwrap_or_default()))).expect("request");
+        let what = format!("{} {}", self.method, self.target);
+        let exchange = async {
+            let resp = self.api.client.request(req).await.map_err(|e| format!("{what}: no response: {e:?}"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.into_body().collect().await.map_err(|e| format!("{what}: body: {e}"))?.to_bytes();
+            Ok::<_, String>(Resp { status, headers, body })
+        };
+        let resp = tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .map_err(|_| format!("{what}: no response within 5 s"))??;
+        self.api.log.lock().unwrap().push(Exchange {
+            method: self.method,
+            target: self.target,
+            request_body: self.body,
+            status: resp.status,
+            headers: resp.headers.clone(),
+            body: resp.body.clone(),
+        });
+        Ok(resp)
+    }
+
+    async fn send(self) -> Resp {
+        self.try_send().await.unwrap_or_else(|e| panic!("{e} (did the handler panic?)"))
+    }
+}
+
+/// Asserts the one error shape: exactly `Code`, `Message` and optionally `Path`, all strings.
+#[track_caller]
+fn assert_error(r: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(r.status, status, "status; body: {}", r.text());
+    assert!(
+        r.header("content-type").is_some_and(|c| c.starts_with("application/json")),
+        "error content-type {:?}; body {:?}",
+        r.header("content-type"),
+        r.text()
+    );
+    let v = r.json();
+    let obj = v.as_object().unwrap_or_else(|| panic!("error body is not an object: {v}"));
+    assert!(obj.keys().all(|k| ["Code", "Message", "Path"].contains(&k.as_str())), "unexpected members: {v}");
+    assert!(obj.get("Message").and_then(Value::as_str).is_some_and(|m| !m.is_empty()), "no Message: {v}");
+    assert!(obj.get("Path").is_none_or(Value::is_string), "Path not a string: {v}");
+    assert_eq!(v["Code"], code, "code; body: {v}");
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// openapi.json as a validator.
+// ---------------------------------------------------------------------------------------------
+
+struct Spec {
+    doc: Value,
+    /// `components.schemas` with OpenAPI's `nullable` rewritten for JSON Schema.
+    schemas: Value,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let schemas = to_json_schema(&doc["components"]["schemas"]);
+        Spec { doc, schemas, validators: Mutex::new(HashMap::new()) }
+    })
+}
+
+/// OpenAPI 3.0 `nullable: true` → `anyOf: [schema, {type: null}]`, recursively.
+fn to_json_schema(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let nullable = m.get("nullable") == Some(&Value::Bool(true));
+            let out: Map<String, Value> =
+                m.iter().filter(|(k, _)| *k != "nullable").map(|(k, x)| (k.clone(), to_json_schema(x))).collect();
+            if nullable { json!({"anyOf": [Value::Object(out), {"type": "null"}]}) } else { Value::Object(out) }
+        }
+        Value::Array(a) => Value::Array(a.iter().map(to_json_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+impl Spec {
+    /// Follows a `$ref` (`#/components/...`) within the document.
+    fn resolve<'a>(&'a self, v: &'a Value) -> &'a Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let target = self.doc.pointer(r.trim_start_matches('#')).unwrap_or_else(|| panic!("dangling $ref {r}"));
+                self.resolve(target)
+            }
+            None => v,
+        }
+    }
+
+    /// The path template of the document that matches `path`, if any.
+    fn template(&self, path: &str) -> Option<&str> {
+        let segs: Vec<&str> = path.split('/').collect();
+        self.doc["paths"].as_object().unwrap().keys().map(String::as_str).find(|t| {
+            let tsegs: Vec<&str> = t.split('/').collect();
+            tsegs.len() == segs.len()
+                && tsegs.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+    }
+
+    fn validator(&self, key: &str, schema: &Value) -> Arc<jsonschema::Validator> {
+        let mut cache = self.validators.lock().unwrap();
+        cache
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                let root = json!({"allOf": [to_json_schema(schema)], "components": {"schemas": self.schemas}});
+                Arc::new(
+                    jsonschema::draft7::options()
+                        .should_validate_formats(true)
+                        .build(&root)
+                        .unwrap_or_else(|e| panic!("schema of {key} does not compile: {e}")),
+                )
+            })
+            .clone()
+    }
+
+    fn errors(&self, key: &str, schema: &Value, instance: &Value) -> Vec<String> {
+        self.validator(key, schema).iter_errors(instance).map(|e| format!("at `{}`: {e}", e.instance_path())).collect()
+    }
+}
+
+fn check_exchange(x: &Exchange) -> Result<(), String> {
+    let spec = spec();
+    let path = x.target.split('?').next().unwrap();
+    let what = format!("{} {} → {}", x.method, x.target, x.status);
+    let body_text = String::from_utf8_lossy(&x.body);
+    let json_body = || -> Result<Value, String> {
+        serde_json::from_slice(&x.body).map_err(|e| format!("{what}: body is not JSON ({e}): {body_text:?}"))
+    };
+    let method = x.method.as_str().to_ascii_lowercase();
+    let op = spec.template(path).and_then(|t| spec.doc["paths"][t].get(&method).map(|op| (t, op)));
+    let Some((template, op)) = op else {
+        // No such route or method: the router's own answer must still be the one error shape.
+        let errs = spec.errors("Error", &json!({"$ref": "#/components/schemas/Error"}), &json_body()?);
+        return if errs.is_empty() && [404, 405].contains(&x.status) {
+            Ok(())
+        } else {
+            Err(format!("{what}: undocumented route answered {} with {body_text:?} {errs:?}", x.status))
+        };
+    };
+    let key = format!("{method} {template} {}", x.status);
+    let response = op["responses"]
+        .get(x.status.to_string())
+        .map(|r| spec.resolve(r))
+        .ok_or_else(|| format!("{what}: status {} not documented for {method} {template}", x.status))?;
+    // Declared headers.
+    for (name, h) in response.get("headers").and_then(Value::as_object).into_iter().flatten() {
+        let value = x.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        if h["required"] == true && value.is_none() {
+            return Err(format!("{what}: required header {name} missing"));
+        }
+        if let (Some(value), "integer") = (value, h["schema"]["type"].as_str().unwrap_or_default()) {
+            let min = h["schema"]["minimum"].as_i64().unwrap_or(i64::MIN);
+            if value.parse::<i64>().map_or(true, |n| n < min) {
+                return Err(format!("{what}: header {name}: {value:?} is not an integer >= {min}"));
+            }
+        }
+    }
+    // Body.
+    let content_type = x.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(content) = response.get("content").and_then(Value::as_object) else {
+        return if x.body.is_empty() { Ok(()) } else { Err(format!("{what}: body where none is documented")) };
+    };
+    if let Some(media) = content.get("application/json") {
+        if !content_type.starts_with("application/json") {
+            return Err(format!("{what}: content-type {content_type:?}, documented application/json"));
+        }
+        let errs = spec.errors(&key, &media["schema"], &json_body()?);
+        if !errs.is_empty() {
+            return Err(format!("{what}: {}\n    body: {body_text}", errs.join("; ")));
+        }
+    } else if content.contains_key("text/plain") {
+        if !content_type.starts_with("text/plain") {
+            return Err(format!("{what}: content-type {content_type:?}, documented text/plain"));
+        }
+    } else {
+        return Err(format!("{what}: no media type the checker knows"));
+    }
+    check_request_body(x, &method, template, op)
+}
+
+/// A request body answered 2xx matches the documented request schema; one refused as
+/// `invalid_body` (and still JSON) does not: the document is as strict as the server.
+fn check_request_body(x: &Exchange, method: &str, template: &str, op: &Value) -> Result<(), String> {
+    let spec = spec();
+    let Some(media) = op.get("requestBody").map(|b| &b["content"]["application/json"]) else { return Ok(()) };
+    let raw = x.request_body.clone().unwrap_or_default();
+    let text = String::from_utf8_lossy(&raw);
+    let value = if text.trim().is_empty() { Some(json!({})) } else { serde_json::from_str::<Value>(&text).ok() };
+    let Some(value) = value else { return Ok(()) };
+    let key = format!("{method} {template} request");
+    let errs = spec.errors(&key, &media["schema"], &value);
+    let refused_as_invalid =
+        x.status == 400 && serde_json::from_slice::<Value>(&x.body).is_ok_and(|b| b["Code"] == "invalid_body");
+    let what = format!("{} {} → {}", x.method, x.target, x.status);
+    if (200..300).contains(&x.status) && !errs.is_empty() {
+        return Err(format!("{what}: the server accepted a request body the document rejects: {text} {errs:?}"));
+    }
+    if refused_as_invalid && errs.is_empty() {
+        return Err(format!("{what}: the server refused a request body the document allows: {text}"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows.
+// ---------------------------------------------------------------------------------------------
+
+/// Opens a negotiation for `platform`, offers the one outcome of live-demo, and returns the
+/// bank's acceptance.
+async fn agree(api: &Api, bank: &Bank, platform: &str) -> Value {
+    let r = api.post(bank, "/negotiations").json(json!({"Platform": platform})).send().await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let opened = r.json();
+    let outcome = only_outcome(&opened);
+    let id = opened["NegotiationId"].as_str().expect("NegotiationId is a string");
+    let r = api.post(bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// `{issue: its first option}` from the `Issues` of an opened negotiation.
+fn only_outcome(opened: &Value) -> Value {
+    let issues = opened["Issues"].as_array().expect("Issues");
+    Value::Object(issues.iter().map(|i| (i["Name"].as_str().unwrap().to_string(), i["Options"][0].clone())).collect())
+}
+
+async fn agreement_token(api: &Api, bank: &Bank) -> String {
+    let a = agree(api, bank, PLATFORM).await;
+    assert_eq!(a["Decision"], "accept", "{a}");
+    a["Agreement"]["Token"].as_str().unwrap().to_string()
+}
+
+/// Creates a consent for `customer`: `(ConsentId, AccessToken)`.
+async fn consent(api: &Api, bank: &Bank, agreement: &str, customer: u64) -> (String, String) {
+    let r = api
+        .post(bank, "/account-access-consents")
+        .bearer(agreement)
+        .json(json!({"Data": {"CustomerId": customer}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    (v["Data"]["ConsentId"].as_str().unwrap().to_string(), v["AccessToken"].as_str().unwrap().to_string())
+}
+
+/// A bank with an agreement and a consent for customer 3: `(agreement token, consent id, access token)`.
+async fn consented(api: &Api, bank: &Bank) -> (String, String, String) {
+    let agreement = agreement_token(api, bank).await;
+    let (id, access) = consent(api, bank, &agreement, 3).await;
+    (agreement, id, access)
+}
+
+/// Midnight (UTC) of day `day` of the mock calendar, in RFC 3339: `2018-01-01T00:00:00Z` for day 0.
+fn calendar(day: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(bank_mock::http::EPOCH_UNIX + day * 86_400);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Customer `customer`'s transactions booked in days `[from_day, to_day)`.
+fn booked(spec: &PopulationSpec, customer: u64, from_day: u64, to_day: u64) -> Vec<Transaction> {
+    let mut out = Vec::new();
+    for day in from_day..to_day {
+        population::transactions_on_day(spec, customer, day as u32, &mut out);
+    }
+    out
+}
+
+fn transaction_ids(page: &Value) -> Vec<String> {
+    page["Data"]["Transaction"]
+        .as_array()
+        .expect("Data.Transaction")
+        .iter()
+        .map(|t| t["TransactionId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text body.
+fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations routes and the document itself.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_and_the_openapi_document_are_served() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let r = api.get(&bank, "/healthz").send().await;
+    assert_eq!((r.status, r.json()), (200, json!({"Status": "ok"})));
+
+    let r = api.get(&bank, "/openapi.json").send().await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")));
+    let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    assert_eq!(r.body.as_ref(), on_disk.as_slice(), "the served document is the file");
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    api.check_openapi();
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_only_those() {
+    // The router of http.rs, route by route.
+    let routes = [
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("post", "/negotiations"),
+        ("post", "/negotiations/{id}/offers"),
+        ("post", "/negotiations/{id}/accept"),
+        ("post", "/negotiations/{id}/withdraw"),
+        ("post", "/negotiations/{id}/review"),
+        ("post", "/agreements/{platform}/review"),
+        ("post", "/account-access-consents"),
+        ("get", "/account-access-consents/{id}"),
+        ("delete", "/account-access-consents/{id}"),
+        ("get", "/accounts"),
+        ("get", "/accounts/{account}/balances"),
+        ("get", "/accounts/{account}/transactions"),
+    ];
+    let spec = spec();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec.doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert((method.clone(), path.clone()));
+            // Every response of every operation resolves and its schema compiles.
+            for (status, r) in op["responses"].as_object().unwrap() {
+                let r = spec.resolve(r);
+                assert!(r["description"].is_string(), "{method} {path} {status}: no description");
+                if let Some(s) = r.pointer("/content/application~1json/schema") {
+                    spec.validator(&format!("{method} {path} {status}"), s);
+                }
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        r.pointer("/content/application~1json/schema/$ref"),
+                        Some(&json!("#/components/schemas/Error")),
+                        "{method} {path} {status} is not the error shape"
+                    );
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<_> = routes.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected);
+    // Every $ref anywhere resolves.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec.doc, &mut all);
+    assert!(all.len() > 20);
+    for r in all {
+        assert!(spec.doc.pointer(r.trim_start_matches('#')).is_some(), "dangling {r}");
+    }
+    // 429 carries Retry-After; the data routes need a bearer token.
+    let limited = spec.resolve(&spec.doc["paths"]["/accounts"]["get"]["responses"]["429"]);
+    assert_eq!(limited["headers"]["Retry-After"]["required"], true);
+    assert_eq!(spec.doc["paths"]["/accounts"]["get"]["security"], json!([{"bearerAuth": []}]));
+}
+
+#[test]
+fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
+    let exchange = |method: Method, target: &str, status: u16, headers: &[(&str, &str)], body: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        for (k, v) in headers {
+            h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        Exchange {
+            method,
+            target: target.into(),
+            request_body: None,
+            status,
+            headers: h,
+            body: Bytes::from(body.to_string()),
+        }
+    };
+    let ok = |x: Exchange| check_exchange(&x);
+    let error = r#"{"Code":"rate_limited","Message":"slow down"}"#;
+    assert_eq!(ok(exchange(Method::GET, "/accounts", 429, &[("retry-after", "1")], error)), Ok(()));
+    let consent = json!({"Data": {
+        "ConsentId": "2", "Status": "Authorised", "Permissions": ["ReadBalances"], "CustomerId": 3,
+        "CreationDateTime": "2018-01-01T00:00:00Z", "ExpirationDateTime": null,
+        "TransactionFromDateTime": null, "TransactionToDateTime": null, "Revocation": null,
+    }});
+    assert_eq!(ok(exchange(Method::GET, "/account-access-consents/2", 200, &[], &consent.to_string())), Ok(()));
+    // 429 without Retry-After; an undocumented status; an unknown error code; a null Path.
+    let mut bad = vec![
+        exchange(Method::GET, "/accounts", 429, &[], error),
+        exchange(Method::GET, "/healthz", 500, &[], error),
+        exchange(Method::GET, "/accounts", 400, &[], r#"{"Code":"oops","Message":"m"}"#),
+        exchange(Method::GET, "/accounts", 400, &[], r#"{"Code":"invalid_query","Message":"m","Path":null}"#),
+    ];
+    // A leaked field, a missing member, a wrong date, an unmasked card number.
+    let mut leaked = consent.clone();
+    leaked["Data"]["Platform"] = json!("demo-platform");
+    let mut missing = consent.clone();
+    missing["Data"].as_object_mut().unwrap().remove("Revocation");
+    let mut date = consent.clone();
+    date["Data"]["CreationDateTime"] = json!("day 0");
+    for c in [leaked, missing, date] {
+        bad.push(exchange(Method::GET, "/account-access-consents/2", 200, &[], &c.to_string()));
+    }
+    let unmasked =
+        json!({"Data": {"Account": [{"AccountId": "card-demo-bank-3", "MaskedNumber": "4111111111111111"}]}});
+    bad.push(exchange(Method::GET, "/accounts", 200, &[], &unmasked.to_string()));
+    // An undocumented route answering in text; a 204 with a body.
+    bad.push(exchange(Method::GET, "/nowhere", 404, &[], "not found"));
+    bad.push(exchange(Method::DELETE, "/account-access-consents/2", 204, &[], "{}"));
+    for x in bad {
+        assert!(check_exchange(&x).is_err(), "accepted: {} {} {} {:?}", x.method, x.target, x.status, x.body);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negotiation.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_take_it_or_leave_it_offer_is_accepted_with_an_agreement_token() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let opened = r.json();
+    assert_eq!(
+        (&opened["Platform"], &opened["Bank"], &opened["Opens"]),
+        (&json!(PLATFORM), &json!("demo-bank"), &json!("platform"))
+    );
+    assert_eq!(opened["BankOffer"], Value::Null, "the platform opens");
+    assert_eq!(opened["Issues"].as_array().unwrap().len(), 5);
+    let outcome = only_outcome(&opened);
+    let id = opened["NegotiationId"].as_str().unwrap();
+
+    let r = api.post(&bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a = r.json();
+    assert_eq!(a["Decision"], "accept", "{a}");
+    assert_eq!(a["Outcome"], outcome);
+    let agreement = &a["Agreement"];
+    assert_eq!(agreement["Platform"], PLATFORM);
+    assert!(agreement["Token"].as_str().unwrap().starts_with("agr.demo-bank.demo-platform."), "{agreement}");
+    assert_eq!(agreement["LinkedCustomers"], 1000, "overlap 1.0 × opt-in 1.0 × 1000 customers");
+    let permissions: Vec<&str> =
+        agreement["Permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(
+        permissions.contains(&"ReadBalances") && permissions.contains(&"ReadTransactionsDetail"),
+        "{permissions:?}"
+    );
+    assert!(!permissions.contains(&"ReadOffPlatformTransactions") && !permissions.contains(&"ReadPAN"));
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_unknown_platform_gets_400_in_the_error_shape() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let r = api.post(&bank, "/negotiations").json(json!({"Platform": "no-such-platform"})).send().await;
+    let e = assert_error(&r, 400, "unknown_platform");
+    assert!(e["Message"].as_str().unwrap().contains("no-such-platform"), "{e}");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn moves_after_the_end_of_a_negotiation_get_409() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    let opened = r.json();
+    let outcome = only_outcome(&opened);
+    let id = opened["NegotiationId"].as_str().unwrap();
+    let offers = format!("/negotiations/{id}/offers");
+    assert_eq!(api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await.json()["Decision"], "accept");
+
+    let r = api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await;
+    assert_error(&r, 409, "protocol_violation");
+    let r = api.post(&bank, &format!("/negotiations/{id}/accept")).send().await;
+    assert_error(&r, 409, "protocol_violation");
+    let r = api
+        .post(&bank, &format!("/negotiations/{id}/withdraw"))
+        .json(json!({"Clause": "c", "Reason": "too late"}))
+        .send()
+        .await;
+    assert_error(&r, 409, "protocol_violation");
+    // A review of an ended negotiation is a no-op.
+    let r = api.post(&bank, &format!("/negotiations/{id}/review")).send().await;
+    assert_eq!((r.status, r.json()), (200, json!({"Decision": "continue"})));
+    // Unknown negotiations are 404, numeric or not.
+    for id in ["999", "abc", "-1"] {
+        let r = api.post(&bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+        assert_error(&r, 404, "not_found");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn offers_naming_issues_or_options_that_do_not_exist_get_400_invalid_outcome() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let opened = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await.json();
+    let outcome = only_outcome(&opened);
+    let offers = format!("/negotiations/{}/offers", opened["NegotiationId"].as_str().unwrap());
+    let mut missing = outcome.clone();
+    missing.as_object_mut().unwrap().remove("balances");
+    let mut bad_option = outcome.clone();
+    bad_option["balances"] = json!("everything");
+    let mut extra = outcome.clone();
+    extra["colour"] = json!("blue");
+    for (o, path) in [(missing, "Outcome.balances"), (bad_option, "Outcome.balances"), (extra, "Outcome.colour")] {
+        let r = api.post(&bank, &offers).json(json!({"Outcome": o})).send().await;
+        let e = assert_error(&r, 400, "invalid_outcome");
+        assert_eq!(e["Path"], path);
+    }
+    // Still the platform's turn: the right offer is accepted.
+    assert_eq!(api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await.json()["Decision"], "accept");
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consents.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_consent_is_created_read_and_revoked_and_the_next_request_is_refused() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let r = api
+        .post(&bank, "/account-access-consents")
+        .bearer(&agreement)
+        .json(json!({"Data": {"CustomerId": 3}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let data = &created["Data"];
+    assert_eq!(
+        (&data["Status"], &data["CustomerId"], &data["Revocation"]),
+        (&json!("Authorised"), &json!(3), &Value::Null)
+    );
+    let id = data["ConsentId"].as_str().unwrap();
+    let access = created["AccessToken"].as_str().unwrap();
+    assert!(access.starts_with(&format!("acc.demo-bank.demo-platform.{id}.")), "{access}");
+
+    let path = format!("/account-access-consents/{id}");
+    for token in [access, agreement.as_str()] {
+        let r = api.get(&bank, &path).bearer(token).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["Data"], *data, "read back as created");
+    }
+    assert_eq!(api.get(&bank, "/accounts").bearer(access).header("x-purpose", "commerce").send().await.status, 200);
+
+    let r = api.delete(&bank, &path).bearer(access).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.body.is_empty());
+
+    let r = api.get(&bank, "/accounts").bearer(access).header("x-purpose", "commerce").send().await;
+    assert_error(&r, 403, "consent_revoked");
+    let r = api.get(&bank, &path).bearer(&agreement).send().await;
+    let after = r.json();
+    assert_eq!(after["Data"]["Status"], "Revoked");
+    assert_eq!(after["Data"]["Revocation"]["By"], "platform");
+    // Revoking twice is no error.
+    assert_eq!(api.delete(&bank, &path).bearer(&agreement).send().await.status, 204);
+    // Unknown consents are 404.
+    for id in ["999", "abc"] {
+        let r = api.get(&bank, &format!("/account-access-consents/{id}")).bearer(&agreement).send().await;
+        assert_error(&r, 404, "not_found");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_customer_who_has_not_linked_gets_403_customer_not_linked() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    for customer in [1000u64, u64::MAX] {
+        let r = api
+            .post(&bank, "/account-access-consents")
+            .bearer(&agreement)
+            .json(json!({"Data": {"CustomerId": customer}}))
+            .send()
+            .await;
+        assert_error(&r, 403, "customer_not_linked");
+    }
+    let r = api
+        .post(&bank, "/account-access-consents")
+        .bearer(&agreement)
+        .json(json!({"Data": {"CustomerId": 3, "Permissions": ["ReadPAN"]}}))
+        .send()
+        .await;
+    assert_error(&r, 403, "permission_not_agreed");
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data, filtered by the terms.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn accounts_show_the_card_number_masked_only() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let person = population::customer(&bank.population(), 3);
+    let r = api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.text();
+    assert!(!body.contains(&person.card.number), "the full card number leaked: {body}");
+    assert!(!body.contains(&person.checking.number), "the full checking account number leaked: {body}");
+    let accounts = r.json()["Data"]["Account"].as_array().unwrap().clone();
+    let ids: Vec<&str> = accounts.iter().map(|a| a["AccountId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["chk-demo-bank-3", "card-demo-bank-3"]);
+    let card = &accounts[1];
+    assert_eq!(card["MaskedNumber"], person.card.masked.as_str());
+    for a in &accounts {
+        for hidden in ["CardPan", "AccountNumber", "RoutingNumber", "HolderName"] {
+            assert!(a.get(hidden).is_none(), "{hidden} is not granted: {a}");
+        }
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn balances_of_the_checking_account_carry_the_granted_amounts() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let r = api.get(&bank, "/accounts/chk-demo-bank-3/balances").bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    let balance = &b["Data"]["Balance"][0];
+    let cents = population::balance_cents(&bank.population(), 3, 0);
+    assert_eq!(balance["AccountId"], "chk-demo-bank-3");
+    assert_eq!(balance["Current"], api::money(cents).as_str());
+    assert!(balance.get("Band").is_none(), "derived signals are not granted: {balance}");
+    // Another customer's account is not the consent's.
+    let r = api.get(&bank, "/accounts/chk-demo-bank-4/balances").bearer(&access).send().await;
+    assert_error(&r, 404, "not_found");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn transactions_made_off_the_platform_are_not_served() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let account = "card-demo-bank-3";
+    let r = api
+        .get(
+            &bank,
+            &format!(
+                "/accounts/{account}/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-20T00:00:00Z"
+            ),
+        )
+        .bearer(&access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.json();
+    let input = booked(&bank.population(), 3, 0, 19);
+    let off = input.iter().filter(|t| !t.on_platform).count();
+    assert!(off > 0 && off < input.len(), "the window must hold both kinds ({off} off of {})", input.len());
+    let by_id: BTreeMap<String, &Transaction> = input.iter().map(|t| (api::transaction_id(account, t.id), t)).collect();
+    let returned = transaction_ids(&page);
+    for id in &returned {
+        let t = by_id.get(id).unwrap_or_else(|| panic!("{id} is no transaction of customer 3 in the window"));
+        assert!(t.on_platform, "off-platform transaction {id} leaked");
+    }
+    let expected: BTreeSet<String> =
+        input.iter().filter(|t| t.on_platform).map(|t| api::transaction_id(account, t.id)).collect();
+    assert_eq!(returned.iter().cloned().collect::<BTreeSet<_>>(), expected, "every on-platform transaction, once");
+    assert_eq!(returned.len(), expected.len());
+    // Each record carries what the terms grant (transactions detail), with exact values.
+    for rec in page["Data"]["Transaction"].as_array().unwrap() {
+        let t = by_id[rec["TransactionId"].as_str().unwrap()];
+        assert_eq!(rec["Amount"], api::money(t.amount_cents).as_str(), "{rec}");
+        assert_eq!(rec["BookingDateTimeMs"], t.at_ms, "{rec}");
+    }
+    assert_eq!(page["Links"]["Next"], Value::Null);
+    assert_eq!(page["Meta"]["TotalPages"], 1);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn transactions_are_paginated_and_links_next_walks_every_page() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let account = "card-demo-bank-3";
+    let days = 120;
+    let expected: Vec<String> = booked(&bank.population(), 3, 0, days)
+        .iter()
+        .filter(|t| t.on_platform)
+        .map(|t| api::transaction_id(account, t.id))
+        .collect();
+    assert!(expected.len() > 2 * PAGE_SIZE, "need more than two pages, have {}", expected.len());
+    let mut next = Some(format!(
+        "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+        calendar(0),
+        calendar(days)
+    ));
+    let (mut seen, mut pages, mut total_pages) = (Vec::new(), 0, None);
+    while let Some(target) = next {
+        let r = api.get(&bank, &target).bearer(&access).send().await;
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        let page = r.json();
+        let ids = transaction_ids(&page);
+        assert!(ids.len() <= PAGE_SIZE);
+        pages += 1;
+        assert!(pages <= 10, "Links.Next does not end");
+        total_pages.get_or_insert(page["Meta"]["TotalPages"].as_u64().unwrap());
+        next = page["Links"]["Next"].as_str().map(String::from);
+        if next.is_some() {
+            assert_eq!(ids.len(), PAGE_SIZE, "only the last page is short");
+        }
+        seen.extend(ids);
+    }
+    assert_eq!(Some(pages), total_pages);
+    assert_eq!(pages as usize, expected.len().div_ceil(PAGE_SIZE));
+    assert_eq!(seen, expected, "every on-platform transaction exactly once, in booking order");
+    // A page past the end is empty, not an error.
+    let past = format!(
+        "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={}",
+        calendar(0),
+        calendar(days),
+        pages + 1
+    );
+    let r = api.get(&bank, &past).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(transaction_ids(&r.json()).is_empty());
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_token_issued_by_another_bank_gets_403() {
+    let (demo, limited) = (Bank::start("demo-bank").await, Bank::start("limited-bank").await);
+    let api = Api::new();
+    let (agreement, id, access) = consented(&api, &limited).await;
+    assert!(access.starts_with("acc.limited-bank."), "{access}");
+    let _ = agreement_token(&api, &demo).await;
+
+    let r = api.get(&demo, "/accounts").bearer(&access).header("x-purpose", "commerce").send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api.get(&demo, "/accounts/card-limited-bank-3/transactions").bearer(&access).send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api.get(&demo, &format!("/account-access-consents/{id}")).bearer(&access).send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api
+        .post(&demo, "/account-access-consents")
+        .bearer(&agreement)
+        .json(json!({"Data": {"CustomerId": 3}}))
+        .send()
+        .await;
+    assert_error(&r, 403, "forbidden");
+    // …and it still works where it was issued.
+    assert_eq!(api.get(&limited, "/accounts").bearer(&access).header("x-purpose", "commerce").send().await.status, 200);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_access_token_cannot_read_or_revoke_another_consent() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let (_a, access_a) = consent(&api, &bank, &agreement, 3).await;
+    let (b, _access_b) = consent(&api, &bank, &agreement, 4).await;
+    let other = format!("/account-access-consents/{b}");
+    let r = api.get(&bank, &other).bearer(&access_a).send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api.delete(&bank, &other).bearer(&access_a).send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api.get(&bank, &other).bearer(&agreement).send().await;
+    assert_eq!(r.json()["Data"]["Status"], "Authorised", "consent B survived the attempt");
+    // Customer 4's account is not reachable with customer 3's token.
+    let r = api.get(&bank, "/accounts/card-demo-bank-4/transactions").bearer(&access_a).send().await;
+    assert_error(&r, 404, "not_found");
+    // The agreement token creates consents; it does not read data.
+    let r = api.get(&bank, "/accounts").bearer(&agreement).header("x-purpose", "commerce").send().await;
+    assert_error(&r, 403, "forbidden");
+    // An access token does not create consents.
+    let r = api
+        .post(&bank, "/account-access-consents")
+        .bearer(&access_a)
+        .json(json!({"Data": {"CustomerId": 5}}))
+        .send()
+        .await;
+    assert_error(&r, 403, "forbidden");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_garbage_or_missing_token_gets_401() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (agreement, id, access) = consented(&api, &bank).await;
+    // A forged MAC, a token cut short, another scheme, garbage.
+    let mut forged = access.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let cut = access.rsplit_once('.').unwrap().0.to_string();
+    let consent_path = format!("/account-access-consents/{id}");
+    let targets: [(Method, &str); 4] = [
+        (Method::GET, "/accounts"),
+        (Method::GET, "/accounts/card-demo-bank-3/transactions"),
+        (Method::GET, &consent_path),
+        (Method::DELETE, &consent_path),
+    ];
+    for (method, target) in &targets {
+        for auth in [
+            Some(format!("Bearer {forged}")),
+            Some(format!("Bearer {cut}")),
+            Some(format!("Basic {access}")),
+            Some("Bearer garbage".to_string()),
+            Some("Bearer ".to_string()),
+            None,
+        ] {
+            let mut call = api.call(&bank, method.clone(), target);
+            if let Some(a) = &auth {
+                call = call.header("authorization", a);
+            }
+            let r = call.send().await;
+            assert_error(&r, 401, "unauthorized");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{method} {target} with {auth:?}");
+        }
+    }
+    let r = api.post(&bank, "/account-access-consents").json(json!({"Data": {"CustomerId": 3}})).send().await;
+    assert_error(&r, 401, "unauthorized");
+    // Nothing was revoked by the attempts.
+    assert_eq!(api.get(&bank, &consent_path).bearer(&agreement).send().await.json()["Data"]["Status"], "Authorised");
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed requests: 4xx in the one shape, never 500.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_bodies_get_400_invalid_body() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let opened = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await.json();
+    let nid = opened["NegotiationId"].as_str().unwrap().to_string();
+    let bodies: [(&str, &str); 10] = [
+        ("/negotiations", "{\"Platform\": "),
+        ("/negotiations", "not json"),
+        ("/negotiations", ""),
+        ("/negotiations", "{\"Platform\": 5}"),
+        ("/negotiations", "{\"Platform\": \"demo-platform\", \"Colour\": 1}"),
+        ("/negotiations", "{\"platform\": \"demo-platform\"}"),
+        ("/negotiations", "{\"Platform\": \"demo-platform\"} trailing"),
+        ("/negotiations", "{\"Platform\": \"demo-platform\", \"SimTimeMs\": -1}"),
+        ("/negotiations", "[\"demo-platform\"]"),
+        ("/negotiations", "{\"Platform\": \"demo-platform\", \"SimTimeMs\": \"soon\"}"),
+    ];
+    for (target, body) in bodies {
+        let r = api.post(&bank, target).header("content-type", "application/json").raw(body).send().await;
+        assert_error(&r, 400, "invalid_body");
+    }
+    let offers = format!("/negotiations/{nid}/offers");
+    let withdraw = format!("/negotiations/{nid}/withdraw");
+    let review = format!("/negotiations/{nid}/review");
+    let more: Vec<(&str, Value)> = vec![
+        (&offers, json!({"Outcome": ["included"]})),
+        (&offers, json!({"Outcome": {"balances": 1}})),
+        (&offers, json!({})),
+        (&withdraw, json!({"Clause": "c"})),
+        (&withdraw, json!({"Clause": "c", "Reason": "r", "Why": "x"})),
+        (&review, json!({"AfterIncident": "yes"})),
+        ("/agreements/demo-platform/review", json!({"Unknown": true})),
+    ];
+    for (target, body) in more {
+        let r = api.post(&bank, target).json(body).send().await;
+        assert_error(&r, 400, "invalid_body");
+    }
+    let consents: [Value; 6] = [
+        json!({"CustomerId": 3}),
+        json!({"Data": {"CustomerId": "3"}}),
+        json!({"Data": {"CustomerId": -3}}),
+        json!({"Data": {"CustomerId": 3, "Extra": 1}}),
+        json!({"Data": {"CustomerId": 3, "Permissions": ["ReadEverything"]}}),
+        json!({"Data": {"CustomerId": 3.5}}),
+    ];
+    for body in consents {
+        let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
+        assert_error(&r, 400, "invalid_body");
+    }
+    for (from, to) in [("yesterday", "2018-02-01T00:00:00Z"), ("2017-12-31T00:00:00Z", "2018-02-01T00:00:00Z")] {
+        let body = json!({"Data": {"CustomerId": 3, "TransactionFromDateTime": from, "TransactionToDateTime": to}});
+        let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
+        let e = assert_error(&r, 400, "invalid_date");
+        assert_eq!(e["Path"], "Data.TransactionFromDateTime");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_in_the_error_shape() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let big = json!({"Platform": "x".repeat(MAX_BODY + 1)});
+    let r = api.post(&bank, "/negotiations").json(big.clone()).send().await;
+    assert_error(&r, 413, "payload_too_large");
+    let r = api
+        .post(&bank, "/account-access-consents")
+        .bearer(&agreement)
+        .json(json!({"Data": {"CustomerId": 3, "Pad": "x".repeat(MAX_BODY + 1)}}))
+        .send()
+        .await;
+    assert_error(&r, 413, "payload_too_large");
+    // The server is still up.
+    assert_eq!(api.get(&bank, "/healthz").send().await.status, 200);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn bad_query_dates_unknown_parameters_and_unknown_purposes_get_400() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let base = "/accounts/card-demo-bank-3/transactions";
+    let cases = [
+        ("?fromBookingDateTime=2018-13-01T00:00:00Z", "invalid_date", "fromBookingDateTime"),
+        ("?fromBookingDateTime=yesterday", "invalid_date", "fromBookingDateTime"),
+        ("?toBookingDateTime=2017-06-01T00:00:00Z", "invalid_date", "toBookingDateTime"),
+        ("?fromBookingDateTime=", "invalid_date", "fromBookingDateTime"),
+        (
+            "?fromBookingDateTime=2018-02-01T00:00:00Z&toBookingDateTime=2018-01-01T00:00:00Z",
+            "invalid_query",
+            "fromBookingDateTime",
+        ),
+        (
+            "?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2019-06-01T00:00:00Z",
+            "invalid_query",
+            "toBookingDateTime",
+        ),
+        ("?page=0", "invalid_query", "page"),
+        ("?page=two", "invalid_query", "page"),
+        ("?limit=10", "invalid_query", "limit"),
+        ("?fromBookingDateTime=2018-01-01T00:00:00Z&sort=desc", "invalid_query", "sort"),
+    ];
+    for (query, code, path) in cases {
+        let r = api.get(&bank, &format!("{base}{query}")).bearer(&access).send().await;
+        let e = assert_error(&r, 400, code);
+        assert_eq!(e["Path"], path, "{query}");
+    }
+    for target in ["/accounts", "/accounts/chk-demo-bank-3/balances", base] {
+        let r = api.get(&bank, target).bearer(&access).header("x-purpose", "world_domination").send().await;
+        let e = assert_error(&r, 400, "invalid_header");
+        assert_eq!(e["Path"], "X-Purpose");
+        // A known purpose the terms do not allow is refused, not malformed.
+        let r = api.get(&bank, target).bearer(&access).header("x-purpose", "advertising").send().await;
+        assert_error(&r, 403, "purpose_not_agreed");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_huge_page_number_gets_an_empty_page_or_400_not_a_dropped_connection() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let window = "fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-20T00:00:00Z";
+    // usize::MAX, and 2^63 + 1, for which (page - 1) × 50 wraps to exactly 0.
+    for page in [usize::MAX, (1usize << 63) + 1] {
+        let target = format!("/accounts/card-demo-bank-3/transactions?{window}&page={page}");
+        let r = api.get(&bank, &target).bearer(&access).try_send().await;
+        let r =
+            r.unwrap_or_else(|e| panic!("page {page}: the server dropped the connection instead of answering: {e}"));
+        assert!(r.status == 200 || r.status == 400, "page {page}: status {}: {}", r.status, r.text());
+        if r.status == 200 {
+            assert!(transaction_ids(&r.json()).is_empty(), "page {page} is far past the end, yet not empty");
+        }
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_a_known_route_gets_the_error_shape() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    // An unknown route is the fallback's 404, in the shape.
+    let r = api.get(&bank, "/no-such-route").send().await;
+    assert_error(&r, 404, "not_found");
+    // A known route with a method it does not serve.
+    let r = api.get(&bank, "/negotiations").send().await;
+    assert!(r.status == 405 || r.status == 404, "status {}", r.status);
+    let code = if r.status == 405 { "method_not_allowed" } else { "not_found" };
+    assert!(!r.body.is_empty(), "{} with an empty body, not the error shape", r.status);
+    assert_error(&r, r.status, code);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_undecodable_path_segment_gets_the_error_shape() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    // %FF is not UTF-8: the path parameter cannot be a string.
+    let r = api.post(&bank, "/negotiations/%FF/offers").json(json!({"Outcome": {}})).send().await;
+    assert!(r.status == 400 || r.status == 404, "status {}: {}", r.status, r.text());
+    assert!(
+        serde_json::from_slice::<Value>(&r.body).is_ok(),
+        "{} answered in text, not the error shape: {:?} (content-type {:?})",
+        r.status,
+        r.text(),
+        r.header("content-type")
+    );
+    assert_error(&r, r.status, if r.status == 404 { "not_found" } else { "invalid_path" });
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service model and metrics.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn data_requests_beyond_the_rate_limit_get_429_with_retry_after() {
+    let bank = Bank::start("limited-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let r = api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send().await;
+        if r.status == 429 {
+            assert_error(&r, 429, "rate_limited");
+            let wait: u64 = r.header("retry-after").expect("Retry-After").parse().expect("whole seconds");
+            assert!(wait >= 1);
+        } else {
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        statuses.push(r.status);
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!((5..20).contains(&(20 - limited)) && limited >= 10, "statuses {statuses:?}");
+    api.check_openapi();
+}
+
+/// One call to each data route of customer 3, with a purpose the live-demo terms allow.
+const WELL_BEHAVED: [(&str, &str); 3] = [
+    ("/accounts", "commerce"),
+    ("/accounts/chk-demo-bank-3/balances", "balance_display"),
+    (
+        "/accounts/card-demo-bank-3/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-20T00:00:00Z",
+        "commerce",
+    ),
+];
+
+#[tokio::test]
+async fn metrics_count_responses_and_disclosed_field_values() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    for (target, purpose) in WELL_BEHAVED {
+        assert_eq!(api.get(&bank, target).bearer(&access).header("x-purpose", purpose).send().await.status, 200);
+    }
+    assert_eq!(api.get(&bank, "/accounts").send().await.status, 401);
+    let r = api.get(&bank, "/metrics").send().await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
+    let m = r.text();
+    assert!(m.contains("# TYPE bank_http_responses_total counter"), "{m}");
+    assert_eq!(
+        sample(&m, r#"bank_http_responses_total{bank="demo-bank",route="accounts",status="200"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, r#"bank_http_responses_total{bank="demo-bank",route="accounts",status="401"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, r#"bank_http_responses_total{bank="demo-bank",route="consents",status="201"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(m.contains("# TYPE bank_disclosed_field_values_total counter"), "{m}");
+    let low = sample(&m, r#"bank_disclosed_field_values_total{bank="demo-bank",platform="demo-platform",class="low"}"#);
+    assert!(low.is_some_and(|n| n > 0.0), "{m}");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn data_calls_within_the_terms_are_not_counted_as_term_violations() {
+    // A platform that only calls the routes it was granted, with agreed purposes, asks for
+    // nothing beyond its terms: the exposure ledger must not record it as over-fetching.
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let mut found = Vec::new();
+    for (target, purpose) in WELL_BEHAVED {
+        assert_eq!(api.get(&bank, target).bearer(&access).header("x-purpose", purpose).send().await.status, 200);
+        let m = api.get(&bank, "/metrics").send().await.text();
+        let v = sample(&m, r#"bank_term_violations_total{bank="demo-bank",platform="demo-platform"}"#);
+        found.push((target.split('?').next().unwrap().to_string(), v));
+    }
+    assert!(
+        found.iter().all(|(_, v)| *v == Some(0.0)),
+        "bank_term_violations_total after each well-behaved call: {found:?}"
+    );
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every route, in its documented shape.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_route_answers_in_its_documented_shape() {
+    let (bank, limited) = (Bank::start("demo-bank").await, Bank::start("limited-bank").await);
+    let api = Api::new();
+    for target in ["/healthz", "/metrics", "/openapi.json"] {
+        assert_eq!(api.get(&bank, target).send().await.status, 200);
+    }
+    // No agreement yet: review is refused, consents cannot be made.
+    let r = api.post(&bank, "/agreements/demo-platform/review").send().await;
+    assert_error(&r, 403, "no_agreement");
+    let r = api.post(&bank, "/agreements/nobody/review").send().await;
+    assert_error(&r, 400, "unknown_platform");
+
+    // A negotiation the platform withdraws from; its review then continues.
+    let opened =
+        api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM, "SimTimeMs": 0})).send().await.json();
+    let id = opened["NegotiationId"].as_str().unwrap().to_string();
+    let r = api
+        .post(&bank, &format!("/negotiations/{id}/review"))
+        .json(json!({"SimTimeMs": 1000, "AfterIncident": true}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.post(&bank, &format!("/negotiations/{id}/accept")).json(json!({"SimTimeMs": null})).send().await;
+    assert_error(&r, 409, "protocol_violation"); // no standing offer to accept
+    let r = api
+        .post(&bank, &format!("/negotiations/{id}/withdraw"))
+        .json(json!({"Clause": "price", "Reason": "changed our mind", "SimTimeMs": 2000}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["Decision"], "withdraw");
+    assert_eq!(r.json()["Clause"], "price");
+
+    // Agreement, review, consent with a window, data inside and outside the window.
+    let agreement = agreement_token(&api, &bank).await;
+    let r = api.post(&bank, "/agreements/demo-platform/review").json(json!({})).send().await;
+    assert_eq!((r.status, r.json()["Decision"].clone()), (200, json!("continue")));
+    let body = json!({"Data": {
+        "CustomerId": 7,
+        "Permissions": ["ReadAccountsBasic", "ReadTransactionsBasic"],
+        "TransactionFromDateTime": "2018-01-05T00:00:00Z",
+        "TransactionToDateTime": "2018-02-01T00:00:00Z",
+    }});
+    let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let c = r.json();
+    assert_eq!(c["Data"]["TransactionFromDateTime"], "2018-01-05T00:00:00Z");
+    assert_eq!(c["Data"]["Permissions"], json!(["ReadAccountsBasic", "ReadTransactionsBasic"]));
+    let access = c["AccessToken"].as_str().unwrap();
+    let txns = "/accounts/card-demo-bank-7/transactions";
+    let r = api
+        .get(&bank, &format!("{txns}?fromBookingDateTime=2018-01-05T00:00:00Z&toBookingDateTime=2018-01-10T00:00:00Z"))
+        .bearer(access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api
+        .get(&bank, &format!("{txns}?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-10T00:00:00Z"))
+        .bearer(access)
+        .send()
+        .await;
+    assert_error(&r, 403, "outside_window");
+    let r = api.get(&bank, "/accounts/chk-demo-bank-7/balances").bearer(access).send().await;
+    assert_error(&r, 403, "missing_permission");
+    let r = api.get(&bank, "/accounts/chk-demo-bank-7/transactions?fromBookingDateTime=2018-01-05T00:00:00Z&toBookingDateTime=2018-01-10T00:00:00Z").bearer(access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.get(&bank, "/accounts").bearer(access).header("x-purpose", "commerce").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.get(&bank, "/accounts").bearer(access).header("x-purpose", "analytics").send().await;
+    assert_error(&r, 403, "purpose_not_agreed");
+    let r = api
+        .get(&bank, &format!("/account-access-consents/{}", c["Data"]["ConsentId"].as_str().unwrap()))
+        .bearer(access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+
+    // The other bank: a platform it never negotiated with, and its rate limit.
+    let r = api.post(&limited, "/agreements/demo-platform/review").json(json!({"AfterIncident": false})).send().await;
+    assert_error(&r, 403, "no_agreement");
+    let mut got_429 = false;
+    for _ in 0..12 {
+        got_429 |= api.get(&limited, "/accounts").bearer("nonsense").send().await.status == 429;
+    }
+    assert!(got_429);
+    assert_eq!(api.get(&bank, "/metrics").send().await.status, 200);
+    api.check_openapi();
+}

@@ -1,0 +1,18 @@
+# Shared by the bench scripts: build, start a bank-mock on loopback, negotiate, link a customer.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo build --release -q -p bank-mock -p platform-mock
+log=$(mktemp)
+target/release/bank-mock serve --scenario scenarios/live-demo.toml --bank demo-bank --listen 127.0.0.1:0 > "$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
+BASE=$(grep -o 'http://[0-9.:]*' "$log")
+post() { python3 -c 'import json,sys,urllib.request as u
+req=u.Request(sys.argv[1], data=sys.argv[2].encode(), headers={"content-type":"application/json", **({"authorization":"Bearer "+sys.argv[3]} if len(sys.argv)>3 else {})})
+print(json.dumps(json.load(u.urlopen(req))))' "$@"; }
+NEG=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationId"])')
+AGR=$(post "$BASE/negotiations/$NEG/offers" '{"Outcome":{"balances":"included","transactions":"detail","off_platform_transactions":"excluded","purposes":"balance_display+fraud_alerts+commerce","consent_mode":"opt_in"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["Agreement"]["Token"])')
+ACC=$(post "$BASE/account-access-consents" '{"Data":{"CustomerId":8}}' "$AGR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessToken"])')
+PAGE="$BASE/accounts/card-demo-bank-8/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-04T00:00:00Z"
+export BASE ACC PAGE

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# platform-mock as a load generator against bank-mock's /healthz on loopback: the closed-loop
+# maximum (64 connections, 10 s), then an open-model run at 50,000 requests/s (10 s), each with
+# achieved vs scheduled rate, scheduling lag and CPU microseconds per request.
+source "$(dirname "$0")/lib.sh"
+echo "== closed loop, 64 connections"
+target/release/platform-mock load "$BASE/healthz" --connections 64 --duration 10s
+echo "== open model, 50,000 requests/s"
+target/release/platform-mock load "$BASE/healthz" --rate 50000 --duration 10s
