@@ -1044,18 +1044,18 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         });
     }
 
+    let platform_index = |path: &str, name: &str| -> Result<usize, CoreError> {
+        w.platforms.iter().position(|p| p.name == name).ok_or_else(|| {
+            let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
+            invalid(path, format!("no platform named `{name}` (platforms: {})", names.join(", ")))
+        })
+    };
     let mut events = Vec::new();
     for (ei, e) in w.events.iter().enumerate() {
         let path = format!("events[{ei}]");
         let (at, description, kind) = match e {
             EventWire::PrivacyIncident { at, platform, trust_change, description } => {
-                let p = w.platforms.iter().position(|x| &x.name == platform).ok_or_else(|| {
-                    let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
-                    invalid(
-                        format!("{path}.platform"),
-                        format!("no platform named `{platform}` (platforms: {})", names.join(", ")),
-                    )
-                })?;
+                let p = platform_index(&format!("{path}.platform"), platform)?;
                 if !(trust_change.is_finite() && (-1.0..=1.0).contains(trust_change)) {
                     return Err(invalid(format!("{path}.trust_change"), format!("{trust_change} is outside -1..=1")));
                 }
@@ -1083,13 +1083,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 (*at, description, EventKind::Outage { bank: b, duration: *duration })
             }
             EventWire::LoadSpike { at, platform, duration, factor, description } => {
-                let p = w.platforms.iter().position(|x| &x.name == platform).ok_or_else(|| {
-                    let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
-                    invalid(
-                        format!("{path}.platform"),
-                        format!("no platform named `{platform}` (platforms: {})", names.join(", ")),
-                    )
-                })?;
+                let p = platform_index(&format!("{path}.platform"), platform)?;
                 if !(factor.is_finite() && *factor >= 0.0 && *factor <= 1_000.0) {
                     return Err(invalid(format!("{path}.factor"), format!("{factor}; allowed 0..=1000")));
                 }
