@@ -258,7 +258,10 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             })
             .collect();
         let (latency, finished) = rt.block_on(load(&scenario, &urls, &flows, opts, scale, stop.clone()));
-        complete = finished && !stop.load(Ordering::Relaxed);
+        // Incomplete means interrupted. Requests still in flight when the drain ends (say,
+        // waiting out a Retry-After) show as `requests` − `ok` − errors in their row.
+        let _ = finished;
+        complete = !stop.load(Ordering::Relaxed);
         let mut flow_reports = Vec::new();
         for f in &flows {
             let desk = states[f.bank].desk();
@@ -451,9 +454,10 @@ async fn load(
                 let purpose = item.purpose.as_str();
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 requests.spawn(async move {
-                    let _slot = slots.acquire().await;
                     let mut attempt = 0;
                     let outcome = loop {
+                        // A slot per attempt: a request waiting out a Retry-After holds none.
+                        let slot = slots.acquire().await;
                         let sent = tokio::time::Instant::now();
                         let r = tokio::time::timeout(
                             cfg.timeout,
@@ -472,6 +476,7 @@ async fn load(
                             Err(_) => ("timeout", cfg.backoff * 2u32.pow(attempt)),
                         };
                         let _ = sent;
+                        drop(slot);
                         if attempt >= cfg.retries {
                             break Err(kind_of_error.to_string());
                         }
@@ -498,8 +503,27 @@ async fn load(
             while requests.join_next().await.is_some() {}
         });
     }
-    let drained = async { while tasks.join_next().await.is_some() {} };
-    let finished = tokio::time::timeout(opts.duration + opts.drain, drained).await.is_ok();
+    // Wait for the sources to finish; after the end of the run or an interruption, give
+    // requests in flight `drain` more, then leave them.
+    let mut deadline = end + opts.drain;
+    let mut finished = true;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), tasks.join_next()).await {
+            Ok(None) => break,
+            Ok(Some(_)) => {}
+            Err(_) => {
+                let now = tokio::time::Instant::now();
+                if stop.load(Ordering::Relaxed) {
+                    deadline = deadline.min(now + opts.drain);
+                }
+                if now >= deadline {
+                    finished = false;
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+    }
     let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
     (map, finished && in_flight.load(Ordering::Relaxed) == 0)
 }
