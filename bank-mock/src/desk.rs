@@ -17,7 +17,7 @@ use testbed_core::negotiation::{
 };
 use testbed_core::population::PopulationSpec;
 use testbed_core::scenario::Scenario;
-use testbed_core::terms::{ConsentMode, Terms};
+use testbed_core::terms::Terms;
 use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
 
@@ -174,14 +174,7 @@ impl Desk {
     /// The desk of bank `bank` of `scenario`. `secret` keys the token MACs; banks of one run
     /// share it.
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64) -> Desk {
-        let b = &scenario.banks[bank];
-        let spec = PopulationSpec {
-            seed: scenario.seed,
-            bank: b.name.clone(),
-            size: b.population.customers,
-            transactions_per_day: b.population.transactions_per_day,
-            on_platform_share: b.population.on_platform_share,
-        };
+        let spec = scenario.population_spec(bank);
         Desk {
             scenario,
             bank,
@@ -331,12 +324,8 @@ impl Desk {
         let platform = self.negotiations[&id].platform;
         let sc = self.scenario.clone();
         let terms = Terms::from_outcome(&sc.space, outcome);
-        let linking = &sc.platforms[platform].linking;
-        let share = match terms.consent_mode {
-            ConsentMode::OptIn => linking.opt_in_rate,
-            ConsentMode::OptOut => 1.0 - linking.opt_out_rate,
-        };
         let name = sc.platforms[platform].name.clone();
+        let linked_customers = sc.linked_customers(platform, self.bank, terms.consent_mode);
         let info = AgreementInfo {
             platform: name.clone(),
             outcome,
@@ -344,7 +333,7 @@ impl Desk {
             permissions: api::permissions_for(&terms),
             terms,
             token: self.token(TokenKind::Agreement, &name, id),
-            linked_customers: (self.spec.size as f64 * linking.overlap * share).floor() as u64,
+            linked_customers,
         };
         self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
         self.agreements.insert(name, Agreement { info: info.clone(), revoked: None });
@@ -517,9 +506,14 @@ impl Desk {
         Ok(())
     }
 
-    /// Serves a data request made with an access token: the consent's customer, the decision,
-    /// and the ledger entry. Refusals are counted before they are returned.
-    pub fn serve(&mut self, token: &str, request: &DataRequest, now: SimTime) -> Result<(u64, Grant), DeskError> {
+    /// Serves a data request made with an access token: the consent's platform and customer,
+    /// and the decision. Refusals are counted before they are returned.
+    pub fn serve(
+        &mut self,
+        token: &str,
+        request: &DataRequest,
+        now: SimTime,
+    ) -> Result<(String, u64, Grant), DeskError> {
         let claims = self.verify(token)?;
         if claims.kind != TokenKind::Access {
             return Err(DeskError::Forbidden("data is read with a consent's access token".into()));
@@ -551,16 +545,14 @@ impl Desk {
                 if grant.is_violation() {
                     ledger.blocked(grant.blocked, grant.blocked_off_platform);
                 }
-                Ok((customer, grant))
+                Ok((claims.platform, customer, grant))
             }
         }
     }
 
-    /// Records what a served response carried.
-    pub fn record_disclosure(&mut self, token: &str, d: Disclosure, now: SimTime) {
-        if let Ok(claims) = self.verify(token)
-            && let Some(l) = self.ledgers.get_mut(&claims.platform)
-        {
+    /// Records what a response served to `platform` (as `serve` returned it) carried.
+    pub fn record_disclosure(&mut self, platform: &str, d: Disclosure, now: SimTime) {
+        if let Some(l) = self.ledgers.get_mut(platform) {
             l.disclose(now.as_millis(), d.customer, d.purpose, d.fields, d.records, d.off_platform);
         }
     }

@@ -432,10 +432,7 @@ async fn offer(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: OfferBody = parse_body(body)?;
@@ -452,10 +449,7 @@ async fn accept(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: TimeBody = parse_optional_body(body)?;
@@ -471,10 +465,7 @@ async fn withdraw(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: WithdrawBody = parse_body(body)?;
@@ -499,10 +490,7 @@ async fn review_negotiation(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let id = negotiation_id(&id)?;
         let b: TimeBody = parse_optional_body(body)?;
@@ -518,10 +506,7 @@ async fn review_agreement(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let platform = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let platform = path_param(path)?;
     let reply = (|| {
         let b: TimeBody = parse_optional_body(body)?;
         let now = state.clock.now();
@@ -582,7 +567,8 @@ fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
     })
 }
 
-fn calendar_text(ms: u64) -> String {
+/// Ms of the mock calendar (day 0 = 2018-01-01) as an RFC 3339 date-time.
+pub fn calendar_text(ms: u64) -> String {
     let t = std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms);
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -649,10 +635,7 @@ async fn get_consent(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
@@ -669,10 +652,7 @@ async fn delete_consent(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
-    let id = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let id = path_param(path)?;
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
@@ -760,11 +740,11 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
         };
         let now = state.clock.now();
         let mut desk = state.desk();
-        let (customer, grant) = desk.serve(&token, &request, now)?;
+        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
         let person = population::customer(desk.population(), customer);
         let records = api::account_records(&grant, &person);
         desk.record_disclosure(
-            &token,
+            &platform,
             Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: 0 },
             now,
         );
@@ -778,10 +758,7 @@ async fn balances(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
-    let account = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let account = path_param(path)?;
     service(&state, "balances", || {
         let token = bearer(&headers)?;
         let purpose = purpose(&headers, Purpose::BalanceDisplay)?;
@@ -793,13 +770,13 @@ async fn balances(
         };
         let now = state.clock.now();
         let mut desk = state.desk();
-        let (customer, grant) = desk.serve(&token, &request, now)?;
+        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
         desk.resource_for_account(customer, &account)?;
         let day = (now.as_millis() / 86_400_000) as u32;
         let spec = desk.population().clone();
         let record = api::balance_record(&grant, &account, population::balance_cents(&spec, customer, day));
         desk.record_disclosure(
-            &token,
+            &platform,
             Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 },
             now,
         );
@@ -814,10 +791,7 @@ async fn transactions(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    let account = match path_param(path) {
-        Ok(v) => v,
-        Err(f) => return Err(f),
-    };
+    let account = path_param(path)?;
     service(&state, "transactions", || {
         let token = bearer(&headers)?;
         let purpose = purpose(&headers, Purpose::Commerce)?;
@@ -875,7 +849,7 @@ async fn transactions(
         };
         let nowt = state.clock.now();
         let mut desk = state.desk();
-        let (customer, grant) = desk.serve(&token, &request, nowt)?;
+        let (platform, customer, grant) = desk.serve(&token, &request, nowt)?;
         desk.resource_for_account(customer, &account)?;
         let spec = desk.population().clone();
         let mut txns = Vec::new();
@@ -897,7 +871,7 @@ async fn transactions(
         let records = api::transaction_records(&grant, &account, &slice);
         let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
         desk.record_disclosure(
-            &token,
+            &platform,
             Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: off },
             nowt,
         );

@@ -1169,6 +1169,29 @@ impl Scenario {
         })
     }
 
+    /// How many of `bank`'s customers `platform` links under terms with `consent_mode`:
+    /// customers × overlap × opt-in rate (opt-in), or × (1 − opt-out rate) (opt-out).
+    pub fn linked_customers(&self, platform: usize, bank: usize, consent_mode: crate::terms::ConsentMode) -> u64 {
+        let l = &self.platforms[platform].linking;
+        let share = match consent_mode {
+            crate::terms::ConsentMode::OptIn => l.opt_in_rate,
+            crate::terms::ConsentMode::OptOut => 1.0 - l.opt_out_rate,
+        };
+        (self.banks[bank].population.customers as f64 * l.overlap * share).floor() as u64
+    }
+
+    /// The synthetic population of `bank`.
+    pub fn population_spec(&self, bank: usize) -> crate::population::PopulationSpec {
+        let b = &self.banks[bank];
+        crate::population::PopulationSpec {
+            seed: self.seed,
+            bank: b.name.clone(),
+            size: b.population.customers,
+            transactions_per_day: b.population.transactions_per_day,
+            on_platform_share: b.population.on_platform_share,
+        }
+    }
+
     pub fn bank_index(&self, name: &str) -> Option<usize> {
         self.banks.iter().position(|b| b.name == name)
     }

@@ -18,7 +18,7 @@ use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transact
 use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{EventKind, Rate, RequestKind, Scenario};
-use testbed_core::terms::{ConsentMode, DataCategory, FieldSet, Terms};
+use testbed_core::terms::{DataCategory, FieldSet, Terms};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const REQUEST_KINDS: [RequestKind; 5] = [
@@ -117,27 +117,6 @@ struct Phase<'a> {
     scratch: Vec<Transaction>,
 }
 
-/// Number of a bank's customers a platform links under `terms`.
-pub fn linked_customers(sc: &Scenario, platform: usize, bank: usize, terms: &Terms) -> u64 {
-    let l = &sc.platforms[platform].linking;
-    let share = match terms.consent_mode {
-        ConsentMode::OptIn => l.opt_in_rate,
-        ConsentMode::OptOut => 1.0 - l.opt_out_rate,
-    };
-    (sc.banks[bank].population.customers as f64 * l.overlap * share).floor() as u64
-}
-
-pub fn population_spec(sc: &Scenario, bank: usize, seed: u64) -> PopulationSpec {
-    let b = &sc.banks[bank];
-    PopulationSpec {
-        seed,
-        bank: b.name.clone(),
-        size: b.population.customers,
-        transactions_per_day: b.population.transactions_per_day,
-        on_platform_share: b.population.on_platform_share,
-    }
-}
-
 /// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
 pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
     let data = sc.data.as_ref()?;
@@ -152,7 +131,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             .iter()
             .enumerate()
             .map(|(i, b)| Bank {
-                spec: population_spec(sc, i, sc.seed),
+                spec: sc.population_spec(i),
                 queue: BankQueue::new(
                     b.service.workers,
                     b.service.rate_limit.map(|(per_second, burst)| RateLimit { per_second, burst }),
@@ -189,7 +168,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         let mut consent =
             Consent::new(format!("consent-{}-{}", platform.name, bank.name), platform.name.clone(), &a.terms, a.at);
         consent.authorise();
-        let linked = linked_customers(sc, a.platform, a.bank, &a.terms);
+        let linked = sc.linked_customers(a.platform, a.bank, a.terms.consent_mode);
         let pair = format!("{}/{}", platform.name, bank.name);
         phase.flows.push(Flow {
             platform: a.platform,
@@ -613,7 +592,7 @@ impl Exposed {
         }
         out.push('\n');
         for (platform, bank, ledger) in &self.flows {
-            let spec = population_spec(sc, *bank, sc.seed);
+            let spec = sc.population_spec(*bank);
             for (i, counts) in ledger.customer_counts().iter().enumerate() {
                 if counts.iter().all(|n| *n == 0) {
                     continue;

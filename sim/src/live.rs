@@ -8,7 +8,7 @@
 //! `data.duration / duration`, capped at `max_rate` requests per second in total).
 
 use crate::runner::{RemoteBanks, negotiate_remotely};
-use bank_mock::http::{AppState, LiveClock, serve};
+use bank_mock::http::{AppState, LiveClock, calendar_text, serve};
 use bank_mock::policy::Verdict;
 use platform_mock::client::HttpClient;
 use rand::{RngExt, SeedableRng};
@@ -363,7 +363,7 @@ async fn load(
     let mut access: Vec<Vec<String>> = Vec::new();
     for f in flows {
         let platform = &scenario.platforms[f.platform];
-        let linked = crate::exchange::linked_customers(scenario, f.platform, f.bank, &f.terms).min(opts.max_customers);
+        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode).min(opts.max_customers);
         let mut tokens = Vec::new();
         for c in 0..linked {
             if stop.load(Ordering::Relaxed) {
@@ -385,7 +385,7 @@ async fn load(
     for (fi, f) in flows.iter().enumerate() {
         let platform = &scenario.platforms[f.platform];
         let bank = &scenario.banks[f.bank];
-        let linked = crate::exchange::linked_customers(scenario, f.platform, f.bank, &f.terms) as f64;
+        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode) as f64;
         for w in &platform.workload {
             if !f.terms.allows(w.purpose) || w.kind == RequestKind::FraudAlert || access[fi].is_empty() {
                 continue;
@@ -441,8 +441,8 @@ async fn load(
                         let from = to - item.window.as_millis() as u64;
                         format!(
                             "{base}/accounts/card-{bank_name}-{c}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
-                            calendar(from),
-                            calendar(to)
+                            calendar_text(from),
+                            calendar_text(to)
                         )
                     }
                 };
@@ -526,9 +526,4 @@ async fn load(
     }
     let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
     (map, finished && in_flight.load(Ordering::Relaxed) == 0)
-}
-
-fn calendar(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(bank_mock::http::EPOCH_UNIX * 1000 + ms);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
