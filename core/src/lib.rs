@@ -5,8 +5,12 @@
 //! scenario format and the report model. Everything here is a pure function or a state machine
 //! that takes simulated time as an argument.
 //!
-//! It is not a runtime: no tokio, no hyper, no files, no `Instant::now()`. The virtual-time
-//! scheduler in `sim` and the hyper services in `bank-mock`/`platform-mock` drive it.
+//! The negotiation session (`session`) runs every (platform, bank) pair of a scenario on one
+//! virtual-time event queue (`scheduler`); the banks' decisions are made in-process or, in
+//! live mode, by a remote bank behind HTTP, so both modes share one schedule and one outcome.
+//!
+//! It is not a runtime: no tokio, no hyper, no files, no `Instant::now()`. `sim` (virtual time)
+//! and the hyper services in `bank-mock`/`platform-mock` (live) drive it.
 
 mod error;
 
@@ -18,7 +22,9 @@ pub mod population;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod scheduler;
 pub mod serde_duration;
+pub mod session;
 pub mod terms;
 pub mod time;
 pub mod vocabulary;

@@ -372,6 +372,13 @@ fn changed_terms(
     }
 }
 
+/// `report.json` exactly as written: pretty JSON and a final newline.
+pub fn render_json(report: &Report) -> String {
+    let mut json = serde_json::to_string_pretty(report).expect("reports serialise");
+    json.push('\n');
+    json
+}
+
 /// `transcript.jsonl`: one line per move, then one line per negotiation end.
 pub fn render_transcript(report: &Report) -> String {
     #[derive(Serialize)]

@@ -50,6 +50,15 @@ impl fmt::Display for SimTime {
     }
 }
 
+/// Simulated time zero on the bank API's calendar: 2018-01-01T00:00:00Z, in Unix seconds.
+pub const CALENDAR_EPOCH_UNIX: u64 = 1_514_764_800;
+
+/// `ms` after simulated time zero as an RFC 3339 date-time (whole seconds), the API's format.
+pub fn calendar_text(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(CALENDAR_EPOCH_UNIX * 1000 + ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 /// A short human form with at most two units: `12d 3h`, `4m 10s`, `250ms`, `0s`.
 pub fn format_duration(d: Duration) -> String {
     const UNITS: [(&str, u128); 7] = [

@@ -16,6 +16,8 @@ pub enum ClientError {
     Transport { url: String, message: String },
     #[error("{url}: answered {status} with a body that is not the expected JSON: {message}")]
     Body { url: String, status: u16, message: String },
+    #[error("live run: {0}")]
+    Live(String),
 }
 
 #[derive(Clone)]

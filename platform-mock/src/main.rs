@@ -1,4 +1,7 @@
-//! `platform-mock load`: an HTTP load generator on loopback (open or closed model).
+//! `platform-mock`: `run` negotiates with bank servers and drives a scenario's workload against
+//! them (see `run_command`); `load` is an HTTP load generator on loopback (open or closed model).
+
+mod run_command;
 
 use clap::{Parser, Subcommand};
 use platform_mock::load::{LoadSpec, Model, process_cpu_time, run};
@@ -6,7 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "platform-mock", version, about = "The platform side of the testbed: HTTP load generator")]
+#[command(
+    name = "platform-mock",
+    version,
+    about = "The platform side of the testbed: scenario driver and HTTP load generator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,6 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Negotiate with bank servers, then send the scenario's workload to them (open model), and
+    /// write report.json, report.md and transcript.jsonl.
+    Run(run_command::RunArgs),
     /// Send GET requests to one URL for a bounded time and report rate, latency and CPU cost.
     Load {
         /// Target URL (loopback only), e.g. http://127.0.0.1:8080/healthz
@@ -42,7 +52,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let Command::Load { url, rate, connections, duration, token, max_in_flight } = Cli::parse().command;
+    let (url, rate, connections, duration, token, max_in_flight) = match Cli::parse().command {
+        Command::Run(args) => return run_command::main(args),
+        Command::Load { url, rate, connections, duration, token, max_in_flight } => {
+            (url, rate, connections, duration, token, max_in_flight)
+        }
+    };
     let host = url.strip_prefix("http://").and_then(|r| r.split(['/', ':']).next()).unwrap_or("");
     if !(host == "127.0.0.1" || host == "localhost" || host.starts_with("127.") || host == "[::1]") {
         eprintln!("error: url: `{url}` is not on loopback; load is only sent to 127.0.0.0/8, localhost or [::1]");

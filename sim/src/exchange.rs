@@ -6,7 +6,6 @@
 //! It runs after the negotiation phase: negotiations never depend on data, and everything
 //! data can do to a negotiation (a revocation after violations) happens in here.
 
-use crate::scheduler::Scheduler;
 use bank_mock::api::{self, Consent, DataRequest, Permission, Resource};
 use bank_mock::service::{Admission, BankQueue, RateLimit};
 use rand::RngExt;
@@ -18,6 +17,8 @@ use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transact
 use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{EventKind, Rate, RequestKind, Scenario};
+use testbed_core::scheduler::Scheduler;
+pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, FieldSet, Terms};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -33,16 +34,6 @@ fn latency_slot(bank: usize, kind: RequestKind) -> usize {
     bank * REQUEST_KINDS.len() + kind as usize
 }
 const DAY_MS: u64 = 86_400_000;
-
-/// An agreement the data phase runs under.
-pub struct Agreement {
-    pub platform: usize,
-    pub bank: usize,
-    pub terms: Terms,
-    pub at: SimTime,
-    /// Revocation decided in the negotiation phase (trust, regulation), if any.
-    pub revoked_at: Option<SimTime>,
-}
 
 /// What the data phase adds to the report, plus audit revocations to fold into negotiations.
 pub struct DataOutcome {

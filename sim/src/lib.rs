@@ -8,7 +8,6 @@
 pub mod exchange;
 pub mod live;
 pub mod output;
-pub mod runner;
-pub mod scheduler;
+pub mod run;
 
-pub use runner::{run, run_with_exposure};
+pub use run::{run, run_with_exposure};

@@ -46,9 +46,7 @@ pub const TRANSCRIPT_JSONL: &str = "transcript.jsonl";
 
 /// `report.json` exactly as written: pretty JSON and a final newline.
 pub fn report_json(report: &Report) -> String {
-    let mut json = serde_json::to_string_pretty(report).expect("reports serialise");
-    json.push('\n');
-    json
+    testbed_core::report::render_json(report)
 }
 
 /// Writes every report file into `dir`, each through a temporary file and a rename, so a

@@ -2,9 +2,9 @@
 //! same instant run in the order they were scheduled and a run never depends on heap
 //! internals or hash order.
 
+use crate::SimTime;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use testbed_core::SimTime;
 
 struct Entry<E> {
     at: SimTime,

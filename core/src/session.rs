@@ -1,24 +1,45 @@
-//! The virtual-time run: every (platform, bank) pair negotiates at once on one event queue.
-//! Each move travels through the network and waits out the receiver's decision time, both drawn
-//! from the scenario's distributions on the pair's own random stream; scheduled events move
-//! trust, add regulations and take banks offline while negotiations are under way.
+//! The negotiation session of a scenario: every (platform, bank) pair negotiates at once on one
+//! virtual-time event queue. Each move travels through the network and waits out the receiver's
+//! decision time, both drawn from the scenario's distributions on the pair's own random stream;
+//! scheduled events move trust, add regulations and take banks offline while negotiations are
+//! under way.
+//!
+//! The banks' decisions are made here (virtual mode) or by a [`RemoteBanks`] (live mode: bank
+//! servers behind HTTP). The schedule is the same either way, so both modes draw the same delays
+//! and reach the same outcomes for the same seed.
 
-pub use crate::exchange::Agreement;
-use crate::exchange::{self, Exposed};
-use crate::scheduler::Scheduler;
-use bank_mock::{Standing, Verdict};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use testbed_core::SimTime;
-use testbed_core::negotiation::{Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step};
-use testbed_core::report::{
+use crate::SimTime;
+use crate::negotiation::review::{Standing, Verdict, review, review_after_incident};
+use crate::negotiation::{Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step};
+use crate::report::{
     Action, BankInfo, ClauseInfo, IssueInfo, Mode, NegotiationReport, Outcome, OutcomeKind, PlatformInfo, Report,
     Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
 };
-use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{EventKind, Scenario};
-use testbed_core::terms::Terms;
-use testbed_core::time::format_duration;
+use crate::rng::{SimRng, stream};
+use crate::scenario::{EventKind, Scenario};
+use crate::scheduler::Scheduler;
+use crate::terms::Terms;
+use crate::time::format_duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An agreement the data phase runs under.
+#[derive(Clone, Debug)]
+pub struct Agreement {
+    pub platform: usize,
+    pub bank: usize,
+    pub terms: Terms,
+    pub at: SimTime,
+    /// Revocation decided in the negotiation phase (trust, regulation), if any.
+    pub revoked_at: Option<SimTime>,
+}
+
+/// What a session ends with: the report (no data section yet) and the agreements reached, each
+/// with the index of its pair in `report.negotiations`.
+pub struct SessionOutcome {
+    pub report: Report,
+    pub agreements: Vec<(usize, Agreement)>,
+}
 
 enum Ev {
     Start(usize),
@@ -88,44 +109,18 @@ struct World<'a> {
     queue: Scheduler<Ev>,
 }
 
-/// Runs `scenario` in virtual time and returns its report.
-pub fn run(scenario: &Scenario) -> Report {
-    run_with_exposure(scenario).0
-}
-
-/// Runs `scenario` and also returns what each agreement disclosed, per customer.
-pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
-    let mut world = World::new(scenario, None);
-    world.run();
-    let (pairs, agreements) = world.agreements();
-    let data = exchange::run(scenario, &agreements);
-    let mut report = world.into_report();
-    let mut exposed = Exposed::default();
-    if let Some(data) = data {
-        exposed = data.exposed;
-        for (agreement, revocation) in data.revocations {
-            report.negotiations[pairs[agreement]].revocation.get_or_insert(revocation);
-        }
-        report.timeline.extend(data.timeline);
-        report.timeline.sort_by_key(|e| e.at_ms);
-        report.totals = Totals::count(&report.negotiations);
-        report.data = Some(data.report);
-    }
-    (report, exposed)
-}
-
 fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
     prefs.space().describe(o).into_iter().collect()
 }
 
-/// The negotiation phase alone, with the banks' decisions made by `remote`; returns the report
-/// (no data section) and the agreements, for a data phase of the caller's own.
-pub fn negotiate_remotely(scenario: &Scenario, remote: &mut dyn RemoteBanks) -> (Report, Vec<(usize, Agreement)>) {
-    let mut world = World::new(scenario, Some(remote));
+/// Runs the negotiation phase of `scenario`: the banks decide in-process, or through `remote`
+/// when one is given.
+pub fn negotiate<'a>(scenario: &'a Scenario, remote: Option<&'a mut dyn RemoteBanks>) -> SessionOutcome {
+    let mut world = World::new(scenario, remote);
     world.run();
     let (pairs, agreements) = world.agreements();
     let report = world.into_report();
-    (report, pairs.into_iter().zip(agreements).collect())
+    SessionOutcome { report, agreements: pairs.into_iter().zip(agreements).collect() }
 }
 
 impl<'a> World<'a> {
@@ -155,8 +150,8 @@ impl<'a> World<'a> {
                     bank: bi,
                     rng: stream(sc.seed, &format!("negotiation/{}/{}", p.name, b.name)),
                     protocol: None,
-                    platform_agent: platform_mock::negotiator(p, platform_prefs[pi].clone()),
-                    bank_agent: bank_mock::negotiator(b, bank_prefs[bi].clone()),
+                    platform_agent: Negotiator::new(platform_prefs[pi].clone(), p.strategy),
+                    bank_agent: Negotiator::new(bank_prefs[bi].clone(), b.strategy),
                     transcript: Vec::new(),
                     revocation: None,
                 });
@@ -319,8 +314,7 @@ impl<'a> World<'a> {
                 self.trust[*platform] = after;
                 for pair in 0..self.pairs.len() {
                     let p = &self.pairs[pair];
-                    let reacts =
-                        sc.banks[p.bank].on_privacy_incident != testbed_core::scenario::IncidentReaction::Ignore;
+                    let reacts = sc.banks[p.bank].on_privacy_incident != crate::scenario::IncidentReaction::Ignore;
                     if p.platform == *platform && reacts && (p.is_negotiating() || p.agreed_outcome().is_some()) {
                         let at = self.bank_decision_time(now, pair);
                         self.queue.schedule(at, Ev::Review { pair, after_incident: true });
@@ -372,8 +366,8 @@ impl<'a> World<'a> {
         let negotiating = matches!(standing, Standing::Negotiating(_));
         let verdict = match self.remote.as_deref_mut() {
             Some(remote) => remote.review(pair, &sc.platforms[p.platform].name, negotiating, after_incident, now),
-            None if after_incident => bank_mock::review_after_incident(bank, standing, prefs, trust),
-            None => bank_mock::review(standing, prefs, trust),
+            None if after_incident => review_after_incident(bank, standing, prefs, trust),
+            None => review(standing, prefs, trust),
         };
         match verdict {
             Verdict::Continue => {}

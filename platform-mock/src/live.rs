@@ -1,0 +1,631 @@
+//! The platform live: negotiation with bank servers over real HTTP, then the scenario's workload
+//! as open-model load against them.
+//!
+//! The negotiation keeps the virtual-time schedule of `testbed_core::session` with every bank
+//! decision made by its server over HTTP, so the outcomes equal the virtual run's for the same
+//! seed. The data phase is real open-model load: requests leave at their scheduled (Poisson)
+//! times whether or not earlier ones have returned, and latency is measured from those intended
+//! times. Each agreement's data phase is compressed into the run's `duration` (rates are scaled
+//! by `data.duration / duration`, capped at `max_rate` requests per second in total).
+//!
+//! Exposure is counted in one of two places, and the report says which: by the banks' own
+//! ledgers when the caller can read them (`sim run --live` runs the banks in-process), or, against
+//! banks elsewhere (`platform-mock run`), from what the platform received: the records and the
+//! fields present in each response.
+
+use crate::client::{ClientError, HttpClient};
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
+use testbed_core::latency::LatencyRecorder;
+use testbed_core::negotiation::review::Verdict;
+use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
+use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Mode, Report, Totals};
+use testbed_core::scenario::{Rate, RequestKind, Scenario};
+use testbed_core::session::{RemoteBanks, negotiate};
+use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Field, FieldSet, Purpose};
+use testbed_core::time::calendar_text;
+use tokio::runtime::Runtime;
+
+pub struct LiveOptions {
+    /// Wall-clock length of the data phase.
+    pub duration: Duration,
+    /// Ceiling on the total request rate (requests per second).
+    pub max_rate: f64,
+    /// Most consents created per agreement (customers are drawn among them).
+    pub max_customers: u64,
+    /// How long to wait for requests still in flight when the run stops.
+    pub drain: Duration,
+    /// Most requests in flight at once; a request waiting for a slot still counts its latency
+    /// from its intended send time.
+    pub max_in_flight: usize,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            duration: Duration::from_secs(10),
+            max_rate: 20_000.0,
+            max_customers: 2_000,
+            drain: Duration::from_secs(3),
+            max_in_flight: 256,
+        }
+    }
+}
+
+struct HttpBanks<'a> {
+    rt: &'a Runtime,
+    client: HttpClient,
+    scenario: &'a Scenario,
+    urls: Vec<String>,
+    negotiations: BTreeMap<usize, (usize, String)>,
+    tokens: BTreeMap<usize, String>,
+    error: Option<String>,
+}
+
+impl HttpBanks<'_> {
+    fn post(&mut self, url: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        match self.rt.block_on(self.client.post_json(url, None, &body)) {
+            Ok((status, v)) if status.is_success() => Some(v),
+            Ok((status, v)) => {
+                self.error.get_or_insert(format!("{url}: {status}: {v}"));
+                None
+            }
+            Err(e) => {
+                self.error.get_or_insert(e.to_string());
+                None
+            }
+        }
+    }
+
+    fn outcome(&self, v: &serde_json::Value) -> Option<OutcomeId> {
+        let labels = v.as_object()?;
+        let space = &self.scenario.space;
+        let choice: Option<Vec<usize>> = space
+            .issues()
+            .iter()
+            .enumerate()
+            .map(|(i, issue)| space.option_index(i, labels.get(&issue.name)?.as_str()?))
+            .collect();
+        space.outcome(&choice?).ok()
+    }
+
+    fn failed(&self) -> Decision {
+        Decision::Withdraw(Withdrawal {
+            clause: "transport_error".into(),
+            reason: self.error.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn ms(t: SimTime) -> u64 {
+    t.as_millis()
+}
+
+impl RemoteBanks for HttpBanks<'_> {
+    fn bank_decides(
+        &mut self,
+        pair: usize,
+        platform: &str,
+        bank: &str,
+        standing: Option<OutcomeId>,
+        now: SimTime,
+    ) -> Decision {
+        let b = self.scenario.bank_index(bank).expect("bank of the scenario");
+        if !self.negotiations.contains_key(&pair) {
+            let url = format!("{}/negotiations", self.urls[b]);
+            let Some(v) = self.post(&url, json!({"Platform": platform, "SimTimeMs": ms(now)})) else {
+                return self.failed();
+            };
+            let id = v["NegotiationId"].as_str().unwrap_or_default().to_string();
+            self.negotiations.insert(pair, (b, id));
+            if standing.is_none() {
+                // The bank opens: its opening offer came with the negotiation.
+                return v.get("BankOffer").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer);
+            }
+        }
+        let (b, id) = self.negotiations[&pair].clone();
+        let Some(offer) = standing else { return self.failed() };
+        let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
+        let url = format!("{}/negotiations/{id}/offers", self.urls[b]);
+        let Some(v) = self.post(&url, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else { return self.failed() };
+        match v["Decision"].as_str() {
+            Some("counter") | Some("timeout") => {
+                v.get("Outcome").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer)
+            }
+            Some("accept") => {
+                if let Some(t) = v["Agreement"]["Token"].as_str() {
+                    self.tokens.insert(pair, t.to_string());
+                }
+                Decision::Accept
+            }
+            Some("withdraw") => Decision::Withdraw(Withdrawal {
+                clause: v["Clause"].as_str().unwrap_or_default().into(),
+                reason: v["Reason"].as_str().unwrap_or_default().into(),
+            }),
+            _ => {
+                self.error.get_or_insert(format!("{url}: unexpected answer {v}"));
+                self.failed()
+            }
+        }
+    }
+
+    fn platform_ended(&mut self, pair: usize, decision: &Decision, now: SimTime) {
+        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return };
+        match decision {
+            Decision::Accept => {
+                let url = format!("{}/negotiations/{id}/accept", self.urls[b]);
+                if let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now)}))
+                    && let Some(t) = v["Agreement"]["Token"].as_str()
+                {
+                    self.tokens.insert(pair, t.to_string());
+                }
+            }
+            Decision::Withdraw(w) => {
+                let url = format!("{}/negotiations/{id}/withdraw", self.urls[b]);
+                self.post(&url, json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)}));
+            }
+            Decision::Offer(_) => {}
+        }
+    }
+
+    fn review(
+        &mut self,
+        pair: usize,
+        platform: &str,
+        negotiating: bool,
+        after_incident: bool,
+        now: SimTime,
+    ) -> Verdict {
+        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
+        let url = if negotiating {
+            format!("{}/negotiations/{id}/review", self.urls[b])
+        } else {
+            format!("{}/agreements/{platform}/review", self.urls[b])
+        };
+        let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now), "AfterIncident": after_incident})) else {
+            return Verdict::Continue;
+        };
+        let w = || Withdrawal {
+            clause: v["Clause"].as_str().unwrap_or_default().into(),
+            reason: v["Reason"].as_str().unwrap_or_default().into(),
+        };
+        match v["Decision"].as_str() {
+            Some("withdraw") => Verdict::Withdraw(w()),
+            Some("revoke") => Verdict::Revoke(w()),
+            _ => Verdict::Continue,
+        }
+    }
+}
+
+/// Reads a bank's own exposure ledger for a platform (by bank index and platform name), when the
+/// caller runs the banks and can see inside them.
+pub type BankLedgers<'a> = &'a dyn Fn(usize, &str) -> Option<ExposureSummary>;
+
+/// Runs `scenario` live against the bank servers at `urls` (one base URL per bank of the
+/// scenario, in its order). `stop` ends the data phase early (Ctrl-C); the report then says it
+/// is incomplete. With `bank_ledgers`, exposure comes from the banks' ledgers; without, from
+/// what the platform received.
+pub fn run(
+    scenario: Arc<Scenario>,
+    urls: &[String],
+    opts: &LiveOptions,
+    stop: Arc<AtomicBool>,
+    bank_ledgers: Option<BankLedgers<'_>>,
+) -> Result<Report, ClientError> {
+    if urls.len() != scenario.banks.len() {
+        return Err(ClientError::Live(format!(
+            "{} bank URLs for the {} banks of the scenario",
+            urls.len(),
+            scenario.banks.len()
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Live(format!("starting the runtime: {e}")))?;
+    // Ctrl-C stops new load; requests in flight get `drain` to finish; the report says so.
+    let on_signal = stop.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    let data = scenario.data.clone();
+    let scale = time_scale(&scenario, opts.duration);
+    let mut banks = HttpBanks {
+        rt: &rt,
+        client: HttpClient::default(),
+        scenario: &scenario,
+        urls: urls.to_vec(),
+        negotiations: BTreeMap::new(),
+        tokens: BTreeMap::new(),
+        error: None,
+    };
+    let session = negotiate(&scenario, Some(&mut banks));
+    if let Some(e) = banks.error.take() {
+        return Err(ClientError::Live(format!("negotiation failed: {e}")));
+    }
+    let (mut report, agreements) = (session.report, session.agreements);
+    report.mode = Mode::Live;
+    let tokens = banks.tokens.clone();
+    drop(banks);
+
+    let mut complete = true;
+    if let Some(d) = &data {
+        let flows: Vec<LiveFlow> = agreements
+            .iter()
+            .filter(|(_, a)| a.revoked_at.is_none())
+            .filter_map(|(pair, a)| {
+                tokens.get(pair).map(|t| LiveFlow {
+                    platform: a.platform,
+                    bank: a.bank,
+                    token: t.clone(),
+                    terms: a.terms.clone(),
+                })
+            })
+            .collect();
+        let observed = rt.block_on(load(&scenario, urls, &flows, opts, scale, stop.clone()));
+        let (latency, finished) = (observed.latency, observed.finished);
+        // Incomplete means interrupted. Requests still in flight when the drain ends (say,
+        // waiting out a Retry-After) show as `requests` − `ok` − errors in their row.
+        let _ = finished;
+        complete = !stop.load(Ordering::Relaxed);
+        let mut flow_reports = Vec::new();
+        for (fi, f) in flows.iter().enumerate() {
+            let platform = &scenario.platforms[f.platform].name;
+            let exposure = match bank_ledgers {
+                Some(read) => read(f.bank, platform),
+                None => {
+                    let ledger = observed.ledgers[fi].lock().unwrap_or_else(|e| e.into_inner());
+                    Some(ledger.summarize(&scenario.population_spec(f.bank), platform, d.sensitivity_weights))
+                }
+            };
+            if let Some(exposure) = exposure {
+                flow_reports.push(FlowReport {
+                    platform: platform.clone(),
+                    bank: scenario.banks[f.bank].name.clone(),
+                    started_at_ms: 0,
+                    ended_at_ms: opts.duration.as_millis() as u64,
+                    ended_by: if complete { "phase_over".into() } else { "interrupted".into() },
+                    categories: f.terms.category_names().into_iter().map(String::from).collect(),
+                    purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
+                    permissions: observed.permissions[fi].clone(),
+                    requests: latency.iter().filter(|((b, _), _)| *b == f.bank).map(|(_, (n, _))| *n).sum(),
+                    exposure,
+                });
+            }
+        }
+        let banks = scenario
+            .banks
+            .iter()
+            .enumerate()
+            .map(|(bi, b)| {
+                let mine: Vec<&FlowReport> = flow_reports.iter().filter(|r| r.bank == b.name).collect();
+                let exposed: u64 = mine.iter().map(|r| r.exposure.customers_exposed).max().unwrap_or(0);
+                let sum = |g: fn(&FlowReport) -> u64| mine.iter().map(|r| g(r)).sum();
+                BankDataRow {
+                    bank: b.name.clone(),
+                    population: b.population.customers,
+                    customers_exposed: exposed,
+                    share_of_population: exposed as f64 / (b.population.customers.max(1)) as f64,
+                    weighted_score: mine.iter().fold(0.0, |s, r| s + r.exposure.weighted_score),
+                    field_values: FieldValues {
+                        low: sum(|r| r.exposure.field_values.low),
+                        moderate: sum(|r| r.exposure.field_values.moderate),
+                        high: sum(|r| r.exposure.field_values.high),
+                    },
+                    requests_served: latency.iter().filter(|((b, _), _)| *b == bi).map(|(_, (_, r))| r.count()).sum(),
+                    mean_wait_ms: 0.0,
+                    mean_in_system: 0.0,
+                    utilisation: 0.0,
+                }
+            })
+            .collect();
+        report.data = Some(DataReport {
+            generator: testbed_core::population::GENERATOR_VERSION.into(),
+            phase_ms: d.duration.as_millis() as u64,
+            sensitivity_weights: if d.sensitivity_weights == [0.0; 3] {
+                DEFAULT_SENSITIVITY_WEIGHTS
+            } else {
+                d.sensitivity_weights
+            },
+            flows: flow_reports,
+            latency: latency
+                .iter()
+                .map(|((b, k), (n, rec))| LatencyRow {
+                    bank: scenario.banks[*b].name.clone(),
+                    kind: k.as_str().into(),
+                    requests: *n,
+                    latency: rec.summary(opts.duration),
+                })
+                .collect(),
+            banks,
+        });
+    }
+    report.complete = complete;
+    report.totals = Totals::count(&report.negotiations);
+    rt.shutdown_timeout(opts.drain);
+    Ok(report)
+}
+
+/// How much faster than simulated time the live data phase runs: the scenario's data phase is
+/// compressed into `duration`.
+pub fn time_scale(scenario: &Scenario, duration: Duration) -> f64 {
+    scenario.data.as_ref().map_or(1.0, |d| d.duration.as_secs_f64() / duration.as_secs_f64().max(1e-3))
+}
+
+struct LiveFlow {
+    platform: usize,
+    bank: usize,
+    token: String,
+    terms: testbed_core::terms::Terms,
+}
+
+type LatencyMap = BTreeMap<(usize, RequestKind), (u64, LatencyRecorder)>;
+
+/// What the platform saw in the data phase.
+struct Observed {
+    /// Requests and latency per (bank, kind).
+    latency: LatencyMap,
+    /// Whether every request finished.
+    finished: bool,
+    /// Per flow: what the platform received, counted as the banks count disclosures.
+    ledgers: Vec<Mutex<PairLedger>>,
+    /// Per flow: the permissions the bank put on the consents it granted.
+    permissions: Vec<Vec<String>>,
+}
+
+/// The fields a response record carries, by the API's field names; identifiers of the record
+/// itself (`TransactionId`) are not customer data.
+fn received_fields(record: &serde_json::Map<String, serde_json::Value>) -> FieldSet {
+    let field = |name: &str| match name {
+        "AccountId" => Some(Field::AccountId),
+        "Amount" => Some(Field::TxnAmount),
+        "BookingDateTimeMs" => Some(Field::TxnDate),
+        "Status" => Some(Field::TxnStatus),
+        "MerchantCategory" => Some(Field::TxnCategory),
+        "MerchantName" => Some(Field::TxnMerchant),
+        "PlaceZip5" => Some(Field::TxnPlace),
+        "FraudFlag" => Some(Field::FraudFlag),
+        "Current" => Some(Field::BalanceCurrent),
+        "Available" => Some(Field::BalanceAvailable),
+        "Band" => Some(Field::BalanceBand),
+        "AccountType" => Some(Field::AccountType),
+        "MaskedNumber" => Some(Field::MaskedNumber),
+        "AccountNumber" => Some(Field::AccountNumber),
+        "RoutingNumber" => Some(Field::RoutingNumber),
+        "CardPan" => Some(Field::CardPan),
+        "HolderName" => Some(Field::Name),
+        _ => None,
+    };
+    FieldSet::of(&record.keys().filter_map(|k| field(k)).collect::<Vec<_>>())
+}
+
+/// Counts a successful response's records into the platform's ledger.
+fn count_received(ledger: &Mutex<PairLedger>, body: &[u8], at_ms: u64, customer: u64, purpose: Purpose) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return };
+    let Some(data) = v.get("Data").and_then(|d| d.as_object()) else { return };
+    let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    for records in data.values().filter_map(|r| r.as_array()) {
+        let fields =
+            records.iter().filter_map(|r| r.as_object()).fold(FieldSet::EMPTY, |f, r| f.union(received_fields(r)));
+        ledger.disclose(at_ms, customer, purpose, fields, records.len() as u64, 0);
+    }
+}
+
+/// Creates consents, then sends every flow's workload at its scheduled times for
+/// `opts.duration`.
+async fn load(
+    scenario: &Scenario,
+    urls: &[String],
+    flows: &[LiveFlow],
+    opts: &LiveOptions,
+    scale: f64,
+    stop: Arc<AtomicBool>,
+) -> Observed {
+    let client = HttpClient::default();
+    let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
+    // Link customers: one consent (and access token) each.
+    let mut access: Vec<Vec<String>> = Vec::new();
+    let mut ledgers = Vec::new();
+    let mut permissions = Vec::new();
+    for f in flows {
+        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode).min(opts.max_customers);
+        ledgers.push(Mutex::new(PairLedger::new(linked)));
+        permissions.push(Vec::new());
+        let mut tokens = Vec::new();
+        for c in 0..linked {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let url = format!("{}/account-access-consents", urls[f.bank]);
+            if let Ok((status, v)) = client.post_json(&url, Some(&f.token), &json!({"Data": {"CustomerId": c}})).await
+                && status.is_success()
+                && let Some(t) = v["AccessToken"].as_str()
+            {
+                if let (Some(granted), true) = (v["Data"]["Permissions"].as_array(), tokens.is_empty()) {
+                    *permissions.last_mut().expect("pushed above") =
+                        granted.iter().filter_map(|p| p.as_str().map(String::from)).collect();
+                }
+                tokens.push(t.to_string());
+            }
+        }
+        access.push(tokens);
+    }
+    // Rates in wall time, capped in total.
+    let mut sources = Vec::new();
+    for (fi, f) in flows.iter().enumerate() {
+        let platform = &scenario.platforms[f.platform];
+        let bank = &scenario.banks[f.bank];
+        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode) as f64;
+        for w in &platform.workload {
+            if !f.terms.allows(w.purpose) || w.kind == RequestKind::FraudAlert || access[fi].is_empty() {
+                continue;
+            }
+            let per_day = match w.rate {
+                Rate::PerCustomerPerDay(r) => r * linked,
+                Rate::PerSecond(r) => r * 86_400.0,
+                Rate::PerTransaction => bank.population.transactions_per_day * linked,
+            };
+            sources.push((fi, w.clone(), per_day / 86_400.0 * scale));
+        }
+    }
+    let total: f64 = sources.iter().map(|s| s.2).sum();
+    let cap = if total > opts.max_rate { opts.max_rate / total } else { 1.0 };
+    let start = tokio::time::Instant::now();
+    let end = start + opts.duration;
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let access = Arc::new(access);
+    let ledgers = Arc::new(ledgers);
+    for (si, (fi, item, rate)) in sources.into_iter().enumerate() {
+        let rate = rate * cap;
+        if rate <= 0.0 {
+            continue;
+        }
+        let (client, latency, access, stop, in_flight, slots, ledgers) = (
+            client.clone(),
+            latency.clone(),
+            access.clone(),
+            stop.clone(),
+            in_flight.clone(),
+            slots.clone(),
+            ledgers.clone(),
+        );
+        let f = &flows[fi];
+        let (bank, base) = (f.bank, urls[f.bank].clone());
+        let bank_name = scenario.banks[bank].name.clone();
+        let client_cfg = scenario.platforms[f.platform].client.clone();
+        let clock_scale = scale;
+        tasks.spawn(async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(si as u64 + 1);
+            let mut requests = tokio::task::JoinSet::new();
+            let mut next = start;
+            loop {
+                let u: f64 = rng.random();
+                next += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
+                if next >= end || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::time::sleep_until(next).await;
+                let tokens = &access[fi];
+                let c = rng.random_range(0..tokens.len());
+                let token = tokens[c].clone();
+                let sim_now_ms = (next - start).as_secs_f64() * clock_scale * 1e3;
+                let url = match item.kind {
+                    RequestKind::BalanceLookup => format!("{base}/accounts/chk-{bank_name}-{c}/balances"),
+                    RequestKind::Accounts => format!("{base}/accounts"),
+                    _ => {
+                        let to = (sim_now_ms as u64).max(item.window.as_millis() as u64);
+                        let from = to - item.window.as_millis() as u64;
+                        format!(
+                            "{base}/accounts/card-{bank_name}-{c}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+                            calendar_text(from),
+                            calendar_text(to)
+                        )
+                    }
+                };
+                let (client, latency, in_flight, cfg, slots, ledgers) = (
+                    client.clone(),
+                    latency.clone(),
+                    in_flight.clone(),
+                    client_cfg.clone(),
+                    slots.clone(),
+                    ledgers.clone(),
+                );
+                let purpose_id = item.purpose;
+                let customer = c as u64;
+                let sim_ms = sim_now_ms as u64;
+                let intended = next;
+                let kind = item.kind;
+                latency.lock().unwrap_or_else(|e| e.into_inner()).entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).0 += 1;
+                let purpose = item.purpose.as_str();
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                requests.spawn(async move {
+                    let mut attempt = 0;
+                    let outcome = loop {
+                        // A slot per attempt: a request waiting out a Retry-After holds none.
+                        let slot = slots.acquire().await;
+                        let sent = tokio::time::Instant::now();
+                        let r = tokio::time::timeout(
+                            cfg.timeout,
+                            client.send(hyper::Method::GET, &url, Some(&token), &[("x-purpose", purpose)], None),
+                        )
+                        .await;
+                        let (kind_of_error, wait) = match r {
+                            Ok(Ok(a)) if a.status.is_success() => {
+                                count_received(&ledgers[fi], &a.body, sim_ms, customer, purpose_id);
+                                break Ok(());
+                            }
+                            Ok(Ok(a)) if a.status.as_u16() == 429 => {
+                                ("rate_limited", Duration::from_secs(a.retry_after.unwrap_or(1)))
+                            }
+                            Ok(Ok(a)) if a.status.as_u16() == 503 => ("unavailable", cfg.backoff * 2u32.pow(attempt)),
+                            Ok(Ok(a)) if a.status.is_server_error() => ("server_error", cfg.backoff * 2u32.pow(attempt)),
+                            Ok(Ok(a)) => break Err(format!("refused:{}", a.status.as_u16())),
+                            Ok(Err(_)) => ("transport", cfg.backoff * 2u32.pow(attempt)),
+                            Err(_) => ("timeout", cfg.backoff * 2u32.pow(attempt)),
+                        };
+                        let _ = sent;
+                        drop(slot);
+                        if attempt >= cfg.retries {
+                            break Err(kind_of_error.to_string());
+                        }
+                        {
+                            let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+                            let rec = &mut l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).1;
+                            rec.error(kind_of_error);
+                            rec.retried();
+                        }
+                        attempt += 1;
+                        tokio::time::sleep(wait).await;
+                    };
+                    let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default()));
+                    match outcome {
+                        Ok(()) => entry.1.record(intended.elapsed()),
+                        Err(kind) => entry.1.error(&kind),
+                    }
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+                // Reap finished requests so the set does not grow without bound.
+                while requests.try_join_next().is_some() {}
+            }
+            while requests.join_next().await.is_some() {}
+        });
+    }
+    // Wait for the sources to finish; after the end of the run or an interruption, give
+    // requests in flight `drain` more, then leave them.
+    let mut deadline = end + opts.drain;
+    let mut finished = true;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), tasks.join_next()).await {
+            Ok(None) => break,
+            Ok(Some(_)) => {}
+            Err(_) => {
+                let now = tokio::time::Instant::now();
+                if stop.load(Ordering::Relaxed) {
+                    deadline = deadline.min(now + opts.drain);
+                }
+                if now >= deadline {
+                    finished = false;
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+    let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
+    let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
+        // A request left in flight after the drain still holds the ledgers: copy them out.
+        shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
+    });
+    Observed { latency: map, finished: finished && in_flight.load(Ordering::Relaxed) == 0, ledgers, permissions }
+}

@@ -1,0 +1,199 @@
+//! `platform-mock run --scenario FILE --bank NAME=URL ...`: the scenario's platforms negotiate
+//! with the bank servers at the given URLs, then send their workload to them; the report has the
+//! schema `sim` writes, and its exposure is what the platform received.
+
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use testbed_core::report::{Report, Tool, render_json, render_markdown, render_transcript, summary_row};
+use testbed_core::scenario::{self, Scenario};
+
+/// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    #[arg(long)]
+    scenario: PathBuf,
+    /// A bank of the scenario and the base URL of its server, e.g.
+    /// `jpmorgan-like=http://127.0.0.1:8081`; one per bank the scenario's platforms talk to.
+    #[arg(long = "bank", value_name = "NAME=URL", required = true)]
+    banks: Vec<String>,
+    /// Seed to use instead of the scenario's own.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output folder [default: reports/<scenario name>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Wall-clock length of the data phase (each agreement's data phase is compressed into it).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    duration: Duration,
+    /// Ceiling on the total request rate, per second.
+    #[arg(long, default_value_t = 20_000.0)]
+    max_rate: f64,
+    /// Allow bank URLs outside loopback (by default load goes only to 127.0.0.0/8, localhost
+    /// or [::1]).
+    #[arg(long)]
+    allow_non_loopback: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = testbed_core::serde_duration::parse(text)?;
+    if d.is_zero() || d > Duration::from_secs(3600) { Err("allowed from 1ms to 1h".into()) } else { Ok(d) }
+}
+
+/// A failure and whether the input is at fault.
+struct Failure {
+    bad_input: bool,
+    message: String,
+}
+
+fn bad_input(message: String) -> Failure {
+    Failure { bad_input: true, message }
+}
+
+pub fn main(args: RunArgs) -> ExitCode {
+    match execute(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(if f.bad_input { EXIT_BAD_INPUT } else { 1 })
+        }
+    }
+}
+
+fn execute(args: RunArgs) -> Result<(), Failure> {
+    let mut sc = load_scenario(&args.scenario)?;
+    if let Some(seed) = args.seed {
+        sc.seed = seed;
+    }
+    if !(args.max_rate.is_finite() && args.max_rate > 0.0) {
+        return Err(bad_input(format!("--max-rate: {} is not a number > 0", args.max_rate)));
+    }
+    let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
+    let opts =
+        platform_mock::live::LiveOptions { duration: args.duration, max_rate: args.max_rate, ..Default::default() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &opts, stop, None)
+        .map_err(|e| Failure { bad_input: false, message: e.to_string() })?;
+    report.tool = Tool { name: "platform-mock".into(), version: env!("CARGO_PKG_VERSION").into() };
+    let dir = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
+    let written = write_reports(&dir, &report).map_err(|message| Failure { bad_input: false, message })?;
+    print!("{}", summary(&report));
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn load_scenario(path: &Path) -> Result<Scenario, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| bad_input(format!("{shown}: cannot read: {e}")))?;
+    scenario::parse(&text).map_err(|e| {
+        // Syntax errors carry `line:col` and read `file:line:col: …`; the rest name a key.
+        let sep = if matches!(e, testbed_core::CoreError::ScenarioSyntax { .. }) { ":" } else { ": " };
+        bad_input(format!("{shown}{sep}{e}"))
+    })
+}
+
+/// One base URL per bank of the scenario, from `NAME=URL` flags.
+fn bank_urls(sc: &Scenario, flags: &[String], allow_non_loopback: bool) -> Result<Vec<String>, Failure> {
+    let names = || sc.banks.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ");
+    let mut urls = vec![None; sc.banks.len()];
+    for flag in flags {
+        let Some((name, url)) = flag.split_once('=') else {
+            return Err(bad_input(format!(
+                "--bank `{flag}`: expected NAME=URL, e.g. {}=http://127.0.0.1:8081",
+                sc.banks[0].name
+            )));
+        };
+        let Some(b) = sc.bank_index(name) else {
+            return Err(bad_input(format!(
+                "--bank `{flag}`: no bank `{name}` in the scenario; its banks: {}",
+                names()
+            )));
+        };
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err(bad_input(format!("--bank `{flag}`: the URL must start with http://")));
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = if authority.starts_with('[') {
+            authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        } else {
+            authority.split(':').next().unwrap_or_default().to_string()
+        };
+        let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+        if host.is_empty() || (!loopback && !allow_non_loopback) {
+            return Err(bad_input(format!(
+                "--bank `{flag}`: `{host}` is not on loopback; load goes only to 127.0.0.0/8, localhost or [::1] unless --allow-non-loopback"
+            )));
+        }
+        if urls[b].is_some() {
+            return Err(bad_input(format!("--bank `{flag}`: bank `{name}` is given twice")));
+        }
+        urls[b] = Some(url.trim_end_matches('/').to_string());
+    }
+    let missing: Vec<&str> =
+        sc.banks.iter().zip(&urls).filter(|(_, u)| u.is_none()).map(|(b, _)| b.name.as_str()).collect();
+    if !missing.is_empty() {
+        return Err(bad_input(format!(
+            "--bank: no URL for {}; give one --bank NAME=URL for each bank of the scenario",
+            missing.join(", ")
+        )));
+    }
+    Ok(urls.into_iter().flatten().collect())
+}
+
+/// Writes the report files through temporary files and renames, so no reader sees half a file.
+fn write_reports(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot write: {e}", dir.display()))?;
+    let files = [
+        ("report.json", render_json(report)),
+        ("report.md", render_markdown(report)),
+        ("transcript.jsonl", render_transcript(report)),
+    ];
+    let mut written = Vec::new();
+    for (name, content) in files {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn summary(report: &Report) -> String {
+    let mut out = format!("{} (seed {}, live against bank URLs)\n", report.scenario.name, report.scenario.seed);
+    for n in &report.negotiations {
+        out.push_str(&summary_row(report, n).join(" | "));
+        out.push('\n');
+    }
+    if let Some(s) = testbed_core::report::withdrawn_banks_sentence(report) {
+        out.push_str(&s);
+        out.push('\n');
+    }
+    if let Some(d) = &report.data {
+        for l in &d.latency {
+            out.push_str(&format!(
+                "{} {}: {} requests, p50 {:.2} ms, p99 {:.2} ms\n",
+                l.bank, l.kind, l.requests, l.latency.p50_ms, l.latency.p99_ms
+            ));
+        }
+        for f in &d.flows {
+            out.push_str(&format!(
+                "{}→{}: {} customers exposed (as received by the platform)\n",
+                f.platform, f.bank, f.exposure.customers_exposed
+            ));
+        }
+    }
+    if !report.complete {
+        out.push_str("incomplete: the run was interrupted\n");
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! platform-mock against real bank-mock servers on 127.0.0.1:0: the live driver and the
+//! `platform-mock run` command.
+
+use bank_mock::http::{AppState, LiveClock, serve};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::scenario::Scenario;
+
+fn scenario_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
+}
+
+fn load(name: &str) -> Scenario {
+    testbed_core::scenario::parse(&std::fs::read_to_string(scenario_path(name)).unwrap()).unwrap()
+}
+
+/// One bank-mock per bank of `scenario` on 127.0.0.1:0, on a runtime of their own; returns
+/// their base URLs, their states, and the runtime (dropping it stops them).
+fn start_banks(scenario: &Arc<Scenario>, scale: f64) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mut urls = Vec::new();
+    let mut states = Vec::new();
+    for b in 0..scenario.banks.len() {
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
+        states.push(state.clone());
+        rt.spawn(serve(listener, state, std::future::pending::<()>()));
+    }
+    (urls, states, rt)
+}
+
+#[test]
+fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session() {
+    let mut scenario = load("messenger-2018.toml");
+    scenario.data = None;
+    let scenario = Arc::new(scenario);
+    let (urls, _states, _rt) = start_banks(&scenario, 1.0);
+    let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
+    let live = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
+        .expect("live run");
+    let local = testbed_core::session::negotiate(&scenario, None).report;
+    assert_eq!(live.negotiations.len(), 4);
+    for (l, v) in live.negotiations.iter().zip(&local.negotiations) {
+        assert_eq!(l.outcome, v.outcome, "{}", l.pair());
+        assert_eq!(l.transcript, v.transcript, "{}", l.pair());
+    }
+}
+
+#[test]
+fn the_platform_counts_no_more_than_the_bank_disclosed_and_only_fields_the_terms_allow() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions {
+        duration: Duration::from_millis(1_500),
+        max_rate: 300.0,
+        max_customers: 40,
+        ..Default::default()
+    };
+    let scale = platform_mock::live::time_scale(&scenario, opts.duration);
+    let (urls, states, _rt) = start_banks(&scenario, scale);
+    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
+        .expect("live run");
+    let data = report.data.as_ref().expect("the scenario has a data phase");
+    assert!(!data.flows.is_empty(), "an agreement with data");
+    for flow in &data.flows {
+        let received = &flow.exposure;
+        assert!(received.customers_exposed > 0, "{}: the platform received data", flow.bank);
+        let b = scenario.bank_index(&flow.bank).unwrap();
+        let desk = states[b].desk();
+        let disclosed = desk.ledgers()[&flow.platform].summarize(desk.population(), &flow.platform, [1.0, 3.0, 9.0]);
+        assert!(received.customers_exposed <= disclosed.customers_exposed, "{received:?} vs {disclosed:?}");
+        let (r, d) = (&received.field_values, &disclosed.field_values);
+        assert!(r.low + r.moderate + r.high <= d.low + d.moderate + d.high, "{r:?} vs {d:?}");
+        // What the platform saw is within the terms: no category it was not granted.
+        for (category, records) in &received.records_by_category {
+            if *records > 0 {
+                assert!(flow.categories.iter().any(|c| c == category), "{category} received but not granted");
+            }
+        }
+    }
+}
+
+fn platform_mock(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_platform-mock")).args(args).output().unwrap()
+}
+
+#[test]
+fn run_writes_the_report_schema_of_sim_against_bank_urls() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let scale = platform_mock::live::time_scale(&scenario, Duration::from_secs(1));
+    let (urls, _states, _rt) = start_banks(&scenario, scale);
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path("live-demo.toml").display().to_string()];
+    for (b, url) in scenario.banks.iter().zip(&urls) {
+        args.extend(["--bank".into(), format!("{}={url}", b.name)]);
+    }
+    args.extend(["--duration".into(), "1s".into(), "--max-rate".into(), "200".into()]);
+    args.extend(["--out".into(), out.path().display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = platform_mock(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: testbed_core::report::Report =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.schema, testbed_core::report::SCHEMA);
+    assert_eq!(report.tool.name, "platform-mock");
+    assert_eq!(report.mode, testbed_core::report::Mode::Live);
+    assert!(report.data.is_some_and(|d| d.latency.iter().any(|l| l.requests > 0)));
+    assert!(out.path().join("report.md").exists() && out.path().join("transcript.jsonl").exists());
+}
+
+#[test]
+fn run_refuses_bank_flags_it_cannot_use_naming_the_flag() {
+    let path = scenario_path("messenger-2018.toml").display().to_string();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--bank", "citi-like=http://127.0.0.1:1"], "no URL for jpmorgan-like, wells-like, us-bank-like"),
+        (&["--bank", "hsbc-like=http://127.0.0.1:1"], "no bank `hsbc-like`"),
+        (&["--bank", "citi-like"], "expected NAME=URL"),
+        (&["--bank", "citi-like=https://127.0.0.1:1"], "must start with http://"),
+        (&["--bank", "citi-like=http://example.com:80"], "not on loopback"),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["run", "--scenario", &path];
+        args.extend_from_slice(flags);
+        let run = platform_mock(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--bank") && stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+    let broken = platform_mock(&["run", "--scenario", "no/such.toml", "--bank", "x=http://127.0.0.1:1"]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("no/such.toml: cannot read"));
+}
