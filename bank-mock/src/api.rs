@@ -313,11 +313,15 @@ pub fn money(cents: i64) -> String {
 /// An opaque, stable transaction id: it must not reveal the account or the booking day, which
 /// the terms may withhold. A fixed 64-bit mix (SplitMix64 finaliser) of both.
 pub fn transaction_id(account_id: &str, id: u64) -> String {
+    format!("tx-{:016x}", transaction_id_bits(account_id, id))
+}
+
+fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
     let h = testbed_core::rng::fnv1a(account_id.as_bytes());
     let mut z = h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    format!("tx-{:016x}", z ^ (z >> 31))
+    z ^ (z >> 31)
 }
 
 /// A transaction as the API returns it: every field optional, present only when granted.
@@ -384,6 +388,73 @@ pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Tran
             fraud_flag: has(Field::FraudFlag).then_some(false),
         })
         .collect()
+}
+
+/// A transaction record serialised straight from the transaction: the same JSON as
+/// `serde_json::to_value` of the [`TransactionRecord`] that [`transaction_records`] builds (keys
+/// in the sorted order of a JSON value), without building its strings. The HTTP data path
+/// writes pages with it.
+#[derive(Clone, Copy, Debug)]
+pub struct TransactionView<'a> {
+    pub fields: FieldSet,
+    pub account_id: &'a str,
+    pub transaction: &'a Transaction,
+}
+
+/// The transactions of `transactions` a grant lets out, as views (see [`transaction_records`]).
+pub fn transaction_views<'a>(
+    grant: &Grant,
+    account_id: &'a str,
+    transactions: &'a [Transaction],
+) -> impl Iterator<Item = TransactionView<'a>> + Clone {
+    let (fields, off_platform) = (grant.fields, grant.off_platform);
+    transactions
+        .iter()
+        .filter(move |t| t.on_platform || off_platform)
+        .map(move |transaction| TransactionView { fields, account_id, transaction })
+}
+
+impl Serialize for TransactionView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = self.transaction;
+        let has = |f| self.fields.contains(f);
+        let mut map = serializer.serialize_map(None)?;
+        if has(Field::AccountId) {
+            map.serialize_entry("AccountId", self.account_id)?;
+        }
+        if has(Field::TxnAmount) {
+            let amount = format_args!("{}.{:02}", t.amount_cents / 100, (t.amount_cents % 100).abs());
+            map.serialize_entry("Amount", &amount)?;
+        }
+        if has(Field::TxnDate) {
+            map.serialize_entry("BookingDateTimeMs", &t.at_ms)?;
+        }
+        if has(Field::FraudFlag) {
+            map.serialize_entry("FraudFlag", &false)?;
+        }
+        if has(Field::TxnCategory) {
+            map.serialize_entry("MerchantCategory", t.category.as_str())?;
+        }
+        if has(Field::TxnMerchant) {
+            map.serialize_entry("MerchantName", merchant_name(t.merchant))?;
+        }
+        if has(Field::TxnPlace) {
+            map.serialize_entry("PlaceZip5", &format_args!("{:05}", t.place_zip5))?;
+        }
+        if has(Field::TxnStatus) {
+            map.serialize_entry("Status", if t.pending { "Pending" } else { "Booked" })?;
+        }
+        map.serialize_entry("TransactionId", &format_args!("tx-{:016x}", transaction_id_bits(self.account_id, t.id)))?;
+        map.end()
+    }
+}
+
+/// The catalogue's merchant names, built once: every page shows some.
+fn merchant_name(merchant: u32) -> &'static str {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| (0..population::MERCHANT_COUNT).map(population::merchant_name).collect());
+    &names[(merchant % population::MERCHANT_COUNT) as usize]
 }
 
 /// An account as the API returns it.
@@ -457,4 +528,34 @@ pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRec
 pub fn balance_for(grant: &Grant, spec: &PopulationSpec, customer: u64, day: u32) -> BalanceRecord {
     let id = format!("chk-{}-{customer}", spec.bank);
     balance_record(grant, &id, population::balance_cents(spec, customer, day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_view_serialises_like_the_record_it_stands_for() {
+        let spec =
+            PopulationSpec { seed: 3, bank: "b".into(), size: 100, transactions_per_day: 6.0, on_platform_share: 0.5 };
+        let mut txns = Vec::new();
+        for day in 0..4 {
+            population::transactions_on_day(&spec, 9, day, &mut txns);
+        }
+        txns[0].amount_cents = -7; // a refund under one unit
+        txns[1].pending = true;
+        let all = Resource::FraudAlert.fields();
+        let some = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant, Field::TxnPlace]);
+        for fields in [all, some, FieldSet::EMPTY] {
+            for off_platform in [false, true] {
+                let grant = Grant { fields, blocked: FieldSet::EMPTY, off_platform, blocked_off_platform: false };
+                let records = transaction_records(&grant, "card-b-9", &txns);
+                let views: Vec<_> = transaction_views(&grant, "card-b-9", &txns).collect();
+                assert_eq!(
+                    serde_json::to_string(&serde_json::to_value(&records).unwrap()).unwrap(),
+                    serde_json::to_string(&views).unwrap()
+                );
+            }
+        }
+    }
 }

@@ -5,17 +5,18 @@
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
 use crate::api::{self, DataRequest, Permission, Resource};
-use crate::desk::{Answer, Desk, DeskError, Disclosure};
+use crate::desk::{Answer, Desk, DeskError, Disclosure, account_belongs};
 use crate::policy::Verdict;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testbed_core::SimTime;
 use testbed_core::negotiation::OutcomeId;
-use testbed_core::population;
+use testbed_core::population::{self, PopulationSpec};
 use testbed_core::scenario::{EventKind, Scenario};
 use testbed_core::terms::Purpose;
 use tokio::net::TcpListener;
@@ -59,30 +60,53 @@ impl LiveClock {
     }
 }
 
+/// Routes counted in `bank_http_responses_total`, in the order the metrics list them.
+const COUNTED_ROUTES: [&str; 12] = [
+    "accounts",
+    "agreement_review",
+    "balances",
+    "consent",
+    "consent_delete",
+    "consents",
+    "negotiation_accept",
+    "negotiation_offers",
+    "negotiation_review",
+    "negotiation_withdraw",
+    "negotiations",
+    "transactions",
+];
+/// Response counters per route hold one slot per status code below this.
+const STATUS_SLOTS: usize = 600;
+
 pub struct AppState {
     desk: Mutex<Desk>,
     scenario: Arc<Scenario>,
     bank: usize,
+    /// The desk's population, copied out so data requests need not lock the desk to read it.
+    spec: PopulationSpec,
     clock: LiveClock,
     workers: Semaphore,
     bucket: Mutex<(f64, Instant)>,
     in_flight: AtomicU64,
-    responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
+    responses: Box<[AtomicU64]>,
 }
 
 impl AppState {
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
         let service = &scenario.banks[bank].service;
         let burst = service.rate_limit.map_or(0.0, |(_, b)| b);
+        let desk = Desk::new(scenario.clone(), bank, secret);
         Arc::new(AppState {
-            desk: Mutex::new(Desk::new(scenario.clone(), bank, secret)),
+            spec: desk.population().clone(),
+            desk: Mutex::new(desk),
             workers: Semaphore::new(service.workers as usize),
             bucket: Mutex::new((burst, Instant::now())),
             scenario,
             bank,
             clock,
             in_flight: AtomicU64::new(0),
-            responses: Mutex::new(BTreeMap::new()),
+            responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -91,7 +115,9 @@ impl AppState {
     }
 
     fn count(&self, route: &'static str, status: StatusCode) {
-        *self.responses.lock().unwrap_or_else(|e| e.into_inner()).entry((route, status.as_u16())).or_default() += 1;
+        let r = COUNTED_ROUTES.iter().position(|n| *n == route).expect("a counted route");
+        let s = usize::from(status.as_u16()).min(STATUS_SLOTS - 1);
+        self.responses[r * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The token bucket: `Err(retry_after)` when empty.
@@ -205,12 +231,12 @@ fn serde_path_to_error<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, Failure> {
+fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
+        .map(str::trim)
         .ok_or_else(|| Failure::from(DeskError::Unauthorized))
 }
 
@@ -256,8 +282,8 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"Status": "ok"}))
+async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"Status":"ok"}"#).into_response()
 }
 
 async fn openapi() -> Response {
@@ -270,10 +296,14 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     out.push_str(
         "# HELP bank_http_responses_total Responses by route and status.\n# TYPE bank_http_responses_total counter\n",
     );
-    for ((route, status), n) in state.responses.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        out.push_str(&format!(
-            "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
-        ));
+    for (i, n) in state.responses.iter().enumerate() {
+        let n = n.load(Ordering::Relaxed);
+        if n > 0 {
+            let (route, status) = (COUNTED_ROUTES[i / STATUS_SLOTS], i % STATUS_SLOTS);
+            out.push_str(&format!(
+                "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
     }
     out.push_str("# HELP bank_in_flight_requests Data requests being served.\n# TYPE bank_in_flight_requests gauge\n");
     out.push_str(&format!("bank_in_flight_requests{{bank=\"{bank}\"}} {}\n", state.in_flight.load(Ordering::Relaxed)));
@@ -569,8 +599,12 @@ fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
 
 /// Ms of the mock calendar (day 0 = 2018-01-01) as an RFC 3339 date-time.
 pub fn calendar_text(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms);
-    humantime::format_rfc3339_seconds(t).to_string()
+    calendar_time(ms).to_string()
+}
+
+/// `calendar_text` as a `Display`, to format without an intermediate `String`.
+fn calendar_time(ms: u64) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms))
 }
 
 fn consent_json(c: &api::Consent, customer: u64) -> serde_json::Value {
@@ -618,7 +652,7 @@ async fn create_consent(
         }
         let now = state.clock.now();
         let (consent, access) =
-            state.desk().create_consent(&token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+            state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
         let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
         Ok((StatusCode::CREATED, Json(body)).into_response())
     })();
@@ -640,7 +674,7 @@ async fn get_consent(
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
         let desk = state.desk();
-        let (c, customer) = desk.consent(&token, id)?;
+        let (c, customer) = desk.consent(token, id)?;
         Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
     })();
     state.count("consent", status_of(&reply));
@@ -656,7 +690,7 @@ async fn delete_consent(
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
-        state.desk().revoke_consent(&token, id, state.clock.now())?;
+        state.desk().revoke_consent(token, id, state.clock.now())?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })();
     state.count("consent_delete", status_of(&reply));
@@ -700,20 +734,19 @@ async fn service<T>(
             f.retry_after = Some(wait);
             f
         })?;
-        let _worker = state
-            .workers
-            .acquire()
-            .await
-            .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
+        // A free worker is taken without awaiting; only a busy bank queues.
+        let _worker = match state.workers.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => state
+                .workers
+                .acquire()
+                .await
+                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?,
+        };
         state.in_flight.fetch_add(1, Ordering::Relaxed);
         let svc = &state.scenario.banks[state.bank].service;
-        let (delay, fail) = {
-            let mut rng = rand::rng();
-            (
-                svc.service_time.sample(&mut rng),
-                svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rng) < svc.error_rate,
-            )
-        };
+        let delay = svc.service_time.sample(&mut rand::rng());
+        let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -728,10 +761,16 @@ async fn service<T>(
     result
 }
 
-async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Reply {
+/// A JSON body already serialised.
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
+    let headers = request.headers();
     service(&state, "accounts", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::CustomerService)?;
+        let token = bearer(headers)?;
+        let purpose = purpose(headers, Purpose::CustomerService)?;
         let request = DataRequest {
             resource: Resource::Accounts,
             purpose,
@@ -739,15 +778,17 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
             wants_off_platform: false,
         };
         let now = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
-        let person = population::customer(desk.population(), customer);
-        let records = api::account_records(&grant, &person);
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: 0 },
-            now,
-        );
+        let served = state.desk().serve_consent(token, &request, now)?;
+        let person = population::customer(&state.spec, served.customer);
+        let records = api::account_records(&served.grant, &person);
+        let disclosure = Disclosure {
+            customer: served.customer,
+            purpose,
+            fields: served.grant.fields,
+            records: records.len() as u64,
+            off_platform: 0,
+        };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
         Ok(Json(json!({"Data": {"Account": records}})).into_response())
     })
     .await
@@ -755,13 +796,14 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
 
 async fn balances(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    request: Request,
 ) -> Reply {
     let account = path_param(path)?;
+    let headers = request.headers();
     service(&state, "balances", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::BalanceDisplay)?;
+        let token = bearer(headers)?;
+        let purpose = purpose(headers, Purpose::BalanceDisplay)?;
         let request = DataRequest {
             resource: Resource::Balances,
             purpose,
@@ -769,38 +811,47 @@ async fn balances(
             wants_off_platform: false,
         };
         let now = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
-        desk.resource_for_account(customer, &account)?;
+        let served = state.desk().serve_consent(token, &request, now)?;
+        if !account_belongs(&state.spec, served.customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
         let day = (now.as_millis() / 86_400_000) as u32;
-        let spec = desk.population().clone();
-        let record = api::balance_record(&grant, &account, population::balance_cents(&spec, customer, day));
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 },
-            now,
-        );
+        let cents = population::balance_cents(&state.spec, served.customer, day);
+        let record = api::balance_record(&served.grant, &account, cents);
+        let disclosure =
+            Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
         Ok(Json(json!({"Data": {"Balance": [record]}})).into_response())
     })
     .await
 }
 
+/// A query value with the escapes clients use in date-times undone (`%3A` → `:`, `%2B` → `+`).
+fn unescape_query_value(v: &str) -> Cow<'_, str> {
+    if v.contains('%') {
+        Cow::Owned(v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+"))
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
 async fn transactions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
+    request: Request,
 ) -> Reply {
     let account = path_param(path)?;
+    let headers = request.headers();
     service(&state, "transactions", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::Commerce)?;
+        let token = bearer(headers)?;
+        let purpose = purpose(headers, Purpose::Commerce)?;
         let mut from = None;
         let mut to = None;
         let mut page = 1usize;
         for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+");
+            let v = unescape_query_value(v);
             match k {
                 "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
                 "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
@@ -824,8 +875,8 @@ async fn transactions(
                 }
             }
         }
-        let now = state.clock.now().as_millis();
-        let to = to.unwrap_or(now);
+        let nowt = state.clock.now();
+        let to = to.unwrap_or(nowt.as_millis());
         let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
         if from > to {
             return Err(Failure::bad(
@@ -847,17 +898,19 @@ async fn transactions(
             wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
             wants_off_platform: true,
         };
-        let nowt = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, nowt)?;
-        desk.resource_for_account(customer, &account)?;
-        let spec = desk.population().clone();
-        let mut txns = Vec::new();
+        // The desk is locked twice, briefly: to decide (and count refusals), and to count what
+        // was served; the page is built between and serialised after, unlocked.
+        let served = state.desk().serve_consent(token, &request, nowt)?;
+        let (customer, grant) = (served.customer, served.grant);
+        if !account_belongs(&state.spec, customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
+        let mut txns: Vec<population::Transaction> = Vec::new();
         if account.starts_with("card-") {
             let mut day_txns = Vec::new();
             for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
                 day_txns.clear();
-                population::transactions_on_day(&spec, customer, day as u32, &mut day_txns);
+                population::transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
                 txns.extend(
                     day_txns
                         .iter()
@@ -867,27 +920,122 @@ async fn transactions(
             }
         }
         let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
-        let slice: Vec<_> = txns.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
-        let records = api::transaction_records(&grant, &account, &slice);
+        let first = ((page - 1) * PAGE_SIZE).min(txns.len());
+        let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
         let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: off },
-            nowt,
-        );
-        let link = |p: usize| {
-            format!(
-                "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
-                calendar_text(from),
-                calendar_text(to)
-            )
+        // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
+        let disclosure =
+            Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
+        state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+        let link = |page| PageLink { account: &account, from: calendar_time(from), to: calendar_time(to), page };
+        let body = TransactionPage {
+            data: TransactionPageData { transaction: Records(api::transaction_views(&grant, &account, slice)) },
+            links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
+            meta: PageMeta { total_pages: pages },
         };
-        Ok(Json(json!({
-            "Data": {"Transaction": records},
-            "Links": {"Self": link(page), "Next": (page < pages).then(|| link(page + 1))},
-            "Meta": {"TotalPages": pages},
-        }))
-        .into_response())
+        let mut out = Vec::with_capacity(256 + 256 * slice.len());
+        serde_json::to_writer(&mut out, &body).expect("pages serialise");
+        Ok(json_response(out))
     })
     .await
+}
+
+/// A transactions page, serialised in one pass: keys in the sorted order a `serde_json::Value`
+/// would give them, so the bytes equal those of the `json!` value it replaces.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactionPage<'a, R: Serialize> {
+    data: TransactionPageData<R>,
+    links: PageLinks<'a>,
+    meta: PageMeta,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactionPageData<I> {
+    transaction: I,
+}
+
+#[derive(Serialize)]
+struct PageLinks<'a> {
+    #[serde(rename = "Next")]
+    next: Option<PageLink<'a>>,
+    #[serde(rename = "Self")]
+    this: PageLink<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PageMeta {
+    total_pages: usize,
+}
+
+/// The records of a page, serialised as a JSON array straight from the views.
+struct Records<I>(I);
+
+impl<'a, I: Iterator<Item = api::TransactionView<'a>> + Clone> Serialize for Records<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.clone())
+    }
+}
+
+/// The link to one page of a transactions window.
+struct PageLink<'a> {
+    account: &'a str,
+    from: humantime::Rfc3339Timestamp,
+    to: humantime::Rfc3339Timestamp,
+    page: usize,
+}
+
+impl Serialize for PageLink<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!(
+            "/accounts/{}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={}",
+            self.account, self.from, self.to, self.page
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Grant;
+
+    #[test]
+    fn a_transactions_page_serialises_to_the_bytes_of_its_json_value() {
+        let spec =
+            PopulationSpec { seed: 5, bank: "b".into(), size: 10, transactions_per_day: 5.0, on_platform_share: 0.5 };
+        let mut txns = Vec::new();
+        for day in 0..3 {
+            population::transactions_on_day(&spec, 4, day, &mut txns);
+        }
+        let grant = Grant {
+            fields: Resource::Transactions { from_ms: 0, to_ms: 1 }.fields(),
+            blocked: testbed_core::terms::FieldSet::EMPTY,
+            off_platform: false,
+            blocked_off_platform: false,
+        };
+        let (account, from, to) = ("card-b-4", 0, 3 * 86_400_000);
+        for (page, pages) in [(1, 2), (2, 2)] {
+            let link = |page| PageLink { account, from: calendar_time(from), to: calendar_time(to), page };
+            let fast = TransactionPage {
+                data: TransactionPageData { transaction: Records(api::transaction_views(&grant, account, &txns)) },
+                links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
+                meta: PageMeta { total_pages: pages },
+            };
+            let text = |p: usize| {
+                format!(
+                    "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
+                    calendar_text(from),
+                    calendar_text(to)
+                )
+            };
+            let value = json!({
+                "Data": {"Transaction": api::transaction_records(&grant, account, &txns)},
+                "Links": {"Self": text(page), "Next": (page < pages).then(|| text(page + 1))},
+                "Meta": {"TotalPages": pages},
+            });
+            assert_eq!(serde_json::to_string(&fast).unwrap(), serde_json::to_string(&value).unwrap());
+        }
+    }
 }
