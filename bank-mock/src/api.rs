@@ -408,10 +408,11 @@ pub fn transaction_views<'a>(
     transactions: &'a [Transaction],
 ) -> impl Iterator<Item = TransactionView<'a>> + Clone {
     let (fields, off_platform) = (grant.fields, grant.off_platform);
-    transactions
-        .iter()
-        .filter(move |t| t.on_platform || off_platform)
-        .map(move |transaction| TransactionView { fields, account_id, transaction })
+    transactions.iter().filter(move |t| t.on_platform || off_platform).map(move |transaction| TransactionView {
+        fields,
+        account_id,
+        transaction,
+    })
 }
 
 impl Serialize for TransactionView<'_> {

@@ -27,6 +27,8 @@ use testbed_core::negotiation::OutcomeId;
 use testbed_core::population::{self, PopulationSpec};
 use testbed_core::scenario::{EventKind, Scenario};
 use testbed_core::terms::Purpose;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -90,6 +92,52 @@ pub struct AppState {
     in_flight: AtomicU64,
     /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
     responses: Box<[AtomicU64]>,
+    days: DayCache,
+}
+
+/// The generated transactions of recently served (customer, day) pairs: the pages of a window
+/// repeat the same days, and generating a day costs more than serving it. Direct-mapped and of
+/// fixed size; the population is a pure function of (seed, bank, customer, day), so a cached
+/// day equals a regenerated one.
+struct DayCache {
+    slots: Box<[Mutex<Option<CachedDay>>]>,
+}
+
+struct CachedDay {
+    customer: u64,
+    day: u32,
+    transactions: Vec<population::Transaction>,
+}
+
+impl DayCache {
+    const SLOTS: usize = 4096;
+
+    fn new() -> DayCache {
+        DayCache { slots: (0..Self::SLOTS).map(|_| Mutex::new(None)).collect() }
+    }
+
+    /// Replaces `out` with `population::transactions_on_day(spec, customer, day)`.
+    fn transactions_on_day(
+        &self,
+        spec: &PopulationSpec,
+        customer: u64,
+        day: u32,
+        out: &mut Vec<population::Transaction>,
+    ) {
+        out.clear();
+        let h = customer.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(day).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let slot = &self.slots[(h >> 32) as usize % Self::SLOTS];
+        if let Some(c) = &*slot.lock().unwrap_or_else(|e| e.into_inner())
+            && c.customer == customer
+            && c.day == day
+        {
+            out.extend_from_slice(&c.transactions);
+            return;
+        }
+        population::transactions_on_day(spec, customer, day, out);
+        let cached = CachedDay { customer, day, transactions: out.clone() };
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
+    }
 }
 
 impl AppState {
@@ -107,6 +155,7 @@ impl AppState {
             clock,
             in_flight: AtomicU64::new(0),
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            days: DayCache::new(),
         })
     }
 
@@ -273,16 +322,123 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,
+/// asks every connection to close once its current request is answered, and waits for them.
+///
+/// Each connection is one hyper HTTP/1.1 task. The two hot routes (`GET /healthz` and
+/// `GET /accounts/{account}/transactions`) are answered without going through the router;
+/// everything else, and any request those two cannot take as is, goes to `router`.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let router = router(state.clone());
+    let mut connections = tokio::task::JoinSet::new();
+    // One stop sender per open connection; those of closed connections are dropped as we go.
+    let mut stops: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        if stops.len() >= 64 && stops.len().is_power_of_two() {
+            stops.retain(|s| !s.is_closed());
+        }
+        stops.push(stop);
+        while connections.try_join_next().is_some() {}
+        let service = Hot { state: state.clone(), router: TowerToHyperService::new(router.clone()) };
+        connections.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                _ = stopped => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// The per-connection service: the hot routes directly, the rest through the router.
+#[derive(Clone)]
+struct Hot {
+    state: Arc<AppState>,
+    router: TowerToHyperService<Router>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let hot = if request.method() == axum::http::Method::GET { hot_route(request.uri().path()) } else { None };
+        match hot {
+            Some(HotRoute::Healthz) => Box::pin(async { Ok(healthz_response()) }),
+            Some(HotRoute::Transactions) => {
+                let state = self.state.clone();
+                Box::pin(async move {
+                    let path = request.uri().path();
+                    let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
+                    let query = request.uri().query();
+                    let reply =
+                        service(&state, "transactions", || transactions_page(&state, account, query, request.headers()))
+                            .await;
+                    Ok(reply.into_response())
+                })
+            }
+            None => Box::pin(self.router.call(request)),
+        }
+    }
+}
+
+enum HotRoute {
+    Healthz,
+    Transactions,
+}
+
+/// The hot route a GET path is, if it needs no decoding: `/healthz`, or
+/// `/accounts/{account}/transactions` with a non-empty, unescaped account segment.
+fn hot_route(path: &str) -> Option<HotRoute> {
+    if path == "/healthz" {
+        return Some(HotRoute::Healthz);
+    }
+    let account = path.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
+    (!account.is_empty() && !account.contains(['/', '%'])).then_some(HotRoute::Transactions)
 }
 
 async fn healthz() -> Response {
+    healthz_response()
+}
+
+fn healthz_response() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"Status":"ok"}"#).into_response()
 }
 
@@ -843,101 +999,98 @@ async fn transactions(
 ) -> Reply {
     let account = path_param(path)?;
     let headers = request.headers();
-    service(&state, "transactions", || {
-        let token = bearer(headers)?;
-        let purpose = purpose(headers, Purpose::Commerce)?;
-        let mut from = None;
-        let mut to = None;
-        let mut page = 1usize;
-        for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = unescape_query_value(v);
-            match k {
-                "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
-                "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
-                "page" => {
-                    page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
-                        Failure::bad(
-                            "invalid_query",
-                            format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
-                            Some("page"),
-                        )
-                    })?
-                }
-                other => {
-                    return Err(Failure::bad(
+    service(&state, "transactions", || transactions_page(&state, &account, query.as_deref(), headers)).await
+}
+
+/// `GET /accounts/{account}/transactions` once the service model let the request in.
+fn transactions_page(state: &AppState, account: &str, query: Option<&str>, headers: &HeaderMap) -> Reply {
+    let token = bearer(headers)?;
+    let purpose = purpose(headers, Purpose::Commerce)?;
+    let mut from = None;
+    let mut to = None;
+    let mut page = 1usize;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = unescape_query_value(v);
+        match k {
+            "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
+            "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
+            "page" => {
+                page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
+                    Failure::bad(
                         "invalid_query",
-                        format!(
-                            "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
-                        ),
-                        Some(other),
-                    ));
-                }
+                        format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
+                        Some("page"),
+                    )
+                })?
+            }
+            other => {
+                return Err(Failure::bad(
+                    "invalid_query",
+                    format!(
+                        "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
+                    ),
+                    Some(other),
+                ));
             }
         }
-        let nowt = state.clock.now();
-        let to = to.unwrap_or(nowt.as_millis());
-        let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
-        if from > to {
-            return Err(Failure::bad(
-                "invalid_query",
-                "fromBookingDateTime is after toBookingDateTime",
-                Some("fromBookingDateTime"),
-            ));
+    }
+    let nowt = state.clock.now();
+    let to = to.unwrap_or(nowt.as_millis());
+    let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
+    if from > to {
+        return Err(Failure::bad(
+            "invalid_query",
+            "fromBookingDateTime is after toBookingDateTime",
+            Some("fromBookingDateTime"),
+        ));
+    }
+    if to - from > 366 * 86_400_000 {
+        return Err(Failure::bad("invalid_query", "the window may span at most 366 days", Some("toBookingDateTime")));
+    }
+    let request = DataRequest {
+        resource: Resource::Transactions { from_ms: from, to_ms: to },
+        purpose,
+        wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
+        wants_off_platform: true,
+    };
+    // The desk is locked twice, briefly: to decide (and count refusals), and to count what
+    // was served; the page is built between and serialised after, unlocked.
+    let served = state.desk().serve_consent(token, &request, nowt)?;
+    let (customer, grant) = (served.customer, served.grant);
+    if !account_belongs(&state.spec, customer, account) {
+        return Err(DeskError::NotFound("account").into());
+    }
+    let mut txns: Vec<population::Transaction> = Vec::new();
+    if account.starts_with("card-") {
+        let mut day_txns = Vec::new();
+        for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
+            state.days.transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
+            txns.extend(
+                day_txns
+                    .iter()
+                    .filter(|t| t.at_ms >= from && t.at_ms < to)
+                    .filter(|t| t.on_platform || grant.off_platform),
+            );
         }
-        if to - from > 366 * 86_400_000 {
-            return Err(Failure::bad(
-                "invalid_query",
-                "the window may span at most 366 days",
-                Some("toBookingDateTime"),
-            ));
-        }
-        let request = DataRequest {
-            resource: Resource::Transactions { from_ms: from, to_ms: to },
-            purpose,
-            wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
-            wants_off_platform: true,
-        };
-        // The desk is locked twice, briefly: to decide (and count refusals), and to count what
-        // was served; the page is built between and serialised after, unlocked.
-        let served = state.desk().serve_consent(token, &request, nowt)?;
-        let (customer, grant) = (served.customer, served.grant);
-        if !account_belongs(&state.spec, customer, &account) {
-            return Err(DeskError::NotFound("account").into());
-        }
-        let mut txns: Vec<population::Transaction> = Vec::new();
-        if account.starts_with("card-") {
-            let mut day_txns = Vec::new();
-            for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
-                day_txns.clear();
-                population::transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
-                txns.extend(
-                    day_txns
-                        .iter()
-                        .filter(|t| t.at_ms >= from && t.at_ms < to)
-                        .filter(|t| t.on_platform || grant.off_platform),
-                );
-            }
-        }
-        let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
-        let first = ((page - 1) * PAGE_SIZE).min(txns.len());
-        let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
-        let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
-        // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
-        let disclosure =
-            Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
-        state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
-        let link = |page| PageLink { account: &account, from: calendar_time(from), to: calendar_time(to), page };
-        let body = TransactionPage {
-            data: TransactionPageData { transaction: Records(api::transaction_views(&grant, &account, slice)) },
-            links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
-            meta: PageMeta { total_pages: pages },
-        };
-        let mut out = Vec::with_capacity(256 + 256 * slice.len());
-        serde_json::to_writer(&mut out, &body).expect("pages serialise");
-        Ok(json_response(out))
-    })
-    .await
+    }
+    let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
+    let first = ((page - 1) * PAGE_SIZE).min(txns.len());
+    let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
+    let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
+    // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
+    let disclosure =
+        Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
+    state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+    let link = |page| PageLink { account, from: calendar_time(from), to: calendar_time(to), page };
+    let body = TransactionPage {
+        data: TransactionPageData { transaction: Records(api::transaction_views(&grant, account, slice)) },
+        links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
+        meta: PageMeta { total_pages: pages },
+    };
+    let mut out = Vec::with_capacity(256 + 256 * slice.len());
+    serde_json::to_writer(&mut out, &body).expect("pages serialise");
+    Ok(json_response(out))
 }
 
 /// A transactions page, serialised in one pass: keys in the sorted order a `serde_json::Value`
