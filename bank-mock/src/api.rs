@@ -390,10 +390,10 @@ pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Tran
         .collect()
 }
 
-/// A transaction record serialised straight from the transaction: the same JSON as
-/// `serde_json::to_value` of the [`TransactionRecord`] that [`transaction_records`] builds (keys
-/// in the sorted order of a JSON value), without building its strings. The HTTP data path
-/// writes pages with it.
+/// A transaction record written straight from the transaction: the same JSON bytes as
+/// `serde_json` gives for the value of the [`TransactionRecord`] that [`transaction_records`]
+/// builds (keys in a JSON value's sorted order), without building its strings. The HTTP data
+/// path writes pages with it.
 #[derive(Clone, Copy, Debug)]
 pub struct TransactionView<'a> {
     pub fields: FieldSet,
@@ -415,40 +415,85 @@ pub fn transaction_views<'a>(
     })
 }
 
-impl Serialize for TransactionView<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl TransactionView<'_> {
+    /// Appends the record's JSON object to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let t = self.transaction;
         let has = |f| self.fields.contains(f);
-        let mut map = serializer.serialize_map(None)?;
+        out.push(b'{');
         if has(Field::AccountId) {
-            map.serialize_entry("AccountId", self.account_id)?;
+            out.extend_from_slice(b"\"AccountId\":");
+            write_json_str(out, self.account_id);
+            out.push(b',');
         }
         if has(Field::TxnAmount) {
-            let amount = format_args!("{}.{:02}", t.amount_cents / 100, (t.amount_cents % 100).abs());
-            map.serialize_entry("Amount", &amount)?;
+            out.extend_from_slice(b"\"Amount\":\"");
+            // As `format!("{}.{:02}", cents / 100, (cents % 100).abs())`.
+            let units = t.amount_cents / 100;
+            if units < 0 {
+                out.push(b'-');
+            }
+            write_decimal(out, units.unsigned_abs(), 1);
+            out.push(b'.');
+            write_decimal(out, (t.amount_cents % 100).unsigned_abs(), 2);
+            out.extend_from_slice(b"\",");
         }
         if has(Field::TxnDate) {
-            map.serialize_entry("BookingDateTimeMs", &t.at_ms)?;
+            out.extend_from_slice(b"\"BookingDateTimeMs\":");
+            write_decimal(out, t.at_ms, 1);
+            out.push(b',');
         }
         if has(Field::FraudFlag) {
-            map.serialize_entry("FraudFlag", &false)?;
+            out.extend_from_slice(b"\"FraudFlag\":false,");
         }
         if has(Field::TxnCategory) {
-            map.serialize_entry("MerchantCategory", t.category.as_str())?;
+            out.extend_from_slice(b"\"MerchantCategory\":");
+            write_json_str(out, t.category.as_str());
+            out.push(b',');
         }
         if has(Field::TxnMerchant) {
-            map.serialize_entry("MerchantName", merchant_name(t.merchant))?;
+            out.extend_from_slice(b"\"MerchantName\":");
+            write_json_str(out, merchant_name(t.merchant));
+            out.push(b',');
         }
         if has(Field::TxnPlace) {
-            map.serialize_entry("PlaceZip5", &format_args!("{:05}", t.place_zip5))?;
+            out.extend_from_slice(b"\"PlaceZip5\":\"");
+            write_decimal(out, u64::from(t.place_zip5), 5);
+            out.extend_from_slice(b"\",");
         }
         if has(Field::TxnStatus) {
-            map.serialize_entry("Status", if t.pending { "Pending" } else { "Booked" })?;
+            out.extend_from_slice(if t.pending { b"\"Status\":\"Pending\"," } else { b"\"Status\":\"Booked\"," });
         }
-        map.serialize_entry("TransactionId", &format_args!("tx-{:016x}", transaction_id_bits(self.account_id, t.id)))?;
-        map.end()
+        out.extend_from_slice(b"\"TransactionId\":\"tx-");
+        let id = transaction_id_bits(self.account_id, t.id);
+        for shift in (0..16).rev() {
+            out.push(b"0123456789abcdef"[(id >> (shift * 4)) as usize & 0xf]);
+        }
+        out.extend_from_slice(b"\"}");
     }
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises");
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// The catalogue's merchant names, built once: every page shows some.
@@ -536,7 +581,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transaction_view_serialises_like_the_record_it_stands_for() {
+    fn a_transaction_view_writes_the_json_of_the_record_it_stands_for() {
         let spec =
             PopulationSpec { seed: 3, bank: "b".into(), size: 100, transactions_per_day: 6.0, on_platform_share: 0.5 };
         let mut txns = Vec::new();
@@ -545,16 +590,24 @@ mod tests {
         }
         txns[0].amount_cents = -7; // a refund under one unit
         txns[1].pending = true;
+        txns[2].amount_cents = -12_345;
+        txns[3].place_zip5 = 501;
         let all = Resource::FraudAlert.fields();
         let some = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant, Field::TxnPlace]);
-        for fields in [all, some, FieldSet::EMPTY] {
+        for (fields, account) in [(all, "card-b-9"), (some, "card-b-9"), (FieldSet::EMPTY, "c"), (all, "card-\"b\\-\n")]
+        {
             for off_platform in [false, true] {
                 let grant = Grant { fields, blocked: FieldSet::EMPTY, off_platform, blocked_off_platform: false };
-                let records = transaction_records(&grant, "card-b-9", &txns);
-                let views: Vec<_> = transaction_views(&grant, "card-b-9", &txns).collect();
+                let records = transaction_records(&grant, account, &txns);
+                let mut written = Vec::new();
+                for (i, view) in transaction_views(&grant, account, &txns).enumerate() {
+                    written.extend_from_slice(if i == 0 { b"[" } else { b"," });
+                    view.write_json(&mut written);
+                }
+                written.extend_from_slice(if written.is_empty() { b"[]" } else { b"]" });
                 assert_eq!(
                     serde_json::to_string(&serde_json::to_value(&records).unwrap()).unwrap(),
-                    serde_json::to_string(&views).unwrap()
+                    String::from_utf8(written).unwrap()
                 );
             }
         }

@@ -14,6 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
 use std::borrow::Cow;
@@ -27,8 +29,6 @@ use testbed_core::negotiation::OutcomeId;
 use testbed_core::population::{self, PopulationSpec};
 use testbed_core::scenario::{EventKind, Scenario};
 use testbed_core::terms::Purpose;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -408,9 +408,10 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
                     let path = request.uri().path();
                     let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
                     let query = request.uri().query();
-                    let reply =
-                        service(&state, "transactions", || transactions_page(&state, account, query, request.headers()))
-                            .await;
+                    let reply = service(&state, "transactions", || {
+                        transactions_page(&state, account, query, request.headers())
+                    })
+                    .await;
                     Ok(reply.into_response())
                 })
             }
@@ -1082,71 +1083,46 @@ fn transactions_page(state: &AppState, account: &str, query: Option<&str>, heade
     let disclosure =
         Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
     state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
-    let link = |page| PageLink { account, from: calendar_time(from), to: calendar_time(to), page };
-    let body = TransactionPage {
-        data: TransactionPageData { transaction: Records(api::transaction_views(&grant, account, slice)) },
-        links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
-        meta: PageMeta { total_pages: pages },
-    };
-    let mut out = Vec::with_capacity(256 + 256 * slice.len());
-    serde_json::to_writer(&mut out, &body).expect("pages serialise");
+    let mut out = Vec::with_capacity(320 + 320 * slice.len());
+    write_transaction_page(&mut out, api::transaction_views(&grant, account, slice), account, (from, to), page, pages);
     Ok(json_response(out))
 }
 
-/// A transactions page, serialised in one pass: keys in the sorted order a `serde_json::Value`
-/// would give them, so the bytes equal those of the `json!` value it replaces.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactionPage<'a, R: Serialize> {
-    data: TransactionPageData<R>,
-    links: PageLinks<'a>,
-    meta: PageMeta,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactionPageData<I> {
-    transaction: I,
-}
-
-#[derive(Serialize)]
-struct PageLinks<'a> {
-    #[serde(rename = "Next")]
-    next: Option<PageLink<'a>>,
-    #[serde(rename = "Self")]
-    this: PageLink<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PageMeta {
-    total_pages: usize,
-}
-
-/// The records of a page, serialised as a JSON array straight from the views.
-struct Records<I>(I);
-
-impl<'a, I: Iterator<Item = api::TransactionView<'a>> + Clone> Serialize for Records<I> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.clone())
-    }
-}
-
-/// The link to one page of a transactions window.
-struct PageLink<'a> {
-    account: &'a str,
-    from: humantime::Rfc3339Timestamp,
-    to: humantime::Rfc3339Timestamp,
+/// Writes a transactions page: the bytes `serde_json` gives for the value
+/// `{"Data": {"Transaction": [..]}, "Links": {"Next": .., "Self": ..}, "Meta": {"TotalPages": ..}}`
+/// (a JSON value's keys are sorted), without building the value.
+fn write_transaction_page<'a>(
+    out: &mut Vec<u8>,
+    records: impl Iterator<Item = api::TransactionView<'a>>,
+    account: &str,
+    window_ms: (u64, u64),
     page: usize,
-}
-
-impl Serialize for PageLink<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!(
-            "/accounts/{}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={}",
-            self.account, self.from, self.to, self.page
-        ))
+    pages: usize,
+) {
+    out.extend_from_slice(b"{\"Data\":{\"Transaction\":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        record.write_json(out);
     }
+    out.extend_from_slice(b"]},\"Links\":{\"Next\":");
+    let (from, to) = (calendar_time(window_ms.0), calendar_time(window_ms.1));
+    let link = |out: &mut Vec<u8>, page: usize| {
+        let text =
+            format!("/accounts/{account}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}&page={page}");
+        api::write_json_str(out, &text);
+    };
+    if page < pages {
+        link(out, page + 1);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"Self\":");
+    link(out, page);
+    out.extend_from_slice(b"},\"Meta\":{\"TotalPages\":");
+    api::write_decimal(out, pages as u64, 1);
+    out.extend_from_slice(b"}}");
 }
 
 #[cfg(test)]
@@ -1170,12 +1146,15 @@ mod tests {
         };
         let (account, from, to) = ("card-b-4", 0, 3 * 86_400_000);
         for (page, pages) in [(1, 2), (2, 2)] {
-            let link = |page| PageLink { account, from: calendar_time(from), to: calendar_time(to), page };
-            let fast = TransactionPage {
-                data: TransactionPageData { transaction: Records(api::transaction_views(&grant, account, &txns)) },
-                links: PageLinks { next: (page < pages).then(|| link(page + 1)), this: link(page) },
-                meta: PageMeta { total_pages: pages },
-            };
+            let mut fast = Vec::new();
+            write_transaction_page(
+                &mut fast,
+                api::transaction_views(&grant, account, &txns),
+                account,
+                (from, to),
+                page,
+                pages,
+            );
             let text = |p: usize| {
                 format!(
                     "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
@@ -1188,7 +1167,7 @@ mod tests {
                 "Links": {"Self": text(page), "Next": (page < pages).then(|| text(page + 1))},
                 "Meta": {"TotalPages": pages},
             });
-            assert_eq!(serde_json::to_string(&fast).unwrap(), serde_json::to_string(&value).unwrap());
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&value).unwrap());
         }
     }
 }
