@@ -2,8 +2,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p bank-mock -p platform-mock
+BIN="${CARGO_TARGET_DIR:-target}/release"
 log=$(mktemp)
-target/release/bank-mock serve --scenario scenarios/live-demo.toml --bank demo-bank --listen 127.0.0.1:0 > "$log" 2>&1 &
+"$BIN"/bank-mock serve --scenario scenarios/live-demo.toml --bank demo-bank --listen 127.0.0.1:0 > "$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done

@@ -4,6 +4,6 @@
 # achieved vs scheduled rate, scheduling lag and CPU microseconds per request.
 source "$(dirname "$0")/lib.sh"
 echo "== closed loop, 64 connections"
-target/release/platform-mock load "$BASE/healthz" --connections 64 --duration 10s
+"$BIN"/platform-mock load "$BASE/healthz" --connections 64 --duration 10s
 echo "== open model, 50,000 requests/s"
-target/release/platform-mock load "$BASE/healthz" --rate 50000 --duration 10s
+"$BIN"/platform-mock load "$BASE/healthz" --rate 50000 --duration 10s

@@ -313,11 +313,15 @@ pub fn money(cents: i64) -> String {
 /// An opaque, stable transaction id: it must not reveal the account or the booking day, which
 /// the terms may withhold. A fixed 64-bit mix (SplitMix64 finaliser) of both.
 pub fn transaction_id(account_id: &str, id: u64) -> String {
+    format!("tx-{:016x}", transaction_id_bits(account_id, id))
+}
+
+fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
     let h = testbed_core::rng::fnv1a(account_id.as_bytes());
     let mut z = h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    format!("tx-{:016x}", z ^ (z >> 31))
+    z ^ (z >> 31)
 }
 
 /// A transaction as the API returns it: every field optional, present only when granted.
@@ -384,6 +388,119 @@ pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Tran
             fraud_flag: has(Field::FraudFlag).then_some(false),
         })
         .collect()
+}
+
+/// A transaction record written straight from the transaction: the same JSON bytes as
+/// `serde_json` gives for the value of the [`TransactionRecord`] that [`transaction_records`]
+/// builds (keys in a JSON value's sorted order), without building its strings. The HTTP data
+/// path writes pages with it.
+#[derive(Clone, Copy, Debug)]
+pub struct TransactionView<'a> {
+    pub fields: FieldSet,
+    pub account_id: &'a str,
+    pub transaction: &'a Transaction,
+}
+
+/// The transactions of `transactions` a grant lets out, as views (see [`transaction_records`]).
+pub fn transaction_views<'a>(
+    grant: &Grant,
+    account_id: &'a str,
+    transactions: &'a [Transaction],
+) -> impl Iterator<Item = TransactionView<'a>> + Clone {
+    let (fields, off_platform) = (grant.fields, grant.off_platform);
+    transactions.iter().filter(move |t| t.on_platform || off_platform).map(move |transaction| TransactionView {
+        fields,
+        account_id,
+        transaction,
+    })
+}
+
+impl TransactionView<'_> {
+    /// Appends the record's JSON object to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let t = self.transaction;
+        let has = |f| self.fields.contains(f);
+        out.push(b'{');
+        if has(Field::AccountId) {
+            out.extend_from_slice(b"\"AccountId\":");
+            write_json_str(out, self.account_id);
+            out.push(b',');
+        }
+        if has(Field::TxnAmount) {
+            out.extend_from_slice(b"\"Amount\":\"");
+            // As `format!("{}.{:02}", cents / 100, (cents % 100).abs())`.
+            let units = t.amount_cents / 100;
+            if units < 0 {
+                out.push(b'-');
+            }
+            write_decimal(out, units.unsigned_abs(), 1);
+            out.push(b'.');
+            write_decimal(out, (t.amount_cents % 100).unsigned_abs(), 2);
+            out.extend_from_slice(b"\",");
+        }
+        if has(Field::TxnDate) {
+            out.extend_from_slice(b"\"BookingDateTimeMs\":");
+            write_decimal(out, t.at_ms, 1);
+            out.push(b',');
+        }
+        if has(Field::FraudFlag) {
+            out.extend_from_slice(b"\"FraudFlag\":false,");
+        }
+        if has(Field::TxnCategory) {
+            out.extend_from_slice(b"\"MerchantCategory\":");
+            write_json_str(out, t.category.as_str());
+            out.push(b',');
+        }
+        if has(Field::TxnMerchant) {
+            out.extend_from_slice(b"\"MerchantName\":");
+            write_json_str(out, merchant_name(t.merchant));
+            out.push(b',');
+        }
+        if has(Field::TxnPlace) {
+            out.extend_from_slice(b"\"PlaceZip5\":\"");
+            write_decimal(out, u64::from(t.place_zip5), 5);
+            out.extend_from_slice(b"\",");
+        }
+        if has(Field::TxnStatus) {
+            out.extend_from_slice(if t.pending { b"\"Status\":\"Pending\"," } else { b"\"Status\":\"Booked\"," });
+        }
+        out.extend_from_slice(b"\"TransactionId\":\"tx-");
+        let id = transaction_id_bits(self.account_id, t.id);
+        for shift in (0..16).rev() {
+            out.push(b"0123456789abcdef"[(id >> (shift * 4)) as usize & 0xf]);
+        }
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises");
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The catalogue's merchant names, built once: every page shows some.
+fn merchant_name(merchant: u32) -> &'static str {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| (0..population::MERCHANT_COUNT).map(population::merchant_name).collect());
+    &names[(merchant % population::MERCHANT_COUNT) as usize]
 }
 
 /// An account as the API returns it.
@@ -457,4 +574,42 @@ pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRec
 pub fn balance_for(grant: &Grant, spec: &PopulationSpec, customer: u64, day: u32) -> BalanceRecord {
     let id = format!("chk-{}-{customer}", spec.bank);
     balance_record(grant, &id, population::balance_cents(spec, customer, day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_view_writes_the_json_of_the_record_it_stands_for() {
+        let spec =
+            PopulationSpec { seed: 3, bank: "b".into(), size: 100, transactions_per_day: 6.0, on_platform_share: 0.5 };
+        let mut txns = Vec::new();
+        for day in 0..4 {
+            population::transactions_on_day(&spec, 9, day, &mut txns);
+        }
+        txns[0].amount_cents = -7; // a refund under one unit
+        txns[1].pending = true;
+        txns[2].amount_cents = -12_345;
+        txns[3].place_zip5 = 501;
+        let all = Resource::FraudAlert.fields();
+        let some = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant, Field::TxnPlace]);
+        for (fields, account) in [(all, "card-b-9"), (some, "card-b-9"), (FieldSet::EMPTY, "c"), (all, "card-\"b\\-\n")]
+        {
+            for off_platform in [false, true] {
+                let grant = Grant { fields, blocked: FieldSet::EMPTY, off_platform, blocked_off_platform: false };
+                let records = transaction_records(&grant, account, &txns);
+                let mut written = Vec::new();
+                for (i, view) in transaction_views(&grant, account, &txns).enumerate() {
+                    written.extend_from_slice(if i == 0 { b"[" } else { b"," });
+                    view.write_json(&mut written);
+                }
+                written.extend_from_slice(if written.is_empty() { b"[]" } else { b"]" });
+                assert_eq!(
+                    serde_json::to_string(&serde_json::to_value(&records).unwrap()).unwrap(),
+                    String::from_utf8(written).unwrap()
+                );
+            }
+        }
+    }
 }

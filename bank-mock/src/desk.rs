@@ -206,14 +206,24 @@ impl Desk {
         id
     }
 
+    /// FNV-1a of `"{secret}|{tag}|{bank}|{platform}|{id}"`, hashed piece by piece (no string is
+    /// built: this runs on every request), then one SplitMix64 round so neighbouring inputs give
+    /// unrelated MACs.
     fn mac(&self, kind: TokenKind, platform: &str, id: u64, bank: &str) -> u64 {
         let tag = match kind {
             TokenKind::Agreement => "agr",
             TokenKind::Access => "acc",
         };
-        let h = testbed_core::rng::fnv1a(format!("{}|{tag}|{bank}|{platform}|{id}", self.secret).as_bytes());
-        // One SplitMix64 round so neighbouring inputs give unrelated MACs.
-        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut digits = [0u8; 20];
+        let mut h = Fnv1a::new();
+        h.write(decimal(self.secret, &mut digits));
+        for part in [tag, bank, platform] {
+            h.write(b"|");
+            h.write(part.as_bytes());
+        }
+        h.write(b"|");
+        h.write(decimal(id, &mut digits));
+        let mut z = h.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z ^ (z >> 27)
     }
@@ -230,8 +240,18 @@ impl Desk {
     /// Checks a bearer token's form and MAC: `Unauthorized` for garbage, `Forbidden` for a
     /// genuine token of another bank.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, DeskError> {
-        let parts: Vec<&str> = token.split('.').collect();
-        let [tag, bank, platform, id, mac] = parts[..] else { return Err(DeskError::Unauthorized) };
+        let (kind, bank, platform, id) = self.check_token(token)?;
+        Ok(TokenClaims { kind, bank: bank.into(), platform: platform.into(), id })
+    }
+
+    /// `verify` without allocating: kind, bank, platform and id, borrowed from the token.
+    fn check_token<'t>(&self, token: &'t str) -> Result<(TokenKind, &'t str, &'t str, u64), DeskError> {
+        let mut parts = token.split('.');
+        let (Some(tag), Some(bank), Some(platform), Some(id), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(DeskError::Unauthorized);
+        };
         let kind = match tag {
             "agr" => TokenKind::Agreement,
             "acc" => TokenKind::Access,
@@ -245,7 +265,7 @@ impl Desk {
         if bank != self.bank_name() {
             return Err(DeskError::Forbidden(format!("the token was issued by bank `{bank}`, not this one")));
         }
-        Ok(TokenClaims { kind, bank: bank.into(), platform: platform.into(), id })
+        Ok((kind, bank, platform, id))
     }
 
     /// The bank's preferences with the regulations in force at `sim_now`.
@@ -514,12 +534,19 @@ impl Desk {
         request: &DataRequest,
         now: SimTime,
     ) -> Result<(String, u64, Grant), DeskError> {
-        let claims = self.verify(token)?;
-        if claims.kind != TokenKind::Access {
+        let served = self.serve_consent(token, request, now)?;
+        Ok((self.consents[&served.consent].platform.clone(), served.customer, served.grant))
+    }
+
+    /// `serve` for the hot path: the same decision and counting, without allocating; the
+    /// consent id in the answer stands for the platform in `record_consent_disclosure`.
+    pub fn serve_consent(&mut self, token: &str, request: &DataRequest, now: SimTime) -> Result<Served, DeskError> {
+        let (kind, _, platform, id) = self.check_token(token)?;
+        if kind != TokenKind::Access {
             return Err(DeskError::Forbidden("data is read with a consent's access token".into()));
         }
-        let entry = self.consents.get(&claims.id).ok_or(DeskError::NotFound("consent"))?;
-        if entry.platform != claims.platform {
+        let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
+        if entry.platform != platform {
             return Err(DeskError::Forbidden("the token belongs to another platform".into()));
         }
         let agreement =
@@ -545,7 +572,7 @@ impl Desk {
                 if grant.is_violation() {
                     ledger.blocked(grant.blocked, grant.blocked_off_platform);
                 }
-                Ok((claims.platform, customer, grant))
+                Ok(Served { consent: id, customer, grant })
             }
         }
     }
@@ -557,13 +584,104 @@ impl Desk {
         }
     }
 
+    /// Records what a response served under `consent` (as `serve_consent` returned it) carried.
+    pub fn record_consent_disclosure(&mut self, consent: u64, d: Disclosure, now: SimTime) {
+        if let Some(entry) = self.consents.get(&consent)
+            && let Some(l) = self.ledgers.get_mut(&entry.platform)
+        {
+            l.disclose(now.as_millis(), d.customer, d.purpose, d.fields, d.records, d.off_platform);
+        }
+    }
+
     pub fn ledgers(&self) -> &BTreeMap<String, PairLedger> {
         &self.ledgers
     }
 
     pub fn resource_for_account(&self, customer: u64, account_id: &str) -> Result<(), DeskError> {
-        let checking = format!("chk-{}-{customer}", self.spec.bank);
-        let card = format!("card-{}-{customer}", self.spec.bank);
-        if account_id == checking || account_id == card { Ok(()) } else { Err(DeskError::NotFound("account")) }
+        if account_belongs(&self.spec, customer, account_id) { Ok(()) } else { Err(DeskError::NotFound("account")) }
+    }
+}
+
+/// Whether `account_id` is one of `customer`'s two accounts (`chk-{bank}-{customer}` or
+/// `card-{bank}-{customer}`), checked without building the ids.
+pub fn account_belongs(spec: &PopulationSpec, customer: u64, account_id: &str) -> bool {
+    let Some(rest) = account_id.strip_prefix("chk-").or_else(|| account_id.strip_prefix("card-")) else {
+        return false;
+    };
+    let mut digits = [0u8; 20];
+    rest.strip_prefix(spec.bank.as_str())
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|n| n.as_bytes() == decimal(customer, &mut digits))
+}
+
+/// What `Desk::serve_consent` granted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Served {
+    pub consent: u64,
+    pub customer: u64,
+    pub grant: Grant,
+}
+
+/// Streaming FNV-1a, equal to `testbed_core::rng::fnv1a` of the concatenated pieces.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_mac_input_hashes_like_the_formatted_string() {
+        for (secret, id) in [(0u64, 0u64), (7, 1), (u64::MAX, 12_345_678_901)] {
+            let mut digits = [0u8; 20];
+            let mut h = Fnv1a::new();
+            h.write(decimal(secret, &mut digits));
+            h.write(b"|acc|bank-a|platform-b|");
+            h.write(decimal(id, &mut digits));
+            let formatted = format!("{secret}|acc|bank-a|platform-b|{id}");
+            assert_eq!(h.0, testbed_core::rng::fnv1a(formatted.as_bytes()), "{formatted}");
+        }
+    }
+
+    #[test]
+    fn only_the_customers_own_two_accounts_belong_to_them() {
+        let spec = PopulationSpec {
+            seed: 1,
+            bank: "b-1".into(),
+            size: 100,
+            transactions_per_day: 1.0,
+            on_platform_share: 0.5,
+        };
+        assert!(account_belongs(&spec, 42, "chk-b-1-42"));
+        assert!(account_belongs(&spec, 42, "card-b-1-42"));
+        for other in ["chk-b-1-4", "chk-b-1-420", "card-b-2-42", "sav-b-1-42", "chk-b-1-", "card-b-1-042", ""] {
+            assert!(!account_belongs(&spec, 42, other), "{other}");
+        }
+        assert!(account_belongs(&spec, 0, "card-b-1-0"));
     }
 }

@@ -5,17 +5,20 @@
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
 use crate::api::{self, DataRequest, Permission, Resource};
-use crate::desk::{Answer, Desk, DeskError, Disclosure};
+use crate::desk::{Answer, Desk, DeskError, Disclosure, account_belongs};
 use crate::policy::Verdict;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testbed_core::SimTime;
 use testbed_core::negotiation::OutcomeId;
-use testbed_core::population;
+use testbed_core::population::{self, PopulationSpec};
 use testbed_core::scenario::{EventKind, Scenario};
 use testbed_core::terms::Purpose;
 use tokio::net::TcpListener;
@@ -59,30 +62,100 @@ impl LiveClock {
     }
 }
 
+/// Routes counted in `bank_http_responses_total`, in the order the metrics list them.
+const COUNTED_ROUTES: [&str; 12] = [
+    "accounts",
+    "agreement_review",
+    "balances",
+    "consent",
+    "consent_delete",
+    "consents",
+    "negotiation_accept",
+    "negotiation_offers",
+    "negotiation_review",
+    "negotiation_withdraw",
+    "negotiations",
+    "transactions",
+];
+/// Response counters per route hold one slot per status code below this.
+const STATUS_SLOTS: usize = 600;
+
 pub struct AppState {
     desk: Mutex<Desk>,
     scenario: Arc<Scenario>,
     bank: usize,
+    /// The desk's population, copied out so data requests need not lock the desk to read it.
+    spec: PopulationSpec,
     clock: LiveClock,
     workers: Semaphore,
     bucket: Mutex<(f64, Instant)>,
     in_flight: AtomicU64,
-    responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
+    responses: Box<[AtomicU64]>,
+    days: DayCache,
+}
+
+/// The generated transactions of recently served (customer, day) pairs: the pages of a window
+/// repeat the same days, and generating a day costs more than serving it. Direct-mapped and of
+/// fixed size; the population is a pure function of (seed, bank, customer, day), so a cached
+/// day equals a regenerated one.
+struct DayCache {
+    slots: Box<[Mutex<Option<CachedDay>>]>,
+}
+
+struct CachedDay {
+    customer: u64,
+    day: u32,
+    transactions: Vec<population::Transaction>,
+}
+
+impl DayCache {
+    const SLOTS: usize = 4096;
+
+    fn new() -> DayCache {
+        DayCache { slots: (0..Self::SLOTS).map(|_| Mutex::new(None)).collect() }
+    }
+
+    /// Replaces `out` with `population::transactions_on_day(spec, customer, day)`.
+    fn transactions_on_day(
+        &self,
+        spec: &PopulationSpec,
+        customer: u64,
+        day: u32,
+        out: &mut Vec<population::Transaction>,
+    ) {
+        out.clear();
+        let h = customer.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(day).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let slot = &self.slots[(h >> 32) as usize % Self::SLOTS];
+        if let Some(c) = &*slot.lock().unwrap_or_else(|e| e.into_inner())
+            && c.customer == customer
+            && c.day == day
+        {
+            out.extend_from_slice(&c.transactions);
+            return;
+        }
+        population::transactions_on_day(spec, customer, day, out);
+        let cached = CachedDay { customer, day, transactions: out.clone() };
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
+    }
 }
 
 impl AppState {
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
         let service = &scenario.banks[bank].service;
         let burst = service.rate_limit.map_or(0.0, |(_, b)| b);
+        let desk = Desk::new(scenario.clone(), bank, secret);
         Arc::new(AppState {
-            desk: Mutex::new(Desk::new(scenario.clone(), bank, secret)),
+            spec: desk.population().clone(),
+            desk: Mutex::new(desk),
             workers: Semaphore::new(service.workers as usize),
             bucket: Mutex::new((burst, Instant::now())),
             scenario,
             bank,
             clock,
             in_flight: AtomicU64::new(0),
-            responses: Mutex::new(BTreeMap::new()),
+            responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            days: DayCache::new(),
         })
     }
 
@@ -91,7 +164,9 @@ impl AppState {
     }
 
     fn count(&self, route: &'static str, status: StatusCode) {
-        *self.responses.lock().unwrap_or_else(|e| e.into_inner()).entry((route, status.as_u16())).or_default() += 1;
+        let r = COUNTED_ROUTES.iter().position(|n| *n == route).expect("a counted route");
+        let s = usize::from(status.as_u16()).min(STATUS_SLOTS - 1);
+        self.responses[r * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The token bucket: `Err(retry_after)` when empty.
@@ -205,12 +280,12 @@ fn serde_path_to_error<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, Failure> {
+fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
+        .map(str::trim)
         .ok_or_else(|| Failure::from(DeskError::Unauthorized))
 }
 
@@ -247,17 +322,125 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,
+/// asks every connection to close once its current request is answered, and waits for them.
+///
+/// Each connection is one hyper HTTP/1.1 task. The two hot routes (`GET /healthz` and
+/// `GET /accounts/{account}/transactions`) are answered without going through the router;
+/// everything else, and any request those two cannot take as is, goes to `router`.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let router = router(state.clone());
+    let mut connections = tokio::task::JoinSet::new();
+    // One stop sender per open connection; those of closed connections are dropped as we go.
+    let mut stops: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        if stops.len() >= 64 && stops.len().is_power_of_two() {
+            stops.retain(|s| !s.is_closed());
+        }
+        stops.push(stop);
+        while connections.try_join_next().is_some() {}
+        let service = Hot { state: state.clone(), router: TowerToHyperService::new(router.clone()) };
+        connections.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                _ = stopped => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"Status": "ok"}))
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// The per-connection service: the hot routes directly, the rest through the router.
+#[derive(Clone)]
+struct Hot {
+    state: Arc<AppState>,
+    router: TowerToHyperService<Router>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let hot = if request.method() == axum::http::Method::GET { hot_route(request.uri().path()) } else { None };
+        match hot {
+            Some(HotRoute::Healthz) => Box::pin(async { Ok(healthz_response()) }),
+            Some(HotRoute::Transactions) => {
+                let state = self.state.clone();
+                Box::pin(async move {
+                    let path = request.uri().path();
+                    let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
+                    let query = request.uri().query();
+                    let reply = service(&state, "transactions", || {
+                        transactions_page(&state, account, query, request.headers())
+                    })
+                    .await;
+                    Ok(reply.into_response())
+                })
+            }
+            None => Box::pin(self.router.call(request)),
+        }
+    }
+}
+
+enum HotRoute {
+    Healthz,
+    Transactions,
+}
+
+/// The hot route a GET path is, if it needs no decoding: `/healthz`, or
+/// `/accounts/{account}/transactions` with a non-empty, unescaped account segment.
+fn hot_route(path: &str) -> Option<HotRoute> {
+    if path == "/healthz" {
+        return Some(HotRoute::Healthz);
+    }
+    let account = path.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
+    (!account.is_empty() && !account.contains(['/', '%'])).then_some(HotRoute::Transactions)
+}
+
+async fn healthz() -> Response {
+    healthz_response()
+}
+
+fn healthz_response() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"Status":"ok"}"#).into_response()
 }
 
 async fn openapi() -> Response {
@@ -270,10 +453,14 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     out.push_str(
         "# HELP bank_http_responses_total Responses by route and status.\n# TYPE bank_http_responses_total counter\n",
     );
-    for ((route, status), n) in state.responses.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        out.push_str(&format!(
-            "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
-        ));
+    for (i, n) in state.responses.iter().enumerate() {
+        let n = n.load(Ordering::Relaxed);
+        if n > 0 {
+            let (route, status) = (COUNTED_ROUTES[i / STATUS_SLOTS], i % STATUS_SLOTS);
+            out.push_str(&format!(
+                "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
     }
     out.push_str("# HELP bank_in_flight_requests Data requests being served.\n# TYPE bank_in_flight_requests gauge\n");
     out.push_str(&format!("bank_in_flight_requests{{bank=\"{bank}\"}} {}\n", state.in_flight.load(Ordering::Relaxed)));
@@ -569,8 +756,12 @@ fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
 
 /// Ms of the mock calendar (day 0 = 2018-01-01) as an RFC 3339 date-time.
 pub fn calendar_text(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms);
-    humantime::format_rfc3339_seconds(t).to_string()
+    calendar_time(ms).to_string()
+}
+
+/// `calendar_text` as a `Display`, to format without an intermediate `String`.
+fn calendar_time(ms: u64) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms))
 }
 
 fn consent_json(c: &api::Consent, customer: u64) -> serde_json::Value {
@@ -618,7 +809,7 @@ async fn create_consent(
         }
         let now = state.clock.now();
         let (consent, access) =
-            state.desk().create_consent(&token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+            state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
         let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
         Ok((StatusCode::CREATED, Json(body)).into_response())
     })();
@@ -640,7 +831,7 @@ async fn get_consent(
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
         let desk = state.desk();
-        let (c, customer) = desk.consent(&token, id)?;
+        let (c, customer) = desk.consent(token, id)?;
         Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
     })();
     state.count("consent", status_of(&reply));
@@ -656,7 +847,7 @@ async fn delete_consent(
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
-        state.desk().revoke_consent(&token, id, state.clock.now())?;
+        state.desk().revoke_consent(token, id, state.clock.now())?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })();
     state.count("consent_delete", status_of(&reply));
@@ -700,20 +891,19 @@ async fn service<T>(
             f.retry_after = Some(wait);
             f
         })?;
-        let _worker = state
-            .workers
-            .acquire()
-            .await
-            .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
+        // A free worker is taken without awaiting; only a busy bank queues.
+        let _worker = match state.workers.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => state
+                .workers
+                .acquire()
+                .await
+                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?,
+        };
         state.in_flight.fetch_add(1, Ordering::Relaxed);
         let svc = &state.scenario.banks[state.bank].service;
-        let (delay, fail) = {
-            let mut rng = rand::rng();
-            (
-                svc.service_time.sample(&mut rng),
-                svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rng) < svc.error_rate,
-            )
-        };
+        let delay = svc.service_time.sample(&mut rand::rng());
+        let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -728,10 +918,16 @@ async fn service<T>(
     result
 }
 
-async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Reply {
+/// A JSON body already serialised.
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
+    let headers = request.headers();
     service(&state, "accounts", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::CustomerService)?;
+        let token = bearer(headers)?;
+        let purpose = purpose(headers, Purpose::CustomerService)?;
         let request = DataRequest {
             resource: Resource::Accounts,
             purpose,
@@ -739,15 +935,17 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
             wants_off_platform: false,
         };
         let now = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
-        let person = population::customer(desk.population(), customer);
-        let records = api::account_records(&grant, &person);
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: 0 },
-            now,
-        );
+        let served = state.desk().serve_consent(token, &request, now)?;
+        let person = population::customer(&state.spec, served.customer);
+        let records = api::account_records(&served.grant, &person);
+        let disclosure = Disclosure {
+            customer: served.customer,
+            purpose,
+            fields: served.grant.fields,
+            records: records.len() as u64,
+            off_platform: 0,
+        };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
         Ok(Json(json!({"Data": {"Account": records}})).into_response())
     })
     .await
@@ -755,13 +953,14 @@ async fn accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Rep
 
 async fn balances(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    request: Request,
 ) -> Reply {
     let account = path_param(path)?;
+    let headers = request.headers();
     service(&state, "balances", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::BalanceDisplay)?;
+        let token = bearer(headers)?;
+        let purpose = purpose(headers, Purpose::BalanceDisplay)?;
         let request = DataRequest {
             resource: Resource::Balances,
             purpose,
@@ -769,125 +968,206 @@ async fn balances(
             wants_off_platform: false,
         };
         let now = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, now)?;
-        desk.resource_for_account(customer, &account)?;
+        let served = state.desk().serve_consent(token, &request, now)?;
+        if !account_belongs(&state.spec, served.customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
         let day = (now.as_millis() / 86_400_000) as u32;
-        let spec = desk.population().clone();
-        let record = api::balance_record(&grant, &account, population::balance_cents(&spec, customer, day));
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 },
-            now,
-        );
+        let cents = population::balance_cents(&state.spec, served.customer, day);
+        let record = api::balance_record(&served.grant, &account, cents);
+        let disclosure =
+            Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
         Ok(Json(json!({"Data": {"Balance": [record]}})).into_response())
     })
     .await
 }
 
+/// A query value with the escapes clients use in date-times undone (`%3A` → `:`, `%2B` → `+`).
+fn unescape_query_value(v: &str) -> Cow<'_, str> {
+    if v.contains('%') {
+        Cow::Owned(v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+"))
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
 async fn transactions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
+    request: Request,
 ) -> Reply {
     let account = path_param(path)?;
-    service(&state, "transactions", || {
-        let token = bearer(&headers)?;
-        let purpose = purpose(&headers, Purpose::Commerce)?;
-        let mut from = None;
-        let mut to = None;
-        let mut page = 1usize;
-        for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+");
-            match k {
-                "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
-                "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
-                "page" => {
-                    page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
-                        Failure::bad(
-                            "invalid_query",
-                            format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
-                            Some("page"),
-                        )
-                    })?
-                }
-                other => {
-                    return Err(Failure::bad(
+    let headers = request.headers();
+    service(&state, "transactions", || transactions_page(&state, &account, query.as_deref(), headers)).await
+}
+
+/// `GET /accounts/{account}/transactions` once the service model let the request in.
+fn transactions_page(state: &AppState, account: &str, query: Option<&str>, headers: &HeaderMap) -> Reply {
+    let token = bearer(headers)?;
+    let purpose = purpose(headers, Purpose::Commerce)?;
+    let mut from = None;
+    let mut to = None;
+    let mut page = 1usize;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = unescape_query_value(v);
+        match k {
+            "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
+            "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
+            "page" => {
+                page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
+                    Failure::bad(
                         "invalid_query",
-                        format!(
-                            "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
-                        ),
-                        Some(other),
-                    ));
-                }
+                        format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
+                        Some("page"),
+                    )
+                })?
+            }
+            other => {
+                return Err(Failure::bad(
+                    "invalid_query",
+                    format!(
+                        "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
+                    ),
+                    Some(other),
+                ));
             }
         }
-        let now = state.clock.now().as_millis();
-        let to = to.unwrap_or(now);
-        let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
-        if from > to {
-            return Err(Failure::bad(
-                "invalid_query",
-                "fromBookingDateTime is after toBookingDateTime",
-                Some("fromBookingDateTime"),
-            ));
+    }
+    let nowt = state.clock.now();
+    let to = to.unwrap_or(nowt.as_millis());
+    let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
+    if from > to {
+        return Err(Failure::bad(
+            "invalid_query",
+            "fromBookingDateTime is after toBookingDateTime",
+            Some("fromBookingDateTime"),
+        ));
+    }
+    if to - from > 366 * 86_400_000 {
+        return Err(Failure::bad("invalid_query", "the window may span at most 366 days", Some("toBookingDateTime")));
+    }
+    let request = DataRequest {
+        resource: Resource::Transactions { from_ms: from, to_ms: to },
+        purpose,
+        wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
+        wants_off_platform: true,
+    };
+    // The desk is locked twice, briefly: to decide (and count refusals), and to count what
+    // was served; the page is built between and serialised after, unlocked.
+    let served = state.desk().serve_consent(token, &request, nowt)?;
+    let (customer, grant) = (served.customer, served.grant);
+    if !account_belongs(&state.spec, customer, account) {
+        return Err(DeskError::NotFound("account").into());
+    }
+    let mut txns: Vec<population::Transaction> = Vec::new();
+    if account.starts_with("card-") {
+        let mut day_txns = Vec::new();
+        for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
+            state.days.transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
+            txns.extend(
+                day_txns
+                    .iter()
+                    .filter(|t| t.at_ms >= from && t.at_ms < to)
+                    .filter(|t| t.on_platform || grant.off_platform),
+            );
         }
-        if to - from > 366 * 86_400_000 {
-            return Err(Failure::bad(
-                "invalid_query",
-                "the window may span at most 366 days",
-                Some("toBookingDateTime"),
-            ));
+    }
+    let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
+    let first = ((page - 1) * PAGE_SIZE).min(txns.len());
+    let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
+    let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
+    // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
+    let disclosure =
+        Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
+    state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+    let mut out = Vec::with_capacity(320 + 320 * slice.len());
+    write_transaction_page(&mut out, api::transaction_views(&grant, account, slice), account, (from, to), page, pages);
+    Ok(json_response(out))
+}
+
+/// Writes a transactions page: the bytes `serde_json` gives for the value
+/// `{"Data": {"Transaction": [..]}, "Links": {"Next": .., "Self": ..}, "Meta": {"TotalPages": ..}}`
+/// (a JSON value's keys are sorted), without building the value.
+fn write_transaction_page<'a>(
+    out: &mut Vec<u8>,
+    records: impl Iterator<Item = api::TransactionView<'a>>,
+    account: &str,
+    window_ms: (u64, u64),
+    page: usize,
+    pages: usize,
+) {
+    out.extend_from_slice(b"{\"Data\":{\"Transaction\":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        let request = DataRequest {
-            resource: Resource::Transactions { from_ms: from, to_ms: to },
-            purpose,
-            wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
-            wants_off_platform: true,
-        };
-        let nowt = state.clock.now();
-        let mut desk = state.desk();
-        let (platform, customer, grant) = desk.serve(&token, &request, nowt)?;
-        desk.resource_for_account(customer, &account)?;
-        let spec = desk.population().clone();
+        record.write_json(out);
+    }
+    out.extend_from_slice(b"]},\"Links\":{\"Next\":");
+    let (from, to) = (calendar_time(window_ms.0), calendar_time(window_ms.1));
+    let link = |out: &mut Vec<u8>, page: usize| {
+        let text =
+            format!("/accounts/{account}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}&page={page}");
+        api::write_json_str(out, &text);
+    };
+    if page < pages {
+        link(out, page + 1);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"Self\":");
+    link(out, page);
+    out.extend_from_slice(b"},\"Meta\":{\"TotalPages\":");
+    api::write_decimal(out, pages as u64, 1);
+    out.extend_from_slice(b"}}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Grant;
+
+    #[test]
+    fn a_transactions_page_serialises_to_the_bytes_of_its_json_value() {
+        let spec =
+            PopulationSpec { seed: 5, bank: "b".into(), size: 10, transactions_per_day: 5.0, on_platform_share: 0.5 };
         let mut txns = Vec::new();
-        if account.starts_with("card-") {
-            let mut day_txns = Vec::new();
-            for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
-                day_txns.clear();
-                population::transactions_on_day(&spec, customer, day as u32, &mut day_txns);
-                txns.extend(
-                    day_txns
-                        .iter()
-                        .filter(|t| t.at_ms >= from && t.at_ms < to)
-                        .filter(|t| t.on_platform || grant.off_platform),
-                );
-            }
+        for day in 0..3 {
+            population::transactions_on_day(&spec, 4, day, &mut txns);
         }
-        let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
-        let slice: Vec<_> = txns.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).copied().collect();
-        let records = api::transaction_records(&grant, &account, &slice);
-        let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
-        desk.record_disclosure(
-            &platform,
-            Disclosure { customer, purpose, fields: grant.fields, records: records.len() as u64, off_platform: off },
-            nowt,
-        );
-        let link = |p: usize| {
-            format!(
-                "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
-                calendar_text(from),
-                calendar_text(to)
-            )
+        let grant = Grant {
+            fields: Resource::Transactions { from_ms: 0, to_ms: 1 }.fields(),
+            blocked: testbed_core::terms::FieldSet::EMPTY,
+            off_platform: false,
+            blocked_off_platform: false,
         };
-        Ok(Json(json!({
-            "Data": {"Transaction": records},
-            "Links": {"Self": link(page), "Next": (page < pages).then(|| link(page + 1))},
-            "Meta": {"TotalPages": pages},
-        }))
-        .into_response())
-    })
-    .await
+        let (account, from, to) = ("card-b-4", 0, 3 * 86_400_000);
+        for (page, pages) in [(1, 2), (2, 2)] {
+            let mut fast = Vec::new();
+            write_transaction_page(
+                &mut fast,
+                api::transaction_views(&grant, account, &txns),
+                account,
+                (from, to),
+                page,
+                pages,
+            );
+            let text = |p: usize| {
+                format!(
+                    "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
+                    calendar_text(from),
+                    calendar_text(to)
+                )
+            };
+            let value = json!({
+                "Data": {"Transaction": api::transaction_records(&grant, account, &txns)},
+                "Links": {"Self": text(page), "Next": (page < pages).then(|| text(page + 1))},
+                "Meta": {"TotalPages": pages},
+            });
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&value).unwrap());
+        }
+    }
 }

@@ -1,17 +1,33 @@
-//! A load generator on the platform's HTTP client, for load tests against any URL on loopback.
-//! Open model: requests leave at their scheduled times (a fixed rate, or Poisson), whatever the
-//! server does, and latency counts from the intended send time. Closed model: `connections`
-//! loops, each sending its next request when the previous one returns (for the maximum rate).
-//! Bounded in time and stops by itself.
+//! A load generator for load tests against any URL on loopback, on hyper's HTTP/1.1 client
+//! connections driven directly: each worker thread runs its own single-threaded runtime and
+//! its share of the connections, one task per connection and at most one request in flight on
+//! each, so a request costs no cross-thread wake-up, no pool look-up and no semaphore.
+//!
+//! Open model: request `k` is due at `start + k / rate`, whatever the server does. A free
+//! connection takes the next due slot of its thread and waits for its time; when every
+//! connection is busy the slot waits for the first one to come free, and that wait counts in
+//! its latency, which runs from the intended send time (no coordinated omission). How late
+//! requests leave is reported as scheduling lag. Closed model: each connection sends its next
+//! request when the previous one returns (for the maximum rate). Bounded in time: sending
+//! stops at the end of the run, and requests still in flight get at most [`DRAIN`] more.
 
-use crate::client::HttpClient;
-use hyper::Method;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::client::ClientError;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use std::cell::{Cell, RefCell};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 use testbed_core::latency::{LatencyRecorder, LatencySummary};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+/// How long requests still in flight at the end of a run may take to complete.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub enum Model {
@@ -27,15 +43,22 @@ pub struct LoadSpec {
     pub token: Option<String>,
     pub model: Model,
     pub duration: Duration,
-    /// Open model: most requests in flight; beyond it, requests wait (their latency still
-    /// counts from the intended time).
+    /// Open model: connections, hence most requests in flight; beyond it, due requests wait
+    /// (their latency still counts from the intended time).
     pub max_in_flight: usize,
+    /// Worker threads, each with its own runtime and share of the connections.
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug)]
 pub struct LoadResult {
+    /// Requests due within the run (open model), or sent (closed model).
     pub scheduled: u64,
+    /// Requests that left.
+    pub sent: u64,
+    /// Requests answered (any status) or failed in transport.
     pub completed: u64,
+    /// From the start to the last answer.
     pub elapsed: Duration,
     pub latency: LatencySummary,
     /// Open model: how late requests left compared with their schedule (mean, max).
@@ -43,92 +66,323 @@ pub struct LoadResult {
     pub lag_max: Duration,
 }
 
-pub async fn run(spec: LoadSpec) -> LoadResult {
-    let client = HttpClient::default();
-    let recorder = Arc::new(Mutex::new(LatencyRecorder::default()));
-    let completed = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let end = start + spec.duration;
-    let mut scheduled = 0u64;
-    let (mut lag_sum, mut lag_max) = (Duration::ZERO, Duration::ZERO);
-    match spec.model {
-        Model::Closed { connections } => {
-            let mut tasks = tokio::task::JoinSet::new();
-            for _ in 0..connections.max(1) {
-                let (client, recorder, completed, url, token) =
-                    (client.clone(), recorder.clone(), completed.clone(), spec.url.clone(), spec.token.clone());
-                tasks.spawn(async move {
-                    let mut local = LatencyRecorder::default();
-                    let mut n = 0u64;
-                    while Instant::now() < end {
-                        let t0 = Instant::now();
-                        match client.send(Method::GET, &url, token.as_deref(), &[], None).await {
-                            Ok(a) if a.status.is_success() => local.record(t0.elapsed()),
-                            Ok(a) => local.error(&format!("status_{}", a.status.as_u16())),
-                            Err(_) => local.error("transport"),
-                        }
-                        n += 1;
-                    }
-                    completed.fetch_add(n, Ordering::Relaxed);
-                    recorder.lock().await.merge(&local);
-                    n
-                });
-            }
-            while let Some(n) = tasks.join_next().await {
-                scheduled += n.unwrap_or(0);
-            }
+/// Where requests go: the address to connect to and the request to send.
+struct Target {
+    authority: String,
+    path: Uri,
+    host: HeaderValue,
+    authorization: Option<HeaderValue>,
+}
+
+impl Target {
+    fn parse(url: &str, token: Option<&str>) -> Result<Target, ClientError> {
+        let bad = |message: &str| ClientError::Request { url: url.into(), message: message.into() };
+        let uri: Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad("only http:// URLs are supported"));
         }
-        Model::Open { rate } => {
-            let slots = Arc::new(tokio::sync::Semaphore::new(spec.max_in_flight.max(1)));
-            let interval = Duration::from_secs_f64(1.0 / rate.max(1e-9));
-            let mut tasks = tokio::task::JoinSet::new();
-            let mut next = start;
-            while next < end {
-                tokio::time::sleep_until(next).await;
-                // Send everything that is due: timers tick by the millisecond.
-                let now = Instant::now();
-                while next <= now && next < end {
-                    let lag = now - next;
-                    lag_sum += lag;
-                    lag_max = lag_max.max(lag);
-                    scheduled += 1;
-                    let (client, recorder, completed, url, token, slots) = (
-                        client.clone(),
-                        recorder.clone(),
-                        completed.clone(),
-                        spec.url.clone(),
-                        spec.token.clone(),
-                        slots.clone(),
-                    );
-                    let intended = next;
-                    tasks.spawn(async move {
-                        let _slot = slots.acquire().await;
-                        let r = client.send(Method::GET, &url, token.as_deref(), &[], None).await;
-                        let mut rec = recorder.lock().await;
-                        match r {
-                            Ok(a) if a.status.is_success() => rec.record(intended.elapsed()),
-                            Ok(a) => rec.error(&format!("status_{}", a.status.as_u16())),
-                            Err(_) => rec.error("transport"),
-                        }
-                        completed.fetch_add(1, Ordering::Relaxed);
-                    });
-                    next += interval;
-                }
-                while tasks.try_join_next().is_some() {}
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} })
-                .await;
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let with_port = match authority.port_u16() {
+            Some(_) => authority.as_str().to_string(),
+            None => format!("{}:80", authority.as_str()),
+        };
+        let path: Uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| bad("bad path"))?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
+        let authorization = token
+            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+            .transpose()
+            .map_err(|_| bad("the token is not a valid header value"))?;
+        Ok(Target { authority: with_port, path, host, authorization })
+    }
+
+    fn request(&self) -> Request<Empty<Bytes>> {
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = self.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        if let Some(a) = &self.authorization {
+            headers.insert(AUTHORIZATION, a.clone());
+        }
+        request
+    }
+}
+
+/// What one worker thread measured.
+struct Tally {
+    recorder: LatencyRecorder,
+    sent: u64,
+    completed: u64,
+    lag_sum: Duration,
+    lag_max: Duration,
+    last_answer: Option<Instant>,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            recorder: LatencyRecorder::default(),
+            sent: 0,
+            completed: 0,
+            lag_sum: Duration::ZERO,
+            lag_max: Duration::ZERO,
+            last_answer: None,
         }
     }
-    let elapsed = start.elapsed();
-    let latency = recorder.lock().await.summary(elapsed);
-    LoadResult {
+}
+
+/// Runs the load on `spec.threads` threads and waits for them; returns once every request has
+/// been answered or the drain time is over.
+pub fn run(spec: &LoadSpec) -> Result<LoadResult, ClientError> {
+    Target::parse(&spec.url, spec.token.as_deref())?;
+    let threads = spec.threads.max(1);
+    let connections = match spec.model {
+        Model::Closed { connections } => connections,
+        Model::Open { .. } => spec.max_in_flight,
+    }
+    .max(threads);
+    let interval = match spec.model {
+        Model::Open { rate } => Some(Duration::from_secs_f64(1.0 / rate.max(1e-9))),
+        Model::Closed { .. } => None,
+    };
+    // Every thread connects first; then the run starts at one instant shared by all threads,
+    // so connecting is not measured and they share one schedule.
+    let ready = Arc::new(Barrier::new(threads + 1));
+    let start_at = Arc::new(OnceLock::new());
+    let duration = spec.duration;
+    let workers: Vec<_> = (0..threads)
+        .map(|w| {
+            let (url, token, ready, start_at) = (spec.url.clone(), spec.token.clone(), ready.clone(), start_at.clone());
+            let share = connections / threads + usize::from(w < connections % threads);
+            std::thread::spawn(move || -> Result<Tally, ClientError> {
+                let setup = Target::parse(&url, token.as_deref()).and_then(|target| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| ClientError::Transport { url: url.clone(), message: e.to_string() })?;
+                    Ok((Rc::new(target), runtime))
+                });
+                let local = tokio::task::LocalSet::new();
+                let mut opened = Vec::new();
+                if let Ok((target, runtime)) = &setup {
+                    opened = local.block_on(runtime, async {
+                        let mut connecting = tokio::task::JoinSet::new();
+                        for _ in 0..share {
+                            let target = target.clone();
+                            connecting.spawn_local(async move { connect(&target).await.ok() });
+                        }
+                        connecting.join_all().await
+                    });
+                }
+                ready.wait();
+                ready.wait();
+                let (target, runtime) = setup?;
+                let start = Instant::from_std(*start_at.get().expect("set between the barriers"));
+                let end = start + duration;
+                let tally = Rc::new(RefCell::new(Tally::new()));
+                let schedule = Rc::new(interval.map(|interval| Schedule {
+                    start,
+                    end,
+                    step: interval * threads as u32,
+                    first: interval * w as u32,
+                    next: Cell::new(0),
+                }));
+                local.block_on(&runtime, async {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for connection in opened {
+                        let (target, tally, schedule) = (target.clone(), tally.clone(), schedule.clone());
+                        tasks.spawn_local(async move {
+                            connection_loop(&target, connection, &tally, schedule.as_ref().as_ref(), (start, end)).await
+                        });
+                    }
+                    // Requests still in flight after the drain time are given up (timeouts).
+                    let all_done = async { while tasks.join_next().await.is_some() {} };
+                    if tokio::time::timeout_at(end + DRAIN, all_done).await.is_err() {
+                        tasks.abort_all();
+                    }
+                });
+                drop(local);
+                Ok(Rc::try_unwrap(tally).ok().expect("tasks are done").into_inner())
+            })
+        })
+        .collect();
+    ready.wait();
+    let start = std::time::Instant::now() + Duration::from_millis(2);
+    start_at.set(start).expect("set once");
+    let start = Instant::from_std(start);
+    ready.wait();
+    let mut total = Tally::new();
+    for worker in workers {
+        let tally = worker.join().expect("load worker panicked")?;
+        total.recorder.merge(&tally.recorder);
+        total.sent += tally.sent;
+        total.completed += tally.completed;
+        total.lag_sum += tally.lag_sum;
+        total.lag_max = total.lag_max.max(tally.lag_max);
+        total.last_answer = total.last_answer.max(tally.last_answer);
+    }
+    let elapsed = total.last_answer.map_or(spec.duration, |t| t.saturating_duration_since(start)).max(spec.duration);
+    let scheduled = match interval {
+        // Slots k with start + k·interval < end.
+        Some(i) => (spec.duration.as_nanos().div_ceil(i.as_nanos().max(1))) as u64,
+        None => total.sent,
+    };
+    Ok(LoadResult {
         scheduled,
-        completed: completed.load(Ordering::Relaxed),
+        sent: total.sent,
+        completed: total.completed,
         elapsed,
-        latency,
-        lag_mean: if scheduled == 0 { Duration::ZERO } else { lag_sum / scheduled as u32 },
-        lag_max,
+        latency: total.recorder.summary(elapsed),
+        lag_mean: if total.sent == 0 || interval.is_none() {
+            Duration::ZERO
+        } else {
+            total.lag_sum / u32::try_from(total.sent).unwrap_or(u32::MAX)
+        },
+        lag_max: total.lag_max,
+    })
+}
+
+/// One thread's share of the open model's slots: slot `k` of this thread is due at
+/// `start + first + k·step`.
+struct Schedule {
+    start: Instant,
+    end: Instant,
+    step: Duration,
+    first: Duration,
+    next: Cell<u32>,
+}
+
+impl Schedule {
+    /// The next slot's intended send time, or `None` once the run is over.
+    fn take(&self) -> Option<Instant> {
+        let k = self.next.get();
+        let due = self.start + self.first + self.step * k;
+        if due >= self.end {
+            return None;
+        }
+        self.next.set(k + 1);
+        Some(due)
+    }
+}
+
+/// One connection: sends requests (on schedule, or back to back) until the run ends,
+/// reconnecting after transport errors.
+async fn connection_loop(
+    target: &Target,
+    mut sender: Option<Connection>,
+    tally: &RefCell<Tally>,
+    schedule: Option<&Schedule>,
+    (start, end): (Instant, Instant),
+) {
+    tokio::time::sleep_until(start).await;
+    loop {
+        // When this request should leave.
+        let intended = match schedule {
+            Some(s) => match s.take() {
+                Some(due) => {
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due).await;
+                    }
+                    due
+                }
+                None => break,
+            },
+            None => {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                now
+            }
+        };
+        let conn = match sender.as_mut().filter(|c| !c.0.is_closed()) {
+            Some(s) => s,
+            None => match connect(target).await {
+                Ok(s) => sender.insert(s),
+                Err(kind) => {
+                    tally.borrow_mut().recorder.error(kind);
+                    sender = None;
+                    // The server is not there (yet): do not spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let left = Instant::now();
+        {
+            let mut t = tally.borrow_mut();
+            t.sent += 1;
+            if schedule.is_some() {
+                let lag = left - intended;
+                t.lag_sum += lag;
+                t.lag_max = t.lag_max.max(lag);
+            }
+        }
+        let answer = conn.exchange(target.request()).await;
+        let done = Instant::now();
+        let mut t = tally.borrow_mut();
+        t.completed += 1;
+        t.last_answer = Some(done);
+        match answer {
+            Ok(status) if (200..300).contains(&status) => t.recorder.record(done - intended),
+            Ok(status) => t.recorder.error(status_kind(status)),
+            Err(()) => {
+                t.recorder.error("transport");
+                sender = None;
+            }
+        }
+    }
+}
+
+/// A client connection: hyper's request handle and the connection future, driven by the task
+/// that sends on it (no second task, no wake-up between them).
+struct Connection(SendRequest<Empty<Bytes>>, Pin<Box<hyper::client::conn::http1::Connection<Io, Empty<Bytes>>>>);
+
+type Io = TokioIo<tokio::net::TcpStream>;
+
+async fn connect(target: &Target) -> Result<Connection, &'static str> {
+    let stream = tokio::net::TcpStream::connect(&target.authority).await.map_err(|_| "connect")?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| "connect")?;
+    Ok(Connection(sender, Box::pin(connection)))
+}
+
+impl Connection {
+    /// Sends one request and reads its whole answer: the status.
+    async fn exchange(&mut self, request: Request<Empty<Bytes>>) -> Result<u16, ()> {
+        let Connection(sender, connection) = self;
+        let exchange = async {
+            sender.ready().await.map_err(|_| ())?;
+            let response = sender.send_request(request).await.map_err(|_| ())?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame.map_err(|_| ())?;
+            }
+            Ok(status)
+        };
+        tokio::select! {
+            biased;
+            answer = exchange => answer,
+            // The connection only ends by itself on an error or when the server closes it.
+            _ = connection.as_mut() => Err(()),
+        }
+    }
+}
+
+/// The error kind of a non-2xx status, without allocating for the common ones.
+fn status_kind(status: u16) -> &'static str {
+    match status {
+        400 => "status_400",
+        401 => "status_401",
+        403 => "status_403",
+        404 => "status_404",
+        429 => "status_429",
+        500 => "status_500",
+        503 => "status_503",
+        s if s < 400 => "status_other_3xx",
+        s if s < 500 => "status_other_4xx",
+        _ => "status_other_5xx",
     }
 }
 

@@ -40,9 +40,13 @@ enum Command {
         /// Bearer token to send.
         #[arg(long)]
         token: Option<String>,
-        /// Open model: most requests in flight.
+        /// Open model: connections, hence most requests in flight.
         #[arg(long, default_value_t = 512)]
         max_in_flight: usize,
+        /// Worker threads (each with its own runtime and share of the connections); default:
+        /// the number of CPUs.
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -52,10 +56,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let (url, rate, connections, duration, token, max_in_flight) = match Cli::parse().command {
+    let (url, rate, connections, duration, token, max_in_flight, threads) = match Cli::parse().command {
         Command::Run(args) => return run_command::main(args),
-        Command::Load { url, rate, connections, duration, token, max_in_flight } => {
-            (url, rate, connections, duration, token, max_in_flight)
+        Command::Load { url, rate, connections, duration, token, max_in_flight, threads } => {
+            (url, rate, connections, duration, token, max_in_flight, threads)
         }
     };
     let host = url.strip_prefix("http://").and_then(|r| r.split(['/', ':']).next()).unwrap_or("");
@@ -71,23 +75,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
+    if max_in_flight == 0 || threads == Some(0) {
+        eprintln!("error: --max-in-flight and --threads must be > 0");
+        return ExitCode::from(2);
+    }
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let spec = LoadSpec { url, token, model: model.clone(), duration, max_in_flight, threads };
+    let cpu0 = process_cpu_time();
+    let result = match run(&spec) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::from(1);
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
     };
-    let cpu0 = process_cpu_time();
-    let result = rt.block_on(run(LoadSpec { url, token, model: model.clone(), duration, max_in_flight }));
     let cpu = process_cpu_time().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     let l = &result.latency;
     let achieved = result.completed as f64 / result.elapsed.as_secs_f64();
-    println!("model: {model:?}, duration {:.2}s", result.elapsed.as_secs_f64());
+    println!("model: {model:?}, {threads} threads, duration {:.2}s", result.elapsed.as_secs_f64());
     if let Model::Open { rate } = model {
         println!(
-            "scheduled rate {rate:.0}/s, achieved {achieved:.0}/s ({} scheduled, {} completed)",
-            result.scheduled, result.completed
+            "scheduled rate {rate:.0}/s, achieved {achieved:.0}/s ({} scheduled, {} sent, {} completed)",
+            result.scheduled, result.sent, result.completed
         );
         println!(
             "scheduling lag: mean {:.3}ms, max {:.3}ms",
