@@ -2,6 +2,10 @@
 //! value serialised; `report.md` and `transcript.jsonl` are rendered from it and nothing else,
 //! so every mode (virtual, live, a platform-mock run) that fills it gets the same reports.
 
+mod narration;
+
+pub use narration::{NarratedRounds, narrate};
+
 use crate::negotiation::Side;
 use crate::time::format_duration;
 use serde::{Deserialize, Serialize};
@@ -163,6 +167,34 @@ pub struct TranscriptEntry {
     pub utility_bank: Option<f64>,
     pub clause: Option<String>,
     pub reason: Option<String>,
+    /// How the moving side weighed the standing offer it answered; absent for an opening offer
+    /// and for withdrawals decided before looking at the offer (trust, reservation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessment: Option<OfferAssessment>,
+}
+
+/// Why an offer was accepted, refused or walked away from, from the answering side's view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfferAssessment {
+    /// The answering side's utility of the standing offer.
+    pub utility: f64,
+    /// The least utility it accepted in this round (its concession curve).
+    pub threshold: f64,
+    /// Its hard limits the offer broke.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken: Vec<BrokenClause>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BrokenClause {
+    pub clause: String,
+    /// The issue and the offered option the clause forbids.
+    pub issue: String,
+    pub option: String,
+    /// Consecutive offers of the other side that broke it, this one included.
+    pub strikes: u32,
+    /// Strikes after which the side withdraws.
+    pub patience: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -307,38 +339,14 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(md, "### {}\n", n.pair());
         let _ = writeln!(
             md,
-            "Opened by the {}; deadline {} rounds; {} offers.\n",
+            "Opened by the {}; deadline {} rounds; {} offer{}.\n",
             n.opened_by.as_str(),
             n.deadline_rounds,
-            n.offers
+            n.offers,
+            if n.offers == 1 { "" } else { "s" }
         );
-        let _ = writeln!(md, "| round | at | side | move | u(platform) | u(bank) | detail |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-        // Each side's offers are compared with its own previous offer: that shows concessions.
-        let mut previous: [Option<&BTreeMap<String, String>>; 2] = [None, None];
-        for e in &n.transcript {
-            let mine = &mut previous[e.side as usize];
-            let detail = match (&e.outcome, &e.clause, e.action) {
-                (_, Some(clause), _) => format!("clause `{clause}`: {}", e.reason.as_deref().unwrap_or("")),
-                (Some(o), None, Action::Offer) => changed_terms(&report.issues, *mine, o),
-                (Some(o), None, _) => terms_line(&report.issues, o),
-                (None, None, _) => String::new(),
-            };
-            if e.action == Action::Offer {
-                *mine = e.outcome.as_ref();
-            }
-            let u = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {:?} | {} | {} | {} |",
-                e.round,
-                ms(e.at_ms),
-                e.side.as_str(),
-                e.action,
-                u(e.utility_platform),
-                u(e.utility_bank),
-                detail.replace('|', "\\|")
-            );
+        for line in narrate(report, n) {
+            let _ = writeln!(md, "- **{}** ({}): {}", line.rounds, line.when, line.text);
         }
         let o = &n.outcome;
         let _ = writeln!(md, "\n**{}** in round {} after {}.", o.kind.as_str(), o.round, ms(o.time_to_outcome_ms));
@@ -354,22 +362,6 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(md);
     }
     md
-}
-
-/// The options of `now` that differ from `before` (all of them for the first offer).
-fn changed_terms(
-    issues: &[IssueInfo],
-    before: Option<&BTreeMap<String, String>>,
-    now: &BTreeMap<String, String>,
-) -> String {
-    let Some(before) = before else { return terms_line(issues, now) };
-    let changed: BTreeMap<String, String> =
-        now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if changed.is_empty() {
-        "same as its previous offer".into()
-    } else {
-        format!("moves to {}", terms_line(issues, &changed))
-    }
 }
 
 /// `report.json` exactly as written: pretty JSON and a final newline.

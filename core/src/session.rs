@@ -10,10 +10,12 @@
 
 use crate::SimTime;
 use crate::negotiation::review::{Standing, Verdict, review, review_after_incident};
-use crate::negotiation::{Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step};
+use crate::negotiation::{
+    Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
+};
 use crate::report::{
-    Action, BankInfo, ClauseInfo, IssueInfo, Mode, NegotiationReport, Outcome, OutcomeKind, PlatformInfo, Report,
-    Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
+    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome,
+    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
 use crate::scenario::{EventKind, Scenario};
@@ -223,21 +225,27 @@ impl<'a> World<'a> {
             standing: turn.standing,
             counterparty_trust: trust,
         };
-        let decision = match (side, self.remote.as_deref_mut()) {
+        let (decision, assessment) = match (side, self.remote.as_deref_mut()) {
             (Side::Bank, Some(remote)) => {
                 let (platform, bank) = (&self.sc.platforms[p.platform].name, &self.sc.banks[p.bank].name);
-                remote.bank_decides(pair, platform, bank, turn.standing, now)
+                let decision = remote.bank_decides(pair, platform, bank, turn.standing, now);
+                // The same pure agent, run here in the bank's shadow, says why; its word is only
+                // kept when it reached the bank's own decision.
+                let (shadow, assessment) = p.bank_agent.respond_explained(&situation);
+                let assessment = assessment.filter(|_| shadow == decision);
+                (decision, assessment)
             }
-            (Side::Bank, None) => p.bank_agent.respond(&situation),
+            (Side::Bank, None) => p.bank_agent.respond_explained(&situation),
             (Side::Platform, remote) => {
-                let d = p.platform_agent.respond(&situation);
+                let (d, assessment) = p.platform_agent.respond_explained(&situation);
                 if let (Some(remote), Decision::Accept | Decision::Withdraw(_)) = (remote, &d) {
                     remote.platform_ended(pair, &d, now);
                 }
-                d
+                (d, assessment)
             }
         };
-        let entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
+        let mut entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
+        entry.assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
         let protocol = p.protocol.as_mut().expect("turn came from the protocol");
@@ -274,7 +282,41 @@ impl<'a> World<'a> {
             utility_bank: outcome.map(|o| bp.utility(o)),
             clause,
             reason,
+            assessment: None,
         }
+    }
+
+    fn report_assessment(
+        &self,
+        pair: usize,
+        side: Side,
+        a: &Assessment,
+        standing: Option<OutcomeId>,
+    ) -> OfferAssessment {
+        let p = &self.pairs[pair];
+        let prefs = match side {
+            Side::Platform => p.platform_agent.preferences(),
+            Side::Bank => p.bank_agent.preferences(),
+        };
+        let space = prefs.space();
+        let broken = a
+            .broken
+            .iter()
+            .map(|strike| {
+                let clause = &prefs.clauses()[strike.clause];
+                let issue = &space.issues()[clause.issue];
+                let option =
+                    standing.map_or_else(String::new, |o| issue.options[space.option_of(o, clause.issue)].clone());
+                BrokenClause {
+                    clause: clause.id.clone(),
+                    issue: issue.name.clone(),
+                    option,
+                    strikes: strike.strikes,
+                    patience: clause.patience,
+                }
+            })
+            .collect();
+        OfferAssessment { utility: a.utility, threshold: a.threshold, broken }
     }
 
     fn record_end(&mut self, pair: usize, end: &End) {

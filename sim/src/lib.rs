@@ -6,6 +6,7 @@
 //! Nothing depends on this crate.
 
 pub mod exchange;
+pub mod html;
 pub mod live;
 pub mod output;
 pub mod run;

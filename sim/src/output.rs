@@ -1,5 +1,6 @@
 //! Loading scenario files and writing report files: the only file I/O of a run.
 
+use crate::html::render_html;
 use std::path::{Path, PathBuf};
 use testbed_core::CoreError;
 use testbed_core::report::{Report, render_markdown, render_transcript};
@@ -18,6 +19,9 @@ pub enum SimError {
     /// Flags that do not go together.
     #[error("{0}")]
     Usage(String),
+    /// A report view could not be rendered (a bug, not bad input).
+    #[error("cannot render report.html: {0}")]
+    Render(String),
 }
 
 impl SimError {
@@ -43,6 +47,7 @@ fn separator(e: &CoreError) -> &'static str {
 pub const REPORT_JSON: &str = "report.json";
 pub const REPORT_MD: &str = "report.md";
 pub const TRANSCRIPT_JSONL: &str = "transcript.jsonl";
+pub const REPORT_HTML: &str = "report.html";
 
 /// `report.json` exactly as written: pretty JSON and a final newline.
 pub fn report_json(report: &Report) -> String {
@@ -57,6 +62,7 @@ pub fn write_reports(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, SimErr
         (REPORT_JSON, report_json(report)),
         (REPORT_MD, render_markdown(report)),
         (TRANSCRIPT_JSONL, render_transcript(report)),
+        (REPORT_HTML, render_html(report)?),
     ];
     let mut written = Vec::new();
     for (name, content) in files {

@@ -28,6 +28,25 @@ pub struct Withdrawal {
     pub reason: String,
 }
 
+/// How the standing offer looked to the side answering it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// This side's utility of the offer.
+    pub utility: f64,
+    /// The least utility it accepts this round.
+    pub threshold: f64,
+    /// Its clauses the offer breaks, in declared order (up to the one it withdrew over).
+    pub broken: Vec<Strike>,
+}
+
+/// A clause an offer broke, and how many consecutive offers of the other side have broken it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strike {
+    /// Index into [`Preferences::clauses`].
+    pub clause: usize,
+    pub strikes: u32,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     Accept,
@@ -93,14 +112,22 @@ impl Negotiator {
     }
 
     pub fn respond(&mut self, s: &Situation) -> Decision {
+        self.respond_explained(s).0
+    }
+
+    /// Like [`respond`](Self::respond), and also says how the standing offer looked to this
+    /// side (`None` when there was no offer or the side withdrew before weighing it), so a
+    /// transcript can say *why* an offer was refused.
+    pub fn respond_explained(&mut self, s: &Situation) -> (Decision, Option<Assessment>) {
         if let Some(w) = self.review(s.counterparty_trust) {
-            return Decision::Withdraw(w);
+            return (Decision::Withdraw(w), None);
         }
         if !self.prefs.has_acceptable_outcome() {
-            return Decision::Withdraw(Withdrawal {
+            let w = Withdrawal {
                 clause: RESERVATION_CLAUSE.into(),
                 reason: "no outcome within its hard limits is worth its reservation value".into(),
-            });
+            };
+            return (Decision::Withdraw(w), None);
         }
         let offered_utility = s.standing.map(|o| self.prefs.utility(o));
         if self.opponent_first_utility.is_none() {
@@ -109,29 +136,31 @@ impl Negotiator {
         let threshold = self
             .threshold(s.round, s.n_rounds, offered_utility)
             .expect("has_acceptable_outcome implies an admissible outcome");
+        let mut assessment = None;
         if let Some(offer) = s.standing {
-            let mut breaks_a_clause = false;
+            let mut broken = Vec::new();
             let space = self.prefs.space();
-            for (count, clause) in self.insisted.iter_mut().zip(self.prefs.clauses()) {
+            for (i, (count, clause)) in self.insisted.iter_mut().zip(self.prefs.clauses()).enumerate() {
                 if clause.is_violated_by(space, offer) {
-                    breaks_a_clause = true;
                     *count += 1;
+                    broken.push(Strike { clause: i, strikes: *count });
                     if *count >= clause.patience {
-                        return Decision::Withdraw(Withdrawal {
-                            clause: clause.id.clone(),
-                            reason: clause.reason.clone(),
-                        });
+                        let w = Withdrawal { clause: clause.id.clone(), reason: clause.reason.clone() };
+                        let a = Assessment { utility: self.prefs.utility(offer), threshold, broken };
+                        return (Decision::Withdraw(w), Some(a));
                     }
                 } else {
                     *count = 0;
                 }
             }
-            if !breaks_a_clause && self.prefs.utility(offer) >= threshold {
-                return Decision::Accept;
+            let a = Assessment { utility: self.prefs.utility(offer), threshold, broken };
+            if a.broken.is_empty() && a.utility >= threshold {
+                return (Decision::Accept, Some(a));
             }
+            assessment = Some(a);
         }
         let offer =
             self.prefs.lowest_at_or_above(threshold).expect("the threshold never exceeds the best admissible utility");
-        Decision::Offer(offer)
+        (Decision::Offer(offer), assessment)
     }
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod determinism;
 mod exchange;
 mod golden;
+mod html;
 mod live;
 mod outcomes;
 

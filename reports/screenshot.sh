@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Renders a report.html in headless Chromium to a PNG and fails if the page logs a console
+# error or asks for anything outside the file (the page must be self-contained).
+#
+#   reports/screenshot.sh [REPORT_HTML] [OUT_PNG] [HEIGHT]
+#
+# Defaults: runs the default scenario into a temporary folder and writes
+# reports/examples/messenger-2018/report.png (the picture in the README).
+# Installs Debian's `chromium` package when no Chromium is found.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+html="${1:-}"
+out="${2:-$root/reports/examples/messenger-2018/report.png}"
+height="${3:-2200}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+if [[ -z "$html" ]]; then
+    (cd "$root" && cargo run --quiet -p sim -- run scenarios/messenger-2018.toml --out "$work/run" >/dev/null)
+    html="$work/run/report.html"
+fi
+[[ -f "$html" ]] || { echo "screenshot.sh: $html: no such file" >&2; exit 2; }
+
+chromium_bin() {
+    command -v chromium || command -v chromium-browser || command -v google-chrome || true
+}
+if [[ -z "$(chromium_bin)" ]]; then
+    sudo=""
+    [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+chromium="$(chromium_bin)"
+[[ -n "$chromium" ]] || { echo "screenshot.sh: chromium is not installed" >&2; exit 1; }
+
+html="$(cd "$(dirname "$html")" && pwd)/$(basename "$html")"
+mkdir -p "$(dirname "$out")"
+flags=(
+    --headless --no-sandbox --disable-gpu --disable-background-networking --disable-extensions
+    --disable-component-update --disable-default-apps --disable-sync --no-first-run --mute-audio
+    --hide-scrollbars --force-device-scale-factor=1 --user-data-dir="$work/profile"
+    --enable-logging=stderr --v=0
+)
+
+# The page's own console messages and failed loads, from a DOM dump: Chromium logs
+# `CONSOLE(...)`/`console.error` lines and net errors to stderr.
+"$chromium" "${flags[@]}" --dump-dom "file://$html" >"$work/dom.html" 2>"$work/dom.log" || {
+    cat "$work/dom.log" >&2
+    echo "screenshot.sh: chromium could not load $html" >&2
+    exit 1
+}
+"$chromium" "${flags[@]}" --window-size="1280,$height" --screenshot="$out" "file://$html" 2>"$work/shot.log" || {
+    cat "$work/shot.log" >&2
+    echo "screenshot.sh: chromium could not take the screenshot" >&2
+    exit 1
+}
+
+problems="$(cat "$work/dom.log" "$work/shot.log" \
+    | grep -E 'CONSOLE\(|console\.(error|warn)|Uncaught|ERR_(FILE|NAME|CONNECTION|INTERNET|BLOCKED|FAILED)|Failed to load resource' \
+    || true)"
+if [[ -n "$problems" ]]; then
+    echo "$problems" >&2
+    echo "screenshot.sh: the page logged console errors or tried to load something" >&2
+    exit 1
+fi
+grep -q '<svg' "$work/dom.html" || { echo "screenshot.sh: the rendered page holds no chart" >&2; exit 1; }
+[[ -s "$out" ]] || { echo "screenshot.sh: no picture was written" >&2; exit 1; }
+echo "wrote $out"

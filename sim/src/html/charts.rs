@@ -1,0 +1,491 @@
+//! Chart helpers: each takes plain data and returns one inline `<svg>` element as a string,
+//! drawn with plotters' SVG backend (no fonts loaded: text is SVG `<text>` the browser sets).
+//! They know nothing of reports, so sweeps and comparisons can reuse them.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// One colour per party, used by every chart and by the page's CSS.
+pub const PLATFORM_COLOUR: RGBColor = RGBColor(37, 99, 235);
+pub const BANK_COLOUR: RGBColor = RGBColor(217, 119, 6);
+/// NIST 800-122 classes: low, moderate, high.
+pub const SENSITIVITY_COLOURS: [RGBColor; 3] = [RGBColor(74, 160, 96), RGBColor(230, 160, 30), RGBColor(200, 50, 50)];
+/// Outcomes and events.
+pub const AGREEMENT_COLOUR: RGBColor = RGBColor(22, 150, 80);
+pub const WITHDRAWAL_COLOUR: RGBColor = RGBColor(205, 45, 45);
+pub const NEUTRAL_COLOUR: RGBColor = RGBColor(120, 120, 130);
+/// A categorical palette (Tableau 10, colour-blind aware) for series without a fixed colour.
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(89, 161, 79),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+
+const WIDTH: u32 = 960;
+const FONT: &str = "sans-serif";
+const TEXT: RGBColor = RGBColor(40, 44, 52);
+const GRID: RGBColor = RGBColor(225, 228, 234);
+/// Rough width of one character of 12–13 px sans-serif text, for laying out labels.
+const CHAR_PX: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartError(String);
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for ChartError {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        ChartError(e.to_string())
+    }
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swatch {
+    Line,
+    Dashed,
+    Dotted,
+    Box,
+    Dot,
+}
+
+#[derive(Clone, Debug)]
+pub struct LegendEntry {
+    pub label: String,
+    pub colour: RGBColor,
+    pub swatch: Swatch,
+}
+
+/// The plotters SVG, made fit for inlining: no namespace URL (HTML needs none), and sized by
+/// the page (the view box keeps the aspect ratio).
+fn finish(svg: String, label: &str) -> String {
+    let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    let Some(start) = svg.find("viewBox=") else { return svg };
+    let mut out = String::with_capacity(svg.len() + 64);
+    out.push_str("<svg class=\"chart\" role=\"img\" aria-label=\"");
+    out.push_str(&escape_attribute(label));
+    out.push_str("\" ");
+    out.push_str(&svg[start..]);
+    out
+}
+
+fn escape_attribute(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Text of `px` pixels (plotters writes SVG font sizes as size / 1.24).
+fn text_style(px: u32, colour: RGBColor) -> TextStyle<'static> {
+    let mut style = TextStyle::from((FONT, f64::from(px) * 1.24).into_font());
+    style.color = colour.to_backend_color();
+    style
+}
+
+fn legend_rows(entries: &[LegendEntry], width: u32) -> Vec<Vec<(u32, &LegendEntry)>> {
+    let mut rows: Vec<Vec<(u32, &LegendEntry)>> = vec![Vec::new()];
+    let mut x = 0;
+    for e in entries {
+        let w = 34 + CHAR_PX * e.label.chars().count() as u32 + 18;
+        if x > 0 && x + w > width {
+            rows.push(Vec::new());
+            x = 0;
+        }
+        rows.last_mut().expect("one row at least").push((x, e));
+        x += w;
+    }
+    rows
+}
+
+const LEGEND_ROW_PX: u32 = 24;
+
+fn legend_height(entries: &[LegendEntry], width: u32) -> u32 {
+    if entries.is_empty() { 0 } else { legend_rows(entries, width - 80).len() as u32 * LEGEND_ROW_PX + 10 }
+}
+
+/// A legend laid out in rows across the top of the chart.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+    width: u32,
+) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    let left = 70;
+    for (r, row) in legend_rows(entries, width - 80).into_iter().enumerate() {
+        let y = 8 + r as i32 * LEGEND_ROW_PX as i32 + LEGEND_ROW_PX as i32 / 2;
+        for (x, e) in row {
+            let x = left + x as i32;
+            let style = ShapeStyle::from(&e.colour).stroke_width(2);
+            match e.swatch {
+                Swatch::Line => area.draw(&PathElement::new(vec![(x, y), (x + 26, y)], style))?,
+                Swatch::Dashed => {
+                    area.draw(&PathElement::new(vec![(x, y), (x + 8, y)], style))?;
+                    area.draw(&PathElement::new(vec![(x + 13, y), (x + 21, y)], style))?;
+                }
+                Swatch::Dotted => {
+                    for dx in [0, 6, 12, 18, 24] {
+                        area.draw(&Circle::new((x + dx, y), 1, style.filled()))?;
+                    }
+                }
+                Swatch::Box => area.draw(&Rectangle::new([(x + 4, y - 6), (x + 22, y + 6)], style.filled()))?,
+                Swatch::Dot => area.draw(&Circle::new((x + 13, y), 5, style.filled()))?,
+            }
+            area.draw(&Text::new(
+                e.label.clone(),
+                (x + 34, y),
+                text_style(14, TEXT).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// `1.2k`, `3.4M`: short numbers for axes and bar ends.
+pub fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 10.0 || a == 0.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One move of a negotiation as the dance chart shows it.
+#[derive(Clone, Debug)]
+pub struct DanceOffer {
+    /// Round, plus ½ for the side that moves second in a round.
+    pub x: f64,
+    pub by_platform: bool,
+    pub utility_platform: f64,
+    pub utility_bank: f64,
+}
+
+/// How the negotiation ended, drawn as a vertical marker with a label.
+#[derive(Clone, Debug)]
+pub struct DanceEnd {
+    pub x: f64,
+    pub label: String,
+    pub colour: RGBColor,
+    /// Both sides' utilities of the agreed outcome, marked on the chart.
+    pub agreed: Option<(f64, f64)>,
+}
+
+/// The negotiation "dance": each side's utility of every offer, round by round.
+#[derive(Clone, Debug)]
+pub struct Dance {
+    pub title: String,
+    pub rounds: u32,
+    pub offers: Vec<DanceOffer>,
+    pub reservation_platform: f64,
+    pub reservation_bank: f64,
+    pub end: Option<DanceEnd>,
+}
+
+/// Colour says whose utility; a solid line is a side's own offers, a dashed line the other
+/// side's offers. Where a solid and a dashed line of one colour meet, that side could accept.
+pub fn dance_chart(d: &Dance) -> Result<String, ChartError> {
+    let legend = vec![
+        LegendEntry {
+            label: "platform's utility of its own offers".into(),
+            colour: PLATFORM_COLOUR,
+            swatch: Swatch::Line,
+        },
+        LegendEntry {
+            label: "platform's utility of the bank's offers".into(),
+            colour: PLATFORM_COLOUR,
+            swatch: Swatch::Dashed,
+        },
+        LegendEntry { label: "bank's utility of its own offers".into(), colour: BANK_COLOUR, swatch: Swatch::Line },
+        LegendEntry {
+            label: "bank's utility of the platform's offers".into(),
+            colour: BANK_COLOUR,
+            swatch: Swatch::Dashed,
+        },
+        LegendEntry { label: "reservation values".into(), colour: NEUTRAL_COLOUR, swatch: Swatch::Dotted },
+    ];
+    let legend_h = legend_height(&legend, WIDTH);
+    let height = 330 + legend_h;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, plot) = root.split_vertically(legend_h);
+        draw_legend(&top, &legend, WIDTH)?;
+        let x_max = f64::from(d.rounds.max(1)) + 0.25;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_left(10)
+            .margin_right(30)
+            .margin_bottom(6)
+            .margin_top(30)
+            .x_label_area_size(44)
+            .y_label_area_size(58)
+            .build_cartesian_2d(-0.25f64..x_max, 0f64..1.05f64)?;
+        let rounds = d.rounds.max(1);
+        let step = (rounds / 20).max(1);
+        chart
+            .configure_mesh()
+            .x_desc("round (the side that moves second in a round is drawn half a round later)")
+            .y_desc("utility (0 = worst, 1 = best)")
+            .x_labels((rounds / step + 2) as usize)
+            .x_label_formatter(&|x| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() })
+            .y_labels(6)
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .max_light_lines(1)
+            .light_line_style(GRID.mix(0.4))
+            .bold_line_style(GRID)
+            .axis_style(NEUTRAL_COLOUR)
+            .label_style(text_style(13, TEXT))
+            .axis_desc_style(text_style(14, TEXT))
+            .draw()?;
+        for (reservation, colour) in [(d.reservation_platform, PLATFORM_COLOUR), (d.reservation_bank, BANK_COLOUR)] {
+            chart.draw_series(DashedLineSeries::new(
+                [(-0.25, reservation), (x_max, reservation)],
+                2,
+                4,
+                colour.mix(0.6).stroke_width(1),
+            ))?;
+        }
+        let series = |by_platform: bool, platform_utility: bool| -> Vec<(f64, f64)> {
+            d.offers
+                .iter()
+                .filter(|o| o.by_platform == by_platform)
+                .map(|o| (o.x, if platform_utility { o.utility_platform } else { o.utility_bank }))
+                .collect()
+        };
+        for (by_platform, colour) in [(true, PLATFORM_COLOUR), (false, BANK_COLOUR)] {
+            let own = series(by_platform, by_platform);
+            let seen_by_other = series(!by_platform, by_platform);
+            chart.draw_series(LineSeries::new(own.clone(), colour.stroke_width(2)))?;
+            chart.draw_series(own.iter().map(|p| Circle::new(*p, 3, colour.filled())))?;
+            chart.draw_series(DashedLineSeries::new(seen_by_other.clone(), 6, 4, colour.stroke_width(2)))?;
+            chart.draw_series(seen_by_other.iter().map(|p| Circle::new(*p, 3, ShapeStyle::from(&WHITE).filled())))?;
+            chart.draw_series(seen_by_other.iter().map(|p| Circle::new(*p, 3, colour.stroke_width(1))))?;
+        }
+        if let Some(end) = &d.end {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(end.x, 0.0), (end.x, 1.05)],
+                end.colour.stroke_width(2),
+            )))?;
+            if let Some((up, ub)) = end.agreed {
+                for (u, colour) in [(up, PLATFORM_COLOUR), (ub, BANK_COLOUR)] {
+                    chart.draw_series(std::iter::once(Circle::new((end.x, u), 8, colour.stroke_width(3))))?;
+                }
+            }
+            let (px, py) = chart.backend_coord(&(end.x, 1.05));
+            let right_half = end.x > (x_max - 0.25) / 2.0;
+            let anchor = if right_half { HPos::Right } else { HPos::Left };
+            let dx = if right_half { -6 } else { 6 };
+            plot.draw(&Text::new(
+                end.label.clone(),
+                (px + dx - plot.get_base_pixel().0, py - 6 - plot.get_base_pixel().1),
+                text_style(14, end.colour).pos(Pos::new(anchor, VPos::Bottom)),
+            ))?;
+        }
+        root.present()?;
+    }
+    Ok(finish(svg, &d.title))
+}
+
+/// One series of a bar chart: one value per group.
+#[derive(Clone, Debug)]
+pub struct BarSeries {
+    pub name: String,
+    pub colour: RGBColor,
+    pub values: Vec<f64>,
+}
+
+/// Horizontal grouped bars: one band per group (labels on the left, where long names fit),
+/// one bar per series in each band, the value written at the end of each bar.
+#[derive(Clone, Debug)]
+pub struct Bars {
+    pub title: String,
+    /// What the values are, with their unit: `field values disclosed`, `latency (ms)`.
+    pub value_desc: String,
+    pub groups: Vec<String>,
+    pub series: Vec<BarSeries>,
+    /// Written after each bar's value, e.g. ` ms`.
+    pub unit: String,
+}
+
+pub fn bar_chart(d: &Bars) -> Result<String, ChartError> {
+    let legend: Vec<LegendEntry> =
+        d.series.iter().map(|s| LegendEntry { label: s.name.clone(), colour: s.colour, swatch: Swatch::Box }).collect();
+    let legend_h = legend_height(&legend, WIDTH);
+    let bar_px = 16u32;
+    let band_px = bar_px * d.series.len().max(1) as u32 + 16;
+    let height = legend_h + 40 + band_px * d.groups.len().max(1) as u32 + 60;
+    let label_px = 20 + CHAR_PX * d.groups.iter().map(|g| g.chars().count() as u32).max().unwrap_or(4);
+    let label_px = label_px.min(WIDTH / 3);
+    let max = d.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0f64, f64::max);
+    let x_max = if max > 0.0 { max * 1.15 } else { 1.0 };
+    let groups = d.groups.len().max(1) as f64;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, plot) = root.split_vertically(legend_h);
+        draw_legend(&top, &legend, WIDTH)?;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_left(label_px)
+            .margin_right(30)
+            .margin_top(14)
+            .x_label_area_size(44)
+            .y_label_area_size(4)
+            .build_cartesian_2d(0f64..x_max, 0f64..groups)?;
+        let value_fmt = |v: &f64| short_number(*v);
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_labels(8)
+            .x_label_formatter(&value_fmt)
+            .x_desc(d.value_desc.as_str())
+            .max_light_lines(1)
+            .light_line_style(GRID.mix(0.4))
+            .bold_line_style(GRID)
+            .axis_style(NEUTRAL_COLOUR)
+            .label_style(text_style(13, TEXT))
+            .axis_desc_style(text_style(14, TEXT))
+            .draw()?;
+        let n = d.series.len().max(1) as f64;
+        let (base_x, base_y) = plot.get_base_pixel();
+        for (g, group) in d.groups.iter().enumerate() {
+            // Bands run top to bottom in the given order.
+            let band_top = groups - g as f64;
+            let inner = 0.8 / n;
+            for (s, series) in d.series.iter().enumerate() {
+                let v = series.values.get(g).copied().unwrap_or(0.0);
+                let y1 = band_top - 0.1 - inner * s as f64;
+                let y0 = y1 - inner * 0.9;
+                chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0), (v, y1)], series.colour.filled())))?;
+                let (px, py) = chart.backend_coord(&(v, (y0 + y1) / 2.0));
+                plot.draw(&Text::new(
+                    format!("{}{}", short_number(v), d.unit),
+                    (px + 4 - base_x, py - base_y),
+                    text_style(12, TEXT).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+            }
+            let (px, py) = chart.backend_coord(&(0.0, band_top - 0.5));
+            plot.draw(&Text::new(
+                group.clone(),
+                (px - 8 - base_x, py - base_y),
+                text_style(14, TEXT).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+        root.present()?;
+    }
+    Ok(finish(svg, &d.title))
+}
+
+/// Something that lasted, on a lane of the timeline.
+#[derive(Clone, Debug)]
+pub struct Span {
+    pub lane: usize,
+    pub from: f64,
+    pub to: f64,
+    pub colour: RGBColor,
+    /// Thick bars sit in the middle of a lane, thin ones below them.
+    pub thick: bool,
+}
+
+/// Something that happened at one moment, on a lane.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub lane: usize,
+    pub at: f64,
+    pub colour: RGBColor,
+}
+
+/// Swimlanes over time: one lane per subject, spans for what lasted, marks for moments.
+#[derive(Clone, Debug)]
+pub struct Lanes {
+    pub title: String,
+    pub x_desc: String,
+    pub x_max: f64,
+    pub lanes: Vec<String>,
+    pub spans: Vec<Span>,
+    pub marks: Vec<Mark>,
+    pub legend: Vec<LegendEntry>,
+}
+
+pub fn lanes_chart(d: &Lanes) -> Result<String, ChartError> {
+    let legend_h = legend_height(&d.legend, WIDTH);
+    let lane_px = 34u32;
+    let height = legend_h + 30 + lane_px * d.lanes.len().max(1) as u32 + 60;
+    let label_px = 20 + CHAR_PX * d.lanes.iter().map(|g| g.chars().count() as u32).max().unwrap_or(4);
+    let label_px = label_px.min(WIDTH / 3);
+    let lanes = d.lanes.len().max(1) as f64;
+    let x_max = if d.x_max > 0.0 { d.x_max } else { 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, plot) = root.split_vertically(legend_h);
+        draw_legend(&top, &d.legend, WIDTH)?;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_left(label_px)
+            .margin_right(30)
+            .margin_top(10)
+            .x_label_area_size(44)
+            .y_label_area_size(4)
+            .build_cartesian_2d(0f64..x_max, 0f64..lanes)?;
+        let fmt = |v: &f64| short_number(*v);
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_labels(12)
+            .x_label_formatter(&fmt)
+            .x_desc(d.x_desc.as_str())
+            .max_light_lines(1)
+            .light_line_style(GRID.mix(0.4))
+            .bold_line_style(GRID)
+            .axis_style(NEUTRAL_COLOUR)
+            .label_style(text_style(13, TEXT))
+            .axis_desc_style(text_style(14, TEXT))
+            .draw()?;
+        let centre = |lane: usize| lanes - lane as f64 - 0.5;
+        let (base_x, base_y) = plot.get_base_pixel();
+        for (i, lane) in d.lanes.iter().enumerate() {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, centre(i)), (x_max, centre(i))],
+                GRID.stroke_width(1),
+            )))?;
+            let (px, py) = chart.backend_coord(&(0.0, centre(i)));
+            plot.draw(&Text::new(
+                lane.clone(),
+                (px - 8 - base_x, py - base_y),
+                text_style(14, TEXT).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+        for s in &d.spans {
+            let c = centre(s.lane);
+            let (y0, y1) = if s.thick { (c - 0.16, c + 0.16) } else { (c - 0.3, c - 0.22) };
+            let to = s.to.max(s.from + x_max / 400.0);
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(s.from, y0), (to, y1)], s.colour.mix(0.85).filled())))?;
+        }
+        for m in &d.marks {
+            let p = (m.at, centre(m.lane));
+            chart.draw_series(std::iter::once(Circle::new(p, 7, ShapeStyle::from(&WHITE).filled())))?;
+            chart.draw_series(std::iter::once(Circle::new(p, 6, m.colour.filled())))?;
+        }
+        root.present()?;
+    }
+    Ok(finish(svg, &d.title))
+}
