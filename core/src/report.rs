@@ -690,7 +690,12 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
                 format!("{}→{}", d.platform, e.bank),
                 format!("{} ({})", count(e.customers_exposed), pct(e.share_of_linked)),
                 map_line(&e.records_by_category),
-                format!("{}/{}/{}", count(e.field_values.low), count(e.field_values.moderate), count(e.field_values.high)),
+                format!(
+                    "{}/{}/{}",
+                    count(e.field_values.low),
+                    count(e.field_values.moderate),
+                    count(e.field_values.high)
+                ),
                 count(e.weighted_score.round() as u64),
             ]
         })

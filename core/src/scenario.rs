@@ -1207,7 +1207,8 @@ fn convert_design(
 ) -> Result<Design, CoreError> {
     let Some(w) = wire else { return Ok(Design::Direct) };
     let kinds = Design::KINDS.map(|k| format!("\"{k}\"")).join(", ");
-    let kind = w.kind.as_deref().ok_or_else(|| invalid(format!("{path}.kind"), format!("say which design: {kinds}")))?;
+    let kind =
+        w.kind.as_deref().ok_or_else(|| invalid(format!("{path}.kind"), format!("say which design: {kinds}")))?;
     let only_aggregator = |given: bool, key: &str| -> Result<(), CoreError> {
         if given {
             Err(invalid(format!("{path}.{key}"), format!("applies only to kind = \"aggregator\", not \"{kind}\"")))
@@ -1361,6 +1362,20 @@ strategy = "boulware"
         let text = MINIMAL.replace("reservation = 0.2", "reservation = 1.5");
         let err = parse(&text).unwrap_err().to_string();
         assert_eq!(err, "banks[0].policy.reservation: 1.5 is outside 0..=1");
+    }
+
+    #[test]
+    fn a_platform_pulls_directly_unless_its_design_says_otherwise() {
+        assert_eq!(parse(MINIMAL).unwrap().platforms[0].design, Design::Direct);
+        let text = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"aggregator\"\n\n[[banks]]");
+        let Design::Aggregator(a) = parse(&text).unwrap().platforms[0].design.clone() else {
+            panic!("an aggregator design")
+        };
+        assert_eq!((a.name.as_str(), a.workers), ("p-aggregator", 16));
+        // The aggregator's hop defaults to the scenario's network delay.
+        assert_eq!(a.network_delay, parse(MINIMAL).unwrap().network_delay);
+        let push = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"push\"\n\n[[banks]]");
+        assert_eq!(parse(&push).unwrap().platforms[0].design.kind(), "push");
     }
 
     #[test]

@@ -19,10 +19,10 @@ use rand::RngExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use testbed_core::SimTime;
+use testbed_core::exposure::ExposureSummary;
 use testbed_core::exposure::{FieldValues, PairLedger, UNICITY_SAMPLE};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
-use testbed_core::exposure::ExposureSummary;
 use testbed_core::report::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{Design, EventKind, Rate, RequestKind, Scenario};
@@ -94,7 +94,10 @@ enum Ev {
     /// Aggregator designs: the request reaches the aggregator.
     AtAggregator(Req),
     /// Push designs: turn one day of the linked customers' transactions into deliveries.
-    PushDay { flow: usize, day: u32 },
+    PushDay {
+        flow: usize,
+        day: u32,
+    },
     /// Push designs: the bank sends one delivery (event time in `intended`).
     Push(Req),
 }
@@ -413,7 +416,8 @@ impl Phase<'_> {
     /// bank.
     fn at_aggregator(&mut self, now: SimTime, req: Req) {
         let flow = &mut self.flows[req.flow as usize];
-        let (Design::Aggregator(a), Some((_, rng))) = (&self.sc.platforms[flow.platform].design, &mut flow.relay) else {
+        let (Design::Aggregator(a), Some((_, rng))) = (&self.sc.platforms[flow.platform].design, &mut flow.relay)
+        else {
             unreachable!("only aggregator flows reach an aggregator")
         };
         let service = a.service_time.sample(rng);
@@ -666,8 +670,9 @@ impl Phase<'_> {
             }
             flow.requests += 1;
             flow.pushed += 1;
-            self.latency[latency_slot(bank_i, kind)].get_or_insert_with(|| (0, LatencyRecorder::default(), now, now)).0 +=
-                1;
+            self.latency[latency_slot(bank_i, kind)]
+                .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
+                .0 += 1;
         }
         // During an outage the bank holds its deliveries and sends them once it is back.
         if let Some((_, back)) = self.banks[bank_i].outages.iter().find(|(s, e)| *s <= now && now < *e) {
@@ -704,8 +709,12 @@ impl Phase<'_> {
             _ => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
         };
         let wants_off_platform = flow.terms.grants(DataCategory::OffPlatformTransactions);
-        let request =
-            DataRequest { resource, purpose, wants: resource.fields().intersect(flow.terms.allowed_fields()), wants_off_platform };
+        let request = DataRequest {
+            resource,
+            purpose,
+            wants: resource.fields().intersect(flow.terms.allowed_fields()),
+            wants_off_platform,
+        };
         match api::authorize(&flow.consent, &flow.terms, &request, finish) {
             Err(refusal) => {
                 flow.ledger.refused(refusal.as_str(), refusal.is_violation());
@@ -920,10 +929,7 @@ impl Exposed {
                     population::Sex::Female => "F",
                     population::Sex::Male => "M",
                 };
-                out.push_str(&format!(
-                    "{},{},{i},{:05},{},{sex}",
-                    party, sc.banks[*bank].name, qi.zip5, qi.birth_date
-                ));
+                out.push_str(&format!("{},{},{i},{:05},{},{sex}", party, sc.banks[*bank].name, qi.zip5, qi.birth_date));
                 for n in counts {
                     out.push_str(&format!(",{n}"));
                 }
@@ -931,5 +937,34 @@ impl Exposed {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testbed_core::terms::{ConsentMode, Purpose};
+
+    fn terms(categories: &[DataCategory]) -> Terms {
+        Terms {
+            categories: categories.iter().fold(0, |m, c| m | c.bit()),
+            purposes: Purpose::BalanceDisplay.bit(),
+            retention_days: None,
+            onward_sharing: "none".into(),
+            consent_mode: ConsentMode::OptIn,
+            authorisation_days: None,
+        }
+    }
+
+    #[test]
+    fn minimised_terms_swap_raw_categories_for_derived_signals_and_keep_the_purposes() {
+        use DataCategory::*;
+        let agreed = terms(&[AccountBasic, Balances, TransactionsBasic, TransactionsDetail, OffPlatformTransactions]);
+        let m = minimised_terms(&agreed);
+        assert_eq!(m.categories, AccountBasic.bit() | DerivedSignals.bit());
+        assert_eq!(m.purposes, agreed.purposes);
+        assert!(!m.allowed_fields().contains(Field::BalanceCurrent) && m.allowed_fields().contains(Field::BalanceBand));
+        // Nothing raw granted, nothing to derive from.
+        assert_eq!(minimised_terms(&terms(&[AccountBasic])).categories, AccountBasic.bit());
     }
 }
