@@ -34,6 +34,10 @@ pub struct Report {
     pub totals: Totals,
     /// Latency and exposure of the data exchange; `None` when the scenario has no `[data]`.
     pub data: Option<DataReport>,
+    /// Integration designs other than the direct pull (with `[data]` only); absent when every
+    /// platform pulls directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub designs: Vec<DesignReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -431,6 +435,26 @@ pub struct FlowReport {
     pub exposure: crate::exposure::ExposureSummary,
 }
 
+/// A platform's integration design when it is not the default direct pull, and what it
+/// changed in the data phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DesignReport {
+    pub platform: String,
+    /// `aggregator`, `minimised` or `push`.
+    pub kind: String,
+    /// Aggregator designs: the aggregator's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregator: Option<String>,
+    /// Aggregator designs: what the aggregator received while relaying, one entry per
+    /// agreement (its `platform` is the aggregator).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relayed: Vec<crate::exposure::ExposureSummary>,
+    /// Push designs: deliveries the banks pushed as events happened, per bank (part of the
+    /// flows' `requests`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pushed: BTreeMap<String, u64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyRow {
     pub bank: String,
@@ -446,9 +470,11 @@ pub struct LatencyRow {
 pub struct BankDataRow {
     pub bank: String,
     pub population: u64,
-    /// Distinct customers any platform received data about.
+    /// Distinct customers any platform (or aggregator relaying for one) received data about.
     pub customers_exposed: u64,
     pub share_of_population: f64,
+    /// Summed over every party that received data: platforms and the aggregators relaying to
+    /// them.
     pub weighted_score: f64,
     pub field_values: crate::exposure::FieldValues,
     pub requests_served: u64,
@@ -652,7 +678,71 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
             })
             .collect(),
     };
-    vec![banks, flows, purposes, latency, queues]
+    let mut tables = vec![banks, flows, purposes, latency, queues];
+    let relayed: Vec<Vec<String>> = report
+        .designs
+        .iter()
+        .flat_map(|d| d.relayed.iter().map(move |e| (d, e)))
+        .map(|(d, e)| {
+            vec![
+                e.platform.clone(),
+                format!("{}→{}", d.platform, e.bank),
+                format!("{} ({})", count(e.customers_exposed), pct(e.share_of_linked)),
+                map_line(&e.records_by_category),
+                format!(
+                    "{}/{}/{}",
+                    count(e.field_values.low),
+                    count(e.field_values.moderate),
+                    count(e.field_values.high)
+                ),
+                count(e.weighted_score.round() as u64),
+            ]
+        })
+        .collect();
+    if !relayed.is_empty() {
+        tables.push(TableView {
+            title: "Exposure at aggregators",
+            header: vec![
+                "aggregator",
+                "relaying",
+                "customers seen",
+                "records by category",
+                "field values L/M/H",
+                "weighted score",
+            ],
+            rows: relayed,
+        });
+    }
+    tables
+}
+
+/// One sentence per platform whose integration design is not the direct pull.
+pub fn design_sentences(report: &Report) -> Vec<String> {
+    report
+        .designs
+        .iter()
+        .map(|d| match d.kind.as_str() {
+            "aggregator" => format!(
+                "{} reaches the banks through the aggregator {}: one more hop each way in every latency, and a copy \
+                 of every record it relays in the aggregator's hands (counted in the banks' field values and scores).",
+                d.platform,
+                d.aggregator.as_deref().unwrap_or("-")
+            ),
+            "minimised" => format!(
+                "{} is minimised: banks answer balance lookups with a balance band and transaction requests with a \
+                 fraud flag, so no raw balance or transaction field leaves them.",
+                d.platform
+            ),
+            "push" => format!(
+                "{} is pushed to: the banks sent {} deliveries ({}) as card transactions booked, instead of being \
+                 polled; the latency of pushed kinds runs from the booking to the delivery.",
+                d.platform,
+                count(d.pushed.values().sum()),
+                map_line(&d.pushed)
+            ),
+            other => format!("{}: design {other}.", d.platform),
+        })
+        .collect()
 }
 
 /// One sentence per bank that exposed nothing, set against the banks that did.
@@ -697,6 +787,9 @@ fn render_data_markdown(md: &mut String, report: &Report) {
         d.sensitivity_weights
     );
     if let Some(s) = withdrawn_banks_sentence(report) {
+        let _ = writeln!(md, "{s}\n");
+    }
+    for s in design_sentences(report) {
         let _ = writeln!(md, "{s}\n");
     }
     for t in data_tables(report) {

@@ -106,6 +106,49 @@ pub struct ClientConfig {
     pub over_fetch: f64,
 }
 
+/// How data flows from the banks to a platform after an agreement (`[platforms.design]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Design {
+    /// The platform pulls from each bank's API itself (the default).
+    Direct,
+    /// The platform pulls through an aggregator: one more party, one more hop each way, its
+    /// own queue, and a copy of every record it relays.
+    Aggregator(AggregatorConfig),
+    /// Banks answer with derived signals (a balance band, a fraud flag) instead of raw
+    /// balances and transactions.
+    Minimised,
+    /// Banks push balance changes, new transactions and fraud alerts as they happen instead of
+    /// being polled; only on-demand requests (`accounts`) are still pulled.
+    Push,
+}
+
+impl Design {
+    /// The `kind` values of `[platforms.design]`, in the order documented.
+    pub const KINDS: [&'static str; 4] = ["direct", "aggregator", "minimised", "push"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Design::Direct => "direct",
+            Design::Aggregator(_) => "aggregator",
+            Design::Minimised => "minimised",
+            Design::Push => "push",
+        }
+    }
+}
+
+/// An aggregator between a platform and the banks it pulls from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregatorConfig {
+    /// The aggregator's name in reports (shares the namespace of banks and platforms).
+    pub name: String,
+    /// One-way delay between the platform and the aggregator, drawn each way.
+    pub network_delay: Delay,
+    /// Time one of its workers spends relaying a request.
+    pub service_time: Delay,
+    /// Requests relayed in parallel; the rest wait in one FIFO queue.
+    pub workers: u32,
+}
+
 /// Kinds of data requests a platform makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +220,8 @@ pub struct Platform {
     pub linking: Linking,
     pub client: ClientConfig,
     pub workload: Vec<WorkloadItem>,
+    /// How its data flows (direct pull, aggregator, minimised, push).
+    pub design: Design,
 }
 
 /// How a bank reacts when a privacy incident hits a platform it deals with.
@@ -435,6 +480,17 @@ struct PlatformWire {
     client: ClientWire,
     #[serde(default)]
     workload: Vec<WorkloadWire>,
+    design: Option<DesignWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DesignWire {
+    kind: Option<String>,
+    name: Option<String>,
+    network_delay: Option<DelayWire>,
+    service_time: Option<DelayWire>,
+    workers: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -1024,7 +1080,12 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             }
             workload.push(WorkloadItem { kind: w.kind, rate, purpose, window });
         }
+        let design = convert_design(&format!("{path}.design"), p.design.as_ref(), &p.name, network_delay)?;
+        if let Design::Aggregator(a) = &design {
+            claim(format!("{path}.design.name"), &a.name)?;
+        }
         platforms.push(Platform {
+            design,
             linking,
             client,
             workload,
@@ -1134,6 +1195,54 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         banks,
         events,
         data,
+    })
+}
+
+/// `[platforms.design]`: the kind, and the aggregator's settings only where they mean something.
+fn convert_design(
+    path: &str,
+    wire: Option<&DesignWire>,
+    platform: &str,
+    network_delay: Delay,
+) -> Result<Design, CoreError> {
+    let Some(w) = wire else { return Ok(Design::Direct) };
+    let kinds = Design::KINDS.map(|k| format!("\"{k}\"")).join(", ");
+    let kind =
+        w.kind.as_deref().ok_or_else(|| invalid(format!("{path}.kind"), format!("say which design: {kinds}")))?;
+    let only_aggregator = |given: bool, key: &str| -> Result<(), CoreError> {
+        if given {
+            Err(invalid(format!("{path}.{key}"), format!("applies only to kind = \"aggregator\", not \"{kind}\"")))
+        } else {
+            Ok(())
+        }
+    };
+    if kind != "aggregator" && Design::KINDS.contains(&kind) {
+        only_aggregator(w.name.is_some(), "name")?;
+        only_aggregator(w.network_delay.is_some(), "network_delay")?;
+        only_aggregator(w.service_time.is_some(), "service_time")?;
+        only_aggregator(w.workers.is_some(), "workers")?;
+    }
+    Ok(match kind {
+        "direct" => Design::Direct,
+        "minimised" => Design::Minimised,
+        "push" => Design::Push,
+        "aggregator" => {
+            let workers = w.workers.unwrap_or(16);
+            if !(1..=100_000).contains(&workers) {
+                return Err(invalid(format!("{path}.workers"), format!("{workers}; allowed 1..=100000")));
+            }
+            Design::Aggregator(AggregatorConfig {
+                name: w.name.clone().unwrap_or_else(|| format!("{platform}-aggregator")),
+                network_delay: convert_delay(&format!("{path}.network_delay"), w.network_delay, network_delay)?,
+                service_time: convert_delay(
+                    &format!("{path}.service_time"),
+                    w.service_time,
+                    Delay::Exponential { mean: Duration::from_millis(5) },
+                )?,
+                workers,
+            })
+        }
+        other => return Err(invalid(format!("{path}.kind"), format!("unknown design `{other}` (designs: {kinds})"))),
     })
 }
 
@@ -1253,6 +1362,20 @@ strategy = "boulware"
         let text = MINIMAL.replace("reservation = 0.2", "reservation = 1.5");
         let err = parse(&text).unwrap_err().to_string();
         assert_eq!(err, "banks[0].policy.reservation: 1.5 is outside 0..=1");
+    }
+
+    #[test]
+    fn a_platform_pulls_directly_unless_its_design_says_otherwise() {
+        assert_eq!(parse(MINIMAL).unwrap().platforms[0].design, Design::Direct);
+        let text = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"aggregator\"\n\n[[banks]]");
+        let Design::Aggregator(a) = parse(&text).unwrap().platforms[0].design.clone() else {
+            panic!("an aggregator design")
+        };
+        assert_eq!((a.name.as_str(), a.workers), ("p-aggregator", 16));
+        // The aggregator's hop defaults to the scenario's network delay.
+        assert_eq!(a.network_delay, parse(MINIMAL).unwrap().network_delay);
+        let push = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"push\"\n\n[[banks]]");
+        assert_eq!(parse(&push).unwrap().platforms[0].design.kind(), "push");
     }
 
     #[test]

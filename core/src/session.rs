@@ -593,6 +593,7 @@ impl<'a> World<'a> {
             negotiations,
             timeline: self.timeline,
             data: None,
+            designs: Vec::new(),
         }
     }
 }

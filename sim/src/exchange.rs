@@ -5,21 +5,29 @@
 //!
 //! It runs after the negotiation phase: negotiations never depend on data, and everything
 //! data can do to a negotiation (a revocation after violations) happens in here.
+//!
+//! A platform's integration design changes the path, never the accounting: an aggregator adds
+//! a hop each way and a queue, and keeps its own ledger of what it relayed; minimised flows ask
+//! for derived signals, and the bank's terms for them carry no raw balance or transaction
+//! field; push flows turn the population's card transactions into deliveries from the bank,
+//! measured from the transaction to the delivery.
 
 use bank_mock::api::{self, Consent, DataRequest, Permission, Resource};
 use bank_mock::service::{Admission, BankQueue, RateLimit};
 use rand::RngExt;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use testbed_core::SimTime;
+use testbed_core::exposure::ExposureSummary;
 use testbed_core::exposure::{FieldValues, PairLedger, UNICITY_SAMPLE};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
-use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
+use testbed_core::report::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{EventKind, Rate, RequestKind, Scenario};
+use testbed_core::scenario::{Design, EventKind, Rate, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
-use testbed_core::terms::{DataCategory, FieldSet, Terms};
+use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const REQUEST_KINDS: [RequestKind; 5] = [
@@ -43,6 +51,8 @@ pub struct DataOutcome {
     /// `(index into the agreements, revocation)` for revocations made by audits.
     pub revocations: Vec<(usize, Revocation)>,
     pub timeline: Vec<TimelineEntry>,
+    /// Integration designs other than the direct pull, for `Report::designs`.
+    pub designs: Vec<DesignReport>,
 }
 
 #[derive(Clone, Copy)]
@@ -54,12 +64,33 @@ struct Req {
     customer: u64,
     intended: SimTime,
     sent: SimTime,
+    /// Push designs: the transaction whose booking raised this delivery.
+    pushed: Option<PushedTxn>,
+    /// Push designs: held back by an outage or the rate limit (already counted as sent).
+    deferred: bool,
+}
+
+/// The card transaction behind a push: what the ledger needs to count it.
+#[derive(Clone, Copy)]
+struct PushedTxn {
+    merchant: u32,
+    day: u32,
+    on_platform: bool,
 }
 
 enum Ev {
     Arrival(usize),
     AtBank(Req),
     Send(Req),
+    /// Aggregator designs: the request reaches the aggregator.
+    AtAggregator(Req),
+    /// Push designs: turn one day of the linked customers' transactions into deliveries.
+    PushDay {
+        flow: usize,
+        day: u32,
+    },
+    /// Push designs: the bank sends one delivery (event time in `intended`).
+    Push(Req),
 }
 
 struct Source {
@@ -84,6 +115,13 @@ struct Flow {
     rng: SimRng,
     requests: u64,
     audit_revoked: Option<Revocation>,
+    /// Aggregator designs: what the aggregator saw, and its own stream for the extra hops.
+    relay: Option<(PairLedger, SimRng)>,
+    /// Minimised designs: the terms the bank serves under (derived signals, no raw data).
+    minimised: Option<Terms>,
+    /// Push designs: workload items the bank pushes instead of being polled.
+    push_items: Vec<usize>,
+    pushed: u64,
 }
 
 struct Bank {
@@ -106,6 +144,8 @@ struct Phase<'a> {
     latency: Vec<Option<(u64, LatencyRecorder, SimTime, SimTime)>>,
     timeline: Vec<TimelineEntry>,
     scratch: Vec<Transaction>,
+    /// Per platform: its aggregator's queue, for aggregator designs.
+    aggregators: Vec<Option<BankQueue>>,
 }
 
 /// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
@@ -136,6 +176,14 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         latency: vec![None; sc.banks.len() * REQUEST_KINDS.len()],
         timeline: Vec::new(),
         scratch: Vec::new(),
+        aggregators: sc
+            .platforms
+            .iter()
+            .map(|p| match &p.design {
+                Design::Aggregator(a) => Some(BankQueue::new(a.workers, None)),
+                _ => None,
+            })
+            .collect(),
     };
     for e in &sc.events {
         let at = SimTime::from_duration(e.at);
@@ -156,11 +204,26 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             end = r;
             ended_by = "revoked";
         }
-        let mut consent =
-            Consent::new(format!("consent-{}-{}", platform.name, bank.name), platform.name.clone(), &a.terms, a.at);
+        let minimised = matches!(platform.design, Design::Minimised).then(|| minimised_terms(&a.terms));
+        // A minimised consent keeps the raw permissions (the bank derives its signals from the
+        // granted data) and adds ReadDerivedSignals; the serving terms keep raw fields in.
+        let consent_terms = match &minimised {
+            Some(m) => Terms { categories: a.terms.categories | m.categories, ..a.terms.clone() },
+            None => a.terms.clone(),
+        };
+        let mut consent = Consent::new(
+            format!("consent-{}-{}", platform.name, bank.name),
+            platform.name.clone(),
+            &consent_terms,
+            a.at,
+        );
         consent.authorise();
         let linked = sc.linked_customers(a.platform, a.bank, a.terms.consent_mode);
         let pair = format!("{}/{}", platform.name, bank.name);
+        let relay = match &platform.design {
+            Design::Aggregator(_) => Some((PairLedger::new(linked), stream(sc.seed, &format!("aggregator/{pair}")))),
+            _ => None,
+        };
         phase.flows.push(Flow {
             platform: a.platform,
             bank: a.bank,
@@ -175,6 +238,10 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             rng: stream(sc.seed, &format!("data/{pair}")),
             requests: 0,
             audit_revoked: None,
+            relay,
+            minimised,
+            push_items: Vec::new(),
+            pushed: 0,
         });
         if linked == 0 {
             continue;
@@ -204,6 +271,11 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             if per_day <= 0.0 {
                 continue;
             }
+            if platform.design == Design::Push && w.kind != RequestKind::Accounts {
+                // Pushed as the customers' transactions happen, not polled (see `push_day`).
+                phase.flows[fi].push_items.push(wi);
+                continue;
+            }
             let si = phase.sources.len();
             let mut rng = stream(sc.seed, &format!("arrivals/{pair}/{wi}"));
             let rate = per_day / DAY.as_nanos() as f64;
@@ -211,15 +283,42 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             phase.sources.push(Source { flow: fi, item: wi, rate, rng });
             phase.queue.schedule(first, Ev::Arrival(si));
         }
+        if !phase.flows[fi].push_items.is_empty() {
+            phase.queue.schedule(a.at, Ev::PushDay { flow: fi, day: (a.at.as_millis() / DAY_MS) as u32 });
+        }
     }
     while let Some((now, ev)) = phase.queue.pop() {
         match ev {
             Ev::Arrival(s) => phase.arrival(now, s),
             Ev::Send(req) => phase.send(now, req),
             Ev::AtBank(req) => phase.at_bank(now, req),
+            Ev::AtAggregator(req) => phase.at_aggregator(now, req),
+            Ev::PushDay { flow, day } => phase.push_day(now, flow, day),
+            Ev::Push(req) => phase.push(now, req),
         }
     }
     Some(phase.finish(data.duration, data.sensitivity_weights))
+}
+
+/// The terms a bank serves a minimised flow under: the agreed purposes, account listings, and
+/// derived signals wherever the raw category they summarise was granted (a band says less than
+/// the balance, a flag less than the transactions); no raw balance or transaction field.
+fn minimised_terms(agreed: &Terms) -> Terms {
+    let raw = DataCategory::Balances.bit() | DataCategory::TransactionsBasic.bit();
+    let derived = if agreed.categories & raw != 0 { DataCategory::DerivedSignals.bit() } else { 0 };
+    Terms { categories: (agreed.categories & DataCategory::AccountBasic.bit()) | derived, ..agreed.clone() }
+}
+
+/// What a minimised flow asks for instead of raw data: a balance band, or a fraud flag over the
+/// transactions (one record per answer).
+fn derived_request(kind: RequestKind) -> Option<(Resource, FieldSet)> {
+    match kind {
+        RequestKind::Accounts => None,
+        RequestKind::BalanceLookup => Some((Resource::Balances, FieldSet::of(&[Field::AccountId, Field::BalanceBand]))),
+        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
+            Some((Resource::FraudAlert, FieldSet::of(&[Field::AccountId, Field::FraudFlag])))
+        }
+    }
 }
 
 /// The next Poisson arrival after `now` at `rate` per ns, multiplied by any load spikes: an
@@ -279,6 +378,8 @@ impl Phase<'_> {
             customer,
             intended: now,
             sent: now,
+            pushed: None,
+            deferred: false,
         };
         let kind = self.sc.platforms[flow.platform].workload[src.item].kind;
         let bank = flow.bank;
@@ -293,8 +394,39 @@ impl Phase<'_> {
     fn send(&mut self, now: SimTime, mut req: Req) {
         req.sent = now;
         let flow = &mut self.flows[req.flow as usize];
+        if let (Design::Aggregator(a), Some((_, rng))) = (&self.sc.platforms[flow.platform].design, &mut flow.relay) {
+            let hop = a.network_delay.sample(rng);
+            self.queue.schedule(now + hop, Ev::AtAggregator(req));
+            return;
+        }
         let delay = self.sc.banks[flow.bank].service.network_delay.sample(&mut flow.rng);
         self.queue.schedule(now + delay, Ev::AtBank(req));
+    }
+
+    /// Aggregator designs: the aggregator queues the request, relays it, and it crosses to the
+    /// bank.
+    fn at_aggregator(&mut self, now: SimTime, req: Req) {
+        let flow = &mut self.flows[req.flow as usize];
+        let (Design::Aggregator(a), Some((_, rng))) = (&self.sc.platforms[flow.platform].design, &mut flow.relay)
+        else {
+            unreachable!("only aggregator flows reach an aggregator")
+        };
+        let service = a.service_time.sample(rng);
+        let queue = self.aggregators[flow.platform].as_mut().expect("an aggregator design has a queue");
+        let Admission::Served { finish, .. } = queue.admit(now, service) else {
+            unreachable!("aggregators have no rate limit")
+        };
+        let delay = self.sc.banks[flow.bank].service.network_delay.sample(&mut flow.rng);
+        self.queue.schedule(finish + delay, Ev::AtBank(req));
+    }
+
+    /// The extra way back from the bank's side to the platform: the aggregator's hop, if any.
+    fn relay_back(&mut self, fi: usize) -> Duration {
+        let flow = &mut self.flows[fi];
+        match (&self.sc.platforms[flow.platform].design, &mut flow.relay) {
+            (Design::Aggregator(a), Some((_, rng))) => a.network_delay.sample(rng),
+            _ => Duration::ZERO,
+        }
     }
 
     fn at_bank(&mut self, now: SimTime, req: Req) {
@@ -305,13 +437,13 @@ impl Phase<'_> {
         let service = &sc.banks[bank_i].service;
         let client = &sc.platforms[platform_i].client;
         if self.banks[bank_i].outages.iter().any(|(s, e)| *s <= now && now < *e) {
-            let back = now + service.network_delay.sample(&mut self.flows[fi].rng);
+            let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
             return self.failed(back, req, "unavailable", client.backoff * 2u32.pow(u32::from(req.attempt)));
         }
         let service_time = service.service_time.sample(&mut self.flows[fi].rng);
         let (start, finish) = match self.banks[bank_i].queue.admit(now, service_time) {
             Admission::RateLimited { retry_after } => {
-                let back = now + service.network_delay.sample(&mut self.flows[fi].rng);
+                let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
                 return self.failed(back, req, "rate_limited", retry_after);
             }
             Admission::Served { start, finish } => (start, finish),
@@ -320,8 +452,8 @@ impl Phase<'_> {
         let bank = &mut self.banks[bank_i];
         bank.first = Some(bank.first.map_or(now, |f| f.min(now)));
         bank.last = bank.last.max(finish);
+        let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         let flow = &mut self.flows[fi];
-        let back = finish + service.network_delay.sample(&mut flow.rng);
         if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
             return self.failed(back, req, "server_error", client.backoff * 2u32.pow(u32::from(req.attempt)));
         }
@@ -331,7 +463,7 @@ impl Phase<'_> {
         {
             flow.consent.revoke(r, "bank", "agreement revoked");
         }
-        let resource = match item.kind {
+        let mut resource = match item.kind {
             RequestKind::Accounts => Resource::Accounts,
             RequestKind::BalanceLookup => Resource::Balances,
             RequestKind::TransactionSync | RequestKind::Commerce => Resource::Transactions {
@@ -340,11 +472,20 @@ impl Phase<'_> {
             },
             RequestKind::FraudAlert => Resource::FraudAlert,
         };
-        let wants =
-            if req.over_fetch { resource.fields() } else { resource.fields().intersect(flow.terms.allowed_fields()) };
-        let wants_off_platform = req.over_fetch || flow.terms.grants(DataCategory::OffPlatformTransactions);
+        let serving = flow.minimised.as_ref().unwrap_or(&flow.terms);
+        let mut wants = resource.fields().intersect(serving.allowed_fields());
+        if req.over_fetch {
+            // Over-fetching asks the raw resource for everything, whatever the design.
+            wants = resource.fields();
+        } else if flow.minimised.is_some()
+            && let Some((derived, fields)) = derived_request(item.kind)
+        {
+            resource = derived;
+            wants = fields.intersect(serving.allowed_fields());
+        }
+        let wants_off_platform = req.over_fetch || serving.grants(DataCategory::OffPlatformTransactions);
         let request = DataRequest { resource, purpose: item.purpose, wants, wants_off_platform };
-        let outcome = api::authorize(&flow.consent, &flow.terms, &request, finish);
+        let outcome = api::authorize(&flow.consent, serving, &request, finish);
         let timed_out = back.since(req.sent) > client.timeout;
         match outcome {
             Err(refusal) => {
@@ -385,7 +526,8 @@ impl Phase<'_> {
             let rec = &mut self.latency[slot].as_mut().expect("created at arrival").1;
             rec.error(kind);
             rec.retried();
-            self.queue.schedule(at + wait, Ev::Send(Req { attempt: req.attempt + 1, ..req }));
+            let retry = Req { attempt: req.attempt + 1, ..req };
+            self.queue.schedule(at + wait, if req.pushed.is_some() { Ev::Push(retry) } else { Ev::Send(retry) });
         } else {
             self.final_error(req, kind);
         }
@@ -396,7 +538,8 @@ impl Phase<'_> {
         self.latency[slot].as_mut().expect("created at arrival").1.error(kind);
     }
 
-    /// Counts what a served request disclosed.
+    /// Counts what a served request disclosed, in the platform's ledger and, under an
+    /// aggregator design, in the aggregator's: it sees every record it relays.
     fn disclose(
         &mut self,
         fi: usize,
@@ -410,16 +553,29 @@ impl Phase<'_> {
         let flow = &mut self.flows[fi];
         let spec = &self.banks[flow.bank].spec;
         let at_ms = at.as_millis();
-        match resource {
-            Resource::Accounts => flow.ledger.disclose(at_ms, req.customer, purpose, fields, 2, 0),
-            Resource::Balances => flow.ledger.disclose(at_ms, req.customer, purpose, fields, 1, 0),
-            Resource::FraudAlert => {
-                let off = off_platform && flow.rng.random::<f64>() >= spec.on_platform_share;
-                flow.ledger.disclose(at_ms, req.customer, purpose, fields, 1, u64::from(off));
+        let traced = req.customer < UNICITY_SAMPLE && fields.contains(Field::TxnMerchant);
+        let trace = |flow: &mut Flow, merchant: u32, day: u32| {
+            if traced {
+                flow.ledger.trace(req.customer, merchant, day);
+                if let Some((relay, _)) = &mut flow.relay {
+                    relay.trace(req.customer, merchant, day);
+                }
             }
-            Resource::Transactions { from_ms, to_ms } => {
+        };
+        let (records, off) = match (resource, req.pushed) {
+            (Resource::Accounts, _) => (2, 0),
+            (Resource::Balances, _) => (1, 0),
+            // A pushed transaction or alert is one record about a transaction the bank knows.
+            (Resource::FraudAlert | Resource::Transactions { .. }, Some(t)) => {
+                trace(flow, t.merchant, t.day);
+                (1, u64::from(!t.on_platform))
+            }
+            (Resource::FraudAlert, None) => {
+                let off = off_platform && flow.rng.random::<f64>() >= spec.on_platform_share;
+                (1, u64::from(off))
+            }
+            (Resource::Transactions { from_ms, to_ms }, None) => {
                 let (mut on, mut off) = (0u64, 0u64);
-                let traced = req.customer < UNICITY_SAMPLE && fields.contains(testbed_core::terms::Field::TxnMerchant);
                 for day in (from_ms / DAY_MS)..=(to_ms.saturating_sub(1) / DAY_MS) {
                     self.scratch.clear();
                     population::transactions_on_day(spec, req.customer, day as u32, &mut self.scratch);
@@ -432,12 +588,135 @@ impl Phase<'_> {
                         } else {
                             off += 1;
                         }
-                        if traced {
-                            flow.ledger.trace(req.customer, t.merchant, day as u32);
-                        }
+                        trace(flow, t.merchant, day as u32);
                     }
                 }
-                flow.ledger.disclose(at_ms, req.customer, purpose, fields, on + off, off);
+                (on + off, off)
+            }
+        };
+        flow.ledger.disclose(at_ms, req.customer, purpose, fields, records, off);
+        if let Some((relay, _)) = &mut flow.relay {
+            relay.disclose(at_ms, req.customer, purpose, fields, records, off);
+        }
+    }
+
+    /// Push designs: at the start of `day` (or of the flow), every booking of that day by a
+    /// linked customer inside the flow's time becomes a delivery per pushed workload item: a
+    /// balance change for `balance_lookup`, the transaction for `transaction_sync` and
+    /// `commerce`, an alert for `fraud_alert`; transactions the platform may not see (off-platform
+    /// ones without the right to them) raise only balance changes.
+    fn push_day(&mut self, now: SimTime, fi: usize, day: u32) {
+        let flow = &self.flows[fi];
+        if now >= flow.end {
+            return;
+        }
+        let spec = &self.banks[flow.bank].spec;
+        let sees_off_platform = flow.terms.grants(DataCategory::OffPlatformTransactions);
+        let (from_ms, to_ms) = (flow.start.as_millis(), flow.end.as_millis());
+        let items: Vec<(usize, RequestKind)> =
+            flow.push_items.iter().map(|&wi| (wi, self.sc.platforms[flow.platform].workload[wi].kind)).collect();
+        for customer in 0..flow.linked {
+            self.scratch.clear();
+            population::transactions_on_day(spec, customer, day, &mut self.scratch);
+            for t in self.scratch.iter().filter(|t| t.at_ms >= from_ms && t.at_ms < to_ms) {
+                for &(wi, kind) in &items {
+                    if kind != RequestKind::BalanceLookup && !t.on_platform && !sees_off_platform {
+                        continue;
+                    }
+                    let at = SimTime::from_duration(Duration::from_millis(t.at_ms));
+                    let req = Req {
+                        flow: fi as u32,
+                        item: wi as u16,
+                        attempt: 0,
+                        over_fetch: false,
+                        customer,
+                        intended: at,
+                        sent: at,
+                        pushed: Some(PushedTxn { merchant: t.merchant, day, on_platform: t.on_platform }),
+                        deferred: false,
+                    };
+                    self.queue.schedule(at, Ev::Push(req));
+                }
+            }
+        }
+        let next = SimTime::from_duration(Duration::from_millis(u64::from(day + 1) * DAY_MS));
+        if next < flow.end {
+            self.queue.schedule(next, Ev::PushDay { flow: fi, day: day + 1 });
+        }
+    }
+
+    /// Push designs: the bank serves one delivery at `now` and sends it; its latency runs from
+    /// the booking that raised it to its arrival at the platform.
+    fn push(&mut self, now: SimTime, req: Req) {
+        let sc = self.sc;
+        let fi = req.flow as usize;
+        let kind = self.item(&req).kind;
+        let purpose = self.item(&req).purpose;
+        let bank_i = self.flows[fi].bank;
+        let service = &sc.banks[bank_i].service;
+        if req.attempt == 0 && !req.deferred {
+            let flow = &mut self.flows[fi];
+            if now >= flow.end {
+                return; // the agreement's data phase is over: nothing more is pushed
+            }
+            flow.requests += 1;
+            flow.pushed += 1;
+            self.latency[latency_slot(bank_i, kind)]
+                .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
+                .0 += 1;
+        }
+        // During an outage the bank holds its deliveries and sends them once it is back.
+        if let Some((_, back)) = self.banks[bank_i].outages.iter().find(|(s, e)| *s <= now && now < *e) {
+            self.queue.schedule(*back, Ev::Push(Req { deferred: true, ..req }));
+            return;
+        }
+        let service_time = service.service_time.sample(&mut self.flows[fi].rng);
+        let finish = match self.banks[bank_i].queue.admit(now, service_time) {
+            // The bank's rate limit paces its pushes too: a delivery waits for a token.
+            Admission::RateLimited { retry_after } => {
+                self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
+                return;
+            }
+            Admission::Served { finish, .. } => finish,
+        };
+        let bank = &mut self.banks[bank_i];
+        bank.first = Some(bank.first.map_or(now, |f| f.min(now)));
+        bank.last = bank.last.max(finish);
+        let flow = &mut self.flows[fi];
+        let delivered = finish + service.network_delay.sample(&mut flow.rng);
+        if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
+            let backoff = sc.platforms[flow.platform].client.backoff * 2u32.pow(u32::from(req.attempt));
+            return self.failed(delivered, req, "server_error", backoff);
+        }
+        if let Some(r) = flow.revoked_at
+            && finish >= r
+        {
+            flow.consent.revoke(r, "bank", "agreement revoked");
+        }
+        let at_ms = req.intended.as_millis();
+        let resource = match kind {
+            RequestKind::BalanceLookup => Resource::Balances,
+            RequestKind::FraudAlert => Resource::FraudAlert,
+            _ => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
+        };
+        let wants_off_platform = flow.terms.grants(DataCategory::OffPlatformTransactions);
+        let request = DataRequest {
+            resource,
+            purpose,
+            wants: resource.fields().intersect(flow.terms.allowed_fields()),
+            wants_off_platform,
+        };
+        match api::authorize(&flow.consent, &flow.terms, &request, finish) {
+            Err(refusal) => {
+                flow.ledger.refused(refusal.as_str(), refusal.is_violation());
+                self.audit(fi, finish, refusal.is_violation());
+                self.final_error(req, &format!("refused:{}", refusal.as_str()));
+            }
+            Ok(grant) => {
+                self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
+                let entry = self.latency[latency_slot(bank_i, kind)].as_mut().expect("created at the first attempt");
+                entry.1.record(delivered.since(req.intended));
+                entry.3 = entry.3.max(delivered);
             }
         }
     }
@@ -476,6 +755,8 @@ impl Phase<'_> {
         let sc = self.sc;
         let mut revocations = Vec::new();
         let mut flows = Vec::new();
+        // Per flow: what its aggregator received, under an aggregator design.
+        let mut relayed: Vec<Option<ExposureSummary>> = Vec::new();
         for (fi, f) in self.flows.iter().enumerate() {
             if let Some(r) = &f.audit_revoked {
                 revocations.push((fi, r.clone()));
@@ -492,6 +773,12 @@ impl Phase<'_> {
                 permissions: f.consent.permissions.iter().map(|p| format!("{p:?}")).collect(),
                 requests: f.requests,
                 exposure: f.ledger.summarize(&self.banks[f.bank].spec, platform, weights),
+            });
+            relayed.push(match (&sc.platforms[f.platform].design, &f.relay) {
+                (Design::Aggregator(a), Some((ledger, _))) => {
+                    Some(ledger.summarize(&self.banks[f.bank].spec, &a.name, weights))
+                }
+                _ => None,
             });
         }
         let latency = self
@@ -511,16 +798,25 @@ impl Phase<'_> {
             .iter()
             .enumerate()
             .map(|(bi, b)| {
-                let mine: Vec<(&Flow, &FlowReport)> =
-                    self.flows.iter().zip(&flows).filter(|(f, _)| f.bank == bi).collect();
+                let mine: Vec<(&Flow, &FlowReport, Option<&ExposureSummary>)> = self
+                    .flows
+                    .iter()
+                    .zip(&flows)
+                    .zip(&relayed)
+                    .filter(|((f, _), _)| f.bank == bi)
+                    .map(|((f, r), relay)| (f, r, relay.as_ref()))
+                    .collect();
                 let mut union = vec![false; b.population.customers as usize];
-                for (f, _) in &mine {
+                for (f, _, _) in &mine {
                     for (i, exposed) in union.iter_mut().enumerate().take(f.linked as usize) {
-                        *exposed |= f.ledger.is_exposed(i);
+                        *exposed |= f.ledger.is_exposed(i) || f.relay.as_ref().is_some_and(|(l, _)| l.is_exposed(i));
                     }
                 }
                 let exposed = union.iter().filter(|x| **x).count() as u64;
-                let sum = |g: fn(&FieldValues) -> u64| mine.iter().map(|(_, r)| g(&r.exposure.field_values)).sum();
+                // Every party that received data counts: the platform, and its aggregator.
+                let parties: Vec<&ExposureSummary> =
+                    mine.iter().flat_map(|(_, r, relay)| std::iter::once(&r.exposure).chain(*relay)).collect();
+                let sum = |g: fn(&FieldValues) -> u64| parties.iter().map(|e| g(&e.field_values)).sum();
                 let bank = &self.banks[bi];
                 let span = bank.first.map_or(Duration::ZERO, |f| bank.last.since(f));
                 BankDataRow {
@@ -532,7 +828,7 @@ impl Phase<'_> {
                     } else {
                         exposed as f64 / b.population.customers as f64
                     },
-                    weighted_score: mine.iter().fold(0.0, |s, (_, r)| s + r.exposure.weighted_score),
+                    weighted_score: parties.iter().fold(0.0, |s, e| s + e.weighted_score),
                     field_values: FieldValues {
                         low: sum(|v| v.low),
                         moderate: sum(|v| v.moderate),
@@ -549,7 +845,36 @@ impl Phase<'_> {
                 }
             })
             .collect();
-        let exposed = Exposed { flows: self.flows.into_iter().map(|f| (f.platform, f.bank, f.ledger)).collect() };
+        let designs = sc
+            .platforms
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.design != Design::Direct)
+            .map(|(pi, p)| {
+                let mine = || self.flows.iter().zip(&relayed).filter(move |(f, _)| f.platform == pi);
+                DesignReport {
+                    platform: p.name.clone(),
+                    kind: p.design.kind().into(),
+                    aggregator: match &p.design {
+                        Design::Aggregator(a) => Some(a.name.clone()),
+                        _ => None,
+                    },
+                    relayed: mine().filter_map(|(_, r)| r.clone()).collect(),
+                    pushed: if p.design == Design::Push {
+                        mine().map(|(f, _)| (sc.banks[f.bank].name.clone(), f.pushed)).collect()
+                    } else {
+                        BTreeMap::new()
+                    },
+                }
+            })
+            .collect();
+        let mut exposed = Exposed::default();
+        for f in self.flows {
+            exposed.flows.push((sc.platforms[f.platform].name.clone(), f.bank, f.ledger));
+            if let (Design::Aggregator(a), Some((relay, _))) = (&sc.platforms[f.platform].design, f.relay) {
+                exposed.flows.push((a.name.clone(), f.bank, relay));
+            }
+        }
         DataOutcome {
             exposed,
             report: DataReport {
@@ -562,6 +887,7 @@ impl Phase<'_> {
             },
             revocations,
             timeline: self.timeline,
+            designs,
         }
     }
 }
@@ -569,7 +895,8 @@ impl Phase<'_> {
 /// What each agreement disclosed, per customer: the basis of `--export-exposed`.
 #[derive(Default)]
 pub struct Exposed {
-    flows: Vec<(usize, usize, PairLedger)>,
+    /// (receiving party: a platform or an aggregator, bank, ledger).
+    flows: Vec<(String, usize, PairLedger)>,
 }
 
 impl Exposed {
@@ -582,7 +909,7 @@ impl Exposed {
             out.push_str(c.as_str());
         }
         out.push('\n');
-        for (platform, bank, ledger) in &self.flows {
+        for (party, bank, ledger) in &self.flows {
             let spec = sc.population_spec(*bank);
             for (i, counts) in ledger.customer_counts().iter().enumerate() {
                 if counts.iter().all(|n| *n == 0) {
@@ -593,10 +920,7 @@ impl Exposed {
                     population::Sex::Female => "F",
                     population::Sex::Male => "M",
                 };
-                out.push_str(&format!(
-                    "{},{},{i},{:05},{},{sex}",
-                    sc.platforms[*platform].name, sc.banks[*bank].name, qi.zip5, qi.birth_date
-                ));
+                out.push_str(&format!("{},{},{i},{:05},{},{sex}", party, sc.banks[*bank].name, qi.zip5, qi.birth_date));
                 for n in counts {
                     out.push_str(&format!(",{n}"));
                 }
@@ -604,5 +928,34 @@ impl Exposed {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testbed_core::terms::{ConsentMode, Purpose};
+
+    fn terms(categories: &[DataCategory]) -> Terms {
+        Terms {
+            categories: categories.iter().fold(0, |m, c| m | c.bit()),
+            purposes: Purpose::BalanceDisplay.bit(),
+            retention_days: None,
+            onward_sharing: "none".into(),
+            consent_mode: ConsentMode::OptIn,
+            authorisation_days: None,
+        }
+    }
+
+    #[test]
+    fn minimised_terms_swap_raw_categories_for_derived_signals_and_keep_the_purposes() {
+        use DataCategory::*;
+        let agreed = terms(&[AccountBasic, Balances, TransactionsBasic, TransactionsDetail, OffPlatformTransactions]);
+        let m = minimised_terms(&agreed);
+        assert_eq!(m.categories, AccountBasic.bit() | DerivedSignals.bit());
+        assert_eq!(m.purposes, agreed.purposes);
+        assert!(!m.allowed_fields().contains(Field::BalanceCurrent) && m.allowed_fields().contains(Field::BalanceBand));
+        // Nothing raw granted, nothing to derive from.
+        assert_eq!(minimised_terms(&terms(&[AccountBasic])).categories, AccountBasic.bit());
     }
 }

@@ -26,6 +26,7 @@ pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
         report.timeline.sort_by_key(|e| e.at_ms);
         report.totals = Totals::count(&report.negotiations);
         report.data = Some(data.report);
+        report.designs = data.designs;
     }
     (report, exposed)
 }

@@ -34,3 +34,23 @@ fn golden_messenger_2018_report_matches_a_fresh_run() {
 fn golden_assistants_2018_report_matches_a_fresh_run() {
     check("assistants-2018");
 }
+
+#[test]
+fn golden_design_direct_report_matches_a_fresh_run() {
+    check("design-direct");
+}
+
+#[test]
+fn golden_design_aggregator_report_matches_a_fresh_run() {
+    check("design-aggregator");
+}
+
+#[test]
+fn golden_design_minimised_report_matches_a_fresh_run() {
+    check("design-minimised");
+}
+
+#[test]
+fn golden_design_push_report_matches_a_fresh_run() {
+    check("design-push");
+}

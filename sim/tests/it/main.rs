@@ -1,6 +1,7 @@
 //! Integration tests of `sim`: whole scenarios through the runner and the binary.
 
 mod bad_input;
+mod designs;
 mod determinism;
 mod exchange;
 mod golden;

@@ -1,0 +1,168 @@
+//! Integration designs (`[platforms.design]`): the four committed design scenarios share one
+//! base and one seed, so each comparison below isolates what the design changes.
+
+use crate::*;
+use std::collections::BTreeMap;
+use std::process::Command;
+use testbed_core::delay::Delay;
+use testbed_core::report::{DataReport, Report};
+use testbed_core::scenario::{Design, parse};
+
+fn data(r: &Report) -> &DataReport {
+    r.data.as_ref().expect("the design scenarios have a data phase")
+}
+
+/// Requests sent (first attempts) per (bank, kind), and the p50 latency.
+fn latency_by_kind(r: &Report) -> BTreeMap<(String, String), (u64, f64)> {
+    data(r).latency.iter().map(|l| ((l.bank.clone(), l.kind.clone()), (l.requests, l.latency.p50_ms))).collect()
+}
+
+fn total_requests(r: &Report) -> u64 {
+    data(r).flows.iter().map(|f| f.requests).sum()
+}
+
+#[test]
+fn minimised_banks_disclose_no_raw_balance_or_transaction_field_and_expose_less_than_direct() {
+    let direct = run_committed("design-direct.toml");
+    let minimised = run_committed("design-minimised.toml");
+    assert_eq!(total_requests(&direct), total_requests(&minimised), "same requests, different answers");
+    for (d, m) in data(&direct).flows.iter().zip(&data(&minimised).flows) {
+        let raw = ["balances", "transactions_basic", "transactions_detail", "off_platform_transactions"];
+        assert!(raw.iter().any(|c| d.exposure.records_by_category.contains_key(*c)), "direct shares raw data");
+        for c in raw {
+            assert!(!m.exposure.records_by_category.contains_key(c), "{}: raw {c} left the bank", m.bank);
+            assert!(!m.exposure.customers_by_category.contains_key(c), "{}: raw {c} left the bank", m.bank);
+        }
+        assert!(m.exposure.records_by_category["derived_signals"] > 0, "signals were sent instead");
+        let (dv, mv) = (&d.exposure.field_values, &m.exposure.field_values);
+        assert_eq!((mv.moderate, mv.high), (0, 0), "balances and amounts are Moderate; none left");
+        assert!(mv.low + mv.moderate + mv.high < dv.low + dv.moderate + dv.high);
+        assert!(m.exposure.weighted_score < d.exposure.weighted_score / 2.0);
+        assert!(m.exposure.minimisation_excess < d.exposure.minimisation_excess);
+        assert!(m.permissions.contains(&"ReadDerivedSignals".to_string()), "{:?}", m.permissions);
+    }
+    for (d, m) in data(&direct).banks.iter().zip(&data(&minimised).banks) {
+        assert!(m.weighted_score < d.weighted_score, "{}: {} vs {}", m.bank, m.weighted_score, d.weighted_score);
+    }
+    assert_eq!(minimised.designs.len(), 1);
+    assert_eq!(minimised.designs[0].kind, "minimised");
+    assert!(direct.designs.is_empty(), "direct is not recorded: its reports stay as they were");
+}
+
+#[test]
+fn an_aggregator_adds_its_hop_to_latency_and_holds_every_record_it_relays() {
+    let direct = run_committed("design-direct.toml");
+    let aggregated = run_committed("design-aggregator.toml");
+    let sc = parse(&std::fs::read_to_string(scenario_path("design-aggregator.toml")).unwrap()).unwrap();
+    let Design::Aggregator(a) = &sc.platforms[0].design else { panic!("an aggregator design") };
+    let ms = |d: Delay| d.mean().as_secs_f64() * 1e3;
+    // Two hops (there and back) and one relay; the p50 of a sum is near the sum of the means.
+    let added = 2.0 * ms(a.network_delay) + ms(a.service_time);
+    let (before, after) = (latency_by_kind(&direct), latency_by_kind(&aggregated));
+    for (key, (sent, p50)) in &after {
+        let (sent_direct, p50_direct) = before[key];
+        assert_eq!(*sent, sent_direct, "{key:?}: the aggregator changes no arrival");
+        if *sent > 10_000 {
+            let extra = p50 - p50_direct;
+            assert!((extra - added).abs() < 0.15 * added, "{key:?}: p50 +{extra:.1} ms, hops add {added:.1} ms");
+        }
+    }
+    let design = &aggregated.designs[0];
+    assert_eq!((design.kind.as_str(), design.aggregator.as_deref()), ("aggregator", Some(a.name.as_str())));
+    assert_eq!(design.relayed.len(), data(&aggregated).flows.len(), "one relayed ledger per agreement");
+    for (flow, relayed) in data(&aggregated).flows.iter().zip(&design.relayed) {
+        assert_eq!(relayed.platform, a.name);
+        assert_eq!(relayed.bank, flow.bank);
+        assert_eq!(relayed.records_by_category, flow.exposure.records_by_category, "it sees every record");
+        assert_eq!(relayed.field_values, flow.exposure.field_values);
+    }
+    // The same records left each bank, now held by two parties: the banks' scores double.
+    for (d, g) in data(&direct).banks.iter().zip(&data(&aggregated).banks) {
+        assert_eq!(d.customers_exposed, g.customers_exposed);
+        assert!((g.weighted_score - 2.0 * d.weighted_score).abs() < 1e-6 * d.weighted_score);
+    }
+}
+
+#[test]
+fn push_sends_fewer_requests_than_polling_and_delivers_each_booking_once() {
+    let polled = run_committed("design-direct.toml");
+    let pushed = run_committed("design-push.toml");
+    assert!(
+        3 * total_requests(&pushed) < total_requests(&polled),
+        "push {} vs polling {}",
+        total_requests(&pushed),
+        total_requests(&polled)
+    );
+    let sc = parse(&std::fs::read_to_string(scenario_path("design-push.toml")).unwrap()).unwrap();
+    let (before, after) = (latency_by_kind(&polled), latency_by_kind(&pushed));
+    for (bank, row) in data(&pushed).banks.iter().map(|b| b.bank.clone()).zip(&data(&pushed).flows) {
+        let b = &sc.banks[sc.bank_index(&bank).unwrap()];
+        let bookings = b.population.transactions_per_day * row.exposure.linked_customers as f64 * 14.0;
+        let k = |kind: &str| after[&(bank.clone(), kind.to_string())];
+        // Every booking moves the balance; only bookings in the wallet are visible as
+        // transactions and alerts (off-platform data was not agreed), each pushed once.
+        let balances = k("balance_lookup").0 as f64;
+        assert!(
+            (balances - bookings).abs() < 0.05 * bookings,
+            "{bank}: {balances} balance pushes, {bookings} bookings"
+        );
+        assert_eq!(k("transaction_sync").0, k("fraud_alert").0, "{bank}: one of each per visible booking");
+        let visible = k("fraud_alert").0 as f64 / balances;
+        assert!((visible - b.population.on_platform_share).abs() < 0.03, "{bank}: visible share {visible}");
+        // One way from the bank, against a round trip for a poll.
+        for kind in ["balance_lookup", "transaction_sync"] {
+            assert!(k(kind).1 < before[&(bank.clone(), kind.to_string())].1, "{bank} {kind}");
+        }
+        assert_eq!(k("accounts").0, before[&(bank.clone(), "accounts".to_string())].0, "accounts are still pulled");
+    }
+    let pulled: u64 = after.iter().filter(|((_, kind), _)| kind == "accounts").map(|(_, (n, _))| n).sum();
+    assert_eq!(pushed.designs[0].pushed.values().sum::<u64>() + pulled, total_requests(&pushed));
+}
+
+fn with_design(design: &str) -> String {
+    let text = std::fs::read_to_string(scenario_path("design-direct.toml")).unwrap();
+    text.replace("[platforms.design]\nkind = \"direct\"\n", design)
+}
+
+#[test]
+fn bad_design_keys_give_one_line_errors_naming_the_key_and_the_allowed_values() {
+    let cases = [
+        ("[platforms.design]\nkind = \"pull\"\n", "platforms[0].design.kind: unknown design `pull`"),
+        ("[platforms.design]\nworkers = 4\n", "platforms[0].design.kind: say which design"),
+        (
+            "[platforms.design]\nkind = \"push\"\nworkers = 4\n",
+            "platforms[0].design.workers: applies only to kind = \"aggregator\", not \"push\"",
+        ),
+        (
+            "[platforms.design]\nkind = \"aggregator\"\nworkers = 0\n",
+            "platforms[0].design.workers: 0; allowed 1..=100000",
+        ),
+        (
+            "[platforms.design]\nkind = \"aggregator\"\nname = \"quick-bank\"\n",
+            "platforms[0].design.name: `quick-bank` is already the name of banks[0]",
+        ),
+    ];
+    for (table, expect) in cases {
+        let err = parse(&with_design(table)).expect_err(table).to_string();
+        assert!(err.starts_with(expect), "{table}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        if expect.contains("design.kind") {
+            assert!(err.contains("\"direct\", \"aggregator\", \"minimised\", \"push\""), "{err}");
+        }
+    }
+    let err = parse(&with_design("[platforms.design]\nkind = \"direct\"\nhops = 2\n")).unwrap_err().to_string();
+    assert!(err.contains("unknown field `hops`") && err.contains("`kind`"), "{err}");
+}
+
+#[test]
+fn live_mode_refuses_designs_other_than_direct_in_one_line_with_exit_code_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(repo_root())
+        .args(["run", "--live", "scenarios/design-push.toml", "--out", "/nonexistent/never-written"])
+        .output()
+        .expect("sim runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--live") && stderr.contains("\"push\"") && stderr.contains("\"direct\""), "{stderr}");
+}
