@@ -17,10 +17,13 @@
 use crate::client::ClientError;
 use hyper::Uri;
 use std::cell::{Cell, RefCell};
+use std::io::{Read as _, Write as _};
 use std::rc::Rc;
 use std::sync::{Arc, Barrier, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 use testbed_core::latency::{LatencyRecorder, LatencySummary};
+use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 /// How long requests still in flight at the end of a run may take to complete.
@@ -328,7 +331,10 @@ async fn connection_loop(
 /// chunked, or up to the close) read and dropped. No allocation per request: the read buffer is
 /// the connection's.
 struct Connection {
-    stream: tokio::net::TcpStream,
+    /// The socket, polled through tokio's readiness so that stale readiness can be cleared
+    /// once an answer is complete: the next read then waits for the next answer instead of
+    /// first failing with `WouldBlock` (one system call per request less).
+    stream: AsyncFd<std::net::TcpStream>,
     /// The answer so far is `buf[..filled]`; the rest is room to read into.
     buf: Vec<u8>,
     filled: usize,
@@ -340,6 +346,11 @@ const MAX_ANSWER: usize = 16 << 20;
 async fn connect(target: &Target) -> Result<Connection, &'static str> {
     let stream = tokio::net::TcpStream::connect(&target.authority).await.map_err(|_| "connect")?;
     let _ = stream.set_nodelay(true);
+    let stream = stream.into_std().map_err(|_| "connect")?;
+    stream.set_nonblocking(true).map_err(|_| "connect")?;
+    // SAFETY: the `TcpStream` owns its descriptor, which stays open and unchanged until the
+    // `AsyncFd` holding it is dropped.
+    let stream = unsafe { AsyncFd::register(stream) }.map_err(|_| "connect")?;
     Ok(Connection { stream, buf: vec![0; 8192], filled: 0 })
 }
 
@@ -365,11 +376,22 @@ impl Connection {
     /// Sends one request and reads its whole answer: the status, and whether the connection can
     /// carry the next request.
     async fn exchange(&mut self, request: &[u8]) -> Result<(u16, bool), ()> {
+        // The last answer was read whole and a server sends nothing unasked: forget the read
+        // readiness it left (tokio keeps any event newer than the one observed here).
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(Ok(mut ready)) = self.stream.poll_read_ready(cx) {
+                ready.clear_ready();
+            }
+            Poll::Ready(())
+        })
+        .await;
         let mut written = 0;
         while written < request.len() {
-            match self.stream.try_write(&request[written..]) {
+            match self.stream.get_ref().write(&request[written..]) {
                 Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.stream.writable().await.map_err(drop)?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await.map_err(drop)?.clear_ready();
+                }
                 Err(_) => return Err(()),
             }
         }
@@ -409,15 +431,16 @@ impl Connection {
             }
             self.buf.resize(self.buf.len() * 2, 0);
         }
+        let Connection { stream, buf, filled } = self;
         loop {
-            self.stream.readable().await.map_err(drop)?;
-            match self.stream.try_read(&mut self.buf[self.filled..]) {
-                Ok(n) => {
-                    self.filled += n;
+            let mut ready = stream.readable().await.map_err(drop)?;
+            match ready.try_io(|s| s.get_ref().read(&mut buf[*filled..])) {
+                Ok(Ok(n)) => {
+                    *filled += n;
                     return Ok(n);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return Err(()),
+                Ok(Err(_)) => return Err(()),
+                Err(_would_block) => continue,
             }
         }
     }
