@@ -15,5 +15,5 @@ print(json.dumps(json.load(u.urlopen(req))))' "$@"; }
 NEG=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationId"])')
 AGR=$(post "$BASE/negotiations/$NEG/offers" '{"Outcome":{"balances":"included","transactions":"detail","off_platform_transactions":"excluded","purposes":"balance_display+fraud_alerts+commerce","consent_mode":"opt_in"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["Agreement"]["Token"])')
 ACC=$(post "$BASE/account-access-consents" '{"Data":{"CustomerId":8}}' "$AGR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessToken"])')
-PAGE="$BASE/accounts/card-demo-bank-8/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-04T00:00:00Z"
+PAGE="$BASE/accounts/card-demo-bank-8/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-08T00:00:00Z"
 export BASE ACC PAGE

@@ -1,29 +1,29 @@
-//! A load generator for load tests against any URL on loopback, on hyper's HTTP/1.1 client
-//! connections driven directly: each worker thread runs its own single-threaded runtime and
-//! its share of the connections, one task per connection and at most one request in flight on
-//! each, so a request costs no cross-thread wake-up, no pool look-up and no semaphore.
+//! A load generator for load tests against any URL on loopback. Each worker thread runs its
+//! own single-threaded runtime and its share of the connections, one task per connection and
+//! at most one request in flight on each; a connection speaks just the HTTP/1.1 a load
+//! generator needs (a prepared GET, the answer's status, its body read and dropped), as wrk
+//! does, so a request costs no allocation, no cross-thread wake-up, no pool look-up and no
+//! semaphore. (The platform's own calls to banks use the general client in `client`.)
 //!
 //! Open model: request `k` is due at `start + k / rate`, whatever the server does. A free
 //! connection takes the next due slot of its thread and waits for its time; when every
 //! connection is busy the slot waits for the first one to come free, and that wait counts in
 //! its latency, which runs from the intended send time (no coordinated omission). How late
 //! requests leave is reported as scheduling lag. Closed model: each connection sends its next
-//! request when the previous one returns (for the maximum rate). Bounded in time: sending
-//! stops at the end of the run, and requests still in flight get at most [`DRAIN`] more.
+//! request when the previous one returns (for the maximum rate). Connections are opened before
+//! the run starts. Bounded in time: sending stops at the end of the run, and requests still in
+//! flight get at most [`DRAIN`] more.
 
 use crate::client::ClientError;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
-use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::Uri;
 use std::cell::{Cell, RefCell};
-use std::pin::Pin;
+use std::io::{Read as _, Write as _};
 use std::rc::Rc;
 use std::sync::{Arc, Barrier, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 use testbed_core::latency::{LatencyRecorder, LatencySummary};
+use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 /// How long requests still in flight at the end of a run may take to complete.
@@ -66,12 +66,10 @@ pub struct LoadResult {
     pub lag_max: Duration,
 }
 
-/// Where requests go: the address to connect to and the request to send.
+/// Where requests go: the address to connect to and the request's bytes.
 struct Target {
     authority: String,
-    path: Uri,
-    host: HeaderValue,
-    authorization: Option<HeaderValue>,
+    request: Vec<u8>,
 }
 
 impl Target {
@@ -86,24 +84,16 @@ impl Target {
             Some(_) => authority.as_str().to_string(),
             None => format!("{}:80", authority.as_str()),
         };
-        let path: Uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| bad("bad path"))?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
-        let authorization = token
-            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
-            .transpose()
-            .map_err(|_| bad("the token is not a valid header value"))?;
-        Ok(Target { authority: with_port, path, host, authorization })
-    }
-
-    fn request(&self) -> Request<Empty<Bytes>> {
-        let mut request = Request::new(Empty::new());
-        *request.uri_mut() = self.path.clone();
-        let headers = request.headers_mut();
-        headers.insert(HOST, self.host.clone());
-        if let Some(a) = &self.authorization {
-            headers.insert(AUTHORIZATION, a.clone());
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", authority.as_str());
+        if let Some(t) = token {
+            if t.bytes().any(|b| b.is_ascii_control()) {
+                return Err(bad("the token is not a valid header value"));
+            }
+            request.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
-        request
+        request.push_str("\r\n");
+        Ok(Target { authority: with_port, request: request.into_bytes() })
     }
 }
 
@@ -294,7 +284,7 @@ async fn connection_loop(
                 now
             }
         };
-        let conn = match sender.as_mut().filter(|c| !c.0.is_closed()) {
+        let conn = match sender.as_mut() {
             Some(s) => s,
             None => match connect(target).await {
                 Ok(s) => sender.insert(s),
@@ -317,14 +307,17 @@ async fn connection_loop(
                 t.lag_max = t.lag_max.max(lag);
             }
         }
-        let answer = conn.exchange(target.request()).await;
+        let answer = conn.exchange(&target.request).await;
         let done = Instant::now();
         let mut t = tally.borrow_mut();
         t.completed += 1;
         t.last_answer = Some(done);
+        if !matches!(answer, Ok((_, true))) {
+            sender = None;
+        }
         match answer {
-            Ok(status) if (200..300).contains(&status) => t.recorder.record(done - intended),
-            Ok(status) => t.recorder.error(status_kind(status)),
+            Ok((status, _)) if (200..300).contains(&status) => t.recorder.record(done - intended),
+            Ok((status, _)) => t.recorder.error(status_kind(status)),
             Err(()) => {
                 t.recorder.error("transport");
                 sender = None;
@@ -333,40 +326,189 @@ async fn connection_loop(
     }
 }
 
-/// A client connection: hyper's request handle and the connection future, driven by the task
-/// that sends on it (no second task, no wake-up between them).
-struct Connection(SendRequest<Empty<Bytes>>, Pin<Box<hyper::client::conn::http1::Connection<Io, Empty<Bytes>>>>);
+/// A keep-alive HTTP/1.1 client connection that speaks just what a load generator needs, as
+/// wrk does: one prepared GET at a time, the answer's status, its body (by `Content-Length`,
+/// chunked, or up to the close) read and dropped. No allocation per request: the read buffer is
+/// the connection's.
+struct Connection {
+    /// The socket, polled through tokio's readiness so that stale readiness can be cleared
+    /// once an answer is complete: the next read then waits for the next answer instead of
+    /// first failing with `WouldBlock` (one system call per request less).
+    stream: AsyncFd<std::net::TcpStream>,
+    /// The answer so far is `buf[..filled]`; the rest is room to read into.
+    buf: Vec<u8>,
+    filled: usize,
+}
 
-type Io = TokioIo<tokio::net::TcpStream>;
+/// Answers larger than this are refused (the load generator reads small pages).
+const MAX_ANSWER: usize = 16 << 20;
 
 async fn connect(target: &Target) -> Result<Connection, &'static str> {
     let stream = tokio::net::TcpStream::connect(&target.authority).await.map_err(|_| "connect")?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| "connect")?;
-    Ok(Connection(sender, Box::pin(connection)))
+    let stream = stream.into_std().map_err(|_| "connect")?;
+    stream.set_nonblocking(true).map_err(|_| "connect")?;
+    // SAFETY: the `TcpStream` owns its descriptor, which stays open and unchanged until the
+    // `AsyncFd` holding it is dropped.
+    let stream = unsafe { AsyncFd::register(stream) }.map_err(|_| "connect")?;
+    Ok(Connection { stream, buf: vec![0; 8192], filled: 0 })
+}
+
+/// How an answer's body ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+/// A parsed answer head: status, head length, body framing, and whether the server keeps the
+/// connection open.
+#[derive(Debug, PartialEq)]
+struct Head {
+    status: u16,
+    len: usize,
+    framing: Framing,
+    keep_alive: bool,
 }
 
 impl Connection {
-    /// Sends one request and reads its whole answer: the status.
-    async fn exchange(&mut self, request: Request<Empty<Bytes>>) -> Result<u16, ()> {
-        let Connection(sender, connection) = self;
-        let exchange = async {
-            sender.ready().await.map_err(|_| ())?;
-            let response = sender.send_request(request).await.map_err(|_| ())?;
-            let status = response.status().as_u16();
-            let mut body = response.into_body();
-            while let Some(frame) = body.frame().await {
-                frame.map_err(|_| ())?;
+    /// Sends one request and reads its whole answer: the status, and whether the connection can
+    /// carry the next request.
+    async fn exchange(&mut self, request: &[u8]) -> Result<(u16, bool), ()> {
+        // The last answer was read whole and a server sends nothing unasked: forget the read
+        // readiness it left (tokio keeps any event newer than the one observed here).
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(Ok(mut ready)) = self.stream.poll_read_ready(cx) {
+                ready.clear_ready();
             }
-            Ok(status)
-        };
-        tokio::select! {
-            biased;
-            answer = exchange => answer,
-            // The connection only ends by itself on an error or when the server closes it.
-            _ = connection.as_mut() => Err(()),
+            Poll::Ready(())
+        })
+        .await;
+        let mut written = 0;
+        while written < request.len() {
+            match self.stream.get_ref().write(&request[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await.map_err(drop)?.clear_ready();
+                }
+                Err(_) => return Err(()),
+            }
         }
+        self.filled = 0;
+        let head = loop {
+            if self.read().await? == 0 {
+                return Err(());
+            }
+            if let Some(head) = parse_head(&self.buf[..self.filled])? {
+                break head;
+            }
+        };
+        let end = loop {
+            let done = match head.framing {
+                Framing::Length(n) => (self.filled >= head.len + n).then_some(head.len + n),
+                Framing::Chunked => chunked_end(&self.buf[..self.filled], head.len)?,
+                Framing::UntilClose => None,
+            };
+            if let Some(end) = done {
+                break end;
+            }
+            if self.read().await? == 0 {
+                if head.framing == Framing::UntilClose {
+                    break self.filled;
+                }
+                return Err(());
+            }
+        };
+        // Nothing may follow an answer: we never pipeline.
+        Ok((head.status, head.keep_alive && head.framing != Framing::UntilClose && end == self.filled))
+    }
+
+    async fn read(&mut self) -> Result<usize, ()> {
+        if self.filled == self.buf.len() {
+            if self.buf.len() >= MAX_ANSWER {
+                return Err(());
+            }
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let Connection { stream, buf, filled } = self;
+        loop {
+            let mut ready = stream.readable().await.map_err(drop)?;
+            match ready.try_io(|s| s.get_ref().read(&mut buf[*filled..])) {
+                Ok(Ok(n)) => {
+                    *filled += n;
+                    return Ok(n);
+                }
+                Ok(Err(_)) => return Err(()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// The head of an HTTP/1.1 answer at the start of `buf`, once it is complete.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, ()> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() > 64 * 1024 { Err(()) } else { Ok(None) };
+    };
+    let text = std::str::from_utf8(&buf[..end]).map_err(drop)?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().ok_or(())?;
+    let (version, rest) = status_line.split_once(' ').ok_or(())?;
+    let status: u16 = rest.get(..3).and_then(|c| c.parse().ok()).ok_or(())?;
+    let mut keep_alive = version == "HTTP/1.1";
+    let (mut length, mut chunked) = (None, false);
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(())?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().map_err(drop)?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.rsplit(',').next().is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        }
+    }
+    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Ok(Some(Head { status, len: end + 4, framing, keep_alive }))
+}
+
+/// Where a chunked body starting at `from` ends, once all of it is in `buf`.
+fn chunked_end(buf: &[u8], mut from: usize) -> Result<Option<usize>, ()> {
+    let line_end = |at: usize| buf.get(at..).and_then(|b| b.windows(2).position(|w| w == b"\r\n")).map(|p| at + p);
+    loop {
+        let Some(eol) = line_end(from) else { return Ok(None) };
+        let line = std::str::from_utf8(&buf[from..eol]).map_err(drop)?;
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).map_err(drop)?;
+        from = eol + 2;
+        if size == 0 {
+            // Trailer lines, then an empty line.
+            loop {
+                let Some(eol) = line_end(from) else { return Ok(None) };
+                if eol == from {
+                    return Ok(Some(eol + 2));
+                }
+                from = eol + 2;
+            }
+        }
+        if buf.len() < from + size + 2 {
+            return Ok(None);
+        }
+        from += size + 2;
     }
 }
 
@@ -393,4 +535,41 @@ pub fn process_cpu_time() -> Option<Duration> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_give_status_framing_and_keep_alive() {
+        let head = |text: &str| parse_head(text.as_bytes());
+        assert_eq!(head("HTTP/1.1 200 OK\r\ncontent-length: 15\r\n"), Ok(None));
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{"),
+            Ok(Some(Head { status: 200, len: 39, framing: Framing::Length(15), keep_alive: true }))
+        );
+        assert_eq!(
+            head("HTTP/1.1 429 Too Many\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"),
+            Ok(Some(Head { status: 429, len: 72, framing: Framing::Chunked, keep_alive: false }))
+        );
+        assert_eq!(
+            head("HTTP/1.0 204 No Content\r\n\r\n").map(|h| h.map(|h| (h.framing, h.keep_alive))),
+            Ok(Some((Framing::Length(0), false)))
+        );
+        assert_eq!(head("HTTP/1.1 200 OK\r\n\r\n").map(|h| h.map(|h| h.framing)), Ok(Some(Framing::UntilClose)));
+        assert_eq!(head("garbage\r\n\r\n"), Err(()));
+    }
+
+    #[test]
+    fn a_chunked_body_ends_after_its_last_chunk_and_trailers() {
+        let body = b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n";
+        assert_eq!(chunked_end(body, 0), Ok(Some(body.len())));
+        for cut in 0..body.len() {
+            assert_eq!(chunked_end(&body[..cut], 0), Ok(None), "cut at {cut}");
+        }
+        let trailers = b"0\r\nx-sum: 1\r\n\r\n";
+        assert_eq!(chunked_end(trailers, 0), Ok(Some(trailers.len())));
+        assert_eq!(chunked_end(b"zz\r\n", 0), Err(()));
+    }
 }

@@ -98,6 +98,13 @@ fn main() -> ExitCode {
             "scheduled rate {rate:.0}/s, achieved {achieved:.0}/s ({} scheduled, {} sent, {} completed)",
             result.scheduled, result.sent, result.completed
         );
+        if result.sent > result.completed {
+            println!(
+                "unanswered: {} requests still in flight {}s after the end were given up",
+                result.sent - result.completed,
+                platform_mock::load::DRAIN.as_secs()
+            );
+        }
         println!(
             "scheduling lag: mean {:.3}ms, max {:.3}ms",
             result.lag_mean.as_secs_f64() * 1e3,
