@@ -20,6 +20,7 @@ pub mod rng;
 pub mod scenario;
 pub mod serde_duration;
 pub mod terms;
+pub mod thresholds;
 pub mod time;
 pub mod vocabulary;
 

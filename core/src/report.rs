@@ -30,6 +30,10 @@ pub struct Report {
     pub totals: Totals,
     /// Latency and exposure of the data exchange; `None` when the scenario has no `[data]`.
     pub data: Option<DataReport>,
+    /// The scenario's `[[thresholds]]` checked against this report, in file order; absent when
+    /// the scenario sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<crate::thresholds::ThresholdResult>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

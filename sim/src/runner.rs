@@ -111,6 +111,7 @@ pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
         report.totals = Totals::count(&report.negotiations);
         report.data = Some(data.report);
     }
+    report.thresholds = testbed_core::thresholds::check_all(&scenario.thresholds, &report);
     (report, exposed)
 }
 
@@ -557,6 +558,7 @@ impl<'a> World<'a> {
             negotiations,
             timeline: self.timeline,
             data: None,
+            thresholds: None,
         }
     }
 }
