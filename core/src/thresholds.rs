@@ -69,13 +69,24 @@ impl ExpectedOutcome {
         }
     }
 
-    fn kind(self) -> OutcomeKind {
+    /// The outcome kind this expectation names.
+    pub fn kind(self) -> OutcomeKind {
         match self {
             ExpectedOutcome::Agreed => OutcomeKind::Agreement,
             ExpectedOutcome::Withdrawn => OutcomeKind::Withdrawal,
             ExpectedOutcome::Timeout => OutcomeKind::Timeout,
             ExpectedOutcome::Unfinished => OutcomeKind::Unfinished,
         }
+    }
+}
+
+/// An outcome in the words thresholds use (`agreed`, not `agreement`).
+fn said_as_expected(kind: OutcomeKind) -> ExpectedOutcome {
+    match kind {
+        OutcomeKind::Agreement => ExpectedOutcome::Agreed,
+        OutcomeKind::Withdrawal => ExpectedOutcome::Withdrawn,
+        OutcomeKind::Timeout => ExpectedOutcome::Timeout,
+        OutcomeKind::Unfinished => ExpectedOutcome::Unfinished,
     }
 }
 
@@ -343,7 +354,7 @@ pub fn check(threshold: &Threshold, report: &Report) -> ThresholdResult {
             let said: Vec<String> = theirs
                 .iter()
                 .map(|n| {
-                    let mut s = n.outcome.kind.as_str().to_string();
+                    let mut s = said_as_expected(n.outcome.kind).as_str().to_string();
                     if let Some(c) = &n.outcome.clause {
                         s.push_str(&format!(" over {c}"));
                     }
@@ -520,7 +531,7 @@ mod tests {
         assert_eq!(outcome("b", ExpectedOutcome::Withdrawn, Some("no_detail")).status, Status::Passed);
         let wrong_clause = outcome("b", ExpectedOutcome::Withdrawn, Some("other"));
         assert_eq!(wrong_clause.status, Status::Breached);
-        assert_eq!(wrong_clause.observed, Some(Value::Text("withdrawal over no_detail".into())));
+        assert_eq!(wrong_clause.observed, Some(Value::Text("withdrawn over no_detail".into())));
         assert_eq!(outcome("a", ExpectedOutcome::Withdrawn, None).status, Status::Breached);
         assert_eq!(outcome("a", ExpectedOutcome::Agreed, None).status, Status::Passed);
     }

@@ -8,7 +8,9 @@
 pub mod exchange;
 pub mod live;
 pub mod output;
+pub mod progress;
 pub mod runner;
 pub mod scheduler;
+pub mod suite;
 
 pub use runner::{run, run_with_exposure};

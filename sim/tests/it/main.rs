@@ -6,6 +6,7 @@ mod exchange;
 mod golden;
 mod live;
 mod outcomes;
+mod suite;
 
 use std::path::{Path, PathBuf};
 use testbed_core::report::{NegotiationReport, Report};
