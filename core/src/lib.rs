@@ -26,6 +26,7 @@ pub mod scheduler;
 pub mod serde_duration;
 pub mod session;
 pub mod terms;
+pub mod thresholds;
 pub mod time;
 pub mod vocabulary;
 

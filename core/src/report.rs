@@ -38,6 +38,10 @@ pub struct Report {
     /// platform pulls directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub designs: Vec<DesignReport>,
+    /// The scenario's `[[thresholds]]` checked against this report, in file order; absent when
+    /// the scenario sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<crate::thresholds::ThresholdResult>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

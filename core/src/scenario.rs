@@ -11,7 +11,8 @@ use crate::negotiation::{
     BOULWARE_EXPONENT, CONCEDER_EXPONENT, Clause, Issue, IssueSpace, LINEAR_EXPONENT, LinearUtility, OutcomeId,
     Preferences, Side, Strategy, TrustFloor,
 };
-use crate::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Purpose};
+use crate::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Purpose};
+use crate::thresholds::{CountLimit, ExpectedOutcome, Percentile, Threshold};
 use crate::time::format_duration;
 use crate::vocabulary::{Favours, default_favours, default_issues};
 use serde::Deserialize;
@@ -53,6 +54,8 @@ pub struct Scenario {
     pub events: Vec<ScheduledEvent>,
     /// The data exchange that follows each agreement; `None` when the file has no `[data]`.
     pub data: Option<DataPhase>,
+    /// Pass/fail criteria checked against the report after a run, in file order.
+    pub thresholds: Vec<Threshold>,
 }
 
 #[derive(Clone, Debug)]
@@ -300,6 +303,8 @@ struct FileWire {
     #[serde(default)]
     events: Vec<EventWire>,
     data: Option<DataWire>,
+    #[serde(default)]
+    thresholds: Vec<ThresholdWire>,
 }
 
 #[derive(Deserialize)]
@@ -578,6 +583,50 @@ enum EventWire {
         factor: f64,
         #[serde(default)]
         description: String,
+    },
+}
+
+/// One `[[thresholds]]` entry; `metric` picks the variant. Count metrics take exactly one of
+/// `below`, `at_most`, `at_least`, `equals` (spelt out per variant: serde cannot flatten them
+/// into a variant that denies unknown keys).
+#[derive(Deserialize)]
+#[serde(tag = "metric", rename_all = "snake_case", deny_unknown_fields)]
+enum ThresholdWire {
+    Latency {
+        bank: String,
+        request: RequestKind,
+        percentile: Percentile,
+        below_ms: f64,
+    },
+    CustomersExposed {
+        bank: Option<String>,
+        below: Option<u64>,
+        at_most: Option<u64>,
+        at_least: Option<u64>,
+        equals: Option<u64>,
+    },
+    RecordsExposed {
+        bank: Option<String>,
+        category: Option<String>,
+        below: Option<u64>,
+        at_most: Option<u64>,
+        at_least: Option<u64>,
+        equals: Option<u64>,
+    },
+    Outcome {
+        bank: String,
+        platform: Option<String>,
+        equals: ExpectedOutcome,
+        clause: Option<String>,
+    },
+    Withdrawals {
+        bank: Option<String>,
+        platform: Option<String>,
+        clause: Option<String>,
+        below: Option<u64>,
+        at_most: Option<u64>,
+        at_least: Option<u64>,
+        equals: Option<u64>,
     },
 }
 
@@ -1182,7 +1231,10 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         }
     };
 
+    let thresholds = convert_thresholds(&w, &banks, &platforms, &events)?;
+
     Ok(Scenario {
+        thresholds,
         name: w.scenario.name,
         description: w.scenario.description,
         seed: w.scenario.seed,
@@ -1244,6 +1296,166 @@ fn convert_design(
         }
         other => return Err(invalid(format!("{path}.kind"), format!("unknown design `{other}` (designs: {kinds})"))),
     })
+}
+
+/// Thresholds name only banks, platforms, request kinds, categories and clauses that exist, so
+/// checking them later cannot fail.
+fn convert_thresholds(
+    w: &FileWire,
+    banks: &[Bank],
+    platforms: &[Platform],
+    events: &[ScheduledEvent],
+) -> Result<Vec<Threshold>, CoreError> {
+    let bank = |path: String, name: &str| -> Result<usize, CoreError> {
+        banks.iter().position(|b| b.name == name).ok_or_else(|| {
+            let names: Vec<&str> = banks.iter().map(|b| b.name.as_str()).collect();
+            invalid(path, format!("no bank named `{name}` (banks: {})", names.join(", ")))
+        })
+    };
+    let platform = |path: String, name: &str| -> Result<usize, CoreError> {
+        platforms.iter().position(|p| p.name == name).ok_or_else(|| {
+            let names: Vec<&str> = platforms.iter().map(|p| p.name.as_str()).collect();
+            invalid(path, format!("no platform named `{name}` (platforms: {})", names.join(", ")))
+        })
+    };
+    // Every clause a side can withdraw over: the limits, the regulations and the built-in ones.
+    let mut clauses: Vec<&str> = vec![TRUST_CLAUSE, INCIDENT_CLAUSE, crate::negotiation::RESERVATION_CLAUSE];
+    clauses.extend(banks.iter().flat_map(|b| b.preferences.clauses().iter().map(|c| c.id.as_str())));
+    clauses.extend(platforms.iter().flat_map(|p| p.preferences.clauses().iter().map(|c| c.id.as_str())));
+    clauses.extend(events.iter().filter_map(|e| match &e.kind {
+        EventKind::Regulation { clause } => Some(clause.id.as_str()),
+        _ => None,
+    }));
+    clauses.sort_unstable();
+    clauses.dedup();
+    let clause = |path: String, name: &Option<String>| -> Result<Option<String>, CoreError> {
+        match name {
+            Some(c) if !clauses.contains(&c.as_str()) => Err(invalid(
+                path,
+                format!("no party can withdraw over a clause `{c}` (clauses: {})", clauses.join(", ")),
+            )),
+            other => Ok(other.clone()),
+        }
+    };
+    let count = |path: &str, below, at_most, at_least, equals| -> Result<CountLimit, CoreError> {
+        match (below, at_most, at_least, equals) {
+            (Some(n), None, None, None) => Ok(CountLimit::Below(n)),
+            (None, Some(n), None, None) => Ok(CountLimit::AtMost(n)),
+            (None, None, Some(n), None) => Ok(CountLimit::AtLeast(n)),
+            (None, None, None, Some(n)) => Ok(CountLimit::Equals(n)),
+            _ => Err(invalid(path, "give exactly one of `below`, `at_most`, `at_least` or `equals`")),
+        }
+    };
+    let mut out = Vec::new();
+    for (ti, t) in w.thresholds.iter().enumerate() {
+        let path = format!("thresholds[{ti}]");
+        let threshold = match t {
+            ThresholdWire::Latency { bank: name, request, percentile, below_ms } => {
+                let b = bank(format!("{path}.bank"), name)?;
+                let sent: Vec<RequestKind> = platforms
+                    .iter()
+                    .filter(|p| p.banks.contains(&b))
+                    .flat_map(|p| p.workload.iter().map(|w| w.kind))
+                    .collect();
+                if !sent.contains(request) {
+                    let mut kinds: Vec<&str> = sent.iter().map(|k| k.as_str()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
+                    let kinds = if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") };
+                    return Err(invalid(
+                        format!("{path}.request"),
+                        format!("no platform sends `{}` requests to `{name}` (it gets: {kinds})", request.as_str()),
+                    ));
+                }
+                if !(below_ms.is_finite() && *below_ms > 0.0) {
+                    return Err(invalid(format!("{path}.below_ms"), format!("{below_ms} is not a number of ms > 0")));
+                }
+                Threshold::Latency { bank: name.clone(), kind: *request, percentile: *percentile, below_ms: *below_ms }
+            }
+            ThresholdWire::CustomersExposed { bank: name, below, at_most, at_least, equals } => {
+                if let Some(name) = name {
+                    bank(format!("{path}.bank"), name)?;
+                }
+                Threshold::CustomersExposed {
+                    bank: name.clone(),
+                    limit: count(&path, *below, *at_most, *at_least, *equals)?,
+                }
+            }
+            ThresholdWire::RecordsExposed { bank: name, category, below, at_most, at_least, equals } => {
+                if let Some(name) = name {
+                    bank(format!("{path}.bank"), name)?;
+                }
+                let category = category
+                    .as_ref()
+                    .map(|c| {
+                        DataCategory::parse(c).ok_or_else(|| {
+                            let all: Vec<&str> = DataCategory::ALL.iter().map(|c| c.as_str()).collect();
+                            invalid(
+                                format!("{path}.category"),
+                                format!("unknown data category `{c}` (categories: {})", all.join(", ")),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                Threshold::RecordsExposed {
+                    bank: name.clone(),
+                    category,
+                    limit: count(&path, *below, *at_most, *at_least, *equals)?,
+                }
+            }
+            ThresholdWire::Outcome { bank: name, platform: with, equals, clause: over } => {
+                let b = bank(format!("{path}.bank"), name)?;
+                match with {
+                    Some(p) => {
+                        let pi = platform(format!("{path}.platform"), p)?;
+                        if !platforms[pi].banks.contains(&b) {
+                            return Err(invalid(
+                                format!("{path}.platform"),
+                                format!("platform `{p}` does not negotiate with `{name}`"),
+                            ));
+                        }
+                    }
+                    None if !platforms.iter().any(|p| p.banks.contains(&b)) => {
+                        return Err(invalid(format!("{path}.bank"), format!("no platform negotiates with `{name}`")));
+                    }
+                    None => {}
+                }
+                if over.is_some() && *equals != ExpectedOutcome::Withdrawn {
+                    return Err(invalid(format!("{path}.clause"), "`clause` applies only to equals = \"withdrawn\""));
+                }
+                Threshold::Outcome {
+                    bank: name.clone(),
+                    platform: with.clone(),
+                    expected: *equals,
+                    clause: clause(format!("{path}.clause"), over)?,
+                }
+            }
+            ThresholdWire::Withdrawals {
+                bank: name,
+                platform: with,
+                clause: over,
+                below,
+                at_most,
+                at_least,
+                equals,
+            } => {
+                if let Some(name) = name {
+                    bank(format!("{path}.bank"), name)?;
+                }
+                if let Some(p) = with {
+                    platform(format!("{path}.platform"), p)?;
+                }
+                Threshold::Withdrawals {
+                    bank: name.clone(),
+                    platform: with.clone(),
+                    clause: clause(format!("{path}.clause"), over)?,
+                    limit: count(&path, *below, *at_most, *at_least, *equals)?,
+                }
+            }
+        };
+        out.push(threshold);
+    }
+    Ok(out)
 }
 
 fn check_rate(path: &str, value: f64) -> Result<f64, CoreError> {
@@ -1385,5 +1597,98 @@ strategy = "boulware"
         assert_eq!(falloff(5, 1, 4), 0.0);
         assert!((falloff(5, 1, 0) - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(falloff(1, 0, 0), 1.0);
+    }
+
+    #[test]
+    fn thresholds_parse_into_domain_values_in_file_order() {
+        // The workload goes before [[banks]]: after it, TOML would attach it to the bank.
+        let workload = "[[platforms.workload]]\nkind = \"balance_lookup\"\nper_customer_per_day = 1\n\n[[banks]]";
+        let thresholds = r#"
+[[thresholds]]
+metric = "latency"
+bank = "b"
+request = "balance_lookup"
+percentile = "p99.9"
+below_ms = 250
+
+[[thresholds]]
+metric = "outcome"
+bank = "b"
+equals = "withdrawn"
+clause = "min_platform_trust"
+
+[[thresholds]]
+metric = "customers_exposed"
+at_most = 10
+"#;
+        let s = parse(&format!("{}{thresholds}", MINIMAL.replace("[[banks]]", workload))).unwrap();
+        assert_eq!(
+            s.thresholds,
+            vec![
+                Threshold::Latency {
+                    bank: "b".into(),
+                    kind: RequestKind::BalanceLookup,
+                    percentile: Percentile::P999,
+                    below_ms: 250.0
+                },
+                Threshold::Outcome {
+                    bank: "b".into(),
+                    platform: None,
+                    expected: ExpectedOutcome::Withdrawn,
+                    clause: Some(TRUST_CLAUSE.into())
+                },
+                Threshold::CustomersExposed { bank: None, limit: CountLimit::AtMost(10) },
+            ]
+        );
+    }
+
+    fn threshold_error(entry: &str) -> String {
+        parse(&format!("{MINIMAL}\n[[thresholds]]\n{entry}")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn threshold_errors_name_the_key_path_and_what_is_allowed() {
+        assert_eq!(
+            threshold_error("metric = \"customers_exposed\"\nbank = \"nope\"\nbelow = 1"),
+            "thresholds[0].bank: no bank named `nope` (banks: b)"
+        );
+        assert_eq!(
+            threshold_error("metric = \"withdrawals\"\nbelow = 1\nat_most = 2"),
+            "thresholds[0]: give exactly one of `below`, `at_most`, `at_least` or `equals`"
+        );
+        assert_eq!(
+            threshold_error(
+                "metric = \"latency\"\nbank = \"b\"\nrequest = \"commerce\"\npercentile = \"p99\"\nbelow_ms = 5"
+            ),
+            "thresholds[0].request: no platform sends `commerce` requests to `b` (it gets: none)"
+        );
+        assert_eq!(
+            threshold_error("metric = \"outcome\"\nbank = \"b\"\nequals = \"agreed\"\nclause = \"x\""),
+            "thresholds[0].clause: `clause` applies only to equals = \"withdrawn\""
+        );
+        let unknown_clause = threshold_error("metric = \"withdrawals\"\nclause = \"x\"\nequals = 0");
+        assert!(unknown_clause.starts_with("thresholds[0].clause: no party can withdraw over a clause `x` (clauses: "));
+        assert!(unknown_clause.contains("min_platform_trust"), "{unknown_clause}");
+        let unknown_category = threshold_error("metric = \"records_exposed\"\ncategory = \"pets\"\nbelow = 1");
+        assert!(unknown_category.starts_with("thresholds[0].category: unknown data category `pets`"));
+    }
+
+    #[test]
+    fn threshold_syntax_errors_carry_line_and_column() {
+        let lines = MINIMAL.lines().count();
+        for (entry, expect) in [
+            ("metric = \"speed\"", "unknown variant `speed`"),
+            ("metric = \"outcome\"\nbank = \"b\"\nequals = \"left\"", "unknown variant `left`"),
+            ("metric = \"withdrawals\"\nbelow = -1", "invalid value"),
+            ("metric = \"withdrawals\"\nbelow = 1\nabove = 2", "unknown field `above`"),
+        ] {
+            match parse(&format!("{MINIMAL}\n[[thresholds]]\n{entry}")) {
+                Err(CoreError::ScenarioSyntax { line, message, .. }) => {
+                    assert!(line > lines, "{entry}: line {line} is not in the thresholds");
+                    assert!(message.contains(expect), "{entry}: {message}");
+                }
+                other => panic!("{entry}: expected a syntax error, got {other:?}"),
+            }
+        }
     }
 }

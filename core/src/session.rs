@@ -594,6 +594,7 @@ impl<'a> World<'a> {
             timeline: self.timeline,
             data: None,
             designs: Vec::new(),
+            thresholds: None,
         }
     }
 }

@@ -13,6 +13,8 @@ use testbed_core::scenario::{self, Scenario};
 
 /// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when a scenario threshold is breached (k6's convention, as `sim`).
+const EXIT_THRESHOLD_BREACHED: u8 = 99;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -58,7 +60,11 @@ fn bad_input(message: String) -> Failure {
 
 pub fn main(args: RunArgs) -> ExitCode {
     match execute(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(breached) => {
+            eprintln!("error: {breached} threshold(s) breached (see report.md)");
+            ExitCode::from(EXIT_THRESHOLD_BREACHED)
+        }
         Err(f) => {
             eprintln!("error: {}", f.message);
             ExitCode::from(if f.bad_input { EXIT_BAD_INPUT } else { 1 })
@@ -66,7 +72,8 @@ pub fn main(args: RunArgs) -> ExitCode {
     }
 }
 
-fn execute(args: RunArgs) -> Result<(), Failure> {
+/// Runs and writes the report; returns how many thresholds were breached.
+fn execute(args: RunArgs) -> Result<usize, Failure> {
     let mut sc = load_scenario(&args.scenario)?;
     if let Some(seed) = args.seed {
         sc.seed = seed;
@@ -81,13 +88,15 @@ fn execute(args: RunArgs) -> Result<(), Failure> {
     let mut report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &opts, stop, None)
         .map_err(|e| Failure { bad_input: false, message: e.to_string() })?;
     report.tool = Tool { name: "platform-mock".into(), version: env!("CARGO_PKG_VERSION").into() };
+    report.thresholds = testbed_core::thresholds::check_all(&sc.thresholds, &report);
+    let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
     let dir = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
     let written = write_reports(&dir, &report).map_err(|message| Failure { bad_input: false, message })?;
     print!("{}", summary(&report));
     for path in written {
         println!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(breached)
 }
 
 fn load_scenario(path: &Path) -> Result<Scenario, Failure> {

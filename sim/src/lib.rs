@@ -9,6 +9,8 @@ pub mod exchange;
 pub mod html;
 pub mod live;
 pub mod output;
+pub mod progress;
 pub mod run;
+pub mod suite;
 
 pub use run::{run, run_with_exposure};

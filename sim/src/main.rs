@@ -43,6 +43,25 @@ enum Command {
         /// Live mode: ceiling on the total request rate, per second.
         #[arg(long, default_value_t = 20_000.0)]
         max_rate: f64,
+        /// No progress spinner on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run many scenarios in parallel; check their thresholds; write suite.json and junit.xml.
+    /// Exit code 99 when a threshold is breached, 2 when a scenario cannot be loaded.
+    Suite {
+        /// Scenario files, or folders whose *.toml files to run (sorted by name).
+        #[arg(required = true, value_name = "DIR|FILE")]
+        inputs: Vec<PathBuf>,
+        /// Scenarios run at once [default: available cores].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// Output folder: one folder of reports per scenario, suite.json, junit.xml.
+        #[arg(long, default_value = "reports/suite")]
+        out: PathBuf,
+        /// No progress bar on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -70,7 +89,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate } => {
+        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate, quiet } => {
             let mut sc = load_scenario(&scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
@@ -89,7 +108,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if !(max_rate.is_finite() && max_rate > 0.0) {
                 return Err(SimError::Usage(format!("--max-rate: {max_rate} is not a number > 0")).into());
             }
-            let (report, exposed) = if live {
+            let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
+            let (mut report, exposed) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
                 let opts = sim::live::LiveOptions { duration, max_rate, ..Default::default() };
                 let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -100,6 +120,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
                 sim::run_with_exposure(&sc)
             };
+            spinner.finish();
+            let breached = sim::suite::check_thresholds(&sc, &mut report);
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
             let mut written = write_reports(&dir, &report).context("writing reports")?;
             if let Some(path) = export_exposed {
@@ -108,11 +130,29 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 written.push(path);
             }
             let mut out = summary(&report);
+            if let Some(results) = &report.thresholds {
+                out.push_str(&format!("\nThresholds\n{}", sim::suite::render_thresholds(results)));
+            }
             for path in written {
                 out.push_str(&format!("wrote {}\n", path.display()));
             }
             print_out(&out);
+            if breached > 0 {
+                eprintln!("error: {breached} threshold(s) breached");
+                return Ok(ExitCode::from(sim::suite::EXIT_THRESHOLDS_BREACHED));
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Suite { inputs, jobs, out, quiet } => {
+            let files = sim::suite::scenario_files(&inputs)?;
+            let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
+            let suite = sim::suite::run_suite(&files, &sim::suite::SuiteOptions { jobs, out: out.clone(), quiet })?;
+            for error in suite.scenarios.iter().filter_map(|s| s.error.as_ref()) {
+                eprintln!("error: {error}");
+            }
+            let written = [sim::suite::SUITE_JSON, sim::suite::JUNIT_XML].map(|f| out.join(f).display().to_string());
+            print_out(&format!("{}wrote {}\n", sim::suite::render_table(&suite), written.join(", ")));
+            Ok(ExitCode::from(suite.exit_code))
         }
         Command::Validate { scenarios } => {
             for path in scenarios {

@@ -28,5 +28,6 @@ pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
         report.data = Some(data.report);
         report.designs = data.designs;
     }
+    report.thresholds = testbed_core::thresholds::check_all(&scenario.thresholds, &report);
     (report, exposed)
 }
