@@ -5,10 +5,12 @@
 //! `testbed-core`, the bank's and platform's behaviour in `bank-mock` and `platform-mock`.
 //! Nothing depends on this crate.
 
+pub mod compare;
 pub mod exchange;
 pub mod live;
 pub mod output;
 pub mod runner;
 pub mod scheduler;
+pub mod sweep;
 
 pub use runner::{run, run_with_exposure};
