@@ -423,10 +423,11 @@ fn ratio(d: &Diff) -> String {
     }
 }
 
-/// `a → b (Δ, ×r)`, or just `a` when nothing changed.
-fn cell(d: &Diff) -> String {
+/// `a → b (Δ, ×r)`, or just `a` when nothing changed; `compact` leaves out Δ.
+fn cell(d: &Diff, compact: bool) -> String {
     match (d.a, d.b) {
         (Some(a), Some(b)) if a == b => num(a),
+        _ if compact => format!("{} → {} ({})", opt(d.a), opt(d.b), ratio(d)),
         _ => format!("{} → {} ({}, {})", opt(d.a), opt(d.b), delta(d), ratio(d)),
     }
 }
@@ -495,11 +496,43 @@ fn views(c: &Comparison, full: bool) -> Vec<View> {
     };
     let header = ["scope", "metric", "A", "B", "Δ (B − A)", "B / A"].map(String::from).to_vec();
     let is_flow = |e: &&ExposureDiff| e.scope.contains('→');
-    views.push(View {
-        title: "Exposure by bank".into(),
-        header: header.clone(),
-        rows: exposure_rows(&mut c.exposure.iter().filter(|e| !is_flow(e))),
-    });
+    if full {
+        views.push(View {
+            title: "Exposure by bank".into(),
+            header: header.clone(),
+            rows: exposure_rows(&mut c.exposure.iter().filter(|e| !is_flow(e))),
+        });
+    } else {
+        // The terminal gets one row per bank, A → B in each cell.
+        let columns = [
+            "customers_exposed",
+            "records_exposed",
+            "field_values_low",
+            "field_values_moderate",
+            "field_values_high",
+            "weighted_score",
+        ];
+        views.push(View {
+            title: "Exposure by bank (A → B, ratio)".into(),
+            header: ["bank", "customers exposed", "records exposed", "low", "moderate", "high", "weighted score"]
+                .map(String::from)
+                .to_vec(),
+            rows: c
+                .exposure
+                .iter()
+                .filter(|e| !is_flow(e))
+                .map(|e| {
+                    let mut row = vec![e.scope.clone()];
+                    for name in columns {
+                        row.push(
+                            e.metrics.iter().find(|d| d.metric == name).map_or_else(|| "-".into(), |d| cell(d, true)),
+                        );
+                    }
+                    row
+                })
+                .collect(),
+        });
+    }
     if full {
         views.push(View {
             title: "Exposure by agreement (records, sensitivity, uniqueness)".into(),
@@ -518,7 +551,9 @@ fn views(c: &Comparison, full: bool) -> Vec<View> {
             .map(|l| {
                 let mut row = vec![l.bank.clone(), l.kind.clone()];
                 for name in ["requests", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "errors"] {
-                    row.push(l.metrics.iter().find(|d| d.metric == name).map_or_else(|| "-".into(), cell));
+                    row.push(
+                        l.metrics.iter().find(|d| d.metric == name).map_or_else(|| "-".into(), |d| cell(d, !full)),
+                    );
                 }
                 row
             })
@@ -642,7 +677,7 @@ mod tests {
         assert_eq!(ratio(&d), "new");
         let d = Diff::new("x", None, Some(2.0));
         assert_eq!((d.delta, d.ratio), (None, None));
-        assert_eq!(cell(&d), "missing → 2 (-, -)");
+        assert_eq!(cell(&d, false), "missing → 2 (-, -)");
     }
 
     #[test]

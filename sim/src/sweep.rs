@@ -545,9 +545,9 @@ pub fn plan(file: &Path, sets: &[String], seeds: u32, metrics: &[String]) -> Res
     }
     // Each flag alone first, so an error names the one flag behind it.
     for axis in &axes {
-        for i in 0..axis.values.len() {
+        for (i, value) in axis.values.iter().enumerate() {
             let mut table = base.clone();
-            set_path(&mut table, &axis.path, axis.values[i].clone())
+            set_path(&mut table, &axis.path, value.clone())
                 .map_err(|why| usage(format!("--set {}: {why}", axis.key)))?;
             load_edited(&shown, &table, &axis.flag(i))?;
         }

@@ -1,11 +1,13 @@
 //! Integration tests of `sim`: whole scenarios through the runner and the binary.
 
 mod bad_input;
+mod compare;
 mod determinism;
 mod exchange;
 mod golden;
 mod live;
 mod outcomes;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use testbed_core::report::{NegotiationReport, Report};
