@@ -81,7 +81,7 @@ enum Command {
         a: PathBuf,
         /// The second report (B); deltas are B - A, ratios B / A.
         b: PathBuf,
-        /// Also write compare.md and compare.json into this folder.
+        /// Output folder for compare.md and compare.json [default: reports/compare-<A>-vs-<B>].
         #[arg(long)]
         out: Option<PathBuf>,
     },
