@@ -5,6 +5,7 @@
 //! `testbed-core`, the bank's and platform's behaviour in `bank-mock` and `platform-mock`.
 //! Nothing depends on this crate.
 
+pub mod compare;
 pub mod exchange;
 pub mod html;
 pub mod live;
@@ -12,5 +13,6 @@ pub mod output;
 pub mod progress;
 pub mod run;
 pub mod suite;
+pub mod sweep;
 
 pub use run::{run, run_with_exposure};

@@ -69,6 +69,41 @@ enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Run a scenario over a grid of parameter values and several seeds; write sweep.csv and
+    /// sweep.html (mean across seeds against the swept parameter, with a 95% confidence band).
+    Sweep {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// KEY=FROM..TO:STEP (inclusive), KEY=V1,V2,… or KEY=VALUE; repeat for a grid. KEY is a
+        /// dotted path into the scenario file; [NAME] or [INDEX] picks an entry of a list of
+        /// tables by its name, id or kind: platforms[messenger].trust,
+        /// banks[citi-like].policy.min_platform_trust, events[0].trust_change, data.duration.
+        #[arg(long = "set", value_name = "KEY=RANGE", required = true)]
+        sets: Vec<String>,
+        /// Seeds per grid point: the scenario's seed, seed+1, …, seed+N-1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        seeds: u32,
+        /// Output folder [default: reports/<scenario name>-sweep].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at once [default: the number of CPUs].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
+        /// Output to chart and tabulate; repeatable [default: withdrawn (per bank),
+        /// withdrawal_rate, customers_exposed, p99_ms]. NAME[*] picks a per-bank output.
+        #[arg(long = "metric", value_name = "NAME")]
+        metrics: Vec<String>,
+    },
+    /// Compare two report.json files: outcomes, latency and exposure side by side, with deltas.
+    Compare {
+        /// The first report (A).
+        a: PathBuf,
+        /// The second report (B); deltas are B - A, ratios B / A.
+        b: PathBuf,
+        /// Output folder for compare.md and compare.json [default: reports/compare-<A>-vs-<B>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -168,6 +203,17 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     sc.space.len()
                 ));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep { scenario, sets, seeds, out, jobs, metrics } => {
+            let plan = sim::sweep::plan(&scenario, &sets, seeds, &metrics)?;
+            let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |j| j as usize);
+            let runs = sim::sweep::run(&plan, jobs, &|| ());
+            print_out(&sim::sweep::write(&plan, &runs, &out.unwrap_or_else(|| sim::sweep::default_out(&plan)))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { a, b, out } => {
+            print_out(&sim::compare::execute(&a, &b, out.as_deref())?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,6 +1,7 @@
 //! Integration tests of `sim`: whole scenarios through the runner and the binary.
 
 mod bad_input;
+mod compare;
 mod designs;
 mod determinism;
 mod exchange;
@@ -9,6 +10,7 @@ mod html;
 mod live;
 mod outcomes;
 mod suite;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use testbed_core::report::{NegotiationReport, Report};
