@@ -93,6 +93,9 @@ enum Command {
         /// withdrawal_rate, customers_exposed, p99_ms]. NAME[*] picks a per-bank output.
         #[arg(long = "metric", value_name = "NAME")]
         metrics: Vec<String>,
+        /// No progress bar on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Compare two report.json files: outcomes, latency and exposure side by side, with deltas.
     Compare {
@@ -205,10 +208,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { scenario, sets, seeds, out, jobs, metrics } => {
+        Command::Sweep { scenario, sets, seeds, out, jobs, metrics, quiet } => {
             let plan = sim::sweep::plan(&scenario, &sets, seeds, &metrics)?;
             let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |j| j as usize);
-            let runs = sim::sweep::run(&plan, jobs, &|| ());
+            let progress = sim::progress::Progress::new(plan.runs() as u64, "sweep", quiet);
+            let runs = sim::sweep::run(&plan, jobs, &|| progress.inc());
+            progress.finish();
             print_out(&sim::sweep::write(&plan, &runs, &out.unwrap_or_else(|| sim::sweep::default_out(&plan)))?);
             Ok(ExitCode::SUCCESS)
         }
