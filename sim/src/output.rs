@@ -1,8 +1,8 @@
 //! Loading scenario files and writing report files: the only file I/O of a run.
 
+use crate::html::render_html;
 use std::path::{Path, PathBuf};
 use testbed_core::CoreError;
-use crate::html::render_html;
 use testbed_core::report::{Report, render_markdown, render_transcript};
 use testbed_core::scenario::{self, Scenario};
 use thiserror::Error;

@@ -10,10 +10,12 @@ use bank_mock::{Standing, Verdict};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use testbed_core::SimTime;
-use testbed_core::negotiation::{Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step};
+use testbed_core::negotiation::{
+    Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
+};
 use testbed_core::report::{
-    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome, OutcomeKind, PlatformInfo, Report,
-    Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
+    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome,
+    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
 };
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{EventKind, Scenario};
@@ -308,7 +310,8 @@ impl<'a> World<'a> {
             .map(|strike| {
                 let clause = &prefs.clauses()[strike.clause];
                 let issue = &space.issues()[clause.issue];
-                let option = standing.map_or_else(String::new, |o| issue.options[space.option_of(o, clause.issue)].clone());
+                let option =
+                    standing.map_or_else(String::new, |o| issue.options[space.option_of(o, clause.issue)].clone());
                 BrokenClause {
                     clause: clause.id.clone(),
                     issue: issue.name.clone(),

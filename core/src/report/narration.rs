@@ -127,11 +127,7 @@ pub fn narrate(report: &Report, n: &NegotiationReport) -> Vec<NarratedRounds> {
             } else {
                 format!("rounds {}–{}", r.first, r.last)
             },
-            when: if r.from_ms == r.to_ms {
-                ms(r.from_ms)
-            } else {
-                format!("{} → {}", ms(r.from_ms), ms(r.to_ms))
-            },
+            when: if r.from_ms == r.to_ms { ms(r.from_ms) } else { format!("{} → {}", ms(r.from_ms), ms(r.to_ms)) },
             text: Telling::render(&r.first_telling, &r.last_telling),
         })
         .collect()

@@ -323,11 +323,8 @@ pub struct Bars {
 }
 
 pub fn bar_chart(d: &Bars) -> Result<String, ChartError> {
-    let legend: Vec<LegendEntry> = d
-        .series
-        .iter()
-        .map(|s| LegendEntry { label: s.name.clone(), colour: s.colour, swatch: Swatch::Box })
-        .collect();
+    let legend: Vec<LegendEntry> =
+        d.series.iter().map(|s| LegendEntry { label: s.name.clone(), colour: s.colour, swatch: Swatch::Box }).collect();
     let legend_h = legend_height(&legend, WIDTH);
     let bar_px = 16u32;
     let band_px = bar_px * d.series.len().max(1) as u32 + 16;
@@ -480,7 +477,8 @@ pub fn lanes_chart(d: &Lanes) -> Result<String, ChartError> {
             let c = centre(s.lane);
             let (y0, y1) = if s.thick { (c - 0.16, c + 0.16) } else { (c - 0.3, c - 0.22) };
             let to = s.to.max(s.from + x_max / 400.0);
-            chart.draw_series(std::iter::once(Rectangle::new([(s.from, y0), (to, y1)], s.colour.mix(0.85).filled())))?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(s.from, y0), (to, y1)], s.colour.mix(0.85).filled())))?;
         }
         for m in &d.marks {
             let p = (m.at, centre(m.lane));

@@ -7,7 +7,7 @@ pub mod charts;
 
 use crate::output::SimError;
 use charts::{
-    AGREEMENT_COLOUR, BANK_COLOUR, BarSeries, Bars, Dance, DanceEnd, DanceOffer, LegendEntry, Lanes, Mark,
+    AGREEMENT_COLOUR, BANK_COLOUR, BarSeries, Bars, Dance, DanceEnd, DanceOffer, Lanes, LegendEntry, Mark,
     NEUTRAL_COLOUR, PALETTE, PLATFORM_COLOUR, SENSITIVITY_COLOURS, Span, Swatch, WITHDRAWAL_COLOUR,
 };
 use minijinja::{Environment, Value};
@@ -111,11 +111,7 @@ impl From<Card> for Value {
 
 impl From<Table> for Value {
     fn from(t: Table) -> Value {
-        obj([
-            ("title", t.title.into()),
-            ("header", list(t.header)),
-            ("rows", t.rows.into_iter().map(list).collect()),
-        ])
+        obj([("title", t.title.into()), ("header", list(t.header)), ("rows", t.rows.into_iter().map(list).collect())])
     }
 }
 
@@ -260,13 +256,21 @@ fn page(report: &Report) -> Result<Page, charts::ChartError> {
         Card { label: "negotiations".into(), value: t.negotiations.to_string(), tone: "plain" },
         Card { label: "agreements".into(), value: t.agreements.to_string(), tone: "good" },
         Card { label: "withdrawals".into(), value: t.withdrawals.to_string(), tone: "bad" },
-        Card { label: "timeouts / unfinished".into(), value: format!("{} / {}", t.timeouts, t.unfinished), tone: "plain" },
+        Card {
+            label: "timeouts / unfinished".into(),
+            value: format!("{} / {}", t.timeouts, t.unfinished),
+            tone: "plain",
+        },
         Card { label: "agreements revoked".into(), value: t.revocations.to_string(), tone: "bad" },
     ];
     if let Some(d) = &report.data {
         let exposed: u64 = d.banks.iter().map(|b| b.customers_exposed).sum();
         let requests: u64 = d.latency.iter().map(|r| r.requests).sum();
-        cards.push(Card { label: "customers exposed".into(), value: charts::short_number(exposed as f64), tone: "warn" });
+        cards.push(Card {
+            label: "customers exposed".into(),
+            value: charts::short_number(exposed as f64),
+            tone: "warn",
+        });
         cards.push(Card { label: "requests sent".into(), value: charts::short_number(requests as f64), tone: "plain" });
     }
     let meta = vec![
@@ -586,11 +590,8 @@ fn exposure_section(report: &Report) -> Result<Option<Section>, charts::ChartErr
             svg: safe(charts::bar_chart(&by_category)?),
         },
     ];
-    let tables: Vec<Table> = data_tables(report)
-        .into_iter()
-        .filter(|t| t.title.starts_with("Exposure"))
-        .map(Table::from)
-        .collect();
+    let tables: Vec<Table> =
+        data_tables(report).into_iter().filter(|t| t.title.starts_with("Exposure")).map(Table::from).collect();
     Ok(Some(Section { charts: charts_out, tables }))
 }
 
@@ -637,13 +638,7 @@ fn timeline_lanes(report: &Report) -> Lanes {
         for f in &d.flows {
             let pair = format!("{}→{}", f.platform, f.bank);
             let lane = lane_of(&pair, &mut lanes);
-            spans.push(Span {
-                lane,
-                from: day(f.started_at_ms),
-                to: day(f.ended_at_ms),
-                colour: flowing,
-                thick: true,
-            });
+            spans.push(Span { lane, from: day(f.started_at_ms), to: day(f.ended_at_ms), colour: flowing, thick: true });
         }
     }
     let mut marks = Vec::new();

@@ -18,7 +18,16 @@ fn external_references(html: &str) -> Vec<String> {
     let lower = html.to_ascii_lowercase();
     let mut found = Vec::new();
     for needle in [
-        "http://", "https://", "src=\"//", "href=\"//", "src='//", "href='//", "<script src", "<link", "@import", "url(",
+        "http://",
+        "https://",
+        "src=\"//",
+        "href=\"//",
+        "src='//",
+        "href='//",
+        "<script src",
+        "<link",
+        "@import",
+        "url(",
     ] {
         if lower.contains(needle) {
             found.push(needle.to_string());
@@ -131,7 +140,9 @@ fn the_narration_says_which_clause_an_offer_broke_and_when_the_bank_lost_patienc
     let citi = negotiation(&report, "messenger", "citi-like");
     let refusal = citi.transcript.iter().find_map(|e| e.assessment.as_ref().filter(|a| a.broken.is_empty())).unwrap();
     assert!(refusal.utility < refusal.threshold);
-    assert!(md.contains(&format!("worth {:.3} to it, below the {:.3} it asks for", refusal.utility, refusal.threshold)));
+    assert!(
+        md.contains(&format!("worth {:.3} to it, below the {:.3} it asks for", refusal.utility, refusal.threshold))
+    );
     let html = render_html(&report).unwrap();
     assert!(html.contains("refused by clause <code>no_off_platform_data</code>, strike 1 of 3"));
 }
