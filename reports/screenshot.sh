@@ -40,24 +40,28 @@ flags=(
     --headless --no-sandbox --disable-gpu --disable-background-networking --disable-extensions
     --disable-component-update --disable-default-apps --disable-sync --no-first-run --mute-audio
     --hide-scrollbars --force-device-scale-factor=1 --user-data-dir="$work/profile"
-    --enable-logging=stderr --v=0
+    --enable-logging=stderr
 )
 
-# The page's own console messages and failed loads, from a DOM dump: Chromium logs
-# `CONSOLE(...)`/`console.error` lines and net errors to stderr.
-"$chromium" "${flags[@]}" --dump-dom "file://$html" >"$work/dom.html" 2>"$work/dom.log" || {
+# The page has no scripts, so any console message is a problem (Chromium logs them as
+# `CONSOLE(line)` or `INFO:CONSOLE:line]`); at --v=1 it also logs every URL request, so an
+# attempt to fetch anything over the network shows up too.
+"$chromium" "${flags[@]}" --v=1 --dump-dom "file://$html" >"$work/dom.html" 2>"$work/dom.log" || {
     cat "$work/dom.log" >&2
     echo "screenshot.sh: chromium could not load $html" >&2
     exit 1
 }
-"$chromium" "${flags[@]}" --window-size="1280,$height" --screenshot="$out" "file://$html" 2>"$work/shot.log" || {
+"$chromium" "${flags[@]}" --v=0 --window-size="1280,$height" --screenshot="$out" "file://$html" 2>"$work/shot.log" || {
     cat "$work/shot.log" >&2
     echo "screenshot.sh: chromium could not take the screenshot" >&2
     exit 1
 }
 
+# Chromium's own housekeeping (clock, updates, sign-in) goes to Google hosts whatever the flags;
+# anything else requested over the network came from the page.
 problems="$(cat "$work/dom.log" "$work/shot.log" \
-    | grep -E 'CONSOLE\(|console\.(error|warn)|Uncaught|ERR_(FILE|NAME|CONNECTION|INTERNET|BLOCKED|FAILED)|Failed to load resource' \
+    | grep -E 'CONSOLE[(:]|Uncaught|NotifyBeforeURLRequest: (https?|wss?|ftp):|Failed to load resource' \
+    | grep -vE 'NotifyBeforeURLRequest: https?://[a-z0-9.-]*\.(google\.com|googleapis\.com|gvt1\.com)/' \
     || true)"
 if [[ -n "$problems" ]]; then
     echo "$problems" >&2

@@ -473,9 +473,12 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
     })
 }
 
+/// Reads one percentile of a latency summary.
+type Percentile = fn(&testbed_core::latency::LatencySummary) -> f64;
+
 fn latency_section(report: &Report) -> Result<Option<Section>, charts::ChartError> {
     let Some(d) = &report.data else { return Ok(None) };
-    let percentiles: [(&str, fn(&testbed_core::latency::LatencySummary) -> f64); 5] = [
+    let percentiles: [(&str, Percentile); 5] = [
         ("p50", |l| l.p50_ms),
         ("p90", |l| l.p90_ms),
         ("p99", |l| l.p99_ms),
