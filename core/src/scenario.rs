@@ -1231,7 +1231,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         }
     };
 
-    let thresholds = convert_thresholds(&w, &banks, &platforms, &events)?;
+    let thresholds = convert_thresholds(&w, &banks, &platforms)?;
 
     Ok(Scenario {
         thresholds,
@@ -1298,14 +1298,10 @@ fn convert_design(
     })
 }
 
-/// Thresholds name only banks, platforms, request kinds, categories and clauses that exist, so
-/// checking them later cannot fail.
-fn convert_thresholds(
-    w: &FileWire,
-    banks: &[Bank],
-    platforms: &[Platform],
-    events: &[ScheduledEvent],
-) -> Result<Vec<Threshold>, CoreError> {
+/// Thresholds name only banks, platforms, request kinds and categories that exist, so checking
+/// them later cannot fail. Clauses are not checked against the limits: a student who deletes a
+/// limit should see the threshold that expected it breached, not a file that no longer loads.
+fn convert_thresholds(w: &FileWire, banks: &[Bank], platforms: &[Platform]) -> Result<Vec<Threshold>, CoreError> {
     let bank = |path: String, name: &str| -> Result<usize, CoreError> {
         banks.iter().position(|b| b.name == name).ok_or_else(|| {
             let names: Vec<&str> = banks.iter().map(|b| b.name.as_str()).collect();
@@ -1317,25 +1313,6 @@ fn convert_thresholds(
             let names: Vec<&str> = platforms.iter().map(|p| p.name.as_str()).collect();
             invalid(path, format!("no platform named `{name}` (platforms: {})", names.join(", ")))
         })
-    };
-    // Every clause a side can withdraw over: the limits, the regulations and the built-in ones.
-    let mut clauses: Vec<&str> = vec![TRUST_CLAUSE, INCIDENT_CLAUSE, crate::negotiation::RESERVATION_CLAUSE];
-    clauses.extend(banks.iter().flat_map(|b| b.preferences.clauses().iter().map(|c| c.id.as_str())));
-    clauses.extend(platforms.iter().flat_map(|p| p.preferences.clauses().iter().map(|c| c.id.as_str())));
-    clauses.extend(events.iter().filter_map(|e| match &e.kind {
-        EventKind::Regulation { clause } => Some(clause.id.as_str()),
-        _ => None,
-    }));
-    clauses.sort_unstable();
-    clauses.dedup();
-    let clause = |path: String, name: &Option<String>| -> Result<Option<String>, CoreError> {
-        match name {
-            Some(c) if !clauses.contains(&c.as_str()) => Err(invalid(
-                path,
-                format!("no party can withdraw over a clause `{c}` (clauses: {})", clauses.join(", ")),
-            )),
-            other => Ok(other.clone()),
-        }
     };
     let count = |path: &str, below, at_most, at_least, equals| -> Result<CountLimit, CoreError> {
         match (below, at_most, at_least, equals) {
@@ -1427,7 +1404,7 @@ fn convert_thresholds(
                     bank: name.clone(),
                     platform: with.clone(),
                     expected: *equals,
-                    clause: clause(format!("{path}.clause"), over)?,
+                    clause: over.clone(),
                 }
             }
             ThresholdWire::Withdrawals {
@@ -1448,7 +1425,7 @@ fn convert_thresholds(
                 Threshold::Withdrawals {
                     bank: name.clone(),
                     platform: with.clone(),
-                    clause: clause(format!("{path}.clause"), over)?,
+                    clause: over.clone(),
                     limit: count(&path, *below, *at_most, *at_least, *equals)?,
                 }
             }
@@ -1666,9 +1643,6 @@ at_most = 10
             threshold_error("metric = \"outcome\"\nbank = \"b\"\nequals = \"agreed\"\nclause = \"x\""),
             "thresholds[0].clause: `clause` applies only to equals = \"withdrawn\""
         );
-        let unknown_clause = threshold_error("metric = \"withdrawals\"\nclause = \"x\"\nequals = 0");
-        assert!(unknown_clause.starts_with("thresholds[0].clause: no party can withdraw over a clause `x` (clauses: "));
-        assert!(unknown_clause.contains("min_platform_trust"), "{unknown_clause}");
         let unknown_category = threshold_error("metric = \"records_exposed\"\ncategory = \"pets\"\nbelow = 1");
         assert!(unknown_category.starts_with("thresholds[0].category: unknown data category `pets`"));
     }
