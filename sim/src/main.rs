@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario in virtual time and write report.json, report.md and transcript.jsonl.
+    /// Run a scenario and write report.json, report.md, report.html and transcript.jsonl.
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
