@@ -3,7 +3,7 @@
 use crate::html::render_html;
 use std::path::{Path, PathBuf};
 use testbed_core::CoreError;
-use testbed_core::report::{Report, render_markdown, render_transcript};
+use testbed_core::report::{Report, render_json, render_markdown, render_transcript};
 use testbed_core::scenario::{self, Scenario};
 use thiserror::Error;
 
@@ -49,17 +49,12 @@ pub const REPORT_MD: &str = "report.md";
 pub const TRANSCRIPT_JSONL: &str = "transcript.jsonl";
 pub const REPORT_HTML: &str = "report.html";
 
-/// `report.json` exactly as written: pretty JSON and a final newline.
-pub fn report_json(report: &Report) -> String {
-    testbed_core::report::render_json(report)
-}
-
 /// Writes every report file into `dir`, each through a temporary file and a rename, so a
 /// reader never sees half a file and a failed run leaves the previous files whole.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, SimError> {
     std::fs::create_dir_all(dir).map_err(|error| SimError::Write { path: dir.display().to_string(), error })?;
     let files = [
-        (REPORT_JSON, report_json(report)),
+        (REPORT_JSON, render_json(report)),
         (REPORT_MD, render_markdown(report)),
         (TRANSCRIPT_JSONL, render_transcript(report)),
         (REPORT_HTML, render_html(report)?),

@@ -104,7 +104,8 @@ fn reports_of_different_scenarios_match_banks_by_name_and_show_the_missing_ones(
 fn anything_but_a_report_is_refused_with_exit_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");
-    std::fs::write(&good, sim::output::report_json(&run_table(&negotiation_table("messenger-2018.toml")))).unwrap();
+    std::fs::write(&good, testbed_core::report::render_json(&run_table(&negotiation_table("messenger-2018.toml"))))
+        .unwrap();
     let file = |name: &str, text: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();

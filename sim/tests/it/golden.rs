@@ -3,13 +3,12 @@
 //! the schema is seen in review. Regenerate with `UPDATE_GOLDEN=1 cargo test -p sim golden`.
 
 use crate::*;
-use sim::output::report_json;
-use testbed_core::report::render_markdown;
+use testbed_core::report::{render_json, render_markdown};
 
 fn check(scenario: &str) {
     let report = run_committed(&format!("{scenario}.toml"));
     let dir = repo_root().join("reports/examples").join(scenario);
-    for (file, fresh) in [("report.json", report_json(&report)), ("report.md", render_markdown(&report))] {
+    for (file, fresh) in [("report.json", render_json(&report)), ("report.md", render_markdown(&report))] {
         let path = dir.join(file);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::create_dir_all(&dir).unwrap();
