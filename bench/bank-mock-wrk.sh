@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
 # bank-mock serving a ~1 KB transactions page (7 days of one customer's on-platform card
 # transactions, 6 records) with bearer-token and consent checks, field filtering and exposure
-# accounting on: wrk, 2 threads, 64 connections, 10 s, loopback. Then, as the ceiling of this
-# machine at this moment, the same wrk run against /healthz of the same server (no bank work),
-# so the two can be compared within one run. Needs wrk (Debian package; installed here if
-# missing and we are root). Also prints the server's CPU time per request.
+# accounting on: wrk, 2 threads, 64 connections, 10 s, loopback. Then, in the same run, the
+# same wrk load against bank-mock's /healthz (the server without the bank's work) and against
+# a bare hyper server (bank-mock/examples/hello_ceiling.rs: the machine's ceiling at this
+# moment), so that the figures can be read as ratios on a shared, noisy machine. Prints each
+# server's user and system CPU per request. Needs wrk (Debian package; installed here if
+# missing and we are root).
 source "$(dirname "$0")/lib.sh"
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; fi
 fi
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+start_ceiling
 bytes=$(curl -s "$PAGE" -H "authorization: Bearer $ACC" -H 'x-purpose: commerce' | wc -c)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+summary=()
+# measure LABEL PID URL: wrk against URL, CPU of process PID.
 measure() {
-  local before after out
-  before=$(cpu_ticks)
-  out=$(wrk -t2 -c64 -d10s --latency -H "authorization: Bearer $ACC" -H 'x-purpose: commerce' "$1")
-  after=$(cpu_ticks)
+  local label=$1 pid=$2 url=$3 before after out line
+  before=$(cpu_ticks "$pid")
+  out=$(wrk -t2 -c64 -d10s --latency -H "authorization: Bearer $ACC" -H 'x-purpose: commerce' "$url")
+  after=$(cpu_ticks "$pid")
   echo "$out"
-  echo "$out" | awk -v t=$((after - before)) '/requests in/ { printf "server CPU: %.1f us per request\n", t * 10000 / $1 }'
+  line=$(echo "$out" | awk -v b="$before" -v a="$after" -v label="$label" '
+    BEGIN { split(b, x, " "); split(a, y, " ") }
+    / 99% / { p99 = $2 }
+    /requests in/ { n = $1; secs = $4 + 0 }
+    /Non-2xx/ { bad = $NF }
+    END { u = (y[1] - x[1]) * 10000 / n; s = (y[2] - x[2]) * 10000 / n
+          printf "%-22s %9.0f req/s  p99 %-8s  server CPU %5.1f us/req (user %.1f, system %.1f)%s", label, n / secs, p99, u + s, u, s, (bad ? "  NON-2XX: " bad : "") }')
+  echo "$line"
+  summary+=("$line")
 }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== transactions page: $bytes bytes of JSON"
-measure "$PAGE"
-echo "== /healthz (ceiling reference)"
-measure "$BASE/healthz"
+measure "transactions page" "$server" "$PAGE"
+echo "== bank-mock /healthz"
+measure "bank-mock /healthz" "$server" "$BASE/healthz"
+echo "== bare hyper hello (ceiling)"
+measure "hyper hello (ceiling)" "$ceiling" "$CEILING/"
+echo "== summary (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%s\n' "${summary[@]}"
+rate() { printf '%s\n' "${summary[$1]}" | grep -o '[0-9]* req/s' | cut -d' ' -f1; }
+awk -v page="$(rate 0)" -v healthz="$(rate 1)" -v hello="$(rate 2)" 'BEGIN {
+  printf "page / ceiling %.0f%%, /healthz / ceiling %.0f%%\n", 100 * page / hello, 100 * healthz / hello }'

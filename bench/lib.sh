@@ -2,11 +2,26 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p bank-mock -p platform-mock
+cargo build --release -q -p bank-mock --example hello_ceiling
 BIN="${CARGO_TARGET_DIR:-target}/release"
+# The bare hyper server of bank-mock/examples/hello_ceiling.rs, started by `start_ceiling`:
+# the machine's ceiling at the moment, measured in the same run as what it is compared with.
+ceiling=""
+start_ceiling() {
+  local out
+  out=$(mktemp)
+  "$BIN"/examples/hello_ceiling > "$out" 2>&1 &
+  ceiling=$!
+  for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
+  CEILING=$(grep -o 'http://[0-9.:]*' "$out")
+  rm -f "$out"
+}
+# User and system CPU ticks (1/100 s) a process has used so far.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 log=$(mktemp)
 "$BIN"/bank-mock serve --scenario scenarios/live-demo.toml --bank demo-bank --listen 127.0.0.1:0 > "$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $server $ceiling 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
 BASE=$(grep -o 'http://[0-9.:]*' "$log")
 post() { python3 -c 'import json,sys,urllib.request as u
