@@ -749,23 +749,40 @@ pub fn design_sentences(report: &Report) -> Vec<String> {
         .collect()
 }
 
-/// One sentence per bank that exposed nothing, set against the banks that did.
+/// One sentence setting the banks that exposed nothing against every bank that did, the most
+/// exposed first.
 pub fn withdrawn_banks_sentence(report: &Report) -> Option<String> {
     let d = report.data.as_ref()?;
-    let (none, some): (Vec<_>, Vec<_>) = d.banks.iter().partition(|b| b.customers_exposed == 0);
+    let (none, mut some): (Vec<_>, Vec<_>) = d.banks.iter().partition(|b| b.customers_exposed == 0);
     if none.is_empty() || some.is_empty() {
         return None;
     }
-    let names: Vec<&str> = none.iter().map(|b| b.bank.as_str()).collect();
-    let most = some.iter().max_by(|a, b| a.weighted_score.total_cmp(&b.weighted_score)).expect("non-empty");
-    Some(format!(
-        "{} exposed no customer data; {} exposed {} customers ({} of its population, weighted score {}).",
-        names.join(", "),
-        most.bank,
-        count(most.customers_exposed),
-        pct(most.share_of_population),
-        count(most.weighted_score.round() as u64)
-    ))
+    some.sort_by(|a, b| b.weighted_score.total_cmp(&a.weighted_score).then_with(|| a.bank.cmp(&b.bank)));
+    let names: Vec<String> = none.iter().map(|b| b.bank.clone()).collect();
+    let exposed: Vec<String> = some
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            format!(
+                "{}{} {} customers ({} of its population, weighted score {})",
+                b.bank,
+                if i == 0 { " exposed" } else { "" },
+                count(b.customers_exposed),
+                pct(b.share_of_population),
+                count(b.weighted_score.round() as u64)
+            )
+        })
+        .collect();
+    Some(format!("{} exposed no customer data, while {}.", and_list(&names), and_list(&exposed)))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 fn markdown_table(md: &mut String, t: &TableView) {

@@ -211,3 +211,20 @@ fn an_audit_revokes_a_platform_that_keeps_over_fetching() {
     // Over-fetched fields were blocked: the off-platform records never left.
     assert!(!flow.exposure.records_by_category.contains_key("off_platform_transactions"));
 }
+
+#[test]
+fn the_summary_sentence_names_every_bank_that_exposed_data_most_exposed_first() {
+    let report = crate::run_committed("messenger-2018.toml");
+    let d = data(&report);
+    let mut exposed: Vec<_> = d.banks.iter().filter(|b| b.customers_exposed > 0).collect();
+    let quiet: Vec<_> = d.banks.iter().filter(|b| b.customers_exposed == 0).collect();
+    assert!(exposed.len() >= 2 && !quiet.is_empty(), "the default scenario has banks on both sides");
+    exposed.sort_by(|a, b| b.weighted_score.total_cmp(&a.weighted_score));
+    let sentence = testbed_core::report::withdrawn_banks_sentence(&report).expect("a sentence");
+    let (before, after) = sentence.split_once(" exposed no customer data").expect("names the quiet banks first");
+    for b in &quiet {
+        assert!(before.contains(&b.bank), "{sentence}");
+    }
+    let positions: Vec<usize> = exposed.iter().map(|b| after.find(&b.bank).expect("every exposing bank")).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "most exposed first: {sentence}");
+}
