@@ -590,6 +590,23 @@ fn the_openapi_document_describes_every_route_and_only_those() {
     let limited = spec.resolve(&spec.doc["paths"]["/accounts"]["get"]["responses"]["429"]);
     assert_eq!(limited["headers"]["Retry-After"]["required"], true);
     assert_eq!(spec.doc["paths"]["/accounts"]["get"]["security"], json!([{"bearerAuth": []}]));
+    // Only opening a negotiation goes without a token; its answer carries the negotiation's.
+    assert_eq!(spec.doc["paths"]["/negotiations"]["post"]["security"], json!([]));
+    let opened = spec.resolve(&spec.doc["components"]["schemas"]["NegotiationOpened"]);
+    assert!(opened["required"].as_array().unwrap().contains(&json!("NegotiationToken")));
+    for path in [
+        "/negotiations/{id}/offers",
+        "/negotiations/{id}/accept",
+        "/negotiations/{id}/withdraw",
+        "/negotiations/{id}/review",
+        "/agreements/{platform}/review",
+    ] {
+        let op = &spec.doc["paths"][path]["post"];
+        assert_eq!(op["security"], json!([{"bearerAuth": []}]), "{path}");
+        for status in ["401", "403"] {
+            assert!(op["responses"].get(status).is_some(), "{path} does not document {status}");
+        }
+    }
 }
 
 #[test]
