@@ -27,8 +27,10 @@ BASE=$(grep -o 'http://[0-9.:]*' "$log")
 post() { python3 -c 'import json,sys,urllib.request as u
 req=u.Request(sys.argv[1], data=sys.argv[2].encode(), headers={"content-type":"application/json", **({"authorization":"Bearer "+sys.argv[3]} if len(sys.argv)>3 else {})})
 print(json.dumps(json.load(u.urlopen(req))))' "$@"; }
-NEG=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationId"])')
-AGR=$(post "$BASE/negotiations/$NEG/offers" '{"Outcome":{"balances":"included","transactions":"detail","off_platform_transactions":"excluded","purposes":"balance_display+fraud_alerts+commerce","consent_mode":"opt_in"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["Agreement"]["Token"])')
+OPENED=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}')
+NEG=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationId"])' <<< "$OPENED")
+NEGTOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationToken"])' <<< "$OPENED")
+AGR=$(post "$BASE/negotiations/$NEG/offers" '{"Outcome":{"balances":"included","transactions":"detail","off_platform_transactions":"excluded","purposes":"balance_display+fraud_alerts+commerce","consent_mode":"opt_in"}}' "$NEGTOKEN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Agreement"]["Token"])')
 ACC=$(post "$BASE/account-access-consents" '{"Data":{"CustomerId":8}}' "$AGR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessToken"])')
 PAGE="$BASE/accounts/card-demo-bank-8/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-08T00:00:00Z"
 export BASE ACC PAGE

@@ -116,6 +116,8 @@ pub struct AgreementInfo {
 
 pub struct Opened {
     pub id: u64,
+    /// The platform's credential for every later move in this negotiation.
+    pub token: String,
     pub rounds: u32,
     pub opens: testbed_core::negotiation::Side,
     /// The bank's opening offer, when the bank opens.
@@ -141,7 +143,7 @@ struct ConsentEntry {
 }
 
 /// What a bearer token stands for. Tokens are `kind.bank.platform.id.mac`: self-describing so a
-/// bank can tell a token of another bank or platform (403) from garbage (401).
+/// bank can tell a token of another bank, platform, negotiation or consent (403) from garbage (401).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenClaims {
     pub kind: TokenKind,
@@ -152,16 +154,137 @@ pub struct TokenClaims {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
-    /// Issued with an agreement: lets the platform create consents.
+    /// Issued when a negotiation opens: lets the platform move in that negotiation only.
+    Negotiation,
+    /// Issued with an agreement: lets the platform create consents and ask for reviews.
     Agreement,
     /// Issued with a consent: lets the platform read that consent's data.
     Access,
 }
 
+impl TokenKind {
+    fn tag(self) -> &'static str {
+        match self {
+            TokenKind::Negotiation => "neg",
+            TokenKind::Agreement => "agr",
+            TokenKind::Access => "acc",
+        }
+    }
+}
+
+/// Issues and checks one bank's bearer tokens: `kind.bank.platform.id.mac`, the MAC keyed by a
+/// secret the banks of a run share (so a bank recognises another's genuine tokens). Cloned out
+/// of the desk by the HTTP layer so a request is authenticated without locking the desk.
+#[derive(Clone, Debug)]
+pub struct TokenMint {
+    secret: u64,
+    bank: String,
+}
+
+/// A token whose MAC checked out and that this bank issued, borrowed from the request: made only
+/// by `TokenMint::check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified<'t> {
+    kind: TokenKind,
+    platform: &'t str,
+    id: u64,
+}
+
+impl Verified<'_> {
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    pub fn platform(&self) -> &str {
+        self.platform
+    }
+
+    /// The negotiation (negotiation and agreement tokens) or consent (access tokens) it is for.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Leave to move in one negotiation, from that negotiation's own token: made only by
+/// `Desk::negotiation_access`, taken by every negotiation move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NegotiationAccess {
+    id: u64,
+}
+
+impl NegotiationAccess {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Leave to ask for a review of one platform's agreement, from that platform's agreement token:
+/// made only by `Desk::agreement_access`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgreementAccess {
+    platform: usize,
+}
+
+impl TokenMint {
+    pub fn new(secret: u64, bank: &str) -> TokenMint {
+        TokenMint { secret, bank: bank.into() }
+    }
+
+    /// FNV-1a of `"{secret}|{tag}|{bank}|{platform}|{id}"`, hashed piece by piece (no string is
+    /// built: this runs on every request), then one SplitMix64 round so neighbouring inputs give
+    /// unrelated MACs.
+    fn mac(&self, kind: TokenKind, platform: &str, id: u64, bank: &str) -> u64 {
+        let mut digits = [0u8; 20];
+        let mut h = Fnv1a::new();
+        h.write(decimal(self.secret, &mut digits));
+        for part in [kind.tag(), bank, platform] {
+            h.write(b"|");
+            h.write(part.as_bytes());
+        }
+        h.write(b"|");
+        h.write(decimal(id, &mut digits));
+        let mut z = h.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^ (z >> 27)
+    }
+
+    /// A token of this bank for `platform` and `id`.
+    pub fn issue(&self, kind: TokenKind, platform: &str, id: u64) -> String {
+        let (tag, bank) = (kind.tag(), &self.bank);
+        format!("{tag}.{bank}.{platform}.{id}.{:016x}", self.mac(kind, platform, id, bank))
+    }
+
+    /// Checks a bearer token's form and MAC without allocating: `Unauthorized` for garbage,
+    /// `Forbidden` for a genuine token of another bank.
+    pub fn check<'t>(&self, token: &'t str) -> Result<Verified<'t>, DeskError> {
+        let mut parts = token.split('.');
+        let (Some(tag), Some(bank), Some(platform), Some(id), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(DeskError::Unauthorized);
+        };
+        let kind = match tag {
+            "neg" => TokenKind::Negotiation,
+            "agr" => TokenKind::Agreement,
+            "acc" => TokenKind::Access,
+            _ => return Err(DeskError::Unauthorized),
+        };
+        let id: u64 = id.parse().map_err(|_| DeskError::Unauthorized)?;
+        let mac = u64::from_str_radix(mac, 16).map_err(|_| DeskError::Unauthorized)?;
+        if mac != self.mac(kind, platform, id, bank) {
+            return Err(DeskError::Unauthorized);
+        }
+        if bank != self.bank {
+            return Err(DeskError::Forbidden(format!("the token was issued by bank `{bank}`, not this one")));
+        }
+        Ok(Verified { kind, platform, id })
+    }
+}
+
 pub struct Desk {
     scenario: Arc<Scenario>,
     bank: usize,
-    secret: u64,
+    mint: TokenMint,
     spec: PopulationSpec,
     next_id: u64,
     negotiations: BTreeMap<u64, Negotiation>,
@@ -175,10 +298,11 @@ impl Desk {
     /// share it.
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64) -> Desk {
         let spec = scenario.population_spec(bank);
+        let mint = TokenMint::new(secret, &scenario.banks[bank].name);
         Desk {
             scenario,
             bank,
-            secret,
+            mint,
             spec,
             next_id: 1,
             negotiations: BTreeMap::new(),
@@ -206,66 +330,34 @@ impl Desk {
         id
     }
 
-    /// FNV-1a of `"{secret}|{tag}|{bank}|{platform}|{id}"`, hashed piece by piece (no string is
-    /// built: this runs on every request), then one SplitMix64 round so neighbouring inputs give
-    /// unrelated MACs.
-    fn mac(&self, kind: TokenKind, platform: &str, id: u64, bank: &str) -> u64 {
-        let tag = match kind {
-            TokenKind::Agreement => "agr",
-            TokenKind::Access => "acc",
-        };
-        let mut digits = [0u8; 20];
-        let mut h = Fnv1a::new();
-        h.write(decimal(self.secret, &mut digits));
-        for part in [tag, bank, platform] {
-            h.write(b"|");
-            h.write(part.as_bytes());
-        }
-        h.write(b"|");
-        h.write(decimal(id, &mut digits));
-        let mut z = h.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z ^ (z >> 27)
-    }
-
-    fn token(&self, kind: TokenKind, platform: &str, id: u64) -> String {
-        let tag = match kind {
-            TokenKind::Agreement => "agr",
-            TokenKind::Access => "acc",
-        };
-        let bank = self.bank_name();
-        format!("{tag}.{bank}.{platform}.{id}.{:016x}", self.mac(kind, platform, id, bank))
+    /// The bank's token mint: to authenticate requests before they reach the desk.
+    pub fn tokens(&self) -> &TokenMint {
+        &self.mint
     }
 
     /// Checks a bearer token's form and MAC: `Unauthorized` for garbage, `Forbidden` for a
     /// genuine token of another bank.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, DeskError> {
-        let (kind, bank, platform, id) = self.check_token(token)?;
-        Ok(TokenClaims { kind, bank: bank.into(), platform: platform.into(), id })
+        let v = self.mint.check(token)?;
+        Ok(TokenClaims { kind: v.kind, bank: self.mint.bank.clone(), platform: v.platform.into(), id: v.id })
     }
 
-    /// `verify` without allocating: kind, bank, platform and id, borrowed from the token.
-    fn check_token<'t>(&self, token: &'t str) -> Result<(TokenKind, &'t str, &'t str, u64), DeskError> {
-        let mut parts = token.split('.');
-        let (Some(tag), Some(bank), Some(platform), Some(id), Some(mac), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(DeskError::Unauthorized);
-        };
-        let kind = match tag {
-            "agr" => TokenKind::Agreement,
-            "acc" => TokenKind::Access,
-            _ => return Err(DeskError::Unauthorized),
-        };
-        let id: u64 = id.parse().map_err(|_| DeskError::Unauthorized)?;
-        let mac = u64::from_str_radix(mac, 16).map_err(|_| DeskError::Unauthorized)?;
-        if mac != self.mac(kind, platform, id, bank) {
-            return Err(DeskError::Unauthorized);
+    /// Leave to move in negotiation `id`, if `token` is that negotiation's own token: `Forbidden`
+    /// for a token of another kind, negotiation or platform, `NotFound` when there is no such
+    /// negotiation. The id alone grants nothing.
+    pub fn negotiation_access(&self, token: Verified<'_>, id: u64) -> Result<NegotiationAccess, DeskError> {
+        if token.kind != TokenKind::Negotiation {
+            return Err(DeskError::Forbidden("negotiation moves are made with the negotiation's own token".into()));
         }
-        if bank != self.bank_name() {
-            return Err(DeskError::Forbidden(format!("the token was issued by bank `{bank}`, not this one")));
+        if token.id != id {
+            return Err(DeskError::Forbidden(format!("the token is for negotiation {}, not {id}", token.id)));
         }
-        Ok((kind, bank, platform, id))
+        let n = self.negotiations.get(&id).ok_or(DeskError::NotFound("negotiation"))?;
+        // A token of an earlier run with the same secret may name an id reused for another platform.
+        if self.scenario.platforms[n.platform].name != token.platform {
+            return Err(DeskError::Forbidden("the token belongs to another platform".into()));
+        }
+        Ok(NegotiationAccess { id })
     }
 
     /// The bank's preferences with the regulations in force at `sim_now`.
@@ -298,7 +390,8 @@ impl Desk {
             Some(Answer::Counter { outcome, .. }) => Some(outcome),
             _ => None,
         };
-        Ok(Opened { id, rounds, opens: sc.opens, bank_offer })
+        let token = self.mint.issue(TokenKind::Negotiation, platform, id);
+        Ok(Opened { id, token, rounds, opens: sc.opens, bank_offer })
     }
 
     /// If it is the bank's turn in negotiation `id`, the bank decides at `sim_now`.
@@ -352,7 +445,7 @@ impl Desk {
             round,
             permissions: api::permissions_for(&terms),
             terms,
-            token: self.token(TokenKind::Agreement, &name, id),
+            token: self.mint.issue(TokenKind::Agreement, &name, id),
             linked_customers,
         };
         self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
@@ -360,8 +453,14 @@ impl Desk {
         info
     }
 
-    /// The platform offers `outcome` in negotiation `id`; the bank answers at `sim_now`.
-    pub fn platform_offer(&mut self, id: u64, outcome: OutcomeId, sim_now: SimTime) -> Result<Answer, DeskError> {
+    /// The platform offers `outcome` in the negotiation; the bank answers at `sim_now`.
+    pub fn platform_offer(
+        &mut self,
+        access: NegotiationAccess,
+        outcome: OutcomeId,
+        sim_now: SimTime,
+    ) -> Result<Answer, DeskError> {
+        let id = access.id;
         if outcome.0 >= self.scenario.space.len() {
             return Err(DeskError::InvalidOutcome("outside the outcome space".into()));
         }
@@ -376,7 +475,8 @@ impl Desk {
     }
 
     /// The platform accepts the bank's standing offer.
-    pub fn platform_accept(&mut self, id: u64, sim_now: SimTime) -> Result<Answer, DeskError> {
+    pub fn platform_accept(&mut self, access: NegotiationAccess, sim_now: SimTime) -> Result<Answer, DeskError> {
+        let id = access.id;
         let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
         let step = n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Accept)?;
         self.answer(id, step)
@@ -384,23 +484,25 @@ impl Desk {
 
     pub fn platform_withdraw(
         &mut self,
-        id: u64,
+        access: NegotiationAccess,
         withdrawal: Withdrawal,
         sim_now: SimTime,
     ) -> Result<Answer, DeskError> {
+        let id = access.id;
         let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
         let step =
             n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Withdraw(withdrawal))?;
         self.answer(id, step)
     }
 
-    /// The bank reviews negotiation `id` at `sim_now` (after an incident): it may withdraw.
+    /// The bank reviews the negotiation at `sim_now` (after an incident): it may withdraw.
     pub fn review_negotiation(
         &mut self,
-        id: u64,
+        access: NegotiationAccess,
         sim_now: SimTime,
         after_incident: bool,
     ) -> Result<Verdict, DeskError> {
+        let id = access.id;
         let n = self.negotiations.get(&id).ok_or(DeskError::NotFound("negotiation"))?;
         if n.protocol.end().is_some() {
             return Ok(Verdict::Continue);
@@ -419,16 +521,34 @@ impl Desk {
         Ok(verdict)
     }
 
-    /// The bank reviews its agreement with `platform` at `sim_now`: it may revoke, which
+    /// Leave to ask for a review of `platform`'s agreement, if `token` is an agreement token of
+    /// that platform: `Forbidden` for a token of another kind or platform.
+    pub fn agreement_access(&self, token: Verified<'_>, platform: &str) -> Result<AgreementAccess, DeskError> {
+        if token.kind != TokenKind::Agreement {
+            return Err(DeskError::Forbidden("reviews of an agreement are asked with its agreement token".into()));
+        }
+        if token.platform != platform {
+            return Err(DeskError::Forbidden(format!(
+                "the token belongs to platform `{}`, not `{platform}`",
+                token.platform
+            )));
+        }
+        let p = self.scenario.platform_index(platform).ok_or_else(|| DeskError::UnknownPlatform(platform.into()))?;
+        Ok(AgreementAccess { platform: p })
+    }
+
+    /// The bank reviews its agreement with the platform at `sim_now`: it may revoke, which
     /// revokes every consent under it at once.
     pub fn review_agreement(
         &mut self,
-        platform: &str,
+        access: AgreementAccess,
         sim_now: SimTime,
         now: SimTime,
         after_incident: bool,
     ) -> Result<Verdict, DeskError> {
-        let p = self.scenario.platform_index(platform).ok_or_else(|| DeskError::UnknownPlatform(platform.into()))?;
+        let p = access.platform;
+        let sc = self.scenario.clone();
+        let platform = sc.platforms[p].name.as_str();
         let a = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
         if a.revoked.is_some() {
             return Ok(Verdict::Continue);
@@ -499,7 +619,7 @@ impl Desk {
         let id = self.id();
         consent.id = format!("{id}");
         let platform = claims.platform;
-        let access = self.token(TokenKind::Access, &platform, id);
+        let access = self.mint.issue(TokenKind::Access, &platform, id);
         self.consents.insert(id, ConsentEntry { consent: consent.clone(), platform, customer });
         Ok((consent, access))
     }
@@ -510,6 +630,7 @@ impl Desk {
         let claims = self.verify(token)?;
         let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
         let allowed = match claims.kind {
+            TokenKind::Negotiation => false,
             TokenKind::Agreement => claims.platform == entry.platform,
             TokenKind::Access => claims.id == id,
         };
@@ -534,14 +655,21 @@ impl Desk {
         request: &DataRequest,
         now: SimTime,
     ) -> Result<(String, u64, Grant), DeskError> {
+        let token = self.mint.check(token)?;
         let served = self.serve_consent(token, request, now)?;
         Ok((self.consents[&served.consent].platform.clone(), served.customer, served.grant))
     }
 
-    /// `serve` for the hot path: the same decision and counting, without allocating; the
-    /// consent id in the answer stands for the platform in `record_consent_disclosure`.
-    pub fn serve_consent(&mut self, token: &str, request: &DataRequest, now: SimTime) -> Result<Served, DeskError> {
-        let (kind, _, platform, id) = self.check_token(token)?;
+    /// `serve` for the hot path, with the token already checked (`TokenMint::check`): the same
+    /// decision and counting, without allocating; the consent id in the answer stands for the
+    /// platform in `record_consent_disclosure`.
+    pub fn serve_consent(
+        &mut self,
+        token: Verified<'_>,
+        request: &DataRequest,
+        now: SimTime,
+    ) -> Result<Served, DeskError> {
+        let Verified { kind, platform, id } = token;
         if kind != TokenKind::Access {
             return Err(DeskError::Forbidden("data is read with a consent's access token".into()));
         }
@@ -654,6 +782,86 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const OTHER_PLATFORM: &str = r#"
+[[platforms]]
+name = "other-platform"
+trust = 0.8
+strategy = "linear"
+reservation = 0.0
+ask = { balances = "included" }
+"#;
+
+    /// live-demo with a second platform, so tokens of another platform exist.
+    fn two_platform_scenario() -> Arc<Scenario> {
+        let mut text = include_str!("../../scenarios/live-demo.toml").to_string();
+        text.push_str(OTHER_PLATFORM);
+        Arc::new(testbed_core::scenario::parse(&text).expect("live-demo with another platform parses"))
+    }
+
+    proptest! {
+        #[test]
+        fn a_negotiation_token_is_good_only_for_its_bank_platform_and_negotiation(
+            secret in any::<u64>(),
+            bank in "[a-z][a-z-]{0,11}",
+            other_bank in "[a-z][a-z-]{0,11}",
+            platform in "[a-z][a-z-]{0,11}",
+            id in 0u64..u64::MAX,
+        ) {
+            prop_assume!(bank != other_bank);
+            let (mint, other) = (TokenMint::new(secret, &bank), TokenMint::new(secret, &other_bank));
+            let token = mint.issue(TokenKind::Negotiation, &platform, id);
+            prop_assert_eq!(mint.check(&token), Ok(Verified { kind: TokenKind::Negotiation, platform: &platform, id }));
+            // Genuine, but another bank's: refused as such, never taken for its own.
+            prop_assert!(matches!(other.check(&token), Err(DeskError::Forbidden(_))));
+            // Naming another negotiation, bank, platform or kind in it breaks the MAC.
+            let mac = token.rsplit('.').next().unwrap();
+            for forged in [
+                format!("neg.{bank}.{platform}.{}.{mac}", id + 1),
+                format!("neg.{other_bank}.{platform}.{id}.{mac}"),
+                format!("neg.{bank}.{platform}x.{id}.{mac}"),
+                format!("agr.{bank}.{platform}.{id}.{mac}"),
+                format!("acc.{bank}.{platform}.{id}.{mac}"),
+            ] {
+                prop_assert_eq!(mint.check(&forged), Err(DeskError::Unauthorized), "{}", forged);
+                prop_assert_eq!(other.check(&forged), Err(DeskError::Unauthorized), "{}", forged);
+            }
+        }
+    }
+
+    #[test]
+    fn a_negotiation_moves_only_with_its_own_token() {
+        let sc = two_platform_scenario();
+        let (mut a, mut b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
+        let first = a.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
+        let second = a.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
+        let others = a.open_negotiation("other-platform", SimTime::ZERO).unwrap();
+        let at_b = b.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
+        assert_eq!(first.id, at_b.id, "both banks number their negotiations from 1");
+        let access = |desk: &Desk, token: &str, id: u64| {
+            let verified = desk.tokens().check(token)?;
+            desk.negotiation_access(verified, id)
+        };
+        assert_eq!(access(&a, &first.token, first.id).map(|x| x.id()), Ok(first.id));
+        let forbidden = |r: Result<NegotiationAccess, DeskError>| matches!(r, Err(DeskError::Forbidden(_)));
+        assert!(forbidden(access(&a, &first.token, second.id)), "another negotiation of the same platform");
+        assert!(forbidden(access(&a, &others.token, first.id)), "another platform's negotiation");
+        assert!(forbidden(access(&a, &at_b.token, first.id)), "bank B's token for the same id");
+        assert!(forbidden(access(&b, &first.token, at_b.id)), "bank A's token at bank B");
+        // An agreement token is no negotiation token, even for its own negotiation.
+        let outcome = OutcomeId(0);
+        let Ok(Answer::Agreed(agreed)) = a.platform_offer(NegotiationAccess { id: second.id }, outcome, SimTime::ZERO)
+        else {
+            panic!("live-demo's one outcome is accepted")
+        };
+        assert!(forbidden(access(&a, &agreed.token, second.id)));
+        let verified = a.tokens().check(&second.token).unwrap();
+        assert!(matches!(a.agreement_access(verified, "demo-platform"), Err(DeskError::Forbidden(_))));
+        let verified = a.tokens().check(&agreed.token).unwrap();
+        assert!(a.agreement_access(verified, "demo-platform").is_ok());
+        assert!(matches!(a.agreement_access(verified, "other-platform"), Err(DeskError::Forbidden(_))));
+    }
 
     #[test]
     fn the_streamed_mac_input_hashes_like_the_formatted_string() {

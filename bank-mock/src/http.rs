@@ -5,7 +5,7 @@
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
 use crate::api::{self, DataRequest, Permission, Resource};
-use crate::desk::{Answer, Desk, DeskError, Disclosure, account_belongs};
+use crate::desk::{Answer, Desk, DeskError, Disclosure, TokenMint, Verified, account_belongs};
 use crate::policy::Verdict;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -86,6 +86,9 @@ pub struct AppState {
     bank: usize,
     /// The desk's population, copied out so data requests need not lock the desk to read it.
     spec: PopulationSpec,
+    /// The desk's token mint, copied out so requests are authenticated without locking the desk
+    /// (and before they take a rate-limit token).
+    tokens: TokenMint,
     clock: LiveClock,
     workers: Semaphore,
     bucket: Mutex<(f64, Instant)>,
@@ -147,6 +150,7 @@ impl AppState {
         let desk = Desk::new(scenario.clone(), bank, secret);
         Arc::new(AppState {
             spec: desk.population().clone(),
+            tokens: desk.tokens().clone(),
             desk: Mutex::new(desk),
             workers: Semaphore::new(service.workers as usize),
             bucket: Mutex::new((burst, Instant::now())),
@@ -289,6 +293,12 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
         .ok_or_else(|| Failure::from(DeskError::Unauthorized))
 }
 
+/// The request's bearer token, checked (form and MAC) without locking the desk: 401 for a
+/// missing, malformed or forged one, 403 for a genuine token of another bank.
+fn authenticate<'h>(state: &AppState, headers: &'h HeaderMap) -> Result<Verified<'h>, Failure> {
+    Ok(state.tokens.check(bearer(headers)?)?)
+}
+
 fn sim_time(state: &AppState, ms: Option<u64>) -> SimTime {
     ms.map_or_else(|| state.clock.now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
 }
@@ -408,8 +418,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
                     let path = request.uri().path();
                     let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
                     let query = request.uri().query();
-                    let reply = service(&state, "transactions", || {
-                        transactions_page(&state, account, query, request.headers())
+                    let headers = request.headers();
+                    let reply = service(&state, "transactions", headers, |token| {
+                        transactions_page(&state, account, query, headers, token)
                     })
                     .await;
                     Ok(reply.into_response())
@@ -592,6 +603,7 @@ async fn open_negotiation(State(state): State<Arc<AppState>>, body: Result<Bytes
         let issues: Vec<_> = sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
         let body = json!({
             "NegotiationId": opened.id.to_string(),
+            "NegotiationToken": opened.token,
             "Platform": b.platform,
             "Bank": sc.banks[state.bank].name,
             "Rounds": opened.rounds,
@@ -614,17 +626,30 @@ fn negotiation_id(id: &str) -> Result<u64, Failure> {
     id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no negotiation with that id", None))
 }
 
+/// Leave to move in the negotiation of the path: the bearer token must be that negotiation's own
+/// (401 without a valid one, 403 for another's), checked before the body is read.
+fn negotiation_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<crate::desk::NegotiationAccess, Failure> {
+    let token = authenticate(state, headers)?;
+    let id = negotiation_id(id)?;
+    Ok(state.desk().negotiation_access(token, id)?)
+}
+
 async fn offer(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
     let reply = (|| {
-        let id = negotiation_id(&id)?;
+        let access = negotiation_access(&state, &headers, &id)?;
         let b: OfferBody = parse_body(body)?;
         let outcome = parse_outcome(&state.scenario, &b.outcome)?;
-        let answer = state.desk().platform_offer(id, outcome, sim_time(&state, b.sim_time_ms))?;
+        let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
         Ok(Json(answer_json(&state.scenario, answer)).into_response())
     })();
     state.count("negotiation_offers", status_of(&reply));
@@ -633,14 +658,15 @@ async fn offer(
 
 async fn accept(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
     let reply = (|| {
-        let id = negotiation_id(&id)?;
+        let access = negotiation_access(&state, &headers, &id)?;
         let b: TimeBody = parse_optional_body(body)?;
-        let answer = state.desk().platform_accept(id, sim_time(&state, b.sim_time_ms))?;
+        let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
         Ok(Json(answer_json(&state.scenario, answer)).into_response())
     })();
     state.count("negotiation_accept", status_of(&reply));
@@ -649,15 +675,16 @@ async fn accept(
 
 async fn withdraw(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
     let reply = (|| {
-        let id = negotiation_id(&id)?;
+        let access = negotiation_access(&state, &headers, &id)?;
         let b: WithdrawBody = parse_body(body)?;
         let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
-        let answer = state.desk().platform_withdraw(id, w, sim_time(&state, b.sim_time_ms))?;
+        let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
         Ok(Json(answer_json(&state.scenario, answer)).into_response())
     })();
     state.count("negotiation_withdraw", status_of(&reply));
@@ -674,14 +701,15 @@ fn verdict_json(v: Verdict) -> serde_json::Value {
 
 async fn review_negotiation(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
     let reply = (|| {
-        let id = negotiation_id(&id)?;
+        let access = negotiation_access(&state, &headers, &id)?;
         let b: TimeBody = parse_optional_body(body)?;
-        let v = state.desk().review_negotiation(id, sim_time(&state, b.sim_time_ms), b.after_incident)?;
+        let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
         Ok(Json(verdict_json(v)).into_response())
     })();
     state.count("negotiation_review", status_of(&reply));
@@ -690,14 +718,17 @@ async fn review_negotiation(
 
 async fn review_agreement(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let platform = path_param(path)?;
     let reply = (|| {
+        let token = authenticate(&state, &headers)?;
+        let access = state.desk().agreement_access(token, &platform)?;
         let b: TimeBody = parse_optional_body(body)?;
         let now = state.clock.now();
-        let v = state.desk().review_agreement(&platform, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
+        let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
         Ok(Json(verdict_json(v)).into_response())
     })();
     state.count("agreement_review", status_of(&reply));
@@ -874,17 +905,24 @@ fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
     }
 }
 
-/// The service model in real time: outage, rate limit, a worker, injected latency and errors.
-async fn service<T>(
+/// The service model in real time for a data request: outage, authentication, rate limit, a
+/// worker, injected latency and errors, then `work` with the request's checked token.
+///
+/// The token is checked (a MAC, no lock) before the rate-limit bucket is touched: requests with
+/// no valid token get 401 (or 403 for another bank's) without draining the bucket the bank's
+/// legitimate platforms share.
+async fn service<'h, T>(
     state: &AppState,
     route: &'static str,
-    work: impl FnOnce() -> Result<T, Failure>,
+    headers: &'h HeaderMap,
+    work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let result = async {
         let now = state.clock.now();
         if state.in_outage(now) {
             return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
         }
+        let token = authenticate(state, headers)?;
         state.take_token().map_err(|wait| {
             let mut f =
                 Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
@@ -911,7 +949,7 @@ async fn service<T>(
         if fail {
             return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
         }
-        work()
+        work(token)
     }
     .await;
     state.count(route, result.as_ref().map_or_else(|f| f.status, |_| StatusCode::OK));
@@ -925,8 +963,7 @@ fn json_response(body: Vec<u8>) -> Response {
 
 async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
     let headers = request.headers();
-    service(&state, "accounts", || {
-        let token = bearer(headers)?;
+    service(&state, "accounts", headers, |token| {
         let purpose = purpose(headers, Purpose::CustomerService)?;
         let request = DataRequest {
             resource: Resource::Accounts,
@@ -958,8 +995,7 @@ async fn balances(
 ) -> Reply {
     let account = path_param(path)?;
     let headers = request.headers();
-    service(&state, "balances", || {
-        let token = bearer(headers)?;
+    service(&state, "balances", headers, |token| {
         let purpose = purpose(headers, Purpose::BalanceDisplay)?;
         let request = DataRequest {
             resource: Resource::Balances,
@@ -1000,12 +1036,20 @@ async fn transactions(
 ) -> Reply {
     let account = path_param(path)?;
     let headers = request.headers();
-    service(&state, "transactions", || transactions_page(&state, &account, query.as_deref(), headers)).await
+    service(&state, "transactions", headers, |token| {
+        transactions_page(&state, &account, query.as_deref(), headers, token)
+    })
+    .await
 }
 
 /// `GET /accounts/{account}/transactions` once the service model let the request in.
-fn transactions_page(state: &AppState, account: &str, query: Option<&str>, headers: &HeaderMap) -> Reply {
-    let token = bearer(headers)?;
+fn transactions_page(
+    state: &AppState,
+    account: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    token: Verified<'_>,
+) -> Reply {
     let purpose = purpose(headers, Purpose::Commerce)?;
     let mut from = None;
     let mut to = None;

@@ -63,14 +63,23 @@ struct HttpBanks<'a> {
     client: HttpClient,
     scenario: &'a Scenario,
     urls: Vec<String>,
-    negotiations: BTreeMap<usize, (usize, String)>,
+    /// Per pair: the bank, the negotiation's id and its token (the credential for every move).
+    negotiations: BTreeMap<usize, RemoteNegotiation>,
+    /// Per pair: the agreement token.
     tokens: BTreeMap<usize, String>,
     error: Option<String>,
 }
 
+#[derive(Clone)]
+struct RemoteNegotiation {
+    bank: usize,
+    id: String,
+    token: String,
+}
+
 impl HttpBanks<'_> {
-    fn post(&mut self, url: &str, body: serde_json::Value) -> Option<serde_json::Value> {
-        match self.rt.block_on(self.client.post_json(url, None, &body)) {
+    fn post(&mut self, url: &str, token: Option<&str>, body: serde_json::Value) -> Option<serde_json::Value> {
+        match self.rt.block_on(self.client.post_json(url, token, &body)) {
             Ok((status, v)) if status.is_success() => Some(v),
             Ok((status, v)) => {
                 self.error.get_or_insert(format!("{url}: {status}: {v}"));
@@ -119,21 +128,26 @@ impl RemoteBanks for HttpBanks<'_> {
         let b = self.scenario.bank_index(bank).expect("bank of the scenario");
         if !self.negotiations.contains_key(&pair) {
             let url = format!("{}/negotiations", self.urls[b]);
-            let Some(v) = self.post(&url, json!({"Platform": platform, "SimTimeMs": ms(now)})) else {
+            let Some(v) = self.post(&url, None, json!({"Platform": platform, "SimTimeMs": ms(now)})) else {
                 return self.failed();
             };
-            let id = v["NegotiationId"].as_str().unwrap_or_default().to_string();
-            self.negotiations.insert(pair, (b, id));
+            let (Some(id), Some(token)) = (v["NegotiationId"].as_str(), v["NegotiationToken"].as_str()) else {
+                self.error.get_or_insert(format!("{url}: no NegotiationId and NegotiationToken in {v}"));
+                return self.failed();
+            };
+            self.negotiations.insert(pair, RemoteNegotiation { bank: b, id: id.into(), token: token.into() });
             if standing.is_none() {
                 // The bank opens: its opening offer came with the negotiation.
                 return v.get("BankOffer").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer);
             }
         }
-        let (b, id) = self.negotiations[&pair].clone();
+        let n = self.negotiations[&pair].clone();
         let Some(offer) = standing else { return self.failed() };
         let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
-        let url = format!("{}/negotiations/{id}/offers", self.urls[b]);
-        let Some(v) = self.post(&url, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else { return self.failed() };
+        let url = format!("{}/negotiations/{}/offers", self.urls[n.bank], n.id);
+        let Some(v) = self.post(&url, Some(&n.token), json!({"Outcome": labels, "SimTimeMs": ms(now)})) else {
+            return self.failed();
+        };
         match v["Decision"].as_str() {
             Some("counter") | Some("timeout") => {
                 v.get("Outcome").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer)
@@ -156,19 +170,20 @@ impl RemoteBanks for HttpBanks<'_> {
     }
 
     fn platform_ended(&mut self, pair: usize, decision: &Decision, now: SimTime) {
-        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return };
+        let Some(n) = self.negotiations.get(&pair).cloned() else { return };
         match decision {
             Decision::Accept => {
-                let url = format!("{}/negotiations/{id}/accept", self.urls[b]);
-                if let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now)}))
+                let url = format!("{}/negotiations/{}/accept", self.urls[n.bank], n.id);
+                if let Some(v) = self.post(&url, Some(&n.token), json!({"SimTimeMs": ms(now)}))
                     && let Some(t) = v["Agreement"]["Token"].as_str()
                 {
                     self.tokens.insert(pair, t.to_string());
                 }
             }
             Decision::Withdraw(w) => {
-                let url = format!("{}/negotiations/{id}/withdraw", self.urls[b]);
-                self.post(&url, json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)}));
+                let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank], n.id);
+                let body = json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)});
+                self.post(&url, Some(&n.token), body);
             }
             Decision::Offer(_) => {}
         }
@@ -182,13 +197,20 @@ impl RemoteBanks for HttpBanks<'_> {
         after_incident: bool,
         now: SimTime,
     ) -> Verdict {
-        let Some((b, id)) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
-        let url = if negotiating {
-            format!("{}/negotiations/{id}/review", self.urls[b])
+        let Some(n) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
+        // A running negotiation is reviewed with its token, an agreement with the agreement's.
+        let (url, token) = if negotiating {
+            (format!("{}/negotiations/{}/review", self.urls[n.bank], n.id), n.token)
         } else {
-            format!("{}/agreements/{platform}/review", self.urls[b])
+            let url = format!("{}/agreements/{platform}/review", self.urls[n.bank]);
+            let Some(token) = self.tokens.get(&pair).cloned() else {
+                self.error.get_or_insert(format!("{url}: no agreement token for the review"));
+                return Verdict::Continue;
+            };
+            (url, token)
         };
-        let Some(v) = self.post(&url, json!({"SimTimeMs": ms(now), "AfterIncident": after_incident})) else {
+        let body = json!({"SimTimeMs": ms(now), "AfterIncident": after_incident});
+        let Some(v) = self.post(&url, Some(&token), body) else {
             return Verdict::Continue;
         };
         let w = || Withdrawal {

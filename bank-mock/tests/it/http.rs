@@ -31,15 +31,27 @@ const PLATFORM: &str = "demo-platform";
 // A bank served in-process.
 // ---------------------------------------------------------------------------------------------
 
+fn live_demo_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/live-demo.toml");
+    std::fs::read_to_string(path).expect("read live-demo.toml")
+}
+
 fn scenario() -> Arc<Scenario> {
     static SCENARIO: OnceLock<Arc<Scenario>> = OnceLock::new();
     SCENARIO
-        .get_or_init(|| {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/live-demo.toml");
-            let text = std::fs::read_to_string(path).expect("read live-demo.toml");
-            Arc::new(testbed_core::scenario::parse(&text).expect("live-demo.toml parses"))
-        })
+        .get_or_init(|| Arc::new(testbed_core::scenario::parse(&live_demo_text()).expect("live-demo.toml parses")))
         .clone()
+}
+
+const OTHER_PLATFORM: &str = "other-platform";
+
+/// live-demo with a second platform, so that another platform's tokens exist.
+fn two_platform_scenario() -> Arc<Scenario> {
+    let text = format!(
+        "{}\n[[platforms]]\nname = \"{OTHER_PLATFORM}\"\ntrust = 0.8\nstrategy = \"linear\"\nreservation = 0.0\nask = {{ balances = \"included\" }}\n",
+        live_demo_text()
+    );
+    Arc::new(testbed_core::scenario::parse(&text).expect("live-demo with a second platform parses"))
 }
 
 /// One bank of `live-demo` listening on a free loopback port; stops when dropped.
@@ -52,7 +64,10 @@ struct Bank {
 impl Bank {
     /// Built as `bank-mock serve` builds it: the secret is the scenario's seed.
     async fn start(name: &'static str) -> Bank {
-        let sc = scenario();
+        Bank::start_in(scenario(), name).await
+    }
+
+    async fn start_in(sc: Arc<Scenario>, name: &'static str) -> Bank {
         let index = sc.bank_index(name).expect("bank in live-demo");
         let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(SimTime::ZERO, 1.0));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
@@ -401,15 +416,27 @@ fn check_request_body(x: &Exchange, method: &str, template: &str, op: &Value) ->
 // Flows.
 // ---------------------------------------------------------------------------------------------
 
-/// Opens a negotiation for `platform`, offers the one outcome of live-demo, and returns the
-/// bank's acceptance.
-async fn agree(api: &Api, bank: &Bank, platform: &str) -> Value {
+/// Opens a negotiation for `platform`: `(the answer, its id, its token)`.
+async fn open(api: &Api, bank: &Bank, platform: &str) -> (Value, String, String) {
     let r = api.post(bank, "/negotiations").json(json!({"Platform": platform})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     let opened = r.json();
+    let id = opened["NegotiationId"].as_str().expect("NegotiationId is a string").to_string();
+    let token = opened["NegotiationToken"].as_str().expect("NegotiationToken is a string").to_string();
+    (opened, id, token)
+}
+
+/// Opens a negotiation for `platform`, offers the one outcome of live-demo, and returns the
+/// bank's acceptance.
+async fn agree(api: &Api, bank: &Bank, platform: &str) -> Value {
+    let (opened, id, token) = open(api, bank, platform).await;
     let outcome = only_outcome(&opened);
-    let id = opened["NegotiationId"].as_str().expect("NegotiationId is a string");
-    let r = api.post(bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+    let r = api
+        .post(bank, &format!("/negotiations/{id}/offers"))
+        .bearer(&token)
+        .json(json!({"Outcome": outcome}))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
@@ -563,6 +590,23 @@ fn the_openapi_document_describes_every_route_and_only_those() {
     let limited = spec.resolve(&spec.doc["paths"]["/accounts"]["get"]["responses"]["429"]);
     assert_eq!(limited["headers"]["Retry-After"]["required"], true);
     assert_eq!(spec.doc["paths"]["/accounts"]["get"]["security"], json!([{"bearerAuth": []}]));
+    // Only opening a negotiation goes without a token; its answer carries the negotiation's.
+    assert_eq!(spec.doc["paths"]["/negotiations"]["post"]["security"], json!([]));
+    let opened = spec.resolve(&spec.doc["components"]["schemas"]["NegotiationOpened"]);
+    assert!(opened["required"].as_array().unwrap().contains(&json!("NegotiationToken")));
+    for path in [
+        "/negotiations/{id}/offers",
+        "/negotiations/{id}/accept",
+        "/negotiations/{id}/withdraw",
+        "/negotiations/{id}/review",
+        "/agreements/{platform}/review",
+    ] {
+        let op = &spec.doc["paths"][path]["post"];
+        assert_eq!(op["security"], json!([{"bearerAuth": []}]), "{path}");
+        for status in ["401", "403"] {
+            assert!(op["responses"].get(status).is_some(), "{path} does not document {status}");
+        }
+    }
 }
 
 #[test]
@@ -638,8 +682,15 @@ async fn a_take_it_or_leave_it_offer_is_accepted_with_an_agreement_token() {
     assert_eq!(opened["Issues"].as_array().unwrap().len(), 5);
     let outcome = only_outcome(&opened);
     let id = opened["NegotiationId"].as_str().unwrap();
+    let token = opened["NegotiationToken"].as_str().unwrap();
+    assert!(token.starts_with(&format!("neg.demo-bank.demo-platform.{id}.")), "{token}");
 
-    let r = api.post(&bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+    let r = api
+        .post(&bank, &format!("/negotiations/{id}/offers"))
+        .bearer(token)
+        .json(json!({"Outcome": outcome}))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let a = r.json();
     assert_eq!(a["Decision"], "accept", "{a}");
@@ -672,29 +723,34 @@ async fn an_unknown_platform_gets_400_in_the_error_shape() {
 async fn moves_after_the_end_of_a_negotiation_get_409() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
-    let opened = r.json();
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
     let outcome = only_outcome(&opened);
-    let id = opened["NegotiationId"].as_str().unwrap();
     let offers = format!("/negotiations/{id}/offers");
-    assert_eq!(api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await.json()["Decision"], "accept");
+    let r = api.post(&bank, &offers).bearer(&token).json(json!({"Outcome": outcome})).send().await;
+    assert_eq!(r.json()["Decision"], "accept");
 
-    let r = api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await;
+    let r = api.post(&bank, &offers).bearer(&token).json(json!({"Outcome": outcome})).send().await;
     assert_error(&r, 409, "protocol_violation");
-    let r = api.post(&bank, &format!("/negotiations/{id}/accept")).send().await;
+    let r = api.post(&bank, &format!("/negotiations/{id}/accept")).bearer(&token).send().await;
     assert_error(&r, 409, "protocol_violation");
     let r = api
         .post(&bank, &format!("/negotiations/{id}/withdraw"))
+        .bearer(&token)
         .json(json!({"Clause": "c", "Reason": "too late"}))
         .send()
         .await;
     assert_error(&r, 409, "protocol_violation");
     // A review of an ended negotiation is a no-op.
-    let r = api.post(&bank, &format!("/negotiations/{id}/review")).send().await;
+    let r = api.post(&bank, &format!("/negotiations/{id}/review")).bearer(&token).send().await;
     assert_eq!((r.status, r.json()), (200, json!({"Decision": "continue"})));
-    // Unknown negotiations are 404, numeric or not.
-    for id in ["999", "abc", "-1"] {
-        let r = api.post(&bank, &format!("/negotiations/{id}/offers")).json(json!({"Outcome": outcome})).send().await;
+    // Ids that are not numbers name no negotiation: 404 once the token is checked.
+    for id in ["abc", "-1"] {
+        let r = api
+            .post(&bank, &format!("/negotiations/{id}/offers"))
+            .bearer(&token)
+            .json(json!({"Outcome": outcome}))
+            .send()
+            .await;
         assert_error(&r, 404, "not_found");
     }
     api.check_openapi();
@@ -704,9 +760,9 @@ async fn moves_after_the_end_of_a_negotiation_get_409() {
 async fn offers_naming_issues_or_options_that_do_not_exist_get_400_invalid_outcome() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let opened = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await.json();
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
     let outcome = only_outcome(&opened);
-    let offers = format!("/negotiations/{}/offers", opened["NegotiationId"].as_str().unwrap());
+    let offers = format!("/negotiations/{id}/offers");
     let mut missing = outcome.clone();
     missing.as_object_mut().unwrap().remove("balances");
     let mut bad_option = outcome.clone();
@@ -714,12 +770,171 @@ async fn offers_naming_issues_or_options_that_do_not_exist_get_400_invalid_outco
     let mut extra = outcome.clone();
     extra["colour"] = json!("blue");
     for (o, path) in [(missing, "Outcome.balances"), (bad_option, "Outcome.balances"), (extra, "Outcome.colour")] {
-        let r = api.post(&bank, &offers).json(json!({"Outcome": o})).send().await;
+        let r = api.post(&bank, &offers).bearer(&token).json(json!({"Outcome": o})).send().await;
         let e = assert_error(&r, 400, "invalid_outcome");
         assert_eq!(e["Path"], path);
     }
     // Still the platform's turn: the right offer is accepted.
-    assert_eq!(api.post(&bank, &offers).json(json!({"Outcome": outcome})).send().await.json()["Decision"], "accept");
+    let r = api.post(&bank, &offers).bearer(&token).json(json!({"Outcome": outcome})).send().await;
+    assert_eq!(r.json()["Decision"], "accept");
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negotiation credentials.
+// ---------------------------------------------------------------------------------------------
+
+/// The four moves on negotiation `id`, each with a body it would take.
+fn negotiation_moves(id: &str, outcome: &Value) -> [(String, Value); 4] {
+    [
+        (format!("/negotiations/{id}/offers"), json!({"Outcome": outcome})),
+        (format!("/negotiations/{id}/accept"), json!({})),
+        (format!("/negotiations/{id}/withdraw"), json!({"Clause": "c", "Reason": "someone else's move"})),
+        (format!("/negotiations/{id}/review"), json!({"AfterIncident": true})),
+    ]
+}
+
+/// The negotiation still stands untouched: its own token's offer is accepted.
+async fn assert_still_open(api: &Api, bank: &Bank, opened: &Value, id: &str, token: &str) {
+    let r = api
+        .post(bank, &format!("/negotiations/{id}/offers"))
+        .bearer(token)
+        .json(json!({"Outcome": only_outcome(opened)}))
+        .send()
+        .await;
+    assert_eq!((r.status, &r.json()["Decision"]), (200, &json!("accept")), "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_negotiation_move_without_a_valid_token_gets_401_and_changes_nothing() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    // The id of the path in a token signed for it: still forged.
+    let renamed = token.replacen(&format!(".{id}."), &format!(".{}.", id.parse::<u64>().unwrap() + 1), 1);
+    let cut = token.rsplit_once('.').unwrap().0.to_string();
+    for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
+        for auth in [
+            None,
+            Some(format!("Bearer {forged}")),
+            Some(format!("Bearer {renamed}")),
+            Some(format!("Bearer {cut}")),
+            Some(format!("Basic {token}")),
+            Some("Bearer ".to_string()),
+            Some(format!("Bearer {id}")),
+        ] {
+            let mut call = api.post(&bank, &target);
+            if let Some(a) = &auth {
+                call = call.header("authorization", a);
+            }
+            let r = call.json(body.clone()).send().await;
+            assert_error(&r, 401, "unauthorized");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{target} with {auth:?}");
+        }
+        // The credential is checked before the body is read: a bad body without a token is 401.
+        let r = api.post(&bank, &target).header("content-type", "application/json").raw("{not json").send().await;
+        assert_error(&r, 401, "unauthorized");
+    }
+    assert_still_open(&api, &bank, &opened, &id, &token).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_negotiations_token_gets_403_and_changes_nothing() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    let (_, other_id, other_token) = open(&api, &bank, PLATFORM).await;
+    assert_ne!(id, other_id);
+    for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
+        let r = api.post(&bank, &target).bearer(&other_token).json(body).send().await;
+        let e = assert_error(&r, 403, "forbidden");
+        assert!(e["Message"].as_str().unwrap().contains("negotiation"), "{e}");
+    }
+    // Nor does a token of a negotiation reach one that does not exist.
+    let r = api.post(&bank, "/negotiations/999/offers").bearer(&token).json(json!({"Outcome": {}})).send().await;
+    assert_error(&r, 403, "forbidden");
+    assert_still_open(&api, &bank, &opened, &id, &token).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_agreement_or_access_token_does_not_move_a_negotiation() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (agreement, consent_id, access) = consented(&api, &bank).await;
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    // The agreement token of negotiation 1 and the access token of consent 2 name ids too.
+    for credential in [&agreement, &access] {
+        for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
+            let r = api.post(&bank, &target).bearer(credential).json(body).send().await;
+            assert_error(&r, 403, "forbidden");
+        }
+    }
+    // …and a negotiation token reads no consent and no data.
+    let r = api.get(&bank, &format!("/account-access-consents/{consent_id}")).bearer(&token).send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api.get(&bank, "/accounts").bearer(&token).header("x-purpose", "commerce").send().await;
+    assert_error(&r, 403, "forbidden");
+    let r = api
+        .post(&bank, "/account-access-consents")
+        .bearer(&token)
+        .json(json!({"Data": {"CustomerId": 3}}))
+        .send()
+        .await;
+    assert_error(&r, 403, "forbidden");
+    assert_still_open(&api, &bank, &opened, &id, &token).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_platforms_tokens_get_403_on_its_negotiation_and_its_agreement_review() {
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
+    let api = Api::new();
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    let (other_opened, other_id, other_token) = open(&api, &bank, OTHER_PLATFORM).await;
+    for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
+        let r = api.post(&bank, &target).bearer(&other_token).json(body).send().await;
+        assert_error(&r, 403, "forbidden");
+    }
+    assert_still_open(&api, &bank, &opened, &id, &token).await;
+    let r = api
+        .post(&bank, &format!("/negotiations/{other_id}/offers"))
+        .bearer(&other_token)
+        .json(json!({"Outcome": only_outcome(&other_opened)}))
+        .send()
+        .await;
+    let other_agreement = r.json()["Agreement"]["Token"].as_str().expect("the other platform agreed").to_string();
+    let agreement = agreement_token(&api, &bank).await;
+    // Each platform may ask for a review of its own agreement only.
+    let r = api.post(&bank, "/agreements/demo-platform/review").bearer(&other_agreement).send().await;
+    let e = assert_error(&r, 403, "forbidden");
+    assert!(e["Message"].as_str().unwrap().contains(OTHER_PLATFORM), "{e}");
+    let r = api.post(&bank, &format!("/agreements/{OTHER_PLATFORM}/review")).bearer(&agreement).send().await;
+    assert_error(&r, 403, "forbidden");
+    for (platform, own) in [(PLATFORM, &agreement), (OTHER_PLATFORM, &other_agreement)] {
+        let r = api.post(&bank, &format!("/agreements/{platform}/review")).bearer(own).send().await;
+        assert_eq!((r.status, r.json()), (200, json!({"Decision": "continue"})), "{platform}");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_banks_token_for_the_same_negotiation_id_gets_403() {
+    let (demo, limited) = (Bank::start("demo-bank").await, Bank::start("limited-bank").await);
+    let api = Api::new();
+    let (opened, id, token) = open(&api, &demo, PLATFORM).await;
+    let (_, limited_id, limited_token) = open(&api, &limited, PLATFORM).await;
+    assert_eq!(id, limited_id, "both banks number their negotiations alike");
+    for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
+        let r = api.post(&demo, &target).bearer(&limited_token).json(body).send().await;
+        let e = assert_error(&r, 403, "forbidden");
+        assert!(e["Message"].as_str().unwrap().contains("limited-bank"), "{e}");
+    }
+    assert_still_open(&api, &demo, &opened, &id, &token).await;
     api.check_openapi();
 }
 
@@ -1052,8 +1267,7 @@ async fn malformed_bodies_get_400_invalid_body() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
-    let opened = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await.json();
-    let nid = opened["NegotiationId"].as_str().unwrap().to_string();
+    let (_, nid, negotiation) = open(&api, &bank, PLATFORM).await;
     let bodies: [(&str, &str); 10] = [
         ("/negotiations", "{\"Platform\": "),
         ("/negotiations", "not json"),
@@ -1073,17 +1287,18 @@ async fn malformed_bodies_get_400_invalid_body() {
     let offers = format!("/negotiations/{nid}/offers");
     let withdraw = format!("/negotiations/{nid}/withdraw");
     let review = format!("/negotiations/{nid}/review");
-    let more: Vec<(&str, Value)> = vec![
-        (&offers, json!({"Outcome": ["included"]})),
-        (&offers, json!({"Outcome": {"balances": 1}})),
-        (&offers, json!({})),
-        (&withdraw, json!({"Clause": "c"})),
-        (&withdraw, json!({"Clause": "c", "Reason": "r", "Why": "x"})),
-        (&review, json!({"AfterIncident": "yes"})),
-        ("/agreements/demo-platform/review", json!({"Unknown": true})),
+    // A bad body with a good token is still 400.
+    let more: Vec<(&str, &str, Value)> = vec![
+        (&offers, &negotiation, json!({"Outcome": ["included"]})),
+        (&offers, &negotiation, json!({"Outcome": {"balances": 1}})),
+        (&offers, &negotiation, json!({})),
+        (&withdraw, &negotiation, json!({"Clause": "c"})),
+        (&withdraw, &negotiation, json!({"Clause": "c", "Reason": "r", "Why": "x"})),
+        (&review, &negotiation, json!({"AfterIncident": "yes"})),
+        ("/agreements/demo-platform/review", &agreement, json!({"Unknown": true})),
     ];
-    for (target, body) in more {
-        let r = api.post(&bank, target).json(body).send().await;
+    for (target, token, body) in more {
+        let r = api.post(&bank, target).bearer(token).json(body).send().await;
         assert_error(&r, 400, "invalid_body");
     }
     let consents: [Value; 6] = [
@@ -1249,6 +1464,32 @@ async fn data_requests_beyond_the_rate_limit_get_429_with_retry_after() {
     api.check_openapi();
 }
 
+#[tokio::test]
+async fn requests_without_a_valid_token_get_401_without_draining_the_rate_limit() {
+    let bank = Bank::start("limited-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let mut forged = access.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    // Far more junk than the bucket holds (burst 5), on the routed and the hot data routes.
+    for target in ["/accounts", "/accounts/card-limited-bank-3/transactions"] {
+        for auth in [None, Some("Bearer nonsense".to_string()), Some(format!("Bearer {forged}"))] {
+            for _ in 0..5 {
+                let mut call = api.get(&bank, target);
+                if let Some(a) = &auth {
+                    call = call.header("authorization", a);
+                }
+                assert_error(&call.send().await, 401, "unauthorized");
+            }
+        }
+    }
+    // The bucket is still full for the platform that holds a token.
+    let r = api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    api.check_openapi();
+}
+
 /// One call to each data route of customer 3, with a purpose the live-demo terms allow.
 const WELL_BEHAVED: [(&str, &str); 3] = [
     ("/accounts", "commerce"),
@@ -1326,26 +1567,34 @@ async fn every_route_answers_in_its_documented_shape() {
     for target in ["/healthz", "/metrics", "/openapi.json"] {
         assert_eq!(api.get(&bank, target).send().await.status, 200);
     }
-    // No agreement yet: review is refused, consents cannot be made.
+    // No agreement yet, so no agreement token: a review cannot be asked for.
     let r = api.post(&bank, "/agreements/demo-platform/review").send().await;
-    assert_error(&r, 403, "no_agreement");
-    let r = api.post(&bank, "/agreements/nobody/review").send().await;
-    assert_error(&r, 400, "unknown_platform");
+    assert_error(&r, 401, "unauthorized");
 
     // A negotiation the platform withdraws from; its review then continues.
     let opened =
         api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM, "SimTimeMs": 0})).send().await.json();
     let id = opened["NegotiationId"].as_str().unwrap().to_string();
+    let token = opened["NegotiationToken"].as_str().unwrap().to_string();
+    let r = api.post(&bank, "/agreements/demo-platform/review").bearer(&token).send().await;
+    assert_error(&r, 403, "forbidden"); // a negotiation token is not an agreement token
     let r = api
         .post(&bank, &format!("/negotiations/{id}/review"))
+        .bearer(&token)
         .json(json!({"SimTimeMs": 1000, "AfterIncident": true}))
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = api.post(&bank, &format!("/negotiations/{id}/accept")).json(json!({"SimTimeMs": null})).send().await;
+    let r = api
+        .post(&bank, &format!("/negotiations/{id}/accept"))
+        .bearer(&token)
+        .json(json!({"SimTimeMs": null}))
+        .send()
+        .await;
     assert_error(&r, 409, "protocol_violation"); // no standing offer to accept
     let r = api
         .post(&bank, &format!("/negotiations/{id}/withdraw"))
+        .bearer(&token)
         .json(json!({"Clause": "price", "Reason": "changed our mind", "SimTimeMs": 2000}))
         .send()
         .await;
@@ -1355,8 +1604,10 @@ async fn every_route_answers_in_its_documented_shape() {
 
     // Agreement, review, consent with a window, data inside and outside the window.
     let agreement = agreement_token(&api, &bank).await;
-    let r = api.post(&bank, "/agreements/demo-platform/review").json(json!({})).send().await;
+    let r = api.post(&bank, "/agreements/demo-platform/review").bearer(&agreement).json(json!({})).send().await;
     assert_eq!((r.status, r.json()["Decision"].clone()), (200, json!("continue")));
+    let r = api.post(&bank, "/agreements/nobody/review").bearer(&agreement).send().await;
+    assert_error(&r, 403, "forbidden");
     let body = json!({"Data": {
         "CustomerId": 7,
         "Permissions": ["ReadAccountsBasic", "ReadTransactionsBasic"],
@@ -1397,12 +1648,20 @@ async fn every_route_answers_in_its_documented_shape() {
         .await;
     assert_eq!(r.status, 200);
 
-    // The other bank: a platform it never negotiated with, and its rate limit.
-    let r = api.post(&limited, "/agreements/demo-platform/review").json(json!({"AfterIncident": false})).send().await;
-    assert_error(&r, 403, "no_agreement");
+    // The other bank: this bank's agreement token is not its own, and its rate limit.
+    let r = api
+        .post(&limited, "/agreements/demo-platform/review")
+        .bearer(&agreement)
+        .json(json!({"AfterIncident": false}))
+        .send()
+        .await;
+    assert_error(&r, 403, "forbidden");
+    let (_, _, limited_access) = consented(&api, &limited).await;
     let mut got_429 = false;
     for _ in 0..12 {
-        got_429 |= api.get(&limited, "/accounts").bearer("nonsense").send().await.status == 429;
+        got_429 |=
+            api.get(&limited, "/accounts").bearer(&limited_access).header("x-purpose", "commerce").send().await.status
+                == 429;
     }
     assert!(got_429);
     assert_eq!(api.get(&bank, "/metrics").send().await.status, 200);
