@@ -119,7 +119,8 @@ impl AlertSchedule {
         if to_ms <= from_ms {
             return out;
         }
-        let keys: std::collections::BTreeSet<(u64, u64)> = watches.iter().map(|w| (w.subscription, w.consent)).collect();
+        let keys: std::collections::BTreeSet<(u64, u64)> =
+            watches.iter().map(|w| (w.subscription, w.consent)).collect();
         self.days.retain(|k, _| keys.contains(k));
         for w in watches {
             let lower = from_ms.max(w.since_ms);
@@ -140,7 +141,7 @@ impl AlertSchedule {
                             subscription: w.subscription,
                             consent: w.consent,
                             customer: w.customer,
-                            transaction: t.clone(),
+                            transaction: *t,
                         }),
                 );
             }

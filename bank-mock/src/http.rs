@@ -4,9 +4,9 @@
 //! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
+use crate::alerts::{EventType, Subscription, check_callback_url};
 use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure, account_belongs};
-use crate::alerts::{EventType, Subscription, check_callback_url};
 use crate::policy::Verdict;
 use crate::push::PushCounters;
 use axum::body::Bytes;
@@ -522,7 +522,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
     let desk = state.desk();
     let spec = desk.population().clone();
-    out.push_str("# HELP bank_event_subscriptions Active event subscriptions.\n# TYPE bank_event_subscriptions gauge\n");
+    out.push_str(
+        "# HELP bank_event_subscriptions Active event subscriptions.\n# TYPE bank_event_subscriptions gauge\n",
+    );
     out.push_str(&format!("bank_event_subscriptions{{bank=\"{bank}\"}} {}\n", desk.subscriptions().count()));
     for (platform, ledger) in desk.ledgers() {
         let s = ledger.summarize(&spec, platform, testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS);

@@ -119,7 +119,10 @@ impl Desk {
         let request = DataRequest {
             resource: Resource::FraudAlert,
             purpose: Purpose::FraudAlerts,
-            wants: Resource::FraudAlert.fields().intersect(entry.consent.allowed_fields()).intersect(terms.allowed_fields()),
+            wants: Resource::FraudAlert
+                .fields()
+                .intersect(entry.consent.allowed_fields())
+                .intersect(terms.allowed_fields()),
             wants_off_platform: off_platform,
         };
         let grant = api::authorize(&entry.consent, terms, &request, now).ok()?;
@@ -132,7 +135,14 @@ impl Desk {
             grant,
         };
         let ledger = self.ledgers.get_mut(&entry.platform)?;
-        ledger.disclose(now.as_millis(), entry.customer, Purpose::FraudAlerts, grant.fields, 1, u64::from(off_platform));
+        ledger.disclose(
+            now.as_millis(),
+            entry.customer,
+            Purpose::FraudAlerts,
+            grant.fields,
+            1,
+            u64::from(off_platform),
+        );
         Some(released)
     }
 }
