@@ -117,12 +117,13 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 () = tokio::time::sleep_until(at.into()) => {}
             }
             let Some(budget) = budgets.get_mut(&alert.subscription) else { continue };
-            if budget.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-                counters.dropped_slow_callback.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+            // The subscriber's own ceiling first, so its drops say how much it asked to thin.
             if !budget.take_token() {
                 counters.dropped_rate.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if budget.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                counters.dropped_slow_callback.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             // Checked (and counted) at the moment it leaves: a revocation or a DELETE that
