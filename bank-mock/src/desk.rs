@@ -21,6 +21,9 @@ use testbed_core::terms::Terms;
 use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
 
+mod subscriptions;
+pub use subscriptions::{MAX_SUBSCRIPTIONS_PER_PLATFORM, Released};
+
 /// Why the desk refused a call. Each maps to one HTTP status and one stable error code.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum DeskError {
@@ -46,6 +49,10 @@ pub enum DeskError {
     Forbidden(String),
     #[error("{}", .0.explain())]
     Refused(Refusal),
+    #[error("the agreement does not allow the fraud_alerts purpose, which event notifications serve")]
+    AlertsNotAgreed,
+    #[error("a platform may hold at most {0} event subscriptions; delete one first")]
+    SubscriptionLimit(usize),
 }
 
 impl DeskError {
@@ -63,6 +70,8 @@ impl DeskError {
             DeskError::Unauthorized => "unauthorized",
             DeskError::Forbidden(_) => "forbidden",
             DeskError::Refused(r) => r.as_str(),
+            DeskError::AlertsNotAgreed => "purpose_not_agreed",
+            DeskError::SubscriptionLimit(_) => "subscription_limit",
         }
     }
 }
@@ -291,6 +300,7 @@ pub struct Desk {
     agreements: BTreeMap<String, Agreement>,
     consents: BTreeMap<u64, ConsentEntry>,
     ledgers: BTreeMap<String, PairLedger>,
+    subscriptions: BTreeMap<u64, crate::alerts::Subscription>,
 }
 
 impl Desk {
@@ -309,6 +319,7 @@ impl Desk {
             agreements: BTreeMap::new(),
             consents: BTreeMap::new(),
             ledgers: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
         }
     }
 

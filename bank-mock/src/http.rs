@@ -4,9 +4,11 @@
 //! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
+use crate::alerts::{EventType, Subscription, check_callback_url};
 use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure, TokenMint, Verified, account_belongs};
 use crate::policy::Verdict;
+use crate::push::PushCounters;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -60,16 +62,25 @@ impl LiveClock {
     pub fn now(&self) -> SimTime {
         self.offset + self.started.elapsed().mul_f64(self.scale)
     }
+
+    /// The wall-clock instant at which the scenario's calendar reads `t` (the start for times
+    /// before the offset).
+    pub fn instant_of(&self, t: SimTime) -> Instant {
+        self.started + Duration::from_nanos(t.as_nanos().saturating_sub(self.offset.as_nanos())).div_f64(self.scale)
+    }
 }
 
 /// Routes counted in `bank_http_responses_total`, in the order the metrics list them.
-const COUNTED_ROUTES: [&str; 12] = [
+const COUNTED_ROUTES: [&str; 15] = [
     "accounts",
     "agreement_review",
     "balances",
     "consent",
     "consent_delete",
     "consents",
+    "event_subscription",
+    "event_subscription_delete",
+    "event_subscriptions",
     "negotiation_accept",
     "negotiation_offers",
     "negotiation_review",
@@ -96,6 +107,7 @@ pub struct AppState {
     /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
     responses: Box<[AtomicU64]>,
     days: DayCache,
+    push: Arc<PushCounters>,
 }
 
 /// The generated transactions of recently served (customer, day) pairs: the pages of a window
@@ -160,7 +172,27 @@ impl AppState {
             in_flight: AtomicU64::new(0),
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
+            push: Arc::new(PushCounters::default()),
         })
+    }
+
+    /// The scenario's calendar as this server runs it.
+    pub fn clock(&self) -> LiveClock {
+        self.clock
+    }
+
+    /// Simulated time now, on this server's clock.
+    pub fn sim_now(&self) -> SimTime {
+        self.clock.now()
+    }
+
+    pub fn population(&self) -> &PopulationSpec {
+        &self.spec
+    }
+
+    /// What the alert pusher sent, dropped and failed to deliver.
+    pub fn push_counters(&self) -> Arc<PushCounters> {
+        self.push.clone()
     }
 
     pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
@@ -240,7 +272,9 @@ impl From<DeskError> for Failure {
             | DeskError::PermissionNotAgreed(_)
             | DeskError::CustomerNotLinked(_)
             | DeskError::Forbidden(_)
-            | DeskError::Refused(_) => StatusCode::FORBIDDEN,
+            | DeskError::Refused(_)
+            | DeskError::AlertsNotAgreed => StatusCode::FORBIDDEN,
+            DeskError::SubscriptionLimit(_) => StatusCode::CONFLICT,
         };
         Failure::new(status, e.code(), e.to_string(), None)
     }
@@ -316,6 +350,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/agreements/{platform}/review", post(review_agreement))
         .route("/account-access-consents", post(create_consent))
         .route("/account-access-consents/{id}", get(get_consent).delete(delete_consent))
+        .route("/event-subscriptions", post(create_subscription))
+        .route("/event-subscriptions/{id}", get(get_subscription).delete(delete_subscription))
         .route("/accounts", get(accounts))
         .route("/accounts/{account}/balances", get(balances))
         .route("/accounts/{account}/transactions", get(transactions))
@@ -344,6 +380,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(state.clone());
+    // The alert pusher lives as long as the server; it idles while nobody subscribes.
+    let (stop_pusher, pusher_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pusher = tokio::spawn(crate::push::run(state.clone(), async {
+        let _ = pusher_stopped.await;
+    }));
     let mut connections = tokio::task::JoinSet::new();
     // One stop sender per open connection; those of closed connections are dropped as we go.
     let mut stops: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
@@ -387,7 +428,9 @@ pub async fn serve(
     for stop in stops {
         let _ = stop.send(());
     }
+    let _ = stop_pusher.send(());
     while connections.join_next().await.is_some() {}
+    let _ = pusher.await;
     Ok(())
 }
 
@@ -475,9 +518,25 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
     out.push_str("# HELP bank_in_flight_requests Data requests being served.\n# TYPE bank_in_flight_requests gauge\n");
     out.push_str(&format!("bank_in_flight_requests{{bank=\"{bank}\"}} {}\n", state.in_flight.load(Ordering::Relaxed)));
+    let push = &state.push;
+    out.push_str("# HELP bank_alerts_sent_total Fraud alerts sent to subscribers' callbacks.\n# TYPE bank_alerts_sent_total counter\n");
+    out.push_str(&format!("bank_alerts_sent_total{{bank=\"{bank}\"}} {}\n", push.sent.load(Ordering::Relaxed)));
+    out.push_str("# HELP bank_alerts_failed_total Sent alerts the callback did not acknowledge in time.\n# TYPE bank_alerts_failed_total counter\n");
+    out.push_str(&format!("bank_alerts_failed_total{{bank=\"{bank}\"}} {}\n", push.failed.load(Ordering::Relaxed)));
+    out.push_str("# HELP bank_alerts_dropped_total Alerts not sent: the callback was slow, or over the subscription's rate.\n# TYPE bank_alerts_dropped_total counter\n");
+    for (reason, n) in [("slow_callback", &push.dropped_slow_callback), ("max_events_per_second", &push.dropped_rate)] {
+        out.push_str(&format!(
+            "bank_alerts_dropped_total{{bank=\"{bank}\",reason=\"{reason}\"}} {}\n",
+            n.load(Ordering::Relaxed)
+        ));
+    }
     out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
     let desk = state.desk();
     let spec = desk.population().clone();
+    out.push_str(
+        "# HELP bank_event_subscriptions Active event subscriptions.\n# TYPE bank_event_subscriptions gauge\n",
+    );
+    out.push_str(&format!("bank_event_subscriptions{{bank=\"{bank}\"}} {}\n", desk.subscriptions().count()));
     for (platform, ledger) in desk.ledgers() {
         let s = ledger.summarize(&spec, platform, testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS);
         for (class, n) in
@@ -882,6 +941,105 @@ async fn delete_consent(
         Ok(StatusCode::NO_CONTENT.into_response())
     })();
     state.count("consent_delete", status_of(&reply));
+    reply
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event subscriptions (fraud alerts pushed to the platform's callback; see `push.rs`)
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SubscriptionBody {
+    data: SubscriptionData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SubscriptionData {
+    callback_url: String,
+    event_types: Option<Vec<EventType>>,
+    max_events_per_second: Option<u32>,
+}
+
+fn subscription_json(s: &Subscription) -> serde_json::Value {
+    json!({
+        "Data": {
+            "EventSubscriptionId": s.id.to_string(),
+            "CallbackUrl": s.callback_url,
+            "EventTypes": s.event_types,
+            "MaxEventsPerSecond": s.max_events_per_second,
+            "CreationDateTime": calendar_text(s.created_at.as_millis()),
+        },
+        "Links": {"Self": format!("/event-subscriptions/{}", s.id)},
+    })
+}
+
+fn subscription_id(id: &str) -> Result<u64, Failure> {
+    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no event subscription with that id", None))
+}
+
+async fn create_subscription(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let b: SubscriptionBody = parse_body(body)?;
+        let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
+        if event_types.is_empty() {
+            return Err(Failure::bad(
+                "invalid_body",
+                "EventTypes is empty; omit it or name at least one of: fraud_alert",
+                Some("Data.EventTypes"),
+            ));
+        }
+        if b.data.max_events_per_second == Some(0) {
+            return Err(Failure::bad(
+                "invalid_body",
+                "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
+                Some("Data.MaxEventsPerSecond"),
+            ));
+        }
+        check_callback_url(&b.data.callback_url)
+            .map_err(|e| Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl")))?;
+        let now = state.clock.now();
+        let s = state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
+        Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
+    })();
+    state.count("event_subscriptions", status_of(&reply));
+    reply
+}
+
+async fn get_subscription(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = path_param(path)?;
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let id = subscription_id(&id)?;
+        let desk = state.desk();
+        Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
+    })();
+    state.count("event_subscription", status_of(&reply));
+    reply
+}
+
+async fn delete_subscription(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = path_param(path)?;
+    let reply = (|| {
+        let token = bearer(&headers)?;
+        let id = subscription_id(&id)?;
+        state.desk().unsubscribe(token, id)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })();
+    state.count("event_subscription_delete", status_of(&reply));
     reply
 }
 

@@ -1,16 +1,20 @@
 //! `bank-mock`: a simulated bank. It holds what a bank *means*, without I/O: its negotiating
 //! agent and its reactions to events (`policy`), the API semantics of consents, permissions and
 //! field filtering (`api`), and its service model: workers, a FIFO queue, a rate limit and
-//! errors (`service`); the desk that holds negotiations, agreements and consents (`desk`); and
-//! the hyper server (axum routes) that puts the desk behind HTTP (`http`).
+//! errors (`service`); the desk that holds negotiations, agreements, consents and event
+//! subscriptions (`desk`); which fraud alerts fall due and what they carry (`alerts`); and the
+//! hyper server (axum routes) that puts the desk behind HTTP (`http`), with the task that pushes
+//! alerts to subscribers' callbacks (`push`).
 //!
 //! It is not a scheduler and owns no clock: callers (the virtual-time runner in `sim`, later
 //! the HTTP server) pass the time in and act on what it answers.
 
+pub mod alerts;
 pub mod api;
 pub mod desk;
 pub mod http;
 pub mod policy;
+pub mod push;
 pub mod service;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

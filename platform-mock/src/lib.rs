@@ -1,12 +1,14 @@
 //! `platform-mock`: a simulated partner platform: its negotiating agent, the HTTP client it
 //! uses to negotiate with banks and read their data (`client`), the live driver that negotiates
 //! with bank servers and then sends the scenario's workload as open-model load (`live`, the
-//! `platform-mock run` command and `sim run --live`), and a load generator (`load`, the
-//! `platform-mock load` command) for open- and closed-model load on loopback.
+//! `platform-mock run` command and `sim run --live`), the callback banks push fraud alerts to in
+//! live mode (`alerts`), and a load generator (`load`, the `platform-mock load` command) for
+//! open- and closed-model load on loopback.
 //!
 //! It is not a scheduler and owns no clock: its callers pass the time in (the virtual-time
 //! runner in `sim`, or the live driver, which turns wall time into send times).
 
+pub mod alerts;
 pub mod client;
 pub mod live;
 pub mod load;

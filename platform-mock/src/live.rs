@@ -12,14 +12,20 @@
 //! ledgers when the caller can read them (`sim run --live` runs the banks in-process), or, against
 //! banks elsewhere (`platform-mock run`), from what the platform received: the records and the
 //! fields present in each response.
+//!
+//! Fraud alerts are pushed, not polled: where the terms allow them and the platform's workload
+//! has a `fraud_alert` item, the driver starts a callback on 127.0.0.1:0 (`alerts`), subscribes
+//! at the bank (`POST /event-subscriptions`), records each notification's latency from the
+//! booking that raised it and counts what it carried, and unsubscribes when the run ends.
 
+use crate::alerts::{CallbackServer, OnNotification};
 use crate::client::{ClientError, HttpClient};
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
@@ -28,7 +34,7 @@ use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
 use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Mode, Report, Totals};
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{RemoteBanks, negotiate};
-use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Field, FieldSet, Purpose};
+use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose};
 use testbed_core::time::calendar_text;
 use tokio::runtime::Runtime;
 
@@ -455,6 +461,8 @@ async fn load(
     let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
     // Link customers: one consent (and access token) each.
     let mut access: Vec<Vec<String>> = Vec::new();
+    // Per flow: ConsentId → customer, to tell whom a pushed alert is about.
+    let mut consent_customers: Vec<BTreeMap<String, u64>> = Vec::new();
     let mut ledgers = Vec::new();
     let mut permissions = Vec::new();
     for f in flows {
@@ -462,6 +470,7 @@ async fn load(
         ledgers.push(Mutex::new(PairLedger::new(linked)));
         permissions.push(Vec::new());
         let mut tokens = Vec::new();
+        let mut customers = BTreeMap::new();
         for c in 0..linked {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -475,19 +484,36 @@ async fn load(
                     *permissions.last_mut().expect("pushed above") =
                         granted.iter().filter_map(|p| p.as_str().map(String::from)).collect();
                 }
+                if let Some(id) = v["Data"]["ConsentId"].as_str() {
+                    customers.insert(id.to_string(), tokens.len() as u64);
+                }
                 tokens.push(t.to_string());
             }
         }
         access.push(tokens);
+        consent_customers.push(customers);
     }
     // Rates in wall time, capped in total.
     let mut sources = Vec::new();
+    // Flows whose bank pushes fraud alerts: (flow, purpose, expected alerts per second).
+    let mut alert_flows = Vec::new();
     for (fi, f) in flows.iter().enumerate() {
         let platform = &scenario.platforms[f.platform];
         let bank = &scenario.banks[f.bank];
         let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode) as f64;
         for w in &platform.workload {
-            if !f.terms.allows(w.purpose) || w.kind == RequestKind::FraudAlert || access[fi].is_empty() {
+            if !f.terms.allows(w.purpose) || access[fi].is_empty() {
+                continue;
+            }
+            if w.kind == RequestKind::FraudAlert {
+                // The bank pushes one per visible card transaction of each customer with a consent.
+                let visible = if f.terms.grants(DataCategory::OffPlatformTransactions) {
+                    1.0
+                } else {
+                    bank.population.on_platform_share
+                };
+                let per_day = bank.population.transactions_per_day * visible * access[fi].len() as f64;
+                alert_flows.push((fi, w.purpose, per_day / 86_400.0 * scale));
                 continue;
             }
             let per_day = match w.rate {
@@ -498,7 +524,7 @@ async fn load(
             sources.push((fi, w.clone(), per_day / 86_400.0 * scale));
         }
     }
-    let total: f64 = sources.iter().map(|s| s.2).sum();
+    let total: f64 = sources.iter().map(|s| s.2).sum::<f64>() + alert_flows.iter().map(|a| a.2).sum::<f64>();
     let cap = if total > opts.max_rate { opts.max_rate / total } else { 1.0 };
     let start = tokio::time::Instant::now();
     let end = start + opts.duration;
@@ -507,6 +533,32 @@ async fn load(
     let mut tasks = tokio::task::JoinSet::new();
     let access = Arc::new(access);
     let ledgers = Arc::new(ledgers);
+    let callback = subscribe_to_alerts(
+        &client,
+        urls,
+        flows,
+        &alert_flows,
+        cap,
+        consent_customers,
+        (latency.clone(), ledgers.clone()),
+        (start, scale),
+    )
+    .await;
+    if let Some((_, subscriptions)) = &callback {
+        // At the end of the run (or on Ctrl-C) unsubscribe, so no new alerts are raised; those
+        // already on their way are received during the drain.
+        let (client, subscriptions, stop) = (client.clone(), subscriptions.clone(), stop.clone());
+        let drain = opts.drain;
+        tasks.spawn(async move {
+            while tokio::time::Instant::now() < end && !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50).min(end - tokio::time::Instant::now())).await;
+            }
+            for (url, token) in subscriptions.iter() {
+                let delete = client.send(hyper::Method::DELETE, url, Some(token), &[], None);
+                let _ = tokio::time::timeout(drain, delete).await;
+            }
+        });
+    }
     for (si, (fi, item, rate)) in sources.into_iter().enumerate() {
         let rate = rate * cap;
         if rate <= 0.0 {
@@ -644,10 +696,81 @@ async fn load(
             }
         }
     }
+    if let Some((server, _)) = callback {
+        server.shutdown().await;
+    }
     let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
         // A request left in flight after the drain still holds the ledgers: copy them out.
         shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
     });
     Observed { latency: map, finished: finished && in_flight.load(Ordering::Relaxed) == 0, ledgers, permissions }
+}
+
+/// Starts the callback and subscribes it at the bank of every flow in `alert_flows`; returns
+/// the server and the subscriptions made (URL, agreement token), or `None` when there is
+/// nothing to subscribe to. A refused subscription shows as an error in the flow's
+/// `fraud_alert` row. Each notification is counted in its flow's ledger and its latency
+/// recorded from the booking that raised it (`TimeOfEventUnixMicros`: bank and platform share
+/// the machine's clock, as callbacks are on loopback).
+#[allow(clippy::too_many_arguments)]
+async fn subscribe_to_alerts(
+    client: &HttpClient,
+    urls: &[String],
+    flows: &[LiveFlow],
+    alert_flows: &[(usize, Purpose, f64)],
+    cap: f64,
+    consent_customers: Vec<BTreeMap<String, u64>>,
+    (latency, ledgers): (Arc<Mutex<LatencyMap>>, Arc<Vec<Mutex<PairLedger>>>),
+    (start, scale): (tokio::time::Instant, f64),
+) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
+    if alert_flows.is_empty() {
+        return None;
+    }
+    let banks: Vec<usize> = flows.iter().map(|f| f.bank).collect();
+    let mut purposes = vec![Purpose::FraudAlerts; flows.len()];
+    for &(fi, purpose, _) in alert_flows {
+        purposes[fi] = purpose;
+    }
+    let record_latency = latency.clone();
+    let on_notification: OnNotification = Arc::new(move |fi: usize, body: &[u8]| {
+        let received = SystemTime::now();
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return };
+        let (Some(toe), Some(ledger)) = (v["TimeOfEventUnixMicros"].as_u64(), ledgers.get(fi)) else { return };
+        let Some(&customer) = v["ConsentId"].as_str().and_then(|id| consent_customers.get(fi)?.get(id)) else {
+            return;
+        };
+        let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(toe);
+        let sim_ms = (start.elapsed().as_secs_f64() * scale * 1e3) as u64;
+        count_received(ledger, body, sim_ms, customer, purposes[fi]);
+        let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = l.entry((banks[fi], RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default()));
+        entry.0 += 1;
+        entry.1.record(received.duration_since(booked).unwrap_or_default());
+    });
+    let server = CallbackServer::start(on_notification).await.ok()?;
+    let mut subscriptions = Vec::new();
+    for &(fi, _, rate) in alert_flows {
+        let f = &flows[fi];
+        let mut data = json!({"CallbackUrl": server.url(fi), "EventTypes": ["fraud_alert"]});
+        if cap < 1.0 {
+            // The run's --max-rate covers pushed alerts too: the bank drops those beyond.
+            data["MaxEventsPerSecond"] = json!((rate * cap).ceil().max(1.0) as u32);
+        }
+        let url = format!("{}/event-subscriptions", urls[f.bank]);
+        let refused = match client.post_json(&url, Some(&f.token), &json!({ "Data": data })).await {
+            Ok((status, v)) if status.is_success() => match v["Data"]["EventSubscriptionId"].as_str() {
+                Some(id) => {
+                    subscriptions.push((format!("{url}/{id}"), f.token.clone()));
+                    continue;
+                }
+                None => "refused:no_subscription_id".to_string(),
+            },
+            Ok((status, _)) => format!("refused:{}", status.as_u16()),
+            Err(_) => "transport".to_string(),
+        };
+        let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+        l.entry((f.bank, RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
+    }
+    Some((server, Arc::new(subscriptions)))
 }

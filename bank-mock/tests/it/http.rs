@@ -25,6 +25,8 @@ use testbed_core::scenario::Scenario;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+mod alerts;
+
 const PLATFORM: &str = "demo-platform";
 
 // ---------------------------------------------------------------------------------------------
@@ -542,6 +544,9 @@ fn the_openapi_document_describes_every_route_and_only_those() {
         ("get", "/accounts"),
         ("get", "/accounts/{account}/balances"),
         ("get", "/accounts/{account}/transactions"),
+        ("post", "/event-subscriptions"),
+        ("get", "/event-subscriptions/{id}"),
+        ("delete", "/event-subscriptions/{id}"),
     ];
     let spec = spec();
     let mut documented = BTreeSet::new();

@@ -10,6 +10,8 @@ use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::scenario::Scenario;
 
+mod alerts;
+
 fn scenario_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
 }

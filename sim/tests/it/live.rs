@@ -53,3 +53,30 @@ fn a_live_data_phase_sends_open_model_load_and_the_banks_count_what_they_disclos
         .sum();
     assert!(limited > 0, "no 429 from limited-bank: {:?}", data.latency);
 }
+
+#[test]
+fn a_live_run_receives_the_fraud_alerts_the_banks_push_and_their_ledgers_count_them() {
+    let scenario = parse(&scenario_table("live-demo.toml"));
+    let opts = LiveOptions {
+        duration: Duration::from_millis(1_500),
+        max_rate: 2_000.0,
+        max_customers: 40,
+        ..Default::default()
+    };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = report.data.as_ref().expect("data phase");
+    for flow in &data.flows {
+        let row = data.latency.iter().find(|r| r.bank == flow.bank && r.kind == "fraud_alert");
+        let row = row.unwrap_or_else(|| panic!("{}: no fraud_alert row in {:?}", flow.bank, data.latency));
+        assert!(row.requests > 0 && row.latency.ok == row.requests, "{}: {row:?}", flow.bank);
+        // Exposure here is the bank's own ledger: it counted at least what the platform received.
+        let counted = flow.exposure.by_purpose.get("fraud_alerts").map_or(0, |p| p.records);
+        assert!(
+            counted >= row.requests,
+            "{}: the bank counted {counted}, the platform got {}",
+            flow.bank,
+            row.requests
+        );
+        assert!(!flow.exposure.records_by_category.contains_key("off_platform_transactions"));
+    }
+}

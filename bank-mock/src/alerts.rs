@@ -1,0 +1,253 @@
+//! Fraud alerts pushed to a platform's callback, without I/O: event subscriptions (UK Open
+//! Banking "Event Subscription" style), which card transactions fall due between two instants
+//! for which watched consents, the callback URLs the bank agrees to call, and the notification
+//! body. The desk decides whether a due alert may still leave (`Desk::release_alert`); the
+//! server (`push.rs`) sends it.
+
+use crate::api::{self, Grant};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use testbed_core::SimTime;
+use testbed_core::population::{self, PopulationSpec, Transaction};
+
+/// The event types a subscription can name; fraud alerts are the only one the bank sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// One notification per new card transaction of a customer with an active consent.
+    FraudAlert,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::FraudAlert => "fraud_alert",
+        }
+    }
+}
+
+/// A platform's registration for event notifications at its callback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscription {
+    pub id: u64,
+    pub platform: String,
+    pub callback_url: String,
+    pub event_types: Vec<EventType>,
+    /// Testbed extension: most notifications per second; beyond, alerts are dropped (counted).
+    pub max_events_per_second: Option<u32>,
+    pub created_at: SimTime,
+}
+
+/// Checks that `url` is an `http://` URL on a loopback address (127.0.0.0/8 or `[::1]`): the
+/// bank never sends traffic off the machine. `Err` says what is allowed.
+pub fn check_callback_url(url: &str) -> Result<(), String> {
+    let allowed = "must be http://127.x.y.z[:port][/path] or http://[::1][:port][/path] (loopback only)";
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}` {allowed}"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, port) = v6.split_once(']').ok_or_else(|| format!("`{url}` {allowed}"))?;
+            check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
+            host
+        }
+        None => {
+            let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
+            check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
+            host
+        }
+    };
+    let ip: IpAddr = host.parse().map_err(|_| format!("`{url}`: host `{host}` is not an IP address; {allowed}"))?;
+    if !ip.is_loopback() {
+        return Err(format!("`{url}`: {ip} is not a loopback address; {allowed}"));
+    }
+    url.parse::<axum::http::Uri>().map_err(|e| format!("`{url}`: {e}; {allowed}"))?;
+    Ok(())
+}
+
+/// `""` or `":PORT"` with a port in 1..=65535.
+fn check_port(port: &str) -> Result<(), ()> {
+    match port.strip_prefix(':') {
+        None if port.is_empty() => Ok(()),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// A consent whose customer's card transactions a subscription turns into alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub subscription: u64,
+    pub consent: u64,
+    pub customer: u64,
+    /// Whether transactions made outside the platform may be sent (consent and terms grant them).
+    pub off_platform: bool,
+    /// Transactions booked at or before this instant raise no alert (the later of the
+    /// subscription's and the consent's creation).
+    pub since_ms: u64,
+}
+
+/// An alert that fell due: one transaction of one watched consent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueAlert {
+    pub subscription: u64,
+    pub consent: u64,
+    pub customer: u64,
+    pub transaction: Transaction,
+}
+
+impl DueAlert {
+    pub fn at(&self) -> SimTime {
+        SimTime::from_nanos(self.transaction.at_ms.saturating_mul(1_000_000))
+    }
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Which transactions fall due when. Keeps the current day's transactions of each watched
+/// consent, so a day is generated once per customer rather than once per look.
+#[derive(Default)]
+pub struct AlertSchedule {
+    days: BTreeMap<(u64, u64), (u32, Vec<Transaction>)>,
+}
+
+impl AlertSchedule {
+    /// The alerts booked in `(from_ms, to_ms]` for `watches`, in booking order (ties by
+    /// subscription, consent and transaction id). Watches no longer listed are forgotten.
+    pub fn due(&mut self, spec: &PopulationSpec, watches: &[Watch], from_ms: u64, to_ms: u64) -> Vec<DueAlert> {
+        let mut out = Vec::new();
+        if to_ms <= from_ms {
+            return out;
+        }
+        let keys: std::collections::BTreeSet<(u64, u64)> =
+            watches.iter().map(|w| (w.subscription, w.consent)).collect();
+        self.days.retain(|k, _| keys.contains(k));
+        for w in watches {
+            let lower = from_ms.max(w.since_ms);
+            if to_ms <= lower {
+                continue;
+            }
+            for day in (lower / DAY_MS) as u32..=(to_ms.saturating_sub(1) / DAY_MS) as u32 {
+                let (cached_day, txns) = self.days.entry((w.subscription, w.consent)).or_insert((u32::MAX, Vec::new()));
+                if *cached_day != day {
+                    txns.clear();
+                    population::transactions_on_day(spec, w.customer, day, txns);
+                    *cached_day = day;
+                }
+                out.extend(
+                    txns.iter()
+                        .filter(|t| t.at_ms > lower && t.at_ms <= to_ms && (t.on_platform || w.off_platform))
+                        .map(|t| DueAlert {
+                            subscription: w.subscription,
+                            consent: w.consent,
+                            customer: w.customer,
+                            transaction: *t,
+                        }),
+                );
+            }
+        }
+        out.sort_by_key(|a| (a.transaction.at_ms, a.subscription, a.consent, a.transaction.id));
+        out
+    }
+}
+
+/// The JSON body of one notification: an envelope naming the subscription, the consent and
+/// the time of the event, and in `Data.FraudAlert` one transaction record carrying only the
+/// fields `grant` lets out (built by `api::transaction_records`, as for a transactions page).
+pub fn notification_body(
+    event_id: u64,
+    subscription: u64,
+    consent: u64,
+    account_id: &str,
+    transaction: &Transaction,
+    grant: &Grant,
+    time_of_event_unix_micros: u64,
+) -> serde_json::Value {
+    let records = api::transaction_records(grant, account_id, std::slice::from_ref(transaction));
+    serde_json::json!({
+        "EventId": event_id.to_string(),
+        "EventSubscriptionId": subscription.to_string(),
+        "EventType": EventType::FraudAlert.as_str(),
+        "ConsentId": consent.to_string(),
+        "TimeOfEventUnixMicros": time_of_event_unix_micros,
+        "Data": {"FraudAlert": records},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> PopulationSpec {
+        PopulationSpec { seed: 9, bank: "b".into(), size: 100, transactions_per_day: 4.0, on_platform_share: 0.5 }
+    }
+
+    fn watch(consent: u64, customer: u64, off_platform: bool, since_ms: u64) -> Watch {
+        Watch { subscription: 1, consent, customer, off_platform, since_ms }
+    }
+
+    #[test]
+    fn consecutive_windows_raise_each_visible_transaction_once_in_booking_order() {
+        let spec = spec();
+        let watches = [watch(10, 3, false, 0), watch(11, 4, true, 0)];
+        let mut schedule = AlertSchedule::default();
+        let mut seen = Vec::new();
+        let mut t = 0;
+        for step in [7_000_000u64, 50_000_000, 3_600_000, 86_400_000, 1, 200_000_000] {
+            let due = schedule.due(&spec, &watches, t, t + step);
+            assert!(due.windows(2).all(|w| w[0].transaction.at_ms <= w[1].transaction.at_ms));
+            assert!(due.iter().all(|a| a.transaction.at_ms > t && a.transaction.at_ms <= t + step));
+            seen.extend(due);
+            t += step;
+        }
+        let mut expected = Vec::new();
+        for (consent, customer, off) in [(10, 3, false), (11, 4, true)] {
+            let mut all = Vec::new();
+            for day in 0..=(t / DAY_MS) as u32 {
+                population::transactions_on_day(&spec, customer, day, &mut all);
+            }
+            expected.extend(
+                all.into_iter()
+                    .filter(|x| x.at_ms > 0 && x.at_ms <= t && (x.on_platform || off))
+                    .map(|x| (consent, x.id)),
+            );
+        }
+        let mut got: Vec<(u64, u64)> = seen.iter().map(|a| (a.consent, a.transaction.id)).collect();
+        got.sort();
+        expected.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(got, expected);
+        assert!(seen.iter().filter(|a| a.consent == 10).all(|a| a.transaction.on_platform));
+        assert!(seen.iter().any(|a| a.consent == 11 && !a.transaction.on_platform));
+    }
+
+    #[test]
+    fn nothing_booked_before_a_watch_began_falls_due() {
+        let since = 2 * DAY_MS + 5;
+        let due = AlertSchedule::default().due(&spec(), &[watch(1, 2, true, since)], 0, 4 * DAY_MS);
+        assert!(!due.is_empty());
+        assert!(due.iter().all(|a| a.transaction.at_ms > since));
+    }
+
+    #[test]
+    fn only_loopback_http_callbacks_are_accepted() {
+        for ok in ["http://127.0.0.1:8080/events", "http://127.1.2.3", "http://[::1]:9/x?y=1", "http://127.0.0.1:1"] {
+            assert_eq!(check_callback_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1/",
+            "http://10.0.0.1/",
+            "http://localhost:80/",
+            "http://example.com/",
+            "http://[::2]/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:70000/",
+            "http://user@127.0.0.1/",
+            "ftp://127.0.0.1/",
+            "",
+        ] {
+            let e = check_callback_url(bad).expect_err(bad);
+            assert!(e.contains("loopback"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The desk's event subscriptions: who may subscribe (the agreement token of a platform whose
+//! terms allow fraud alerts), which consents a subscription watches, and the last check before
+//! an alert leaves the bank, which also counts it in the exposure ledger.
+
+use super::{Desk, DeskError, TokenKind};
+use crate::alerts::{DueAlert, EventType, Subscription, Watch};
+use crate::api::{self, DataRequest, Grant, Permission, Resource};
+use testbed_core::SimTime;
+use testbed_core::terms::{DataCategory, Purpose};
+
+/// Most subscriptions a platform may hold at once: each has its own sending budget.
+pub const MAX_SUBSCRIPTIONS_PER_PLATFORM: usize = 8;
+
+/// A due alert the desk let out: where to send it and what it may carry. It is already counted
+/// in the ledger.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Released {
+    pub callback_url: String,
+    pub account_id: String,
+    pub grant: Grant,
+}
+
+impl Desk {
+    /// Registers `callback_url` for `event_types` under the agreement the token stands for. The
+    /// URL is checked by the caller (`alerts::check_callback_url`).
+    pub fn subscribe(
+        &mut self,
+        token: &str,
+        callback_url: &str,
+        event_types: Vec<EventType>,
+        max_events_per_second: Option<u32>,
+        now: SimTime,
+    ) -> Result<Subscription, DeskError> {
+        let claims = self.verify(token)?;
+        if claims.kind != TokenKind::Agreement {
+            return Err(DeskError::Forbidden("event subscriptions are managed with the agreement token".into()));
+        }
+        let agreement =
+            self.agreements.get(&claims.platform).ok_or_else(|| DeskError::NoAgreement(claims.platform.clone()))?;
+        if let Some(w) = &agreement.revoked {
+            return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
+        }
+        if !agreement.info.terms.allows(Purpose::FraudAlerts) {
+            return Err(DeskError::AlertsNotAgreed);
+        }
+        if self.subscriptions.values().filter(|s| s.platform == claims.platform).count()
+            >= MAX_SUBSCRIPTIONS_PER_PLATFORM
+        {
+            return Err(DeskError::SubscriptionLimit(MAX_SUBSCRIPTIONS_PER_PLATFORM));
+        }
+        let id = self.id();
+        let subscription = Subscription {
+            id,
+            platform: claims.platform,
+            callback_url: callback_url.into(),
+            event_types,
+            max_events_per_second,
+            created_at: now,
+        };
+        self.subscriptions.insert(id, subscription.clone());
+        Ok(subscription)
+    }
+
+    /// The subscription `id`, if the token is the agreement token of its platform.
+    pub fn subscription(&self, token: &str, id: u64) -> Result<&Subscription, DeskError> {
+        let claims = self.verify(token)?;
+        let s = self.subscriptions.get(&id).ok_or(DeskError::NotFound("event subscription"))?;
+        if claims.kind != TokenKind::Agreement || claims.platform != s.platform {
+            return Err(DeskError::Forbidden("the token does not cover this event subscription".into()));
+        }
+        Ok(s)
+    }
+
+    /// Deletes subscription `id`: no alert of it is released afterwards.
+    pub fn unsubscribe(&mut self, token: &str, id: u64) -> Result<(), DeskError> {
+        self.subscription(token, id)?;
+        self.subscriptions.remove(&id);
+        Ok(())
+    }
+
+    /// The active subscriptions, by id.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &Subscription> {
+        self.subscriptions.values()
+    }
+
+    /// Every consent an active fraud-alert subscription watches at `now`: consents of its
+    /// platform that are usable and cover transactions, under an agreement still in force.
+    pub fn watches(&self, now: SimTime) -> Vec<Watch> {
+        let mut out = Vec::new();
+        for s in self.subscriptions.values().filter(|s| s.event_types.contains(&EventType::FraudAlert)) {
+            let Some(agreement) = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none()) else { continue };
+            let terms = &agreement.info.terms;
+            for (&id, c) in self.consents.iter().filter(|(_, c)| c.platform == s.platform) {
+                if c.consent.check(now).is_err() || !c.consent.has(Resource::FraudAlert.required_permission()) {
+                    continue;
+                }
+                out.push(Watch {
+                    subscription: s.id,
+                    consent: id,
+                    customer: c.customer,
+                    off_platform: c.consent.has(Permission::ReadOffPlatformTransactions)
+                        && terms.grants(DataCategory::OffPlatformTransactions),
+                    since_ms: s.created_at.max(c.consent.created_at).as_millis(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The last check before `due` leaves at `now`: its subscription still exists, and the
+    /// consent and the terms allow the alert (`api::authorize`, purpose `fraud_alerts`). A
+    /// released alert is counted in the ledger as one record.
+    pub fn release_alert(&mut self, due: &DueAlert, now: SimTime) -> Option<Released> {
+        let s = self.subscriptions.get(&due.subscription)?;
+        let agreement = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none())?;
+        let entry = self.consents.get(&due.consent).filter(|c| c.platform == s.platform)?;
+        let terms = &agreement.info.terms;
+        let off_platform = !due.transaction.on_platform;
+        let request = DataRequest {
+            resource: Resource::FraudAlert,
+            purpose: Purpose::FraudAlerts,
+            wants: Resource::FraudAlert
+                .fields()
+                .intersect(entry.consent.allowed_fields())
+                .intersect(terms.allowed_fields()),
+            wants_off_platform: off_platform,
+        };
+        let grant = api::authorize(&entry.consent, terms, &request, now).ok()?;
+        if off_platform && !grant.off_platform {
+            return None;
+        }
+        let released = Released {
+            callback_url: s.callback_url.clone(),
+            account_id: format!("card-{}-{}", self.spec.bank, entry.customer),
+            grant,
+        };
+        let ledger = self.ledgers.get_mut(&entry.platform)?;
+        ledger.disclose(
+            now.as_millis(),
+            entry.customer,
+            Purpose::FraudAlerts,
+            grant.fields,
+            1,
+            u64::from(off_platform),
+        );
+        Some(released)
+    }
+}

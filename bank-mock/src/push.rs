@@ -1,0 +1,168 @@
+//! The bank's alert pusher: one task per server that, while event subscriptions exist, turns
+//! the watched customers' card transactions into `POST`s to the subscribers' callbacks at each
+//! transaction's booking time (simulated time mapped to wall time by the server's `LiveClock`).
+//!
+//! What falls due and what an alert may carry is decided without I/O (`alerts::AlertSchedule`,
+//! `Desk::release_alert`); this module only waits, sends and counts. It is bounded: at most
+//! `MAX_IN_FLIGHT` sends per subscription (an alert finding them all busy is dropped and
+//! counted: a slow callback never builds a queue), each send gives up after
+//! `CALLBACK_TIMEOUT`, and the task ends when the server shuts down. It shares only the desk's
+//! lock with the request path, held for one look per tick and one check per alert.
+
+use crate::alerts::{AlertSchedule, notification_body};
+use crate::http::AppState;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the pusher looks for alerts falling due (it looks one tick ahead and waits for
+/// each booking time, so alerts are not late by a tick).
+pub const TICK: Duration = Duration::from_millis(10);
+/// Most notifications to one subscription in flight at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// How long a callback has to answer one notification.
+pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the pusher did, for `/metrics`.
+#[derive(Default)]
+pub struct PushCounters {
+    /// Alerts released and sent (each counted in the exposure ledger).
+    pub sent: AtomicU64,
+    /// Sent alerts the callback did not acknowledge with 2xx within `CALLBACK_TIMEOUT`.
+    pub failed: AtomicU64,
+    /// Alerts dropped because `MAX_IN_FLIGHT` sends to the callback were still open.
+    pub dropped_slow_callback: AtomicU64,
+    /// Alerts dropped beyond the subscription's `MaxEventsPerSecond`.
+    pub dropped_rate: AtomicU64,
+}
+
+/// A subscription's sending budget.
+struct Budget {
+    in_flight: Arc<AtomicUsize>,
+    /// Token bucket for `MaxEventsPerSecond`: (rate, burst, tokens, last refill).
+    bucket: Option<(f64, f64, f64, Instant)>,
+}
+
+impl Budget {
+    fn new(max_per_second: Option<u32>) -> Budget {
+        let bucket = max_per_second.map(|r| {
+            let rate = f64::from(r);
+            let burst = (rate / 20.0).max(1.0);
+            (rate, burst, burst, Instant::now())
+        });
+        Budget { in_flight: Arc::new(AtomicUsize::new(0)), bucket }
+    }
+
+    fn take_token(&mut self) -> bool {
+        let Some((rate, burst, tokens, last)) = &mut self.bucket else { return true };
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * *rate).min(*burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
+/// `at` on the machine's wall clock, in µs since the Unix epoch.
+fn unix_micros(at: Instant) -> u64 {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let t = if at <= now { wall - now.duration_since(at) } else { wall + at.duration_since(now) };
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Runs until `stop` resolves; sends still open then are abandoned.
+pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = ()>) {
+    let mut stop = std::pin::pin!(stop);
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let clock = state.clock();
+    let counters = state.push_counters();
+    let mut schedule = AlertSchedule::default();
+    let mut budgets: BTreeMap<u64, Budget> = BTreeMap::new();
+    let mut sends = tokio::task::JoinSet::new();
+    let mut next_event = 1u64;
+    let mut from_ms = clock.now().as_millis();
+    'ticks: loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(TICK) => {}
+        }
+        while sends.try_join_next().is_some() {}
+        let now = clock.now();
+        let to_ms = (now + TICK.mul_f64(clock.scale)).as_millis().max(from_ms);
+        let (watches, limits): (Vec<_>, BTreeMap<u64, Option<u32>>) = {
+            let desk = state.desk();
+            (desk.watches(now), desk.subscriptions().map(|s| (s.id, s.max_events_per_second)).collect())
+        };
+        budgets.retain(|id, _| limits.contains_key(id));
+        for (&id, &limit) in &limits {
+            budgets.entry(id).or_insert_with(|| Budget::new(limit));
+        }
+        let due = schedule.due(state.population(), &watches, from_ms, to_ms);
+        from_ms = to_ms;
+        for alert in due {
+            let at = clock.instant_of(alert.at());
+            tokio::select! {
+                () = &mut stop => break 'ticks,
+                () = tokio::time::sleep_until(at.into()) => {}
+            }
+            let Some(budget) = budgets.get_mut(&alert.subscription) else { continue };
+            // The subscriber's own ceiling first, so its drops say how much it asked to thin.
+            if !budget.take_token() {
+                counters.dropped_rate.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if budget.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                counters.dropped_slow_callback.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Checked (and counted) at the moment it leaves: a revocation or a DELETE that
+            // came first stops it.
+            let Some(released) = state.desk().release_alert(&alert, clock.now()) else { continue };
+            counters.sent.fetch_add(1, Ordering::Relaxed);
+            let body = notification_body(
+                next_event,
+                alert.subscription,
+                alert.consent,
+                &released.account_id,
+                &alert.transaction,
+                &released.grant,
+                unix_micros(at),
+            );
+            next_event += 1;
+            let request = hyper::Request::post(released.callback_url.as_str())
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.to_string())));
+            let Ok(request) = request else {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let (client, in_flight, counters) = (client.clone(), budget.in_flight.clone(), counters.clone());
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            sends.spawn(async move {
+                let answered = tokio::time::timeout(CALLBACK_TIMEOUT, async {
+                    let response = client.request(request).await.ok()?;
+                    let status = response.status();
+                    response.into_body().collect().await.ok()?;
+                    Some(status)
+                })
+                .await;
+                if !matches!(answered, Ok(Some(status)) if status.is_success()) {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+    }
+    sends.abort_all();
+}

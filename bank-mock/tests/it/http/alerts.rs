@@ -1,0 +1,328 @@
+//! Fraud alerts over real HTTP: event subscriptions at the bank, and a test receiver on
+//! 127.0.0.1:0 standing in for the platform's callback. The bank's calendar runs fast (a
+//! simulated day per wall second or more) so transactions fall due while the test waits; waits
+//! are bounded liveness checks, never assertions on speed.
+
+use super::*;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+/// A day of the calendar per wall-clock second.
+const FAST: f64 = 86_400.0;
+
+/// `name` of `scenario` on a free loopback port, its calendar running `scale` times real time.
+async fn start_bank(scenario: Arc<Scenario>, name: &str, scale: f64) -> Bank {
+    let index = scenario.bank_index(name).expect("bank in the scenario");
+    let state = AppState::new(scenario.clone(), index, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    Bank { addr, state, stop: Some(stop) }
+}
+
+/// A callback on 127.0.0.1:0 that keeps every notification body and answers 202.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let sink = got.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sink = sink.clone();
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let sink = sink.clone();
+                    async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                        let mut answer = hyper::Response::new(Full::new(Bytes::new()));
+                        *answer.status_mut() = hyper::StatusCode::ACCEPTED;
+                        Ok::<_, hyper::Error>(answer)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Receiver { url, got }
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Polls `done` every 10 ms; panics naming `what` if it does not hold within 60 s.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..6_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("waited 60 s for {what}");
+}
+
+fn booked_ms(alert: &Value) -> u64 {
+    alert["Data"]["FraudAlert"][0]["BookingDateTimeMs"].as_u64().expect("BookingDateTimeMs granted in live-demo")
+}
+
+/// Consents for `customers`: ConsentId → customer.
+async fn consents(api: &Api, bank: &Bank, agreement: &str, customers: std::ops::Range<u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for c in customers {
+        out.insert(consent(api, bank, agreement, c).await.0, c);
+    }
+    out
+}
+
+async fn subscribe(api: &Api, bank: &Bank, agreement: &str, body: Value) -> Resp {
+    api.post(bank, "/event-subscriptions").bearer(agreement).json(body).send().await
+}
+
+async fn subscribed(api: &Api, bank: &Bank, agreement: &str, callback: &str) -> String {
+    let r = subscribe(api, bank, agreement, json!({"Data": {"CallbackUrl": callback}})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["Data"]["EventSubscriptionId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_subscription_is_refused_with_403_when_the_terms_leave_out_fraud_alerts() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/live-demo.toml")).unwrap();
+    let text = text.replace("\"balance_display+fraud_alerts+commerce\"", "\"balance_display+commerce\"");
+    let sc = Arc::new(testbed_core::scenario::parse(&text).unwrap());
+    let bank = start_bank(sc, "demo-bank", 1.0).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let body = json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/events"}});
+    let r = subscribe(&api, &bank, &agreement, body.clone()).await;
+    let e = assert_error(&r, 403, "purpose_not_agreed");
+    assert!(e["Message"].as_str().unwrap().contains("fraud_alerts"), "{e}");
+    // Other credentials: an access token is the wrong kind, garbage is no token at all.
+    let (_, access) = consent(&api, &bank, &agreement, 1).await;
+    assert_error(&subscribe(&api, &bank, &access, body.clone()).await, 403, "forbidden");
+    assert_error(&subscribe(&api, &bank, "garbage", body).await, 401, "unauthorized");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    for url in [
+        "http://10.1.2.3:80/x",
+        "https://127.0.0.1:9/",
+        "http://localhost:9/",
+        "http://example.com/",
+        "http://[::2]:9/",
+        "http://127.0.0.1:0/",
+    ] {
+        let r = subscribe(&api, &bank, &agreement, json!({"Data": {"CallbackUrl": url}})).await;
+        let e = assert_error(&r, 400, "invalid_callback_url");
+        assert_eq!(e["Path"], "Data.CallbackUrl", "{url}: {e}");
+        assert!(e["Message"].as_str().unwrap().contains("loopback"), "{url}: {e}");
+    }
+    // Strict bodies: unknown members, wrong types, unknown event types, empty lists, a zero rate.
+    for body in [
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "Version": "1.0"}}),
+        json!({"Data": {"CallbackUrl": 9}}),
+        json!({"Data": {}}),
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "EventTypes": ["balance_change"]}}),
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "EventTypes": []}}),
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "MaxEventsPerSecond": 0}}),
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "MaxEventsPerSecond": 1.5}}),
+    ] {
+        assert_error(&subscribe(&api, &bank, &agreement, body).await, 400, "invalid_body");
+    }
+    // Both loopback forms are fine, and a subscription reads back as created.
+    for url in ["http://127.0.0.1:9/events", "http://[::1]:9/events?platform=demo"] {
+        let body = json!({"Data": {"CallbackUrl": url, "EventTypes": ["fraud_alert"], "MaxEventsPerSecond": 5}});
+        let r = subscribe(&api, &bank, &agreement, body).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["Data"]["EventSubscriptionId"].as_str().unwrap().to_string();
+        let got = api.get(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+        assert_eq!((got.status, &got.json()["Data"]["CallbackUrl"]), (200, &json!(url)));
+        assert_eq!(got.json()["Data"]["MaxEventsPerSecond"], 5);
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_bank_counts_them() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let customers = consents(&api, &bank, &agreement, 0..20).await;
+    let receiver = Receiver::start().await;
+    let id = subscribed(&api, &bank, &agreement, &receiver.url).await;
+    wait_for("10 alerts", || receiver.alerts().len() >= 10).await;
+    let r = api.delete(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+    assert_eq!(r.status, 204);
+    let alerts = receiver.alerts();
+    let spec = bank.population();
+    // live-demo grants detailed on-platform transactions and no derived signals: no fraud flag.
+    let allowed: BTreeSet<&str> = [
+        "TransactionId",
+        "AccountId",
+        "Amount",
+        "BookingDateTimeMs",
+        "Status",
+        "MerchantCategory",
+        "MerchantName",
+        "PlaceZip5",
+    ]
+    .into();
+    let mut ids = BTreeSet::new();
+    for alert in &alerts {
+        let errors = spec_errors_of_notification(alert);
+        assert!(errors.is_empty(), "{alert}: {errors:?}");
+        assert_eq!(alert["EventType"], "fraud_alert");
+        assert_eq!(alert["EventSubscriptionId"], id.as_str());
+        assert!(ids.insert(alert["EventId"].as_str().unwrap().to_string()), "EventId repeats: {alert}");
+        let record = alert["Data"]["FraudAlert"][0].as_object().unwrap();
+        assert!(record.keys().all(|k| allowed.contains(k.as_str())), "{record:?}");
+        // The record is the customer's own on-platform transaction, booked when it says.
+        let customer = customers[alert["ConsentId"].as_str().unwrap()];
+        assert_eq!(record["AccountId"], format!("card-demo-bank-{customer}"));
+        let at = booked_ms(alert);
+        let day = booked(&spec, customer, at / 86_400_000, at / 86_400_000 + 1);
+        let t = day.iter().find(|t| t.at_ms == at).unwrap_or_else(|| panic!("no transaction at {at}: {alert}"));
+        assert!(t.on_platform, "off-platform transaction sent: {alert}");
+        assert_eq!(record["TransactionId"], api::transaction_id(&format!("card-demo-bank-{customer}"), t.id));
+    }
+    // Every alert received was counted by the bank, one record each, under fraud_alerts.
+    let metrics = api.get(&bank, "/metrics").send().await.text();
+    let sent = sample(&metrics, "bank_alerts_sent_total{bank=\"demo-bank\"}").unwrap();
+    assert!(sent >= alerts.len() as f64, "sent {sent}, received {}", alerts.len());
+    let desk = bank.state.desk();
+    let ledger = desk.ledgers()[PLATFORM].summarize(desk.population(), PLATFORM, [1.0, 3.0, 9.0]);
+    assert_eq!(ledger.by_purpose["fraud_alerts"].records as f64, sent);
+    let exposed: BTreeSet<u64> = alerts.iter().map(|a| customers[a["ConsentId"].as_str().unwrap()]).collect();
+    assert!(ledger.customers_exposed >= exposed.len() as u64);
+    drop(desk);
+    api.check_openapi();
+}
+
+/// `FraudAlertNotification` of openapi.json (the callback's request body) against `alert`.
+fn spec_errors_of_notification(alert: &Value) -> Vec<String> {
+    let schema = json!({"$ref": "#/components/schemas/FraudAlertNotification"});
+    let callback = &spec().doc["paths"]["/event-subscriptions"]["post"]["callbacks"]["fraudAlert"];
+    let documented =
+        &callback["{$request.body#/Data/CallbackUrl}"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(documented, &schema, "the callback documents the notification schema");
+    spec().errors("callback FraudAlertNotification", &schema, alert)
+}
+
+/// Booking times of the alerts about the consents `ids`.
+fn bookings_about(ids: &BTreeMap<String, u64>, alerts: &[Value]) -> Vec<u64> {
+    alerts.iter().filter(|a| ids.contains_key(a["ConsentId"].as_str().unwrap())).map(booked_ms).collect()
+}
+
+#[tokio::test]
+async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let revoked = consents(&api, &bank, &agreement, 0..10).await;
+    let kept = consents(&api, &bank, &agreement, 10..20).await;
+    let receiver = Receiver::start().await;
+    subscribed(&api, &bank, &agreement, &receiver.url).await;
+    let of_revoked = |alerts: &[Value]| bookings_about(&revoked, alerts);
+    let of_kept = |alerts: &[Value]| bookings_about(&kept, alerts);
+    wait_for("an alert about a customer to revoke", || !of_revoked(&receiver.alerts()).is_empty()).await;
+    for id in revoked.keys() {
+        let r = api.delete(&bank, &format!("/account-access-consents/{id}")).bearer(&agreement).send().await;
+        assert_eq!(r.status, 204);
+    }
+    let revoked_at = bank.state.sim_now().as_millis();
+    // Two simulated days later for the customers still linked...
+    let later = revoked_at + 2 * 86_400_000;
+    wait_for("alerts two days after the revocation", || of_kept(&receiver.alerts()).iter().any(|&t| t > later)).await;
+    // ...the revoked customers had on-platform transactions, but no alert about them came.
+    let spec = bank.population();
+    let missed: usize = revoked
+        .values()
+        .map(|&c| {
+            booked(&spec, c, revoked_at / 86_400_000, later / 86_400_000 + 1)
+                .iter()
+                .filter(|t| t.on_platform && t.at_ms > revoked_at && t.at_ms <= later)
+                .count()
+        })
+        .sum();
+    assert!(missed > 0, "the revoked customers booked nothing on the platform in two days");
+    let after: Vec<u64> = of_revoked(&receiver.alerts()).into_iter().filter(|&t| t > revoked_at).collect();
+    assert!(after.is_empty(), "alerts booked after the revocation at {revoked_at}: {after:?}");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    let (gone, staying) = (Receiver::start().await, Receiver::start().await);
+    let gone_id = subscribed(&api, &bank, &agreement, &gone.url).await;
+    subscribed(&api, &bank, &agreement, &staying.url).await;
+    wait_for("an alert at the callback to unsubscribe", || !gone.alerts().is_empty()).await;
+    let r = api.delete(&bank, &format!("/event-subscriptions/{gone_id}")).bearer(&agreement).send().await;
+    assert_eq!(r.status, 204);
+    let deleted_at = bank.state.sim_now().as_millis();
+    let later = deleted_at + 2 * 86_400_000;
+    wait_for("alerts two days after the DELETE", || staying.alerts().iter().any(|a| booked_ms(a) > later)).await;
+    let after: Vec<u64> = gone.alerts().iter().map(booked_ms).filter(|&t| t > deleted_at).collect();
+    assert!(after.is_empty(), "alerts booked after the DELETE at {deleted_at}: {after:?}");
+    let target = format!("/event-subscriptions/{gone_id}");
+    assert_error(&api.get(&bank, &target).bearer(&agreement).send().await, 404, "not_found");
+    assert_error(&api.delete(&bank, &target).bearer(&agreement).send().await, 404, "not_found");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
+    // Ten simulated days per second: over a hundred alerts a second for 20 customers.
+    let bank = start_bank(scenario(), "demo-bank", 10.0 * FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    // A callback that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/events", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    subscribed(&api, &bank, &agreement, &silent_url).await;
+    // And one that answers but wants at most one alert a second.
+    let receiver = Receiver::start().await;
+    let body = json!({"Data": {"CallbackUrl": receiver.url, "MaxEventsPerSecond": 1}});
+    assert_eq!(subscribe(&api, &bank, &agreement, body).await.status, 201);
+    let dropped = |reason: &str| {
+        let api = &api;
+        let bank = &bank;
+        let name = format!("bank_alerts_dropped_total{{bank=\"demo-bank\",reason=\"{reason}\"}}");
+        async move { sample(&api.get(bank, "/metrics").send().await.text(), &name).unwrap_or(0.0) }
+    };
+    let mut waited = 0;
+    while dropped("slow_callback").await < 1.0 || dropped("max_events_per_second").await < 1.0 {
+        waited += 1;
+        assert!(waited < 6_000, "no drops counted after 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The bank keeps serving data meanwhile.
+    let (_, access) = consent(&api, &bank, &agreement, 30).await;
+    let r = api.get(&bank, "/accounts/chk-demo-bank-30/balances").bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
