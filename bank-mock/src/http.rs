@@ -100,7 +100,8 @@ pub struct AppState {
     /// The desk's token mint, copied out so requests are authenticated without locking the desk
     /// (and before they take a rate-limit token).
     tokens: TokenMint,
-    clock: LiveClock,
+    /// Set once at start, and again by an in-process driver when its data phase begins.
+    clock: std::sync::RwLock<LiveClock>,
     workers: Semaphore,
     bucket: Mutex<(f64, Instant)>,
     in_flight: AtomicU64,
@@ -168,7 +169,7 @@ impl AppState {
             bucket: Mutex::new((burst, Instant::now())),
             scenario,
             bank,
-            clock,
+            clock: std::sync::RwLock::new(clock),
             in_flight: AtomicU64::new(0),
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
@@ -178,12 +179,18 @@ impl AppState {
 
     /// The scenario's calendar as this server runs it.
     pub fn clock(&self) -> LiveClock {
-        self.clock
+        *self.clock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Restarts the calendar: from now on it reads `clock`. For a driver running the bank
+    /// in-process, which learns the pace of the data phase only after the negotiation.
+    pub fn set_clock(&self, clock: LiveClock) {
+        *self.clock.write().unwrap_or_else(|e| e.into_inner()) = clock;
     }
 
     /// Simulated time now, on this server's clock.
     pub fn sim_now(&self) -> SimTime {
-        self.clock.now()
+        self.clock().now()
     }
 
     pub fn population(&self) -> &PopulationSpec {
@@ -334,7 +341,7 @@ fn authenticate<'h>(state: &AppState, headers: &'h HeaderMap) -> Result<Verified
 }
 
 fn sim_time(state: &AppState, ms: Option<u64>) -> SimTime {
-    ms.map_or_else(|| state.clock.now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
+    ms.map_or_else(|| state.sim_now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -786,7 +793,7 @@ async fn review_agreement(
         let token = authenticate(&state, &headers)?;
         let access = state.desk().agreement_access(token, &platform)?;
         let b: TimeBody = parse_optional_body(body)?;
-        let now = state.clock.now();
+        let now = state.sim_now();
         let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
         Ok(Json(verdict_json(v)).into_response())
     })();
@@ -897,7 +904,7 @@ async fn create_consent(
                 Some("Data"),
             ));
         }
-        let now = state.clock.now();
+        let now = state.sim_now();
         let (consent, access) =
             state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
         let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
@@ -937,7 +944,7 @@ async fn delete_consent(
     let reply = (|| {
         let token = bearer(&headers)?;
         let id = consent_id(&id)?;
-        state.desk().revoke_consent(token, id, state.clock.now())?;
+        state.desk().revoke_consent(token, id, state.sim_now())?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })();
     state.count("consent_delete", status_of(&reply));
@@ -1003,7 +1010,7 @@ async fn create_subscription(
         }
         check_callback_url(&b.data.callback_url)
             .map_err(|e| Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl")))?;
-        let now = state.clock.now();
+        let now = state.sim_now();
         let s = state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
         Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
     })();
@@ -1076,7 +1083,7 @@ async fn service<'h, T>(
     work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let result = async {
-        let now = state.clock.now();
+        let now = state.sim_now();
         if state.in_outage(now) {
             return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
         }
@@ -1129,7 +1136,7 @@ async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply
             wants: Resource::Accounts.fields(),
             wants_off_platform: false,
         };
-        let now = state.clock.now();
+        let now = state.sim_now();
         let served = state.desk().serve_consent(token, &request, now)?;
         let person = population::customer(&state.spec, served.customer);
         let records = api::account_records(&served.grant, &person);
@@ -1161,7 +1168,7 @@ async fn balances(
             wants: Resource::Balances.fields(),
             wants_off_platform: false,
         };
-        let now = state.clock.now();
+        let now = state.sim_now();
         let served = state.desk().serve_consent(token, &request, now)?;
         if !account_belongs(&state.spec, served.customer, &account) {
             return Err(DeskError::NotFound("account").into());
@@ -1238,7 +1245,7 @@ fn transactions_page(
             }
         }
     }
-    let nowt = state.clock.now();
+    let nowt = state.sim_now();
     let to = to.unwrap_or(nowt.as_millis());
     let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
     if from > to {

@@ -85,19 +85,20 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-    let clock = state.clock();
     let counters = state.push_counters();
     let mut schedule = AlertSchedule::default();
     let mut budgets: BTreeMap<u64, Budget> = BTreeMap::new();
     let mut sends = tokio::task::JoinSet::new();
     let mut next_event = 1u64;
-    let mut from_ms = clock.now().as_millis();
+    let mut from_ms = state.sim_now().as_millis();
     'ticks: loop {
         tokio::select! {
             () = &mut stop => break,
             () = tokio::time::sleep(TICK) => {}
         }
         while sends.try_join_next().is_some() {}
+        // Read each tick: an in-process driver may restart the calendar for its data phase.
+        let clock = state.clock();
         let now = clock.now();
         let to_ms = (now + TICK.mul_f64(clock.scale)).as_millis().max(from_ms);
         let (watches, limits): (Vec<_>, BTreeMap<u64, Option<u32>>) = {

@@ -421,6 +421,58 @@ pub struct DataReport {
     pub flows: Vec<FlowReport>,
     pub latency: Vec<LatencyRow>,
     pub banks: Vec<BankDataRow>,
+    /// Live runs: how each bank's data phase was paced against the wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LivePace>,
+}
+
+/// How a live run mapped each bank's data phase onto the wall clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivePace {
+    /// Wall-clock length of the run's data phase.
+    pub wall_ms: u64,
+    pub banks: Vec<BankPaceRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankPaceRow {
+    pub bank: String,
+    /// Simulated time the run covered: the first `simulated_ms` of the bank's data phase.
+    pub simulated_ms: u64,
+    /// Simulated seconds per wall-clock second.
+    pub speedup: f64,
+    /// What set the speed: `phase` (the whole phase fits), `max_rate`, or `rate_limit` (the
+    /// bank's own, of which the platform plans to use 80%).
+    pub bound: String,
+}
+
+/// The sentences that head a report's data section: how a live run was paced, and which banks
+/// exposed nothing against those that did.
+pub fn summary_sentences(report: &Report) -> Vec<String> {
+    let live = report.data.as_ref().and_then(|d| d.live.as_ref()).map(live_pace_sentence);
+    live.into_iter().chain(withdrawn_banks_sentence(report)).collect()
+}
+
+/// The sentence saying how a live run was paced, bank by bank.
+pub fn live_pace_sentence(pace: &LivePace) -> String {
+    let banks: Vec<String> = pace
+        .banks
+        .iter()
+        .map(|b| {
+            let why = match b.bound.as_str() {
+                "rate_limit" => "held to 80% of its rate limit",
+                "max_rate" => "held to the run's --max-rate",
+                _ => "the whole phase",
+            };
+            format!(
+                "{} the first {} ({}\u{d7} real time, {why})",
+                b.bank,
+                ms(b.simulated_ms),
+                count(b.speedup.round() as u64)
+            )
+        })
+        .collect();
+    format!("Live run: {} of wall time covered, at {}.", ms(pace.wall_ms), and_list(&banks))
 }
 
 /// Data flowing under one agreement.
@@ -807,7 +859,7 @@ fn render_data_markdown(md: &mut String, report: &Report) {
         d.generator,
         d.sensitivity_weights
     );
-    if let Some(s) = withdrawn_banks_sentence(report) {
+    for s in summary_sentences(report) {
         let _ = writeln!(md, "{s}\n");
     }
     for s in design_sentences(report) {

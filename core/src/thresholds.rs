@@ -463,6 +463,7 @@ mod tests {
                     latency: latency.summary(Duration::from_secs(1)),
                 }],
                 banks: vec![bank_row("a", 40), bank_row("b", 0)],
+                live: None,
             }),
             thresholds: None,
         }

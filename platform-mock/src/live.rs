@@ -31,10 +31,12 @@ use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::negotiation::review::Verdict;
 use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
-use testbed_core::report::{BankDataRow, DataReport, FlowReport, LatencyRow, Mode, Report, Totals};
+use testbed_core::report::{
+    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Totals,
+};
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{RemoteBanks, negotiate};
-use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose};
+use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
 use tokio::runtime::Runtime;
 
@@ -50,6 +52,9 @@ pub struct LiveOptions {
     /// Most requests in flight at once; a request waiting for a slot still counts its latency
     /// from its intended send time.
     pub max_in_flight: usize,
+    /// Compress each bank's phase into `duration` even beyond `RATE_LIMIT_SHARE` of its rate
+    /// limit: an overload test.
+    pub ignore_rate_limits: bool,
 }
 
 impl Default for LiveOptions {
@@ -60,6 +65,7 @@ impl Default for LiveOptions {
             max_customers: 2_000,
             drain: Duration::from_secs(3),
             max_in_flight: 256,
+            ignore_rate_limits: false,
         }
     }
 }
@@ -231,20 +237,27 @@ impl RemoteBanks for HttpBanks<'_> {
     }
 }
 
-/// Reads a bank's own exposure ledger for a platform (by bank index and platform name), when the
-/// caller runs the banks and can see inside them.
-pub type BankLedgers<'a> = &'a dyn Fn(usize, &str) -> Option<ExposureSummary>;
+/// What a caller that runs the banks itself (in this process) can do that a remote client
+/// cannot: read their ledgers, and set their calendars to the pace of the data phase.
+pub trait InProcessBanks {
+    /// A bank's own exposure ledger for a platform (by bank index and platform name).
+    fn exposure(&self, bank: usize, platform: &str) -> Option<ExposureSummary>;
+    /// Restart the bank's calendar at the start of the data phase (simulated time zero), running
+    /// `scale` simulated seconds per wall-clock second.
+    fn start_data_phase(&self, bank: usize, scale: f64);
+}
 
 /// Runs `scenario` live against the bank servers at `urls` (one base URL per bank of the
 /// scenario, in its order). `stop` ends the data phase early (Ctrl-C); the report then says it
-/// is incomplete. With `bank_ledgers`, exposure comes from the banks' ledgers; without, from
-/// what the platform received.
+/// is incomplete. With `in_process`, exposure comes from the banks' ledgers and their calendars
+/// follow the pace of the data phase; without, exposure is what the platform received, and
+/// remote banks keep their own calendars (`bank-mock serve --time-scale`).
 pub fn run(
     scenario: Arc<Scenario>,
     urls: &[String],
     opts: &LiveOptions,
     stop: Arc<AtomicBool>,
-    bank_ledgers: Option<BankLedgers<'_>>,
+    in_process: Option<&dyn InProcessBanks>,
 ) -> Result<Report, ClientError> {
     if urls.len() != scenario.banks.len() {
         return Err(ClientError::Live(format!(
@@ -265,7 +278,6 @@ pub fn run(
         }
     });
     let data = scenario.data.clone();
-    let scale = time_scale(&scenario, opts.duration);
     let mut banks = HttpBanks {
         rt: &rt,
         client: HttpClient::default(),
@@ -298,7 +310,9 @@ pub fn run(
                 })
             })
             .collect();
-        let observed = rt.block_on(load(&scenario, urls, &flows, opts, scale, stop.clone()));
+        let agreed: Vec<(usize, usize, &Terms)> = flows.iter().map(|f| (f.platform, f.bank, &f.terms)).collect();
+        let pace = pace(&scenario, &agreed, opts);
+        let observed = rt.block_on(load(&scenario, urls, &flows, opts, &pace, stop.clone(), in_process));
         let (latency, finished) = (observed.latency, observed.finished);
         // Incomplete means interrupted. Requests still in flight when the drain ends (say,
         // waiting out a Retry-After) show as `requests` − `ok` − errors in their row.
@@ -307,8 +321,8 @@ pub fn run(
         let mut flow_reports = Vec::new();
         for (fi, f) in flows.iter().enumerate() {
             let platform = &scenario.platforms[f.platform].name;
-            let exposure = match bank_ledgers {
-                Some(read) => read(f.bank, platform),
+            let exposure = match in_process {
+                Some(banks) => banks.exposure(f.bank, platform),
                 None => {
                     let ledger = observed.ledgers[fi].lock().unwrap_or_else(|e| e.into_inner());
                     Some(ledger.summarize(&scenario.population_spec(f.bank), platform, d.sensitivity_weights))
@@ -374,6 +388,25 @@ pub fn run(
                 })
                 .collect(),
             banks,
+            live: Some(LivePace {
+                wall_ms: opts.duration.as_millis() as u64,
+                // The banks with data flowing: the others had nothing to pace.
+                banks: scenario
+                    .banks
+                    .iter()
+                    .zip(&pace.banks)
+                    .enumerate()
+                    .filter(|(bi, _)| flows.iter().any(|f| f.bank == *bi))
+                    .map(|(_, bp)| bp)
+                    .map(|(b, p)| BankPaceRow {
+                        bank: b.name.clone(),
+                        simulated_ms: ((opts.duration.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3)
+                            as u64,
+                        speedup: p.scale,
+                        bound: p.bound.into(),
+                    })
+                    .collect(),
+            }),
         });
     }
     report.complete = complete;
@@ -382,10 +415,97 @@ pub fn run(
     Ok(report)
 }
 
-/// How much faster than simulated time the live data phase runs: the scenario's data phase is
-/// compressed into `duration`.
-pub fn time_scale(scenario: &Scenario, duration: Duration) -> f64 {
-    scenario.data.as_ref().map_or(1.0, |d| d.duration.as_secs_f64() / duration.as_secs_f64().max(1e-3))
+/// How fast each bank's live data phase runs, and what set that speed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pace {
+    /// One per bank of the scenario, in its order.
+    pub banks: Vec<BankPace>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BankPace {
+    /// Simulated seconds per wall-clock second.
+    pub scale: f64,
+    /// What bounds `scale`: `phase` (the whole data phase fits in the run), `max_rate`, or
+    /// `rate_limit` (the bank's own rate limit).
+    pub bound: &'static str,
+}
+
+/// Share of a bank's published rate limit the platform plans to use: the rest absorbs the
+/// Poisson bursts of open-model load, so that latency measures the bank's service and not a
+/// storm of 429s.
+pub const RATE_LIMIT_SHARE: f64 = 0.8;
+
+/// How much faster than simulated time each bank's live data phase runs, given the agreements
+/// reached, as `(platform, bank, terms)`. The scenario's data phase is compressed into
+/// `opts.duration`, unless that would send a bank more than `RATE_LIMIT_SHARE` of its rate limit
+/// (unless `opts.ignore_rate_limits`), or all banks together more than `opts.max_rate` requests
+/// per second; then those banks go as fast as that allows and the run covers the first part of
+/// their phase. Each bank has its own calendar, so a slow bank does not slow the others.
+pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveOptions) -> Pace {
+    let n = scenario.banks.len();
+    let Some(data) = &scenario.data else { return Pace { banks: vec![BankPace { scale: 1.0, bound: "phase" }; n] } };
+    let whole = data.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3);
+    // Requests, and pushed alerts, per simulated second at each bank.
+    let mut pulled = vec![0.0; n];
+    let mut pushed = vec![0.0; n];
+    for &(pi, bi, terms) in agreed {
+        let bank = &scenario.banks[bi];
+        let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
+        for w in scenario.platforms[pi].workload.iter().filter(|w| terms.allows(w.purpose)) {
+            let per_day = match (w.kind, w.rate) {
+                // Pushed by the bank: one per visible card transaction of each customer with a
+                // consent.
+                (RequestKind::FraudAlert, _) => {
+                    let visible = if terms.grants(DataCategory::OffPlatformTransactions) {
+                        1.0
+                    } else {
+                        bank.population.on_platform_share
+                    };
+                    let consents = linked.min(opts.max_customers) as f64;
+                    pushed[bi] += bank.population.transactions_per_day * visible * consents / 86_400.0;
+                    continue;
+                }
+                (_, Rate::PerCustomerPerDay(r)) => r * linked as f64,
+                (_, Rate::PerSecond(r)) => r * 86_400.0,
+                (_, Rate::PerTransaction) => bank.population.transactions_per_day * linked as f64,
+            };
+            pulled[bi] += per_day / 86_400.0;
+        }
+    }
+    let mut banks: Vec<BankPace> = scenario
+        .banks
+        .iter()
+        .zip(&pulled)
+        .map(|(bank, offered)| match bank.service.rate_limit {
+            Some((per_second, _)) if offered * whole > per_second * RATE_LIMIT_SHARE && !opts.ignore_rate_limits => {
+                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: "rate_limit" }
+            }
+            _ => BankPace { scale: whole, bound: "phase" },
+        })
+        .collect();
+    // Within `max_rate`, the banks held to their own limits keep their pace and the others
+    // share what is left; if the limited ones alone exceed it, every bank slows alike.
+    let load = |limited: bool| -> f64 {
+        banks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| (b.bound == "rate_limit") == limited)
+            .map(|(i, b)| (pulled[i] + pushed[i]) * b.scale)
+            .sum()
+    };
+    let (limited, free) = (load(true), load(false));
+    if limited + free > opts.max_rate {
+        let (factor, slowed): (f64, fn(&BankPace) -> bool) = if limited < opts.max_rate {
+            ((opts.max_rate - limited) / free, |b| b.bound != "rate_limit")
+        } else {
+            (opts.max_rate / (limited + free), |_| true)
+        };
+        for b in banks.iter_mut().filter(|b| slowed(b)) {
+            *b = BankPace { scale: b.scale * factor, bound: "max_rate" };
+        }
+    }
+    Pace { banks }
 }
 
 struct LiveFlow {
@@ -454,9 +574,11 @@ async fn load(
     urls: &[String],
     flows: &[LiveFlow],
     opts: &LiveOptions,
-    scale: f64,
+    pace: &Pace,
     stop: Arc<AtomicBool>,
+    in_process: Option<&dyn InProcessBanks>,
 ) -> Observed {
+    let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
     let client = HttpClient::default();
     let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
     // Link customers: one consent (and access token) each.
@@ -513,7 +635,7 @@ async fn load(
                     bank.population.on_platform_share
                 };
                 let per_day = bank.population.transactions_per_day * visible * access[fi].len() as f64;
-                alert_flows.push((fi, w.purpose, per_day / 86_400.0 * scale));
+                alert_flows.push((fi, w.purpose, per_day / 86_400.0 * scales[f.bank]));
                 continue;
             }
             let per_day = match w.rate {
@@ -521,11 +643,17 @@ async fn load(
                 Rate::PerSecond(r) => r * 86_400.0,
                 Rate::PerTransaction => bank.population.transactions_per_day * linked,
             };
-            sources.push((fi, w.clone(), per_day / 86_400.0 * scale));
+            sources.push((fi, w.clone(), per_day / 86_400.0 * scales[f.bank]));
         }
     }
     let total: f64 = sources.iter().map(|s| s.2).sum::<f64>() + alert_flows.iter().map(|a| a.2).sum::<f64>();
     let cap = if total > opts.max_rate { opts.max_rate / total } else { 1.0 };
+    // The data phase starts now, on every calendar.
+    if let Some(banks) = in_process {
+        for (bank, scale) in scales.iter().enumerate() {
+            banks.start_data_phase(bank, *scale);
+        }
+    }
     let start = tokio::time::Instant::now();
     let end = start + opts.duration;
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -541,7 +669,7 @@ async fn load(
         cap,
         consent_customers,
         (latency.clone(), ledgers.clone()),
-        (start, scale),
+        (start, scales.to_vec()),
     )
     .await;
     if let Some((_, subscriptions)) = &callback {
@@ -577,7 +705,7 @@ async fn load(
         let (bank, base) = (f.bank, urls[f.bank].clone());
         let bank_name = scenario.banks[bank].name.clone();
         let client_cfg = scenario.platforms[f.platform].client.clone();
-        let clock_scale = scale;
+        let clock_scale = scales[bank];
         tasks.spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(si as u64 + 1);
             let mut requests = tokio::task::JoinSet::new();
@@ -722,7 +850,7 @@ async fn subscribe_to_alerts(
     cap: f64,
     consent_customers: Vec<BTreeMap<String, u64>>,
     (latency, ledgers): (Arc<Mutex<LatencyMap>>, Arc<Vec<Mutex<PairLedger>>>),
-    (start, scale): (tokio::time::Instant, f64),
+    (start, scales): (tokio::time::Instant, Vec<f64>),
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
         return None;
@@ -741,7 +869,7 @@ async fn subscribe_to_alerts(
             return;
         };
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(toe);
-        let sim_ms = (start.elapsed().as_secs_f64() * scale * 1e3) as u64;
+        let sim_ms = (start.elapsed().as_secs_f64() * scales[banks[fi]] * 1e3) as u64;
         count_received(ledger, body, sim_ms, customer, purposes[fi]);
         let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());
         let entry = l.entry((banks[fi], RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default()));

@@ -31,12 +31,17 @@ pub struct RunArgs {
     /// Output folder [default: reports/<scenario name>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Wall-clock length of the data phase (each agreement's data phase is compressed into it).
+    /// Wall-clock length of the data phase. Each bank's data phase is compressed into it, as far
+    /// as `--max-rate` and the bank's rate limit (in the scenario) allow.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     duration: Duration,
     /// Ceiling on the total request rate, per second.
     #[arg(long, default_value_t = 20_000.0)]
     max_rate: f64,
+    /// Compress each bank's phase into `--duration` even beyond 80% of the bank's rate limit (an
+    /// overload test: expect 429s).
+    #[arg(long)]
+    ignore_rate_limits: bool,
     /// Allow bank URLs outside loopback (by default load goes only to 127.0.0.0/8, localhost
     /// or [::1]).
     #[arg(long)]
@@ -82,8 +87,12 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
         return Err(bad_input(format!("--max-rate: {} is not a number > 0", args.max_rate)));
     }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
-    let opts =
-        platform_mock::live::LiveOptions { duration: args.duration, max_rate: args.max_rate, ..Default::default() };
+    let opts = platform_mock::live::LiveOptions {
+        duration: args.duration,
+        max_rate: args.max_rate,
+        ignore_rate_limits: args.ignore_rate_limits,
+        ..Default::default()
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let mut report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &opts, stop, None)
         .map_err(|e| Failure { bad_input: false, message: e.to_string() })?;
@@ -183,7 +192,7 @@ fn summary(report: &Report) -> String {
         out.push_str(&summary_row(report, n).join(" | "));
         out.push('\n');
     }
-    if let Some(s) = testbed_core::report::withdrawn_banks_sentence(report) {
+    for s in testbed_core::report::summary_sentences(report) {
         out.push_str(&s);
         out.push('\n');
     }

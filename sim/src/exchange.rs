@@ -884,6 +884,7 @@ impl Phase<'_> {
                 flows,
                 latency,
                 banks,
+                live: None,
             },
             revocations,
             timeline: self.timeline,

@@ -6,6 +6,7 @@ use bank_mock::http::{AppState, LiveClock, serve};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use testbed_core::SimTime;
+use testbed_core::exposure::ExposureSummary;
 use testbed_core::report::Report;
 use testbed_core::scenario::Scenario;
 
@@ -15,7 +16,6 @@ pub use platform_mock::live::LiveOptions;
 /// incomplete.
 pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Report, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let scale = platform_mock::live::time_scale(&scenario, opts.duration);
     let mut urls = Vec::new();
     let mut states = Vec::new();
     let mut shutdowns = Vec::new();
@@ -25,7 +25,7 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         urls.push(format!("http://{addr}"));
-        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
+        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, 1.0));
         states.push(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         shutdowns.push(tx);
@@ -33,15 +33,28 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             let _ = rx.await;
         }));
     }
-    let weights = scenario.data.as_ref().map_or([0.0; 3], |d| d.sensitivity_weights);
-    let bank_ledgers = |bank: usize, platform: &str| {
-        let desk = states[bank].desk();
-        desk.ledgers().get(platform).map(|l| l.summarize(desk.population(), platform, weights))
-    };
-    let report = platform_mock::live::run(scenario.clone(), &urls, opts, stop, Some(&bank_ledgers));
+    let banks = Banks { states, weights: scenario.data.as_ref().map_or([0.0; 3], |d| d.sensitivity_weights) };
+    let report = platform_mock::live::run(scenario.clone(), &urls, opts, stop, Some(&banks));
     for tx in shutdowns {
         let _ = tx.send(());
     }
     rt.shutdown_timeout(opts.drain);
     report.map_err(|e| e.to_string())
+}
+
+/// The bank servers of this process, seen from inside.
+struct Banks {
+    states: Vec<Arc<AppState>>,
+    weights: [f64; 3],
+}
+
+impl platform_mock::live::InProcessBanks for Banks {
+    fn exposure(&self, bank: usize, platform: &str) -> Option<ExposureSummary> {
+        let desk = self.states[bank].desk();
+        desk.ledgers().get(platform).map(|l| l.summarize(desk.population(), platform, self.weights))
+    }
+
+    fn start_data_phase(&self, bank: usize, scale: f64) {
+        self.states[bank].set_clock(LiveClock::new(SimTime::ZERO, scale));
+    }
 }

@@ -36,13 +36,17 @@ enum Command {
         /// Run live: one bank-mock server per bank on 127.0.0.1, real HTTP.
         #[arg(long)]
         live: bool,
-        /// Live mode: wall-clock length of the data phase (each agreement's data phase is
-        /// compressed into it), e.g. 10s.
+        /// Live mode: wall-clock length of the data phase, e.g. 10s. Each bank's data phase is
+        /// compressed into it, as far as `--max-rate` and the bank's rate limit allow.
         #[arg(long, value_parser = parse_duration, default_value = "10s")]
         duration: std::time::Duration,
         /// Live mode: ceiling on the total request rate, per second.
         #[arg(long, default_value_t = 20_000.0)]
         max_rate: f64,
+        /// Live mode: compress each bank's phase into `--duration` even beyond 80% of the bank's
+        /// rate limit (an overload test: expect 429s).
+        #[arg(long)]
+        ignore_rate_limits: bool,
         /// No progress spinner on stderr.
         #[arg(long)]
         quiet: bool,
@@ -127,7 +131,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate, quiet } => {
+        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate, ignore_rate_limits, quiet } => {
             let mut sc = load_scenario(&scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
@@ -149,7 +153,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
             let (mut report, exposed) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
-                let opts = sim::live::LiveOptions { duration, max_rate, ..Default::default() };
+                let opts = sim::live::LiveOptions { duration, max_rate, ignore_rate_limits, ..Default::default() };
                 let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let report =
                     sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop).map_err(anyhow::Error::msg)?;
@@ -258,7 +262,7 @@ fn summary(report: &Report) -> String {
         "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished, {} revoked",
         t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
     );
-    if let Some(s) = testbed_core::report::withdrawn_banks_sentence(report) {
+    for s in testbed_core::report::summary_sentences(report) {
         let _ = writeln!(out, "{s}");
     }
     // The terminal gets the headline tables; report.md has them all.

@@ -11,6 +11,7 @@ use testbed_core::SimTime;
 use testbed_core::scenario::Scenario;
 
 mod alerts;
+mod pace;
 
 fn scenario_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
@@ -20,16 +21,34 @@ fn load(name: &str) -> Scenario {
     testbed_core::scenario::parse(&std::fs::read_to_string(scenario_path(name)).unwrap()).unwrap()
 }
 
-/// One bank-mock per bank of `scenario` on 127.0.0.1:0, on a runtime of their own; returns
-/// their base URLs, their states, and the runtime (dropping it stops them).
-fn start_banks(scenario: &Arc<Scenario>, scale: f64) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
+/// The pace a live run will take: that of the agreements the in-process session reaches (the
+/// live negotiation reaches the same ones).
+fn expected_pace(scenario: &Scenario, opts: &platform_mock::live::LiveOptions) -> platform_mock::live::Pace {
+    let session = testbed_core::session::negotiate(scenario, None);
+    let agreed: Vec<_> = session
+        .agreements
+        .iter()
+        .filter(|(_, a)| a.revoked_at.is_none())
+        .map(|(_, a)| (a.platform, a.bank, &a.terms))
+        .collect();
+    platform_mock::live::pace(scenario, &agreed, opts)
+}
+
+/// One bank-mock per bank of `scenario` on 127.0.0.1:0, on a runtime of their own, each with a
+/// calendar at `pace` (as `bank-mock serve --time-scale` would set it); returns their base URLs,
+/// their states, and the runtime (dropping it stops them).
+fn start_banks(
+    scenario: &Arc<Scenario>,
+    pace: &platform_mock::live::Pace,
+) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut urls = Vec::new();
     let mut states = Vec::new();
     for b in 0..scenario.banks.len() {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         urls.push(format!("http://{}", listener.local_addr().unwrap()));
-        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
+        let state =
+            AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, pace.banks[b].scale));
         states.push(state.clone());
         rt.spawn(serve(listener, state, std::future::pending::<()>()));
     }
@@ -41,8 +60,9 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
     let mut scenario = load("messenger-2018.toml");
     scenario.data = None;
     let scenario = Arc::new(scenario);
-    let (urls, _states, _rt) = start_banks(&scenario, 1.0);
     let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, _states, _rt) = start_banks(&scenario, &pace);
     let live = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
         .expect("live run");
     let local = testbed_core::session::negotiate(&scenario, None).report;
@@ -62,8 +82,8 @@ fn the_platform_counts_no_more_than_the_bank_disclosed_and_only_fields_the_terms
         max_customers: 40,
         ..Default::default()
     };
-    let scale = platform_mock::live::time_scale(&scenario, opts.duration);
-    let (urls, states, _rt) = start_banks(&scenario, scale);
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, states, _rt) = start_banks(&scenario, &pace);
     let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
         .expect("live run");
     let data = report.data.as_ref().expect("the scenario has a data phase");
@@ -93,8 +113,10 @@ fn platform_mock(args: &[&str]) -> std::process::Output {
 #[test]
 fn run_writes_the_report_schema_of_sim_against_bank_urls() {
     let scenario = Arc::new(load("live-demo.toml"));
-    let scale = platform_mock::live::time_scale(&scenario, Duration::from_secs(1));
-    let (urls, _states, _rt) = start_banks(&scenario, scale);
+    let opts =
+        platform_mock::live::LiveOptions { duration: Duration::from_secs(1), max_rate: 200.0, ..Default::default() };
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, _states, _rt) = start_banks(&scenario, &pace);
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path("live-demo.toml").display().to_string()];
     for (b, url) in scenario.banks.iter().zip(&urls) {

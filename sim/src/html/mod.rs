@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::report::{
     Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, data_tables, ms, narrate, summary_row,
-    terms_line, withdrawn_banks_sentence,
+    summary_sentences, terms_line,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -292,7 +292,7 @@ fn page(report: &Report) -> Result<Page, charts::ChartError> {
         meta,
         complete: report.complete,
         cards,
-        sentence: withdrawn_banks_sentence(report),
+        sentence: Some(summary_sentences(report).join(" ")).filter(|s| !s.is_empty()),
         summary,
         parties: parties(report),
         negotiations: report.negotiations.iter().map(|n| negotiation_view(report, n)).collect::<Result<_, _>>()?,

@@ -33,6 +33,8 @@ fn a_live_data_phase_sends_open_model_load_and_the_banks_count_what_they_disclos
         duration: Duration::from_millis(1_500),
         max_rate: 400.0,
         max_customers: 50,
+        // Past limited-bank's rate limit on purpose, to see its 429s.
+        ignore_rate_limits: true,
         ..Default::default()
     };
     let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
@@ -65,7 +67,9 @@ fn a_live_run_receives_the_fraud_alerts_the_banks_push_and_their_ledgers_count_t
     };
     let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
     let data = report.data.as_ref().expect("data phase");
-    for flow in &data.flows {
+    // limited-bank's rate limit holds its phase to about a minute of simulated time here, too
+    // little for a card transaction to be likely; demo-bank runs its whole phase.
+    for flow in data.flows.iter().filter(|f| f.bank == "demo-bank") {
         let row = data.latency.iter().find(|r| r.bank == flow.bank && r.kind == "fraud_alert");
         let row = row.unwrap_or_else(|| panic!("{}: no fraud_alert row in {:?}", flow.bank, data.latency));
         assert!(row.requests > 0 && row.latency.ok == row.requests, "{}: {row:?}", flow.bank);

@@ -1,0 +1,102 @@
+//! How fast a live run goes: the whole data phase when it fits, else as fast as the run's
+//! `--max-rate` and the banks' own rate limits allow.
+
+use crate::load;
+use platform_mock::live::{LiveOptions, Pace, RATE_LIMIT_SHARE};
+use std::time::Duration;
+use testbed_core::scenario::{Rate, RequestKind, Scenario};
+
+/// The pace of the agreements the session reaches.
+fn pace(scenario: &Scenario, opts: &LiveOptions) -> Pace {
+    crate::expected_pace(scenario, opts)
+}
+
+/// Requests per simulated second the platforms send `bank` under the agreements reached.
+fn offered(scenario: &Scenario, bank: usize) -> f64 {
+    let session = testbed_core::session::negotiate(scenario, None);
+    let mut per_second = 0.0;
+    for (_, a) in session.agreements.iter().filter(|(_, a)| a.bank == bank && a.revoked_at.is_none()) {
+        let linked = scenario.linked_customers(a.platform, bank, a.terms.consent_mode) as f64;
+        let workload = &scenario.platforms[a.platform].workload;
+        for w in workload.iter().filter(|w| w.kind != RequestKind::FraudAlert && a.terms.allows(w.purpose)) {
+            per_second += match w.rate {
+                Rate::PerCustomerPerDay(r) => r * linked / 86_400.0,
+                Rate::PerSecond(r) => r,
+                Rate::PerTransaction => scenario.banks[bank].population.transactions_per_day * linked / 86_400.0,
+            };
+        }
+    }
+    per_second
+}
+
+fn opts(duration: Duration, max_rate: f64) -> LiveOptions {
+    LiveOptions { duration, max_rate, max_customers: 2_000, ..Default::default() }
+}
+
+#[test]
+fn a_compressed_phase_that_would_flood_a_bank_is_held_to_its_rate_limit() {
+    let scenario = load("messenger-2018.toml");
+    let p = pace(&scenario, &opts(Duration::from_secs(10), 1e9));
+    let whole = scenario.data.as_ref().unwrap().duration.as_secs_f64() / 10.0;
+    let mut held = 0;
+    for (i, (bank, bp)) in scenario.banks.iter().zip(&p.banks).enumerate() {
+        let (limit, _) = bank.service.rate_limit.expect("every bank of the default scenario has a rate limit");
+        if offered(&scenario, i) == 0.0 {
+            // A bank that withdrew gets no load: nothing holds its calendar back.
+            assert_eq!((bp.scale, bp.bound), (whole, "phase"), "{}", bank.name);
+            continue;
+        }
+        held += 1;
+        assert_eq!(bp.bound, "rate_limit", "{}: the whole phase in 10 s would flood it: {bp:?}", bank.name);
+        assert!(bp.scale < whole);
+        assert!((offered(&scenario, i) * bp.scale - limit * RATE_LIMIT_SHARE).abs() < 1e-6, "{}: {bp:?}", bank.name);
+    }
+    assert!(held >= 2, "the default scenario has agreements with data at two banks or more");
+}
+
+#[test]
+fn a_bank_without_a_rate_limit_is_not_slowed_by_one_that_has_one() {
+    let scenario = load("live-demo.toml");
+    let p = pace(&scenario, &opts(Duration::from_secs(10), 1e9));
+    let whole = scenario.data.as_ref().unwrap().duration.as_secs_f64() / 10.0;
+    let limited = scenario.bank_index("limited-bank").unwrap();
+    let free = scenario.bank_index("demo-bank").unwrap();
+    assert!(scenario.banks[free].service.rate_limit.is_none());
+    assert_eq!((p.banks[free].scale, p.banks[free].bound), (whole, "phase"));
+    assert!(p.banks[limited].scale <= p.banks[free].scale, "{p:?}");
+}
+
+#[test]
+fn max_rate_slows_every_bank_in_proportion() {
+    let scenario = load("messenger-2018.toml");
+    let free = pace(&scenario, &opts(Duration::from_secs(10), 1e9));
+    let slow = pace(&scenario, &opts(Duration::from_secs(10), 10.0));
+    for (i, (f, s)) in free.banks.iter().zip(&slow.banks).enumerate() {
+        if offered(&scenario, i) > 0.0 {
+            assert_eq!(s.bound, "max_rate");
+            assert!(s.scale < f.scale);
+        }
+    }
+}
+
+#[test]
+fn a_long_enough_run_covers_the_whole_phase_at_the_phase_pace() {
+    let scenario = load("messenger-2018.toml");
+    let phase = scenario.data.as_ref().unwrap().duration;
+    // Real time: the scenario's own rates are far below every limit.
+    let p = pace(&scenario, &opts(phase, 1e9));
+    for b in &p.banks {
+        assert_eq!(b.bound, "phase");
+        assert!((b.scale - 1.0).abs() < 1e-9, "{b:?}");
+    }
+}
+
+#[test]
+fn an_overload_test_ignores_the_rate_limits_but_not_max_rate() {
+    let scenario = load("messenger-2018.toml");
+    let whole = scenario.data.as_ref().unwrap().duration.as_secs_f64() / 10.0;
+    let overload = pace(&scenario, &LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(10), 1e9) });
+    assert!(overload.banks.iter().all(|b| b.bound == "phase" && b.scale == whole), "{overload:?}");
+    let capped = pace(&scenario, &LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(10), 10.0) });
+    assert!(capped.banks.iter().all(|b| b.bound == "max_rate"), "{capped:?}");
+}
