@@ -5,8 +5,9 @@
 //! decision made by its server over HTTP, so the outcomes equal the virtual run's for the same
 //! seed. The data phase is real open-model load: requests leave at their scheduled (Poisson)
 //! times whether or not earlier ones have returned, and latency is measured from those intended
-//! times. Each agreement's data phase is compressed into the run's `duration` (rates are scaled
-//! by `data.duration / duration`, capped at `max_rate` requests per second in total).
+//! times. Each bank's data phase is compressed into the run's `duration` as far as 80% of the
+//! bank's rate limit and `max_rate` requests per second in total allow (`pace`); a bank held
+//! back covers the first part of its phase, and the report says how much.
 //!
 //! Exposure is counted in one of two places, and the report says which: by the banks' own
 //! ledgers when the caller can read them (`sim run --live` runs the banks in-process), or, against
