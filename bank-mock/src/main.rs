@@ -32,6 +32,10 @@ enum Command {
         /// Simulated seconds per wall-clock second (the scenario's calendar runs this fast).
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// The key of this server's bearer tokens. Random by default; fix it to get the same
+        /// tokens in every run (a test script), and never on a shared machine.
+        #[arg(long)]
+        token_secret: Option<u64>,
     },
 }
 
@@ -51,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    let Command::Serve { scenario, bank, listen, time_scale } = command;
+    let Command::Serve { scenario, bank, listen, time_scale, token_secret } = command;
     let text = std::fs::read_to_string(&scenario).with_context(|| format!("{}: cannot read", scenario.display()))?;
     let sc = testbed_core::scenario::parse(&text).map_err(|e| {
         let sep = if matches!(e, testbed_core::CoreError::ScenarioSyntax { .. }) { ":" } else { ": " };
@@ -61,10 +65,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
         bail!("--bank: no bank named `{bank}` in {} (banks: {})", scenario.display(), names.join(", "));
     };
-    if !(time_scale.is_finite() && time_scale > 0.0) {
-        bail!("--time-scale: {time_scale} is not a number > 0");
+    if !(time_scale.is_finite() && (1e-6..=1e9).contains(&time_scale)) {
+        bail!("--time-scale: {time_scale:?} is not a number from 0.000001 to 1000000000");
     }
-    let secret = sc.seed;
+    let secret = token_secret.unwrap_or_else(rand::random);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener =

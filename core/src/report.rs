@@ -464,12 +464,8 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
                 "max_rate" => "held to the run's --max-rate",
                 _ => "the whole phase",
             };
-            format!(
-                "{} the first {} ({}\u{d7} real time, {why})",
-                b.bank,
-                ms(b.simulated_ms),
-                count(b.speedup.round() as u64)
-            )
+            let speedup = if b.speedup < 10.0 { format!("{:.1}", b.speedup) } else { count(b.speedup.round() as u64) };
+            format!("{} the first {} ({speedup}\u{d7} real time, {why})", b.bank, ms(b.simulated_ms))
         })
         .collect();
     format!("Live run: {} of wall time covered, at {}.", ms(pace.wall_ms), and_list(&banks))

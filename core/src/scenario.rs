@@ -665,15 +665,15 @@ fn check_name(path: &str, name: &str) -> Result<(), CoreError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        // No '.': names are fields of bearer tokens (`kind.bank.platform.id.mac`) and of sweep
+        // keys (`banks[name].key`).
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
     if ok {
         Ok(())
     } else {
         Err(invalid(
             path,
-            format!(
-                "`{name}` is not a valid name; use 1 to 64 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
-            ),
+            format!("`{name}` is not a valid name; use 1 to 64 of a-z, 0-9, '-', '_', starting with a letter or digit"),
         ))
     }
 }
@@ -1551,6 +1551,14 @@ strategy = "boulware"
         let text = MINIMAL.replace("reservation = 0.2", "reservation = 1.5");
         let err = parse(&text).unwrap_err().to_string();
         assert_eq!(err, "banks[0].policy.reservation: 1.5 is outside 0..=1");
+    }
+
+    #[test]
+    fn a_name_with_a_dot_is_refused_because_tokens_and_sweep_keys_split_on_dots() {
+        let text = MINIMAL.replace("name = \"b\"", "name = \"b.1\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("banks[0].name: `b.1` is not a valid name"), "{err}");
+        assert!(!err.contains("'.'"), "{err}");
     }
 
     #[test]

@@ -882,10 +882,9 @@ async fn subscribe_to_alerts(
     for &(fi, _, rate) in alert_flows {
         let f = &flows[fi];
         let mut data = json!({"CallbackUrl": server.url(fi), "EventTypes": ["fraud_alert"]});
-        if cap < 1.0 {
-            // The run's --max-rate covers pushed alerts too: the bank drops those beyond.
-            data["MaxEventsPerSecond"] = json!((rate * cap).ceil().max(1.0) as u32);
-        }
+        // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
+        // twice the planned mean rate (room for the busy hours of the day).
+        data["MaxEventsPerSecond"] = json!((2.0 * rate * cap).ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
         let url = format!("{}/event-subscriptions", urls[f.bank]);
         let refused = match client.post_json(&url, Some(&f.token), &json!({ "Data": data })).await {
             Ok((status, v)) if status.is_success() => match v["Data"]["EventSubscriptionId"].as_str() {

@@ -83,8 +83,8 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     if let Some(seed) = args.seed {
         sc.seed = seed;
     }
-    if !(args.max_rate.is_finite() && args.max_rate > 0.0) {
-        return Err(bad_input(format!("--max-rate: {} is not a number > 0", args.max_rate)));
+    if !(args.max_rate.is_finite() && (0.001..=10_000_000.0).contains(&args.max_rate)) {
+        return Err(bad_input(format!("--max-rate: {:?} is not a number from 0.001 to 10000000", args.max_rate)));
     }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
     let opts = platform_mock::live::LiveOptions {

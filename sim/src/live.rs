@@ -16,6 +16,8 @@ pub use platform_mock::live::LiveOptions;
 /// incomplete.
 pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Report, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // One random token key for all the banks of the run: a bank recognises the others' tokens.
+    let secret: u64 = rand::random();
     let mut urls = Vec::new();
     let mut states = Vec::new();
     let mut shutdowns = Vec::new();
@@ -25,7 +27,7 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         urls.push(format!("http://{addr}"));
-        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, 1.0));
+        let state = AppState::new(scenario.clone(), b, secret, LiveClock::new(SimTime::ZERO, 1.0));
         states.push(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         shutdowns.push(tx);

@@ -147,8 +147,11 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if live && export_exposed.is_some() {
                 return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());
             }
-            if !(max_rate.is_finite() && max_rate > 0.0) {
-                return Err(SimError::Usage(format!("--max-rate: {max_rate} is not a number > 0")).into());
+            if !(max_rate.is_finite() && (0.001..=10_000_000.0).contains(&max_rate)) {
+                return Err(SimError::Usage(format!(
+                    "--max-rate: {max_rate:?} is not a number from 0.001 to 10000000"
+                ))
+                .into());
             }
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
             let (mut report, exposed) = if live {
@@ -238,7 +241,7 @@ fn print_out(text: &str) {
 /// `10s`, `1m 30s`, `250ms`: a positive duration.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let d = testbed_core::serde_duration::parse(text)?;
-    if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) }
+    if d.is_zero() || d > std::time::Duration::from_secs(3600) { Err("allowed from 1ms to 1h".into()) } else { Ok(d) }
 }
 
 fn summary(report: &Report) -> String {
