@@ -115,6 +115,12 @@ impl Desk {
         let agreement = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none())?;
         let entry = self.consents.get(&due.consent).filter(|c| c.platform == s.platform)?;
         let terms = &agreement.info.terms;
+        // The consent's transaction window holds for pushed alerts as for pulled pages.
+        let at_ms = due.transaction.at_ms;
+        let c = &entry.consent;
+        if c.transaction_from_ms.is_some_and(|from| at_ms < from) || c.transaction_to_ms.is_some_and(|to| at_ms >= to) {
+            return None;
+        }
         let off_platform = !due.transaction.on_platform;
         let request = DataRequest {
             resource: Resource::FraudAlert,

@@ -229,6 +229,34 @@ fn bookings_about(ids: &BTreeMap<String, u64>, alerts: &[Value]) -> Vec<u64> {
 }
 
 #[tokio::test]
+async fn no_alert_is_pushed_about_a_transaction_outside_the_consents_window() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    // Customers 0..10 consent to their transactions of 2018-01-01 only; 10..20 to all.
+    let until_ms = 86_400_000;
+    let mut windowed = BTreeMap::new();
+    for c in 0..10 {
+        let body = json!({"Data": {"CustomerId": c, "TransactionToDateTime": "2018-01-02T00:00:00Z"}});
+        let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        windowed.insert(r.json()["Data"]["ConsentId"].as_str().unwrap().to_string(), c);
+    }
+    let open = consents(&api, &bank, &agreement, 10..20).await;
+    let receiver = Receiver::start().await;
+    subscribed(&api, &bank, &agreement, &receiver.url).await;
+    let later = until_ms + 2 * 86_400_000;
+    wait_for("alerts two days after the window closed", || {
+        bookings_about(&open, &receiver.alerts()).iter().any(|&t| t > later)
+    })
+    .await;
+    let outside: Vec<u64> =
+        bookings_about(&windowed, &receiver.alerts()).into_iter().filter(|&t| t >= until_ms).collect();
+    assert!(outside.is_empty(), "alerts booked after the consents' window closed at {until_ms}: {outside:?}");
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
     let bank = start_bank(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
