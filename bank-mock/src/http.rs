@@ -537,6 +537,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             n.load(Ordering::Relaxed)
         ));
     }
+    out.push_str("# HELP bank_event_subscriptions_ended_total Subscriptions the bank ended because their callback kept failing.\n# TYPE bank_event_subscriptions_ended_total counter\n");
+    out.push_str(&format!(
+        "bank_event_subscriptions_ended_total{{bank=\"{bank}\"}} {}\n",
+        push.subscriptions_ended.load(Ordering::Relaxed)
+    ));
     out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
     let desk = state.desk();
     let spec = desk.population().clone();

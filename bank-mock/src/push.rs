@@ -40,11 +40,20 @@ pub struct PushCounters {
     pub dropped_slow_callback: AtomicU64,
     /// Alerts dropped beyond the subscription's `MaxEventsPerSecond`.
     pub dropped_rate: AtomicU64,
+    /// Subscriptions ended by the bank because their callback kept failing.
+    pub subscriptions_ended: AtomicU64,
 }
+
+/// Sends in a row a callback may fail before the bank ends its subscription: a platform that
+/// died without unsubscribing is not pushed to (nor its port, which another process may take)
+/// for ever.
+pub const MAX_FAILURES_IN_A_ROW: usize = 50;
 
 /// A subscription's sending budget.
 struct Budget {
     in_flight: Arc<AtomicUsize>,
+    /// Sends that failed since the last one the callback acknowledged.
+    failures_in_a_row: Arc<AtomicUsize>,
     /// Token bucket for `MaxEventsPerSecond`: (rate, burst, tokens, last refill).
     bucket: Option<(f64, f64, f64, Instant)>,
 }
@@ -56,7 +65,7 @@ impl Budget {
             let burst = (rate / 20.0).max(1.0);
             (rate, burst, burst, Instant::now())
         });
-        Budget { in_flight: Arc::new(AtomicUsize::new(0)), bucket }
+        Budget { in_flight: Arc::new(AtomicUsize::new(0)), failures_in_a_row: Arc::new(AtomicUsize::new(0)), bucket }
     }
 
     fn take_token(&mut self) -> bool {
@@ -106,6 +115,21 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
             (desk.watches(now), desk.subscriptions().map(|s| (s.id, s.max_events_per_second)).collect())
         };
         budgets.retain(|id, _| limits.contains_key(id));
+        let failing: Vec<u64> = budgets
+            .iter()
+            .filter(|(_, b)| b.failures_in_a_row.load(Ordering::Relaxed) >= MAX_FAILURES_IN_A_ROW)
+            .map(|(&id, _)| id)
+            .collect();
+        if !failing.is_empty() {
+            let mut desk = state.desk();
+            for id in failing {
+                desk.end_subscription(id);
+                budgets.remove(&id);
+                counters.subscriptions_ended.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(subscription = id, "ended an event subscription whose callback kept failing");
+            }
+            continue;
+        }
         for (&id, &limit) in &limits {
             budgets.entry(id).or_insert_with(|| Budget::new(limit));
         }
@@ -149,6 +173,7 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 continue;
             };
             let (client, in_flight, counters) = (client.clone(), budget.in_flight.clone(), counters.clone());
+            let failures_in_a_row = budget.failures_in_a_row.clone();
             in_flight.fetch_add(1, Ordering::Relaxed);
             sends.spawn(async move {
                 let answered = tokio::time::timeout(CALLBACK_TIMEOUT, async {
@@ -158,8 +183,11 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                     Some(status)
                 })
                 .await;
-                if !matches!(answered, Ok(Some(status)) if status.is_success()) {
+                if matches!(answered, Ok(Some(status)) if status.is_success()) {
+                    failures_in_a_row.store(0, Ordering::Relaxed);
+                } else {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
+                    failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                 }
                 in_flight.fetch_sub(1, Ordering::Relaxed);
             });

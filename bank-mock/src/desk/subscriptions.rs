@@ -72,6 +72,11 @@ impl Desk {
     }
 
     /// Deletes subscription `id`: no alert of it is released afterwards.
+    /// Ends subscription `id` on the bank's own decision (its callback kept failing).
+    pub fn end_subscription(&mut self, id: u64) {
+        self.subscriptions.remove(&id);
+    }
+
     pub fn unsubscribe(&mut self, token: &str, id: u64) -> Result<(), DeskError> {
         self.subscription(token, id)?;
         self.subscriptions.remove(&id);

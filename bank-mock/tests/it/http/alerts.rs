@@ -257,6 +257,33 @@ async fn no_alert_is_pushed_about_a_transaction_outside_the_consents_window() {
 }
 
 #[tokio::test]
+async fn the_bank_ends_a_subscription_whose_callback_keeps_failing() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    // A loopback port nobody listens on any more: every send is refused.
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        format!("http://{}/events", listener.local_addr().unwrap())
+    };
+    let id = subscribed(&api, &bank, &agreement, &dead).await;
+    let mut ended = false;
+    for _ in 0..600 {
+        let r = api.get(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+        if r.status == 404 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the subscription to a dead callback was still there after 60 s");
+    let metrics = api.get(&bank, "/metrics").send().await.text();
+    assert!(metrics.contains("bank_event_subscriptions_ended_total{bank=\"demo-bank\"} 1"), "{metrics}");
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
     let bank = start_bank(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
