@@ -398,6 +398,13 @@ impl Desk {
         if !sc.platforms[p].banks.contains(&self.bank) {
             return Err(DeskError::NotAskedBank(platform.into()));
         }
+        // Anyone may open a negotiation in a platform's name; agreeing in it must not replace
+        // the platform's standing agreement (nor reset what the bank has counted under it).
+        if self.agreements.get(platform).is_some_and(|a| a.revoked.is_none()) {
+            return Err(DeskError::Protocol(format!(
+                "an agreement with `{platform}` is in force; a new negotiation opens only after it ends"
+            )));
+        }
         let bank = &sc.banks[self.bank];
         let rounds = sc.platforms[p].deadline_rounds.min(bank.deadline_rounds);
         let protocol = Protocol::new(rounds, sc.opens, sim_now)?;

@@ -673,6 +673,21 @@ fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn no_one_can_open_a_negotiation_over_a_platforms_agreement_in_force() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (agreement, _, access) = consented(&api, &bank).await;
+    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    assert_error(&r, 409, "protocol_violation");
+    // The standing agreement and the data flowing under it are untouched.
+    let r = api.get(&bank, "/accounts/chk-demo-bank-3/balances").bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.post(&bank, &format!("/agreements/{PLATFORM}/review")).bearer(&agreement).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn a_take_it_or_leave_it_offer_is_accepted_with_an_agreement_token() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
@@ -800,7 +815,7 @@ fn negotiation_moves(id: &str, outcome: &Value) -> [(String, Value); 4] {
 }
 
 /// The negotiation still stands untouched: its own token's offer is accepted.
-async fn assert_still_open(api: &Api, bank: &Bank, opened: &Value, id: &str, token: &str) {
+async fn assert_still_open(api: &Api, bank: &Bank, opened: &Value, id: &str, token: &str) -> String {
     let r = api
         .post(bank, &format!("/negotiations/{id}/offers"))
         .bearer(token)
@@ -808,6 +823,7 @@ async fn assert_still_open(api: &Api, bank: &Bank, opened: &Value, id: &str, tok
         .send()
         .await;
     assert_eq!((r.status, &r.json()["Decision"]), (200, &json!("accept")), "{}", r.text());
+    r.json()["Agreement"]["Token"].as_str().expect("an agreement token").to_string()
 }
 
 #[tokio::test]
@@ -870,9 +886,10 @@ async fn another_negotiations_token_gets_403_and_changes_nothing() {
 async fn an_agreement_or_access_token_does_not_move_a_negotiation() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let (agreement, consent_id, access) = consented(&api, &bank).await;
+    // A negotiation left open, then another that agrees (a standing agreement allows no new one).
     let (opened, id, token) = open(&api, &bank, PLATFORM).await;
-    // The agreement token of negotiation 1 and the access token of consent 2 name ids too.
+    let (agreement, consent_id, access) = consented(&api, &bank).await;
+    // The agreement token and the access token name ids too.
     for credential in [&agreement, &access] {
         for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
             let r = api.post(&bank, &target).bearer(credential).json(body).send().await;
@@ -905,7 +922,7 @@ async fn another_platforms_tokens_get_403_on_its_negotiation_and_its_agreement_r
         let r = api.post(&bank, &target).bearer(&other_token).json(body).send().await;
         assert_error(&r, 403, "forbidden");
     }
-    assert_still_open(&api, &bank, &opened, &id, &token).await;
+    let agreement = assert_still_open(&api, &bank, &opened, &id, &token).await;
     let r = api
         .post(&bank, &format!("/negotiations/{other_id}/offers"))
         .bearer(&other_token)
@@ -913,7 +930,6 @@ async fn another_platforms_tokens_get_403_on_its_negotiation_and_its_agreement_r
         .send()
         .await;
     let other_agreement = r.json()["Agreement"]["Token"].as_str().expect("the other platform agreed").to_string();
-    let agreement = agreement_token(&api, &bank).await;
     // Each platform may ask for a review of its own agreement only.
     let r = api.post(&bank, "/agreements/demo-platform/review").bearer(&other_agreement).send().await;
     let e = assert_error(&r, 403, "forbidden");
@@ -1271,8 +1287,8 @@ async fn a_garbage_or_missing_token_gets_401() {
 async fn malformed_bodies_get_400_invalid_body() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let agreement = agreement_token(&api, &bank).await;
     let (_, nid, negotiation) = open(&api, &bank, PLATFORM).await;
+    let agreement = agreement_token(&api, &bank).await;
     let bodies: [(&str, &str); 10] = [
         ("/negotiations", "{\"Platform\": "),
         ("/negotiations", "not json"),
