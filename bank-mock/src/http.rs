@@ -666,26 +666,29 @@ fn answer_json(scenario: &Scenario, answer: Answer) -> serde_json::Value {
 }
 
 async fn open_negotiation(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Reply {
-    let reply = (|| {
-        let b: OpenBody = parse_body(body)?;
-        let now = sim_time(&state, b.sim_time_ms);
-        let opened = state.desk().open_negotiation(&b.platform, now)?;
-        let sc = &state.scenario;
-        let issues: Vec<_> = sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
-        let body = json!({
-            "NegotiationId": opened.id.to_string(),
-            "NegotiationToken": opened.token,
-            "Platform": b.platform,
-            "Bank": sc.banks[state.bank].name,
-            "Rounds": opened.rounds,
-            "Opens": opened.opens.as_str(),
-            "Issues": issues,
-            "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
-        });
-        Ok((StatusCode::CREATED, Json(body)).into_response())
-    })();
-    state.count("negotiations", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "negotiations",
+        (|| {
+            let b: OpenBody = parse_body(body)?;
+            let now = sim_time(&state, b.sim_time_ms);
+            let opened = state.desk().open_negotiation(&b.platform, now)?;
+            let sc = &state.scenario;
+            let issues: Vec<_> =
+                sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
+            let body = json!({
+                "NegotiationId": opened.id.to_string(),
+                "NegotiationToken": opened.token,
+                "Platform": b.platform,
+                "Bank": sc.banks[state.bank].name,
+                "Rounds": opened.rounds,
+                "Opens": opened.opens.as_str(),
+                "Issues": issues,
+                "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
+            });
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        })(),
+    )
 }
 
 /// A path segment, or the error shape when it cannot be decoded.
@@ -716,15 +719,17 @@ async fn offer(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let access = negotiation_access(&state, &headers, &id)?;
-        let b: OfferBody = parse_body(body)?;
-        let outcome = parse_outcome(&state.scenario, &b.outcome)?;
-        let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
-        Ok(Json(answer_json(&state.scenario, answer)).into_response())
-    })();
-    state.count("negotiation_offers", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "negotiation_offers",
+        (|| {
+            let access = negotiation_access(&state, &headers, &id)?;
+            let b: OfferBody = parse_body(body)?;
+            let outcome = parse_outcome(&state.scenario, &b.outcome)?;
+            let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
+            Ok(Json(answer_json(&state.scenario, answer)).into_response())
+        })(),
+    )
 }
 
 async fn accept(
@@ -734,14 +739,16 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let access = negotiation_access(&state, &headers, &id)?;
-        let b: TimeBody = parse_optional_body(body)?;
-        let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
-        Ok(Json(answer_json(&state.scenario, answer)).into_response())
-    })();
-    state.count("negotiation_accept", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "negotiation_accept",
+        (|| {
+            let access = negotiation_access(&state, &headers, &id)?;
+            let b: TimeBody = parse_optional_body(body)?;
+            let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
+            Ok(Json(answer_json(&state.scenario, answer)).into_response())
+        })(),
+    )
 }
 
 async fn withdraw(
@@ -751,15 +758,17 @@ async fn withdraw(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let access = negotiation_access(&state, &headers, &id)?;
-        let b: WithdrawBody = parse_body(body)?;
-        let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
-        let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
-        Ok(Json(answer_json(&state.scenario, answer)).into_response())
-    })();
-    state.count("negotiation_withdraw", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "negotiation_withdraw",
+        (|| {
+            let access = negotiation_access(&state, &headers, &id)?;
+            let b: WithdrawBody = parse_body(body)?;
+            let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
+            let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
+            Ok(Json(answer_json(&state.scenario, answer)).into_response())
+        })(),
+    )
 }
 
 fn verdict_json(v: Verdict) -> serde_json::Value {
@@ -777,14 +786,16 @@ async fn review_negotiation(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let access = negotiation_access(&state, &headers, &id)?;
-        let b: TimeBody = parse_optional_body(body)?;
-        let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
-        Ok(Json(verdict_json(v)).into_response())
-    })();
-    state.count("negotiation_review", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "negotiation_review",
+        (|| {
+            let access = negotiation_access(&state, &headers, &id)?;
+            let b: TimeBody = parse_optional_body(body)?;
+            let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
+            Ok(Json(verdict_json(v)).into_response())
+        })(),
+    )
 }
 
 async fn review_agreement(
@@ -794,16 +805,18 @@ async fn review_agreement(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let platform = path_param(path)?;
-    let reply = (|| {
-        let token = authenticate(&state, &headers)?;
-        let access = state.desk().agreement_access(token, &platform)?;
-        let b: TimeBody = parse_optional_body(body)?;
-        let now = state.sim_now();
-        let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
-        Ok(Json(verdict_json(v)).into_response())
-    })();
-    state.count("agreement_review", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "agreement_review",
+        (|| {
+            let token = authenticate(&state, &headers)?;
+            let access = state.desk().agreement_access(token, &platform)?;
+            let b: TimeBody = parse_optional_body(body)?;
+            let now = state.sim_now();
+            let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
+            Ok(Json(verdict_json(v)).into_response())
+        })(),
+    )
 }
 
 /// An empty body counts as `{}`.
@@ -812,6 +825,12 @@ fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesR
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
         _ => parse_body(body),
     }
+}
+
+/// Counts `reply` in `/metrics` under `route`, and passes it on.
+fn counted(state: &AppState, route: &'static str, reply: Reply) -> Reply {
+    state.count(route, status_of(&reply));
+    reply
 }
 
 fn status_of(reply: &Reply) -> StatusCode {
@@ -885,38 +904,40 @@ async fn create_consent(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let b: ConsentBody = parse_body(body)?;
-        let from = b
-            .data
-            .transaction_from_date_time
-            .as_deref()
-            .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
-            .transpose()?;
-        let to = b
-            .data
-            .transaction_to_date_time
-            .as_deref()
-            .map(|t| calendar_ms(t, "Data.TransactionToDateTime"))
-            .transpose()?;
-        if let (Some(f), Some(t)) = (from, to)
-            && f > t
-        {
-            return Err(Failure::bad(
-                "invalid_date",
-                "TransactionFromDateTime is after TransactionToDateTime",
-                Some("Data"),
-            ));
-        }
-        let now = state.sim_now();
-        let (consent, access) =
-            state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
-        let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
-        Ok((StatusCode::CREATED, Json(body)).into_response())
-    })();
-    state.count("consents", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "consents",
+        (|| {
+            let token = bearer(&headers)?;
+            let b: ConsentBody = parse_body(body)?;
+            let from = b
+                .data
+                .transaction_from_date_time
+                .as_deref()
+                .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
+                .transpose()?;
+            let to = b
+                .data
+                .transaction_to_date_time
+                .as_deref()
+                .map(|t| calendar_ms(t, "Data.TransactionToDateTime"))
+                .transpose()?;
+            if let (Some(f), Some(t)) = (from, to)
+                && f > t
+            {
+                return Err(Failure::bad(
+                    "invalid_date",
+                    "TransactionFromDateTime is after TransactionToDateTime",
+                    Some("Data"),
+                ));
+            }
+            let now = state.sim_now();
+            let (consent, access) =
+                state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+            let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        })(),
+    )
 }
 
 fn consent_id(id: &str) -> Result<u64, Failure> {
@@ -929,15 +950,17 @@ async fn get_consent(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let id = consent_id(&id)?;
-        let desk = state.desk();
-        let (c, customer) = desk.consent(token, id)?;
-        Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
-    })();
-    state.count("consent", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "consent",
+        (|| {
+            let token = bearer(&headers)?;
+            let id = consent_id(&id)?;
+            let desk = state.desk();
+            let (c, customer) = desk.consent(token, id)?;
+            Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
+        })(),
+    )
 }
 
 async fn delete_consent(
@@ -946,14 +969,16 @@ async fn delete_consent(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let id = consent_id(&id)?;
-        state.desk().revoke_consent(token, id, state.sim_now())?;
-        Ok(StatusCode::NO_CONTENT.into_response())
-    })();
-    state.count("consent_delete", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "consent_delete",
+        (|| {
+            let token = bearer(&headers)?;
+            let id = consent_id(&id)?;
+            state.desk().revoke_consent(token, id, state.sim_now())?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -995,32 +1020,36 @@ async fn create_subscription(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let b: SubscriptionBody = parse_body(body)?;
-        let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
-        if event_types.is_empty() {
-            return Err(Failure::bad(
-                "invalid_body",
-                "EventTypes is empty; omit it or name at least one of: fraud_alert",
-                Some("Data.EventTypes"),
-            ));
-        }
-        if b.data.max_events_per_second == Some(0) {
-            return Err(Failure::bad(
-                "invalid_body",
-                "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
-                Some("Data.MaxEventsPerSecond"),
-            ));
-        }
-        check_callback_url(&b.data.callback_url)
-            .map_err(|e| Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl")))?;
-        let now = state.sim_now();
-        let s = state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
-        Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
-    })();
-    state.count("event_subscriptions", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "event_subscriptions",
+        (|| {
+            let token = bearer(&headers)?;
+            let b: SubscriptionBody = parse_body(body)?;
+            let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
+            if event_types.is_empty() {
+                return Err(Failure::bad(
+                    "invalid_body",
+                    "EventTypes is empty; omit it or name at least one of: fraud_alert",
+                    Some("Data.EventTypes"),
+                ));
+            }
+            if b.data.max_events_per_second == Some(0) {
+                return Err(Failure::bad(
+                    "invalid_body",
+                    "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
+                    Some("Data.MaxEventsPerSecond"),
+                ));
+            }
+            check_callback_url(&b.data.callback_url).map_err(|e| {
+                Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl"))
+            })?;
+            let now = state.sim_now();
+            let s =
+                state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
+            Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
+        })(),
+    )
 }
 
 async fn get_subscription(
@@ -1029,14 +1058,16 @@ async fn get_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let id = subscription_id(&id)?;
-        let desk = state.desk();
-        Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
-    })();
-    state.count("event_subscription", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "event_subscription",
+        (|| {
+            let token = bearer(&headers)?;
+            let id = subscription_id(&id)?;
+            let desk = state.desk();
+            Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
+        })(),
+    )
 }
 
 async fn delete_subscription(
@@ -1045,14 +1076,16 @@ async fn delete_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let reply = (|| {
-        let token = bearer(&headers)?;
-        let id = subscription_id(&id)?;
-        state.desk().unsubscribe(token, id)?;
-        Ok(StatusCode::NO_CONTENT.into_response())
-    })();
-    state.count("event_subscription_delete", status_of(&reply));
-    reply
+    counted(
+        &state,
+        "event_subscription_delete",
+        (|| {
+            let token = bearer(&headers)?;
+            let id = subscription_id(&id)?;
+            state.desk().unsubscribe(token, id)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,23 +1,10 @@
 //! Fraud alerts in a live run: the platform's callback receives what the banks push.
 
-use super::{expected_pace, load, start_banks};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use super::live_demo_run;
 
 #[test]
 fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent() {
-    let scenario = Arc::new(load("live-demo.toml"));
-    let opts = platform_mock::live::LiveOptions {
-        duration: Duration::from_millis(1_500),
-        max_rate: 2_000.0,
-        max_customers: 40,
-        ..Default::default()
-    };
-    let pace = expected_pace(&scenario, &opts);
-    let (urls, states, _rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
-        .expect("live run");
+    let (scenario, report, states, _rt) = live_demo_run(2_000.0);
     let data = report.data.as_ref().expect("the scenario has a data phase");
     // limited-bank's rate limit (5/s) holds its phase to about a minute of simulated time in this
     // run, too little for a card transaction to be likely; demo-bank runs its whole phase.

@@ -55,6 +55,26 @@ fn start_banks(
     (urls, states, rt)
 }
 
+/// A 1.5 s live run of live-demo (at most 40 consents per agreement, `max_rate` requests/s) by
+/// platform-mock against bank servers it does not run: the scenario, the report, the banks'
+/// states, and their runtime (dropping it stops them).
+fn live_demo_run(
+    max_rate: f64,
+) -> (Arc<Scenario>, testbed_core::report::Report, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions {
+        duration: Duration::from_millis(1_500),
+        max_rate,
+        max_customers: 40,
+        ..Default::default()
+    };
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, states, rt) = start_banks(&scenario, &pace);
+    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
+        .expect("live run");
+    (scenario, report, states, rt)
+}
+
 #[test]
 fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session() {
     let mut scenario = load("messenger-2018.toml");
@@ -75,17 +95,7 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
 
 #[test]
 fn the_platform_counts_no_more_than_the_bank_disclosed_and_only_fields_the_terms_allow() {
-    let scenario = Arc::new(load("live-demo.toml"));
-    let opts = platform_mock::live::LiveOptions {
-        duration: Duration::from_millis(1_500),
-        max_rate: 300.0,
-        max_customers: 40,
-        ..Default::default()
-    };
-    let pace = expected_pace(&scenario, &opts);
-    let (urls, states, _rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
-        .expect("live run");
+    let (scenario, report, states, _rt) = live_demo_run(300.0);
     let data = report.data.as_ref().expect("the scenario has a data phase");
     assert!(!data.flows.is_empty(), "an agreement with data");
     for flow in &data.flows {
