@@ -311,10 +311,8 @@ pub fn run(
                 })
             })
             .collect();
-        let agreed: Vec<(usize, usize, &Terms)> = flows.iter().map(|f| (f.platform, f.bank, &f.terms)).collect();
-        let pace = pace(&scenario, &agreed, opts);
-        let observed = rt.block_on(load(&scenario, urls, &flows, opts, &pace, stop.clone(), in_process));
-        let (latency, finished) = (observed.latency, observed.finished);
+        let observed = rt.block_on(load(&scenario, urls, &flows, opts, stop.clone(), in_process));
+        let (latency, finished, wall, pace) = (observed.latency, observed.finished, observed.wall, observed.pace);
         // Incomplete means interrupted. Requests still in flight when the drain ends (say,
         // waiting out a Retry-After) show as `requests` − `ok` − errors in their row.
         let _ = finished;
@@ -334,7 +332,7 @@ pub fn run(
                     platform: platform.clone(),
                     bank: scenario.banks[f.bank].name.clone(),
                     started_at_ms: 0,
-                    ended_at_ms: opts.duration.as_millis() as u64,
+                    ended_at_ms: wall.as_millis() as u64,
                     ended_by: if complete { "phase_over".into() } else { "interrupted".into() },
                     categories: f.terms.category_names().into_iter().map(String::from).collect(),
                     purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
@@ -385,24 +383,23 @@ pub fn run(
                     bank: scenario.banks[*b].name.clone(),
                     kind: k.as_str().into(),
                     requests: *n,
-                    latency: rec.summary(opts.duration),
+                    latency: rec.summary(wall),
                 })
                 .collect(),
             banks,
             live: Some(LivePace {
-                wall_ms: opts.duration.as_millis() as u64,
+                wall_ms: wall.as_millis() as u64,
                 // The banks with data flowing: the others had nothing to pace.
                 banks: scenario
                     .banks
                     .iter()
                     .zip(&pace.banks)
                     .enumerate()
-                    .filter(|(bi, _)| flows.iter().any(|f| f.bank == *bi))
+                    .filter(|(bi, _)| observed.paced[*bi])
                     .map(|(_, bp)| bp)
                     .map(|(b, p)| BankPaceRow {
                         bank: b.name.clone(),
-                        simulated_ms: ((opts.duration.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3)
-                            as u64,
+                        simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
                         speedup: p.scale,
                         bound: p.bound.into(),
                     })
@@ -528,6 +525,11 @@ struct Observed {
     ledgers: Vec<Mutex<PairLedger>>,
     /// Per flow: the permissions the bank put on the consents it granted.
     permissions: Vec<Vec<String>>,
+    /// How long load was sent: the run's duration, or less when it was interrupted.
+    wall: Duration,
+    /// The pace of each bank's data phase, and whether it had any (a flow with a linked customer).
+    pace: Pace,
+    paced: Vec<bool>,
 }
 
 /// The fields a response record carries, by the API's field names; identifiers of the record
@@ -575,11 +577,9 @@ async fn load(
     urls: &[String],
     flows: &[LiveFlow],
     opts: &LiveOptions,
-    pace: &Pace,
     stop: Arc<AtomicBool>,
     in_process: Option<&dyn InProcessBanks>,
 ) -> Observed {
-    let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
     let client = HttpClient::default();
     let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
     // Link customers: one consent (and access token) each.
@@ -616,6 +616,13 @@ async fn load(
         access.push(tokens);
         consent_customers.push(customers);
     }
+    // Paced on the flows that linked a customer: an agreement whose consents were all refused
+    // sends nothing and takes no share of `max_rate`.
+    let linked_flows: Vec<(usize, usize, &Terms)> =
+        flows.iter().zip(&access).filter(|(_, a)| !a.is_empty()).map(|(f, _)| (f.platform, f.bank, &f.terms)).collect();
+    let paced: Vec<bool> = (0..scenario.banks.len()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
+    let pace = pace(scenario, &linked_flows, opts);
+    let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
     // Rates in wall time, capped in total.
     let mut sources = Vec::new();
     // Flows whose bank pushes fraud alerts: (flow, purpose, expected alerts per second).
@@ -808,7 +815,12 @@ async fn load(
     // requests in flight `drain` more, then leave them.
     let mut deadline = end + opts.drain;
     let mut finished = true;
+    // When the load stopped: the end of the run, or (within 50 ms) when Ctrl-C was seen.
+    let mut stopped_at = None;
     loop {
+        if stopped_at.is_none() && stop.load(Ordering::Relaxed) {
+            stopped_at = Some(tokio::time::Instant::now().min(end));
+        }
         match tokio::time::timeout(Duration::from_millis(50), tasks.join_next()).await {
             Ok(None) => break,
             Ok(Some(_)) => {}
@@ -833,7 +845,15 @@ async fn load(
         // A request left in flight after the drain still holds the ledgers: copy them out.
         shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
     });
-    Observed { latency: map, finished: finished && in_flight.load(Ordering::Relaxed) == 0, ledgers, permissions }
+    Observed {
+        latency: map,
+        finished: finished && in_flight.load(Ordering::Relaxed) == 0,
+        ledgers,
+        permissions,
+        wall: stopped_at.unwrap_or(end) - start,
+        pace,
+        paced,
+    }
 }
 
 /// Starts the callback and subscribes it at the bank of every flow in `alert_flows`; returns

@@ -169,3 +169,59 @@ fn run_refuses_bank_flags_it_cannot_use_naming_the_flag() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("no/such.toml: cannot read"));
 }
+
+#[test]
+fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions {
+        duration: Duration::from_secs(60),
+        max_rate: 200.0,
+        max_customers: 20,
+        ..Default::default()
+    };
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, _states, _rt) = start_banks(&scenario, &pace);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctrl_c = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(800));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, stop, None).expect("live run");
+    ctrl_c.join().unwrap();
+    assert!(!report.complete, "an interrupted run is marked incomplete");
+    let data = report.data.as_ref().expect("the scenario has a data phase");
+    let live = data.live.as_ref().expect("a live run reports its pace");
+    assert!(live.wall_ms < 60_000, "the run stopped after {} ms, not the 60 s asked for", live.wall_ms);
+    assert!(!data.flows.is_empty());
+    for flow in &data.flows {
+        assert_eq!(flow.ended_by, "interrupted");
+        assert_eq!(flow.ended_at_ms, live.wall_ms, "{}", flow.bank);
+    }
+    for row in &live.banks {
+        let bank = &pace.banks[scenario.bank_index(&row.bank).unwrap()];
+        let covered = (live.wall_ms as f64 * bank.scale).min(data.phase_ms as f64);
+        assert!((row.simulated_ms as f64 - covered).abs() <= bank.scale + 1.0, "{}: {row:?}", row.bank);
+    }
+}
+
+#[test]
+fn a_bank_where_no_customer_was_linked_is_not_paced_in_the_report() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions {
+        duration: Duration::from_millis(300),
+        max_rate: 200.0,
+        max_customers: 0,
+        ..Default::default()
+    };
+    let pace = expected_pace(&scenario, &opts);
+    let (urls, _states, _rt) = start_banks(&scenario, &pace);
+    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
+        .expect("live run");
+    let data = report.data.as_ref().expect("the scenario has a data phase");
+    assert!(data.latency.iter().all(|row| row.requests == 0), "{:?}", data.latency);
+    let live = data.live.as_ref().expect("a live run reports its pace");
+    assert_eq!(live.banks, vec![], "no data flowed, so no bank had a pace");
+}
