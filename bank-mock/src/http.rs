@@ -105,10 +105,23 @@ pub struct AppState {
     workers: Semaphore,
     bucket: Mutex<(f64, Instant)>,
     in_flight: AtomicU64,
+    queue: QueueCounters,
     /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
     responses: Box<[AtomicU64]>,
     days: DayCache,
     push: Arc<PushCounters>,
+}
+
+/// The service model's queue in wall-clock time, as counters (`/metrics`): a reader takes two
+/// readings and divides their differences, so nothing here needs a window or a reset.
+#[derive(Default)]
+struct QueueCounters {
+    /// Data requests that got a worker (past the outage check, the token and the rate limit).
+    admitted: AtomicU64,
+    /// Nanoseconds admitted requests waited for a free worker.
+    wait_ns: AtomicU64,
+    /// Nanoseconds workers were held by the service time the model injects.
+    busy_ns: AtomicU64,
 }
 
 /// The generated transactions of recently served (customer, day) pairs: the pages of a window
@@ -171,6 +184,7 @@ impl AppState {
             bank,
             clock: std::sync::RwLock::new(clock),
             in_flight: AtomicU64::new(0),
+            queue: QueueCounters::default(),
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
@@ -525,6 +539,36 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
     out.push_str("# HELP bank_in_flight_requests Data requests being served.\n# TYPE bank_in_flight_requests gauge\n");
     out.push_str(&format!("bank_in_flight_requests{{bank=\"{bank}\"}} {}\n", state.in_flight.load(Ordering::Relaxed)));
+    let queue = &state.queue;
+    let seconds = |ns: &AtomicU64| ns.load(Ordering::Relaxed) as f64 / 1e9;
+    for (name, kind, help, value) in [
+        (
+            "bank_workers",
+            "gauge",
+            "Workers of the bank's service model.",
+            state.scenario.banks[state.bank].service.workers.to_string(),
+        ),
+        (
+            "bank_requests_admitted_total",
+            "counter",
+            "Data requests that got a worker (past outages, tokens and the rate limit).",
+            queue.admitted.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "bank_queue_wait_seconds_total",
+            "counter",
+            "Time admitted requests waited for a free worker.",
+            format!("{:.9}", seconds(&queue.wait_ns)),
+        ),
+        (
+            "bank_worker_busy_seconds_total",
+            "counter",
+            "Time workers were held by the service time of the bank's service model.",
+            format!("{:.9}", seconds(&queue.busy_ns)),
+        ),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{bank=\"{bank}\"}} {value}\n"));
+    }
     let push = &state.push;
     out.push_str("# HELP bank_alerts_sent_total Fraud alerts sent to subscribers' callbacks.\n# TYPE bank_alerts_sent_total counter\n");
     out.push_str(&format!("bank_alerts_sent_total{{bank=\"{bank}\"}} {}\n", push.sent.load(Ordering::Relaxed)));
@@ -542,15 +586,23 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "bank_event_subscriptions_ended_total{{bank=\"{bank}\"}} {}\n",
         push.subscriptions_ended.load(Ordering::Relaxed)
     ));
-    out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
     let desk = state.desk();
     let spec = desk.population().clone();
     out.push_str(
         "# HELP bank_event_subscriptions Active event subscriptions.\n# TYPE bank_event_subscriptions gauge\n",
     );
     out.push_str(&format!("bank_event_subscriptions{{bank=\"{bank}\"}} {}\n", desk.subscriptions().count()));
-    for (platform, ledger) in desk.ledgers() {
-        let s = ledger.summarize(&spec, platform, testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS);
+    // Each family in one group, as the text format requires, platform by platform within it.
+    let summaries: Vec<_> = desk
+        .ledgers()
+        .iter()
+        .map(|(platform, ledger)| {
+            (platform.clone(), ledger.summarize(&spec, platform, testbed_core::terms::DEFAULT_SENSITIVITY_WEIGHTS))
+        })
+        .collect();
+    drop(desk);
+    out.push_str("# HELP bank_disclosed_field_values_total Field values disclosed, by platform and NIST class.\n# TYPE bank_disclosed_field_values_total counter\n");
+    for (platform, s) in &summaries {
         for (class, n) in
             [("low", s.field_values.low), ("moderate", s.field_values.moderate), ("high", s.field_values.high)]
         {
@@ -558,15 +610,24 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 "bank_disclosed_field_values_total{{bank=\"{bank}\",platform=\"{platform}\",class=\"{class}\"}} {n}\n"
             ));
         }
+    }
+    out.push_str("# HELP bank_customers_exposed Distinct customers disclosed to the platform.\n# TYPE bank_customers_exposed gauge\n");
+    for (platform, s) in &summaries {
         out.push_str(&format!(
             "bank_customers_exposed{{bank=\"{bank}\",platform=\"{platform}\"}} {}\n",
             s.customers_exposed
         ));
+    }
+    out.push_str("# HELP bank_refused_requests_total Data requests the desk refused, by platform and reason.\n# TYPE bank_refused_requests_total counter\n");
+    for (platform, s) in &summaries {
         for (reason, n) in &s.refused {
             out.push_str(&format!(
                 "bank_refused_requests_total{{bank=\"{bank}\",platform=\"{platform}\",reason=\"{reason}\"}} {n}\n"
             ));
         }
+    }
+    out.push_str("# HELP bank_term_violations_total Requests beyond the agreed terms, by platform.\n# TYPE bank_term_violations_total counter\n");
+    for (platform, s) in &summaries {
         out.push_str(&format!(
             "bank_term_violations_total{{bank=\"{bank}\",platform=\"{platform}\"}} {}\n",
             s.violations
@@ -1135,18 +1196,26 @@ async fn service<'h, T>(
         // A free worker is taken without awaiting; only a busy bank queues.
         let _worker = match state.workers.try_acquire() {
             Ok(permit) => permit,
-            Err(_) => state
-                .workers
-                .acquire()
-                .await
-                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?,
+            Err(_) => {
+                let queued = Instant::now();
+                let permit =
+                    state.workers.acquire().await.map_err(|_| {
+                        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None)
+                    })?;
+                state.queue.wait_ns.fetch_add(nanos(queued.elapsed()), Ordering::Relaxed);
+                permit
+            }
         };
+        state.queue.admitted.fetch_add(1, Ordering::Relaxed);
         state.in_flight.fetch_add(1, Ordering::Relaxed);
         let svc = &state.scenario.banks[state.bank].service;
         let delay = svc.service_time.sample(&mut rand::rng());
         let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
         if !delay.is_zero() {
+            // Measured, not the sample: the worker is held for as long as the timer takes.
+            let serving = Instant::now();
             tokio::time::sleep(delay).await;
+            state.queue.busy_ns.fetch_add(nanos(serving.elapsed()), Ordering::Relaxed);
         }
         state.in_flight.fetch_sub(1, Ordering::Relaxed);
         if fail {
@@ -1157,6 +1226,10 @@ async fn service<'h, T>(
     .await;
     state.count(route, result.as_ref().map_or_else(|f| f.status, |_| StatusCode::OK));
     result
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A JSON body already serialised.

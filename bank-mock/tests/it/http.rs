@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use testbed_core::SimTime;
+use testbed_core::delay::Delay;
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::scenario::Scenario;
 use tokio::net::TcpListener;
@@ -1554,6 +1555,80 @@ async fn metrics_count_responses_and_disclosed_field_values() {
     let low = sample(&m, r#"bank_disclosed_field_values_total{bank="demo-bank",platform="demo-platform",class="low"}"#);
     assert!(low.is_some_and(|n| n > 0.0), "{m}");
     api.check_openapi();
+}
+
+/// Checks the Prometheus text format: every sample's family has its HELP and TYPE lines before
+/// it, and the lines of a family form one group (a family never comes back after another).
+fn assert_well_formed_exposition(m: &str) {
+    let mut done: Vec<&str> = Vec::new();
+    let mut current: Option<&str> = None;
+    let mut described: (Option<&str>, Option<&str>) = (None, None);
+    for line in m.lines() {
+        let (family, kind) = if let Some(rest) = line.strip_prefix("# HELP ") {
+            (rest.split(' ').next().unwrap(), "help")
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            (rest.split(' ').next().unwrap(), "type")
+        } else {
+            (line.split(['{', ' ']).next().unwrap(), "sample")
+        };
+        if current != Some(family) {
+            assert!(!done.contains(&family), "family {family} comes back in a second group:\n{m}");
+            if let Some(c) = current {
+                done.push(c);
+            }
+            current = Some(family);
+            described = (None, None);
+        }
+        match kind {
+            "help" => described.0 = Some(family),
+            "type" => described.1 = Some(family),
+            _ => assert!(
+                described == (Some(family), Some(family)),
+                "sample `{line}` without HELP and TYPE before it:\n{m}"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_well_formed_prometheus_text_with_each_family_in_one_group() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    for (target, purpose) in WELL_BEHAVED {
+        assert_eq!(api.get(&bank, target).bearer(&access).header("x-purpose", purpose).send().await.status, 200);
+    }
+    let m = api.get(&bank, "/metrics").send().await.text();
+    assert!(m.contains("bank_customers_exposed{"), "{m}");
+    assert_well_formed_exposition(&m);
+}
+
+#[tokio::test]
+async fn metrics_count_the_time_requests_wait_for_a_worker_and_the_time_workers_serve() {
+    // One worker and 200 ms of service: of three requests sent at once, two wait their turn.
+    let mut sc = (*scenario()).clone();
+    let b = sc.bank_index("demo-bank").unwrap();
+    sc.banks[b].service.workers = 1;
+    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_millis(200) };
+    let bank = Bank::start_in(Arc::new(sc), "demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let before = api.get(&bank, "/metrics").send().await.text();
+    let get = || api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send();
+    let (a, b2, c) = tokio::join!(get(), get(), get());
+    assert_eq!([a.status, b2.status, c.status], [200, 200, 200]);
+    let after = api.get(&bank, "/metrics").send().await.text();
+    let delta = |name: &str| {
+        let key = format!("{name}{{bank=\"demo-bank\"}}");
+        sample(&after, &key).unwrap_or_else(|| panic!("{key} in\n{after}")) - sample(&before, &key).unwrap_or(0.0)
+    };
+    assert_eq!(sample(&after, r#"bank_workers{bank="demo-bank"}"#), Some(1.0));
+    assert_eq!(delta("bank_requests_admitted_total"), 3.0);
+    // Each request holds the worker for at least its 200 ms; the second waits at least one
+    // service, the third two.
+    assert!(delta("bank_worker_busy_seconds_total") >= 0.6, "{after}");
+    assert!(delta("bank_queue_wait_seconds_total") >= 0.6, "{after}");
+    assert_well_formed_exposition(&after);
 }
 
 #[tokio::test]
