@@ -530,10 +530,13 @@ pub struct BankDataRow {
     pub weighted_score: f64,
     pub field_values: crate::exposure::FieldValues,
     pub requests_served: u64,
-    pub mean_wait_ms: f64,
-    /// Mean number of requests in the bank seen by arriving requests (L in Little's law).
-    pub mean_in_system: f64,
-    pub utilisation: f64,
+    /// Queue figures of the bank's service model. Live, they come from the bank's `/metrics`
+    /// over the data phase, and are `null` for a bank that does not publish them.
+    pub mean_wait_ms: Option<f64>,
+    /// Mean number of requests in the bank (L in Little's law): seen by arriving requests in
+    /// virtual mode, time-averaged live.
+    pub mean_in_system: Option<f64>,
+    pub utilisation: Option<f64>,
 }
 
 /// A titled table: the shape both `report.md` and the terminal summary render.
@@ -545,6 +548,11 @@ pub struct TableView {
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// What a table shows for a figure the bank did not publish (a live bank without our `/metrics`).
+fn not_published() -> String {
+    "n/a".into()
 }
 
 fn count(n: u64) -> String {
@@ -723,9 +731,9 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
                 vec![
                     b.bank.clone(),
                     count(b.requests_served),
-                    format!("{:.3}ms", b.mean_wait_ms),
-                    format!("{:.3}", b.mean_in_system),
-                    pct(b.utilisation),
+                    b.mean_wait_ms.map_or_else(not_published, |w| format!("{w:.3}ms")),
+                    b.mean_in_system.map_or_else(not_published, |l| format!("{l:.3}")),
+                    b.utilisation.map_or_else(not_published, pct),
                 ]
             })
             .collect(),

@@ -434,9 +434,9 @@ mod tests {
             weighted_score: 0.0,
             field_values: FieldValues { low: 0, moderate: 0, high: 0 },
             requests_served: 0,
-            mean_wait_ms: 0.0,
-            mean_in_system: 0.0,
-            utilisation: 0.0,
+            mean_wait_ms: Some(0.0),
+            mean_in_system: Some(0.0),
+            utilisation: Some(0.0),
         };
         Report {
             schema: crate::report::SCHEMA.into(),

@@ -350,6 +350,7 @@ pub fn run(
                 let mine: Vec<&FlowReport> = flow_reports.iter().filter(|r| r.bank == b.name).collect();
                 let exposed: u64 = mine.iter().map(|r| r.exposure.customers_exposed).max().unwrap_or(0);
                 let sum = |g: fn(&FlowReport) -> u64| mine.iter().map(|r| g(r)).sum();
+                let queue = observed.queues[bi].map(queue_figures);
                 BankDataRow {
                     bank: b.name.clone(),
                     population: b.population.customers,
@@ -362,9 +363,9 @@ pub fn run(
                         high: sum(|r| r.exposure.field_values.high),
                     },
                     requests_served: latency.iter().filter(|((b, _), _)| *b == bi).map(|(_, (_, r))| r.count()).sum(),
-                    mean_wait_ms: 0.0,
-                    mean_in_system: 0.0,
-                    utilisation: 0.0,
+                    mean_wait_ms: queue.map(|q| q.0),
+                    mean_in_system: queue.map(|q| q.1),
+                    utilisation: queue.map(|q| q.2),
                 }
             })
             .collect();
@@ -530,6 +531,65 @@ struct Observed {
     /// The pace of each bank's data phase, and whether it had any (a flow with a linked customer).
     pace: Pace,
     paced: Vec<bool>,
+    /// Per bank: its queue counters before and after the data phase, if it publishes them.
+    queues: Vec<Option<(QueueReading, QueueReading)>>,
+}
+
+/// The counters of a bank's service model, read from its `/metrics` (bank-mock publishes them;
+/// another server may not).
+#[derive(Clone, Copy, Debug)]
+struct QueueReading {
+    at: tokio::time::Instant,
+    workers: f64,
+    admitted: f64,
+    wait_s: f64,
+    busy_s: f64,
+}
+
+/// Every bank's queue counters, where its `/metrics` has them.
+async fn read_queues(client: &HttpClient, urls: &[String]) -> Vec<Option<QueueReading>> {
+    let mut readings = Vec::new();
+    for base in urls {
+        let url = format!("{base}/metrics");
+        let answer =
+            tokio::time::timeout(Duration::from_secs(2), client.send(hyper::Method::GET, &url, None, &[], None));
+        let text = match answer.await {
+            Ok(Ok(a)) if a.status.is_success() => String::from_utf8_lossy(&a.body).into_owned(),
+            _ => {
+                readings.push(None);
+                continue;
+            }
+        };
+        // One bank per server: the first sample of each family is the bank's.
+        let value = |family: &str| {
+            text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+                let rest = l.strip_prefix(family)?;
+                let rest = rest.strip_prefix('{').map_or(Some(rest), |r| r.split_once('}').map(|(_, v)| v))?;
+                rest.trim().parse::<f64>().ok()
+            })
+        };
+        let at = tokio::time::Instant::now();
+        readings.push((|| {
+            Some(QueueReading {
+                at,
+                workers: value("bank_workers")?,
+                admitted: value("bank_requests_admitted_total")?,
+                wait_s: value("bank_queue_wait_seconds_total")?,
+                busy_s: value("bank_worker_busy_seconds_total")?,
+            })
+        })());
+    }
+    readings
+}
+
+/// Mean wait (ms), mean number in system and utilisation between two readings of one bank.
+fn queue_figures((before, after): (QueueReading, QueueReading)) -> (f64, f64, f64) {
+    let span = (after.at - before.at).as_secs_f64().max(1e-9);
+    let admitted = after.admitted - before.admitted;
+    let (wait, busy) = (after.wait_s - before.wait_s, after.busy_s - before.busy_s);
+    let mean_wait_ms = if admitted > 0.0 { wait / admitted * 1e3 } else { 0.0 };
+    // Little's law over the span: time spent in the bank (waiting or served) per unit of time.
+    (mean_wait_ms, (wait + busy) / span, busy / (span * after.workers.max(1.0)))
 }
 
 /// The fields a response record carries, by the API's field names; identifiers of the record
@@ -662,6 +722,7 @@ async fn load(
             banks.start_data_phase(bank, *scale);
         }
     }
+    let queues_before = read_queues(&client, urls).await;
     let start = tokio::time::Instant::now();
     let end = start + opts.duration;
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -840,6 +901,7 @@ async fn load(
     if let Some((server, _)) = callback {
         server.shutdown().await;
     }
+    let queues = queues_before.iter().zip(read_queues(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
     let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
         // A request left in flight after the drain still holds the ledgers: copy them out.
@@ -853,6 +915,7 @@ async fn load(
         wall: stopped_at.unwrap_or(end) - start,
         pace,
         paced,
+        queues,
     }
 }
 

@@ -835,13 +835,13 @@ impl Phase<'_> {
                         high: sum(|v| v.high),
                     },
                     requests_served: bank.queue.admitted(),
-                    mean_wait_ms: bank.queue.mean_wait().as_secs_f64() * 1e3,
-                    mean_in_system: bank.queue.mean_in_system_seen(),
-                    utilisation: if span.is_zero() {
+                    mean_wait_ms: Some(bank.queue.mean_wait().as_secs_f64() * 1e3),
+                    mean_in_system: Some(bank.queue.mean_in_system_seen()),
+                    utilisation: Some(if span.is_zero() {
                         0.0
                     } else {
                         bank.queue.busy().as_secs_f64() / (span.as_secs_f64() * f64::from(b.service.workers))
-                    },
+                    }),
                 }
             })
             .collect();

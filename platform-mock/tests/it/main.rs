@@ -116,6 +116,23 @@ fn the_platform_counts_no_more_than_the_bank_disclosed_and_only_fields_the_terms
     }
 }
 
+#[test]
+fn live_bank_rows_carry_the_queue_figures_the_banks_publish() {
+    let (_, report, states, _rt) = live_demo_run(300.0);
+    let data = report.data.as_ref().expect("the scenario has a data phase");
+    let limited = data.banks.iter().find(|b| b.bank == "limited-bank").expect("limited-bank row");
+    assert!(limited.requests_served > 0, "{limited:?}");
+    // 8 workers, each request held for at least 1 ms: busy, but far from full.
+    let utilisation = limited.utilisation.expect("bank-mock publishes its queue counters");
+    assert!(utilisation > 0.0 && utilisation < 1.0, "{limited:?}");
+    assert!(limited.mean_in_system.is_some_and(|l| l > 0.0), "{limited:?}");
+    assert!(limited.mean_wait_ms.is_some_and(|w| w >= 0.0), "{limited:?}");
+    // A bank with no service time is never busy.
+    let demo = data.banks.iter().find(|b| b.bank == "demo-bank").expect("demo-bank row");
+    assert_eq!(demo.utilisation, Some(0.0), "{demo:?}");
+    drop(states);
+}
+
 fn platform_mock(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_platform-mock")).args(args).output().unwrap()
 }
