@@ -82,8 +82,8 @@ impl From<CoreError> for DeskError {
     }
 }
 
-/// What one response carried, for the ledger.
-#[derive(Clone, Copy, Debug)]
+/// What one response (or one acknowledged alert) carried, for the ledger.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Disclosure {
     pub customer: u64,
     pub purpose: testbed_core::terms::Purpose,

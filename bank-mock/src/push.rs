@@ -3,11 +3,13 @@
 //! transaction's booking time (simulated time mapped to wall time by the server's `LiveClock`).
 //!
 //! What falls due and what an alert may carry is decided without I/O (`alerts::AlertSchedule`,
-//! `Desk::release_alert`); this module only waits, sends and counts. It is bounded: at most
-//! `MAX_IN_FLIGHT` sends per subscription (an alert finding them all busy is dropped and
+//! `Desk::release_alert`); this module only waits, sends and counts, and reports each alert the
+//! callback acknowledged (2xx) back to the desk, whose ledger counts only those. It is bounded:
+//! at most `MAX_IN_FLIGHT` sends per subscription (an alert finding them all busy is dropped and
 //! counted: a slow callback never builds a queue), each send gives up after
 //! `CALLBACK_TIMEOUT`, and the task ends when the server shuts down. It shares only the desk's
-//! lock with the request path, held for one look per tick and one check per alert.
+//! lock with the request path, held for one look per tick, one check per alert and one
+//! count per acknowledged alert.
 
 use crate::alerts::{AlertSchedule, notification_body};
 use crate::http::AppState;
@@ -32,9 +34,10 @@ pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the pusher did, for `/metrics`.
 #[derive(Default)]
 pub struct PushCounters {
-    /// Alerts released and sent (each counted in the exposure ledger).
+    /// Alerts released and sent.
     pub sent: AtomicU64,
-    /// Sent alerts the callback did not acknowledge with 2xx within `CALLBACK_TIMEOUT`.
+    /// Sent alerts the callback did not acknowledge with 2xx within `CALLBACK_TIMEOUT` (the
+    /// others are counted in the exposure ledger).
     pub failed: AtomicU64,
     /// Alerts dropped because `MAX_IN_FLIGHT` sends to the callback were still open.
     pub dropped_slow_callback: AtomicU64,
@@ -151,9 +154,9 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 counters.dropped_slow_callback.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // Checked (and counted) at the moment it leaves: a revocation or a DELETE that
-            // came first stops it.
-            let Some(released) = state.desk().release_alert(&alert, clock.now()) else { continue };
+            // Checked at the moment it leaves: a revocation or a DELETE that came first stops it.
+            let released_at = clock.now();
+            let Some(released) = state.desk().release_alert(&alert, released_at) else { continue };
             counters.sent.fetch_add(1, Ordering::Relaxed);
             let body = notification_body(
                 next_event,
@@ -172,7 +175,9 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let (client, in_flight, counters) = (client.clone(), budget.in_flight.clone(), counters.clone());
+            let (client, in_flight, counters, state) =
+                (client.clone(), budget.in_flight.clone(), counters.clone(), state.clone());
+            let (consent, disclosure) = (released.consent, released.disclosure);
             let failures_in_a_row = budget.failures_in_a_row.clone();
             in_flight.fetch_add(1, Ordering::Relaxed);
             sends.spawn(async move {
@@ -185,6 +190,8 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 .await;
                 if matches!(answered, Ok(Some(status)) if status.is_success()) {
                     failures_in_a_row.store(0, Ordering::Relaxed);
+                    // Only what the platform acknowledged counts as disclosed to it.
+                    state.desk().record_consent_disclosure(consent, disclosure, released_at);
                 } else {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     failures_in_a_row.fetch_add(1, Ordering::Relaxed);

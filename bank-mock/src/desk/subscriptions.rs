@@ -1,8 +1,9 @@
 //! The desk's event subscriptions: who may subscribe (the agreement token of a platform whose
 //! terms allow fraud alerts), which consents a subscription watches, and the last check before
-//! an alert leaves the bank, which also counts it in the exposure ledger.
+//! an alert leaves the bank. The ledger counts an alert only once its callback acknowledged it
+//! (`Released::disclosure`, recorded by the pusher).
 
-use super::{Desk, DeskError, TokenKind};
+use super::{Desk, DeskError, Disclosure, TokenKind};
 use crate::alerts::{DueAlert, EventType, Subscription, Watch};
 use crate::api::{self, DataRequest, Grant, Permission, Resource};
 use testbed_core::SimTime;
@@ -11,13 +12,15 @@ use testbed_core::terms::{DataCategory, Purpose};
 /// Most subscriptions a platform may hold at once: each has its own sending budget.
 pub const MAX_SUBSCRIPTIONS_PER_PLATFORM: usize = 8;
 
-/// A due alert the desk let out: where to send it and what it may carry. It is already counted
-/// in the ledger.
+/// A due alert the desk let out: where to send it, what it may carry, and what the ledger is
+/// to count under `consent` once the callback acknowledged it (`Desk::record_consent_disclosure`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Released {
     pub callback_url: String,
     pub account_id: String,
     pub grant: Grant,
+    pub consent: u64,
+    pub disclosure: Disclosure,
 }
 
 impl Desk {
@@ -113,9 +116,9 @@ impl Desk {
     }
 
     /// The last check before `due` leaves at `now`: its subscription still exists, and the
-    /// consent and the terms allow the alert (`api::authorize`, purpose `fraud_alerts`). A
-    /// released alert is counted in the ledger as one record.
-    pub fn release_alert(&mut self, due: &DueAlert, now: SimTime) -> Option<Released> {
+    /// consent and the terms allow the alert (`api::authorize`, purpose `fraud_alerts`). Nothing
+    /// is counted yet: the sender records `Released::disclosure` once the callback acknowledged it.
+    pub fn release_alert(&self, due: &DueAlert, now: SimTime) -> Option<Released> {
         let s = self.subscriptions.get(&due.subscription)?;
         let agreement = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none())?;
         let entry = self.consents.get(&due.consent).filter(|c| c.platform == s.platform)?;
@@ -140,20 +143,18 @@ impl Desk {
         if off_platform && !grant.off_platform {
             return None;
         }
-        let released = Released {
+        Some(Released {
             callback_url: s.callback_url.clone(),
             account_id: format!("card-{}-{}", self.spec.bank, entry.customer),
             grant,
-        };
-        let ledger = self.ledgers.get_mut(&entry.platform)?;
-        ledger.disclose(
-            now.as_millis(),
-            entry.customer,
-            Purpose::FraudAlerts,
-            grant.fields,
-            1,
-            u64::from(off_platform),
-        );
-        Some(released)
+            consent: due.consent,
+            disclosure: Disclosure {
+                customer: entry.customer,
+                purpose: Purpose::FraudAlerts,
+                fields: grant.fields,
+                records: 1,
+                off_platform: u64::from(off_platform),
+            },
+        })
     }
 }

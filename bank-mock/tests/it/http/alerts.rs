@@ -23,7 +23,8 @@ async fn start_bank(scenario: Arc<Scenario>, name: &str, scale: f64) -> Bank {
     Bank { addr, state, stop: Some(stop) }
 }
 
-/// A callback on 127.0.0.1:0 that keeps every notification body and answers 202.
+/// A callback on 127.0.0.1:0 that keeps every notification body and answers 202 (or the status
+/// it was started with).
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Value>>>,
@@ -31,6 +32,10 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Receiver {
+        Receiver::answering(hyper::StatusCode::ACCEPTED).await
+    }
+
+    async fn answering(status: hyper::StatusCode) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/events", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -44,7 +49,7 @@ impl Receiver {
                         let body = request.into_body().collect().await?.to_bytes();
                         sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
                         let mut answer = hyper::Response::new(Full::new(Bytes::new()));
-                        *answer.status_mut() = hyper::StatusCode::ACCEPTED;
+                        *answer.status_mut() = status;
                         Ok::<_, hyper::Error>(answer)
                     }
                 });
@@ -87,6 +92,13 @@ async fn consents(api: &Api, bank: &Bank, agreement: &str, customers: std::ops::
 
 async fn subscribe(api: &Api, bank: &Bank, agreement: &str, body: Value) -> Resp {
     api.post(bank, "/event-subscriptions").bearer(agreement).json(body).send().await
+}
+
+/// Fraud-alert records the bank's ledger counts as disclosed to `platform`.
+fn alert_records_counted(bank: &Bank, platform: &str) -> u64 {
+    let desk = bank.state.desk();
+    let ledger = desk.ledgers()[platform].summarize(desk.population(), platform, [1.0, 3.0, 9.0]);
+    ledger.by_purpose.get("fraud_alerts").map_or(0, |p| p.records)
 }
 
 async fn subscribed(api: &Api, bank: &Bank, agreement: &str, callback: &str) -> String {
@@ -200,16 +212,44 @@ async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_
         assert!(t.on_platform, "off-platform transaction sent: {alert}");
         assert_eq!(record["TransactionId"], api::transaction_id(&format!("card-demo-bank-{customer}"), t.id));
     }
-    // Every alert received was counted by the bank, one record each, under fraud_alerts.
+    // Every alert acknowledged was counted by the bank, one record each, under fraud_alerts (the
+    // bank counts it when the 202 comes back, after the receiver kept it).
+    wait_for("the bank to count every acknowledged alert", || {
+        alert_records_counted(&bank, PLATFORM) == receiver.alerts().len() as u64
+    })
+    .await;
     let metrics = api.get(&bank, "/metrics").send().await.text();
     let sent = sample(&metrics, "bank_alerts_sent_total{bank=\"demo-bank\"}").unwrap();
     assert!(sent >= alerts.len() as f64, "sent {sent}, received {}", alerts.len());
     let desk = bank.state.desk();
     let ledger = desk.ledgers()[PLATFORM].summarize(desk.population(), PLATFORM, [1.0, 3.0, 9.0]);
-    assert_eq!(ledger.by_purpose["fraud_alerts"].records as f64, sent);
     let exposed: BTreeSet<u64> = alerts.iter().map(|a| customers[a["ConsentId"].as_str().unwrap()]).collect();
     assert!(ledger.customers_exposed >= exposed.len() as u64);
     drop(desk);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_alert_the_callback_did_not_acknowledge_is_not_counted_as_disclosed() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    // The callback gets every notification but answers 500: none is acknowledged.
+    let refusing = Receiver::answering(hyper::StatusCode::INTERNAL_SERVER_ERROR).await;
+    subscribed(&api, &bank, &agreement, &refusing.url).await;
+    let failed = || async {
+        let metrics = api.get(&bank, "/metrics").send().await.text();
+        sample(&metrics, "bank_alerts_failed_total{bank=\"demo-bank\"}").unwrap_or(0.0)
+    };
+    let mut waited = 0;
+    while failed().await < 5.0 {
+        waited += 1;
+        assert!(waited < 6_000, "fewer than 5 failed sends after 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refusing.alerts().len() >= 5, "the refusing callback saw the sends");
+    assert_eq!(alert_records_counted(&bank, PLATFORM), 0, "unacknowledged alerts were counted as disclosed");
     api.check_openapi();
 }
 
