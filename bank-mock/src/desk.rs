@@ -22,7 +22,7 @@ use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
 
 mod subscriptions;
-pub use subscriptions::{MAX_SUBSCRIPTIONS_PER_PLATFORM, Released};
+pub use subscriptions::Released;
 
 /// Why the desk refused a call. Each maps to one HTTP status and one stable error code.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -51,8 +51,8 @@ pub enum DeskError {
     Refused(Refusal),
     #[error("the agreement does not allow the fraud_alerts purpose, which event notifications serve")]
     AlertsNotAgreed,
-    #[error("a platform may hold at most {0} event subscriptions; delete one first")]
-    SubscriptionLimit(usize),
+    #[error("the platform already holds event subscription {0}; delete it before subscribing again (one per platform)")]
+    SubscriptionExists(u64),
 }
 
 impl DeskError {
@@ -71,7 +71,7 @@ impl DeskError {
             DeskError::Forbidden(_) => "forbidden",
             DeskError::Refused(r) => r.as_str(),
             DeskError::AlertsNotAgreed => "purpose_not_agreed",
-            DeskError::SubscriptionLimit(_) => "subscription_limit",
+            DeskError::SubscriptionExists(_) => "subscription_exists",
         }
     }
 }

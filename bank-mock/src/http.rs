@@ -281,7 +281,7 @@ impl From<DeskError> for Failure {
             | DeskError::Forbidden(_)
             | DeskError::Refused(_)
             | DeskError::AlertsNotAgreed => StatusCode::FORBIDDEN,
-            DeskError::SubscriptionLimit(_) => StatusCode::CONFLICT,
+            DeskError::SubscriptionExists(_) => StatusCode::CONFLICT,
         };
         Failure::new(status, e.code(), e.to_string(), None)
     }

@@ -1,6 +1,7 @@
 //! The desk's event subscriptions: who may subscribe (the agreement token of a platform whose
-//! terms allow fraud alerts), which consents a subscription watches, and the last check before
-//! an alert leaves the bank. The ledger counts an alert only once its callback acknowledged it
+//! terms allow fraud alerts; one subscription per platform, as UK Open Banking lets an ASPSP
+//! hold one event subscription per TPP), which consents a subscription watches, and the last
+//! check before an alert leaves the bank. The ledger counts an alert only once its callback acknowledged it
 //! (`Released::disclosure`, recorded by the pusher).
 
 use super::{Desk, DeskError, Disclosure, TokenKind};
@@ -8,9 +9,6 @@ use crate::alerts::{DueAlert, EventType, Subscription, Watch};
 use crate::api::{self, DataRequest, Grant, Permission, Resource};
 use testbed_core::SimTime;
 use testbed_core::terms::{DataCategory, Purpose};
-
-/// Most subscriptions a platform may hold at once: each has its own sending budget.
-pub const MAX_SUBSCRIPTIONS_PER_PLATFORM: usize = 8;
 
 /// A due alert the desk let out: where to send it, what it may carry, and what the ledger is
 /// to count under `consent` once the callback acknowledged it (`Desk::record_consent_disclosure`).
@@ -46,10 +44,9 @@ impl Desk {
         if !agreement.info.terms.allows(Purpose::FraudAlerts) {
             return Err(DeskError::AlertsNotAgreed);
         }
-        if self.subscriptions.values().filter(|s| s.platform == claims.platform).count()
-            >= MAX_SUBSCRIPTIONS_PER_PLATFORM
-        {
-            return Err(DeskError::SubscriptionLimit(MAX_SUBSCRIPTIONS_PER_PLATFORM));
+        // One per platform: a second would send every alert (and count it) twice.
+        if let Some(held) = self.subscriptions.values().find(|s| s.platform == claims.platform) {
+            return Err(DeskError::SubscriptionExists(held.id));
         }
         let id = self.id();
         let subscription = Subscription {

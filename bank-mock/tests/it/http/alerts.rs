@@ -94,6 +94,12 @@ async fn subscribe(api: &Api, bank: &Bank, agreement: &str, body: Value) -> Resp
     api.post(bank, "/event-subscriptions").bearer(agreement).json(body).send().await
 }
 
+/// The agreement token of `platform` at `bank`.
+async fn agreement_of(api: &Api, bank: &Bank, platform: &str) -> String {
+    let a = agree(api, bank, platform).await;
+    a["Agreement"]["Token"].as_str().unwrap_or_else(|| panic!("{platform} agreed: {a}")).to_string()
+}
+
 /// Fraud-alert records the bank's ledger counts as disclosed to `platform`.
 fn alert_records_counted(bank: &Bank, platform: &str) -> u64 {
     let desk = bank.state.desk();
@@ -123,6 +129,24 @@ async fn a_subscription_is_refused_with_403_when_the_terms_leave_out_fraud_alert
     let (_, access) = consent(&api, &bank, &agreement, 1).await;
     assert_error(&subscribe(&api, &bank, &access, body.clone()).await, 403, "forbidden");
     assert_error(&subscribe(&api, &bank, "garbage", body).await, 401, "unauthorized");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_second_subscription_of_a_platform_gets_409_while_its_first_is_active() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let first = subscribed(&api, &bank, &agreement, "http://127.0.0.1:9/events").await;
+    let r = subscribe(&api, &bank, &agreement, json!({"Data": {"CallbackUrl": "http://127.0.0.1:10/other"}})).await;
+    let e = assert_error(&r, 409, "subscription_exists");
+    assert!(e["Message"].as_str().unwrap().contains(&format!("subscription {first}")), "{e}");
+    // The first is untouched; once it is deleted the platform may subscribe again.
+    let target = format!("/event-subscriptions/{first}");
+    let r = api.get(&bank, &target).bearer(&agreement).send().await;
+    assert_eq!((r.status, &r.json()["Data"]["CallbackUrl"]), (200, &json!("http://127.0.0.1:9/events")));
+    assert_eq!(api.delete(&bank, &target).bearer(&agreement).send().await.status, 204);
+    subscribed(&api, &bank, &agreement, "http://127.0.0.1:10/other").await;
     api.check_openapi();
 }
 
@@ -165,6 +189,8 @@ async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
         let got = api.get(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
         assert_eq!((got.status, &got.json()["Data"]["CallbackUrl"]), (200, &json!(url)));
         assert_eq!(got.json()["Data"]["MaxEventsPerSecond"], 5);
+        let r = api.delete(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+        assert_eq!(r.status, 204);
     }
     api.check_openapi();
 }
@@ -362,13 +388,15 @@ async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
 
 #[tokio::test]
 async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = start_bank(two_platform_scenario(), "demo-bank", FAST).await;
     let api = Api::new();
-    let agreement = agreement_token(&api, &bank).await;
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
     consents(&api, &bank, &agreement, 0..20).await;
+    consents(&api, &bank, &other, 0..20).await;
     let (gone, staying) = (Receiver::start().await, Receiver::start().await);
     let gone_id = subscribed(&api, &bank, &agreement, &gone.url).await;
-    subscribed(&api, &bank, &agreement, &staying.url).await;
+    subscribed(&api, &bank, &other, &staying.url).await;
     wait_for("an alert at the callback to unsubscribe", || !gone.alerts().is_empty()).await;
     let r = api.delete(&bank, &format!("/event-subscriptions/{gone_id}")).bearer(&agreement).send().await;
     assert_eq!(r.status, 204);
@@ -386,10 +414,12 @@ async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running(
 #[tokio::test]
 async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
     // Ten simulated days per second: over a hundred alerts a second for 20 customers.
-    let bank = start_bank(scenario(), "demo-bank", 10.0 * FAST).await;
+    let bank = start_bank(two_platform_scenario(), "demo-bank", 10.0 * FAST).await;
     let api = Api::new();
-    let agreement = agreement_token(&api, &bank).await;
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
     consents(&api, &bank, &agreement, 0..20).await;
+    consents(&api, &bank, &other, 0..20).await;
     // A callback that accepts connections and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_url = format!("http://{}/events", silent.local_addr().unwrap());
@@ -400,10 +430,10 @@ async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
         }
     });
     subscribed(&api, &bank, &agreement, &silent_url).await;
-    // And one that answers but wants at most one alert a second.
+    // And, for the other platform, one that answers but wants at most one alert a second.
     let receiver = Receiver::start().await;
     let body = json!({"Data": {"CallbackUrl": receiver.url, "MaxEventsPerSecond": 1}});
-    assert_eq!(subscribe(&api, &bank, &agreement, body).await.status, 201);
+    assert_eq!(subscribe(&api, &bank, &other, body).await.status, 201);
     let dropped = |reason: &str| {
         let api = &api;
         let bank = &bank;
