@@ -1062,7 +1062,7 @@ async fn get_subscription(
         &state,
         "event_subscription",
         (|| {
-            let token = bearer(&headers)?;
+            let token = authenticate(&state, &headers)?;
             let id = subscription_id(&id)?;
             let desk = state.desk();
             Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
@@ -1080,7 +1080,7 @@ async fn delete_subscription(
         &state,
         "event_subscription_delete",
         (|| {
-            let token = bearer(&headers)?;
+            let token = authenticate(&state, &headers)?;
             let id = subscription_id(&id)?;
             state.desk().unsubscribe(token, id)?;
             Ok(StatusCode::NO_CONTENT.into_response())

@@ -4,7 +4,7 @@
 //! check before an alert leaves the bank. The ledger counts an alert only once its callback acknowledged it
 //! (`Released::disclosure`, recorded by the pusher).
 
-use super::{Desk, DeskError, Disclosure, TokenKind};
+use super::{Desk, DeskError, Disclosure, TokenKind, Verified};
 use crate::alerts::{DueAlert, EventType, Subscription, Watch};
 use crate::api::{self, DataRequest, Grant, Permission, Resource};
 use testbed_core::SimTime;
@@ -61,23 +61,25 @@ impl Desk {
         Ok(subscription)
     }
 
-    /// The subscription `id`, if the token is the agreement token of its platform.
-    pub fn subscription(&self, token: &str, id: u64) -> Result<&Subscription, DeskError> {
-        let claims = self.verify(token)?;
-        let s = self.subscriptions.get(&id).ok_or(DeskError::NotFound("event subscription"))?;
-        if claims.kind != TokenKind::Agreement || claims.platform != s.platform {
-            return Err(DeskError::Forbidden("the token does not cover this event subscription".into()));
+    /// The subscription `id`, if the token is the agreement token of its platform. Another
+    /// platform's subscription is `NotFound` like a missing one, so ids cannot be probed.
+    pub fn subscription(&self, token: Verified<'_>, id: u64) -> Result<&Subscription, DeskError> {
+        if token.kind != TokenKind::Agreement {
+            return Err(DeskError::Forbidden("event subscriptions are managed with the agreement token".into()));
         }
-        Ok(s)
+        self.subscriptions
+            .get(&id)
+            .filter(|s| s.platform == token.platform)
+            .ok_or(DeskError::NotFound("event subscription"))
     }
 
-    /// Deletes subscription `id`: no alert of it is released afterwards.
     /// Ends subscription `id` on the bank's own decision (its callback kept failing).
     pub fn end_subscription(&mut self, id: u64) {
         self.subscriptions.remove(&id);
     }
 
-    pub fn unsubscribe(&mut self, token: &str, id: u64) -> Result<(), DeskError> {
+    /// Deletes subscription `id`: no alert of it is released afterwards.
+    pub fn unsubscribe(&mut self, token: Verified<'_>, id: u64) -> Result<(), DeskError> {
         self.subscription(token, id)?;
         self.subscriptions.remove(&id);
         Ok(())

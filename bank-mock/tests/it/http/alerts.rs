@@ -107,6 +107,12 @@ fn alert_records_counted(bank: &Bank, platform: &str) -> u64 {
     ledger.by_purpose.get("fraud_alerts").map_or(0, |p| p.records)
 }
 
+/// `token` with the last digit of its MAC changed: well-formed, but not made by the bank.
+fn forged(token: &str) -> String {
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    format!("{}{last}", &token[..token.len() - 1])
+}
+
 async fn subscribed(api: &Api, bank: &Bank, agreement: &str, callback: &str) -> String {
     let r = subscribe(api, bank, agreement, json!({"Data": {"CallbackUrl": callback}})).await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -147,6 +153,29 @@ async fn a_second_subscription_of_a_platform_gets_409_while_its_first_is_active(
     assert_eq!((r.status, &r.json()["Data"]["CallbackUrl"]), (200, &json!("http://127.0.0.1:9/events")));
     assert_eq!(api.delete(&bank, &target).bearer(&agreement).send().await.status, 204);
     subscribed(&api, &bank, &agreement, "http://127.0.0.1:10/other").await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_platforms_subscription_id_gets_the_same_404_as_a_missing_one() {
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
+    let id: u64 = subscribed(&api, &bank, &agreement, "http://127.0.0.1:9/events").await.parse().unwrap();
+    let (theirs, missing) = (format!("/event-subscriptions/{id}"), format!("/event-subscriptions/{}", id + 100));
+    let missing_get = api.get(&bank, &missing).bearer(&other).send().await;
+    assert_error(&missing_get, 404, "not_found");
+    let r = api.get(&bank, &theirs).bearer(&other).send().await;
+    assert_eq!((r.status, r.json()), (404, missing_get.json()), "GET of another platform's subscription");
+    let missing_delete = api.delete(&bank, &missing).bearer(&other).send().await;
+    let r = api.delete(&bank, &theirs).bearer(&other).send().await;
+    assert_eq!((r.status, r.json()), (404, missing_delete.json()), "DELETE of another platform's subscription");
+    // Its own platform still has it; a forged token is still no token.
+    assert_eq!(api.get(&bank, &theirs).bearer(&agreement).send().await.status, 200);
+    let forged = forged(&agreement);
+    assert_error(&api.get(&bank, &theirs).bearer(&forged).send().await, 401, "unauthorized");
+    assert_error(&api.delete(&bank, &theirs).bearer(&forged).send().await, 401, "unauthorized");
     api.check_openapi();
 }
 
