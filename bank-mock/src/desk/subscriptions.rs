@@ -26,18 +26,17 @@ impl Desk {
     /// URL is checked by the caller (`alerts::check_callback_url`).
     pub fn subscribe(
         &mut self,
-        token: &str,
+        token: Verified<'_>,
         callback_url: &str,
         event_types: Vec<EventType>,
         max_events_per_second: Option<u32>,
         now: SimTime,
     ) -> Result<Subscription, DeskError> {
-        let claims = self.verify(token)?;
-        if claims.kind != TokenKind::Agreement {
+        if token.kind != TokenKind::Agreement {
             return Err(DeskError::Forbidden("event subscriptions are managed with the agreement token".into()));
         }
-        let agreement =
-            self.agreements.get(&claims.platform).ok_or_else(|| DeskError::NoAgreement(claims.platform.clone()))?;
+        let platform = token.platform;
+        let agreement = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
         if let Some(w) = &agreement.revoked {
             return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
         }
@@ -45,13 +44,13 @@ impl Desk {
             return Err(DeskError::AlertsNotAgreed);
         }
         // One per platform: a second would send every alert (and count it) twice.
-        if let Some(held) = self.subscriptions.values().find(|s| s.platform == claims.platform) {
+        if let Some(held) = self.subscriptions.values().find(|s| s.platform == platform) {
             return Err(DeskError::SubscriptionExists(held.id));
         }
         let id = self.id();
         let subscription = Subscription {
             id,
-            platform: claims.platform,
+            platform: platform.into(),
             callback_url: callback_url.into(),
             event_types,
             max_events_per_second,

@@ -180,6 +180,22 @@ async fn another_platforms_subscription_id_gets_the_same_404_as_a_missing_one() 
 }
 
 #[tokio::test]
+async fn a_subscription_request_without_a_valid_token_gets_401_before_its_body_is_read() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let forged = forged(&agreement);
+    for body in [json!({"Data": {"CallbackUrl": 9}}), json!({"Data": {}}), json!(["not", "an", "object"])] {
+        let r = api.post(&bank, "/event-subscriptions").json(body.clone()).send().await;
+        assert_error(&r, 401, "unauthorized");
+        assert_error(&subscribe(&api, &bank, &forged, body.clone()).await, 401, "unauthorized");
+        // With the real token the body is read, and refused.
+        assert_error(&subscribe(&api, &bank, &agreement, body).await, 400, "invalid_body");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
