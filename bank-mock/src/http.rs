@@ -4,7 +4,7 @@
 //! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
-use crate::alerts::{EventType, Subscription, check_callback_url};
+use crate::alerts::{self, EventType, Subscription, check_callback_url};
 use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure, TokenMint, Verified, account_belongs};
 use crate::policy::Verdict;
@@ -109,6 +109,8 @@ pub struct AppState {
     responses: Box<[AtomicU64]>,
     days: DayCache,
     push: Arc<PushCounters>,
+    /// The address `serve` listens on, set when it starts: no callback may point there.
+    listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// The generated transactions of recently served (customer, day) pairs: the pages of a window
@@ -174,6 +176,7 @@ impl AppState {
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
+            listening: std::sync::OnceLock::new(),
         })
     }
 
@@ -386,6 +389,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.listening.set(addr);
+    }
     let router = router(state.clone());
     // The alert pusher lives as long as the server; it idles while nobody subscribes.
     let (stop_pusher, pusher_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1042,9 +1048,16 @@ async fn create_subscription(
                     Some("Data.MaxEventsPerSecond"),
                 ));
             }
-            check_callback_url(&b.data.callback_url).map_err(|e| {
-                Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl"))
-            })?;
+            let bad_url = |e: String| Failure::bad("invalid_callback_url", e, Some("Data.CallbackUrl"));
+            let target = check_callback_url(&b.data.callback_url).map_err(|e| bad_url(format!("CallbackUrl {e}")))?;
+            if let Some(&own) = state.listening.get()
+                && alerts::reaches(target, own)
+            {
+                return Err(bad_url(format!(
+                    "CallbackUrl `{}` is this bank's own address ({own}); the bank does not send notifications to itself",
+                    b.data.callback_url
+                )));
+            }
             let now = state.sim_now();
             let s =
                 state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;

@@ -196,6 +196,23 @@ async fn a_subscription_request_without_a_valid_token_gets_401_before_its_body_i
 }
 
 #[tokio::test]
+async fn a_callback_at_the_banks_own_address_gets_400() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    for url in [format!("http://{}/accounts", bank.addr), format!("http://{}", bank.addr)] {
+        let r = subscribe(&api, &bank, &agreement, json!({"Data": {"CallbackUrl": url}})).await;
+        let e = assert_error(&r, 400, "invalid_callback_url");
+        assert_eq!(e["Path"], "Data.CallbackUrl", "{url}: {e}");
+        assert!(e["Message"].as_str().unwrap().contains("this bank's own address"), "{url}: {e}");
+    }
+    // Another port on the same address is somebody else's.
+    let elsewhere = format!("http://127.0.0.1:{}/events", if bank.addr.port() == 9 { 10 } else { 9 });
+    subscribed(&api, &bank, &agreement, &elsewhere).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
