@@ -1,8 +1,8 @@
 //! The desk's event subscriptions: who may subscribe (the agreement token of a platform whose
 //! terms allow fraud alerts; one subscription per platform, as UK Open Banking lets an ASPSP
 //! hold one event subscription per TPP), which consents a subscription watches, and the last
-//! check before an alert leaves the bank. The ledger counts an alert only once its callback acknowledged it
-//! (`Released::disclosure`, recorded by the pusher).
+//! check before an alert leaves the bank. The ledger counts an alert only once its callback
+//! acknowledged it (`Released::disclosure`, recorded by the pusher).
 
 use super::{Desk, DeskError, Disclosure, TokenKind, Verified};
 use crate::alerts::{DueAlert, EventType, Subscription, Watch};
@@ -90,14 +90,19 @@ impl Desk {
     }
 
     /// Every consent an active fraud-alert subscription watches at `now`: consents of its
-    /// platform that are usable and cover transactions, under an agreement still in force.
+    /// platform that are usable and cover fraud alerts, under an agreement still in force. Only
+    /// the platform's unrevoked alert consents are looked at (`Desk::alert_consents`): the
+    /// pusher asks every tick, under the desk's lock.
     pub fn watches(&self, now: SimTime) -> Vec<Watch> {
         let mut out = Vec::new();
         for s in self.subscriptions.values().filter(|s| s.event_types.contains(&EventType::FraudAlert)) {
             let Some(agreement) = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none()) else { continue };
+            let Some(ids) = self.alert_consents.get(&s.platform) else { continue };
             let terms = &agreement.info.terms;
-            for (&id, c) in self.consents.iter().filter(|(_, c)| c.platform == s.platform) {
-                if c.consent.check(now).is_err() || !c.consent.has(Resource::FraudAlert.required_permission()) {
+            for &id in ids {
+                let c = &self.consents[&id];
+                debug_assert!(c.platform == s.platform && c.consent.has(Resource::FraudAlert.required_permission()));
+                if c.consent.check(now).is_err() {
                     continue;
                 }
                 out.push(Watch {
