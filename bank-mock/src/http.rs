@@ -8,7 +8,7 @@ use crate::alerts::{self, EventType, Subscription, check_callback_url};
 use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure, TokenMint, Verified, account_belongs};
 use crate::policy::Verdict;
-use crate::push::PushCounters;
+use crate::push::{OpenSends, PushCounters};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -109,6 +109,7 @@ pub struct AppState {
     responses: Box<[AtomicU64]>,
     days: DayCache,
     push: Arc<PushCounters>,
+    open_sends: OpenSends,
     /// The address `serve` listens on, set when it starts: no callback may point there.
     listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
@@ -176,6 +177,7 @@ impl AppState {
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
+            open_sends: OpenSends::default(),
             listening: std::sync::OnceLock::new(),
         })
     }
@@ -203,6 +205,11 @@ impl AppState {
     /// What the alert pusher sent, dropped and failed to deliver.
     pub fn push_counters(&self) -> Arc<PushCounters> {
         self.push.clone()
+    }
+
+    /// The alert sends open per event subscription.
+    pub fn open_sends(&self) -> &OpenSends {
+        &self.open_sends
     }
 
     pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
@@ -1090,16 +1097,18 @@ async fn delete_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "event_subscription_delete",
-        (|| {
-            let token = authenticate(&state, &headers)?;
-            let id = subscription_id(&id)?;
-            state.desk().unsubscribe(token, id)?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        })(),
-    )
+    let deleted = (|| {
+        let token = authenticate(&state, &headers)?;
+        let id = subscription_id(&id)?;
+        state.desk().unsubscribe(token, id)?;
+        Ok(id)
+    })();
+    // Answered once the alerts already on their way were answered (or timed out): nothing of
+    // the subscription arrives after the 204, and the ledger holds every one acknowledged.
+    if let Ok(id) = deleted {
+        state.open_sends().settled(id).await;
+    }
+    counted(&state, "event_subscription_delete", deleted.map(|_| StatusCode::NO_CONTENT.into_response()))
 }
 
 // ---------------------------------------------------------------------------------------------
