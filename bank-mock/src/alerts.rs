@@ -7,7 +7,7 @@
 use crate::api::{self, Grant};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use testbed_core::SimTime;
 use testbed_core::population::{self, PopulationSpec, Transaction};
 
@@ -40,38 +40,39 @@ pub struct Subscription {
 }
 
 /// Checks that `url` is an `http://` URL on a loopback address (127.0.0.0/8 or `[::1]`): the
-/// bank never sends traffic off the machine. `Err` says what is allowed.
-pub fn check_callback_url(url: &str) -> Result<(), String> {
+/// bank never sends traffic off the machine. `Ok` is the address it names (port 80 when none is
+/// given); `Err` says what is allowed.
+pub fn check_callback_url(url: &str) -> Result<SocketAddr, String> {
     let allowed = "must be http://127.x.y.z[:port][/path] or http://[::1][:port][/path] (loopback only)";
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}` {allowed}"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (host, port) = v6.split_once(']').ok_or_else(|| format!("`{url}` {allowed}"))?;
-            check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
-            host
-        }
-        None => {
-            let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
-            check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
-            host
-        }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').ok_or_else(|| format!("`{url}` {allowed}"))?,
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
     };
+    let port = check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
     let ip: IpAddr = host.parse().map_err(|_| format!("`{url}`: host `{host}` is not an IP address; {allowed}"))?;
     if !ip.is_loopback() {
         return Err(format!("`{url}`: {ip} is not a loopback address; {allowed}"));
     }
     url.parse::<axum::http::Uri>().map_err(|e| format!("`{url}`: {e}; {allowed}"))?;
-    Ok(())
+    Ok(SocketAddr::new(ip, port))
 }
 
-/// `""` or `":PORT"` with a port in 1..=65535.
-fn check_port(port: &str) -> Result<(), ()> {
+/// `""` (port 80) or `":PORT"` with a port in 1..=65535.
+fn check_port(port: &str) -> Result<u16, ()> {
     match port.strip_prefix(':') {
-        None if port.is_empty() => Ok(()),
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) => Ok(()),
+        None if port.is_empty() => Ok(80),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p.parse::<u16>().ok().filter(|&n| n > 0).ok_or(()),
         _ => Err(()),
     }
+}
+
+/// Whether a connection to `target` reaches a server listening on `listening`: same port, and
+/// the same address or a listener on all addresses (`0.0.0.0` or `[::]`, which take loopback
+/// connections too). The bank refuses such a callback: it would be made to `POST` to itself.
+pub fn reaches(target: SocketAddr, listening: SocketAddr) -> bool {
+    target.port() == listening.port() && (listening.ip().is_unspecified() || listening.ip() == target.ip())
 }
 
 /// A consent whose customer's card transactions a subscription turns into alerts.
@@ -232,8 +233,10 @@ mod tests {
     #[test]
     fn only_loopback_http_callbacks_are_accepted() {
         for ok in ["http://127.0.0.1:8080/events", "http://127.1.2.3", "http://[::1]:9/x?y=1", "http://127.0.0.1:1"] {
-            assert_eq!(check_callback_url(ok), Ok(()), "{ok}");
+            assert!(check_callback_url(ok).is_ok(), "{ok}");
         }
+        assert_eq!(check_callback_url("http://127.1.2.3/x"), Ok(SocketAddr::from(([127, 1, 2, 3], 80))));
+        assert_eq!(check_callback_url("http://[::1]:9/x"), Ok("[::1]:9".parse().unwrap()));
         for bad in [
             "https://127.0.0.1/",
             "http://10.0.0.1/",
@@ -249,5 +252,16 @@ mod tests {
             let e = check_callback_url(bad).expect_err(bad);
             assert!(e.contains("loopback"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_callback_reaches_the_listener_on_its_address_and_port_or_on_all_addresses() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(reaches(at("127.0.0.1:8080"), at("127.0.0.1:8080")));
+        assert!(reaches(at("127.0.0.5:8080"), at("0.0.0.0:8080")));
+        assert!(reaches(at("[::1]:8080"), at("[::]:8080")));
+        assert!(!reaches(at("127.0.0.1:8081"), at("127.0.0.1:8080")));
+        assert!(!reaches(at("127.0.0.2:8080"), at("127.0.0.1:8080")));
+        assert!(!reaches(at("[::1]:8080"), at("127.0.0.1:8080")));
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::api::{self, Consent, DataRequest, Grant, Permission, Refusal};
 use crate::policy::{self, Standing, Verdict};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use testbed_core::exposure::PairLedger;
@@ -22,7 +22,7 @@ use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
 
 mod subscriptions;
-pub use subscriptions::{MAX_SUBSCRIPTIONS_PER_PLATFORM, Released};
+pub use subscriptions::Released;
 
 /// Why the desk refused a call. Each maps to one HTTP status and one stable error code.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -51,8 +51,8 @@ pub enum DeskError {
     Refused(Refusal),
     #[error("the agreement does not allow the fraud_alerts purpose, which event notifications serve")]
     AlertsNotAgreed,
-    #[error("a platform may hold at most {0} event subscriptions; delete one first")]
-    SubscriptionLimit(usize),
+    #[error("the platform already holds event subscription {0}; delete it before subscribing again (one per platform)")]
+    SubscriptionExists(u64),
 }
 
 impl DeskError {
@@ -71,7 +71,7 @@ impl DeskError {
             DeskError::Forbidden(_) => "forbidden",
             DeskError::Refused(r) => r.as_str(),
             DeskError::AlertsNotAgreed => "purpose_not_agreed",
-            DeskError::SubscriptionLimit(_) => "subscription_limit",
+            DeskError::SubscriptionExists(_) => "subscription_exists",
         }
     }
 }
@@ -82,8 +82,8 @@ impl From<CoreError> for DeskError {
     }
 }
 
-/// What one response carried, for the ledger.
-#[derive(Clone, Copy, Debug)]
+/// What one response (or one acknowledged alert) carried, for the ledger.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Disclosure {
     pub customer: u64,
     pub purpose: testbed_core::terms::Purpose,
@@ -308,6 +308,9 @@ pub struct Desk {
     consents: BTreeMap<u64, ConsentEntry>,
     ledgers: BTreeMap<String, PairLedger>,
     subscriptions: BTreeMap<u64, crate::alerts::Subscription>,
+    /// By platform, the consents that can raise fraud alerts: unrevoked, with the permission.
+    /// The pusher's look each tick walks these, not every consent ever made.
+    alert_consents: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl Desk {
@@ -327,6 +330,7 @@ impl Desk {
             consents: BTreeMap::new(),
             ledgers: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            alert_consents: BTreeMap::new(),
         }
     }
 
@@ -601,6 +605,7 @@ impl Desk {
         for c in self.consents.values_mut().filter(|c| c.platform == platform) {
             c.consent.revoke(now, "bank", &why.reason);
         }
+        self.alert_consents.remove(platform);
     }
 
     pub fn agreement(&self, platform: &str) -> Option<(&AgreementInfo, Option<&Withdrawal>)> {
@@ -645,6 +650,9 @@ impl Desk {
         consent.id = format!("{id}");
         let platform = claims.platform;
         let access = self.mint.issue(TokenKind::Access, &platform, id);
+        if consent.has(api::Resource::FraudAlert.required_permission()) {
+            self.alert_consents.entry(platform.clone()).or_default().insert(id);
+        }
         self.consents.insert(id, ConsentEntry { consent: consent.clone(), platform, customer });
         Ok((consent, access))
     }
@@ -669,6 +677,9 @@ impl Desk {
         self.consent(token, id)?;
         let entry = self.consents.get_mut(&id).expect("checked");
         entry.consent.revoke(now, "platform", "revoked through the API");
+        if let Some(ids) = self.alert_consents.get_mut(&entry.platform) {
+            ids.remove(&id);
+        }
         Ok(())
     }
 
@@ -875,6 +886,68 @@ ask = { balances = "included" }
         let verified = a.tokens().check(&agreed.token).unwrap();
         assert!(a.agreement_access(verified, "demo-platform").is_ok());
         assert!(matches!(a.agreement_access(verified, "other-platform"), Err(DeskError::Forbidden(_))));
+    }
+
+    /// `watches` as a scan of every consent would give it: the reference the index must match.
+    fn watches_by_full_scan(desk: &Desk, now: SimTime) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for s in desk.subscriptions() {
+            if desk.agreements.get(&s.platform).is_none_or(|a| a.revoked.is_some()) {
+                continue;
+            }
+            for (&id, c) in desk.consents.iter().filter(|(_, c)| c.platform == s.platform) {
+                if c.consent.check(now).is_ok() && c.consent.has(api::Resource::FraudAlert.required_permission()) {
+                    out.push((s.id, id));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_alert_look_walks_only_unrevoked_alert_consents_and_finds_what_a_full_scan_finds() {
+        let sc = two_platform_scenario();
+        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let now = SimTime::ZERO;
+        let mut agreement = BTreeMap::new();
+        for platform in ["demo-platform", "other-platform"] {
+            let opened = desk.open_negotiation(platform, now).unwrap();
+            let Ok(Answer::Agreed(a)) = desk.platform_offer(NegotiationAccess { id: opened.id }, OutcomeId(0), now)
+            else {
+                panic!("live-demo's one outcome is accepted")
+            };
+            agreement.insert(platform, a.token);
+        }
+        let mut made = BTreeMap::<&str, Vec<u64>>::new();
+        for platform in ["demo-platform", "other-platform"] {
+            for customer in 0..6 {
+                let (c, _) = desk.create_consent(&agreement[platform], customer, None, (None, None), now).unwrap();
+                made.entry(platform).or_default().push(c.id.parse().unwrap());
+            }
+            // A consent without the transactions permission raises no alert.
+            let (c, _) = desk
+                .create_consent(&agreement[platform], 7, Some(vec![Permission::ReadBalances]), (None, None), now)
+                .unwrap();
+            assert!(!c.has(api::Resource::FraudAlert.required_permission()));
+        }
+        let token = desk.tokens().check(&agreement["demo-platform"]).unwrap();
+        desk.subscribe(token, "http://127.0.0.1:9/", vec![crate::alerts::EventType::FraudAlert], None, now).unwrap();
+        for &id in &made["demo-platform"][..3] {
+            desk.revoke_consent(&agreement["demo-platform"], id, now).unwrap();
+        }
+        let look = |desk: &Desk| desk.watches(now).iter().map(|w| (w.subscription, w.consent)).collect::<Vec<_>>();
+        assert_eq!(look(&desk), watches_by_full_scan(&desk, now));
+        assert_eq!(look(&desk).len(), 3, "the demo platform's three unrevoked consents");
+        // The look walks the unrevoked alert consents of each platform, and no others.
+        let indexed: Vec<u64> = desk.alert_consents["demo-platform"].iter().copied().collect();
+        assert_eq!(indexed, made["demo-platform"][3..]);
+        assert_eq!(desk.alert_consents["other-platform"].len(), 6);
+        // The bank revoking the agreement empties the platform's share.
+        let why = Withdrawal { clause: "test".into(), reason: "test".into() };
+        desk.revoke_agreement("demo-platform", why, now);
+        assert!(!desk.alert_consents.contains_key("demo-platform"));
+        assert_eq!(look(&desk), watches_by_full_scan(&desk, now));
+        assert!(look(&desk).is_empty());
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 
-use crate::alerts::{EventType, Subscription, check_callback_url};
+use crate::alerts::{self, EventType, Subscription, check_callback_url};
 use crate::api::{self, DataRequest, Permission, Resource};
 use crate::desk::{Answer, Desk, DeskError, Disclosure, TokenMint, Verified, account_belongs};
 use crate::policy::Verdict;
-use crate::push::PushCounters;
+use crate::push::{OpenSends, PushCounters};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -110,6 +110,9 @@ pub struct AppState {
     responses: Box<[AtomicU64]>,
     days: DayCache,
     push: Arc<PushCounters>,
+    open_sends: OpenSends,
+    /// The address `serve` listens on, set when it starts: no callback may point there.
+    listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// The service model's queue in wall-clock time, as counters (`/metrics`): a reader takes two
@@ -188,6 +191,8 @@ impl AppState {
             responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
+            open_sends: OpenSends::default(),
+            listening: std::sync::OnceLock::new(),
         })
     }
 
@@ -214,6 +219,11 @@ impl AppState {
     /// What the alert pusher sent, dropped and failed to deliver.
     pub fn push_counters(&self) -> Arc<PushCounters> {
         self.push.clone()
+    }
+
+    /// The alert sends open per event subscription.
+    pub fn open_sends(&self) -> &OpenSends {
+        &self.open_sends
     }
 
     pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
@@ -295,7 +305,7 @@ impl From<DeskError> for Failure {
             | DeskError::Forbidden(_)
             | DeskError::Refused(_)
             | DeskError::AlertsNotAgreed => StatusCode::FORBIDDEN,
-            DeskError::SubscriptionLimit(_) => StatusCode::CONFLICT,
+            DeskError::SubscriptionExists(_) => StatusCode::CONFLICT,
         };
         Failure::new(status, e.code(), e.to_string(), None)
     }
@@ -400,6 +410,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.listening.set(addr);
+    }
     let router = router(state.clone());
     // The alert pusher lives as long as the server; it idles while nobody subscribes.
     let (stop_pusher, pusher_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1085,7 +1098,8 @@ async fn create_subscription(
         &state,
         "event_subscriptions",
         (|| {
-            let token = bearer(&headers)?;
+            // The token before the body: a caller without one learns nothing about the schema.
+            let token = authenticate(&state, &headers)?;
             let b: SubscriptionBody = parse_body(body)?;
             let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
             if event_types.is_empty() {
@@ -1102,9 +1116,16 @@ async fn create_subscription(
                     Some("Data.MaxEventsPerSecond"),
                 ));
             }
-            check_callback_url(&b.data.callback_url).map_err(|e| {
-                Failure::bad("invalid_callback_url", format!("CallbackUrl {e}"), Some("Data.CallbackUrl"))
-            })?;
+            let bad_url = |e: String| Failure::bad("invalid_callback_url", e, Some("Data.CallbackUrl"));
+            let target = check_callback_url(&b.data.callback_url).map_err(|e| bad_url(format!("CallbackUrl {e}")))?;
+            if let Some(&own) = state.listening.get()
+                && alerts::reaches(target, own)
+            {
+                return Err(bad_url(format!(
+                    "CallbackUrl `{}` is this bank's own address ({own}); the bank does not send notifications to itself",
+                    b.data.callback_url
+                )));
+            }
             let now = state.sim_now();
             let s =
                 state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
@@ -1123,7 +1144,7 @@ async fn get_subscription(
         &state,
         "event_subscription",
         (|| {
-            let token = bearer(&headers)?;
+            let token = authenticate(&state, &headers)?;
             let id = subscription_id(&id)?;
             let desk = state.desk();
             Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
@@ -1137,16 +1158,18 @@ async fn delete_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "event_subscription_delete",
-        (|| {
-            let token = bearer(&headers)?;
-            let id = subscription_id(&id)?;
-            state.desk().unsubscribe(token, id)?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        })(),
-    )
+    let deleted = (|| {
+        let token = authenticate(&state, &headers)?;
+        let id = subscription_id(&id)?;
+        state.desk().unsubscribe(token, id)?;
+        Ok(id)
+    })();
+    // Answered once the alerts already on their way were answered (or timed out): nothing of
+    // the subscription arrives after the 204, and the ledger holds every one acknowledged.
+    if let Ok(id) = deleted {
+        state.open_sends().settled(id).await;
+    }
+    counted(&state, "event_subscription_delete", deleted.map(|_| StatusCode::NO_CONTENT.into_response()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 //! transaction's booking time (simulated time mapped to wall time by the server's `LiveClock`).
 //!
 //! What falls due and what an alert may carry is decided without I/O (`alerts::AlertSchedule`,
-//! `Desk::release_alert`); this module only waits, sends and counts. It is bounded: at most
-//! `MAX_IN_FLIGHT` sends per subscription (an alert finding them all busy is dropped and
+//! `Desk::release_alert`); this module only waits, sends and counts, and reports each alert the
+//! callback acknowledged (2xx) back to the desk, whose ledger counts only those. It is bounded:
+//! at most `MAX_IN_FLIGHT` sends per subscription (an alert finding them all busy is dropped and
 //! counted: a slow callback never builds a queue), each send gives up after
 //! `CALLBACK_TIMEOUT`, and the task ends when the server shuts down. It shares only the desk's
-//! lock with the request path, held for one look per tick and one check per alert.
+//! lock with the request path, held for one look per tick, one check per alert and one
+//! count per acknowledged alert.
 
 use crate::alerts::{AlertSchedule, notification_body};
 use crate::http::AppState;
@@ -17,8 +19,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the pusher looks for alerts falling due (it looks one tick ahead and waits for
@@ -32,9 +34,10 @@ pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the pusher did, for `/metrics`.
 #[derive(Default)]
 pub struct PushCounters {
-    /// Alerts released and sent (each counted in the exposure ledger).
+    /// Alerts released and sent.
     pub sent: AtomicU64,
-    /// Sent alerts the callback did not acknowledge with 2xx within `CALLBACK_TIMEOUT`.
+    /// Sent alerts the callback did not acknowledge with 2xx within `CALLBACK_TIMEOUT` (the
+    /// others are counted in the exposure ledger).
     pub failed: AtomicU64,
     /// Alerts dropped because `MAX_IN_FLIGHT` sends to the callback were still open.
     pub dropped_slow_callback: AtomicU64,
@@ -49,6 +52,36 @@ pub struct PushCounters {
 /// for ever.
 pub const MAX_FAILURES_IN_A_ROW: usize = 50;
 
+/// The sends open per subscription, shared by the pusher and `DELETE /event-subscriptions/{id}`,
+/// which answers once its subscription has none left: after the 204 nothing more arrives from
+/// it, and the ledger counts every alert of it the callback acknowledged.
+#[derive(Default)]
+pub struct OpenSends(Mutex<BTreeMap<u64, Arc<AtomicUsize>>>);
+
+impl OpenSends {
+    fn counter(&self, subscription: u64) -> Arc<AtomicUsize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(subscription).or_default().clone()
+    }
+
+    fn forget(&self, subscription: u64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&subscription);
+    }
+
+    fn open(&self, subscription: u64) -> usize {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&subscription).map_or(0, |n| n.load(Ordering::SeqCst))
+    }
+
+    /// Waits until no send of `subscription`, which must be gone from the desk, is open. Each
+    /// send gives up after `CALLBACK_TIMEOUT`, so this ends by then.
+    pub async fn settled(&self, subscription: u64) {
+        let give_up = Instant::now() + CALLBACK_TIMEOUT + TICK;
+        while self.open(subscription) > 0 && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 /// A subscription's sending budget.
 struct Budget {
     in_flight: Arc<AtomicUsize>,
@@ -59,13 +92,13 @@ struct Budget {
 }
 
 impl Budget {
-    fn new(max_per_second: Option<u32>) -> Budget {
+    fn new(in_flight: Arc<AtomicUsize>, max_per_second: Option<u32>) -> Budget {
         let bucket = max_per_second.map(|r| {
             let rate = f64::from(r);
             let burst = (rate / 20.0).max(1.0);
             (rate, burst, burst, Instant::now())
         });
-        Budget { in_flight: Arc::new(AtomicUsize::new(0)), failures_in_a_row: Arc::new(AtomicUsize::new(0)), bucket }
+        Budget { in_flight, failures_in_a_row: Arc::new(AtomicUsize::new(0)), bucket }
     }
 
     fn take_token(&mut self) -> bool {
@@ -114,24 +147,33 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
             let desk = state.desk();
             (desk.watches(now), desk.subscriptions().map(|s| (s.id, s.max_events_per_second)).collect())
         };
-        budgets.retain(|id, _| limits.contains_key(id));
+        // A deleted subscription's budget stays while its sends are open (its DELETE waits on them).
+        budgets.retain(|&id, b| {
+            let keep = limits.contains_key(&id) || b.in_flight.load(Ordering::SeqCst) > 0;
+            if !keep {
+                state.open_sends().forget(id);
+            }
+            keep
+        });
         let failing: Vec<u64> = budgets
             .iter()
-            .filter(|(_, b)| b.failures_in_a_row.load(Ordering::Relaxed) >= MAX_FAILURES_IN_A_ROW)
+            .filter(|(id, b)| {
+                limits.contains_key(id) && b.failures_in_a_row.load(Ordering::Relaxed) >= MAX_FAILURES_IN_A_ROW
+            })
             .map(|(&id, _)| id)
             .collect();
         if !failing.is_empty() {
             let mut desk = state.desk();
             for id in failing {
+                // Its budget goes at the next look, once its open sends have ended.
                 desk.end_subscription(id);
-                budgets.remove(&id);
                 counters.subscriptions_ended.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(subscription = id, "ended an event subscription whose callback kept failing");
             }
             continue;
         }
         for (&id, &limit) in &limits {
-            budgets.entry(id).or_insert_with(|| Budget::new(limit));
+            budgets.entry(id).or_insert_with(|| Budget::new(state.open_sends().counter(id), limit));
         }
         let due = schedule.due(state.population(), &watches, from_ms, to_ms);
         from_ms = to_ms;
@@ -151,9 +193,15 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 counters.dropped_slow_callback.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // Checked (and counted) at the moment it leaves: a revocation or a DELETE that
-            // came first stops it.
-            let Some(released) = state.desk().release_alert(&alert, clock.now()) else { continue };
+            // Counted open before the desk's check, so a DELETE that comes after the check waits for it.
+            let in_flight = budget.in_flight.clone();
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            // Checked at the moment it leaves: a revocation or a DELETE that came first stops it.
+            let released_at = clock.now();
+            let Some(released) = state.desk().release_alert(&alert, released_at) else {
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            };
             counters.sent.fetch_add(1, Ordering::Relaxed);
             let body = notification_body(
                 next_event,
@@ -170,11 +218,12 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 .body(Full::new(Bytes::from(body.to_string())));
             let Ok(request) = request else {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
                 continue;
             };
-            let (client, in_flight, counters) = (client.clone(), budget.in_flight.clone(), counters.clone());
+            let (client, counters, state) = (client.clone(), counters.clone(), state.clone());
+            let (consent, disclosure) = (released.consent, released.disclosure);
             let failures_in_a_row = budget.failures_in_a_row.clone();
-            in_flight.fetch_add(1, Ordering::Relaxed);
             sends.spawn(async move {
                 let answered = tokio::time::timeout(CALLBACK_TIMEOUT, async {
                     let response = client.request(request).await.ok()?;
@@ -185,11 +234,13 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 .await;
                 if matches!(answered, Ok(Some(status)) if status.is_success()) {
                     failures_in_a_row.store(0, Ordering::Relaxed);
+                    // Only what the platform acknowledged counts as disclosed to it.
+                    state.desk().record_consent_disclosure(consent, disclosure, released_at);
                 } else {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                 }
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }

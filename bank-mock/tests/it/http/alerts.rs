@@ -23,7 +23,8 @@ async fn start_bank(scenario: Arc<Scenario>, name: &str, scale: f64) -> Bank {
     Bank { addr, state, stop: Some(stop) }
 }
 
-/// A callback on 127.0.0.1:0 that keeps every notification body and answers 202.
+/// A callback on 127.0.0.1:0 that keeps every notification body and answers 202 (or the status
+/// it was started with, after the delay it was started with).
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Value>>>,
@@ -31,6 +32,10 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Receiver {
+        Receiver::answering(hyper::StatusCode::ACCEPTED, Duration::ZERO).await
+    }
+
+    async fn answering(status: hyper::StatusCode, delay: Duration) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/events", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -43,8 +48,9 @@ impl Receiver {
                     async move {
                         let body = request.into_body().collect().await?.to_bytes();
                         sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                        tokio::time::sleep(delay).await;
                         let mut answer = hyper::Response::new(Full::new(Bytes::new()));
-                        *answer.status_mut() = hyper::StatusCode::ACCEPTED;
+                        *answer.status_mut() = status;
                         Ok::<_, hyper::Error>(answer)
                     }
                 });
@@ -89,6 +95,25 @@ async fn subscribe(api: &Api, bank: &Bank, agreement: &str, body: Value) -> Resp
     api.post(bank, "/event-subscriptions").bearer(agreement).json(body).send().await
 }
 
+/// The agreement token of `platform` at `bank`.
+async fn agreement_of(api: &Api, bank: &Bank, platform: &str) -> String {
+    let a = agree(api, bank, platform).await;
+    a["Agreement"]["Token"].as_str().unwrap_or_else(|| panic!("{platform} agreed: {a}")).to_string()
+}
+
+/// Fraud-alert records the bank's ledger counts as disclosed to `platform`.
+fn alert_records_counted(bank: &Bank, platform: &str) -> u64 {
+    let desk = bank.state.desk();
+    let ledger = desk.ledgers()[platform].summarize(desk.population(), platform, [1.0, 3.0, 9.0]);
+    ledger.by_purpose.get("fraud_alerts").map_or(0, |p| p.records)
+}
+
+/// `token` with the last digit of its MAC changed: well-formed, but not made by the bank.
+fn forged(token: &str) -> String {
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    format!("{}{last}", &token[..token.len() - 1])
+}
+
 async fn subscribed(api: &Api, bank: &Bank, agreement: &str, callback: &str) -> String {
     let r = subscribe(api, bank, agreement, json!({"Data": {"CallbackUrl": callback}})).await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -111,6 +136,80 @@ async fn a_subscription_is_refused_with_403_when_the_terms_leave_out_fraud_alert
     let (_, access) = consent(&api, &bank, &agreement, 1).await;
     assert_error(&subscribe(&api, &bank, &access, body.clone()).await, 403, "forbidden");
     assert_error(&subscribe(&api, &bank, "garbage", body).await, 401, "unauthorized");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_second_subscription_of_a_platform_gets_409_while_its_first_is_active() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let first = subscribed(&api, &bank, &agreement, "http://127.0.0.1:9/events").await;
+    let r = subscribe(&api, &bank, &agreement, json!({"Data": {"CallbackUrl": "http://127.0.0.1:10/other"}})).await;
+    let e = assert_error(&r, 409, "subscription_exists");
+    assert!(e["Message"].as_str().unwrap().contains(&format!("subscription {first}")), "{e}");
+    // The first is untouched; once it is deleted the platform may subscribe again.
+    let target = format!("/event-subscriptions/{first}");
+    let r = api.get(&bank, &target).bearer(&agreement).send().await;
+    assert_eq!((r.status, &r.json()["Data"]["CallbackUrl"]), (200, &json!("http://127.0.0.1:9/events")));
+    assert_eq!(api.delete(&bank, &target).bearer(&agreement).send().await.status, 204);
+    subscribed(&api, &bank, &agreement, "http://127.0.0.1:10/other").await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_platforms_subscription_id_gets_the_same_404_as_a_missing_one() {
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
+    let id: u64 = subscribed(&api, &bank, &agreement, "http://127.0.0.1:9/events").await.parse().unwrap();
+    let (theirs, missing) = (format!("/event-subscriptions/{id}"), format!("/event-subscriptions/{}", id + 100));
+    let missing_get = api.get(&bank, &missing).bearer(&other).send().await;
+    assert_error(&missing_get, 404, "not_found");
+    let r = api.get(&bank, &theirs).bearer(&other).send().await;
+    assert_eq!((r.status, r.json()), (404, missing_get.json()), "GET of another platform's subscription");
+    let missing_delete = api.delete(&bank, &missing).bearer(&other).send().await;
+    let r = api.delete(&bank, &theirs).bearer(&other).send().await;
+    assert_eq!((r.status, r.json()), (404, missing_delete.json()), "DELETE of another platform's subscription");
+    // Its own platform still has it; a forged token is still no token.
+    assert_eq!(api.get(&bank, &theirs).bearer(&agreement).send().await.status, 200);
+    let forged = forged(&agreement);
+    assert_error(&api.get(&bank, &theirs).bearer(&forged).send().await, 401, "unauthorized");
+    assert_error(&api.delete(&bank, &theirs).bearer(&forged).send().await, 401, "unauthorized");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_subscription_request_without_a_valid_token_gets_401_before_its_body_is_read() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let forged = forged(&agreement);
+    for body in [json!({"Data": {"CallbackUrl": 9}}), json!({"Data": {}}), json!(["not", "an", "object"])] {
+        let r = api.post(&bank, "/event-subscriptions").json(body.clone()).send().await;
+        assert_error(&r, 401, "unauthorized");
+        assert_error(&subscribe(&api, &bank, &forged, body.clone()).await, 401, "unauthorized");
+        // With the real token the body is read, and refused.
+        assert_error(&subscribe(&api, &bank, &agreement, body).await, 400, "invalid_body");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_callback_at_the_banks_own_address_gets_400() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    for url in [format!("http://{}/accounts", bank.addr), format!("http://{}", bank.addr)] {
+        let r = subscribe(&api, &bank, &agreement, json!({"Data": {"CallbackUrl": url}})).await;
+        let e = assert_error(&r, 400, "invalid_callback_url");
+        assert_eq!(e["Path"], "Data.CallbackUrl", "{url}: {e}");
+        assert!(e["Message"].as_str().unwrap().contains("this bank's own address"), "{url}: {e}");
+    }
+    // Another port on the same address is somebody else's.
+    let elsewhere = format!("http://127.0.0.1:{}/events", if bank.addr.port() == 9 { 10 } else { 9 });
+    subscribed(&api, &bank, &agreement, &elsewhere).await;
     api.check_openapi();
 }
 
@@ -153,6 +252,8 @@ async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
         let got = api.get(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
         assert_eq!((got.status, &got.json()["Data"]["CallbackUrl"]), (200, &json!(url)));
         assert_eq!(got.json()["Data"]["MaxEventsPerSecond"], 5);
+        let r = api.delete(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+        assert_eq!(r.status, 204);
     }
     api.check_openapi();
 }
@@ -200,16 +301,41 @@ async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_
         assert!(t.on_platform, "off-platform transaction sent: {alert}");
         assert_eq!(record["TransactionId"], api::transaction_id(&format!("card-demo-bank-{customer}"), t.id));
     }
-    // Every alert received was counted by the bank, one record each, under fraud_alerts.
+    // Every alert acknowledged was counted by the bank, one record each, under fraud_alerts (the
+    // DELETE was answered once the alerts on their way were).
+    assert_eq!(alert_records_counted(&bank, PLATFORM), alerts.len() as u64);
     let metrics = api.get(&bank, "/metrics").send().await.text();
     let sent = sample(&metrics, "bank_alerts_sent_total{bank=\"demo-bank\"}").unwrap();
     assert!(sent >= alerts.len() as f64, "sent {sent}, received {}", alerts.len());
     let desk = bank.state.desk();
     let ledger = desk.ledgers()[PLATFORM].summarize(desk.population(), PLATFORM, [1.0, 3.0, 9.0]);
-    assert_eq!(ledger.by_purpose["fraud_alerts"].records as f64, sent);
     let exposed: BTreeSet<u64> = alerts.iter().map(|a| customers[a["ConsentId"].as_str().unwrap()]).collect();
     assert!(ledger.customers_exposed >= exposed.len() as u64);
     drop(desk);
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_alert_the_callback_did_not_acknowledge_is_not_counted_as_disclosed() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    // The callback gets every notification but answers 500: none is acknowledged.
+    let refusing = Receiver::answering(hyper::StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
+    subscribed(&api, &bank, &agreement, &refusing.url).await;
+    let failed = || async {
+        let metrics = api.get(&bank, "/metrics").send().await.text();
+        sample(&metrics, "bank_alerts_failed_total{bank=\"demo-bank\"}").unwrap_or(0.0)
+    };
+    let mut waited = 0;
+    while failed().await < 5.0 {
+        waited += 1;
+        assert!(waited < 6_000, "fewer than 5 failed sends after 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refusing.alerts().len() >= 5, "the refusing callback saw the sends");
+    assert_eq!(alert_records_counted(&bank, PLATFORM), 0, "unacknowledged alerts were counted as disclosed");
     api.check_openapi();
 }
 
@@ -322,13 +448,15 @@ async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
 
 #[tokio::test]
 async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = start_bank(two_platform_scenario(), "demo-bank", FAST).await;
     let api = Api::new();
-    let agreement = agreement_token(&api, &bank).await;
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
     consents(&api, &bank, &agreement, 0..20).await;
+    consents(&api, &bank, &other, 0..20).await;
     let (gone, staying) = (Receiver::start().await, Receiver::start().await);
     let gone_id = subscribed(&api, &bank, &agreement, &gone.url).await;
-    subscribed(&api, &bank, &agreement, &staying.url).await;
+    subscribed(&api, &bank, &other, &staying.url).await;
     wait_for("an alert at the callback to unsubscribe", || !gone.alerts().is_empty()).await;
     let r = api.delete(&bank, &format!("/event-subscriptions/{gone_id}")).bearer(&agreement).send().await;
     assert_eq!(r.status, 204);
@@ -344,12 +472,32 @@ async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running(
 }
 
 #[tokio::test]
-async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
-    // Ten simulated days per second: over a hundred alerts a second for 20 customers.
-    let bank = start_bank(scenario(), "demo-bank", 10.0 * FAST).await;
+async fn once_a_delete_is_answered_every_alert_its_callback_acknowledged_is_counted() {
+    let bank = start_bank(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     consents(&api, &bank, &agreement, 0..20).await;
+    // A callback that keeps each notification at once and acknowledges it a second later.
+    let slow = Receiver::answering(hyper::StatusCode::ACCEPTED, Duration::from_secs(1)).await;
+    let id = subscribed(&api, &bank, &agreement, &slow.url).await;
+    wait_for("an alert at the callback", || !slow.alerts().is_empty()).await;
+    // The alert just received is still unacknowledged: the DELETE's answer waits for it.
+    let r = api.delete(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+    assert_eq!(r.status, 204);
+    let received = slow.alerts().len() as u64;
+    assert_eq!(alert_records_counted(&bank, PLATFORM), received, "counted when the DELETE was answered");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
+    // Ten simulated days per second: over a hundred alerts a second for 20 customers.
+    let bank = start_bank(two_platform_scenario(), "demo-bank", 10.0 * FAST).await;
+    let api = Api::new();
+    let agreement = agreement_of(&api, &bank, PLATFORM).await;
+    let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    consents(&api, &bank, &other, 0..20).await;
     // A callback that accepts connections and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_url = format!("http://{}/events", silent.local_addr().unwrap());
@@ -360,10 +508,10 @@ async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
         }
     });
     subscribed(&api, &bank, &agreement, &silent_url).await;
-    // And one that answers but wants at most one alert a second.
+    // And, for the other platform, one that answers but wants at most one alert a second.
     let receiver = Receiver::start().await;
     let body = json!({"Data": {"CallbackUrl": receiver.url, "MaxEventsPerSecond": 1}});
-    assert_eq!(subscribe(&api, &bank, &agreement, body).await.status, 201);
+    assert_eq!(subscribe(&api, &bank, &other, body).await.status, 201);
     let dropped = |reason: &str| {
         let api = &api;
         let bank = &bank;
