@@ -614,27 +614,27 @@ impl Desk {
 
     /// Creates a consent for `customer` under the agreement the token stands for; it is
     /// authorised at once (the mock plays the customer, who linked on the platform).
+    /// The token is checked by the caller (`TokenMint::check`), before it reads the body.
     pub fn create_consent(
         &mut self,
-        token: &str,
+        token: Verified<'_>,
         customer: u64,
         permissions: Option<Vec<Permission>>,
         window_ms: (Option<u64>, Option<u64>),
         now: SimTime,
     ) -> Result<(Consent, String), DeskError> {
-        let claims = self.verify(token)?;
-        if claims.kind != TokenKind::Agreement {
+        if token.kind != TokenKind::Agreement {
             return Err(DeskError::Forbidden("consents are created with the agreement token".into()));
         }
         let agreement =
-            self.agreements.get(&claims.platform).ok_or_else(|| DeskError::NoAgreement(claims.platform.clone()))?;
+            self.agreements.get(token.platform).ok_or_else(|| DeskError::NoAgreement(token.platform.into()))?;
         if let Some(w) = &agreement.revoked {
             return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
         }
         if customer >= agreement.info.linked_customers {
             return Err(DeskError::CustomerNotLinked(customer));
         }
-        let mut consent = Consent::new(String::new(), claims.platform.clone(), &agreement.info.terms, now);
+        let mut consent = Consent::new(String::new(), token.platform.into(), &agreement.info.terms, now);
         if let Some(asked) = permissions {
             let beyond: Vec<String> =
                 asked.iter().filter(|p| !consent.permissions.contains(p)).map(|p| format!("{p:?}")).collect();
@@ -648,7 +648,7 @@ impl Desk {
         consent.authorise();
         let id = self.id();
         consent.id = format!("{id}");
-        let platform = claims.platform;
+        let platform = token.platform.to_string();
         let access = self.mint.issue(TokenKind::Access, &platform, id);
         if consent.has(api::Resource::FraudAlert.required_permission()) {
             self.alert_consents.entry(platform.clone()).or_default().insert(id);
@@ -921,13 +921,14 @@ ask = { balances = "included" }
         let mut made = BTreeMap::<&str, Vec<u64>>::new();
         for platform in ["demo-platform", "other-platform"] {
             for customer in 0..6 {
-                let (c, _) = desk.create_consent(&agreement[platform], customer, None, (None, None), now).unwrap();
+                let token = desk.tokens().check(&agreement[platform]).unwrap();
+                let (c, _) = desk.create_consent(token, customer, None, (None, None), now).unwrap();
                 made.entry(platform).or_default().push(c.id.parse().unwrap());
             }
             // A consent without the transactions permission raises no alert.
-            let (c, _) = desk
-                .create_consent(&agreement[platform], 7, Some(vec![Permission::ReadBalances]), (None, None), now)
-                .unwrap();
+            let token = desk.tokens().check(&agreement[platform]).unwrap();
+            let (c, _) =
+                desk.create_consent(token, 7, Some(vec![Permission::ReadBalances]), (None, None), now).unwrap();
             assert!(!c.has(api::Resource::FraudAlert.required_permission()));
         }
         let token = desk.tokens().check(&agreement["demo-platform"]).unwrap();

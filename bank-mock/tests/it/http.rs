@@ -1285,6 +1285,25 @@ async fn a_garbage_or_missing_token_gets_401() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_consent_request_without_a_valid_token_gets_401_before_its_body_is_read() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let last = if agreement.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &agreement[..agreement.len() - 1]);
+    for body in [json!({"Data": {"CustomerId": "3"}}), json!({"Data": {}}), json!(["not", "an", "object"])] {
+        let r = api.post(&bank, "/account-access-consents").json(body.clone()).send().await;
+        assert_error(&r, 401, "unauthorized");
+        let r = api.post(&bank, "/account-access-consents").bearer(&forged).json(body.clone()).send().await;
+        assert_error(&r, 401, "unauthorized");
+        // With the real token the body is read, and refused.
+        let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
+        assert_error(&r, 400, "invalid_body");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn malformed_bodies_get_400_invalid_body() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
