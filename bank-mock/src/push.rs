@@ -95,7 +95,9 @@ impl Budget {
     fn new(in_flight: Arc<AtomicUsize>, max_per_second: Option<u32>) -> Budget {
         let bucket = max_per_second.map(|r| {
             let rate = f64::from(r);
-            let burst = (rate / 20.0).max(1.0);
+            // A second's worth: alerts come due in bursts (the pusher looks every 10 ms, and
+            // card spending clusters), and the limit is per second, not per 50 ms.
+            let burst = rate.max(1.0);
             (rate, burst, burst, Instant::now())
         });
         Budget { in_flight, failures_in_a_row: Arc::new(AtomicUsize::new(0)), bucket }

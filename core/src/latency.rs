@@ -45,7 +45,14 @@ impl LatencyRecorder {
 
     /// A failed attempt or request, by kind (`timeout`, `rate_limited`, `server_error`, …).
     pub fn error(&mut self, kind: &str) {
-        *self.errors.entry(kind.to_string()).or_default() += 1;
+        self.errors_of(kind, 1);
+    }
+
+    /// `n` failed requests of one kind (counted elsewhere, say by the bank).
+    pub fn errors_of(&mut self, kind: &str, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind.to_string()).or_default() += n;
+        }
     }
 
     pub fn retried(&mut self) {

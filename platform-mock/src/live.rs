@@ -531,23 +531,25 @@ struct Observed {
     /// The pace of each bank's data phase, and whether it had any (a flow with a linked customer).
     pace: Pace,
     paced: Vec<bool>,
-    /// Per bank: its queue counters before and after the data phase, if it publishes them.
-    queues: Vec<Option<(QueueReading, QueueReading)>>,
+    /// Per bank: its counters before and after the data phase, if it publishes them.
+    queues: Vec<Option<(BankCounters, BankCounters)>>,
 }
 
-/// The counters of a bank's service model, read from its `/metrics` (bank-mock publishes them;
-/// another server may not).
+/// Counters a bank publishes at `/metrics` (bank-mock does; another server may not): its
+/// service model's queue, and the alerts it dropped rather than send.
 #[derive(Clone, Copy, Debug)]
-struct QueueReading {
+struct BankCounters {
     at: tokio::time::Instant,
     workers: f64,
     admitted: f64,
     wait_s: f64,
     busy_s: f64,
+    dropped_slow_callback: f64,
+    dropped_over_rate: f64,
 }
 
-/// Every bank's queue counters, where its `/metrics` has them.
-async fn read_queues(client: &HttpClient, urls: &[String]) -> Vec<Option<QueueReading>> {
+/// Every bank's counters, where its `/metrics` has them.
+async fn read_counters(client: &HttpClient, urls: &[String]) -> Vec<Option<BankCounters>> {
     let mut readings = Vec::new();
     for base in urls {
         let url = format!("{base}/metrics");
@@ -560,30 +562,59 @@ async fn read_queues(client: &HttpClient, urls: &[String]) -> Vec<Option<QueueRe
                 continue;
             }
         };
-        // One bank per server: the first sample of each family is the bank's.
-        let value = |family: &str| {
-            text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-                let rest = l.strip_prefix(family)?;
-                let rest = rest.strip_prefix('{').map_or(Some(rest), |r| r.split_once('}').map(|(_, v)| v))?;
-                rest.trim().parse::<f64>().ok()
-            })
-        };
-        let at = tokio::time::Instant::now();
-        readings.push((|| {
-            Some(QueueReading {
-                at,
-                workers: value("bank_workers")?,
-                admitted: value("bank_requests_admitted_total")?,
-                wait_s: value("bank_queue_wait_seconds_total")?,
-                busy_s: value("bank_worker_busy_seconds_total")?,
-            })
-        })());
+        readings.push(parse_counters(&text, tokio::time::Instant::now()));
     }
     readings
 }
 
+/// A bank's counters in its `/metrics` text, read `at`; `None` unless it has them all.
+fn parse_counters(text: &str, at: tokio::time::Instant) -> Option<BankCounters> {
+    // One bank per server: the first sample of the family whose labels include `label`.
+    let value = |family: &str, label: &str| {
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let rest = l.strip_prefix(family)?;
+            let (labels, v) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once('}')?,
+                None => ("", rest),
+            };
+            if !labels.contains(label) {
+                return None;
+            }
+            v.trim().parse::<f64>().ok()
+        })
+    };
+    Some(BankCounters {
+        at,
+        workers: value("bank_workers", "")?,
+        admitted: value("bank_requests_admitted_total", "")?,
+        wait_s: value("bank_queue_wait_seconds_total", "")?,
+        busy_s: value("bank_worker_busy_seconds_total", "")?,
+        dropped_slow_callback: value("bank_alerts_dropped_total", "reason=\"slow_callback\"")?,
+        dropped_over_rate: value("bank_alerts_dropped_total", "reason=\"max_events_per_second\"")?,
+    })
+}
+
+/// Alerts a bank dropped rather than send never reach the callback: they count in its
+/// fraud_alert row as sent and failed, by the bank's own count over the data phase.
+fn count_dropped_alerts(map: &mut LatencyMap, counters: &[Option<(BankCounters, BankCounters)>]) {
+    for (bank, counters) in counters.iter().enumerate() {
+        let (Some((before, after)), Some((sent, rec))) = (counters, map.get_mut(&(bank, RequestKind::FraudAlert)))
+        else {
+            continue;
+        };
+        for (kind, n) in [
+            ("dropped:slow_callback", after.dropped_slow_callback - before.dropped_slow_callback),
+            ("dropped:max_events_per_second", after.dropped_over_rate - before.dropped_over_rate),
+        ] {
+            let n = n.max(0.0) as u64;
+            *sent += n;
+            rec.errors_of(kind, n);
+        }
+    }
+}
+
 /// Mean wait (ms), mean number in system and utilisation between two readings of one bank.
-fn queue_figures((before, after): (QueueReading, QueueReading)) -> (f64, f64, f64) {
+fn queue_figures((before, after): (BankCounters, BankCounters)) -> (f64, f64, f64) {
     let span = (after.at - before.at).as_secs_f64().max(1e-9);
     let admitted = after.admitted - before.admitted;
     let (wait, busy) = (after.wait_s - before.wait_s, after.busy_s - before.busy_s);
@@ -722,7 +753,7 @@ async fn load(
             banks.start_data_phase(bank, *scale);
         }
     }
-    let queues_before = read_queues(&client, urls).await;
+    let counters_before = read_counters(&client, urls).await;
     let start = tokio::time::Instant::now();
     let end = start + opts.duration;
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -901,8 +932,10 @@ async fn load(
     if let Some((server, _)) = callback {
         server.shutdown().await;
     }
-    let queues = queues_before.iter().zip(read_queues(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
-    let map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
+    let queues: Vec<_> =
+        counters_before.iter().zip(read_counters(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
+    let mut map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
+    count_dropped_alerts(&mut map, &queues);
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
         // A request left in flight after the drain still holds the ledgers: copy them out.
         shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
@@ -966,8 +999,9 @@ async fn subscribe_to_alerts(
         let f = &flows[fi];
         let mut data = json!({"CallbackUrl": server.url(fi), "EventTypes": ["fraud_alert"]});
         // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
-        // twice the planned mean rate (room for the busy hours of the day).
-        data["MaxEventsPerSecond"] = json!((2.0 * rate * cap).ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
+        // twice the planned mean rate (room for the busy hours of the day), or 10 a second,
+        // whichever is more (a few a second are no flood, and Poisson bursts of them are common).
+        data["MaxEventsPerSecond"] = json!((2.0 * rate * cap).ceil().clamp(10.0, f64::from(u32::MAX)) as u32);
         let url = format!("{}/event-subscriptions", urls[f.bank]);
         let refused = match client.post_json(&url, Some(&f.token), &json!({ "Data": data })).await {
             Ok((status, v)) if status.is_success() => match v["Data"]["EventSubscriptionId"].as_str() {
@@ -984,4 +1018,45 @@ async fn subscribe_to_alerts(
         l.entry((f.bank, RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
     }
     Some((server, Arc::new(subscriptions)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = "# HELP bank_workers Workers.\n# TYPE bank_workers gauge\nbank_workers{bank=\"b\"} 8\n\
+        bank_requests_admitted_total{bank=\"b\"} 100\nbank_queue_wait_seconds_total{bank=\"b\"} 0.5\n\
+        bank_worker_busy_seconds_total{bank=\"b\"} 2.0\n\
+        bank_alerts_dropped_total{bank=\"b\",reason=\"slow_callback\"} 3\n\
+        bank_alerts_dropped_total{bank=\"b\",reason=\"max_events_per_second\"} 7\n";
+
+    #[test]
+    fn a_banks_metrics_give_its_counters_and_a_server_without_them_gives_none() {
+        let at = tokio::time::Instant::now();
+        let c = parse_counters(METRICS, at).expect("all counters present");
+        assert_eq!((c.workers, c.admitted, c.wait_s, c.busy_s), (8.0, 100.0, 0.5, 2.0));
+        assert_eq!((c.dropped_slow_callback, c.dropped_over_rate), (3.0, 7.0));
+        assert!(parse_counters("# nothing here\nup 1\n", at).is_none());
+        let without_queue: String = METRICS.lines().filter(|l| !l.contains("busy")).map(|l| format!("{l}\n")).collect();
+        assert!(parse_counters(&without_queue, at).is_none());
+    }
+
+    #[test]
+    fn alerts_a_bank_dropped_count_in_its_fraud_alert_row_as_sent_and_failed() {
+        let at = tokio::time::Instant::now();
+        let before = parse_counters(METRICS, at).unwrap();
+        let after = BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, ..before };
+        let mut map = LatencyMap::new();
+        let mut received = LatencyRecorder::default();
+        received.record(Duration::from_millis(2));
+        map.insert((0, RequestKind::FraudAlert), (1, received));
+        // Bank 1 has no fraud_alert row (no subscription): nothing is added for it.
+        count_dropped_alerts(&mut map, &[Some((before, after)), Some((before, after))]);
+        let (sent, rec) = &map[&(0, RequestKind::FraudAlert)];
+        assert_eq!(*sent, 1 + 2 + 10);
+        let errors = rec.summary(Duration::from_secs(1)).errors;
+        assert_eq!(errors.get("dropped:slow_callback"), Some(&2));
+        assert_eq!(errors.get("dropped:max_events_per_second"), Some(&10));
+        assert_eq!(map.len(), 1);
+    }
 }
