@@ -3,6 +3,7 @@
 //! They know nothing of reports, so sweeps and comparisons can reuse them.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -322,51 +323,104 @@ pub struct Bars {
     pub unit: String,
 }
 
+/// The frame the bar and lane charts share: a legend on top, one row per subject down the left
+/// (labelled with `row_label`), the value axis along the bottom; `draw` fills the rows.
+struct RowFrame<'a> {
+    legend: &'a [LegendEntry],
+    rows: &'a [String],
+    /// Height of one row; room above the rows, and the part of it inside the plot.
+    row_px: u32,
+    top_px: u32,
+    margin_top: u32,
+    x_max: f64,
+    x_desc: &'a str,
+    x_labels: usize,
+}
+
+type RowChart<'s> = ChartContext<'s, SVGBackend<'s>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Area<'s> = DrawingArea<SVGBackend<'s>, Shift>;
+
+impl RowFrame<'_> {
+    fn render(
+        &self,
+        title: &str,
+        draw: impl FnOnce(&mut RowChart<'_>, &Area<'_>) -> Result<(), ChartError>,
+    ) -> Result<String, ChartError> {
+        let legend_h = legend_height(self.legend, WIDTH);
+        let height = legend_h + self.top_px + self.row_px * self.rows.len().max(1) as u32 + 60;
+        let label_px = 20 + CHAR_PX * self.rows.iter().map(|g| g.chars().count() as u32).max().unwrap_or(4);
+        let label_px = label_px.min(WIDTH / 3);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let (top, plot) = root.split_vertically(legend_h);
+            draw_legend(&top, self.legend, WIDTH)?;
+            let mut chart = ChartBuilder::on(&plot)
+                .margin_left(label_px)
+                .margin_right(30)
+                .margin_top(self.margin_top)
+                .x_label_area_size(44)
+                .y_label_area_size(4)
+                .build_cartesian_2d(0f64..self.x_max, 0f64..self.rows.len().max(1) as f64)?;
+            let fmt = |v: &f64| short_number(*v);
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(0)
+                .x_labels(self.x_labels)
+                .x_label_formatter(&fmt)
+                .x_desc(self.x_desc)
+                .max_light_lines(1)
+                .light_line_style(GRID.mix(0.4))
+                .bold_line_style(GRID)
+                .axis_style(NEUTRAL_COLOUR)
+                .label_style(text_style(13, TEXT))
+                .axis_desc_style(text_style(14, TEXT))
+                .draw()?;
+            draw(&mut chart, &plot)?;
+            root.present()?;
+        }
+        Ok(finish(svg, title))
+    }
+
+    /// The middle of row `i` on the chart's y axis (rows run top to bottom in the given order).
+    fn centre(&self, i: usize) -> f64 {
+        self.rows.len().max(1) as f64 - i as f64 - 0.5
+    }
+
+    /// Writes row `i`'s label left of the axis.
+    fn row_label(&self, chart: &RowChart<'_>, plot: &Area<'_>, i: usize) -> Result<(), ChartError> {
+        let (base_x, base_y) = plot.get_base_pixel();
+        let (px, py) = chart.backend_coord(&(0.0, self.centre(i)));
+        plot.draw(&Text::new(
+            self.rows[i].clone(),
+            (px - 8 - base_x, py - base_y),
+            text_style(14, TEXT).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+        Ok(())
+    }
+}
+
 pub fn bar_chart(d: &Bars) -> Result<String, ChartError> {
     let legend: Vec<LegendEntry> =
         d.series.iter().map(|s| LegendEntry { label: s.name.clone(), colour: s.colour, swatch: Swatch::Box }).collect();
-    let legend_h = legend_height(&legend, WIDTH);
-    let bar_px = 16u32;
-    let band_px = bar_px * d.series.len().max(1) as u32 + 16;
-    let height = legend_h + 40 + band_px * d.groups.len().max(1) as u32 + 60;
-    let label_px = 20 + CHAR_PX * d.groups.iter().map(|g| g.chars().count() as u32).max().unwrap_or(4);
-    let label_px = label_px.min(WIDTH / 3);
     let max = d.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0f64, f64::max);
-    let x_max = if max > 0.0 { max * 1.15 } else { 1.0 };
-    let groups = d.groups.len().max(1) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (top, plot) = root.split_vertically(legend_h);
-        draw_legend(&top, &legend, WIDTH)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(label_px)
-            .margin_right(30)
-            .margin_top(14)
-            .x_label_area_size(44)
-            .y_label_area_size(4)
-            .build_cartesian_2d(0f64..x_max, 0f64..groups)?;
-        let value_fmt = |v: &f64| short_number(*v);
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_labels(8)
-            .x_label_formatter(&value_fmt)
-            .x_desc(d.value_desc.as_str())
-            .max_light_lines(1)
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .axis_style(NEUTRAL_COLOUR)
-            .label_style(text_style(13, TEXT))
-            .axis_desc_style(text_style(14, TEXT))
-            .draw()?;
+    let frame = RowFrame {
+        legend: &legend,
+        rows: &d.groups,
+        row_px: 16 * d.series.len().max(1) as u32 + 16,
+        top_px: 40,
+        margin_top: 14,
+        x_max: if max > 0.0 { max * 1.15 } else { 1.0 },
+        x_desc: &d.value_desc,
+        x_labels: 8,
+    };
+    frame.render(&d.title, |chart, plot| {
         let n = d.series.len().max(1) as f64;
         let (base_x, base_y) = plot.get_base_pixel();
-        for (g, group) in d.groups.iter().enumerate() {
-            // Bands run top to bottom in the given order.
-            let band_top = groups - g as f64;
+        for g in 0..d.groups.len() {
+            let band_top = frame.centre(g) + 0.5;
             let inner = 0.8 / n;
             for (s, series) in d.series.iter().enumerate() {
                 let v = series.values.get(g).copied().unwrap_or(0.0);
@@ -380,16 +434,10 @@ pub fn bar_chart(d: &Bars) -> Result<String, ChartError> {
                     text_style(12, TEXT).pos(Pos::new(HPos::Left, VPos::Center)),
                 ))?;
             }
-            let (px, py) = chart.backend_coord(&(0.0, band_top - 0.5));
-            plot.draw(&Text::new(
-                group.clone(),
-                (px - 8 - base_x, py - base_y),
-                text_style(14, TEXT).pos(Pos::new(HPos::Right, VPos::Center)),
-            ))?;
+            frame.row_label(chart, plot, g)?;
         }
-        root.present()?;
-    }
-    Ok(finish(svg, &d.title))
+        Ok(())
+    })
 }
 
 /// Something that lasted, on a lane of the timeline.
@@ -424,68 +472,35 @@ pub struct Lanes {
 }
 
 pub fn lanes_chart(d: &Lanes) -> Result<String, ChartError> {
-    let legend_h = legend_height(&d.legend, WIDTH);
-    let lane_px = 34u32;
-    let height = legend_h + 30 + lane_px * d.lanes.len().max(1) as u32 + 60;
-    let label_px = 20 + CHAR_PX * d.lanes.iter().map(|g| g.chars().count() as u32).max().unwrap_or(4);
-    let label_px = label_px.min(WIDTH / 3);
-    let lanes = d.lanes.len().max(1) as f64;
     let x_max = if d.x_max > 0.0 { d.x_max } else { 1.0 };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (top, plot) = root.split_vertically(legend_h);
-        draw_legend(&top, &d.legend, WIDTH)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin_left(label_px)
-            .margin_right(30)
-            .margin_top(10)
-            .x_label_area_size(44)
-            .y_label_area_size(4)
-            .build_cartesian_2d(0f64..x_max, 0f64..lanes)?;
-        let fmt = |v: &f64| short_number(*v);
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_labels(12)
-            .x_label_formatter(&fmt)
-            .x_desc(d.x_desc.as_str())
-            .max_light_lines(1)
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .axis_style(NEUTRAL_COLOUR)
-            .label_style(text_style(13, TEXT))
-            .axis_desc_style(text_style(14, TEXT))
-            .draw()?;
-        let centre = |lane: usize| lanes - lane as f64 - 0.5;
-        let (base_x, base_y) = plot.get_base_pixel();
-        for (i, lane) in d.lanes.iter().enumerate() {
-            chart.draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, centre(i)), (x_max, centre(i))],
-                GRID.stroke_width(1),
-            )))?;
-            let (px, py) = chart.backend_coord(&(0.0, centre(i)));
-            plot.draw(&Text::new(
-                lane.clone(),
-                (px - 8 - base_x, py - base_y),
-                text_style(14, TEXT).pos(Pos::new(HPos::Right, VPos::Center)),
-            ))?;
+    let frame = RowFrame {
+        legend: &d.legend,
+        rows: &d.lanes,
+        row_px: 34,
+        top_px: 30,
+        margin_top: 10,
+        x_max,
+        x_desc: &d.x_desc,
+        x_labels: 12,
+    };
+    frame.render(&d.title, |chart, plot| {
+        for i in 0..d.lanes.len() {
+            let c = frame.centre(i);
+            chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, c), (x_max, c)], GRID.stroke_width(1))))?;
+            frame.row_label(chart, plot, i)?;
         }
         for s in &d.spans {
-            let c = centre(s.lane);
+            let c = frame.centre(s.lane);
             let (y0, y1) = if s.thick { (c - 0.16, c + 0.16) } else { (c - 0.3, c - 0.22) };
             let to = s.to.max(s.from + x_max / 400.0);
             chart
                 .draw_series(std::iter::once(Rectangle::new([(s.from, y0), (to, y1)], s.colour.mix(0.85).filled())))?;
         }
         for m in &d.marks {
-            let p = (m.at, centre(m.lane));
+            let p = (m.at, frame.centre(m.lane));
             chart.draw_series(std::iter::once(Circle::new(p, 7, ShapeStyle::from(&WHITE).filled())))?;
             chart.draw_series(std::iter::once(Circle::new(p, 6, m.colour.filled())))?;
         }
-        root.present()?;
-    }
-    Ok(finish(svg, &d.title))
+        Ok(())
+    })
 }
