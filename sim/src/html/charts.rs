@@ -2,6 +2,7 @@
 //! drawn with plotters' SVG backend (no fonts loaded: text is SVG `<text>` the browser sets).
 //! They know nothing of reports, so sweeps and comparisons can reuse them.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -82,6 +83,18 @@ fn escape_attribute(s: &str) -> String {
 }
 
 /// Text of `px` pixels (plotters writes SVG font sizes as size / 1.24).
+/// The grid and axes every chart draws.
+fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.max_light_lines(1)
+        .light_line_style(GRID.mix(0.4))
+        .bold_line_style(GRID)
+        .axis_style(NEUTRAL_COLOUR)
+        .label_style(text_style(13, TEXT))
+        .axis_desc_style(text_style(14, TEXT))
+}
+
 fn text_style(px: u32, colour: RGBColor) -> TextStyle<'static> {
     let mut style = TextStyle::from((FONT, f64::from(px) * 1.24).into_font());
     style.color = colour.to_backend_color();
@@ -238,20 +251,13 @@ pub fn dance_chart(d: &Dance) -> Result<String, ChartError> {
             .build_cartesian_2d(-0.25f64..x_max, 0f64..1.05f64)?;
         let rounds = d.rounds.max(1);
         let step = (rounds / 20).max(1);
-        chart
-            .configure_mesh()
+        house_style(&mut chart.configure_mesh())
             .x_desc("round (the side that moves second in a round is drawn half a round later)")
             .y_desc("utility (0 = worst, 1 = best)")
             .x_labels((rounds / step + 2) as usize)
             .x_label_formatter(&|x| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() })
             .y_labels(6)
             .y_label_formatter(&|y| format!("{y:.1}"))
-            .max_light_lines(1)
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .axis_style(NEUTRAL_COLOUR)
-            .label_style(text_style(13, TEXT))
-            .axis_desc_style(text_style(14, TEXT))
             .draw()?;
         for (reservation, colour) in [(d.reservation_platform, PLATFORM_COLOUR), (d.reservation_bank, BANK_COLOUR)] {
             chart.draw_series(DashedLineSeries::new(
@@ -364,19 +370,12 @@ impl RowFrame<'_> {
                 .y_label_area_size(4)
                 .build_cartesian_2d(0f64..self.x_max, 0f64..self.rows.len().max(1) as f64)?;
             let fmt = |v: &f64| short_number(*v);
-            chart
-                .configure_mesh()
+            house_style(&mut chart.configure_mesh())
                 .disable_y_mesh()
                 .y_labels(0)
                 .x_labels(self.x_labels)
                 .x_label_formatter(&fmt)
                 .x_desc(self.x_desc)
-                .max_light_lines(1)
-                .light_line_style(GRID.mix(0.4))
-                .bold_line_style(GRID)
-                .axis_style(NEUTRAL_COLOUR)
-                .label_style(text_style(13, TEXT))
-                .axis_desc_style(text_style(14, TEXT))
                 .draw()?;
             draw(&mut chart, &plot)?;
             root.present()?;
