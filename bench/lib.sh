@@ -22,12 +22,14 @@ log=$(mktemp)
 "$BIN"/bank-mock serve --scenario scenarios/live-demo.toml --bank demo-bank --listen 127.0.0.1:0 > "$log" 2>&1 &
 server=$!
 trap 'kill $server $ceiling 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
+# The server prints its address, then each platform's client token (the out-of-band registration).
+for _ in $(seq 50); do grep -q '^client token for demo-platform: ' "$log" && break; sleep 0.1; done
 BASE=$(grep -o 'http://[0-9.:]*' "$log")
+CLIENT=$(sed -n 's/^client token for demo-platform: //p' "$log")
 post() { python3 -c 'import json,sys,urllib.request as u
 req=u.Request(sys.argv[1], data=sys.argv[2].encode(), headers={"content-type":"application/json", **({"authorization":"Bearer "+sys.argv[3]} if len(sys.argv)>3 else {})})
 print(json.dumps(json.load(u.urlopen(req))))' "$@"; }
-OPENED=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}')
+OPENED=$(post "$BASE/negotiations" '{"Platform":"demo-platform"}' "$CLIENT")
 NEG=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationId"])' <<< "$OPENED")
 NEGTOKEN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["NegotiationToken"])' <<< "$OPENED")
 AGR=$(post "$BASE/negotiations/$NEG/offers" '{"Outcome":{"balances":"included","transactions":"detail","off_platform_transactions":"excluded","purposes":"balance_display+fraud_alerts+commerce","consent_mode":"opt_in"}}' "$NEGTOKEN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Agreement"]["Token"])')

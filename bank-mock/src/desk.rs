@@ -163,6 +163,10 @@ pub struct TokenClaims {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
+    /// A platform's client credential at this bank, issued out of band (printed by `bank-mock
+    /// serve`), as UK Open Banking registers a TPP's client: opens negotiations in that
+    /// platform's name only. Its id is always 0.
+    Client,
     /// Issued when a negotiation opens: lets the platform move in that negotiation only.
     Negotiation,
     /// Issued with an agreement: lets the platform create consents and ask for reviews.
@@ -174,6 +178,7 @@ pub enum TokenKind {
 impl TokenKind {
     fn tag(self) -> &'static str {
         match self {
+            TokenKind::Client => "cli",
             TokenKind::Negotiation => "neg",
             TokenKind::Agreement => "agr",
             TokenKind::Access => "acc",
@@ -210,9 +215,34 @@ impl Verified<'_> {
         self.platform
     }
 
-    /// The negotiation (negotiation and agreement tokens) or consent (access tokens) it is for.
+    /// The negotiation (negotiation and agreement tokens) or consent (access tokens) it is for;
+    /// 0 for client tokens.
     pub fn id(&self) -> u64 {
         self.id
+    }
+}
+
+impl<'t> Verified<'t> {
+    /// Leave to open negotiations in the token's platform's name, if it is a client token:
+    /// `Forbidden` for any other kind. Needs no desk, so it is checked before the body is read.
+    pub fn client_access(self) -> Result<ClientAccess<'t>, DeskError> {
+        if self.kind != TokenKind::Client {
+            return Err(DeskError::Forbidden("negotiations are opened with the platform's client token".into()));
+        }
+        Ok(ClientAccess { platform: self.platform })
+    }
+}
+
+/// Leave to open negotiations in one platform's name, from that platform's client token: made
+/// only by `Verified::client_access`, taken by `Desk::open_negotiation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAccess<'t> {
+    platform: &'t str,
+}
+
+impl ClientAccess<'_> {
+    pub fn platform(&self) -> &str {
+        self.platform
     }
 }
 
@@ -262,6 +292,11 @@ impl TokenMint {
         h.finish()
     }
 
+    /// The client credential of `platform` at this bank (`TokenKind::Client`, id 0).
+    pub fn client_token(&self, platform: &str) -> String {
+        self.issue(TokenKind::Client, platform, 0)
+    }
+
     /// A token of this bank for `platform` and `id`.
     pub fn issue(&self, kind: TokenKind, platform: &str, id: u64) -> String {
         let (tag, bank) = (kind.tag(), &self.bank);
@@ -278,6 +313,7 @@ impl TokenMint {
             return Err(DeskError::Unauthorized);
         };
         let kind = match tag {
+            "cli" => TokenKind::Client,
             "neg" => TokenKind::Negotiation,
             "agr" => TokenKind::Agreement,
             "acc" => TokenKind::Access,
@@ -357,6 +393,13 @@ impl Desk {
         &self.mint
     }
 
+    /// The client credential of `platform`, if the scenario has it negotiate with this bank:
+    /// the bank registers those platforms, and no others.
+    pub fn client_token(&self, platform: &str) -> Option<String> {
+        let p = self.scenario.platform_index(platform)?;
+        self.scenario.platforms[p].banks.contains(&self.bank).then(|| self.mint.client_token(platform))
+    }
+
     /// Checks a bearer token's form and MAC: `Unauthorized` for garbage, `Forbidden` for a
     /// genuine token of another bank.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, DeskError> {
@@ -396,14 +439,28 @@ impl Desk {
         Some((Arc::new(prefs), regulations.len()))
     }
 
-    pub fn open_negotiation(&mut self, platform: &str, sim_now: SimTime) -> Result<Opened, DeskError> {
+    /// Opens a negotiation with `platform`, which must be the platform of the client token
+    /// (`Forbidden` otherwise: nobody opens negotiations in another platform's name).
+    pub fn open_negotiation(
+        &mut self,
+        client: ClientAccess<'_>,
+        platform: &str,
+        sim_now: SimTime,
+    ) -> Result<Opened, DeskError> {
+        if client.platform != platform {
+            return Err(DeskError::Forbidden(format!(
+                "the client token is platform `{}`'s; a platform opens negotiations only in its own name, not `{platform}`'s",
+                client.platform
+            )));
+        }
         let sc = self.scenario.clone();
+        // Reached only with a token of an earlier run under the same secret and another scenario.
         let p = sc.platform_index(platform).ok_or_else(|| DeskError::UnknownPlatform(platform.into()))?;
         if !sc.platforms[p].banks.contains(&self.bank) {
             return Err(DeskError::NotAskedBank(platform.into()));
         }
-        // Anyone may open a negotiation in a platform's name; agreeing in it must not replace
-        // the platform's standing agreement (nor reset what the bank has counted under it).
+        // A new negotiation must not replace the platform's standing agreement (nor reset what
+        // the bank has counted under it).
         if self.agreements.get(platform).is_some_and(|a| a.revoked.is_none()) {
             return Err(DeskError::Protocol(format!(
                 "an agreement with `{platform}` is in force; a new negotiation opens only after it ends"
@@ -663,7 +720,7 @@ impl Desk {
         let claims = self.verify(token)?;
         let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
         let allowed = match claims.kind {
-            TokenKind::Negotiation => false,
+            TokenKind::Client | TokenKind::Negotiation => false,
             TokenKind::Agreement => claims.platform == entry.platform,
             TokenKind::Access => claims.id == id,
         };
@@ -820,6 +877,13 @@ ask = { balances = "included" }
         Arc::new(testbed_core::scenario::parse(&text).expect("live-demo with another platform parses"))
     }
 
+    /// Opens a negotiation as `platform` does: with its client token.
+    fn open(desk: &mut Desk, platform: &str, now: SimTime) -> Result<Opened, DeskError> {
+        let token = desk.tokens().client_token(platform);
+        let client = desk.tokens().check(&token)?.client_access()?;
+        desk.open_negotiation(client, platform, now)
+    }
+
     proptest! {
         #[test]
         fn a_negotiation_token_is_good_only_for_its_bank_platform_and_negotiation(
@@ -843,6 +907,7 @@ ask = { balances = "included" }
                 format!("neg.{bank}.{platform}x.{id}.{mac}"),
                 format!("agr.{bank}.{platform}.{id}.{mac}"),
                 format!("acc.{bank}.{platform}.{id}.{mac}"),
+                format!("cli.{bank}.{platform}.{id}.{mac}"),
             ] {
                 if forged.starts_with(&format!("neg.{bank}.")) || !forged.starts_with("neg.") {
                     prop_assert_eq!(mint.check(&forged), Err(DeskError::Unauthorized), "{}", forged);
@@ -859,10 +924,10 @@ ask = { balances = "included" }
     fn a_negotiation_moves_only_with_its_own_token() {
         let sc = two_platform_scenario();
         let (mut a, mut b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
-        let first = a.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
-        let second = a.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
-        let others = a.open_negotiation("other-platform", SimTime::ZERO).unwrap();
-        let at_b = b.open_negotiation("demo-platform", SimTime::ZERO).unwrap();
+        let first = open(&mut a, "demo-platform", SimTime::ZERO).unwrap();
+        let second = open(&mut a, "demo-platform", SimTime::ZERO).unwrap();
+        let others = open(&mut a, "other-platform", SimTime::ZERO).unwrap();
+        let at_b = open(&mut b, "demo-platform", SimTime::ZERO).unwrap();
         assert_eq!(first.id, at_b.id, "both banks number their negotiations from 1");
         let access = |desk: &Desk, token: &str, id: u64| {
             let verified = desk.tokens().check(token)?;
@@ -888,6 +953,31 @@ ask = { balances = "included" }
         assert!(matches!(a.agreement_access(verified, "other-platform"), Err(DeskError::Forbidden(_))));
     }
 
+    #[test]
+    fn a_negotiation_opens_only_with_the_client_token_of_the_platform_it_names() {
+        let sc = two_platform_scenario();
+        let (mut a, b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
+        let forbidden = |r: Result<Opened, DeskError>| matches!(r, Err(DeskError::Forbidden(_)));
+        let ours = a.client_token("demo-platform").expect("demo-platform negotiates with bank 0");
+        assert!(ours.starts_with(&format!("cli.{}.demo-platform.0.", a.bank_name())), "{ours}");
+        let client = a.tokens().check(&ours).unwrap().client_access().unwrap();
+        assert!(forbidden(a.open_negotiation(client, "other-platform", SimTime::ZERO)), "in another's name");
+        assert!(a.open_negotiation(client, "demo-platform", SimTime::ZERO).is_ok());
+        // Another bank's client token for the same platform is refused before its MAC is checked.
+        let theirs = b.client_token("demo-platform").unwrap();
+        assert!(matches!(a.tokens().check(&theirs), Err(DeskError::Forbidden(_))));
+        // No other kind of token opens a negotiation, even the platform's own.
+        let opened = open(&mut a, "other-platform", SimTime::ZERO).unwrap();
+        assert!(matches!(a.tokens().check(&opened.token).unwrap().client_access(), Err(DeskError::Forbidden(_))));
+        // A platform the scenario does not pair with the bank gets no credential there.
+        let mut text = include_str!("../../scenarios/live-demo.toml").to_string();
+        text.push_str(&OTHER_PLATFORM.replace("trust = 0.8", "trust = 0.8\nbanks = [\"limited-bank\"]"));
+        let sc = Arc::new(testbed_core::scenario::parse(&text).expect("parses"));
+        let demo = Desk::new(sc.clone(), sc.bank_index("demo-bank").unwrap(), sc.seed);
+        assert_eq!(demo.client_token("other-platform"), None);
+        assert_eq!(demo.client_token("no-such-platform"), None);
+    }
+
     /// `watches` as a scan of every consent would give it: the reference the index must match.
     fn watches_by_full_scan(desk: &Desk, now: SimTime) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
@@ -911,7 +1001,7 @@ ask = { balances = "included" }
         let now = SimTime::ZERO;
         let mut agreement = BTreeMap::new();
         for platform in ["demo-platform", "other-platform"] {
-            let opened = desk.open_negotiation(platform, now).unwrap();
+            let opened = open(&mut desk, platform, now).unwrap();
             let Ok(Answer::Agreed(a)) = desk.platform_offer(NegotiationAccess { id: opened.id }, OutcomeId(0), now)
             else {
                 panic!("live-demo's one outcome is accepted")

@@ -226,6 +226,12 @@ impl AppState {
         &self.open_sends
     }
 
+    /// The client credential of `platform` at this bank, if the scenario has it negotiate here:
+    /// what the bank gives the platform out of band, and it presents to open negotiations.
+    pub fn client_token(&self, platform: &str) -> Option<String> {
+        self.desk().client_token(platform)
+    }
+
     pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
         self.desk.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -739,14 +745,22 @@ fn answer_json(scenario: &Scenario, answer: Answer) -> serde_json::Value {
     }
 }
 
-async fn open_negotiation(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Reply {
+/// Opens a negotiation for the platform of the client token (401 without a valid one, 403 for
+/// another kind of token or another bank's), checked before the body is read; the body's
+/// `Platform` must be the token's (403 otherwise).
+async fn open_negotiation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
     counted(
         &state,
         "negotiations",
         (|| {
+            let client = authenticate(&state, &headers)?.client_access()?;
             let b: OpenBody = parse_body(body)?;
             let now = sim_time(&state, b.sim_time_ms);
-            let opened = state.desk().open_negotiation(&b.platform, now)?;
+            let opened = state.desk().open_negotiation(client, &b.platform, now)?;
             let sc = &state.scenario;
             let issues: Vec<_> =
                 sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();

@@ -18,7 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve one bank of a scenario until Ctrl-C.
+    /// Serve one bank of a scenario until Ctrl-C. Prints the address it listens on, then the client
+    /// token of each platform the scenario pairs with the bank (to open negotiations with).
     Serve {
         /// The scenario file (TOML).
         #[arg(long)]
@@ -32,8 +33,9 @@ enum Command {
         /// Simulated seconds per wall-clock second (the scenario's calendar runs this fast).
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
-        /// The key of this server's bearer tokens. Random by default; fix it to get the same
-        /// tokens in every run (a test script), and never on a shared machine.
+        /// The key of this server's bearer tokens, the platforms' client tokens (printed on start)
+        /// among them. Random by default; fix it to get the same tokens in every run (a test
+        /// script), and never on a shared machine.
         #[arg(long)]
         token_secret: Option<u64>,
     },
@@ -75,7 +77,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
         let addr = listener.local_addr()?;
         println!("bank-mock {bank} listening on http://{addr}");
-        let state = AppState::new(Arc::new(sc), index, secret, LiveClock::new(SimTime::ZERO, time_scale));
+        let sc = Arc::new(sc);
+        let state = AppState::new(sc.clone(), index, secret, LiveClock::new(SimTime::ZERO, time_scale));
+        // The out-of-band registration: each platform the scenario pairs with this bank gets its
+        // client credential here, to open negotiations with (a platform's key, not customer data).
+        for platform in &sc.platforms {
+            if let Some(token) = state.client_token(&platform.name) {
+                println!("client token for {}: {token}", platform.name);
+            }
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

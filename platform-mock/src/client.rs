@@ -18,6 +18,8 @@ pub enum ClientError {
     Body { url: String, status: u16, message: String },
     #[error("live run: {0}")]
     Live(String),
+    #[error("{url}: bank `{bank}` refused platform `{platform}`'s client token ({status}: {message})")]
+    ClientTokenRefused { url: String, platform: String, bank: String, status: hyper::StatusCode, message: String },
 }
 
 #[derive(Clone)]

@@ -71,16 +71,24 @@ impl Default for LiveOptions {
     }
 }
 
+/// The platforms' client credentials at the banks, by (platform, bank) index of the scenario:
+/// what each bank issued each platform it negotiates with, out of band (`bank-mock serve` prints
+/// them), and the platform presents to open a negotiation.
+pub type ClientTokens = BTreeMap<(usize, usize), String>;
+
 struct HttpBanks<'a> {
     rt: &'a Runtime,
     client: HttpClient,
     scenario: &'a Scenario,
     urls: Vec<String>,
+    client_tokens: &'a ClientTokens,
     /// Per pair: the bank, the negotiation's id and its token (the credential for every move).
     negotiations: BTreeMap<usize, RemoteNegotiation>,
     /// Per pair: the agreement token.
     tokens: BTreeMap<usize, String>,
     error: Option<String>,
+    /// A bank that refused a platform's client token: the run cannot negotiate there at all.
+    refused: Option<ClientError>,
 }
 
 #[derive(Clone)]
@@ -141,8 +149,35 @@ impl RemoteBanks for HttpBanks<'_> {
         let b = self.scenario.bank_index(bank).expect("bank of the scenario");
         if !self.negotiations.contains_key(&pair) {
             let url = format!("{}/negotiations", self.urls[b]);
-            let Some(v) = self.post(&url, None, json!({"Platform": platform, "SimTimeMs": ms(now)})) else {
+            let p = self.scenario.platform_index(platform).expect("platform of the scenario");
+            let Some(client) = self.client_tokens.get(&(p, b)) else {
+                self.error.get_or_insert(format!("no client token for platform `{platform}` at bank `{bank}`"));
                 return self.failed();
+            };
+            let body = json!({"Platform": platform, "SimTimeMs": ms(now)});
+            let v = match self.rt.block_on(self.client.post_json(&url, Some(client), &body)) {
+                Ok((status, v)) if status.is_success() => v,
+                Ok((status, v)) if status.as_u16() == 401 || v["Code"] == "forbidden" => {
+                    let message = v["Message"].as_str().unwrap_or_default().to_string();
+                    let (platform, bank) = (platform.to_string(), bank.to_string());
+                    self.refused.get_or_insert(ClientError::ClientTokenRefused {
+                        url,
+                        platform,
+                        bank,
+                        status,
+                        message,
+                    });
+                    self.error.get_or_insert_with(|| "client token refused".into());
+                    return self.failed();
+                }
+                Ok((status, v)) => {
+                    self.error.get_or_insert(format!("{url}: {status}: {v}"));
+                    return self.failed();
+                }
+                Err(e) => {
+                    self.error.get_or_insert(e.to_string());
+                    return self.failed();
+                }
             };
             let (Some(id), Some(token)) = (v["NegotiationId"].as_str(), v["NegotiationToken"].as_str()) else {
                 self.error.get_or_insert(format!("{url}: no NegotiationId and NegotiationToken in {v}"));
@@ -249,13 +284,15 @@ pub trait InProcessBanks {
 }
 
 /// Runs `scenario` live against the bank servers at `urls` (one base URL per bank of the
-/// scenario, in its order). `stop` ends the data phase early (Ctrl-C); the report then says it
+/// scenario, in its order), opening each negotiation with the platform's client token at that
+/// bank (one per platform and bank it negotiates with). `stop` ends the data phase early (Ctrl-C); the report then says it
 /// is incomplete. With `in_process`, exposure comes from the banks' ledgers and their calendars
 /// follow the pace of the data phase; without, exposure is what the platform received, and
 /// remote banks keep their own calendars (`bank-mock serve --time-scale`).
 pub fn run(
     scenario: Arc<Scenario>,
     urls: &[String],
+    client_tokens: &ClientTokens,
     opts: &LiveOptions,
     stop: Arc<AtomicBool>,
     in_process: Option<&dyn InProcessBanks>,
@@ -266,6 +303,14 @@ pub fn run(
             urls.len(),
             scenario.banks.len()
         )));
+    }
+    for (pi, p) in scenario.platforms.iter().enumerate() {
+        if let Some(&bi) = p.banks.iter().find(|&&bi| !client_tokens.contains_key(&(pi, bi))) {
+            return Err(ClientError::Live(format!(
+                "no client token for platform `{}` at bank `{}`",
+                p.name, scenario.banks[bi].name
+            )));
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -284,11 +329,16 @@ pub fn run(
         client: HttpClient::default(),
         scenario: &scenario,
         urls: urls.to_vec(),
+        client_tokens,
         negotiations: BTreeMap::new(),
         tokens: BTreeMap::new(),
         error: None,
+        refused: None,
     };
     let session = negotiate(&scenario, Some(&mut banks));
+    if let Some(e) = banks.refused.take() {
+        return Err(e);
+    }
     if let Some(e) = banks.error.take() {
         return Err(ClientError::Live(format!("negotiation failed: {e}")));
     }

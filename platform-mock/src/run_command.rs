@@ -1,6 +1,7 @@
-//! `platform-mock run --scenario FILE --bank NAME=URL ...`: the scenario's platforms negotiate
-//! with the bank servers at the given URLs, then send their workload to them; the report has the
-//! schema `sim` writes, and its exposure is what the platform received.
+//! `platform-mock run --scenario FILE --bank NAME=URL ... --client-token TOKEN ...`: the
+//! scenario's platforms negotiate with the bank servers at the given URLs, presenting the client
+//! tokens the banks issued them, then send their workload to them; the report has the schema
+//! `sim` writes, and its exposure is what the platform received.
 
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,11 @@ pub struct RunArgs {
     /// `jpmorgan-like=http://127.0.0.1:8081`; one per bank the scenario's platforms talk to.
     #[arg(long = "bank", value_name = "NAME=URL", required = true)]
     banks: Vec<String>,
+    /// A platform's client token at a bank, as `bank-mock serve` prints it on start
+    /// (`cli.<bank>.<platform>.0.<mac>`; it names its bank and platform); one per platform and
+    /// bank the scenario pairs.
+    #[arg(long = "client-token", value_name = "TOKEN")]
+    client_tokens: Vec<String>,
     /// Seed to use instead of the scenario's own.
     #[arg(long)]
     seed: Option<u64>,
@@ -87,6 +93,7 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
         return Err(bad_input(format!("--max-rate: {:?} is not a number from 0.001 to 10000000", args.max_rate)));
     }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
+    let client_tokens = client_tokens(&sc, &args.client_tokens)?;
     let opts = platform_mock::live::LiveOptions {
         duration: args.duration,
         max_rate: args.max_rate,
@@ -94,8 +101,13 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
         ..Default::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let mut report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &opts, stop, None)
-        .map_err(|e| Failure { bad_input: false, message: e.to_string() })?;
+    let mut report =
+        platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop, None).map_err(|e| {
+            // A bank refusing the credential it was given is bad input, not a failed run.
+            let bad_input = matches!(e, platform_mock::client::ClientError::ClientTokenRefused { .. });
+            let hint = if bad_input { "; give the token that bank's `bank-mock serve` printed" } else { "" };
+            Failure { bad_input, message: format!("{}{e}{hint}", if bad_input { "--client-token: " } else { "" }) }
+        })?;
     report.tool = Tool { name: "platform-mock".into(), version: env!("CARGO_PKG_VERSION").into() };
     report.thresholds = testbed_core::thresholds::check_all(&sc.thresholds, &report);
     let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
@@ -164,6 +176,64 @@ fn bank_urls(sc: &Scenario, flags: &[String], allow_non_loopback: bool) -> Resul
         )));
     }
     Ok(urls.into_iter().flatten().collect())
+}
+
+/// The platforms' client tokens, by (platform, bank), from `--client-token` flags: each names its
+/// bank and platform (`cli.<bank>.<platform>.0.<mac>`), and every pair of the scenario needs one.
+fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live::ClientTokens, Failure> {
+    let mut tokens = platform_mock::live::ClientTokens::new();
+    for flag in flags {
+        let parts: Vec<&str> = flag.split('.').collect();
+        let [tag, bank, platform, _id, _mac] = parts[..] else {
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: expected a client token as `bank-mock serve` prints it, cli.<bank>.<platform>.0.<mac>"
+            )));
+        };
+        if tag != "cli" {
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: not a client token (they start `cli.`, as `bank-mock serve` prints them)"
+            )));
+        }
+        let Some(b) = sc.bank_index(bank) else {
+            let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: no bank `{bank}` in the scenario; its banks: {}",
+                names.join(", ")
+            )));
+        };
+        let Some(p) = sc.platform_index(platform) else {
+            let names: Vec<&str> = sc.platforms.iter().map(|p| p.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: no platform `{platform}` in the scenario; its platforms: {}",
+                names.join(", ")
+            )));
+        };
+        if !sc.platforms[p].banks.contains(&b) {
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: platform `{platform}` does not negotiate with bank `{bank}` in the scenario"
+            )));
+        }
+        if tokens.insert((p, b), flag.clone()).is_some() {
+            return Err(bad_input(format!(
+                "--client-token `{flag}`: platform `{platform}` at bank `{bank}` is given twice"
+            )));
+        }
+    }
+    let missing: Vec<String> = sc
+        .platforms
+        .iter()
+        .enumerate()
+        .flat_map(|(p, platform)| platform.banks.iter().map(move |&b| (p, b, &platform.name)))
+        .filter(|(p, b, _)| !tokens.contains_key(&(*p, *b)))
+        .map(|(_, b, platform)| format!("{platform} at {}", sc.banks[b].name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad_input(format!(
+            "--client-token: none for {}; give each platform's token as each `bank-mock serve` prints it (client token for PLATFORM: TOKEN)",
+            missing.join(", ")
+        )));
+    }
+    Ok(tokens)
 }
 
 /// Writes the report files through temporary files and renames, so no reader sees half a file.

@@ -16,7 +16,8 @@ pub use platform_mock::live::LiveOptions;
 /// incomplete.
 pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Report, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    // One random token key for all the banks of the run: a bank recognises the others' tokens.
+    // One random token key for all the banks of the run: a bank recognises the others' tokens
+    // (and refuses them as another bank's).
     let secret: u64 = rand::random();
     let mut urls = Vec::new();
     let mut states = Vec::new();
@@ -35,8 +36,17 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             let _ = rx.await;
         }));
     }
+    // The banks are ours, so the platforms' client registrations are made here.
+    let mut client_tokens = platform_mock::live::ClientTokens::new();
+    for (p, platform) in scenario.platforms.iter().enumerate() {
+        for &b in &platform.banks {
+            if let Some(token) = states[b].client_token(&platform.name) {
+                client_tokens.insert((p, b), token);
+            }
+        }
+    }
     let banks = Banks { states, weights: scenario.data.as_ref().map_or([0.0; 3], |d| d.sensitivity_weights) };
-    let report = platform_mock::live::run(scenario.clone(), &urls, opts, stop, Some(&banks));
+    let report = platform_mock::live::run(scenario.clone(), &urls, &client_tokens, opts, stop, Some(&banks));
     for tx in shutdowns {
         let _ = tx.send(());
     }

@@ -419,9 +419,19 @@ fn check_request_body(x: &Exchange, method: &str, template: &str, op: &Value) ->
 // Flows.
 // ---------------------------------------------------------------------------------------------
 
-/// Opens a negotiation for `platform`: `(the answer, its id, its token)`.
+/// `platform`'s client token at `bank`, as `bank-mock serve` prints it.
+fn client(bank: &Bank, platform: &str) -> String {
+    bank.state.client_token(platform).unwrap_or_else(|| panic!("{platform} negotiates with the bank"))
+}
+
+/// Opens a negotiation for `platform`, with its client token: `(the answer, its id, its token)`.
 async fn open(api: &Api, bank: &Bank, platform: &str) -> (Value, String, String) {
-    let r = api.post(bank, "/negotiations").json(json!({"Platform": platform})).send().await;
+    let r = api
+        .post(bank, "/negotiations")
+        .bearer(&client(bank, platform))
+        .json(json!({"Platform": platform}))
+        .send()
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let opened = r.json();
     let id = opened["NegotiationId"].as_str().expect("NegotiationId is a string").to_string();
@@ -596,8 +606,12 @@ fn the_openapi_document_describes_every_route_and_only_those() {
     let limited = spec.resolve(&spec.doc["paths"]["/accounts"]["get"]["responses"]["429"]);
     assert_eq!(limited["headers"]["Retry-After"]["required"], true);
     assert_eq!(spec.doc["paths"]["/accounts"]["get"]["security"], json!([{"bearerAuth": []}]));
-    // Only opening a negotiation goes without a token; its answer carries the negotiation's.
-    assert_eq!(spec.doc["paths"]["/negotiations"]["post"]["security"], json!([]));
+    // Opening a negotiation takes the platform's client token; its answer carries the negotiation's.
+    let open = &spec.doc["paths"]["/negotiations"]["post"];
+    assert_eq!(open["security"], json!([{"clientAuth": []}]));
+    for status in ["401", "403"] {
+        assert!(open["responses"].get(status).is_some(), "POST /negotiations does not document {status}");
+    }
     let opened = spec.resolve(&spec.doc["components"]["schemas"]["NegotiationOpened"]);
     assert!(opened["required"].as_array().unwrap().contains(&json!("NegotiationToken")));
     for path in [
@@ -670,6 +684,152 @@ fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Client credentials: who may open a negotiation.
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts that no negotiation was opened at `bank` so far: the next one, opened properly, is
+/// number 1.
+async fn assert_none_opened(api: &Api, bank: &Bank) {
+    let (_, id, _) = open(api, bank, PLATFORM).await;
+    assert_eq!(id, "1", "an earlier attempt opened a negotiation");
+}
+
+#[tokio::test]
+async fn opening_a_negotiation_without_a_client_token_gets_401_and_opens_nothing() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    assert_error(&r, 401, "unauthorized");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    let client = client(&bank, PLATFORM);
+    let r = api
+        .post(&bank, "/negotiations")
+        .header("authorization", &format!("Basic {client}"))
+        .json(json!({"Platform": PLATFORM}))
+        .send()
+        .await;
+    assert_error(&r, 401, "unauthorized");
+    assert_none_opened(&api, &bank).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_forged_client_token_gets_401_and_opens_nothing() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let client = client(&bank, PLATFORM);
+    let (claims, mac) = client.rsplit_once('.').unwrap();
+    let flipped = format!("{claims}.{:016x}", u64::from_str_radix(mac, 16).unwrap() ^ 1);
+    // Under another key (another secret), and the real MAC moved to another platform.
+    let other_key = bank_mock::desk::TokenMint::new(scenario().seed ^ 1, "demo-bank").client_token(PLATFORM);
+    let moved = format!("cli.demo-bank.{OTHER_PLATFORM}.0.{mac}");
+    for forged in [flipped, other_key, moved, claims.to_string()] {
+        let body = json!({"Platform": forged.split('.').nth(2).unwrap()});
+        let r = api.post(&bank, "/negotiations").bearer(&forged).json(body).send().await;
+        assert_error(&r, 401, "unauthorized");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{forged}");
+    }
+    assert_none_opened(&api, &bank).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_platforms_client_token_gets_403_for_the_platform_in_the_body() {
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
+    let api = Api::new();
+    let impostor = client(&bank, OTHER_PLATFORM);
+    let r = api.post(&bank, "/negotiations").bearer(&impostor).json(json!({"Platform": PLATFORM})).send().await;
+    let e = assert_error(&r, 403, "forbidden");
+    let message = e["Message"].as_str().unwrap();
+    assert!(message.contains(OTHER_PLATFORM) && message.contains("only in its own name"), "{message}");
+    // The impostor did not pre-empt the platform: its own negotiation is the first, and agrees.
+    assert_none_opened(&api, &bank).await;
+    let a = agree(&api, &bank, PLATFORM).await;
+    assert_eq!(a["Decision"], "accept", "{a}");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_negotiation_agreement_or_access_token_does_not_open_a_negotiation() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, negotiation) = open(&api, &bank, PLATFORM).await;
+    let (agreement, _, access) = consented(&api, &bank).await;
+    for token in [negotiation, agreement, access] {
+        let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
+        let e = assert_error(&r, 403, "forbidden");
+        assert!(e["Message"].as_str().unwrap().contains("client token"), "{e}");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn another_banks_client_token_gets_403() {
+    let (bank, other) = (Bank::start("demo-bank").await, Bank::start("limited-bank").await);
+    let api = Api::new();
+    let theirs = client(&other, PLATFORM);
+    let r = api.post(&bank, "/negotiations").bearer(&theirs).json(json!({"Platform": PLATFORM})).send().await;
+    let e = assert_error(&r, 403, "forbidden");
+    assert!(e["Message"].as_str().unwrap().contains("limited-bank"), "{e}");
+    // Even when it names the bank, another bank's MAC does not check out here.
+    let (_, mac) = theirs.rsplit_once('.').unwrap();
+    let renamed = format!("cli.demo-bank.{PLATFORM}.0.{mac}");
+    let r = api.post(&bank, "/negotiations").bearer(&renamed).json(json!({"Platform": PLATFORM})).send().await;
+    assert_error(&r, 401, "unauthorized");
+    assert_none_opened(&api, &bank).await;
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn the_platforms_own_client_token_opens_a_negotiation() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let token = client(&bank, PLATFORM);
+    assert!(token.starts_with("cli.demo-bank.demo-platform.0."), "{token}");
+    let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["Platform"], PLATFORM);
+    // A credential, not a one-time ticket: it opens the platform's next negotiation too.
+    let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
+    assert_eq!((r.status, r.json()["NegotiationId"].clone()), (201, json!("2")));
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn an_open_request_without_a_valid_token_gets_401_before_its_body_is_read() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let client = client(&bank, PLATFORM);
+    let forged = format!("{}x", &client[..client.len() - 1]);
+    for body in ["{\"Platform\": ", "not json", "", "{\"Colour\": 1}"] {
+        let r = api.post(&bank, "/negotiations").header("content-type", "application/json").raw(body).send().await;
+        assert_error(&r, 401, "unauthorized");
+        let r = api
+            .post(&bank, "/negotiations")
+            .bearer(&forged)
+            .header("content-type", "application/json")
+            .raw(body)
+            .send()
+            .await;
+        assert_error(&r, 401, "unauthorized");
+        // With the real token the body is read, and refused.
+        let r = api
+            .post(&bank, "/negotiations")
+            .bearer(&client)
+            .header("content-type", "application/json")
+            .raw(body)
+            .send()
+            .await;
+        assert_error(&r, 400, "invalid_body");
+    }
+    // Nor is the body's size looked at first.
+    let big = json!({"Platform": "x".repeat(MAX_BODY + 1)});
+    let r = api.post(&bank, "/negotiations").json(big).send().await;
+    assert_error(&r, 401, "unauthorized");
+    api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Negotiation.
 // ---------------------------------------------------------------------------------------------
 
@@ -678,7 +838,12 @@ async fn no_one_can_open_a_negotiation_over_a_platforms_agreement_in_force() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
     let (agreement, _, access) = consented(&api, &bank).await;
-    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    let r = api
+        .post(&bank, "/negotiations")
+        .bearer(&client(&bank, PLATFORM))
+        .json(json!({"Platform": PLATFORM}))
+        .send()
+        .await;
     assert_error(&r, 409, "protocol_violation");
     // The standing agreement and the data flowing under it are untouched.
     let r = api.get(&bank, "/accounts/chk-demo-bank-3/balances").bearer(&access).send().await;
@@ -692,7 +857,12 @@ async fn no_one_can_open_a_negotiation_over_a_platforms_agreement_in_force() {
 async fn a_take_it_or_leave_it_offer_is_accepted_with_an_agreement_token() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let r = api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM})).send().await;
+    let r = api
+        .post(&bank, "/negotiations")
+        .bearer(&client(&bank, PLATFORM))
+        .json(json!({"Platform": PLATFORM}))
+        .send()
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let opened = r.json();
     assert_eq!(
@@ -734,7 +904,10 @@ async fn a_take_it_or_leave_it_offer_is_accepted_with_an_agreement_token() {
 async fn an_unknown_platform_gets_400_in_the_error_shape() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let r = api.post(&bank, "/negotiations").json(json!({"Platform": "no-such-platform"})).send().await;
+    // A genuine client token for a platform the scenario lacks: one of a run under the same
+    // secret with another scenario.
+    let stray = bank.state.desk().tokens().client_token("no-such-platform");
+    let r = api.post(&bank, "/negotiations").bearer(&stray).json(json!({"Platform": "no-such-platform"})).send().await;
     let e = assert_error(&r, 400, "unknown_platform");
     assert!(e["Message"].as_str().unwrap().contains("no-such-platform"), "{e}");
     api.check_openapi();
@@ -1321,8 +1494,10 @@ async fn malformed_bodies_get_400_invalid_body() {
         ("/negotiations", "[\"demo-platform\"]"),
         ("/negotiations", "{\"Platform\": \"demo-platform\", \"SimTimeMs\": \"soon\"}"),
     ];
+    let client = client(&bank, PLATFORM);
     for (target, body) in bodies {
-        let r = api.post(&bank, target).header("content-type", "application/json").raw(body).send().await;
+        let r =
+            api.post(&bank, target).bearer(&client).header("content-type", "application/json").raw(body).send().await;
         assert_error(&r, 400, "invalid_body");
     }
     let offers = format!("/negotiations/{nid}/offers");
@@ -1369,7 +1544,7 @@ async fn an_oversized_body_gets_413_in_the_error_shape() {
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     let big = json!({"Platform": "x".repeat(MAX_BODY + 1)});
-    let r = api.post(&bank, "/negotiations").json(big.clone()).send().await;
+    let r = api.post(&bank, "/negotiations").bearer(&client(&bank, PLATFORM)).json(big.clone()).send().await;
     assert_error(&r, 413, "payload_too_large");
     let r = api
         .post(&bank, "/account-access-consents")
@@ -1687,8 +1862,13 @@ async fn every_route_answers_in_its_documented_shape() {
     assert_error(&r, 401, "unauthorized");
 
     // A negotiation the platform withdraws from; its review then continues.
-    let opened =
-        api.post(&bank, "/negotiations").json(json!({"Platform": PLATFORM, "SimTimeMs": 0})).send().await.json();
+    let opened = api
+        .post(&bank, "/negotiations")
+        .bearer(&client(&bank, PLATFORM))
+        .json(json!({"Platform": PLATFORM, "SimTimeMs": 0}))
+        .send()
+        .await
+        .json();
     let id = opened["NegotiationId"].as_str().unwrap().to_string();
     let token = opened["NegotiationToken"].as_str().unwrap().to_string();
     let r = api.post(&bank, "/agreements/demo-platform/review").bearer(&token).send().await;

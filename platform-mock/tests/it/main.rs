@@ -2,6 +2,7 @@
 //! `platform-mock run` command.
 
 use bank_mock::http::{AppState, LiveClock, serve};
+use platform_mock::live::ClientTokens;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -55,6 +56,18 @@ fn start_banks(
     (urls, states, rt)
 }
 
+/// The client token each bank of `states` issued each platform it negotiates with, as a platform
+/// would hold them after registering (`bank-mock serve` prints them).
+fn client_tokens(scenario: &Scenario, states: &[Arc<AppState>]) -> ClientTokens {
+    let mut tokens = ClientTokens::new();
+    for (p, platform) in scenario.platforms.iter().enumerate() {
+        for &b in &platform.banks {
+            tokens.insert((p, b), states[b].client_token(&platform.name).expect("a platform of the bank"));
+        }
+    }
+    tokens
+}
+
 /// A 1.5 s live run of live-demo (at most 40 consents per agreement, `max_rate` requests/s) by
 /// platform-mock against bank servers it does not run: the scenario, the report, the banks'
 /// states, and their runtime (dropping it stops them).
@@ -70,8 +83,15 @@ fn live_demo_run(
     };
     let pace = expected_pace(&scenario, &opts);
     let (urls, states, rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
-        .expect("live run");
+    let report = platform_mock::live::run(
+        scenario.clone(),
+        &urls,
+        &client_tokens(&scenario, &states),
+        &opts,
+        Arc::new(AtomicBool::new(false)),
+        None,
+    )
+    .expect("live run");
     (scenario, report, states, rt)
 }
 
@@ -82,9 +102,16 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
     let scenario = Arc::new(scenario);
     let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
     let pace = expected_pace(&scenario, &opts);
-    let (urls, _states, _rt) = start_banks(&scenario, &pace);
-    let live = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
-        .expect("live run");
+    let (urls, states, _rt) = start_banks(&scenario, &pace);
+    let live = platform_mock::live::run(
+        scenario.clone(),
+        &urls,
+        &client_tokens(&scenario, &states),
+        &opts,
+        Arc::new(AtomicBool::new(false)),
+        None,
+    )
+    .expect("live run");
     let local = testbed_core::session::negotiate(&scenario, None).report;
     assert_eq!(live.negotiations.len(), 4);
     for (l, v) in live.negotiations.iter().zip(&local.negotiations) {
@@ -143,11 +170,14 @@ fn run_writes_the_report_schema_of_sim_against_bank_urls() {
     let opts =
         platform_mock::live::LiveOptions { duration: Duration::from_secs(1), max_rate: 200.0, ..Default::default() };
     let pace = expected_pace(&scenario, &opts);
-    let (urls, _states, _rt) = start_banks(&scenario, &pace);
+    let (urls, states, _rt) = start_banks(&scenario, &pace);
     let out = tempfile::tempdir().unwrap();
     let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path("live-demo.toml").display().to_string()];
     for (b, url) in scenario.banks.iter().zip(&urls) {
         args.extend(["--bank".into(), format!("{}={url}", b.name)]);
+    }
+    for token in client_tokens(&scenario, &states).values() {
+        args.extend(["--client-token".into(), token.clone()]);
     }
     args.extend(["--duration".into(), "1s".into(), "--max-rate".into(), "200".into()]);
     args.extend(["--out".into(), out.path().display().to_string()]);
@@ -188,6 +218,79 @@ fn run_refuses_bank_flags_it_cannot_use_naming_the_flag() {
 }
 
 #[test]
+fn run_refuses_client_token_flags_it_cannot_use_naming_the_flag() {
+    let path = scenario_path("live-demo.toml").display().to_string();
+    let banks = ["--bank", "demo-bank=http://127.0.0.1:1", "--bank", "limited-bank=http://127.0.0.1:1"];
+    let (demo, limited) = ("cli.demo-bank.demo-platform.0.00", "cli.limited-bank.demo-platform.0.00");
+    let cases: [(&[&str], &str); 7] = [
+        (&[demo], "none for demo-platform at limited-bank"),
+        (&[], "none for demo-platform at demo-bank, demo-platform at limited-bank"),
+        (&[demo, limited, "demo-bank=abc"], "expected a client token"),
+        (&[demo, limited, "neg.demo-bank.demo-platform.1.00"], "not a client token"),
+        (&[demo, limited, "cli.hsbc-like.demo-platform.0.00"], "no bank `hsbc-like`"),
+        (&[demo, limited, "cli.demo-bank.messenger.0.00"], "no platform `messenger`"),
+        (&[demo, limited, demo], "given twice"),
+    ];
+    for (tokens, expected) in cases {
+        let mut args = vec!["run", "--scenario", &path];
+        args.extend_from_slice(&banks);
+        for token in tokens {
+            args.extend(["--client-token", token]);
+        }
+        let run = platform_mock(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{tokens:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--client-token") && stderr.contains(expected), "{tokens:?}: {stderr}");
+    }
+}
+
+#[test]
+fn run_with_a_client_token_the_bank_did_not_issue_fails_naming_the_flag() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
+    let (urls, states, _rt) = start_banks(&scenario, &expected_pace(&scenario, &opts));
+    let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path("live-demo.toml").display().to_string()];
+    for (b, url) in scenario.banks.iter().zip(&urls) {
+        args.extend(["--bank".into(), format!("{}={url}", b.name)]);
+    }
+    // demo-bank's token with its MAC changed: well formed, but not one the bank issued.
+    for token in client_tokens(&scenario, &states).values() {
+        let (claims, mac) = token.rsplit_once('.').unwrap();
+        let token = if claims.starts_with("cli.demo-bank.") {
+            format!("{claims}.{:016x}", u64::from_str_radix(mac, 16).unwrap() ^ 1)
+        } else {
+            token.clone()
+        };
+        args.extend(["--client-token".into(), token]);
+    }
+    let out = tempfile::tempdir().unwrap();
+    args.extend(["--out".into(), out.path().display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = platform_mock(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for expected in ["--client-token", "bank `demo-bank` refused platform `demo-platform`'s client token", "401"] {
+        assert!(stderr.contains(expected), "{expected:?} not in {stderr}");
+    }
+    assert!(!out.path().join("report.json").exists(), "no report of a run that could not negotiate");
+}
+
+#[test]
+fn the_live_driver_opens_no_negotiation_without_a_client_token_for_every_pair() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
+    let (urls, states, _rt) = start_banks(&scenario, &expected_pace(&scenario, &opts));
+    let mut tokens = client_tokens(&scenario, &states);
+    tokens.pop_last();
+    let run = platform_mock::live::run(scenario.clone(), &urls, &tokens, &opts, Arc::new(AtomicBool::new(false)), None);
+    let e = run.expect_err("refused").to_string();
+    assert!(e.contains("no client token for platform `demo-platform` at bank"), "{e}");
+    assert!(states.iter().all(|s| s.desk().agreement("demo-platform").is_none()), "nothing negotiated");
+}
+
+#[test]
 fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() {
     let scenario = Arc::new(load("live-demo.toml"));
     let opts = platform_mock::live::LiveOptions {
@@ -197,7 +300,7 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
         ..Default::default()
     };
     let pace = expected_pace(&scenario, &opts);
-    let (urls, _states, _rt) = start_banks(&scenario, &pace);
+    let (urls, states, _rt) = start_banks(&scenario, &pace);
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = {
         let stop = stop.clone();
@@ -206,7 +309,9 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
-    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, stop, None).expect("live run");
+    let report =
+        platform_mock::live::run(scenario.clone(), &urls, &client_tokens(&scenario, &states), &opts, stop, None)
+            .expect("live run");
     ctrl_c.join().unwrap();
     assert!(!report.complete, "an interrupted run is marked incomplete");
     let data = report.data.as_ref().expect("the scenario has a data phase");
@@ -234,9 +339,16 @@ fn a_bank_where_no_customer_was_linked_is_not_paced_in_the_report() {
         ..Default::default()
     };
     let pace = expected_pace(&scenario, &opts);
-    let (urls, _states, _rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(scenario.clone(), &urls, &opts, Arc::new(AtomicBool::new(false)), None)
-        .expect("live run");
+    let (urls, states, _rt) = start_banks(&scenario, &pace);
+    let report = platform_mock::live::run(
+        scenario.clone(),
+        &urls,
+        &client_tokens(&scenario, &states),
+        &opts,
+        Arc::new(AtomicBool::new(false)),
+        None,
+    )
+    .expect("live run");
     let data = report.data.as_ref().expect("the scenario has a data phase");
     assert!(data.latency.iter().all(|row| row.requests == 0), "{:?}", data.latency);
     let live = data.live.as_ref().expect("a live run reports its pace");
