@@ -68,6 +68,20 @@ fn client_tokens(scenario: &Scenario, states: &[Arc<AppState>]) -> ClientTokens 
     tokens
 }
 
+/// A live run of `scenario` by platform-mock against bank servers it does not run, started at
+/// the pace the run will take and holding the client tokens they issued: the report, the
+/// banks' states, and their runtime (dropping it stops them).
+fn live_run(
+    scenario: &Arc<Scenario>,
+    opts: &platform_mock::live::LiveOptions,
+    stop: Arc<AtomicBool>,
+) -> (testbed_core::report::Report, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
+    let (urls, states, rt) = start_banks(scenario, &expected_pace(scenario, opts));
+    let report = platform_mock::live::run(scenario.clone(), &urls, &client_tokens(scenario, &states), opts, stop, None)
+        .expect("live run");
+    (report, states, rt)
+}
+
 /// A 1.5 s live run of live-demo (at most 40 consents per agreement, `max_rate` requests/s) by
 /// platform-mock against bank servers it does not run: the scenario, the report, the banks'
 /// states, and their runtime (dropping it stops them).
@@ -81,17 +95,7 @@ fn live_demo_run(
         max_customers: 40,
         ..Default::default()
     };
-    let pace = expected_pace(&scenario, &opts);
-    let (urls, states, rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(
-        scenario.clone(),
-        &urls,
-        &client_tokens(&scenario, &states),
-        &opts,
-        Arc::new(AtomicBool::new(false)),
-        None,
-    )
-    .expect("live run");
+    let (report, states, rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
     (scenario, report, states, rt)
 }
 
@@ -101,17 +105,7 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
     scenario.data = None;
     let scenario = Arc::new(scenario);
     let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
-    let pace = expected_pace(&scenario, &opts);
-    let (urls, states, _rt) = start_banks(&scenario, &pace);
-    let live = platform_mock::live::run(
-        scenario.clone(),
-        &urls,
-        &client_tokens(&scenario, &states),
-        &opts,
-        Arc::new(AtomicBool::new(false)),
-        None,
-    )
-    .expect("live run");
+    let (live, _states, _rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
     let local = testbed_core::session::negotiate(&scenario, None).report;
     assert_eq!(live.negotiations.len(), 4);
     for (l, v) in live.negotiations.iter().zip(&local.negotiations) {
@@ -300,7 +294,6 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
         ..Default::default()
     };
     let pace = expected_pace(&scenario, &opts);
-    let (urls, states, _rt) = start_banks(&scenario, &pace);
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = {
         let stop = stop.clone();
@@ -309,9 +302,7 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
-    let report =
-        platform_mock::live::run(scenario.clone(), &urls, &client_tokens(&scenario, &states), &opts, stop, None)
-            .expect("live run");
+    let (report, _states, _rt) = live_run(&scenario, &opts, stop);
     ctrl_c.join().unwrap();
     assert!(!report.complete, "an interrupted run is marked incomplete");
     let data = report.data.as_ref().expect("the scenario has a data phase");
@@ -338,17 +329,7 @@ fn a_bank_where_no_customer_was_linked_is_not_paced_in_the_report() {
         max_customers: 0,
         ..Default::default()
     };
-    let pace = expected_pace(&scenario, &opts);
-    let (urls, states, _rt) = start_banks(&scenario, &pace);
-    let report = platform_mock::live::run(
-        scenario.clone(),
-        &urls,
-        &client_tokens(&scenario, &states),
-        &opts,
-        Arc::new(AtomicBool::new(false)),
-        None,
-    )
-    .expect("live run");
+    let (report, _states, _rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
     let data = report.data.as_ref().expect("the scenario has a data phase");
     assert!(data.latency.iter().all(|row| row.requests == 0), "{:?}", data.latency);
     let live = data.live.as_ref().expect("a live run reports its pace");
