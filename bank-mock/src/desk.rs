@@ -319,6 +319,13 @@ impl TokenMint {
             "acc" => TokenKind::Access,
             _ => return Err(DeskError::Unauthorized),
         };
+        // One spelling per token: the id in plain decimal, the MAC as 16 lower-case hex digits.
+        let canonical_id =
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+        let canonical_mac = mac.len() == 16 && mac.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !canonical_id || !canonical_mac {
+            return Err(DeskError::Unauthorized);
+        }
         let id: u64 = id.parse().map_err(|_| DeskError::Unauthorized)?;
         let mac = u64::from_str_radix(mac, 16).map_err(|_| DeskError::Unauthorized)?;
         // Another bank's token is refused as such, whether or not this bank could verify it
@@ -1050,6 +1057,29 @@ ask = { balances = "included" }
         // Neighbouring inputs give unrelated MACs: no bit of one predicts the other's.
         let next = mint.issue(TokenKind::Access, "platform-b", 43);
         assert_ne!(token.rsplit('.').next(), next.rsplit('.').next());
+    }
+
+    #[test]
+    fn a_token_is_accepted_in_its_one_spelling_only() {
+        let mint = TokenMint::new(7, "bank-a");
+        for (kind, id) in [(TokenKind::Client, 0), (TokenKind::Access, 42)] {
+            let token = mint.issue(kind, "platform-b", id);
+            assert!(mint.check(&token).is_ok(), "{token}");
+            let (head, mac) = token.rsplit_once('.').unwrap();
+            let (prefix, id_text) = head.rsplit_once('.').unwrap();
+            for variant in [
+                format!("{head}.{}", mac.to_uppercase()),
+                format!("{prefix}.0{id_text}.{mac}"),
+                format!("{prefix}.+{id_text}.{mac}"),
+                format!("{head}.0{mac}"),
+                format!("{head}.{}", &mac[1..]),
+            ]
+            .into_iter()
+            .filter(|v| *v != token)
+            {
+                assert_eq!(mint.check(&variant), Err(DeskError::Unauthorized), "{variant}");
+            }
+        }
     }
 
     #[test]

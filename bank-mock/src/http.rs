@@ -1245,17 +1245,17 @@ async fn service<'h, T>(
             }
         };
         state.queue.admitted.fetch_add(1, Ordering::Relaxed);
-        state.in_flight.fetch_add(1, Ordering::Relaxed);
         let svc = &state.scenario.banks[state.bank].service;
         let delay = svc.service_time.sample(&mut rand::rng());
         let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
-        if !delay.is_zero() {
-            // Measured, not the sample: the worker is held for as long as the timer takes.
-            let serving = Instant::now();
-            tokio::time::sleep(delay).await;
-            state.queue.busy_ns.fetch_add(nanos(serving.elapsed()), Ordering::Relaxed);
+        {
+            // Counted on drop: a client that gives up mid-service (its handler is dropped at
+            // the await) still leaves the in-flight gauge and its busy time right.
+            let _serving = Serving::start(state, !delay.is_zero());
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
         }
-        state.in_flight.fetch_sub(1, Ordering::Relaxed);
         if fail {
             return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
         }
@@ -1264,6 +1264,30 @@ async fn service<'h, T>(
     .await;
     state.count(route, result.as_ref().map_or_else(|f| f.status, |_| StatusCode::OK));
     result
+}
+
+/// A request holding a worker: in the in-flight gauge and, when the model injects a service
+/// time, its time in the busy counter (measured, not the sample: the worker is held for as long
+/// as the timer takes).
+struct Serving<'s> {
+    state: &'s AppState,
+    since: Option<Instant>,
+}
+
+impl<'s> Serving<'s> {
+    fn start(state: &'s AppState, timed: bool) -> Serving<'s> {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        Serving { state, since: timed.then(Instant::now) }
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(since) = self.since {
+            self.state.queue.busy_ns.fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
+        }
+    }
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -1798,12 +1798,39 @@ async fn metrics_are_well_formed_prometheus_text_with_each_family_in_one_group()
 }
 
 #[tokio::test]
-async fn metrics_count_the_time_requests_wait_for_a_worker_and_the_time_workers_serve() {
-    // One worker and 200 ms of service: of three requests sent at once, two wait their turn.
+async fn a_client_that_gives_up_mid_service_leaves_the_in_flight_gauge_and_busy_time_right() {
     let mut sc = (*scenario()).clone();
     let b = sc.bank_index("demo-bank").unwrap();
     sc.banks[b].service.workers = 1;
-    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_millis(200) };
+    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_secs(2) };
+    let bank = Bank::start_in(Arc::new(sc), "demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let get = api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send();
+    assert!(tokio::time::timeout(Duration::from_millis(300), get).await.is_err(), "the client gave up");
+    // The bank notices the closed connection and drops the request; within the 2 s it would
+    // have taken, the gauge is back to 0 and the time it held the worker is counted.
+    let gauge = r#"bank_in_flight_requests{bank="demo-bank"}"#;
+    let busy = r#"bank_worker_busy_seconds_total{bank="demo-bank"}"#;
+    let mut m = api.get(&bank, "/metrics").send().await.text();
+    for _ in 0..150 {
+        if sample(&m, gauge) == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        m = api.get(&bank, "/metrics").send().await.text();
+    }
+    assert_eq!(sample(&m, gauge), Some(0.0), "{m}");
+    assert!(sample(&m, busy).is_some_and(|s| s >= 0.3), "{m}");
+}
+
+#[tokio::test]
+async fn metrics_count_the_time_requests_wait_for_a_worker_and_the_time_workers_serve() {
+    // One worker and 500 ms of service: of three requests sent at once, two wait their turn.
+    let mut sc = (*scenario()).clone();
+    let b = sc.bank_index("demo-bank").unwrap();
+    sc.banks[b].service.workers = 1;
+    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_millis(500) };
     let bank = Bank::start_in(Arc::new(sc), "demo-bank").await;
     let api = Api::new();
     let (_, _, access) = consented(&api, &bank).await;
@@ -1818,10 +1845,11 @@ async fn metrics_count_the_time_requests_wait_for_a_worker_and_the_time_workers_
     };
     assert_eq!(sample(&after, r#"bank_workers{bank="demo-bank"}"#), Some(1.0));
     assert_eq!(delta("bank_requests_admitted_total"), 3.0);
-    // Each request holds the worker for at least its 200 ms; the second waits at least one
-    // service, the third two.
-    assert!(delta("bank_worker_busy_seconds_total") >= 0.6, "{after}");
-    assert!(delta("bank_queue_wait_seconds_total") >= 0.6, "{after}");
+    // Each request holds the worker for at least its 500 ms; the second waits what is left of
+    // the first's service, the third of two (at least 500 ms in all, even if the requests left
+    // up to half a second apart on a busy machine).
+    assert!(delta("bank_worker_busy_seconds_total") >= 1.5, "{after}");
+    assert!(delta("bank_queue_wait_seconds_total") >= 0.5, "{after}");
     assert_well_formed_exposition(&after);
 }
 
