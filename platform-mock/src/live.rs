@@ -412,7 +412,16 @@ pub fn run(
                         moderate: sum(|r| r.exposure.field_values.moderate),
                         high: sum(|r| r.exposure.field_values.high),
                     },
-                    requests_served: latency.iter().filter(|((b, _), _)| *b == bi).map(|(_, (_, r))| r.count()).sum(),
+                    // As in virtual mode: requests the bank admitted to its queue, by its own
+                    // count; for a bank that does not publish it, the platform's answered pulls.
+                    requests_served: match observed.queues[bi] {
+                        Some((before, after)) => (after.admitted - before.admitted).max(0.0) as u64,
+                        None => latency
+                            .iter()
+                            .filter(|((b, kind), _)| *b == bi && *kind != RequestKind::FraudAlert)
+                            .map(|(_, (_, r))| r.count())
+                            .sum(),
+                    },
                     mean_wait_ms: queue.map(|q| q.0),
                     mean_in_system: queue.map(|q| q.1),
                     utilisation: queue.map(|q| q.2),
@@ -479,6 +488,9 @@ pub struct BankPace {
     /// `rate_limit` (the bank's own rate limit).
     pub bound: &'static str,
 }
+
+/// How often a waiting source looks whether the run was stopped.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Share of a bank's published rate limit the platform plans to use: the rest absorbs the
 /// Poisson bursts of open-model load, so that latency measures the bank's service and not a
@@ -863,10 +875,14 @@ async fn load(
             loop {
                 let u: f64 = rng.random();
                 next += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
+                // Woken at least every 50 ms, so that Ctrl-C stops a slow source at once rather
+                // than at its next arrival.
+                while !stop.load(Ordering::Relaxed) && next < end && tokio::time::Instant::now() < next {
+                    tokio::time::sleep_until(next.min(tokio::time::Instant::now() + STOP_POLL)).await;
+                }
                 if next >= end || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                tokio::time::sleep_until(next).await;
                 let tokens = &access[fi];
                 let c = rng.random_range(0..tokens.len());
                 let token = tokens[c].clone();

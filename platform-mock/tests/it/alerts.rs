@@ -25,6 +25,11 @@ fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent
     let sent = &sent.by_purpose["fraud_alerts"];
     assert!(received.records <= sent.records, "{bank}: received {received:?}, the bank sent {sent:?}");
     assert!(received.field_values <= sent.field_values, "{bank}: received {received:?}, the bank sent {sent:?}");
+    // Pushed alerts do not count as requests the bank served: those are the pulls it admitted.
+    let pulled: u64 =
+        data.latency.iter().filter(|r| r.bank == bank && r.kind != "fraud_alert").map(|r| r.requests).sum();
+    let served = data.banks.iter().find(|r| r.bank == bank).unwrap().requests_served;
+    assert!(served <= pulled, "{bank}: {served} served, {pulled} pulls sent, {} alerts", row.requests);
     // The run unsubscribed when it ended.
     assert_eq!(desk.subscriptions().count(), 0, "{bank}: subscriptions left behind");
 }

@@ -151,6 +151,12 @@ fn live_bank_rows_carry_the_queue_figures_the_banks_publish() {
     // A bank with no service time is never busy.
     let demo = data.banks.iter().find(|b| b.bank == "demo-bank").expect("demo-bank row");
     assert_eq!(demo.utilisation, Some(0.0), "{demo:?}");
+    // Served counts the pulls the bank admitted (as in virtual mode), not the alerts it pushed.
+    for bank in [limited, demo] {
+        let pulls = data.latency.iter().filter(|r| r.bank == bank.bank && r.kind != "fraud_alert");
+        let (sent, ok) = pulls.fold((0, 0), |(s, o), r| (s + r.requests, o + r.latency.ok));
+        assert!(ok <= bank.requests_served && bank.requests_served <= sent, "{bank:?} vs {:?}", data.latency);
+    }
     drop(states);
 }
 
