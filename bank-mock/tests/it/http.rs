@@ -1797,13 +1797,18 @@ async fn metrics_are_well_formed_prometheus_text_with_each_family_in_one_group()
     assert_well_formed_exposition(&m);
 }
 
-#[tokio::test]
-async fn a_client_that_gives_up_mid_service_leaves_the_in_flight_gauge_and_busy_time_right() {
+/// demo-bank with one worker that takes `service` over every data request.
+async fn one_worker_bank(service: Duration) -> Bank {
     let mut sc = (*scenario()).clone();
     let b = sc.bank_index("demo-bank").unwrap();
     sc.banks[b].service.workers = 1;
-    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_secs(2) };
-    let bank = Bank::start_in(Arc::new(sc), "demo-bank").await;
+    sc.banks[b].service.service_time = Delay::Fixed { value: service };
+    Bank::start_in(Arc::new(sc), "demo-bank").await
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_mid_service_leaves_the_in_flight_gauge_and_busy_time_right() {
+    let bank = one_worker_bank(Duration::from_secs(2)).await;
     let api = Api::new();
     let (_, _, access) = consented(&api, &bank).await;
     let get = api.get(&bank, "/accounts").bearer(&access).header("x-purpose", "commerce").send();
@@ -1827,11 +1832,7 @@ async fn a_client_that_gives_up_mid_service_leaves_the_in_flight_gauge_and_busy_
 #[tokio::test]
 async fn metrics_count_the_time_requests_wait_for_a_worker_and_the_time_workers_serve() {
     // One worker and 500 ms of service: of three requests sent at once, two wait their turn.
-    let mut sc = (*scenario()).clone();
-    let b = sc.bank_index("demo-bank").unwrap();
-    sc.banks[b].service.workers = 1;
-    sc.banks[b].service.service_time = Delay::Fixed { value: Duration::from_millis(500) };
-    let bank = Bank::start_in(Arc::new(sc), "demo-bank").await;
+    let bank = one_worker_bank(Duration::from_millis(500)).await;
     let api = Api::new();
     let (_, _, access) = consented(&api, &bank).await;
     let before = api.get(&bank, "/metrics").send().await.text();
