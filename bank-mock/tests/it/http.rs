@@ -1826,7 +1826,9 @@ async fn a_client_that_gives_up_mid_service_leaves_the_in_flight_gauge_and_busy_
         m = api.get(&bank, "/metrics").send().await.text();
     }
     assert_eq!(sample(&m, gauge), Some(0.0), "{m}");
-    assert!(sample(&m, busy).is_some_and(|s| s >= 0.3), "{m}");
+    // Held from when the bank got the request until the client's 300 ms ran out (less the
+    // time the request took to arrive): well above zero, which is what a lost count reads.
+    assert!(sample(&m, busy).is_some_and(|s| s >= 0.1), "{m}");
 }
 
 #[tokio::test]
