@@ -71,8 +71,13 @@ impl Bank {
     }
 
     async fn start_in(sc: Arc<Scenario>, name: &'static str) -> Bank {
-        let index = sc.bank_index(name).expect("bank in live-demo");
-        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(SimTime::ZERO, 1.0));
+        Bank::start_at(sc, name, 1.0).await
+    }
+
+    /// `name` of `sc` on a free loopback port, its calendar running `scale` times real time.
+    async fn start_at(sc: Arc<Scenario>, name: &str, scale: f64) -> Bank {
+        let index = sc.bank_index(name).expect("bank in the scenario");
+        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(SimTime::ZERO, scale));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -10,19 +10,6 @@ use hyper_util::rt::TokioIo;
 /// A day of the calendar per wall-clock second.
 const FAST: f64 = 86_400.0;
 
-/// `name` of `scenario` on a free loopback port, its calendar running `scale` times real time.
-async fn start_bank(scenario: Arc<Scenario>, name: &str, scale: f64) -> Bank {
-    let index = scenario.bank_index(name).expect("bank in the scenario");
-    let state = AppState::new(scenario.clone(), index, scenario.seed, LiveClock::new(SimTime::ZERO, scale));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
-    Bank { addr, state, stop: Some(stop) }
-}
-
 /// A callback on 127.0.0.1:0 that keeps every notification body and answers 202 (or the status
 /// it was started with, after the delay it was started with).
 struct Receiver {
@@ -125,7 +112,7 @@ async fn a_subscription_is_refused_with_403_when_the_terms_leave_out_fraud_alert
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/live-demo.toml")).unwrap();
     let text = text.replace("\"balance_display+fraud_alerts+commerce\"", "\"balance_display+commerce\"");
     let sc = Arc::new(testbed_core::scenario::parse(&text).unwrap());
-    let bank = start_bank(sc, "demo-bank", 1.0).await;
+    let bank = Bank::start_at(sc, "demo-bank", 1.0).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     let body = json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/events"}});
@@ -260,7 +247,7 @@ async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
 
 #[tokio::test]
 async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_bank_counts_them() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     let customers = consents(&api, &bank, &agreement, 0..20).await;
@@ -317,7 +304,7 @@ async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_
 
 #[tokio::test]
 async fn an_alert_the_callback_did_not_acknowledge_is_not_counted_as_disclosed() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     consents(&api, &bank, &agreement, 0..20).await;
@@ -356,7 +343,7 @@ fn bookings_about(ids: &BTreeMap<String, u64>, alerts: &[Value]) -> Vec<u64> {
 
 #[tokio::test]
 async fn no_alert_is_pushed_about_a_transaction_outside_the_consents_window() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     // Customers 0..10 consent to their transactions of 2018-01-01 only; 10..20 to all.
@@ -384,7 +371,7 @@ async fn no_alert_is_pushed_about_a_transaction_outside_the_consents_window() {
 
 #[tokio::test]
 async fn the_bank_ends_a_subscription_whose_callback_keeps_failing() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     consents(&api, &bank, &agreement, 0..20).await;
@@ -411,7 +398,7 @@ async fn the_bank_ends_a_subscription_whose_callback_keeps_failing() {
 
 #[tokio::test]
 async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     let revoked = consents(&api, &bank, &agreement, 0..10).await;
@@ -448,7 +435,7 @@ async fn no_alert_about_a_customer_is_sent_once_their_consent_is_revoked() {
 
 #[tokio::test]
 async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running() {
-    let bank = start_bank(two_platform_scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(two_platform_scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_of(&api, &bank, PLATFORM).await;
     let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
@@ -473,7 +460,7 @@ async fn deleting_a_subscription_stops_its_alerts_and_leaves_the_others_running(
 
 #[tokio::test]
 async fn once_a_delete_is_answered_every_alert_its_callback_acknowledged_is_counted() {
-    let bank = start_bank(scenario(), "demo-bank", FAST).await;
+    let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
     let agreement = agreement_token(&api, &bank).await;
     consents(&api, &bank, &agreement, 0..20).await;
@@ -492,7 +479,7 @@ async fn once_a_delete_is_answered_every_alert_its_callback_acknowledged_is_coun
 #[tokio::test]
 async fn a_slow_callback_gets_alerts_dropped_and_counted_not_queued() {
     // Ten simulated days per second: over a hundred alerts a second for 20 customers.
-    let bank = start_bank(two_platform_scenario(), "demo-bank", 10.0 * FAST).await;
+    let bank = Bank::start_at(two_platform_scenario(), "demo-bank", 10.0 * FAST).await;
     let api = Api::new();
     let agreement = agreement_of(&api, &bank, PLATFORM).await;
     let other = agreement_of(&api, &bank, OTHER_PLATFORM).await;
