@@ -151,16 +151,6 @@ struct ConsentEntry {
     customer: u64,
 }
 
-/// What a bearer token stands for. Tokens are `kind.bank.platform.id.mac`: self-describing so a
-/// bank can tell a token of another bank, platform, negotiation or consent (403) from garbage (401).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenClaims {
-    pub kind: TokenKind,
-    pub bank: String,
-    pub platform: String,
-    pub id: u64,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
     /// A platform's client credential at this bank, issued out of band (printed by `bank-mock
@@ -198,7 +188,9 @@ pub struct TokenMint {
 }
 
 /// A token whose MAC checked out and that this bank issued, borrowed from the request: made only
-/// by `TokenMint::check`.
+/// by `TokenMint::check`, the one way every route checks a bearer token. Tokens are
+/// `kind.bank.platform.id.mac`: self-describing so a bank can tell a token of another bank,
+/// platform, negotiation or consent (403) from garbage (401).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verified<'t> {
     kind: TokenKind,
@@ -405,13 +397,6 @@ impl Desk {
     pub fn client_token(&self, platform: &str) -> Option<String> {
         let p = self.scenario.platform_index(platform)?;
         self.scenario.platforms[p].banks.contains(&self.bank).then(|| self.mint.client_token(platform))
-    }
-
-    /// Checks a bearer token's form and MAC: `Unauthorized` for garbage, `Forbidden` for a
-    /// genuine token of another bank.
-    pub fn verify(&self, token: &str) -> Result<TokenClaims, DeskError> {
-        let v = self.mint.check(token)?;
-        Ok(TokenClaims { kind: v.kind, bank: self.mint.bank.clone(), platform: v.platform.into(), id: v.id })
     }
 
     /// Leave to move in negotiation `id`, if `token` is that negotiation's own token: `Forbidden`
@@ -723,13 +708,12 @@ impl Desk {
 
     /// The consent `id`, if the token may see it (the agreement token of its platform, or its
     /// own access token).
-    pub fn consent(&self, token: &str, id: u64) -> Result<(&Consent, u64), DeskError> {
-        let claims = self.verify(token)?;
+    pub fn consent(&self, token: Verified<'_>, id: u64) -> Result<(&Consent, u64), DeskError> {
         let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
-        let allowed = match claims.kind {
+        let allowed = match token.kind {
             TokenKind::Client | TokenKind::Negotiation => false,
-            TokenKind::Agreement => claims.platform == entry.platform,
-            TokenKind::Access => claims.id == id,
+            TokenKind::Agreement => token.platform == entry.platform,
+            TokenKind::Access => token.id == id,
         };
         if !allowed {
             return Err(DeskError::Forbidden("the token does not cover this consent".into()));
@@ -737,7 +721,7 @@ impl Desk {
         Ok((&entry.consent, entry.customer))
     }
 
-    pub fn revoke_consent(&mut self, token: &str, id: u64, now: SimTime) -> Result<(), DeskError> {
+    pub fn revoke_consent(&mut self, token: Verified<'_>, id: u64, now: SimTime) -> Result<(), DeskError> {
         self.consent(token, id)?;
         let entry = self.consents.get_mut(&id).expect("checked");
         entry.consent.revoke(now, "platform", "revoked through the API");
@@ -1031,7 +1015,8 @@ ask = { balances = "included" }
         let token = desk.tokens().check(&agreement["demo-platform"]).unwrap();
         desk.subscribe(token, "http://127.0.0.1:9/", vec![crate::alerts::EventType::FraudAlert], None, now).unwrap();
         for &id in &made["demo-platform"][..3] {
-            desk.revoke_consent(&agreement["demo-platform"], id, now).unwrap();
+            let token = desk.tokens().check(&agreement["demo-platform"]).unwrap();
+            desk.revoke_consent(token, id, now).unwrap();
         }
         let look = |desk: &Desk| desk.watches(now).iter().map(|w| (w.subscription, w.consent)).collect::<Vec<_>>();
         assert_eq!(look(&desk), watches_by_full_scan(&desk, now));

@@ -1043,7 +1043,7 @@ async fn get_consent(
         &state,
         "consent",
         (|| {
-            let token = bearer(&headers)?;
+            let token = authenticate(&state, &headers)?;
             let id = consent_id(&id)?;
             let desk = state.desk();
             let (c, customer) = desk.consent(token, id)?;
@@ -1062,7 +1062,7 @@ async fn delete_consent(
         &state,
         "consent_delete",
         (|| {
-            let token = bearer(&headers)?;
+            let token = authenticate(&state, &headers)?;
             let id = consent_id(&id)?;
             state.desk().revoke_consent(token, id, state.sim_now())?;
             Ok(StatusCode::NO_CONTENT.into_response())
