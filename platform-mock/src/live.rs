@@ -99,8 +99,9 @@ struct RemoteNegotiation {
 }
 
 impl HttpBanks<'_> {
-    fn post(&mut self, url: &str, token: Option<&str>, body: serde_json::Value) -> Option<serde_json::Value> {
-        match self.rt.block_on(self.client.post_json(url, token, &body)) {
+    /// A negotiation move or review, with the token that covers it.
+    fn post(&mut self, url: &str, token: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        match self.rt.block_on(self.client.post_json(url, Some(token), &body)) {
             Ok((status, v)) if status.is_success() => Some(v),
             Ok((status, v)) => {
                 self.error.get_or_insert(format!("{url}: {status}: {v}"));
@@ -193,7 +194,7 @@ impl RemoteBanks for HttpBanks<'_> {
         let Some(offer) = standing else { return self.failed() };
         let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
         let url = format!("{}/negotiations/{}/offers", self.urls[n.bank], n.id);
-        let Some(v) = self.post(&url, Some(&n.token), json!({"Outcome": labels, "SimTimeMs": ms(now)})) else {
+        let Some(v) = self.post(&url, &n.token, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else {
             return self.failed();
         };
         match v["Decision"].as_str() {
@@ -222,7 +223,7 @@ impl RemoteBanks for HttpBanks<'_> {
         match decision {
             Decision::Accept => {
                 let url = format!("{}/negotiations/{}/accept", self.urls[n.bank], n.id);
-                if let Some(v) = self.post(&url, Some(&n.token), json!({"SimTimeMs": ms(now)}))
+                if let Some(v) = self.post(&url, &n.token, json!({"SimTimeMs": ms(now)}))
                     && let Some(t) = v["Agreement"]["Token"].as_str()
                 {
                     self.tokens.insert(pair, t.to_string());
@@ -231,7 +232,7 @@ impl RemoteBanks for HttpBanks<'_> {
             Decision::Withdraw(w) => {
                 let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank], n.id);
                 let body = json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)});
-                self.post(&url, Some(&n.token), body);
+                self.post(&url, &n.token, body);
             }
             Decision::Offer(_) => {}
         }
@@ -258,7 +259,7 @@ impl RemoteBanks for HttpBanks<'_> {
             (url, token)
         };
         let body = json!({"SimTimeMs": ms(now), "AfterIncident": after_incident});
-        let Some(v) = self.post(&url, Some(&token), body) else {
+        let Some(v) = self.post(&url, &token, body) else {
             return Verdict::Continue;
         };
         let w = || Withdrawal {
@@ -400,7 +401,7 @@ pub fn run(
                 let mine: Vec<&FlowReport> = flow_reports.iter().filter(|r| r.bank == b.name).collect();
                 let exposed: u64 = mine.iter().map(|r| r.exposure.customers_exposed).max().unwrap_or(0);
                 let sum = |g: fn(&FlowReport) -> u64| mine.iter().map(|r| g(r)).sum();
-                let queue = observed.queues[bi].map(queue_figures);
+                let queue = observed.counters[bi].map(queue_figures);
                 BankDataRow {
                     bank: b.name.clone(),
                     population: b.population.customers,
@@ -414,7 +415,7 @@ pub fn run(
                     },
                     // As in virtual mode: requests the bank admitted to its queue, by its own
                     // count; for a bank that does not publish it, the platform's answered pulls.
-                    requests_served: match observed.queues[bi] {
+                    requests_served: match observed.counters[bi] {
                         Some((before, after)) => (after.admitted - before.admitted).max(0.0) as u64,
                         None => latency
                             .iter()
@@ -594,7 +595,7 @@ struct Observed {
     pace: Pace,
     paced: Vec<bool>,
     /// Per bank: its counters before and after the data phase, if it publishes them.
-    queues: Vec<Option<(BankCounters, BankCounters)>>,
+    counters: Vec<Option<(BankCounters, BankCounters)>>,
 }
 
 /// Counters a bank publishes at `/metrics` (bank-mock does; another server may not): its
@@ -998,10 +999,10 @@ async fn load(
     if let Some((server, _)) = callback {
         server.shutdown().await;
     }
-    let queues: Vec<_> =
+    let counters: Vec<_> =
         counters_before.iter().zip(read_counters(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
     let mut map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
-    count_dropped_alerts(&mut map, &queues);
+    count_dropped_alerts(&mut map, &counters);
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
         // A request left in flight after the drain still holds the ledgers: copy them out.
         shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
@@ -1014,7 +1015,7 @@ async fn load(
         wall: stopped_at.unwrap_or(end) - start,
         pace,
         paced,
-        queues,
+        counters,
     }
 }
 
