@@ -16,7 +16,7 @@ use crate::rng::stream;
 use crate::terms::{DataCategory, FieldSet, Purpose};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// How many of the lowest-indexed linked customers keep their (merchant, day) trace for the
 /// unicity statistic. Their indices carry no meaning (customers are i.i.d.), so this is a
@@ -243,7 +243,7 @@ pub fn unicity(seed: u64, stream_name: &str, traces: &[Vec<(u32, u32)>]) -> (Opt
             t
         })
         .collect();
-    let mut index: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    let mut index: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
     for (c, t) in traces.iter().enumerate() {
         for p in t {
             index.entry(*p).or_default().push(c as u32);

@@ -3,6 +3,7 @@
 //! queue by slowing the sender down (no coordinated omission). Mean and its 95% confidence
 //! interval come from exact running sums, not from the histogram's buckets.
 
+use crate::workload::RequestError;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,13 +44,13 @@ impl LatencyRecorder {
         self.hist.record(v).expect("value within bounds");
     }
 
-    /// A failed attempt or request, by kind (`timeout`, `rate_limited`, `server_error`, …).
-    pub fn error(&mut self, kind: &str) {
+    /// A failed attempt or request.
+    pub fn error(&mut self, kind: &RequestError) {
         self.errors_of(kind, 1);
     }
 
     /// `n` failed requests of one kind (counted elsewhere, say by the bank).
-    pub fn errors_of(&mut self, kind: &str, n: u64) {
+    pub fn errors_of(&mut self, kind: &RequestError, n: u64) {
         if n > 0 {
             *self.errors.entry(kind.to_string()).or_default() += n;
         }

@@ -29,6 +29,7 @@ pub mod terms;
 pub mod thresholds;
 pub mod time;
 pub mod vocabulary;
+pub mod workload;
 
 pub use error::CoreError;
 pub use time::SimTime;

@@ -60,6 +60,11 @@ impl<E> Scheduler<E> {
         Some((entry.at, entry.event))
     }
 
+    /// When the next event is due, if any.
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.queue.peek().map(|Reverse(e)| e.at)
+    }
+
     pub fn len(&self) -> usize {
         self.queue.len()
     }

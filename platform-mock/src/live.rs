@@ -39,6 +39,7 @@ use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{RemoteBanks, negotiate};
 use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
+use testbed_core::workload::{self, RequestError};
 use tokio::runtime::Runtime;
 
 pub struct LiveOptions {
@@ -666,12 +667,12 @@ fn count_dropped_alerts(map: &mut LatencyMap, counters: &[Option<(BankCounters, 
             continue;
         };
         for (kind, n) in [
-            ("dropped:slow_callback", after.dropped_slow_callback - before.dropped_slow_callback),
-            ("dropped:max_events_per_second", after.dropped_over_rate - before.dropped_over_rate),
+            (RequestError::Dropped("slow_callback"), after.dropped_slow_callback - before.dropped_slow_callback),
+            (RequestError::Dropped("max_events_per_second"), after.dropped_over_rate - before.dropped_over_rate),
         ] {
             let n = n.max(0.0) as u64;
             *sent += n;
-            rec.errors_of(kind, n);
+            rec.errors_of(&kind, n);
         }
     }
 }
@@ -934,23 +935,27 @@ async fn load(
                                 break Ok(());
                             }
                             Ok(Ok(a)) if a.status.as_u16() == 429 => {
-                                ("rate_limited", Duration::from_secs(a.retry_after.unwrap_or(1)))
+                                (RequestError::RateLimited, Duration::from_secs(a.retry_after.unwrap_or(1)))
                             }
-                            Ok(Ok(a)) if a.status.as_u16() == 503 => ("unavailable", cfg.backoff * 2u32.pow(attempt)),
-                            Ok(Ok(a)) if a.status.is_server_error() => ("server_error", cfg.backoff * 2u32.pow(attempt)),
-                            Ok(Ok(a)) => break Err(format!("refused:{}", a.status.as_u16())),
-                            Ok(Err(_)) => ("transport", cfg.backoff * 2u32.pow(attempt)),
-                            Err(_) => ("timeout", cfg.backoff * 2u32.pow(attempt)),
+                            Ok(Ok(a)) if a.status.as_u16() == 503 => {
+                                (RequestError::Unavailable, workload::backoff(&cfg, attempt))
+                            }
+                            Ok(Ok(a)) if a.status.is_server_error() => {
+                                (RequestError::ServerError, workload::backoff(&cfg, attempt))
+                            }
+                            Ok(Ok(a)) => break Err(RequestError::Refused(a.status.as_u16().to_string())),
+                            Ok(Err(_)) => (RequestError::Transport, workload::backoff(&cfg, attempt)),
+                            Err(_) => (RequestError::Timeout, workload::backoff(&cfg, attempt)),
                         };
                         let _ = sent;
                         drop(slot);
-                        if attempt >= cfg.retries {
-                            break Err(kind_of_error.to_string());
+                        if !workload::may_retry(&cfg, attempt) {
+                            break Err(kind_of_error);
                         }
                         {
                             let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
                             let rec = &mut l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).1;
-                            rec.error(kind_of_error);
+                            rec.error(&kind_of_error);
                             rec.retried();
                         }
                         attempt += 1;
@@ -1076,10 +1081,10 @@ async fn subscribe_to_alerts(
                     subscriptions.push((format!("{url}/{id}"), f.token.clone()));
                     continue;
                 }
-                None => "refused:no_subscription_id".to_string(),
+                None => RequestError::Refused("no_subscription_id".into()),
             },
-            Ok((status, _)) => format!("refused:{}", status.as_u16()),
-            Err(_) => "transport".to_string(),
+            Ok((status, _)) => RequestError::Refused(status.as_u16().to_string()),
+            Err(_) => RequestError::Transport,
         };
         let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
         l.entry((f.bank, RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);

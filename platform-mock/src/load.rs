@@ -23,6 +23,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 use testbed_core::latency::{LatencyRecorder, LatencySummary};
+use testbed_core::workload::RequestError;
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
@@ -288,8 +289,8 @@ async fn connection_loop(
             Some(s) => s,
             None => match connect(target).await {
                 Ok(s) => sender.insert(s),
-                Err(kind) => {
-                    tally.borrow_mut().recorder.error(kind);
+                Err(_) => {
+                    tally.borrow_mut().recorder.error(&RequestError::Connect);
                     sender = None;
                     // The server is not there (yet): do not spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -317,9 +318,9 @@ async fn connection_loop(
         }
         match answer {
             Ok((status, _)) if (200..300).contains(&status) => t.recorder.record(done - intended),
-            Ok((status, _)) => t.recorder.error(status_kind(status)),
+            Ok((status, _)) => t.recorder.error(&RequestError::Status(status_kind(status))),
             Err(()) => {
-                t.recorder.error("transport");
+                t.recorder.error(&RequestError::Transport);
                 sender = None;
             }
         }

@@ -12,7 +12,7 @@
 //! field; push flows turn the population's card transactions into deliveries from the bank,
 //! measured from the transaction to the delivery.
 
-use bank_mock::api::{self, Consent, DataRequest, Permission, Resource};
+use bank_mock::api::{self, Consent, DataRequest, Resource};
 use bank_mock::service::{Admission, BankQueue, RateLimit};
 use rand::RngExt;
 use std::collections::BTreeMap;
@@ -24,23 +24,12 @@ use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
 use testbed_core::report::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{Design, EventKind, Rate, RequestKind, Scenario};
+use testbed_core::scenario::{Design, EventKind, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
+use testbed_core::workload::{self, Arrival, Delivery, FlowPlan, RequestError, Sources, latency_slot};
 
-const DAY: Duration = Duration::from_secs(86_400);
-const REQUEST_KINDS: [RequestKind; 5] = [
-    RequestKind::Accounts,
-    RequestKind::BalanceLookup,
-    RequestKind::TransactionSync,
-    RequestKind::FraudAlert,
-    RequestKind::Commerce,
-];
-
-fn latency_slot(bank: usize, kind: RequestKind) -> usize {
-    bank * REQUEST_KINDS.len() + kind as usize
-}
 const DAY_MS: u64 = 86_400_000;
 
 /// What the data phase adds to the report, plus audit revocations to fold into negotiations.
@@ -79,7 +68,6 @@ struct PushedTxn {
 }
 
 enum Ev {
-    Arrival(usize),
     AtBank(Req),
     Send(Req),
     /// Aggregator designs: the request reaches the aggregator.
@@ -91,14 +79,6 @@ enum Ev {
     },
     /// Push designs: the bank sends one delivery (event time in `intended`).
     Push(Req),
-}
-
-struct Source {
-    flow: usize,
-    item: usize,
-    /// Requests per nanosecond before load spikes.
-    rate: f64,
-    rng: SimRng,
 }
 
 struct Flow {
@@ -136,9 +116,8 @@ struct Phase<'a> {
     sc: &'a Scenario,
     queue: Scheduler<Ev>,
     flows: Vec<Flow>,
-    sources: Vec<Source>,
+    sources: Sources,
     banks: Vec<Bank>,
-    spikes: Vec<Vec<(SimTime, SimTime, f64)>>,
     /// Per (bank, request kind), indexed by `latency_slot`: requests sent, the recorder, and
     /// the span of time they covered.
     latency: Vec<Option<(u64, LatencyRecorder, SimTime, SimTime)>>,
@@ -156,7 +135,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         sc,
         queue: Scheduler::default(),
         flows: Vec::new(),
-        sources: Vec::new(),
+        sources: Sources::new(sc, &[], false),
         banks: sc
             .banks
             .iter()
@@ -172,8 +151,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
                 last: SimTime::ZERO,
             })
             .collect(),
-        spikes: vec![Vec::new(); sc.platforms.len()],
-        latency: vec![None; sc.banks.len() * REQUEST_KINDS.len()],
+        latency: vec![None; sc.banks.len() * RequestKind::ALL.len()],
         timeline: Vec::new(),
         scratch: Vec::new(),
         aggregators: sc
@@ -187,12 +165,8 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
     };
     for e in &sc.events {
         let at = SimTime::from_duration(e.at);
-        match e.kind {
-            EventKind::Outage { bank, duration } => phase.banks[bank].outages.push((at, at + duration)),
-            EventKind::LoadSpike { platform, duration, factor } => {
-                phase.spikes[platform].push((at, at + duration, factor));
-            }
-            _ => {}
+        if let EventKind::Outage { bank, duration } = e.kind {
+            phase.banks[bank].outages.push((at, at + duration));
         }
     }
     for (fi, a) in agreements.iter().enumerate() {
@@ -247,49 +221,45 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             continue;
         }
         for (wi, w) in platform.workload.iter().enumerate() {
-            // A well-behaved platform sends only requests whose purpose was agreed and whose
-            // resource its consent covers.
-            let permission = match w.kind {
-                RequestKind::Accounts => Permission::ReadAccountsBasic,
-                RequestKind::BalanceLookup => Permission::ReadBalances,
-                _ => Permission::ReadTransactionsBasic,
-            };
-            if !a.terms.allows(w.purpose) || !phase.flows[fi].consent.has(permission) {
-                continue;
-            }
-            let per_day = match w.rate {
-                Rate::PerCustomerPerDay(r) => r * linked as f64,
-                Rate::PerSecond(r) => r * 86_400.0,
-                Rate::PerTransaction => {
-                    let p = &bank.population;
-                    // Alerts can only be pushed for transactions the platform may see.
-                    let visible =
-                        if a.terms.grants(DataCategory::OffPlatformTransactions) { 1.0 } else { p.on_platform_share };
-                    p.transactions_per_day * visible * linked as f64
-                }
-            };
-            if per_day <= 0.0 {
-                continue;
-            }
-            if platform.design == Design::Push && w.kind != RequestKind::Accounts {
-                // Pushed as the customers' transactions happen, not polled (see `push_day`).
+            // Pushed as the customers' transactions happen, not polled (see `push_day`); a
+            // well-behaved platform gets only what it agreed to.
+            if workload::delivery(&platform.design, w.kind, false) == Delivery::Pushed
+                && workload::agreed(w, &a.terms)
+                && workload::per_day(w, bank, &a.terms, linked) > 0.0
+            {
                 phase.flows[fi].push_items.push(wi);
-                continue;
             }
-            let si = phase.sources.len();
-            let mut rng = stream(sc.seed, &format!("arrivals/{pair}/{wi}"));
-            let rate = per_day / DAY.as_nanos() as f64;
-            let first = next_arrival(a.at, rate, &phase.spikes[a.platform], &mut rng);
-            phase.sources.push(Source { flow: fi, item: wi, rate, rng });
-            phase.queue.schedule(first, Ev::Arrival(si));
         }
         if !phase.flows[fi].push_items.is_empty() {
             phase.queue.schedule(a.at, Ev::PushDay { flow: fi, day: (a.at.as_millis() / DAY_MS) as u32 });
         }
     }
-    while let Some((now, ev)) = phase.queue.pop() {
+    let plans: Vec<FlowPlan<'_>> = phase
+        .flows
+        .iter()
+        .map(|f| FlowPlan {
+            platform: f.platform,
+            bank: f.bank,
+            terms: &f.terms,
+            start: f.start,
+            end: f.end,
+            linked: f.linked,
+        })
+        .collect();
+    phase.sources = Sources::new(sc, &plans, false);
+    // Arrivals and the events they cause run in one time order; an event due at the same
+    // instant as an arrival runs first.
+    loop {
+        let next_event = phase.queue.peek_time();
+        if let Some(at) = phase.sources.peek_time()
+            && next_event.is_none_or(|e| at < e)
+        {
+            let (now, arrival) = phase.sources.next().expect("an arrival is due");
+            phase.arrival(now, arrival);
+            continue;
+        }
+        let Some((now, ev)) = phase.queue.pop() else { break };
         match ev {
-            Ev::Arrival(s) => phase.arrival(now, s),
             Ev::Send(req) => phase.send(now, req),
             Ev::AtBank(req) => phase.at_bank(now, req),
             Ev::AtAggregator(req) => phase.at_aggregator(now, req),
@@ -321,72 +291,28 @@ fn derived_request(kind: RequestKind) -> Option<(Resource, FieldSet)> {
     }
 }
 
-/// The next Poisson arrival after `now` at `rate` per ns, multiplied by any load spikes: an
-/// exponential amount of "work" is consumed segment by segment, which is exact for piecewise
-/// constant rates.
-fn next_arrival(now: SimTime, rate: f64, spikes: &[(SimTime, SimTime, f64)], rng: &mut SimRng) -> SimTime {
-    let u: f64 = rng.random();
-    let mut work = -(1.0 - u).ln(); // Exp(1)
-    let mut t = now.as_nanos() as f64;
-    loop {
-        let factor: f64 = spikes
-            .iter()
-            .filter(|(s, e, _)| (s.as_nanos() as f64) <= t && t < e.as_nanos() as f64)
-            .map(|(_, _, f)| *f)
-            .product();
-        let boundary = spikes
-            .iter()
-            .flat_map(|(s, e, _)| [s.as_nanos() as f64, e.as_nanos() as f64])
-            .filter(|b| *b > t)
-            .fold(f64::INFINITY, f64::min);
-        let r = rate * factor;
-        if r > 0.0 {
-            let dt = work / r;
-            if t + dt < boundary {
-                return SimTime::from_nanos((t + dt).min(u64::MAX as f64) as u64);
-            }
-            work -= (boundary - t) * r;
-        }
-        if boundary.is_infinite() {
-            return SimTime::MAX;
-        }
-        t = boundary;
-    }
-}
-
 impl Phase<'_> {
     fn item(&self, req: &Req) -> &testbed_core::scenario::WorkloadItem {
         &self.sc.platforms[self.flows[req.flow as usize].platform].workload[req.item as usize]
     }
 
-    fn arrival(&mut self, now: SimTime, s: usize) {
-        let src = &mut self.sources[s];
-        let flow = &mut self.flows[src.flow];
-        if now >= flow.end {
-            return; // the agreement's data phase is over: this source stops
-        }
-        let next = next_arrival(now, src.rate, &self.spikes[flow.platform], &mut src.rng);
-        let customer = src.rng.random_range(0..flow.linked);
-        let over_fetch = self.sc.platforms[flow.platform].client.over_fetch > 0.0
-            && src.rng.random::<f64>() < self.sc.platforms[flow.platform].client.over_fetch;
+    fn arrival(&mut self, now: SimTime, a: Arrival) {
+        let flow = &mut self.flows[a.flow];
         flow.requests += 1;
         let req = Req {
-            flow: src.flow as u32,
-            item: src.item as u16,
+            flow: a.flow as u32,
+            item: a.item as u16,
             attempt: 0,
-            over_fetch,
-            customer,
+            over_fetch: a.over_fetch,
+            customer: a.customer,
             intended: now,
             sent: now,
             pushed: None,
             deferred: false,
         };
-        let kind = self.sc.platforms[flow.platform].workload[src.item].kind;
-        let bank = flow.bank;
-        self.latency[latency_slot(bank, kind)].get_or_insert_with(|| (0, LatencyRecorder::default(), now, now)).0 += 1;
-        if next < flow.end {
-            self.queue.schedule(next, Ev::Arrival(s));
-        }
+        self.latency[latency_slot(flow.bank, a.kind)]
+            .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
+            .0 += 1;
         self.send(now, req);
     }
 
@@ -438,13 +364,18 @@ impl Phase<'_> {
         let client = &sc.platforms[platform_i].client;
         if self.banks[bank_i].outages.iter().any(|(s, e)| *s <= now && now < *e) {
             let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-            return self.failed(back, req, "unavailable", client.backoff * 2u32.pow(u32::from(req.attempt)));
+            return self.failed(
+                back,
+                req,
+                RequestError::Unavailable,
+                workload::backoff(client, u32::from(req.attempt)),
+            );
         }
         let service_time = service.service_time.sample(&mut self.flows[fi].rng);
         let (start, finish) = match self.banks[bank_i].queue.admit(now, service_time) {
             Admission::RateLimited { retry_after } => {
                 let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                return self.failed(back, req, "rate_limited", retry_after);
+                return self.failed(back, req, RequestError::RateLimited, retry_after);
             }
             Admission::Served { start, finish } => (start, finish),
         };
@@ -455,7 +386,12 @@ impl Phase<'_> {
         let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         let flow = &mut self.flows[fi];
         if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
-            return self.failed(back, req, "server_error", client.backoff * 2u32.pow(u32::from(req.attempt)));
+            return self.failed(
+                back,
+                req,
+                RequestError::ServerError,
+                workload::backoff(client, u32::from(req.attempt)),
+            );
         }
         // Revocation stops data at once: the consent is checked when data would leave.
         if let Some(r) = flow.revoked_at
@@ -492,7 +428,7 @@ impl Phase<'_> {
                 flow.ledger.refused(refusal.as_str(), refusal.is_violation());
                 self.audit(fi, finish, refusal.is_violation());
                 if !timed_out {
-                    self.final_error(req, &format!("refused:{}", refusal.as_str()));
+                    self.final_error(req, RequestError::Refused(refusal.as_str().into()));
                     return;
                 }
             }
@@ -509,7 +445,7 @@ impl Phase<'_> {
         if timed_out {
             // The platform gave up before the answer came; the data had left the bank anyway.
             let gave_up = req.sent + client.timeout;
-            self.failed(gave_up, req, "timeout", client.backoff * 2u32.pow(u32::from(req.attempt)));
+            self.failed(gave_up, req, RequestError::Timeout, workload::backoff(client, u32::from(req.attempt)));
         } else if outcome.is_ok() {
             let entry = self.latency[latency_slot(bank_i, item.kind)].as_mut().expect("created at arrival");
             entry.1.record(back.since(req.intended));
@@ -519,12 +455,12 @@ impl Phase<'_> {
 
     /// An attempt failed with `kind`; the response reached the platform at `at`. Retry after
     /// `wait` if retries remain.
-    fn failed(&mut self, at: SimTime, req: Req, kind: &str, wait: Duration) {
-        let retries = self.sc.platforms[self.flows[req.flow as usize].platform].client.retries;
-        if u32::from(req.attempt) < retries {
+    fn failed(&mut self, at: SimTime, req: Req, kind: RequestError, wait: Duration) {
+        let client = &self.sc.platforms[self.flows[req.flow as usize].platform].client;
+        if workload::may_retry(client, u32::from(req.attempt)) {
             let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
             let rec = &mut self.latency[slot].as_mut().expect("created at arrival").1;
-            rec.error(kind);
+            rec.error(&kind);
             rec.retried();
             let retry = Req { attempt: req.attempt + 1, ..req };
             self.queue.schedule(at + wait, if req.pushed.is_some() { Ev::Push(retry) } else { Ev::Send(retry) });
@@ -533,9 +469,9 @@ impl Phase<'_> {
         }
     }
 
-    fn final_error(&mut self, req: Req, kind: &str) {
+    fn final_error(&mut self, req: Req, kind: RequestError) {
         let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
-        self.latency[slot].as_mut().expect("created at arrival").1.error(kind);
+        self.latency[slot].as_mut().expect("created at arrival").1.error(&kind);
     }
 
     /// Counts what a served request disclosed, in the platform's ledger and, under an
@@ -685,8 +621,8 @@ impl Phase<'_> {
         let flow = &mut self.flows[fi];
         let delivered = finish + service.network_delay.sample(&mut flow.rng);
         if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
-            let backoff = sc.platforms[flow.platform].client.backoff * 2u32.pow(u32::from(req.attempt));
-            return self.failed(delivered, req, "server_error", backoff);
+            let backoff = workload::backoff(&sc.platforms[flow.platform].client, u32::from(req.attempt));
+            return self.failed(delivered, req, RequestError::ServerError, backoff);
         }
         if let Some(r) = flow.revoked_at
             && finish >= r
@@ -710,7 +646,7 @@ impl Phase<'_> {
             Err(refusal) => {
                 flow.ledger.refused(refusal.as_str(), refusal.is_violation());
                 self.audit(fi, finish, refusal.is_violation());
-                self.final_error(req, &format!("refused:{}", refusal.as_str()));
+                self.final_error(req, RequestError::Refused(refusal.as_str().into()));
             }
             Ok(grant) => {
                 self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
@@ -736,6 +672,7 @@ impl Phase<'_> {
             if at < flow.end {
                 flow.end = at;
                 flow.ended_by = "revoked";
+                self.sources.end_flow(fi, at);
             }
             let revocation = Revocation { at_ms: at.as_millis(), clause: "revoke_after_violations".into(), reason };
             self.timeline.push(TimelineEntry {
@@ -787,8 +724,8 @@ impl Phase<'_> {
             .enumerate()
             .filter_map(|(slot, entry)| entry.as_ref().map(|e| (slot, e)))
             .map(|(slot, (requests, rec, first, last))| LatencyRow {
-                bank: sc.banks[slot / REQUEST_KINDS.len()].name.clone(),
-                kind: REQUEST_KINDS[slot % REQUEST_KINDS.len()].as_str().into(),
+                bank: sc.banks[workload::slot_key(slot).0].name.clone(),
+                kind: workload::slot_key(slot).1.as_str().into(),
                 requests: *requests,
                 latency: rec.summary(last.since(*first)),
             })

@@ -1,0 +1,441 @@
+//! The platform's side of the data phase, without I/O or a clock: which requests a platform
+//! sends under each agreement, how often, about which customer, and what it does when one
+//! fails. Both drivers drain the same [`Sources`]: the virtual event loop in `sim` (in simulated
+//! time) and the tokio loop in `platform_mock::live` (mapping simulated time onto the wall clock
+//! at each bank's pace), so a seed gives one request schedule in both modes.
+//!
+//! It is not the bank's side: queues, rate limits, consents and ledgers are served elsewhere.
+
+use crate::SimTime;
+use crate::rng::{SimRng, stream};
+use crate::scenario::{Bank, ClientConfig, Design, EventKind, Rate, RequestKind, Scenario, WorkloadItem};
+use crate::terms::{DataCategory, Terms};
+use rand::RngExt;
+use serde::{Serialize, Serializer};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::time::Duration;
+
+const SECONDS_PER_DAY: f64 = 86_400.0;
+const NANOS_PER_DAY: f64 = 86_400e9;
+
+impl RequestKind {
+    /// Every kind, in the order of latency slots and report rows.
+    pub const ALL: [RequestKind; 5] = [
+        RequestKind::Accounts,
+        RequestKind::BalanceLookup,
+        RequestKind::TransactionSync,
+        RequestKind::FraudAlert,
+        RequestKind::Commerce,
+    ];
+
+    /// The category a request of this kind reads: without it in the consent, a well-behaved
+    /// platform does not send it.
+    pub fn category(self) -> DataCategory {
+        match self {
+            RequestKind::Accounts => DataCategory::AccountBasic,
+            RequestKind::BalanceLookup => DataCategory::Balances,
+            RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
+                DataCategory::TransactionsBasic
+            }
+        }
+    }
+
+    fn position(self) -> usize {
+        match self {
+            RequestKind::Accounts => 0,
+            RequestKind::BalanceLookup => 1,
+            RequestKind::TransactionSync => 2,
+            RequestKind::FraudAlert => 3,
+            RequestKind::Commerce => 4,
+        }
+    }
+}
+
+/// The slot of (bank, kind) in a flat table of per-bank, per-kind figures (latency rows).
+pub fn latency_slot(bank: usize, kind: RequestKind) -> usize {
+    bank * RequestKind::ALL.len() + kind.position()
+}
+
+/// The (bank, kind) of a slot made by [`latency_slot`].
+pub fn slot_key(slot: usize) -> (usize, RequestKind) {
+    (slot / RequestKind::ALL.len(), RequestKind::ALL[slot % RequestKind::ALL.len()])
+}
+
+/// Requests of `item` per simulated day for `customers` linked customers of `bank` under
+/// `terms`: the one rate both modes send (and the live pace plans with). Alerts follow the card
+/// transactions the platform may see.
+pub fn per_day(item: &WorkloadItem, bank: &Bank, terms: &Terms, customers: u64) -> f64 {
+    match item.rate {
+        Rate::PerCustomerPerDay(r) => r * customers as f64,
+        Rate::PerSecond(r) => r * SECONDS_PER_DAY,
+        Rate::PerTransaction => {
+            let p = &bank.population;
+            let visible = if terms.grants(DataCategory::OffPlatformTransactions) { 1.0 } else { p.on_platform_share };
+            p.transactions_per_day * visible * customers as f64
+        }
+    }
+}
+
+/// Requests of `item` per simulated second; see [`per_day`].
+pub fn per_second(item: &WorkloadItem, bank: &Bank, terms: &Terms, customers: u64) -> f64 {
+    per_day(item, bank, terms, customers) / SECONDS_PER_DAY
+}
+
+/// Whether a well-behaved platform sends `item` at all under `terms`: its purpose was agreed
+/// and the consent covers what it reads.
+pub fn agreed(item: &WorkloadItem, terms: &Terms) -> bool {
+    terms.allows(item.purpose) && terms.grants(item.kind.category())
+}
+
+/// How the platform gets a request kind under its design.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The platform asks (a `Sources` stream).
+    Polled,
+    /// The bank sends it as the customer's transactions happen.
+    Pushed,
+}
+
+/// Push designs are pushed everything but on-demand account look-ups; fraud alerts are pushed
+/// in live mode whatever the design (a platform cannot ask about a transaction it does not know
+/// of), while the virtual `direct` design still polls them at the per-transaction rate.
+pub fn delivery(design: &Design, kind: RequestKind, live: bool) -> Delivery {
+    match (design, kind) {
+        (_, RequestKind::Accounts) => Delivery::Polled,
+        (Design::Push, _) => Delivery::Pushed,
+        (_, RequestKind::FraudAlert) if live => Delivery::Pushed,
+        (Design::Direct | Design::Aggregator(_) | Design::Minimised, _) => Delivery::Polled,
+    }
+}
+
+/// How long the platform waits before attempt `attempt + 1` after attempt `attempt` failed
+/// (when the bank names no time): `backoff`, doubling with each retry.
+pub fn backoff(client: &ClientConfig, attempt: u32) -> Duration {
+    client.backoff.saturating_mul(2u32.saturating_pow(attempt))
+}
+
+/// Whether a failed attempt `attempt` (0 for the first) may be tried again.
+pub fn may_retry(client: &ClientConfig, attempt: u32) -> bool {
+    attempt < client.retries
+}
+
+/// Why a request (or one of its attempts) failed, as reports name it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestError {
+    /// No answer within the platform's timeout.
+    Timeout,
+    /// 429: the bank's rate limit.
+    RateLimited,
+    /// 5xx other than 503: an injected or real server error.
+    ServerError,
+    /// 503: an outage.
+    Unavailable,
+    /// The connection failed.
+    Transport,
+    /// No connection could be made (the load generator's name for it).
+    Connect,
+    /// An HTTP status the load generator counts by class (`status_429`, `status_other_4xx`).
+    Status(&'static str),
+    /// The bank refused it: a reason code (`consent_revoked`, …) or an HTTP status.
+    Refused(String),
+    /// The bank dropped a pushed alert rather than send it (`slow_callback`, …).
+    Dropped(&'static str),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Timeout => f.write_str("timeout"),
+            RequestError::RateLimited => f.write_str("rate_limited"),
+            RequestError::ServerError => f.write_str("server_error"),
+            RequestError::Unavailable => f.write_str("unavailable"),
+            RequestError::Transport => f.write_str("transport"),
+            RequestError::Connect => f.write_str("connect"),
+            RequestError::Status(name) => f.write_str(name),
+            RequestError::Refused(why) => write!(f, "refused:{why}"),
+            RequestError::Dropped(why) => write!(f, "dropped:{why}"),
+        }
+    }
+}
+
+impl Serialize for RequestError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One agreement's data phase, as far as the platform's sources need it.
+#[derive(Clone, Debug)]
+pub struct FlowPlan<'a> {
+    pub platform: usize,
+    pub bank: usize,
+    pub terms: &'a Terms,
+    /// When data starts to flow (the agreement) and stops (phase over, scenario end or a
+    /// revocation known in advance).
+    pub start: SimTime,
+    pub end: SimTime,
+    /// Linked customers: requests name customers `0..linked`.
+    pub linked: u64,
+}
+
+/// One request as a source raises it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Index into the flows the sources were made from.
+    pub flow: usize,
+    /// Index into the platform's workload.
+    pub item: usize,
+    pub kind: RequestKind,
+    pub customer: u64,
+    /// Asks for every field of the resource, beyond the terms.
+    pub over_fetch: bool,
+}
+
+struct Stream {
+    flow: usize,
+    item: usize,
+    kind: RequestKind,
+    /// Requests per nanosecond of simulated time, before load spikes.
+    rate: f64,
+    rng: SimRng,
+}
+
+/// A load spike: a platform's rates multiplied by `factor` in `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Spike {
+    from: SimTime,
+    to: SimTime,
+    factor: f64,
+}
+
+/// The platform's request arrivals under a set of agreements: one Poisson stream per (flow,
+/// polled workload item), named `arrivals/<platform>/<bank>/<item>` from the scenario seed (so a
+/// stream's draws do not depend on which other streams exist), multiplied by load spikes, each
+/// arrival naming a uniformly chosen linked customer and, at the platform's `over_fetch` share,
+/// asking beyond the terms. Drained in time order by [`Sources::next`].
+pub struct Sources {
+    streams: Vec<Stream>,
+    /// Per flow: the platform, the customers to choose from, and when its sources stop.
+    flows: Vec<(usize, u64, SimTime)>,
+    over_fetch: Vec<f64>,
+    spikes: Vec<Vec<Spike>>,
+    /// Pending arrivals: (time, order of scheduling, stream).
+    heap: BinaryHeap<Reverse<(SimTime, u64, usize)>>,
+    seq: u64,
+}
+
+impl Sources {
+    /// The sources of `flows` under `scenario`; `live` leaves out what live mode gets pushed
+    /// (see [`delivery`]).
+    pub fn new(scenario: &Scenario, flows: &[FlowPlan<'_>], live: bool) -> Sources {
+        let mut spikes = vec![Vec::new(); scenario.platforms.len()];
+        for e in &scenario.events {
+            if let EventKind::LoadSpike { platform, duration, factor } = e.kind {
+                let from = SimTime::from_duration(e.at);
+                spikes[platform].push(Spike { from, to: from + duration, factor });
+            }
+        }
+        let mut sources = Sources {
+            streams: Vec::new(),
+            flows: flows.iter().map(|f| (f.platform, f.linked, f.end)).collect(),
+            over_fetch: scenario.platforms.iter().map(|p| p.client.over_fetch).collect(),
+            spikes,
+            heap: BinaryHeap::new(),
+            seq: 0,
+        };
+        for (fi, f) in flows.iter().enumerate() {
+            if f.linked == 0 {
+                continue;
+            }
+            let platform = &scenario.platforms[f.platform];
+            let bank = &scenario.banks[f.bank];
+            let pair = format!("{}/{}", platform.name, bank.name);
+            for (wi, w) in platform.workload.iter().enumerate() {
+                let per_day = per_day(w, bank, f.terms, f.linked);
+                if !agreed(w, f.terms) || per_day <= 0.0 || delivery(&platform.design, w.kind, live) != Delivery::Polled
+                {
+                    continue;
+                }
+                let mut rng = stream(scenario.seed, &format!("arrivals/{pair}/{wi}"));
+                let rate = per_day / NANOS_PER_DAY;
+                let first = next_arrival(f.start, rate, &sources.spikes[f.platform], &mut rng);
+                let si = sources.streams.len();
+                sources.streams.push(Stream { flow: fi, item: wi, kind: w.kind, rate, rng });
+                sources.push(first, si);
+            }
+        }
+        sources
+    }
+
+    fn push(&mut self, at: SimTime, stream: usize) {
+        self.heap.push(Reverse((at, self.seq, stream)));
+        self.seq += 1;
+    }
+
+    /// When the next arrival is due, if any (streams whose flow has ended are dropped first,
+    /// so the time is that of the arrival `next` returns).
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        while let Some(Reverse((t, _, si))) = self.heap.peek() {
+            if *t < self.flows[self.streams[*si].flow].2 {
+                return Some(*t);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// The next arrival in time order (ties in the order they were drawn). A stream stops at
+    /// its flow's end.
+    #[allow(clippy::should_implement_trait)] // arrivals are drained, with `peek_time`, not iterated
+    pub fn next(&mut self) -> Option<(SimTime, Arrival)> {
+        while let Some(Reverse((now, _, si))) = self.heap.pop() {
+            let s = &mut self.streams[si];
+            let (platform, linked, end) = self.flows[s.flow];
+            if now >= end {
+                continue; // the agreement's data phase is over: this stream stops
+            }
+            let next = next_arrival(now, s.rate, &self.spikes[platform], &mut s.rng);
+            let customer = s.rng.random_range(0..linked);
+            let p = self.over_fetch[platform];
+            let over_fetch = p > 0.0 && s.rng.random::<f64>() < p;
+            let arrival = Arrival { flow: s.flow, item: s.item, kind: s.kind, customer, over_fetch };
+            if next < end {
+                self.push(next, si);
+            }
+            return Some((now, arrival));
+        }
+        None
+    }
+
+    /// Stops `flow`'s streams at `at` (say, an audit revoked its agreement): nothing at or after
+    /// it is sent.
+    pub fn end_flow(&mut self, flow: usize, at: SimTime) {
+        let end = &mut self.flows[flow].2;
+        *end = (*end).min(at);
+    }
+
+    /// The streams, as (flow, workload item), in the order they were made.
+    pub fn streams(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.streams.iter().map(|s| (s.flow, s.item))
+    }
+}
+
+/// The next Poisson arrival after `now` at `rate` per ns, multiplied by any load spikes: an
+/// exponential amount of "work" is consumed segment by segment, which is exact for piecewise
+/// constant rates.
+fn next_arrival(now: SimTime, rate: f64, spikes: &[Spike], rng: &mut SimRng) -> SimTime {
+    let u: f64 = rng.random();
+    let mut work = -(1.0 - u).ln(); // Exp(1)
+    let mut t = now.as_nanos() as f64;
+    loop {
+        let factor: f64 = spikes
+            .iter()
+            .filter(|s| (s.from.as_nanos() as f64) <= t && t < s.to.as_nanos() as f64)
+            .map(|s| s.factor)
+            .product();
+        let boundary = spikes
+            .iter()
+            .flat_map(|s| [s.from.as_nanos() as f64, s.to.as_nanos() as f64])
+            .filter(|b| *b > t)
+            .fold(f64::INFINITY, f64::min);
+        let r = rate * factor;
+        if r > 0.0 {
+            let dt = work / r;
+            if t + dt < boundary {
+                return SimTime::from_nanos((t + dt).min(u64::MAX as f64) as u64);
+            }
+            work -= (boundary - t) * r;
+        }
+        if boundary.is_infinite() {
+            return SimTime::MAX;
+        }
+        t = boundary;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_slots_cover_every_kind_of_every_bank_once() {
+        let mut seen = Vec::new();
+        for bank in 0..3 {
+            for kind in RequestKind::ALL {
+                let slot = latency_slot(bank, kind);
+                assert_eq!(slot_key(slot), (bank, kind));
+                seen.push(slot);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..15).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn request_errors_keep_the_names_reports_have_always_used() {
+        let names: Vec<String> = [
+            RequestError::Timeout,
+            RequestError::RateLimited,
+            RequestError::ServerError,
+            RequestError::Unavailable,
+            RequestError::Transport,
+            RequestError::Refused("consent_revoked".into()),
+            RequestError::Dropped("slow_callback"),
+        ]
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "\"timeout\"",
+                "\"rate_limited\"",
+                "\"server_error\"",
+                "\"unavailable\"",
+                "\"transport\"",
+                "\"refused:consent_revoked\"",
+                "\"dropped:slow_callback\""
+            ]
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_each_retry_and_never_overflows() {
+        let client = ClientConfig {
+            timeout: Duration::from_secs(1),
+            retries: 2,
+            backoff: Duration::from_millis(100),
+            over_fetch: 0.0,
+        };
+        assert_eq!(backoff(&client, 0), Duration::from_millis(100));
+        assert_eq!(backoff(&client, 2), Duration::from_millis(400));
+        assert!(backoff(&client, 200) >= Duration::from_secs(1));
+        assert!(may_retry(&client, 1) && !may_retry(&client, 2));
+    }
+
+    #[test]
+    fn a_spike_multiplies_the_arrivals_inside_it_and_only_there() {
+        let spikes =
+            [Spike { from: SimTime::from_nanos(1_000_000_000), to: SimTime::from_nanos(2_000_000_000), factor: 10.0 }];
+        let rate = 1e-6; // 1,000 per simulated second
+        let count = |spikes: &[Spike], from: u64, to: u64| {
+            let mut rng = stream(1, "spike-test");
+            let mut t = SimTime::ZERO;
+            let mut n = 0;
+            loop {
+                t = next_arrival(t, rate, spikes, &mut rng);
+                if t.as_nanos() >= 3_000_000_000 {
+                    return n;
+                }
+                n += u64::from(t.as_nanos() >= from && t.as_nanos() < to);
+            }
+        };
+        let inside = count(&spikes, 1_000_000_000, 2_000_000_000);
+        let outside = count(&spikes, 0, 1_000_000_000);
+        assert!((9_000..11_000).contains(&inside), "{inside} arrivals in the spike's second");
+        assert!((900..1_100).contains(&outside), "{outside} arrivals in a normal second");
+        assert!((900..1_100).contains(&count(&[], 1_000_000_000, 2_000_000_000)));
+    }
+}
