@@ -3,7 +3,7 @@
 //! queue by slowing the sender down (no coordinated omission). Mean and its 95% confidence
 //! interval come from exact running sums, not from the histogram's buckets.
 
-use crate::workload::RequestError;
+use crate::workload::{Abandoned, RequestError};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,6 +20,7 @@ pub struct LatencyRecorder {
     errors: BTreeMap<String, u64>,
     /// Attempts that ended in an error but were retried.
     retries: u64,
+    abandoned: BTreeMap<&'static str, u64>,
 }
 
 impl Default for LatencyRecorder {
@@ -30,6 +31,7 @@ impl Default for LatencyRecorder {
             sum_sq: 0.0,
             errors: BTreeMap::new(),
             retries: 0,
+            abandoned: BTreeMap::new(),
         }
     }
 }
@@ -56,6 +58,11 @@ impl LatencyRecorder {
         }
     }
 
+    /// A request that ended with neither an answer nor an error.
+    pub fn abandoned(&mut self, why: Abandoned) {
+        *self.abandoned.entry(why.as_str()).or_default() += 1;
+    }
+
     pub fn retried(&mut self) {
         self.retries += 1;
     }
@@ -75,6 +82,9 @@ impl LatencyRecorder {
         self.retries += other.retries;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.abandoned {
+            *self.abandoned.entry(k).or_default() += v;
         }
     }
 
@@ -98,6 +108,7 @@ impl LatencyRecorder {
             throughput_per_s: if active.is_zero() { 0.0 } else { n as f64 / active.as_secs_f64() },
             retries: self.retries,
             errors: self.errors.clone(),
+            abandoned: self.abandoned.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
     }
 }
@@ -117,8 +128,23 @@ pub struct LatencySummary {
     pub throughput_per_s: f64,
     pub retries: u64,
     /// Errors by kind: `timeout`, `rate_limited`, `server_error`, `unavailable`, and refusals
-    /// (`refused:<reason>`).
+    /// (`refused:<reason>`). Failed attempts that were retried count here and in `retries`.
     pub errors: BTreeMap<String, u64>,
+    /// Requests that ended with neither an answer nor an error, by reason (`deadline`,
+    /// `client_timeout`, `interrupted`, `in_flight_at_end`, `no_consent`); absent when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub abandoned: BTreeMap<String, u64>,
+}
+
+impl LatencySummary {
+    /// Requests whose last attempt failed: every error but the retried ones.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum::<u64>().saturating_sub(self.retries)
+    }
+
+    pub fn abandoned_total(&self) -> u64 {
+        self.abandoned.values().sum()
+    }
 }
 
 #[cfg(test)]

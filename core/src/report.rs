@@ -450,7 +450,31 @@ pub struct BankPaceRow {
 /// exposed nothing against those that did.
 pub fn summary_sentences(report: &Report) -> Vec<String> {
     let live = report.data.as_ref().and_then(|d| d.live.as_ref()).map(live_pace_sentence);
-    live.into_iter().chain(withdrawn_banks_sentence(report)).collect()
+    live.into_iter().chain(abandoned_sentence(report)).chain(withdrawn_banks_sentence(report)).collect()
+}
+
+/// The sentence saying how many scheduled requests ended with neither an answer nor an error,
+/// and why; `None` when every request ended one way or the other.
+pub fn abandoned_sentence(report: &Report) -> Option<String> {
+    let d = report.data.as_ref()?;
+    let mut why: BTreeMap<&str, u64> = BTreeMap::new();
+    for row in &d.latency {
+        for (reason, n) in &row.latency.abandoned {
+            *why.entry(reason).or_default() += n;
+        }
+    }
+    let abandoned: u64 = why.values().sum();
+    if abandoned == 0 {
+        return None;
+    }
+    let scheduled: u64 = d.latency.iter().map(|r| r.requests).sum();
+    let reasons: Vec<String> = why.iter().map(|(r, n)| format!("{r} {}", count(*n))).collect();
+    Some(format!(
+        "{} of {} scheduled requests were abandoned, neither answered nor failed ({}): latency covers only the answered ones.",
+        count(abandoned),
+        count(scheduled),
+        reasons.join(", ")
+    ))
 }
 
 /// The sentence saying how a live run was paced, bank by bank.
@@ -681,7 +705,8 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
             })
             .collect(),
     };
-    let latency = TableView {
+    let any_abandoned = d.latency.iter().any(|r| r.latency.abandoned_total() > 0);
+    let mut latency = TableView {
         title: "Latency (from intended send time)",
         header: vec![
             "bank",
@@ -720,6 +745,14 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
             })
             .collect(),
     };
+    if any_abandoned {
+        // Only where a run abandoned requests, so that reports of runs without any keep their
+        // shape.
+        latency.header.push("abandoned");
+        for (row, r) in latency.rows.iter_mut().zip(&d.latency) {
+            row.push(map_line(&r.latency.abandoned));
+        }
+    }
     let queues = TableView {
         title: "Bank queues",
         header: vec!["bank", "served", "mean wait", "mean in system", "utilisation"],

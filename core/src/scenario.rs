@@ -628,6 +628,15 @@ enum ThresholdWire {
         at_least: Option<u64>,
         equals: Option<u64>,
     },
+    Abandoned {
+        bank: Option<String>,
+        request: Option<RequestKind>,
+        reason: Option<String>,
+        below: Option<u64>,
+        at_most: Option<u64>,
+        at_least: Option<u64>,
+        equals: Option<u64>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1426,6 +1435,24 @@ fn convert_thresholds(w: &FileWire, banks: &[Bank], platforms: &[Platform]) -> R
                     bank: name.clone(),
                     platform: with.clone(),
                     clause: over.clone(),
+                    limit: count(&path, *below, *at_most, *at_least, *equals)?,
+                }
+            }
+            ThresholdWire::Abandoned { bank: name, request, reason, below, at_most, at_least, equals } => {
+                if let Some(name) = name {
+                    bank(format!("{path}.bank"), name)?;
+                }
+                let reason = match reason {
+                    None => None,
+                    Some(r) => Some(crate::workload::Abandoned::parse(r).ok_or_else(|| {
+                        let all: Vec<&str> = crate::workload::Abandoned::ALL.iter().map(|a| a.as_str()).collect();
+                        invalid(format!("{path}.reason"), format!("unknown reason `{r}` (reasons: {})", all.join(", ")))
+                    })?),
+                };
+                Threshold::Abandoned {
+                    bank: name.clone(),
+                    kind: *request,
+                    reason,
                     limit: count(&path, *below, *at_most, *at_least, *equals)?,
                 }
             }

@@ -9,6 +9,7 @@ use crate::latency::LatencySummary;
 use crate::report::{NegotiationReport, OutcomeKind, Report};
 use crate::scenario::RequestKind;
 use crate::terms::DataCategory;
+use crate::workload::Abandoned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -145,6 +146,9 @@ pub enum Threshold {
     Outcome { bank: String, platform: Option<String>, expected: ExpectedOutcome, clause: Option<String> },
     /// Negotiations that ended in a withdrawal, optionally of one bank, platform or clause.
     Withdrawals { bank: Option<String>, platform: Option<String>, clause: Option<String>, limit: CountLimit },
+    /// Scheduled requests that ended with neither an answer nor an error, optionally of one
+    /// bank, request kind or reason.
+    Abandoned { bank: Option<String>, kind: Option<RequestKind>, reason: Option<Abandoned>, limit: CountLimit },
 }
 
 impl Threshold {
@@ -156,6 +160,7 @@ impl Threshold {
             Threshold::RecordsExposed { .. } => "records_exposed",
             Threshold::Outcome { .. } => "outcome",
             Threshold::Withdrawals { .. } => "withdrawals",
+            Threshold::Abandoned { .. } => "abandoned",
         }
     }
 
@@ -190,6 +195,11 @@ impl Threshold {
                     s.push_str(&format!(" over {c}"));
                 }
                 format!("{s} {limit}")
+            }
+            Threshold::Abandoned { bank, kind, reason, limit } => {
+                let what = kind.map_or_else(String::new, |k| format!(" {}", k.as_str()));
+                let why = reason.map_or_else(String::new, |r| format!(" ({})", r.as_str()));
+                format!("abandoned{what} requests{why} of {} {limit}", of_bank(bank))
             }
         }
     }
@@ -242,7 +252,8 @@ impl fmt::Display for Value {
 /// The check of one threshold against one report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
-    /// `latency`, `customers_exposed`, `records_exposed`, `outcome` or `withdrawals`.
+    /// `latency`, `customers_exposed`, `records_exposed`, `outcome`, `withdrawals` or
+    /// `abandoned`.
     pub metric: String,
     /// The threshold in words.
     pub threshold: String,
@@ -368,6 +379,22 @@ pub fn check(threshold: &Threshold, report: &Report) -> ThresholdResult {
                 (Status::Breached, format!("{describe}: observed {observed}"))
             };
             result(status, "equals", limit, Some(Value::Text(observed)), message)
+        }
+        Threshold::Abandoned { bank, kind, reason, limit } => {
+            let Some(data) = &report.data else {
+                return not_applicable(limit.comparison(), Value::Count(limit.value()), "no data phase");
+            };
+            let observed = data
+                .latency
+                .iter()
+                .filter(|r| bank.as_ref().is_none_or(|b| b == &r.bank))
+                .filter(|r| kind.is_none_or(|k| k.as_str() == r.kind))
+                .map(|r| match reason {
+                    Some(why) => r.latency.abandoned.get(why.as_str()).copied().unwrap_or(0),
+                    None => r.latency.abandoned_total(),
+                })
+                .sum();
+            counted(*limit, observed)
         }
         Threshold::Withdrawals { bank, platform, clause, limit } => {
             let observed = report
@@ -547,6 +574,36 @@ mod tests {
         assert_eq!(count(None, CountLimit::Equals(1)).status, Status::Passed);
         assert_eq!(count(None, CountLimit::AtLeast(2)).status, Status::Breached);
         assert_eq!(count(Some("other"), CountLimit::Equals(0)).status, Status::Passed);
+    }
+
+    #[test]
+    fn abandoned_requests_are_counted_by_bank_kind_and_reason() {
+        let mut r = report(true);
+        let mut rec = LatencyRecorder::default();
+        for _ in 0..3 {
+            rec.abandoned(Abandoned::ClientTimeout);
+        }
+        rec.abandoned(Abandoned::InFlightAtEnd);
+        let row =
+            LatencyRow { bank: "b".into(), kind: "accounts".into(), requests: 4, latency: rec.summary(Duration::ZERO) };
+        r.data.as_mut().unwrap().latency.push(row);
+        let count = |bank: Option<&str>, reason, limit| {
+            let t = Threshold::Abandoned { bank: bank.map(String::from), kind: None, reason, limit };
+            check(&t, &r)
+        };
+        assert_eq!(count(None, None, CountLimit::AtMost(0)).status, Status::Breached);
+        assert_eq!(count(None, None, CountLimit::Equals(4)).status, Status::Passed);
+        assert_eq!(count(Some("a"), None, CountLimit::AtMost(0)).status, Status::Passed);
+        assert_eq!(count(None, Some(Abandoned::ClientTimeout), CountLimit::Equals(3)).status, Status::Passed);
+        assert_eq!(count(None, Some(Abandoned::Interrupted), CountLimit::Equals(0)).status, Status::Passed);
+        let kind = Threshold::Abandoned {
+            bank: None,
+            kind: Some(RequestKind::BalanceLookup),
+            reason: None,
+            limit: CountLimit::AtMost(0),
+        };
+        assert_eq!(check(&kind, &r).status, Status::Passed);
+        assert_eq!(check(&kind, &report(false)).status, Status::NotApplicable);
     }
 
     #[test]

@@ -166,6 +166,87 @@ impl Serialize for RequestError {
     }
 }
 
+/// Why an agreement's data phase ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The scenario's `[data] duration` after the agreement.
+    PhaseOver,
+    /// The scenario ended first.
+    ScenarioEnd,
+    /// The agreement was revoked.
+    Revoked,
+    /// A live run was interrupted.
+    Interrupted,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::PhaseOver => "phase_over",
+            EndedBy::ScenarioEnd => "scenario_end",
+            EndedBy::Revoked => "revoked",
+            EndedBy::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// When the data phase of an agreement reached at `at` ends, and why: `[data] duration` later,
+/// at the end of the scenario, or at a revocation known in advance, whichever comes first.
+pub fn data_window(scenario: &Scenario, at: SimTime, revoked_at: Option<SimTime>) -> (SimTime, EndedBy) {
+    let scenario_end = SimTime::from_duration(scenario.duration);
+    let phase = scenario.data.as_ref().map_or(Duration::ZERO, |d| d.duration);
+    let (mut end, mut ended_by) = if at + phase <= scenario_end {
+        (at + phase, EndedBy::PhaseOver)
+    } else {
+        (scenario_end, EndedBy::ScenarioEnd)
+    };
+    if let Some(r) = revoked_at.filter(|r| *r < end) {
+        end = r;
+        ended_by = EndedBy::Revoked;
+    }
+    (end, ended_by)
+}
+
+/// Why a scheduled request ended with neither an answer nor an error: the live driver could
+/// not send it, or it was still waiting when the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Abandoned {
+    /// Not sent before the run (and its drain) ended: the machine could not send the load.
+    Deadline,
+    /// Not sent because it waited for a free connection longer than the platform's timeout.
+    ClientTimeout,
+    /// Not sent: the run was interrupted (Ctrl-C) before its time.
+    Interrupted,
+    /// Sent, but no final answer when the drain ended.
+    InFlightAtEnd,
+    /// Not sent: the bank refused to link its customer (no consent to send it with).
+    NoConsent,
+}
+
+impl Abandoned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Abandoned::Deadline => "deadline",
+            Abandoned::ClientTimeout => "client_timeout",
+            Abandoned::Interrupted => "interrupted",
+            Abandoned::InFlightAtEnd => "in_flight_at_end",
+            Abandoned::NoConsent => "no_consent",
+        }
+    }
+
+    pub const ALL: [Abandoned; 5] = [
+        Abandoned::Deadline,
+        Abandoned::ClientTimeout,
+        Abandoned::Interrupted,
+        Abandoned::InFlightAtEnd,
+        Abandoned::NoConsent,
+    ];
+
+    pub fn parse(text: &str) -> Option<Abandoned> {
+        Abandoned::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
 /// One agreement's data phase, as far as the platform's sources need it.
 #[derive(Clone, Debug)]
 pub struct FlowPlan<'a> {

@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod client;
 pub mod live;
+pub mod live_args;
 pub mod load;
 
 use std::sync::Arc;

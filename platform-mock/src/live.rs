@@ -21,7 +21,6 @@
 
 use crate::alerts::{CallbackServer, OnNotification};
 use crate::client::{ClientError, HttpClient};
-use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,10 +35,10 @@ use testbed_core::report::{
     BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Totals,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
-use testbed_core::session::{RemoteBanks, negotiate};
+use testbed_core::session::{Agreement, RemoteBanks, negotiate};
 use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
-use testbed_core::workload::{self, RequestError};
+use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
 use tokio::runtime::Runtime;
 
 pub struct LiveOptions {
@@ -47,7 +46,8 @@ pub struct LiveOptions {
     pub duration: Duration,
     /// Ceiling on the total request rate (requests per second).
     pub max_rate: f64,
-    /// Most consents created per agreement (customers are drawn among them).
+    /// Most customers an agreement may link (one consent each, created before the data phase);
+    /// a scenario linking more is refused.
     pub max_customers: u64,
     /// How long to wait for requests still in flight when the run stops.
     pub drain: Duration,
@@ -64,7 +64,7 @@ impl Default for LiveOptions {
         LiveOptions {
             duration: Duration::from_secs(10),
             max_rate: 20_000.0,
-            max_customers: 2_000,
+            max_customers: 20_000,
             drain: Duration::from_secs(3),
             max_in_flight: 256,
             ignore_rate_limits: false,
@@ -351,24 +351,24 @@ pub fn run(
 
     let mut complete = true;
     if let Some(d) = &data {
-        let flows: Vec<LiveFlow> = agreements
-            .iter()
-            .filter(|(_, a)| a.revoked_at.is_none())
-            .filter_map(|(pair, a)| {
-                tokens.get(pair).map(|t| LiveFlow {
-                    platform: a.platform,
-                    bank: a.bank,
-                    token: t.clone(),
-                    terms: a.terms.clone(),
-                })
-            })
-            .collect();
+        let flows = live_flows(&agreements, &tokens);
+        // Requests name customers the platform linked, one consent each: a run links them all
+        // before the data phase, so that it sends the virtual run's schedule, up to a bound.
+        for f in &flows {
+            let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
+            if linked > opts.max_customers {
+                return Err(ClientError::Live(format!(
+                    "{} links {linked} customers at {}, more than --max-customers {} allows (raise it to run this scenario live)",
+                    scenario.platforms[f.platform].name, scenario.banks[f.bank].name, opts.max_customers
+                )));
+            }
+        }
         let observed = rt.block_on(load(&scenario, urls, &flows, opts, stop.clone(), in_process));
-        let (latency, finished, wall, pace) = (observed.latency, observed.finished, observed.wall, observed.pace);
-        // Incomplete means interrupted. Requests still in flight when the drain ends (say,
-        // waiting out a Retry-After) show as `requests` − `ok` − errors in their row.
-        let _ = finished;
-        complete = !stop.load(Ordering::Relaxed);
+        let (latency, wall, pace) = (observed.latency, observed.wall, observed.pace);
+        // Incomplete: interrupted, or some scheduled requests were abandoned (each row says how
+        // many and why).
+        let abandoned: u64 = latency.values().map(|(_, r)| r.summary(wall).abandoned_total()).sum();
+        complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
         let mut flow_reports = Vec::new();
         for (fi, f) in flows.iter().enumerate() {
             let platform = &scenario.platforms[f.platform].name;
@@ -525,7 +525,7 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
                     } else {
                         bank.population.on_platform_share
                     };
-                    let consents = linked.min(opts.max_customers) as f64;
+                    let consents = linked as f64;
                     pushed[bi] += bank.population.transactions_per_day * visible * consents / 86_400.0;
                     continue;
                 }
@@ -574,6 +574,8 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
 struct LiveFlow {
     platform: usize,
     bank: usize,
+    /// When the agreement was reached: simulated time zero of the flow's live data phase.
+    start: SimTime,
     token: String,
     terms: testbed_core::terms::Terms,
 }
@@ -725,8 +727,238 @@ fn count_received(ledger: &Mutex<PairLedger>, body: &[u8], at_ms: u64, customer:
     }
 }
 
-/// Creates consents, then sends every flow's workload at its scheduled times for
-/// `opts.duration`.
+/// Consents created at once while linking customers.
+const LINKING_CONCURRENCY: usize = 32;
+
+/// Links every customer of every flow: one consent (and access token) each, indexed by customer
+/// (`None` where the bank refused), with the permissions the bank granted and, per flow, the
+/// consent ids (to tell whom a pushed alert is about).
+async fn link_customers(
+    client: &HttpClient,
+    scenario: &Scenario,
+    urls: &[String],
+    flows: &[LiveFlow],
+    stop: &AtomicBool,
+) -> (Vec<Vec<Option<String>>>, Vec<Vec<String>>, Vec<BTreeMap<String, u64>>) {
+    let (mut access, mut permissions, mut consent_customers) = (Vec::new(), Vec::new(), Vec::new());
+    for f in flows {
+        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
+        let url = Arc::new(format!("{}/account-access-consents", urls[f.bank]));
+        let mut tokens: Vec<Option<String>> = vec![None; linked as usize];
+        let mut granted = Vec::new();
+        let mut customers = BTreeMap::new();
+        let mut pending = tokio::task::JoinSet::new();
+        let mut next = 0u64;
+        while (next < linked || !pending.is_empty()) && !stop.load(Ordering::Relaxed) {
+            while next < linked && pending.len() < LINKING_CONCURRENCY {
+                let (client, url, token, c) = (client.clone(), url.clone(), f.token.clone(), next);
+                pending.spawn(async move {
+                    (c, client.post_json(&url, Some(&token), &json!({"Data": {"CustomerId": c}})).await)
+                });
+                next += 1;
+            }
+            let Some(Ok((c, answer))) = pending.join_next().await else { continue };
+            if let Ok((status, v)) = answer
+                && status.is_success()
+                && let Some(t) = v["AccessToken"].as_str()
+            {
+                if let (Some(p), true) = (v["Data"]["Permissions"].as_array(), granted.is_empty()) {
+                    granted = p.iter().filter_map(|p| p.as_str().map(String::from)).collect();
+                }
+                if let Some(id) = v["Data"]["ConsentId"].as_str() {
+                    customers.insert(id.to_string(), c);
+                }
+                tokens[c as usize] = Some(t.to_string());
+            }
+        }
+        access.push(tokens);
+        permissions.push(granted);
+        consent_customers.push(customers);
+    }
+    (access, permissions, consent_customers)
+}
+
+/// Requests and latency per (bank, kind), shared by the tasks that send them.
+type SharedLatency = Arc<Mutex<LatencyMap>>;
+
+fn with_row<T>(
+    latency: &SharedLatency,
+    key: (usize, RequestKind),
+    f: impl FnOnce(&mut (u64, LatencyRecorder)) -> T,
+) -> T {
+    let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
+    f(l.entry(key).or_insert_with(|| (0, LatencyRecorder::default())))
+}
+
+/// A scheduled request until it ends: if its task is dropped first (the drain ended, the run
+/// was cut short), it counts itself abandoned, so every request in a row ends somewhere.
+struct Pending {
+    latency: SharedLatency,
+    key: (usize, RequestKind),
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicU64>,
+    sent: bool,
+    ended: bool,
+}
+
+impl Pending {
+    fn end(mut self, f: impl FnOnce(&mut LatencyRecorder)) {
+        self.ended = true;
+        with_row(&self.latency, self.key, |row| f(&mut row.1));
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.ended {
+            let why = if self.sent {
+                Abandoned::InFlightAtEnd
+            } else if self.stop.load(Ordering::Relaxed) {
+                Abandoned::Interrupted
+            } else {
+                Abandoned::Deadline
+            };
+            with_row(&self.latency, self.key, |row| row.1.abandoned(why));
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything one request task needs.
+struct Send {
+    client: HttpClient,
+    url: String,
+    token: String,
+    purpose: Purpose,
+    cfg: testbed_core::scenario::ClientConfig,
+    slots: Arc<tokio::sync::Semaphore>,
+    ledger: Arc<Vec<Mutex<PairLedger>>>,
+    flow: usize,
+    customer: u64,
+    sim_ms: u64,
+    intended: tokio::time::Instant,
+}
+
+/// Sends one request, retrying as the platform's client policy says, and ends `pending` with
+/// its outcome.
+async fn send_request(r: Send, mut pending: Pending) {
+    let mut attempt = 0;
+    let outcome = loop {
+        // A slot per attempt: a request waiting out a Retry-After holds none.
+        let slot = r.slots.acquire().await;
+        if attempt == 0 && r.intended.elapsed() > r.cfg.timeout {
+            // The platform gave up before a connection was free: the load was more than this
+            // machine could send, which says nothing of the bank.
+            return pending.end(|rec| rec.abandoned(Abandoned::ClientTimeout));
+        }
+        pending.sent = true;
+        let answer = tokio::time::timeout(
+            r.cfg.timeout,
+            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), &[("x-purpose", r.purpose.as_str())], None),
+        )
+        .await;
+        let (error, wait) = match answer {
+            Ok(Ok(a)) if a.status.is_success() => {
+                count_received(&r.ledger[r.flow], &a.body, r.sim_ms, r.customer, r.purpose);
+                break Ok(());
+            }
+            Ok(Ok(a)) if a.status.as_u16() == 429 => {
+                (RequestError::RateLimited, Duration::from_secs(a.retry_after.unwrap_or(1)))
+            }
+            Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, workload::backoff(&r.cfg, attempt)),
+            Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, workload::backoff(&r.cfg, attempt)),
+            Ok(Ok(a)) => break Err(RequestError::Refused(a.status.as_u16().to_string())),
+            Ok(Err(_)) => (RequestError::Transport, workload::backoff(&r.cfg, attempt)),
+            Err(_) => (RequestError::Timeout, workload::backoff(&r.cfg, attempt)),
+        };
+        drop(slot);
+        if !workload::may_retry(&r.cfg, attempt) {
+            break Err(error);
+        }
+        with_row(&pending.latency, pending.key, |row| {
+            row.1.error(&error);
+            row.1.retried();
+        });
+        attempt += 1;
+        tokio::time::sleep(wait).await;
+    };
+    match outcome {
+        Ok(()) => pending.end(|rec| rec.record(r.intended.elapsed())),
+        Err(e) => pending.end(|rec| rec.error(&e)),
+    }
+}
+
+/// The URL a request of `kind` about `customer` goes to, `sim_ms` into the bank's calendar.
+fn request_url(
+    base: &str,
+    bank: &str,
+    item: &testbed_core::scenario::WorkloadItem,
+    customer: u64,
+    sim_ms: u64,
+) -> String {
+    match item.kind {
+        RequestKind::BalanceLookup => format!("{base}/accounts/chk-{bank}-{customer}/balances"),
+        RequestKind::Accounts => format!("{base}/accounts"),
+        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
+            let window = item.window.as_millis() as u64;
+            let to = sim_ms.max(window);
+            format!(
+                "{base}/accounts/card-{bank}-{customer}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+                calendar_text(to - window),
+                calendar_text(to)
+            )
+        }
+    }
+}
+
+/// The simulated data phase of each live flow: the agreement's window, as the virtual run has it.
+fn flow_plans<'a>(scenario: &Scenario, flows: &'a [LiveFlow]) -> Vec<FlowPlan<'a>> {
+    flows
+        .iter()
+        .map(|f| FlowPlan {
+            platform: f.platform,
+            bank: f.bank,
+            terms: &f.terms,
+            start: f.start,
+            end: workload::data_window(scenario, f.start, None).0,
+            linked: scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode),
+        })
+        .collect()
+}
+
+/// The request schedule a live run draws for `flows`: one `Sources` per flow, since each bank
+/// runs its own calendar (the same streams, so the same draws, as the virtual run's).
+fn live_sources(scenario: &Scenario, plans: &[FlowPlan<'_>]) -> Vec<Sources> {
+    plans.iter().map(|p| Sources::new(scenario, std::slice::from_ref(p), true)).collect()
+}
+
+/// The agreements a live run sends data under: those not revoked during the negotiations.
+fn live_flows(agreements: &[(usize, Agreement)], tokens: &BTreeMap<usize, String>) -> Vec<LiveFlow> {
+    agreements
+        .iter()
+        .filter(|(_, a)| a.revoked_at.is_none())
+        .filter_map(|(pair, a)| {
+            tokens.get(pair).map(|t| LiveFlow {
+                platform: a.platform,
+                bank: a.bank,
+                start: a.at,
+                token: t.clone(),
+                terms: a.terms.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The request schedule a live run sends under `agreements` (those it sends data under, as
+/// `run` picks them): one `Sources` per flow, with the flow's (platform, bank).
+pub fn schedule(scenario: &Scenario, agreements: &[(usize, Agreement)]) -> Vec<((usize, usize), Sources)> {
+    let tokens: BTreeMap<usize, String> = agreements.iter().map(|(pair, _)| (*pair, String::new())).collect();
+    let flows = live_flows(agreements, &tokens);
+    let plans = flow_plans(scenario, &flows);
+    flows.iter().map(|f| (f.platform, f.bank)).zip(live_sources(scenario, &plans)).collect()
+}
+
+/// Links customers, then sends every flow's workload at its scheduled times for `opts.duration`.
 async fn load(
     scenario: &Scenario,
     urls: &[String],
@@ -736,81 +968,37 @@ async fn load(
     in_process: Option<&dyn InProcessBanks>,
 ) -> Observed {
     let client = HttpClient::default();
-    let latency: Arc<Mutex<LatencyMap>> = Arc::new(Mutex::new(BTreeMap::new()));
-    // Link customers: one consent (and access token) each.
-    let mut access: Vec<Vec<String>> = Vec::new();
-    // Per flow: ConsentId → customer, to tell whom a pushed alert is about.
-    let mut consent_customers: Vec<BTreeMap<String, u64>> = Vec::new();
-    let mut ledgers = Vec::new();
-    let mut permissions = Vec::new();
-    for f in flows {
-        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode).min(opts.max_customers);
-        ledgers.push(Mutex::new(PairLedger::new(linked)));
-        permissions.push(Vec::new());
-        let mut tokens = Vec::new();
-        let mut customers = BTreeMap::new();
-        for c in 0..linked {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let url = format!("{}/account-access-consents", urls[f.bank]);
-            if let Ok((status, v)) = client.post_json(&url, Some(&f.token), &json!({"Data": {"CustomerId": c}})).await
-                && status.is_success()
-                && let Some(t) = v["AccessToken"].as_str()
-            {
-                if let (Some(granted), true) = (v["Data"]["Permissions"].as_array(), tokens.is_empty()) {
-                    *permissions.last_mut().expect("pushed above") =
-                        granted.iter().filter_map(|p| p.as_str().map(String::from)).collect();
-                }
-                if let Some(id) = v["Data"]["ConsentId"].as_str() {
-                    customers.insert(id.to_string(), tokens.len() as u64);
-                }
-                tokens.push(t.to_string());
-            }
-        }
-        access.push(tokens);
-        consent_customers.push(customers);
-    }
+    let latency: SharedLatency = Arc::new(Mutex::new(BTreeMap::new()));
+    let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, &stop).await;
+    let plans = flow_plans(scenario, flows);
+    let ledgers: Vec<Mutex<PairLedger>> = plans.iter().map(|p| Mutex::new(PairLedger::new(p.linked))).collect();
     // Paced on the flows that linked a customer: an agreement whose consents were all refused
     // sends nothing and takes no share of `max_rate`.
-    let linked_flows: Vec<(usize, usize, &Terms)> =
-        flows.iter().zip(&access).filter(|(_, a)| !a.is_empty()).map(|(f, _)| (f.platform, f.bank, &f.terms)).collect();
+    let linked_flows: Vec<(usize, usize, &Terms)> = flows
+        .iter()
+        .zip(&access)
+        .filter(|(_, a)| a.iter().any(Option::is_some))
+        .map(|(f, _)| (f.platform, f.bank, &f.terms))
+        .collect();
     let paced: Vec<bool> = (0..scenario.banks.len()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
     let pace = pace(scenario, &linked_flows, opts);
     let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
-    // Rates in wall time, capped in total.
-    let mut sources = Vec::new();
-    // Flows whose bank pushes fraud alerts: (flow, purpose, expected alerts per second).
+    // Flows whose bank pushes fraud alerts: (flow, purpose, expected alerts per wall second).
     let mut alert_flows = Vec::new();
     for (fi, f) in flows.iter().enumerate() {
         let platform = &scenario.platforms[f.platform];
-        let bank = &scenario.banks[f.bank];
-        let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode) as f64;
+        let consents = access[fi].iter().filter(|t| t.is_some()).count() as u64;
         for w in &platform.workload {
-            if !f.terms.allows(w.purpose) || access[fi].is_empty() {
-                continue;
+            if consents > 0
+                && workload::agreed(w, &f.terms)
+                && w.kind == RequestKind::FraudAlert
+                && workload::delivery(&platform.design, w.kind, true) == Delivery::Pushed
+            {
+                let rate = workload::per_second(w, &scenario.banks[f.bank], &f.terms, consents);
+                alert_flows.push((fi, w.purpose, rate * scales[f.bank]));
             }
-            if w.kind == RequestKind::FraudAlert {
-                // The bank pushes one per visible card transaction of each customer with a consent.
-                let visible = if f.terms.grants(DataCategory::OffPlatformTransactions) {
-                    1.0
-                } else {
-                    bank.population.on_platform_share
-                };
-                let per_day = bank.population.transactions_per_day * visible * access[fi].len() as f64;
-                alert_flows.push((fi, w.purpose, per_day / 86_400.0 * scales[f.bank]));
-                continue;
-            }
-            let per_day = match w.rate {
-                Rate::PerCustomerPerDay(r) => r * linked,
-                Rate::PerSecond(r) => r * 86_400.0,
-                Rate::PerTransaction => bank.population.transactions_per_day * linked,
-            };
-            sources.push((fi, w.clone(), per_day / 86_400.0 * scales[f.bank]));
         }
     }
-    let total: f64 = sources.iter().map(|s| s.2).sum::<f64>() + alert_flows.iter().map(|a| a.2).sum::<f64>();
-    let cap = if total > opts.max_rate { opts.max_rate / total } else { 1.0 };
     // The data phase starts now, on every calendar.
     if let Some(banks) = in_process {
         for (bank, scale) in scales.iter().enumerate() {
@@ -822,6 +1010,7 @@ async fn load(
     let end = start + opts.duration;
     let in_flight = Arc::new(AtomicU64::new(0));
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
+    let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let access = Arc::new(access);
     let ledgers = Arc::new(ledgers);
@@ -830,7 +1019,6 @@ async fn load(
         urls,
         flows,
         &alert_flows,
-        cap,
         consent_customers,
         (latency.clone(), ledgers.clone()),
         (start, scales.to_vec()),
@@ -843,7 +1031,7 @@ async fn load(
         let drain = opts.drain;
         tasks.spawn(async move {
             while tokio::time::Instant::now() < end && !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50).min(end - tokio::time::Instant::now())).await;
+                tokio::time::sleep(STOP_POLL.min(end - tokio::time::Instant::now())).await;
             }
             for (url, token) in subscriptions.iter() {
                 let delete = client.send(hyper::Method::DELETE, url, Some(token), &[], None);
@@ -851,12 +1039,16 @@ async fn load(
             }
         });
     }
-    for (si, (fi, item, rate)) in sources.into_iter().enumerate() {
-        let rate = rate * cap;
-        if rate <= 0.0 {
+    for (fi, mut sources) in live_sources(scenario, &plans).into_iter().enumerate() {
+        let f = &flows[fi];
+        let (bank, scale, flow_start) = (f.bank, scales[f.bank], plans[fi].start);
+        if access[fi].iter().all(Option::is_none) || scale <= 0.0 {
             continue;
         }
-        let (client, latency, access, stop, in_flight, slots, ledgers) = (
+        let base = urls[bank].clone();
+        let bank_name = scenario.banks[bank].name.clone();
+        let platform = scenario.platforms[f.platform].clone();
+        let (client, latency, access, stop, in_flight, slots, ledgers, cut) = (
             client.clone(),
             latency.clone(),
             access.clone(),
@@ -864,143 +1056,98 @@ async fn load(
             in_flight.clone(),
             slots.clone(),
             ledgers.clone(),
+            cut_rx.clone(),
         );
-        let f = &flows[fi];
-        let (bank, base) = (f.bank, urls[f.bank].clone());
-        let bank_name = scenario.banks[bank].name.clone();
-        let client_cfg = scenario.platforms[f.platform].client.clone();
-        let clock_scale = scales[bank];
         tasks.spawn(async move {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(si as u64 + 1);
-            let mut requests = tokio::task::JoinSet::new();
-            let mut next = start;
-            loop {
-                let u: f64 = rng.random();
-                next += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
-                // Woken at least every 50 ms, so that Ctrl-C stops a slow source at once rather
-                // than at its next arrival.
-                while !stop.load(Ordering::Relaxed) && next < end && tokio::time::Instant::now() < next {
-                    tokio::time::sleep_until(next.min(tokio::time::Instant::now() + STOP_POLL)).await;
+            // Simulated time since the agreement, on the bank's calendar, as wall time.
+            let wall_of = |t: SimTime| start + Duration::from_secs_f64(t.since(flow_start).as_secs_f64() / scale);
+            while let Some(t) = sources.peek_time() {
+                let intended = wall_of(t);
+                if intended >= end {
+                    break; // past the part of the phase this run covers
                 }
-                if next >= end || stop.load(Ordering::Relaxed) {
-                    break;
+                // Woken at least every 50 ms, so that Ctrl-C stops a slow source at once.
+                while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < intended {
+                    tokio::time::sleep_until(intended.min(tokio::time::Instant::now() + STOP_POLL)).await;
                 }
-                let tokens = &access[fi];
-                let c = rng.random_range(0..tokens.len());
-                let token = tokens[c].clone();
-                let sim_now_ms = (next - start).as_secs_f64() * clock_scale * 1e3;
-                let url = match item.kind {
-                    RequestKind::BalanceLookup => format!("{base}/accounts/chk-{bank_name}-{c}/balances"),
-                    RequestKind::Accounts => format!("{base}/accounts"),
-                    _ => {
-                        let to = (sim_now_ms as u64).max(item.window.as_millis() as u64);
-                        let from = to - item.window.as_millis() as u64;
-                        format!(
-                            "{base}/accounts/card-{bank_name}-{c}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
-                            calendar_text(from),
-                            calendar_text(to)
-                        )
-                    }
+                let (_, a) = sources.next().expect("an arrival is due");
+                let item = &platform.workload[a.item];
+                let key = (bank, a.kind);
+                with_row(&latency, key, |row| row.0 += 1);
+                let now = tokio::time::Instant::now();
+                let why = if stop.load(Ordering::Relaxed) {
+                    Some(Abandoned::Interrupted)
+                } else if now > intended + platform.client.timeout {
+                    // The sender fell behind by more than the platform waits for an answer: the
+                    // load was more than this machine could send, which says nothing of the bank.
+                    Some(Abandoned::ClientTimeout)
+                } else if access[fi][a.customer as usize].is_none() {
+                    Some(Abandoned::NoConsent)
+                } else {
+                    None
                 };
-                let (client, latency, in_flight, cfg, slots, ledgers) = (
-                    client.clone(),
-                    latency.clone(),
-                    in_flight.clone(),
-                    client_cfg.clone(),
-                    slots.clone(),
-                    ledgers.clone(),
-                );
-                let purpose_id = item.purpose;
-                let customer = c as u64;
-                let sim_ms = sim_now_ms as u64;
-                let intended = next;
-                let kind = item.kind;
-                latency.lock().unwrap_or_else(|e| e.into_inner()).entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).0 += 1;
-                let purpose = item.purpose.as_str();
+                if let Some(why) = why {
+                    with_row(&latency, key, |row| row.1.abandoned(why));
+                    continue;
+                }
+                let sim_ms = t.since(flow_start).as_millis() as u64;
                 in_flight.fetch_add(1, Ordering::Relaxed);
-                requests.spawn(async move {
-                    let mut attempt = 0;
-                    let outcome = loop {
-                        // A slot per attempt: a request waiting out a Retry-After holds none.
-                        let slot = slots.acquire().await;
-                        let sent = tokio::time::Instant::now();
-                        let r = tokio::time::timeout(
-                            cfg.timeout,
-                            client.send(hyper::Method::GET, &url, Some(&token), &[("x-purpose", purpose)], None),
-                        )
-                        .await;
-                        let (kind_of_error, wait) = match r {
-                            Ok(Ok(a)) if a.status.is_success() => {
-                                count_received(&ledgers[fi], &a.body, sim_ms, customer, purpose_id);
-                                break Ok(());
-                            }
-                            Ok(Ok(a)) if a.status.as_u16() == 429 => {
-                                (RequestError::RateLimited, Duration::from_secs(a.retry_after.unwrap_or(1)))
-                            }
-                            Ok(Ok(a)) if a.status.as_u16() == 503 => {
-                                (RequestError::Unavailable, workload::backoff(&cfg, attempt))
-                            }
-                            Ok(Ok(a)) if a.status.is_server_error() => {
-                                (RequestError::ServerError, workload::backoff(&cfg, attempt))
-                            }
-                            Ok(Ok(a)) => break Err(RequestError::Refused(a.status.as_u16().to_string())),
-                            Ok(Err(_)) => (RequestError::Transport, workload::backoff(&cfg, attempt)),
-                            Err(_) => (RequestError::Timeout, workload::backoff(&cfg, attempt)),
-                        };
-                        let _ = sent;
-                        drop(slot);
-                        if !workload::may_retry(&cfg, attempt) {
-                            break Err(kind_of_error);
-                        }
-                        {
-                            let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
-                            let rec = &mut l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default())).1;
-                            rec.error(&kind_of_error);
-                            rec.retried();
-                        }
-                        attempt += 1;
-                        tokio::time::sleep(wait).await;
-                    };
-                    let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
-                    let entry = l.entry((bank, kind)).or_insert_with(|| (0, LatencyRecorder::default()));
-                    match outcome {
-                        Ok(()) => entry.1.record(intended.elapsed()),
-                        Err(kind) => entry.1.error(&kind),
+                let pending = Pending {
+                    latency: latency.clone(),
+                    key,
+                    stop: stop.clone(),
+                    in_flight: in_flight.clone(),
+                    sent: false,
+                    ended: false,
+                };
+                let request = Send {
+                    client: client.clone(),
+                    url: request_url(&base, &bank_name, item, a.customer, sim_ms),
+                    token: access[fi][a.customer as usize].clone().expect("checked above"),
+                    purpose: item.purpose,
+                    cfg: platform.client.clone(),
+                    slots: slots.clone(),
+                    ledger: ledgers.clone(),
+                    flow: fi,
+                    customer: a.customer,
+                    sim_ms,
+                    intended,
+                };
+                let mut cut = cut.clone();
+                tokio::spawn(async move {
+                    // Cut off when the drain ends: dropping the request counts it abandoned.
+                    tokio::select! {
+                        () = send_request(request, pending) => {}
+                        _ = cut.wait_for(|cut| *cut) => {}
                     }
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
-                // Reap finished requests so the set does not grow without bound.
-                while requests.try_join_next().is_some() {}
             }
-            while requests.join_next().await.is_some() {}
         });
     }
-    // Wait for the sources to finish; after the end of the run or an interruption, give
-    // requests in flight `drain` more, then leave them.
-    let mut deadline = end + opts.drain;
-    let mut finished = true;
-    // When the load stopped: the end of the run, or (within 50 ms) when Ctrl-C was seen.
+    // Wait for the sources to finish; then give requests in flight until `drain` after the end
+    // of the run (or after Ctrl-C) and abandon the rest: each counts itself as it is dropped.
     let mut stopped_at = None;
+    let mut deadline = end + opts.drain;
     loop {
         if stopped_at.is_none() && stop.load(Ordering::Relaxed) {
             stopped_at = Some(tokio::time::Instant::now().min(end));
+            deadline = deadline.min(tokio::time::Instant::now() + opts.drain);
         }
-        match tokio::time::timeout(Duration::from_millis(50), tasks.join_next()).await {
-            Ok(None) => break,
-            Ok(Some(_)) => {}
-            Err(_) => {
-                let now = tokio::time::Instant::now();
-                if stop.load(Ordering::Relaxed) {
-                    deadline = deadline.min(now + opts.drain);
-                }
-                if now >= deadline {
-                    finished = false;
-                    tasks.abort_all();
-                    break;
-                }
-            }
+        let now = tokio::time::Instant::now();
+        let sources_done = tasks.is_empty();
+        if (sources_done && in_flight.load(Ordering::Relaxed) == 0) || now >= deadline {
+            break;
+        }
+        match tokio::time::timeout(STOP_POLL, tasks.join_next()).await {
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let finished = in_flight.load(Ordering::Relaxed) == 0;
+    let _ = cut_tx.send(true);
+    abandon_left(&in_flight).await;
     if let Some((server, _)) = callback {
         server.shutdown().await;
     }
@@ -1014,13 +1161,22 @@ async fn load(
     });
     Observed {
         latency: map,
-        finished: finished && in_flight.load(Ordering::Relaxed) == 0,
+        finished,
         ledgers,
         permissions,
         wall: stopped_at.unwrap_or(end) - start,
         pace,
         paced,
         counters,
+    }
+}
+
+/// Waits (briefly) for the request tasks cut off at the end of the drain to count themselves
+/// abandoned, so that their counts are in before the report is made.
+async fn abandon_left(in_flight: &AtomicU64) {
+    let give_up = tokio::time::Instant::now() + Duration::from_millis(200);
+    while in_flight.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -1036,7 +1192,6 @@ async fn subscribe_to_alerts(
     urls: &[String],
     flows: &[LiveFlow],
     alert_flows: &[(usize, Purpose, f64)],
-    cap: f64,
     consent_customers: Vec<BTreeMap<String, u64>>,
     (latency, ledgers): (Arc<Mutex<LatencyMap>>, Arc<Vec<Mutex<PairLedger>>>),
     (start, scales): (tokio::time::Instant, Vec<f64>),
@@ -1073,7 +1228,7 @@ async fn subscribe_to_alerts(
         // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
         // twice the planned mean rate (room for the busy hours of the day), or 10 a second,
         // whichever is more (a few a second are no flood, and Poisson bursts of them are common).
-        data["MaxEventsPerSecond"] = json!((2.0 * rate * cap).ceil().clamp(10.0, f64::from(u32::MAX)) as u32);
+        data["MaxEventsPerSecond"] = json!((2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32);
         let url = format!("{}/event-subscriptions", urls[f.bank]);
         let refused = match client.post_json(&url, Some(&f.token), &json!({ "Data": data })).await {
             Ok((status, v)) if status.is_success() => match v["Data"]["EventSubscriptionId"].as_str() {

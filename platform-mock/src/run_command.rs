@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 use testbed_core::report::{Report, Tool, render_json, render_markdown, render_transcript, summary_row};
 use testbed_core::scenario::{self, Scenario};
 
@@ -37,26 +36,12 @@ pub struct RunArgs {
     /// Output folder [default: reports/<scenario name>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Wall-clock length of the data phase. Each bank's data phase is compressed into it, as far
-    /// as `--max-rate` and the bank's rate limit (in the scenario) allow.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    duration: Duration,
-    /// Ceiling on the total request rate, per second.
-    #[arg(long, default_value_t = 20_000.0)]
-    max_rate: f64,
-    /// Compress each bank's phase into `--duration` even beyond 80% of the bank's rate limit (an
-    /// overload test: expect 429s).
-    #[arg(long)]
-    ignore_rate_limits: bool,
+    #[command(flatten)]
+    live: platform_mock::live_args::LiveArgs,
     /// Allow bank URLs outside loopback (by default load goes only to 127.0.0.0/8, localhost
     /// or [::1]).
     #[arg(long)]
     allow_non_loopback: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = testbed_core::serde_duration::parse(text)?;
-    if d.is_zero() || d > Duration::from_secs(3600) { Err("allowed from 1ms to 1h".into()) } else { Ok(d) }
 }
 
 /// A failure and whether the input is at fault.
@@ -89,17 +74,9 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     if let Some(seed) = args.seed {
         sc.seed = seed;
     }
-    if !(args.max_rate.is_finite() && (0.001..=10_000_000.0).contains(&args.max_rate)) {
-        return Err(bad_input(format!("--max-rate: {:?} is not a number from 0.001 to 10000000", args.max_rate)));
-    }
+    let opts = args.live.options().map_err(bad_input)?;
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
     let client_tokens = client_tokens(&sc, &args.client_tokens)?;
-    let opts = platform_mock::live::LiveOptions {
-        duration: args.duration,
-        max_rate: args.max_rate,
-        ignore_rate_limits: args.ignore_rate_limits,
-        ..Default::default()
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let mut report =
         platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop, None).map_err(|e| {
@@ -269,8 +246,15 @@ fn summary(report: &Report) -> String {
     if let Some(d) = &report.data {
         for l in &d.latency {
             out.push_str(&format!(
-                "{} {}: {} requests, p50 {:.2} ms, p99 {:.2} ms\n",
-                l.bank, l.kind, l.requests, l.latency.p50_ms, l.latency.p99_ms
+                "{} {}: {} requests ({} ok, {} failed, {} abandoned), p50 {:.2} ms, p99 {:.2} ms\n",
+                l.bank,
+                l.kind,
+                l.requests,
+                l.latency.ok,
+                l.latency.failed(),
+                l.latency.abandoned_total(),
+                l.latency.p50_ms,
+                l.latency.p99_ms
             ));
         }
         for f in &d.flows {
@@ -281,7 +265,7 @@ fn summary(report: &Report) -> String {
         }
     }
     if !report.complete {
-        out.push_str("incomplete: the run was interrupted\n");
+        out.push_str("incomplete: the run was interrupted or abandoned requests (see above)\n");
     }
     out
 }

@@ -130,7 +130,6 @@ struct Phase<'a> {
 /// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
 pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
     let data = sc.data.as_ref()?;
-    let scenario_end = SimTime::from_duration(sc.duration);
     let mut phase = Phase {
         sc,
         queue: Scheduler::default(),
@@ -172,12 +171,8 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
     for (fi, a) in agreements.iter().enumerate() {
         let platform = &sc.platforms[a.platform];
         let bank = &sc.banks[a.bank];
-        let mut end = (a.at + data.duration).min(scenario_end);
-        let mut ended_by = if a.at + data.duration <= scenario_end { "phase_over" } else { "scenario_end" };
-        if let Some(r) = a.revoked_at.filter(|r| *r < end) {
-            end = r;
-            ended_by = "revoked";
-        }
+        let (end, ended_by) = workload::data_window(sc, a.at, a.revoked_at);
+        let ended_by = ended_by.as_str();
         let minimised = matches!(platform.design, Design::Minimised).then(|| minimised_terms(&a.terms));
         // A minimised consent keeps the raw permissions (the bank derives its signals from the
         // granted data) and adds ReadDerivedSignals; the serving terms keep raw fields in.
@@ -234,19 +229,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             phase.queue.schedule(a.at, Ev::PushDay { flow: fi, day: (a.at.as_millis() / DAY_MS) as u32 });
         }
     }
-    let plans: Vec<FlowPlan<'_>> = phase
-        .flows
-        .iter()
-        .map(|f| FlowPlan {
-            platform: f.platform,
-            bank: f.bank,
-            terms: &f.terms,
-            start: f.start,
-            end: f.end,
-            linked: f.linked,
-        })
-        .collect();
-    phase.sources = Sources::new(sc, &plans, false);
+    phase.sources = schedule(sc, agreements);
     // Arrivals and the events they cause run in one time order; an event due at the same
     // instant as an arrival runs first.
     loop {
@@ -268,6 +251,23 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         }
     }
     Some(phase.finish(data.duration, data.sensitivity_weights))
+}
+
+/// The platforms' request schedule under `agreements`: every agreement's sources, drained in
+/// time order by the event loop (audits may end a flow's sources early).
+pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
+    let plans: Vec<FlowPlan<'_>> = agreements
+        .iter()
+        .map(|a| FlowPlan {
+            platform: a.platform,
+            bank: a.bank,
+            terms: &a.terms,
+            start: a.at,
+            end: workload::data_window(sc, a.at, a.revoked_at).0,
+            linked: sc.linked_customers(a.platform, a.bank, a.terms.consent_mode),
+        })
+        .collect();
+    Sources::new(sc, &plans, false)
 }
 
 /// The terms a bank serves a minimised flow under: the agreed purposes, account listings, and

@@ -36,17 +36,8 @@ enum Command {
         /// Run live: one bank-mock server per bank on 127.0.0.1, real HTTP.
         #[arg(long)]
         live: bool,
-        /// Live mode: wall-clock length of the data phase, e.g. 10s. Each bank's data phase is
-        /// compressed into it, as far as `--max-rate` and the bank's rate limit allow.
-        #[arg(long, value_parser = parse_duration, default_value = "10s")]
-        duration: std::time::Duration,
-        /// Live mode: ceiling on the total request rate, per second.
-        #[arg(long, default_value_t = 20_000.0)]
-        max_rate: f64,
-        /// Live mode: compress each bank's phase into `--duration` even beyond 80% of the bank's
-        /// rate limit (an overload test: expect 429s).
-        #[arg(long)]
-        ignore_rate_limits: bool,
+        #[command(flatten)]
+        live_args: platform_mock::live_args::LiveArgs,
         /// No progress spinner on stderr.
         #[arg(long)]
         quiet: bool,
@@ -131,7 +122,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, live, duration, max_rate, ignore_rate_limits, quiet } => {
+        Command::Run { scenario, seed, out, export_exposed, live, live_args, quiet } => {
             let mut sc = load_scenario(&scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
@@ -147,16 +138,10 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if live && export_exposed.is_some() {
                 return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());
             }
-            if !(max_rate.is_finite() && (0.001..=10_000_000.0).contains(&max_rate)) {
-                return Err(SimError::Usage(format!(
-                    "--max-rate: {max_rate:?} is not a number from 0.001 to 10000000"
-                ))
-                .into());
-            }
+            let opts = live_args.options().map_err(SimError::Usage)?;
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
             let (mut report, exposed) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
-                let opts = sim::live::LiveOptions { duration, max_rate, ignore_rate_limits, ..Default::default() };
                 let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let report =
                     sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop).map_err(anyhow::Error::msg)?;
@@ -236,12 +221,6 @@ fn print_out(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
-}
-
-/// `10s`, `1m 30s`, `250ms`: a positive duration.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let d = testbed_core::serde_duration::parse(text)?;
-    if d.is_zero() || d > std::time::Duration::from_secs(3600) { Err("allowed from 1ms to 1h".into()) } else { Ok(d) }
 }
 
 fn summary(report: &Report) -> String {

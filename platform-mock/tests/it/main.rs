@@ -82,19 +82,15 @@ fn live_run(
     (report, states, rt)
 }
 
-/// A 1.5 s live run of live-demo (at most 40 consents per agreement, `max_rate` requests/s) by
+/// A 1.5 s live run of live-demo (`max_rate` requests/s) by
 /// platform-mock against bank servers it does not run: the scenario, the report, the banks'
 /// states, and their runtime (dropping it stops them).
 fn live_demo_run(
     max_rate: f64,
 ) -> (Arc<Scenario>, testbed_core::report::Report, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let scenario = Arc::new(load("live-demo.toml"));
-    let opts = platform_mock::live::LiveOptions {
-        duration: Duration::from_millis(1_500),
-        max_rate,
-        max_customers: 40,
-        ..Default::default()
-    };
+    let opts =
+        platform_mock::live::LiveOptions { duration: Duration::from_millis(1_500), max_rate, ..Default::default() };
     let (report, states, rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
     (scenario, report, states, rt)
 }
@@ -293,12 +289,8 @@ fn the_live_driver_opens_no_negotiation_without_a_client_token_for_every_pair() 
 #[test]
 fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() {
     let scenario = Arc::new(load("live-demo.toml"));
-    let opts = platform_mock::live::LiveOptions {
-        duration: Duration::from_secs(60),
-        max_rate: 200.0,
-        max_customers: 20,
-        ..Default::default()
-    };
+    let opts =
+        platform_mock::live::LiveOptions { duration: Duration::from_secs(60), max_rate: 200.0, ..Default::default() };
     let pace = expected_pace(&scenario, &opts);
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = {
@@ -328,11 +320,13 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
 
 #[test]
 fn a_bank_where_no_customer_was_linked_is_not_paced_in_the_report() {
-    let scenario = Arc::new(load("live-demo.toml"));
+    let mut scenario = load("live-demo.toml");
+    // Nobody opts in: agreements are reached, but no customer links.
+    scenario.platforms[0].linking.opt_in_rate = 0.0;
+    let scenario = Arc::new(scenario);
     let opts = platform_mock::live::LiveOptions {
         duration: Duration::from_millis(300),
         max_rate: 200.0,
-        max_customers: 0,
         ..Default::default()
     };
     let (report, _states, _rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));

@@ -2,9 +2,13 @@
 
 use crate::*;
 use sim::live::{LiveOptions, run_live};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::scenario::{RequestKind, Scenario};
+use testbed_core::workload::Sources;
 
 fn parse(table: &toml::Table) -> testbed_core::scenario::Scenario {
     testbed_core::scenario::parse(&toml::to_string(table).unwrap()).unwrap()
@@ -32,7 +36,6 @@ fn a_live_data_phase_sends_open_model_load_and_the_banks_count_what_they_disclos
     let opts = LiveOptions {
         duration: Duration::from_millis(1_500),
         max_rate: 400.0,
-        max_customers: 50,
         // Past limited-bank's rate limit on purpose, to see its 429s.
         ignore_rate_limits: true,
         ..Default::default()
@@ -44,7 +47,7 @@ fn a_live_data_phase_sends_open_model_load_and_the_banks_count_what_they_disclos
     let sent: u64 = fast.iter().map(|r| r.requests).sum();
     assert!(ok > 100, "demo-bank answered {ok} of {sent}");
     let flow = data.flows.iter().find(|f| f.bank == "demo-bank").unwrap();
-    assert!(flow.exposure.customers_exposed > 0 && flow.exposure.customers_exposed <= 50);
+    assert!(flow.exposure.customers_exposed > 0 && flow.exposure.customers_exposed <= flow.exposure.linked_customers);
     assert!(!flow.exposure.records_by_category.contains_key("off_platform_transactions"));
     // The rate-limited bank pushed back with 429s.
     let limited: u64 = data
@@ -59,12 +62,7 @@ fn a_live_data_phase_sends_open_model_load_and_the_banks_count_what_they_disclos
 #[test]
 fn a_live_run_receives_the_fraud_alerts_the_banks_push_and_their_ledgers_count_them() {
     let scenario = parse(&scenario_table("live-demo.toml"));
-    let opts = LiveOptions {
-        duration: Duration::from_millis(1_500),
-        max_rate: 2_000.0,
-        max_customers: 40,
-        ..Default::default()
-    };
+    let opts = LiveOptions { duration: Duration::from_millis(1_500), max_rate: 2_000.0, ..Default::default() };
     let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
     let data = report.data.as_ref().expect("data phase");
     // limited-bank's rate limit holds its phase to about a minute of simulated time here, too
@@ -83,4 +81,102 @@ fn a_live_run_receives_the_fraud_alerts_the_banks_push_and_their_ledgers_count_t
         );
         assert!(!flow.exposure.records_by_category.contains_key("off_platform_transactions"));
     }
+}
+
+/// Up to `n` arrivals of each stream of `sources`, by (flow, workload item), as (time since
+/// `start` of the flow, customer, kind).
+type Streams = BTreeMap<(usize, usize), Vec<(Duration, u64, RequestKind)>>;
+
+fn first_arrivals(mut sources: Sources, starts: &[SimTime], n: usize) -> Streams {
+    let mut out: BTreeMap<(usize, usize), Vec<_>> = sources.streams().map(|k| (k, Vec::new())).collect();
+    let mut open = out.len();
+    while open > 0 {
+        let Some((t, a)) = sources.next() else { break };
+        let seen = out.get_mut(&(a.flow, a.item)).expect("a stream of these sources");
+        if seen.len() < n {
+            seen.push((t.since(starts[a.flow]), a.customer, a.kind));
+            open -= usize::from(seen.len() == n);
+        }
+    }
+    out
+}
+
+#[test]
+fn virtual_and_live_drivers_draw_the_same_request_schedule_from_the_seed_for_every_committed_scenario() {
+    let mut dir: Vec<_> = std::fs::read_dir(repo_root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    dir.sort();
+    assert!(dir.len() >= 7, "the committed scenarios: {dir:?}");
+    let mut compared = 0;
+    for path in dir {
+        let sc: Scenario = testbed_core::scenario::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let session = testbed_core::session::negotiate(&sc, None);
+        let agreements: Vec<_> = session.agreements.iter().map(|(_, a)| a.clone()).collect();
+        let starts: Vec<SimTime> = agreements.iter().map(|a| a.at).collect();
+        let virtual_streams = first_arrivals(sim::exchange::schedule(&sc, &agreements), &starts, 1_000);
+        let live = platform_mock::live::schedule(&sc, &session.agreements);
+        for ((platform, bank), sources) in live {
+            let flow = agreements.iter().position(|a| (a.platform, a.bank) == (platform, bank)).unwrap();
+            let start = agreements[flow].at;
+            let live_streams = first_arrivals(sources, &[start], 1_000);
+            for ((_, item), arrivals) in live_streams {
+                let name = format!("{} {}/{} item {item}", sc.name, sc.platforms[platform].name, sc.banks[bank].name);
+                assert!(!arrivals.is_empty(), "{name}: an empty stream");
+                assert_eq!(Some(&arrivals), virtual_streams.get(&(flow, item)), "{name}");
+                compared += arrivals.len();
+            }
+        }
+    }
+    assert!(compared > 10_000, "only {compared} arrivals compared");
+}
+
+fn live_counts(seed: u64) -> Vec<(String, String, u64)> {
+    let mut scenario = parse(&scenario_table("live-demo.toml"));
+    scenario.seed = seed;
+    let opts = LiveOptions { duration: Duration::from_millis(700), ..Default::default() };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = report.data.expect("data phase");
+    data.latency
+        .iter()
+        // Alerts are the bank's pushes, timed by its own clock: not the platform's schedule.
+        .filter(|r| r.kind != "fraud_alert")
+        .map(|r| (r.bank.clone(), r.kind.clone(), r.requests))
+        .collect()
+}
+
+#[test]
+fn live_runs_send_the_seeds_schedule_the_same_seed_the_same_counts_another_seed_others() {
+    let seven = live_counts(7);
+    assert!(seven.iter().map(|r| r.2).sum::<u64>() > 100, "{seven:?}");
+    assert_eq!(seven, live_counts(7));
+    assert_ne!(seven, live_counts(8));
+}
+
+#[test]
+fn every_live_request_ends_answered_failed_or_abandoned_with_a_reason() {
+    let scenario = parse(&scenario_table("live-demo.toml"));
+    // Far more than one connection can carry within the platform's timeout.
+    let opts = LiveOptions {
+        duration: Duration::from_millis(800),
+        max_rate: 1_000_000.0,
+        max_in_flight: 1,
+        ignore_rate_limits: true,
+        drain: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = report.data.as_ref().expect("data phase");
+    let mut abandoned = 0;
+    for row in &data.latency {
+        let l = &row.latency;
+        assert_eq!(row.requests, l.ok + l.failed() + l.abandoned_total(), "{} {}: {l:?}", row.bank, row.kind);
+        abandoned += l.abandoned_total();
+    }
+    assert!(abandoned > 0, "nothing abandoned: {:?}", data.latency);
+    assert!(!report.complete, "a run that abandoned requests is not complete");
+    let sentence = testbed_core::report::abandoned_sentence(&report).expect("the report says so");
+    assert!(sentence.contains("abandoned"), "{sentence}");
 }
