@@ -180,3 +180,24 @@ fn every_live_request_ends_answered_failed_or_abandoned_with_a_reason() {
     let sentence = testbed_core::report::abandoned_sentence(&report).expect("the report says so");
     assert!(sentence.contains("abandoned"), "{sentence}");
 }
+
+fn pulled_requests(table: &toml::Table, bank: &str) -> u64 {
+    let opts = LiveOptions { duration: Duration::from_millis(700), max_rate: 500.0, ..Default::default() };
+    let report = run_live(Arc::new(parse(table)), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = report.data.expect("data phase");
+    data.latency.iter().filter(|r| r.bank == bank && r.kind != "fraud_alert").map(|r| r.requests).sum()
+}
+
+#[test]
+fn a_load_spike_multiplies_live_arrivals() {
+    let calm = scenario_table("live-demo.toml");
+    let mut spiked = calm.clone();
+    let spike: toml::Table =
+        toml::from_str("kind = \"load_spike\"\nat = \"0s\"\nplatform = \"demo-platform\"\nduration = \"29d\"\nfactor = 5.0")
+            .unwrap();
+    spiked.insert("events".into(), toml::Value::Array(vec![toml::Value::Table(spike)]));
+    let (before, during) = (pulled_requests(&calm, "demo-bank"), pulled_requests(&spiked, "demo-bank"));
+    assert!(before > 100, "{before} requests without the spike");
+    let ratio = during as f64 / before as f64;
+    assert!((4.0..6.0).contains(&ratio), "{during} requests with a ×5 spike, {before} without");
+}
