@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use testbed_core::report::{Report, Tool, render_json, render_markdown, render_transcript, summary_row};
+use testbed_core::report::Tool;
 use testbed_core::scenario::{self, Scenario};
 
 /// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
@@ -89,8 +89,12 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     report.thresholds = testbed_core::thresholds::check_all(&sc.thresholds, &report);
     let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
     let dir = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
-    let written = write_reports(&dir, &report).map_err(|message| Failure { bad_input: false, message })?;
-    print!("{}", summary(&report));
+    let written = testbed_report::files::write_reports(&dir, &report)
+        .map_err(|e| Failure { bad_input: false, message: e.to_string() })?;
+    print!("{}", testbed_report::terminal::summary(&report));
+    if let Some(results) = &report.thresholds {
+        print!("\nThresholds\n{}", testbed_report::terminal::thresholds(results));
+    }
     for path in written {
         println!("wrote {}", path.display());
     }
@@ -211,61 +215,4 @@ fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live:
         )));
     }
     Ok(tokens)
-}
-
-/// Writes the report files through temporary files and renames, so no reader sees half a file.
-fn write_reports(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot write: {e}", dir.display()))?;
-    let files = [
-        ("report.json", render_json(report)),
-        ("report.md", render_markdown(report)),
-        ("transcript.jsonl", render_transcript(report)),
-    ];
-    let mut written = Vec::new();
-    for (name, content) in files {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, content)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-fn summary(report: &Report) -> String {
-    let mut out = format!("{} (seed {}, live against bank URLs)\n", report.scenario.name, report.scenario.seed);
-    for n in &report.negotiations {
-        out.push_str(&summary_row(report, n).join(" | "));
-        out.push('\n');
-    }
-    for s in testbed_core::report::summary_sentences(report) {
-        out.push_str(&s);
-        out.push('\n');
-    }
-    if let Some(d) = &report.data {
-        for l in &d.latency {
-            out.push_str(&format!(
-                "{} {}: {} requests ({} ok, {} failed, {} abandoned), p50 {:.2} ms, p99 {:.2} ms\n",
-                l.bank,
-                l.kind,
-                l.requests,
-                l.latency.ok,
-                l.latency.failed(),
-                l.latency.abandoned_total(),
-                l.latency.p50_ms,
-                l.latency.p99_ms
-            ));
-        }
-        for f in &d.flows {
-            out.push_str(&format!(
-                "{}→{}: {} customers exposed (as received by the platform)\n",
-                f.platform, f.bank, f.exposure.customers_exposed
-            ));
-        }
-    }
-    if !report.complete {
-        out.push_str("incomplete: the run was interrupted or abandoned requests (see above)\n");
-    }
-    out
 }

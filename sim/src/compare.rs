@@ -6,7 +6,7 @@
 //! rather than in `testbed-core` because it is a view for the command line (like the file
 //! formats `compare.md` and `compare.json`), and nothing but `sim` needs it.
 
-use crate::output::{SimError, write_atomically};
+use crate::output::SimError;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use testbed_core::exposure::ExposureSummary;
 use testbed_core::report::{Mode, NegotiationReport, Report, SCHEMA};
+use testbed_report::files::write_atomically;
 
 /// Version of `compare.json`.
 pub const COMPARE_SCHEMA: &str = "testbed-compare/1";

@@ -7,7 +7,6 @@
 
 pub mod compare;
 pub mod exchange;
-pub mod html;
 pub mod live;
 pub mod output;
 pub mod progress;

@@ -2,11 +2,11 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use sim::output::{SimError, load_scenario, write_reports};
+use sim::output::{SimError, load_scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use testbed_core::report::{Report, SUMMARY_HEADER, data_tables, summary_row};
+use testbed_report::files::write_reports;
+use testbed_report::terminal::summary;
 
 /// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -155,13 +155,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
             let mut written = write_reports(&dir, &report).context("writing reports")?;
             if let Some(path) = export_exposed {
-                sim::output::write_atomically(&path, exposed.to_csv(&sc).as_bytes())
+                testbed_report::files::write_atomically(&path, exposed.to_csv(&sc).as_bytes())
                     .context("writing the exposed-data export")?;
                 written.push(path);
             }
             let mut out = summary(&report);
             if let Some(results) = &report.thresholds {
-                out.push_str(&format!("\nThresholds\n{}", sim::suite::render_thresholds(results)));
+                out.push_str(&format!("\nThresholds\n{}", testbed_report::terminal::thresholds(results)));
             }
             for path in written {
                 out.push_str(&format!("wrote {}\n", path.display()));
@@ -221,47 +221,4 @@ fn print_out(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
-}
-
-fn summary(report: &Report) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if table.width().is_none() {
-        table.set_width(160);
-    }
-    table.set_header(SUMMARY_HEADER);
-    for n in &report.negotiations {
-        table.add_row(summary_row(report, n));
-    }
-    let s = &report.scenario;
-    let _ = writeln!(out, "{} (seed {}, {:?} time)", s.name, s.seed, report.mode);
-    let _ = writeln!(out, "{table}");
-    let t = &report.totals;
-    let _ = writeln!(
-        out,
-        "{} negotiations: {} agreements, {} withdrawals, {} timeouts, {} unfinished, {} revoked",
-        t.negotiations, t.agreements, t.withdrawals, t.timeouts, t.unfinished, t.revocations
-    );
-    for s in testbed_core::report::summary_sentences(report) {
-        let _ = writeln!(out, "{s}");
-    }
-    // The terminal gets the headline tables; report.md has them all.
-    for view in data_tables(report)
-        .into_iter()
-        .filter(|v| matches!(v.title, "Exposure by bank" | "Latency (from intended send time)"))
-    {
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-        if table.width().is_none() {
-            table.set_width(160);
-        }
-        table.set_header(view.header);
-        for row in view.rows {
-            table.add_row(row);
-        }
-        let _ = writeln!(out, "\n{}\n{table}", view.title);
-    }
-    out
 }

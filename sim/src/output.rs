@@ -1,9 +1,8 @@
-//! Loading scenario files and writing report files: the only file I/O of a run.
+//! Loading scenario files, and `sim`'s one error type. Report files are written by
+//! `testbed_report::files`.
 
-use crate::html::render_html;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use testbed_core::CoreError;
-use testbed_core::report::{Report, render_json, render_markdown, render_transcript};
 use testbed_core::scenario::{self, Scenario};
 use thiserror::Error;
 
@@ -19,9 +18,9 @@ pub enum SimError {
     /// Flags that do not go together.
     #[error("{0}")]
     Usage(String),
-    /// A report view could not be rendered (a bug, not bad input).
-    #[error("cannot render report.html: {0}")]
-    Render(String),
+    /// A report file could not be written or rendered.
+    #[error(transparent)]
+    Report(#[from] testbed_report::ReportError),
 }
 
 impl SimError {
@@ -41,36 +40,4 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, SimError> {
 /// `file:line:col: …` for syntax errors, `file: key.path: …` for the rest.
 fn separator(e: &CoreError) -> &'static str {
     if matches!(e, CoreError::ScenarioSyntax { .. }) { ":" } else { ": " }
-}
-
-/// The files a run writes, relative to its output folder.
-pub const REPORT_JSON: &str = "report.json";
-pub const REPORT_MD: &str = "report.md";
-pub const TRANSCRIPT_JSONL: &str = "transcript.jsonl";
-pub const REPORT_HTML: &str = "report.html";
-
-/// Writes every report file into `dir`, each through a temporary file and a rename, so a
-/// reader never sees half a file and a failed run leaves the previous files whole.
-pub fn write_reports(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, SimError> {
-    std::fs::create_dir_all(dir).map_err(|error| SimError::Write { path: dir.display().to_string(), error })?;
-    let files = [
-        (REPORT_JSON, render_json(report)),
-        (REPORT_MD, render_markdown(report)),
-        (TRANSCRIPT_JSONL, render_transcript(report)),
-        (REPORT_HTML, render_html(report)?),
-    ];
-    let mut written = Vec::new();
-    for (name, content) in files {
-        let path = dir.join(name);
-        write_atomically(&path, content.as_bytes())?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
-    let err = |error| SimError::Write { path: path.display().to_string(), error };
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
 }

@@ -6,7 +6,7 @@
 //! 99. Results are in file order and hold no wall-clock times, so the files are the same
 //! whatever `--jobs` is.
 
-use crate::output::{SimError, load_scenario, write_atomically, write_reports};
+use crate::output::{SimError, load_scenario};
 use crate::progress::Progress;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use quick_xml::Writer;
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed_core::report::{Report, Tool, Totals};
 use testbed_core::scenario::Scenario;
 use testbed_core::thresholds::{self, Status, ThresholdResult};
+use testbed_report::files::{write_atomically, write_reports};
 
 /// Version of `suite.json`; bumped when a field changes meaning or disappears.
 pub const SUITE_SCHEMA: &str = "testbed-suite/1";
@@ -335,18 +336,7 @@ pub fn render_table(suite: &SuiteReport) -> String {
 }
 
 /// One line per threshold of a run, for the terminal.
-pub fn render_thresholds(results: &[ThresholdResult]) -> String {
-    let mut out = String::new();
-    for r in results {
-        let mark = match r.status {
-            Status::Passed => "ok  ",
-            Status::Breached => "FAIL",
-            Status::NotApplicable => "n/a ",
-        };
-        let _ = writeln!(out, "{mark} {}", r.message);
-    }
-    out
-}
+pub use testbed_report::terminal::thresholds as render_thresholds;
 
 /// JUnit XML: one `<testsuite>`, one `<testcase>` per scenario, a `<failure>` per breached
 /// threshold, an `<error>` for a scenario that could not be loaded.

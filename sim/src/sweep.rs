@@ -14,7 +14,7 @@
 //! Seeds: every grid point runs with the scenario's seed, seed+1, …, seed+N−1 (the seed after
 //! any `--set`), so the same command gives the same CSV.
 
-use crate::output::{SimError, load_scenario, write_atomically};
+use crate::output::{SimError, load_scenario};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed_core::CoreError;
 use testbed_core::report::{OutcomeKind, Report};
 use testbed_core::scenario::{self, Scenario};
+use testbed_report::files::write_atomically;
 
 /// Most runs one sweep may plan: more is almost always a step typed one digit too small.
 pub const MAX_RUNS: usize = 100_000;

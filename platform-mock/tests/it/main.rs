@@ -161,7 +161,7 @@ fn platform_mock(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn run_writes_the_report_schema_of_sim_against_bank_urls() {
+fn run_writes_the_report_files_of_sim_against_bank_urls() {
     let scenario = Arc::new(load("live-demo.toml"));
     let opts =
         platform_mock::live::LiveOptions { duration: Duration::from_secs(1), max_rate: 200.0, ..Default::default() };
@@ -187,6 +187,8 @@ fn run_writes_the_report_schema_of_sim_against_bank_urls() {
     assert_eq!(report.mode, testbed_core::report::Mode::Live);
     assert!(report.data.is_some_and(|d| d.latency.iter().any(|l| l.requests > 0)));
     assert!(out.path().join("report.md").exists() && out.path().join("transcript.jsonl").exists());
+    let html = std::fs::read_to_string(out.path().join("report.html")).expect("report.html, as sim writes it");
+    assert!(html.contains("<svg") && html.contains("live-demo"), "a page with the run's charts");
 }
 
 #[test]

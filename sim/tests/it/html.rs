@@ -2,9 +2,9 @@
 //! report alone; the narrated transcript says why a bank refused or walked away.
 
 use crate::*;
-use sim::html::render_html;
 use std::process::Command;
 use testbed_core::report::{OutcomeKind, render_markdown};
+use testbed_report::html::render_html;
 
 /// The part of `html` inside `<section id="{id}">`.
 fn section<'a>(html: &'a str, id: &str) -> &'a str {

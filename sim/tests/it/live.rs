@@ -192,9 +192,10 @@ fn pulled_requests(table: &toml::Table, bank: &str) -> u64 {
 fn a_load_spike_multiplies_live_arrivals() {
     let calm = scenario_table("live-demo.toml");
     let mut spiked = calm.clone();
-    let spike: toml::Table =
-        toml::from_str("kind = \"load_spike\"\nat = \"0s\"\nplatform = \"demo-platform\"\nduration = \"29d\"\nfactor = 5.0")
-            .unwrap();
+    let spike: toml::Table = toml::from_str(
+        "kind = \"load_spike\"\nat = \"0s\"\nplatform = \"demo-platform\"\nduration = \"29d\"\nfactor = 5.0",
+    )
+    .unwrap();
     spiked.insert("events".into(), toml::Value::Array(vec![toml::Value::Table(spike)]));
     let (before, during) = (pulled_requests(&calm, "demo-bank"), pulled_requests(&spiked, "demo-bank"));
     assert!(before > 100, "{before} requests without the spike");

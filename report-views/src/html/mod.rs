@@ -5,7 +5,7 @@
 
 pub mod charts;
 
-use crate::output::SimError;
+use crate::ReportError;
 use charts::{
     AGREEMENT_COLOUR, BANK_COLOUR, BarSeries, Bars, Dance, DanceEnd, DanceOffer, Lanes, LegendEntry, Mark,
     NEUTRAL_COLOUR, PALETTE, PLATFORM_COLOUR, SENSITIVITY_COLOURS, Span, Swatch, WITHDRAWAL_COLOUR,
@@ -24,12 +24,12 @@ const STYLE: &str = include_str!("../../templates/report.css");
 const DAY_MS: f64 = 86_400_000.0;
 
 /// Renders `report.html`.
-pub fn render_html(report: &Report) -> Result<String, SimError> {
-    let page = page(report).map_err(|e| SimError::Render(e.to_string()))?;
+pub fn render_html(report: &Report) -> Result<String, ReportError> {
+    let page = page(report).map_err(|e| ReportError::Render(e.to_string()))?;
     let mut env = Environment::new();
-    env.add_template("report.html", TEMPLATE).map_err(|e| SimError::Render(e.to_string()))?;
-    let template = env.get_template("report.html").map_err(|e| SimError::Render(e.to_string()))?;
-    let mut html = template.render(Value::from(page)).map_err(|e| SimError::Render(e.to_string()))?;
+    env.add_template("report.html", TEMPLATE).map_err(|e| ReportError::Render(e.to_string()))?;
+    let template = env.get_template("report.html").map_err(|e| ReportError::Render(e.to_string()))?;
+    let mut html = template.render(Value::from(page)).map_err(|e| ReportError::Render(e.to_string()))?;
     if !html.ends_with('\n') {
         html.push('\n');
     }
