@@ -1,7 +1,7 @@
 //! Account-access consents: `POST /account-access-consents` under an agreement's token (which
 //! answers with the consent's access token), `GET` and `DELETE /account-access-consents/{id}`.
 
-use super::{AppState, Failure, Reply, authenticate, calendar_ms, calendar_text, counted, parse_body, path_param};
+use super::{AppState, Failure, Reply, authenticate, calendar_ms, calendar_text, parse_body, path_param};
 use crate::api::{self, Permission};
 use axum::Json;
 use axum::body::Bytes;
@@ -47,41 +47,31 @@ pub(super) async fn create_consent(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    counted(
-        &state,
-        "consents",
-        (|| {
-            // The token before the body: a caller without one learns nothing about the schema.
-            let token = authenticate(&state, &headers)?;
-            let b: ConsentBody = parse_body(body)?;
-            let from = b
-                .data
-                .transaction_from_date_time
-                .as_deref()
-                .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
-                .transpose()?;
-            let to = b
-                .data
-                .transaction_to_date_time
-                .as_deref()
-                .map(|t| calendar_ms(t, "Data.TransactionToDateTime"))
-                .transpose()?;
-            if let (Some(f), Some(t)) = (from, to)
-                && f > t
-            {
-                return Err(Failure::bad(
-                    "invalid_date",
-                    "TransactionFromDateTime is after TransactionToDateTime",
-                    Some("Data"),
-                ));
-            }
-            let now = state.sim_now();
-            let (consent, access) =
-                state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
-            let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
-            Ok((StatusCode::CREATED, Json(body)).into_response())
-        })(),
-    )
+    // The token before the body: a caller without one learns nothing about the schema.
+    let token = authenticate(&state, &headers)?;
+    let b: ConsentBody = parse_body(body)?;
+    let from = b
+        .data
+        .transaction_from_date_time
+        .as_deref()
+        .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
+        .transpose()?;
+    let to =
+        b.data.transaction_to_date_time.as_deref().map(|t| calendar_ms(t, "Data.TransactionToDateTime")).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(Failure::bad(
+            "invalid_date",
+            "TransactionFromDateTime is after TransactionToDateTime",
+            Some("Data"),
+        ));
+    }
+    let now = state.sim_now();
+    let (consent, access) =
+        state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+    let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 fn consent_id(id: &str) -> Result<u64, Failure> {
@@ -94,17 +84,11 @@ pub(super) async fn get_consent(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "consent",
-        (|| {
-            let token = authenticate(&state, &headers)?;
-            let id = consent_id(&id)?;
-            let desk = state.desk();
-            let (c, customer) = desk.consent(token, id)?;
-            Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
-        })(),
-    )
+    let token = authenticate(&state, &headers)?;
+    let id = consent_id(&id)?;
+    let desk = state.desk();
+    let (c, customer) = desk.consent(token, id)?;
+    Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
 }
 
 pub(super) async fn delete_consent(
@@ -113,14 +97,8 @@ pub(super) async fn delete_consent(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "consent_delete",
-        (|| {
-            let token = authenticate(&state, &headers)?;
-            let id = consent_id(&id)?;
-            state.desk().revoke_consent(token, id, state.sim_now())?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        })(),
-    )
+    let token = authenticate(&state, &headers)?;
+    let id = consent_id(&id)?;
+    state.desk().revoke_consent(token, id, state.sim_now())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -44,55 +44,50 @@ fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
 /// legitimate platforms share.
 pub(super) async fn service<'h, T>(
     state: &AppState,
-    route: &'static str,
     headers: &'h HeaderMap,
     work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    let result = async {
-        let now = state.sim_now();
-        if state.in_outage(now) {
-            return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
-        }
-        let token = authenticate(state, headers)?;
-        state.take_token().map_err(|wait| {
-            let mut f =
-                Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
-            f.retry_after = Some(wait);
-            f
-        })?;
-        // A free worker is taken without awaiting; only a busy bank queues.
-        let _worker = match state.workers.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let queued = Instant::now();
-                let permit =
-                    state.workers.acquire().await.map_err(|_| {
-                        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None)
-                    })?;
-                state.queue.wait_ns.fetch_add(nanos(queued.elapsed()), Ordering::Relaxed);
-                permit
-            }
-        };
-        state.queue.admitted.fetch_add(1, Ordering::Relaxed);
-        let svc = &state.scenario.banks[state.bank].service;
-        let delay = svc.service_time.sample(&mut rand::rng());
-        let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
-        {
-            // Counted on drop: a client that gives up mid-service (its handler is dropped at
-            // the await) still leaves the in-flight gauge and its busy time right.
-            let _serving = Serving::start(state, !delay.is_zero());
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-        }
-        if fail {
-            return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
-        }
-        work(token)
+    let now = state.sim_now();
+    if state.in_outage(now) {
+        return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
     }
-    .await;
-    state.count(route, result.as_ref().map_or_else(|f| f.status, |_| StatusCode::OK));
-    result
+    let token = authenticate(state, headers)?;
+    state.take_token().map_err(|wait| {
+        let mut f =
+            Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
+        f.retry_after = Some(wait);
+        f
+    })?;
+    // A free worker is taken without awaiting; only a busy bank queues.
+    let _worker = match state.workers.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let queued = Instant::now();
+            let permit = state
+                .workers
+                .acquire()
+                .await
+                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
+            state.queue.wait_ns.fetch_add(nanos(queued.elapsed()), Ordering::Relaxed);
+            permit
+        }
+    };
+    state.queue.admitted.fetch_add(1, Ordering::Relaxed);
+    let svc = &state.scenario.banks[state.bank].service;
+    let delay = svc.service_time.sample(&mut rand::rng());
+    let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
+    {
+        // Counted on drop: a client that gives up mid-service (its handler is dropped at
+        // the await) still leaves the in-flight gauge and its busy time right.
+        let _serving = Serving::start(state, !delay.is_zero());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    if fail {
+        return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
+    }
+    work(token)
 }
 
 /// A request holding a worker: in the in-flight gauge and, when the model injects a service
@@ -130,7 +125,7 @@ fn json_response(body: Vec<u8>) -> Response {
 
 pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
     let headers = request.headers();
-    service(&state, "accounts", headers, |token| {
+    service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::CustomerService)?;
         let request = DataRequest {
             resource: Resource::Accounts,
@@ -162,7 +157,7 @@ pub(super) async fn balances(
 ) -> Reply {
     let account = path_param(path)?;
     let headers = request.headers();
-    service(&state, "balances", headers, |token| {
+    service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::BalanceDisplay)?;
         let request = DataRequest {
             resource: Resource::Balances,
@@ -203,10 +198,7 @@ pub(super) async fn transactions(
 ) -> Reply {
     let account = path_param(path)?;
     let headers = request.headers();
-    service(&state, "transactions", headers, |token| {
-        transactions_page(&state, &account, query.as_deref(), headers, token)
-    })
-    .await
+    service(&state, headers, |token| transactions_page(&state, &account, query.as_deref(), headers, token)).await
 }
 
 /// `GET /accounts/{account}/transactions` once the service model let the request in.

@@ -2,7 +2,7 @@
 //! (Prometheus text: responses by route and status, the service model's queue counters, pushed
 //! alerts, subscriptions, and what the bank disclosed and refused, per platform).
 
-use super::{AppState, COUNTED_ROUTES, OPENAPI, STATUS_SLOTS};
+use super::{AppState, OPENAPI, Route, STATUS_SLOTS};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,7 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (i, n) in state.responses.iter().enumerate() {
         let n = n.load(Ordering::Relaxed);
         if n > 0 {
-            let (route, status) = (COUNTED_ROUTES[i / STATUS_SLOTS], i % STATUS_SLOTS);
+            let (route, status) = (Route::ALL[i / STATUS_SLOTS].name(), i % STATUS_SLOTS);
             out.push_str(&format!(
                 "bank_http_responses_total{{bank=\"{bank}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
             ));

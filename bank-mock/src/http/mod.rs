@@ -21,8 +21,9 @@ use crate::desk::{Desk, DeskError, TokenMint, Verified};
 use crate::push::{OpenSends, PushCounters};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -76,24 +77,95 @@ impl LiveClock {
     }
 }
 
-/// Routes counted in `bank_http_responses_total`, in the order the metrics list them.
-const COUNTED_ROUTES: [&str; 15] = [
-    "accounts",
-    "agreement_review",
-    "balances",
-    "consent",
-    "consent_delete",
-    "consents",
-    "event_subscription",
-    "event_subscription_delete",
-    "event_subscriptions",
-    "negotiation_accept",
-    "negotiation_offers",
-    "negotiation_review",
-    "negotiation_withdraw",
-    "negotiations",
-    "transactions",
-];
+/// A route counted in `bank_http_responses_total`, by the one counting middleware
+/// (`count_responses`) or, for the transactions page served on the hot path, right there.
+/// Declared in the order the metrics list them (their labels' alphabetical order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Accounts,
+    AgreementReview,
+    Balances,
+    Consent,
+    ConsentDelete,
+    Consents,
+    EventSubscription,
+    EventSubscriptionDelete,
+    EventSubscriptions,
+    NegotiationAccept,
+    NegotiationOffers,
+    NegotiationReview,
+    NegotiationWithdraw,
+    Negotiations,
+    Transactions,
+}
+
+impl Route {
+    const ALL: [Route; 15] = [
+        Route::Accounts,
+        Route::AgreementReview,
+        Route::Balances,
+        Route::Consent,
+        Route::ConsentDelete,
+        Route::Consents,
+        Route::EventSubscription,
+        Route::EventSubscriptionDelete,
+        Route::EventSubscriptions,
+        Route::NegotiationAccept,
+        Route::NegotiationOffers,
+        Route::NegotiationReview,
+        Route::NegotiationWithdraw,
+        Route::Negotiations,
+        Route::Transactions,
+    ];
+
+    /// The `route` label.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Accounts => "accounts",
+            Route::AgreementReview => "agreement_review",
+            Route::Balances => "balances",
+            Route::Consent => "consent",
+            Route::ConsentDelete => "consent_delete",
+            Route::Consents => "consents",
+            Route::EventSubscription => "event_subscription",
+            Route::EventSubscriptionDelete => "event_subscription_delete",
+            Route::EventSubscriptions => "event_subscriptions",
+            Route::NegotiationAccept => "negotiation_accept",
+            Route::NegotiationOffers => "negotiation_offers",
+            Route::NegotiationReview => "negotiation_review",
+            Route::NegotiationWithdraw => "negotiation_withdraw",
+            Route::Negotiations => "negotiations",
+            Route::Transactions => "transactions",
+        }
+    }
+
+    /// The counted route of a request the router matched to `pattern` (as written in `router`)
+    /// with `method`; `None` for the operational routes and a method the route does not take.
+    fn of(method: &Method, pattern: &str) -> Option<Route> {
+        // axum answers HEAD with the GET handler.
+        let get = *method == Method::GET || *method == Method::HEAD;
+        let (post, delete) = (*method == Method::POST, *method == Method::DELETE);
+        Some(match pattern {
+            "/negotiations" if post => Route::Negotiations,
+            "/negotiations/{id}/offers" if post => Route::NegotiationOffers,
+            "/negotiations/{id}/accept" if post => Route::NegotiationAccept,
+            "/negotiations/{id}/withdraw" if post => Route::NegotiationWithdraw,
+            "/negotiations/{id}/review" if post => Route::NegotiationReview,
+            "/agreements/{platform}/review" if post => Route::AgreementReview,
+            "/account-access-consents" if post => Route::Consents,
+            "/account-access-consents/{id}" if get => Route::Consent,
+            "/account-access-consents/{id}" if delete => Route::ConsentDelete,
+            "/event-subscriptions" if post => Route::EventSubscriptions,
+            "/event-subscriptions/{id}" if get => Route::EventSubscription,
+            "/event-subscriptions/{id}" if delete => Route::EventSubscriptionDelete,
+            "/accounts" if get => Route::Accounts,
+            "/accounts/{account}/balances" if get => Route::Balances,
+            "/accounts/{account}/transactions" if get => Route::Transactions,
+            _ => return None,
+        })
+    }
+}
+
 /// Response counters per route hold one slot per status code below this.
 const STATUS_SLOTS: usize = 600;
 
@@ -112,7 +184,7 @@ pub struct AppState {
     bucket: Mutex<(f64, Instant)>,
     in_flight: AtomicU64,
     queue: QueueCounters,
-    /// Responses by (route of `COUNTED_ROUTES`, status): atomics, so counting takes no lock.
+    /// Responses by (`Route`, status): atomics, so counting takes no lock.
     responses: Box<[AtomicU64]>,
     days: DayCache,
     push: Arc<PushCounters>,
@@ -149,7 +221,7 @@ impl AppState {
             clock: std::sync::RwLock::new(clock),
             in_flight: AtomicU64::new(0),
             queue: QueueCounters::default(),
-            responses: (0..COUNTED_ROUTES.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            responses: (0..Route::ALL.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
             open_sends: OpenSends::default(),
@@ -197,10 +269,10 @@ impl AppState {
         self.desk.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn count(&self, route: &'static str, status: StatusCode) {
-        let r = COUNTED_ROUTES.iter().position(|n| *n == route).expect("a counted route");
+    /// One response of `route` with `status`: an atomic add, no lock.
+    fn count(&self, route: Route, status: StatusCode) {
         let s = usize::from(status.as_u16()).min(STATUS_SLOTS - 1);
-        self.responses[r * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
+        self.responses[route as usize * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The token bucket: `Err(retry_after)` when empty.
@@ -366,6 +438,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)
 }
 
@@ -466,11 +539,14 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
                     let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
                     let query = request.uri().query();
                     let headers = request.headers();
-                    let reply = data::service(&state, "transactions", headers, |token| {
+                    let reply = data::service(&state, headers, |token| {
                         data::transactions_page(&state, account, query, headers, token)
                     })
                     .await;
-                    Ok(reply.into_response())
+                    // The router's counting middleware is not on this path: counted here.
+                    let response = reply.into_response();
+                    state.count(Route::Transactions, response.status());
+                    Ok(response)
                 })
             }
             None => Box::pin(self.router.call(request)),
@@ -506,17 +582,16 @@ fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesR
     }
 }
 
-/// Counts `reply` in `/metrics` under `route`, and passes it on.
-fn counted(state: &AppState, route: &'static str, reply: Reply) -> Reply {
-    state.count(route, status_of(&reply));
-    reply
-}
-
-fn status_of(reply: &Reply) -> StatusCode {
-    match reply {
-        Ok(r) => r.status(),
-        Err(f) => f.status,
+/// The one place the router's responses are counted in `bank_http_responses_total`: under the
+/// route the router matched, once the handler answered (a request whose client went away
+/// before the answer is not counted).
+async fn count_responses(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().and_then(|p| Route::of(request.method(), p.as_str()));
+    let response = next.run(request).await;
+    if let Some(route) = route {
+        state.count(route, response.status());
     }
+    response
 }
 
 /// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01).
@@ -544,4 +619,17 @@ pub fn calendar_text(ms: u64) -> String {
 /// `calendar_text` as a `Display`, to format without an intermediate `String`.
 fn calendar_time(ms: u64) -> humantime::Rfc3339Timestamp {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_routes_index_their_counters_in_the_order_of_their_labels() {
+        for (i, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route as usize, i);
+        }
+        assert!(Route::ALL.windows(2).all(|w| w[0].name() < w[1].name()));
+    }
 }

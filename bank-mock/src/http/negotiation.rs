@@ -3,7 +3,7 @@
 //! each with that negotiation's own token; and `POST /agreements/{platform}/review`, with the
 //! agreement's token.
 
-use super::{AppState, Failure, Reply, authenticate, counted, parse_body, parse_optional_body, path_param, sim_time};
+use super::{AppState, Failure, Reply, authenticate, parse_body, parse_optional_body, path_param, sim_time};
 use crate::desk::Answer;
 use crate::policy::Verdict;
 use axum::Json;
@@ -114,30 +114,23 @@ pub(super) async fn open_negotiation(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    counted(
-        &state,
-        "negotiations",
-        (|| {
-            let client = authenticate(&state, &headers)?.client_access()?;
-            let b: OpenBody = parse_body(body)?;
-            let now = sim_time(&state, b.sim_time_ms);
-            let opened = state.desk().open_negotiation(client, &b.platform, now)?;
-            let sc = &state.scenario;
-            let issues: Vec<_> =
-                sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
-            let body = json!({
-                "NegotiationId": opened.id.to_string(),
-                "NegotiationToken": opened.token,
-                "Platform": b.platform,
-                "Bank": sc.banks[state.bank].name,
-                "Rounds": opened.rounds,
-                "Opens": opened.opens.as_str(),
-                "Issues": issues,
-                "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
-            });
-            Ok((StatusCode::CREATED, Json(body)).into_response())
-        })(),
-    )
+    let client = authenticate(&state, &headers)?.client_access()?;
+    let b: OpenBody = parse_body(body)?;
+    let now = sim_time(&state, b.sim_time_ms);
+    let opened = state.desk().open_negotiation(client, &b.platform, now)?;
+    let sc = &state.scenario;
+    let issues: Vec<_> = sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
+    let body = json!({
+        "NegotiationId": opened.id.to_string(),
+        "NegotiationToken": opened.token,
+        "Platform": b.platform,
+        "Bank": sc.banks[state.bank].name,
+        "Rounds": opened.rounds,
+        "Opens": opened.opens.as_str(),
+        "Issues": issues,
+        "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 fn negotiation_id(id: &str) -> Result<u64, Failure> {
@@ -163,17 +156,11 @@ pub(super) async fn offer(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "negotiation_offers",
-        (|| {
-            let access = negotiation_access(&state, &headers, &id)?;
-            let b: OfferBody = parse_body(body)?;
-            let outcome = parse_outcome(&state.scenario, &b.outcome)?;
-            let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
-            Ok(Json(answer_json(&state.scenario, answer)).into_response())
-        })(),
-    )
+    let access = negotiation_access(&state, &headers, &id)?;
+    let b: OfferBody = parse_body(body)?;
+    let outcome = parse_outcome(&state.scenario, &b.outcome)?;
+    let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
+    Ok(Json(answer_json(&state.scenario, answer)).into_response())
 }
 
 pub(super) async fn accept(
@@ -183,16 +170,10 @@ pub(super) async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "negotiation_accept",
-        (|| {
-            let access = negotiation_access(&state, &headers, &id)?;
-            let b: TimeBody = parse_optional_body(body)?;
-            let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
-            Ok(Json(answer_json(&state.scenario, answer)).into_response())
-        })(),
-    )
+    let access = negotiation_access(&state, &headers, &id)?;
+    let b: TimeBody = parse_optional_body(body)?;
+    let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
+    Ok(Json(answer_json(&state.scenario, answer)).into_response())
 }
 
 pub(super) async fn withdraw(
@@ -202,17 +183,11 @@ pub(super) async fn withdraw(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "negotiation_withdraw",
-        (|| {
-            let access = negotiation_access(&state, &headers, &id)?;
-            let b: WithdrawBody = parse_body(body)?;
-            let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
-            let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
-            Ok(Json(answer_json(&state.scenario, answer)).into_response())
-        })(),
-    )
+    let access = negotiation_access(&state, &headers, &id)?;
+    let b: WithdrawBody = parse_body(body)?;
+    let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
+    let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
+    Ok(Json(answer_json(&state.scenario, answer)).into_response())
 }
 
 fn verdict_json(v: Verdict) -> serde_json::Value {
@@ -230,16 +205,10 @@ pub(super) async fn review_negotiation(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "negotiation_review",
-        (|| {
-            let access = negotiation_access(&state, &headers, &id)?;
-            let b: TimeBody = parse_optional_body(body)?;
-            let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
-            Ok(Json(verdict_json(v)).into_response())
-        })(),
-    )
+    let access = negotiation_access(&state, &headers, &id)?;
+    let b: TimeBody = parse_optional_body(body)?;
+    let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
+    Ok(Json(verdict_json(v)).into_response())
 }
 
 pub(super) async fn review_agreement(
@@ -249,16 +218,10 @@ pub(super) async fn review_agreement(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let platform = path_param(path)?;
-    counted(
-        &state,
-        "agreement_review",
-        (|| {
-            let token = authenticate(&state, &headers)?;
-            let access = state.desk().agreement_access(token, &platform)?;
-            let b: TimeBody = parse_optional_body(body)?;
-            let now = state.sim_now();
-            let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
-            Ok(Json(verdict_json(v)).into_response())
-        })(),
-    )
+    let token = authenticate(&state, &headers)?;
+    let access = state.desk().agreement_access(token, &platform)?;
+    let b: TimeBody = parse_optional_body(body)?;
+    let now = state.sim_now();
+    let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
+    Ok(Json(verdict_json(v)).into_response())
 }

@@ -2,7 +2,7 @@
 //! the pusher in `push.rs` sends), `GET` and `DELETE /event-subscriptions/{id}` (a delete answers
 //! once the subscription's alerts on their way were answered).
 
-use super::{AppState, Failure, Reply, authenticate, calendar_text, counted, parse_body, path_param};
+use super::{AppState, Failure, Reply, authenticate, calendar_text, parse_body, path_param};
 use crate::alerts::{self, EventType, Subscription, check_callback_url};
 use axum::Json;
 use axum::body::Bytes;
@@ -50,44 +50,37 @@ pub(super) async fn create_subscription(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    counted(
-        &state,
-        "event_subscriptions",
-        (|| {
-            // The token before the body: a caller without one learns nothing about the schema.
-            let token = authenticate(&state, &headers)?;
-            let b: SubscriptionBody = parse_body(body)?;
-            let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
-            if event_types.is_empty() {
-                return Err(Failure::bad(
-                    "invalid_body",
-                    "EventTypes is empty; omit it or name at least one of: fraud_alert",
-                    Some("Data.EventTypes"),
-                ));
-            }
-            if b.data.max_events_per_second == Some(0) {
-                return Err(Failure::bad(
-                    "invalid_body",
-                    "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
-                    Some("Data.MaxEventsPerSecond"),
-                ));
-            }
-            let bad_url = |e: String| Failure::bad("invalid_callback_url", e, Some("Data.CallbackUrl"));
-            let target = check_callback_url(&b.data.callback_url).map_err(|e| bad_url(format!("CallbackUrl {e}")))?;
-            if let Some(&own) = state.listening.get()
-                && alerts::reaches(target, own)
-            {
-                return Err(bad_url(format!(
-                    "CallbackUrl `{}` is this bank's own address ({own}); the bank does not send notifications to itself",
-                    b.data.callback_url
-                )));
-            }
-            let now = state.sim_now();
-            let s =
-                state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
-            Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
-        })(),
-    )
+    // The token before the body: a caller without one learns nothing about the schema.
+    let token = authenticate(&state, &headers)?;
+    let b: SubscriptionBody = parse_body(body)?;
+    let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
+    if event_types.is_empty() {
+        return Err(Failure::bad(
+            "invalid_body",
+            "EventTypes is empty; omit it or name at least one of: fraud_alert",
+            Some("Data.EventTypes"),
+        ));
+    }
+    if b.data.max_events_per_second == Some(0) {
+        return Err(Failure::bad(
+            "invalid_body",
+            "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
+            Some("Data.MaxEventsPerSecond"),
+        ));
+    }
+    let bad_url = |e: String| Failure::bad("invalid_callback_url", e, Some("Data.CallbackUrl"));
+    let target = check_callback_url(&b.data.callback_url).map_err(|e| bad_url(format!("CallbackUrl {e}")))?;
+    if let Some(&own) = state.listening.get()
+        && alerts::reaches(target, own)
+    {
+        return Err(bad_url(format!(
+            "CallbackUrl `{}` is this bank's own address ({own}); the bank does not send notifications to itself",
+            b.data.callback_url
+        )));
+    }
+    let now = state.sim_now();
+    let s = state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
+    Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
 }
 
 pub(super) async fn get_subscription(
@@ -96,16 +89,10 @@ pub(super) async fn get_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    counted(
-        &state,
-        "event_subscription",
-        (|| {
-            let token = authenticate(&state, &headers)?;
-            let id = subscription_id(&id)?;
-            let desk = state.desk();
-            Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
-        })(),
-    )
+    let token = authenticate(&state, &headers)?;
+    let id = subscription_id(&id)?;
+    let desk = state.desk();
+    Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
 }
 
 pub(super) async fn delete_subscription(
@@ -114,16 +101,11 @@ pub(super) async fn delete_subscription(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let id = path_param(path)?;
-    let deleted = (|| {
-        let token = authenticate(&state, &headers)?;
-        let id = subscription_id(&id)?;
-        state.desk().unsubscribe(token, id)?;
-        Ok(id)
-    })();
+    let token = authenticate(&state, &headers)?;
+    let id = subscription_id(&id)?;
+    state.desk().unsubscribe(token, id)?;
     // Answered once the alerts already on their way were answered (or timed out): nothing of
     // the subscription arrives after the 204, and the ledger holds every one acknowledged.
-    if let Ok(id) = deleted {
-        state.open_sends().settled(id).await;
-    }
-    counted(&state, "event_subscription_delete", deleted.map(|_| StatusCode::NO_CONTENT.into_response()))
+    state.open_sends().settled(id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
