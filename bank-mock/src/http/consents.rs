@@ -2,44 +2,32 @@
 //! answers with the consent's access token), `GET` and `DELETE /account-access-consents/{id}`.
 
 use super::{AppState, Failure, Reply, authenticate, calendar_ms, calendar_text, parse_body, path_param};
-use crate::api::{self, Permission};
+use crate::api;
+use crate::wire::{ConsentBody, ConsentResponse, ConsentView, Revocation};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct ConsentBody {
-    data: ConsentData,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct ConsentData {
-    customer_id: u64,
-    permissions: Option<Vec<Permission>>,
-    transaction_from_date_time: Option<String>,
-    transaction_to_date_time: Option<String>,
-}
-
-fn consent_json(c: &api::Consent, customer: u64) -> serde_json::Value {
-    json!({
-        "ConsentId": c.id,
-        "Status": c.status,
-        "Permissions": c.permissions,
-        "CustomerId": customer,
-        "CreationDateTime": calendar_text(c.created_at.as_millis()),
-        "ExpirationDateTime": c.expiration.map(|e| calendar_text(e.as_millis())),
-        "TransactionFromDateTime": c.transaction_from_ms.map(calendar_text),
-        "TransactionToDateTime": c.transaction_to_ms.map(calendar_text),
-        "Revocation": c.revocation.as_ref().map(|r| json!({"By": r.by, "Why": r.why, "At": calendar_text(r.at.as_millis())})),
-    })
+fn consent_wire(c: &api::Consent, customer: u64) -> ConsentView {
+    ConsentView {
+        consent_id: c.id.clone(),
+        creation_date_time: calendar_text(c.created_at.as_millis()),
+        customer_id: customer,
+        expiration_date_time: c.expiration.map(|e| calendar_text(e.as_millis())),
+        permissions: c.permissions.clone(),
+        revocation: c.revocation.as_ref().map(|r| Revocation {
+            at: calendar_text(r.at.as_millis()),
+            by: r.by.clone(),
+            why: r.why.clone(),
+        }),
+        status: c.status,
+        transaction_from_date_time: c.transaction_from_ms.map(calendar_text),
+        transaction_to_date_time: c.transaction_to_ms.map(calendar_text),
+    }
 }
 
 pub(super) async fn create_consent(
@@ -70,7 +58,7 @@ pub(super) async fn create_consent(
     let now = state.sim_now();
     let (consent, access) =
         state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
-    let body = json!({"Data": consent_json(&consent, b.data.customer_id), "AccessToken": access});
+    let body = ConsentResponse { access_token: Some(access), data: consent_wire(&consent, b.data.customer_id) };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -88,7 +76,7 @@ pub(super) async fn get_consent(
     let id = consent_id(&id)?;
     let desk = state.desk();
     let (c, customer) = desk.consent(token, id)?;
-    Ok(Json(json!({"Data": consent_json(c, customer)})).into_response())
+    Ok(Json(ConsentResponse { access_token: None, data: consent_wire(c, customer) }).into_response())
 }
 
 pub(super) async fn delete_consent(

@@ -6,12 +6,12 @@
 use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
 use crate::api::{self, DataRequest, Resource};
 use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
+use crate::wire::{AccountList, AccountsResponse, BalanceList, BalancesResponse};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,7 @@ pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Reques
             off_platform: 0,
         };
         state.desk().record_consent_disclosure(served.consent, disclosure, now);
-        Ok(Json(json!({"Data": {"Account": records}})).into_response())
+        Ok(Json(AccountsResponse { data: AccountList { account: records } }).into_response())
     })
     .await
 }
@@ -176,7 +176,7 @@ pub(super) async fn balances(
         let disclosure =
             Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
         state.desk().record_consent_disclosure(served.consent, disclosure, now);
-        Ok(Json(json!({"Data": {"Balance": [record]}})).into_response())
+        Ok(Json(BalancesResponse { data: BalanceList { balance: vec![record] } }).into_response())
     })
     .await
 }
@@ -378,6 +378,8 @@ mod tests {
     use super::*;
     use crate::api::Grant;
     use crate::http::calendar_text;
+    use crate::wire;
+    use serde_json::json;
 
     #[test]
     fn a_transactions_page_serialises_to_the_bytes_of_its_json_value() {
@@ -416,6 +418,12 @@ mod tests {
                 "Links": {"Self": text(page), "Next": (page < pages).then(|| text(page + 1))},
                 "Meta": {"TotalPages": pages},
             });
+            let typed = wire::TransactionPage {
+                data: wire::TransactionList { transaction: api::transaction_records(&grant, account, &txns) },
+                links: wire::PageLinks { next: (page < pages).then(|| text(page + 1)), self_link: text(page) },
+                meta: wire::PageMeta { total_pages: pages },
+            };
+            assert_eq!(String::from_utf8(fast.clone()).unwrap(), serde_json::to_string(&typed).unwrap());
             assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&value).unwrap());
         }
     }

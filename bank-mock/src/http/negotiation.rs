@@ -6,48 +6,19 @@
 use super::{AppState, Failure, Reply, authenticate, parse_body, parse_optional_body, path_param, sim_time};
 use crate::desk::Answer;
 use crate::policy::Verdict;
+use crate::wire::{
+    self, Decision, NegotiationAnswer, OfferBody, OpenBody, ReviewAnswer, ReviewDecision, TimeBody, WithdrawBody,
+};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use testbed_core::negotiation::OutcomeId;
 use testbed_core::scenario::Scenario;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct OpenBody {
-    platform: String,
-    sim_time_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct OfferBody {
-    outcome: BTreeMap<String, String>,
-    sim_time_ms: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct TimeBody {
-    sim_time_ms: Option<u64>,
-    #[serde(default)]
-    after_incident: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct WithdrawBody {
-    clause: String,
-    reason: String,
-    sim_time_ms: Option<u64>,
-}
 
 fn outcome_json(scenario: &Scenario, o: OutcomeId) -> BTreeMap<String, String> {
     scenario.space.describe(o).into_iter().collect()
@@ -79,30 +50,40 @@ fn parse_outcome(scenario: &Scenario, labels: &BTreeMap<String, String>) -> Resu
     space.outcome(&choice).map_err(|e| Failure::bad("invalid_outcome", e.to_string(), Some("Outcome")))
 }
 
-fn answer_json(scenario: &Scenario, answer: Answer) -> serde_json::Value {
+fn answer_wire(scenario: &Scenario, answer: Answer) -> NegotiationAnswer {
+    let move_of = |decision, round| NegotiationAnswer {
+        agreement: None,
+        clause: None,
+        decision,
+        outcome: None,
+        reason: None,
+        round,
+    };
     match answer {
         Answer::Counter { outcome, round } => {
-            json!({"Decision": "counter", "Round": round, "Outcome": outcome_json(scenario, outcome)})
+            NegotiationAnswer { outcome: Some(outcome_json(scenario, outcome)), ..move_of(Decision::Counter, round) }
         }
-        Answer::Agreed(a) => json!({
-            "Decision": "accept",
-            "Round": a.round,
-            "Outcome": outcome_json(scenario, a.outcome),
-            "Agreement": {
-                "Platform": a.platform,
-                "Categories": a.terms.category_names(),
-                "Purposes": a.terms.purpose_names(),
-                "Permissions": a.permissions,
-                "LinkedCustomers": a.linked_customers,
-                "Token": a.token,
-            }
-        }),
-        Answer::Withdrew { withdrawal, round } => {
-            json!({"Decision": "withdraw", "Round": round, "Clause": withdrawal.clause, "Reason": withdrawal.reason})
-        }
-        Answer::Timeout { rounds, last_offer } => {
-            json!({"Decision": "timeout", "Round": rounds, "Outcome": outcome_json(scenario, last_offer)})
-        }
+        Answer::Agreed(a) => NegotiationAnswer {
+            outcome: Some(outcome_json(scenario, a.outcome)),
+            agreement: Some(wire::Agreement {
+                categories: a.terms.category_names().into_iter().map(String::from).collect(),
+                linked_customers: a.linked_customers,
+                permissions: a.permissions,
+                platform: a.platform,
+                purposes: a.terms.purpose_names().into_iter().map(String::from).collect(),
+                token: a.token,
+            }),
+            ..move_of(Decision::Accept, a.round)
+        },
+        Answer::Withdrew { withdrawal, round } => NegotiationAnswer {
+            clause: Some(withdrawal.clause),
+            reason: Some(withdrawal.reason),
+            ..move_of(Decision::Withdraw, round)
+        },
+        Answer::Timeout { rounds, last_offer } => NegotiationAnswer {
+            outcome: Some(outcome_json(scenario, last_offer)),
+            ..move_of(Decision::Timeout, rounds)
+        },
     }
 }
 
@@ -119,17 +100,21 @@ pub(super) async fn open_negotiation(
     let now = sim_time(&state, b.sim_time_ms);
     let opened = state.desk().open_negotiation(client, &b.platform, now)?;
     let sc = &state.scenario;
-    let issues: Vec<_> = sc.space.issues().iter().map(|i| json!({"Name": i.name, "Options": i.options})).collect();
-    let body = json!({
-        "NegotiationId": opened.id.to_string(),
-        "NegotiationToken": opened.token,
-        "Platform": b.platform,
-        "Bank": sc.banks[state.bank].name,
-        "Rounds": opened.rounds,
-        "Opens": opened.opens.as_str(),
-        "Issues": issues,
-        "BankOffer": opened.bank_offer.map(|o| outcome_json(sc, o)),
-    });
+    let body = wire::Opened {
+        bank: sc.banks[state.bank].name.clone(),
+        bank_offer: opened.bank_offer.map(|o| outcome_json(sc, o)),
+        issues: sc
+            .space
+            .issues()
+            .iter()
+            .map(|i| wire::Issue { name: i.name.clone(), options: i.options.clone() })
+            .collect(),
+        negotiation_id: opened.id.to_string(),
+        negotiation_token: opened.token,
+        opens: opened.opens.as_str().to_string(),
+        platform: b.platform,
+        rounds: opened.rounds,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -160,7 +145,7 @@ pub(super) async fn offer(
     let b: OfferBody = parse_body(body)?;
     let outcome = parse_outcome(&state.scenario, &b.outcome)?;
     let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
-    Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
 pub(super) async fn accept(
@@ -173,7 +158,7 @@ pub(super) async fn accept(
     let access = negotiation_access(&state, &headers, &id)?;
     let b: TimeBody = parse_optional_body(body)?;
     let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
-    Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
 pub(super) async fn withdraw(
@@ -187,15 +172,16 @@ pub(super) async fn withdraw(
     let b: WithdrawBody = parse_body(body)?;
     let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
     let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
-    Ok(Json(answer_json(&state.scenario, answer)).into_response())
+    Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
-fn verdict_json(v: Verdict) -> serde_json::Value {
-    match v {
-        Verdict::Continue => json!({"Decision": "continue"}),
-        Verdict::Withdraw(w) => json!({"Decision": "withdraw", "Clause": w.clause, "Reason": w.reason}),
-        Verdict::Revoke(w) => json!({"Decision": "revoke", "Clause": w.clause, "Reason": w.reason}),
-    }
+fn verdict_wire(v: Verdict) -> ReviewAnswer {
+    let (decision, w) = match v {
+        Verdict::Continue => return ReviewAnswer { clause: None, decision: ReviewDecision::Continue, reason: None },
+        Verdict::Withdraw(w) => (ReviewDecision::Withdraw, w),
+        Verdict::Revoke(w) => (ReviewDecision::Revoke, w),
+    };
+    ReviewAnswer { clause: Some(w.clause), decision, reason: Some(w.reason) }
 }
 
 pub(super) async fn review_negotiation(
@@ -208,7 +194,7 @@ pub(super) async fn review_negotiation(
     let access = negotiation_access(&state, &headers, &id)?;
     let b: TimeBody = parse_optional_body(body)?;
     let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
-    Ok(Json(verdict_json(v)).into_response())
+    Ok(Json(verdict_wire(v)).into_response())
 }
 
 pub(super) async fn review_agreement(
@@ -223,5 +209,5 @@ pub(super) async fn review_agreement(
     let b: TimeBody = parse_optional_body(body)?;
     let now = state.sim_now();
     let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
-    Ok(Json(verdict_json(v)).into_response())
+    Ok(Json(verdict_wire(v)).into_response())
 }

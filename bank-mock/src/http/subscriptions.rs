@@ -4,41 +4,26 @@
 
 use super::{AppState, Failure, Reply, authenticate, calendar_text, parse_body, path_param};
 use crate::alerts::{self, EventType, Subscription, check_callback_url};
+use crate::wire::{SelfLink, SubscriptionBody, SubscriptionResponse, SubscriptionView};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct SubscriptionBody {
-    data: SubscriptionData,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct SubscriptionData {
-    callback_url: String,
-    event_types: Option<Vec<EventType>>,
-    max_events_per_second: Option<u32>,
-}
-
-fn subscription_json(s: &Subscription) -> serde_json::Value {
-    json!({
-        "Data": {
-            "EventSubscriptionId": s.id.to_string(),
-            "CallbackUrl": s.callback_url,
-            "EventTypes": s.event_types,
-            "MaxEventsPerSecond": s.max_events_per_second,
-            "CreationDateTime": calendar_text(s.created_at.as_millis()),
+fn subscription_wire(s: &Subscription) -> SubscriptionResponse {
+    SubscriptionResponse {
+        data: SubscriptionView {
+            callback_url: s.callback_url.clone(),
+            creation_date_time: calendar_text(s.created_at.as_millis()),
+            event_subscription_id: s.id.to_string(),
+            event_types: s.event_types.clone(),
+            max_events_per_second: s.max_events_per_second,
         },
-        "Links": {"Self": format!("/event-subscriptions/{}", s.id)},
-    })
+        links: SelfLink { self_link: format!("/event-subscriptions/{}", s.id) },
+    }
 }
 
 fn subscription_id(id: &str) -> Result<u64, Failure> {
@@ -80,7 +65,7 @@ pub(super) async fn create_subscription(
     }
     let now = state.sim_now();
     let s = state.desk().subscribe(token, &b.data.callback_url, event_types, b.data.max_events_per_second, now)?;
-    Ok((StatusCode::CREATED, Json(subscription_json(&s))).into_response())
+    Ok((StatusCode::CREATED, Json(subscription_wire(&s))).into_response())
 }
 
 pub(super) async fn get_subscription(
@@ -92,7 +77,7 @@ pub(super) async fn get_subscription(
     let token = authenticate(&state, &headers)?;
     let id = subscription_id(&id)?;
     let desk = state.desk();
-    Ok(Json(subscription_json(desk.subscription(token, id)?)).into_response())
+    Ok(Json(subscription_wire(desk.subscription(token, id)?)).into_response())
 }
 
 pub(super) async fn delete_subscription(
