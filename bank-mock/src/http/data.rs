@@ -12,7 +12,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -181,15 +180,6 @@ pub(super) async fn balances(
     .await
 }
 
-/// A query value with the escapes clients use in date-times undone (`%3A` → `:`, `%2B` → `+`).
-fn unescape_query_value(v: &str) -> Cow<'_, str> {
-    if v.contains('%') {
-        Cow::Owned(v.replace("%3A", ":").replace("%3a", ":").replace("%2B", "+"))
-    } else {
-        Cow::Borrowed(v)
-    }
-}
-
 pub(super) async fn transactions(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
@@ -213,10 +203,10 @@ pub(super) fn transactions_page(
     let mut from = None;
     let mut to = None;
     let mut page = 1usize;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = unescape_query_value(v);
-        match k {
+    // application/x-www-form-urlencoded: names and values fully percent-decoded (and `+` is a
+    // space); borrowed, not copied, when there is nothing to decode.
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
             "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
             "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
             "page" => {

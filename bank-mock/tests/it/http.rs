@@ -1605,6 +1605,47 @@ async fn bad_query_dates_unknown_parameters_and_unknown_purposes_get_400() {
     api.check_openapi();
 }
 
+/// Every byte of `text` as `%XX`, as a client that escapes everything sends it.
+fn percent_encode_all(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+#[tokio::test]
+async fn fully_percent_encoded_query_names_and_date_times_are_decoded() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let base = "/accounts/card-demo-bank-3/transactions";
+    let plain = api
+        .get(&bank, &format!("{base}?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-20T00:00:00Z"))
+        .bearer(&access)
+        .send()
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    let (from, to) = (percent_encode_all("2018-01-01T00:00:00Z"), percent_encode_all("2018-01-20T00:00:00Z"));
+    assert!(from.starts_with("%32%30%31%38"));
+    for query in [
+        format!("fromBookingDateTime={from}&toBookingDateTime={to}"),
+        format!(
+            "{}={from}&{}={to}",
+            percent_encode_all("fromBookingDateTime"),
+            percent_encode_all("toBookingDateTime")
+        ),
+        // The escapes clients commonly use, lower case too.
+        "fromBookingDateTime=2018-01-01T00%3a00%3A00Z&toBookingDateTime=2018-01-20T00%3A00%3a00Z".to_string(),
+    ] {
+        let r = api.get(&bank, &format!("{base}?{query}")).bearer(&access).send().await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        assert_eq!(transaction_ids(&r.json()), transaction_ids(&plain.json()), "{query}");
+        assert_eq!(r.json()["Links"], plain.json()["Links"], "{query}");
+    }
+    // A bad value is reported decoded.
+    let r = api.get(&bank, &format!("{base}?page=%74%77%6F")).bearer(&access).send().await;
+    let e = assert_error(&r, 400, "invalid_query");
+    assert_eq!(e["Message"], format!("page `two` is not a whole number in 1..={}", bank_mock::http::MAX_PAGE));
+    api.check_openapi();
+}
+
 #[tokio::test]
 async fn a_huge_page_number_gets_an_empty_page_or_400_not_a_dropped_connection() {
     let bank = Bank::start("demo-bank").await;
