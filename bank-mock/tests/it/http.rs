@@ -543,7 +543,7 @@ async fn health_and_the_openapi_document_are_served() {
 
 #[test]
 fn the_openapi_document_describes_every_route_and_only_those() {
-    // The router of http.rs, route by route.
+    // The router of http/mod.rs, route by route.
     let routes = [
         ("get", "/healthz"),
         ("get", "/metrics"),
