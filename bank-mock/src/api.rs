@@ -325,10 +325,11 @@ fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
 }
 
 /// A transaction as the API returns it: every field optional, present only when granted.
+/// Fields in the alphabetical order of their JSON names, as a `serde_json::Value` writes them
+/// (so the typed and the value serialisation give the same bytes; see `wire`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TransactionRecord {
-    pub transaction_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -336,7 +337,7 @@ pub struct TransactionRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking_date_time_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub fraud_flag: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merchant_category: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,7 +345,8 @@ pub struct TransactionRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place_zip5: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fraud_flag: Option<bool>,
+    pub status: Option<String>,
+    pub transaction_id: String,
 }
 
 impl TransactionRecord {
@@ -503,23 +505,23 @@ fn merchant_name(merchant: u32) -> &'static str {
     &names[(merchant % population::MERCHANT_COUNT) as usize]
 }
 
-/// An account as the API returns it.
+/// An account as the API returns it (fields in the alphabetical order of their JSON names).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountRecord {
     pub account_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub masked_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub account_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_number: Option<String>,
+    pub account_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_pan: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_number: Option<String>,
 }
 
 /// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
@@ -539,18 +541,18 @@ pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord>
         .collect()
 }
 
-/// A balance as the API returns it.
+/// A balance as the API returns it (fields in the alphabetical order of their JSON names).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BalanceRecord {
     pub account_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub current: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub available: Option<String>,
     /// A derived signal for minimised designs: `<1k`, `1k-10k`, `>=10k`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub band: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRecord {

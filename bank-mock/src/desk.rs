@@ -1,6 +1,6 @@
 //! The bank's front desk, without I/O: the negotiations it holds with platforms, the agreements
 //! they led to, the consents and tokens issued under them, and the data requests served, with
-//! every disclosure going into the exposure ledger. The HTTP layer (`http.rs`) only translates
+//! every disclosure going into the exposure ledger. The HTTP layer (`http/`) only translates
 //! requests into these calls and their results into JSON.
 //!
 //! Time is passed in: `sim_now` for decisions that depend on the scenario's calendar (trust

@@ -4,7 +4,8 @@
 //! errors (`service`); the desk that holds negotiations, agreements, consents and event
 //! subscriptions (`desk`); which fraud alerts fall due and what they carry (`alerts`); and the
 //! hyper server (axum routes) that puts the desk behind HTTP (`http`), with the task that pushes
-//! alerts to subscribers' callbacks (`push`).
+//! alerts to subscribers' callbacks (`push`); the API's JSON bodies as types, for the server and
+//! its clients (`wire`).
 //!
 //! It is not a scheduler and owns no clock: callers (the virtual-time runner in `sim`, later
 //! the HTTP server) pass the time in and act on what it answers.
@@ -16,5 +17,6 @@ pub mod http;
 pub mod policy;
 pub mod push;
 pub mod service;
+pub mod wire;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

@@ -543,7 +543,7 @@ async fn health_and_the_openapi_document_are_served() {
 
 #[test]
 fn the_openapi_document_describes_every_route_and_only_those() {
-    // The router of http.rs, route by route.
+    // The router of http/mod.rs, route by route.
     let routes = [
         ("get", "/healthz"),
         ("get", "/metrics"),
@@ -1602,6 +1602,47 @@ async fn bad_query_dates_unknown_parameters_and_unknown_purposes_get_400() {
         let r = api.get(&bank, target).bearer(&access).header("x-purpose", "advertising").send().await;
         assert_error(&r, 403, "purpose_not_agreed");
     }
+    api.check_openapi();
+}
+
+/// Every byte of `text` as `%XX`, as a client that escapes everything sends it.
+fn percent_encode_all(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+#[tokio::test]
+async fn fully_percent_encoded_query_names_and_date_times_are_decoded() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let base = "/accounts/card-demo-bank-3/transactions";
+    let plain = api
+        .get(&bank, &format!("{base}?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-20T00:00:00Z"))
+        .bearer(&access)
+        .send()
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    let (from, to) = (percent_encode_all("2018-01-01T00:00:00Z"), percent_encode_all("2018-01-20T00:00:00Z"));
+    assert!(from.starts_with("%32%30%31%38"));
+    for query in [
+        format!("fromBookingDateTime={from}&toBookingDateTime={to}"),
+        format!(
+            "{}={from}&{}={to}",
+            percent_encode_all("fromBookingDateTime"),
+            percent_encode_all("toBookingDateTime")
+        ),
+        // The escapes clients commonly use, lower case too.
+        "fromBookingDateTime=2018-01-01T00%3a00%3A00Z&toBookingDateTime=2018-01-20T00%3A00%3a00Z".to_string(),
+    ] {
+        let r = api.get(&bank, &format!("{base}?{query}")).bearer(&access).send().await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        assert_eq!(transaction_ids(&r.json()), transaction_ids(&plain.json()), "{query}");
+        assert_eq!(r.json()["Links"], plain.json()["Links"], "{query}");
+    }
+    // A bad value is reported decoded.
+    let r = api.get(&bank, &format!("{base}?page=%74%77%6F")).bearer(&access).send().await;
+    let e = assert_error(&r, 400, "invalid_query");
+    assert_eq!(e["Message"], format!("page `two` is not a whole number in 1..={}", bank_mock::http::MAX_PAGE));
     api.check_openapi();
 }
 

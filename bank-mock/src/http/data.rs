@@ -1,0 +1,420 @@
+//! The data routes (`GET /accounts`, `/accounts/{account}/balances`,
+//! `/accounts/{account}/transactions`) and the service model in real time in front of them
+//! (`service`: outage, token, rate limit, a worker, injected latency and errors; `Serving`: the
+//! in-flight gauge and busy time), with the cache of generated transaction days.
+
+use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
+use crate::api::{self, DataRequest, Resource};
+use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
+use crate::wire::{AccountList, AccountsResponse, BalanceList, BalancesResponse};
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testbed_core::population::{self, PopulationSpec};
+use testbed_core::terms::Purpose;
+
+fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
+    match headers.get("x-purpose") {
+        None => Ok(default),
+        Some(v) => {
+            let text = v.to_str().unwrap_or_default();
+            Purpose::parse(text).ok_or_else(|| {
+                let all: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+                Failure::bad(
+                    "invalid_header",
+                    format!("unknown purpose `{text}` (purposes: {})", all.join(", ")),
+                    Some("X-Purpose"),
+                )
+            })
+        }
+    }
+}
+
+/// The service model in real time for a data request: outage, authentication, rate limit, a
+/// worker, injected latency and errors, then `work` with the request's checked token.
+///
+/// The token is checked (a MAC, no lock) before the rate-limit bucket is touched: requests with
+/// no valid token get 401 (or 403 for another bank's) without draining the bucket the bank's
+/// legitimate platforms share.
+pub(super) async fn service<'h, T>(
+    state: &AppState,
+    headers: &'h HeaderMap,
+    work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let now = state.sim_now();
+    if state.in_outage(now) {
+        return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
+    }
+    let token = authenticate(state, headers)?;
+    state.take_token().map_err(|wait| {
+        let mut f =
+            Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
+        f.retry_after = Some(wait);
+        f
+    })?;
+    // A free worker is taken without awaiting; only a busy bank queues.
+    let _worker = match state.workers.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let queued = Instant::now();
+            let permit = state
+                .workers
+                .acquire()
+                .await
+                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
+            state.queue.wait_ns.fetch_add(nanos(queued.elapsed()), Ordering::Relaxed);
+            permit
+        }
+    };
+    state.queue.admitted.fetch_add(1, Ordering::Relaxed);
+    let svc = &state.scenario.banks[state.bank].service;
+    let delay = svc.service_time.sample(&mut rand::rng());
+    let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
+    {
+        // Counted on drop: a client that gives up mid-service (its handler is dropped at
+        // the await) still leaves the in-flight gauge and its busy time right.
+        let _serving = Serving::start(state, !delay.is_zero());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    if fail {
+        return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "injected server error", None));
+    }
+    work(token)
+}
+
+/// A request holding a worker: in the in-flight gauge and, when the model injects a service
+/// time, its time in the busy counter (measured, not the sample: the worker is held for as long
+/// as the timer takes).
+struct Serving<'s> {
+    state: &'s AppState,
+    since: Option<Instant>,
+}
+
+impl<'s> Serving<'s> {
+    fn start(state: &'s AppState, timed: bool) -> Serving<'s> {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        Serving { state, since: timed.then(Instant::now) }
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(since) = self.since {
+            self.state.queue.busy_ns.fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A JSON body already serialised.
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let purpose = purpose(headers, Purpose::CustomerService)?;
+        let request = DataRequest {
+            resource: Resource::Accounts,
+            purpose,
+            wants: Resource::Accounts.fields(),
+            wants_off_platform: false,
+        };
+        let now = state.sim_now();
+        let served = state.desk().serve_consent(token, &request, now)?;
+        let person = population::customer(&state.spec, served.customer);
+        let records = api::account_records(&served.grant, &person);
+        let disclosure = Disclosure {
+            customer: served.customer,
+            purpose,
+            fields: served.grant.fields,
+            records: records.len() as u64,
+            off_platform: 0,
+        };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
+        Ok(Json(AccountsResponse { data: AccountList { account: records } }).into_response())
+    })
+    .await
+}
+
+pub(super) async fn balances(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let purpose = purpose(headers, Purpose::BalanceDisplay)?;
+        let request = DataRequest {
+            resource: Resource::Balances,
+            purpose,
+            wants: Resource::Balances.fields(),
+            wants_off_platform: false,
+        };
+        let now = state.sim_now();
+        let served = state.desk().serve_consent(token, &request, now)?;
+        if !account_belongs(&state.spec, served.customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
+        let day = (now.as_millis() / 86_400_000) as u32;
+        let cents = population::balance_cents(&state.spec, served.customer, day);
+        let record = api::balance_record(&served.grant, &account, cents);
+        let disclosure =
+            Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
+        state.desk().record_consent_disclosure(served.consent, disclosure, now);
+        Ok(Json(BalancesResponse { data: BalanceList { balance: vec![record] } }).into_response())
+    })
+    .await
+}
+
+pub(super) async fn transactions(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    let headers = request.headers();
+    service(&state, headers, |token| transactions_page(&state, &account, query.as_deref(), headers, token)).await
+}
+
+/// `GET /accounts/{account}/transactions` once the service model let the request in.
+pub(super) fn transactions_page(
+    state: &AppState,
+    account: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    token: Verified<'_>,
+) -> Reply {
+    let purpose = purpose(headers, Purpose::Commerce)?;
+    let mut from = None;
+    let mut to = None;
+    let mut page = 1usize;
+    // application/x-www-form-urlencoded: names and values fully percent-decoded (and `+` is a
+    // space); borrowed, not copied, when there is nothing to decode.
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
+            "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
+            "page" => {
+                page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
+                    Failure::bad(
+                        "invalid_query",
+                        format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
+                        Some("page"),
+                    )
+                })?
+            }
+            other => {
+                return Err(Failure::bad(
+                    "invalid_query",
+                    format!(
+                        "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
+                    ),
+                    Some(other),
+                ));
+            }
+        }
+    }
+    let nowt = state.sim_now();
+    let to = to.unwrap_or(nowt.as_millis());
+    let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
+    if from > to {
+        return Err(Failure::bad(
+            "invalid_query",
+            "fromBookingDateTime is after toBookingDateTime",
+            Some("fromBookingDateTime"),
+        ));
+    }
+    if to - from > 366 * 86_400_000 {
+        return Err(Failure::bad("invalid_query", "the window may span at most 366 days", Some("toBookingDateTime")));
+    }
+    let request = DataRequest {
+        resource: Resource::Transactions { from_ms: from, to_ms: to },
+        purpose,
+        wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
+        wants_off_platform: true,
+    };
+    // The desk is locked twice, briefly: to decide (and count refusals), and to count what
+    // was served; the page is built between and serialised after, unlocked.
+    let served = state.desk().serve_consent(token, &request, nowt)?;
+    let (customer, grant) = (served.customer, served.grant);
+    if !account_belongs(&state.spec, customer, account) {
+        return Err(DeskError::NotFound("account").into());
+    }
+    let mut txns: Vec<population::Transaction> = Vec::new();
+    if account.starts_with("card-") {
+        let mut day_txns = Vec::new();
+        for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
+            state.days.transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
+            txns.extend(
+                day_txns
+                    .iter()
+                    .filter(|t| t.at_ms >= from && t.at_ms < to)
+                    .filter(|t| t.on_platform || grant.off_platform),
+            );
+        }
+    }
+    let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
+    let first = ((page - 1) * PAGE_SIZE).min(txns.len());
+    let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
+    let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
+    // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
+    let disclosure =
+        Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
+    state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+    let mut out = Vec::with_capacity(320 + 320 * slice.len());
+    write_transaction_page(&mut out, api::transaction_views(&grant, account, slice), account, (from, to), page, pages);
+    Ok(json_response(out))
+}
+
+/// Writes a transactions page: the bytes `serde_json` gives for the value
+/// `{"Data": {"Transaction": [..]}, "Links": {"Next": .., "Self": ..}, "Meta": {"TotalPages": ..}}`
+/// (a JSON value's keys are sorted), without building the value.
+fn write_transaction_page<'a>(
+    out: &mut Vec<u8>,
+    records: impl Iterator<Item = api::TransactionView<'a>>,
+    account: &str,
+    window_ms: (u64, u64),
+    page: usize,
+    pages: usize,
+) {
+    out.extend_from_slice(b"{\"Data\":{\"Transaction\":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        record.write_json(out);
+    }
+    out.extend_from_slice(b"]},\"Links\":{\"Next\":");
+    let (from, to) = (calendar_time(window_ms.0), calendar_time(window_ms.1));
+    let link = |out: &mut Vec<u8>, page: usize| {
+        let text =
+            format!("/accounts/{account}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}&page={page}");
+        api::write_json_str(out, &text);
+    };
+    if page < pages {
+        link(out, page + 1);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"Self\":");
+    link(out, page);
+    out.extend_from_slice(b"},\"Meta\":{\"TotalPages\":");
+    api::write_decimal(out, pages as u64, 1);
+    out.extend_from_slice(b"}}");
+}
+
+/// The generated transactions of recently served (customer, day) pairs: the pages of a window
+/// repeat the same days, and generating a day costs more than serving it. Direct-mapped and of
+/// fixed size; the population is a pure function of (seed, bank, customer, day), so a cached
+/// day equals a regenerated one.
+pub(super) struct DayCache {
+    slots: Box<[Mutex<Option<CachedDay>>]>,
+}
+
+struct CachedDay {
+    customer: u64,
+    day: u32,
+    transactions: Vec<population::Transaction>,
+}
+
+impl DayCache {
+    const SLOTS: usize = 4096;
+
+    pub(super) fn new() -> DayCache {
+        DayCache { slots: (0..Self::SLOTS).map(|_| Mutex::new(None)).collect() }
+    }
+
+    /// Replaces `out` with `population::transactions_on_day(spec, customer, day)`.
+    pub(super) fn transactions_on_day(
+        &self,
+        spec: &PopulationSpec,
+        customer: u64,
+        day: u32,
+        out: &mut Vec<population::Transaction>,
+    ) {
+        out.clear();
+        let h = customer.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(day).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let slot = &self.slots[(h >> 32) as usize % Self::SLOTS];
+        if let Some(c) = &*slot.lock().unwrap_or_else(|e| e.into_inner())
+            && c.customer == customer
+            && c.day == day
+        {
+            out.extend_from_slice(&c.transactions);
+            return;
+        }
+        population::transactions_on_day(spec, customer, day, out);
+        let cached = CachedDay { customer, day, transactions: out.clone() };
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Grant;
+    use crate::http::calendar_text;
+    use crate::wire;
+    use serde_json::json;
+
+    #[test]
+    fn a_transactions_page_serialises_to_the_bytes_of_its_json_value() {
+        let spec =
+            PopulationSpec { seed: 5, bank: "b".into(), size: 10, transactions_per_day: 5.0, on_platform_share: 0.5 };
+        let mut txns = Vec::new();
+        for day in 0..3 {
+            population::transactions_on_day(&spec, 4, day, &mut txns);
+        }
+        let grant = Grant {
+            fields: Resource::Transactions { from_ms: 0, to_ms: 1 }.fields(),
+            blocked: testbed_core::terms::FieldSet::EMPTY,
+            off_platform: false,
+            blocked_off_platform: false,
+        };
+        let (account, from, to) = ("card-b-4", 0, 3 * 86_400_000);
+        for (page, pages) in [(1, 2), (2, 2)] {
+            let mut fast = Vec::new();
+            write_transaction_page(
+                &mut fast,
+                api::transaction_views(&grant, account, &txns),
+                account,
+                (from, to),
+                page,
+                pages,
+            );
+            let text = |p: usize| {
+                format!(
+                    "/accounts/{account}/transactions?fromBookingDateTime={}&toBookingDateTime={}&page={p}",
+                    calendar_text(from),
+                    calendar_text(to)
+                )
+            };
+            let value = json!({
+                "Data": {"Transaction": api::transaction_records(&grant, account, &txns)},
+                "Links": {"Self": text(page), "Next": (page < pages).then(|| text(page + 1))},
+                "Meta": {"TotalPages": pages},
+            });
+            let typed = wire::TransactionPage {
+                data: wire::TransactionList { transaction: api::transaction_records(&grant, account, &txns) },
+                links: wire::PageLinks { next: (page < pages).then(|| text(page + 1)), self_link: text(page) },
+                meta: wire::PageMeta { total_pages: pages },
+            };
+            assert_eq!(String::from_utf8(fast.clone()).unwrap(), serde_json::to_string(&typed).unwrap());
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&value).unwrap());
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! The bank behind HTTP (hyper, through axum's router): translates requests into `Desk` calls
+//! and their results into JSON, applies the scenario's service model in real time (workers,
+//! rate limit with `Retry-After`, injected latency, errors and outages), and serves
+//! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
+//! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
+//!
+//! This module holds what every route shares: the server's state (`AppState`, `LiveClock`),
+//! the router and the connection loop (`serve`, with its hot path), the one error shape
+//! (`Failure`), body, token and calendar helpers. The routes live one resource a file:
+//! `negotiation` (negotiations and agreement reviews), `consents`, `subscriptions`, `data`
+//! (accounts, balances, transactions and the service model in front of them) and `metrics`
+//! (`/metrics`, `/healthz`, `/openapi.json`).
+
+mod consents;
+mod data;
+mod metrics;
+mod negotiation;
+mod subscriptions;
+
+use crate::desk::{Desk, DeskError, TokenMint, Verified};
+use crate::push::{OpenSends, PushCounters};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use data::DayCache;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testbed_core::SimTime;
+use testbed_core::population::PopulationSpec;
+use testbed_core::scenario::{EventKind, Scenario};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Request bodies larger than this get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Transactions per page.
+pub const PAGE_SIZE: usize = 50;
+/// Highest page number accepted (366 days of transactions fit well below it).
+pub const MAX_PAGE: usize = 1_000_000;
+/// Day 0 of the mock calendar: 2018-01-01T00:00:00Z, in Unix seconds.
+pub const EPOCH_UNIX: u64 = 1_514_764_800;
+
+/// The OpenAPI 3 document of this server, checked in beside the crate.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Maps wall time since start to scenario time: `offset + elapsed × scale`.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveClock {
+    pub started: Instant,
+    pub offset: SimTime,
+    pub scale: f64,
+}
+
+impl LiveClock {
+    pub fn new(offset: SimTime, scale: f64) -> Self {
+        LiveClock { started: Instant::now(), offset, scale }
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.offset + self.started.elapsed().mul_f64(self.scale)
+    }
+
+    /// The wall-clock instant at which the scenario's calendar reads `t` (the start for times
+    /// before the offset).
+    pub fn instant_of(&self, t: SimTime) -> Instant {
+        self.started + Duration::from_nanos(t.as_nanos().saturating_sub(self.offset.as_nanos())).div_f64(self.scale)
+    }
+}
+
+/// A route counted in `bank_http_responses_total`, by the one counting middleware
+/// (`count_responses`) or, for the transactions page served on the hot path, right there.
+/// Declared in the order the metrics list them (their labels' alphabetical order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Accounts,
+    AgreementReview,
+    Balances,
+    Consent,
+    ConsentDelete,
+    Consents,
+    EventSubscription,
+    EventSubscriptionDelete,
+    EventSubscriptions,
+    NegotiationAccept,
+    NegotiationOffers,
+    NegotiationReview,
+    NegotiationWithdraw,
+    Negotiations,
+    Transactions,
+}
+
+impl Route {
+    const ALL: [Route; 15] = [
+        Route::Accounts,
+        Route::AgreementReview,
+        Route::Balances,
+        Route::Consent,
+        Route::ConsentDelete,
+        Route::Consents,
+        Route::EventSubscription,
+        Route::EventSubscriptionDelete,
+        Route::EventSubscriptions,
+        Route::NegotiationAccept,
+        Route::NegotiationOffers,
+        Route::NegotiationReview,
+        Route::NegotiationWithdraw,
+        Route::Negotiations,
+        Route::Transactions,
+    ];
+
+    /// The `route` label.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Accounts => "accounts",
+            Route::AgreementReview => "agreement_review",
+            Route::Balances => "balances",
+            Route::Consent => "consent",
+            Route::ConsentDelete => "consent_delete",
+            Route::Consents => "consents",
+            Route::EventSubscription => "event_subscription",
+            Route::EventSubscriptionDelete => "event_subscription_delete",
+            Route::EventSubscriptions => "event_subscriptions",
+            Route::NegotiationAccept => "negotiation_accept",
+            Route::NegotiationOffers => "negotiation_offers",
+            Route::NegotiationReview => "negotiation_review",
+            Route::NegotiationWithdraw => "negotiation_withdraw",
+            Route::Negotiations => "negotiations",
+            Route::Transactions => "transactions",
+        }
+    }
+
+    /// The counted route of a request the router matched to `pattern` (as written in `router`)
+    /// with `method`; `None` for the operational routes and a method the route does not take.
+    fn of(method: &Method, pattern: &str) -> Option<Route> {
+        // axum answers HEAD with the GET handler.
+        let get = *method == Method::GET || *method == Method::HEAD;
+        let (post, delete) = (*method == Method::POST, *method == Method::DELETE);
+        Some(match pattern {
+            "/negotiations" if post => Route::Negotiations,
+            "/negotiations/{id}/offers" if post => Route::NegotiationOffers,
+            "/negotiations/{id}/accept" if post => Route::NegotiationAccept,
+            "/negotiations/{id}/withdraw" if post => Route::NegotiationWithdraw,
+            "/negotiations/{id}/review" if post => Route::NegotiationReview,
+            "/agreements/{platform}/review" if post => Route::AgreementReview,
+            "/account-access-consents" if post => Route::Consents,
+            "/account-access-consents/{id}" if get => Route::Consent,
+            "/account-access-consents/{id}" if delete => Route::ConsentDelete,
+            "/event-subscriptions" if post => Route::EventSubscriptions,
+            "/event-subscriptions/{id}" if get => Route::EventSubscription,
+            "/event-subscriptions/{id}" if delete => Route::EventSubscriptionDelete,
+            "/accounts" if get => Route::Accounts,
+            "/accounts/{account}/balances" if get => Route::Balances,
+            "/accounts/{account}/transactions" if get => Route::Transactions,
+            _ => return None,
+        })
+    }
+}
+
+/// Response counters per route hold one slot per status code below this.
+const STATUS_SLOTS: usize = 600;
+
+pub struct AppState {
+    desk: Mutex<Desk>,
+    scenario: Arc<Scenario>,
+    bank: usize,
+    /// The desk's population, copied out so data requests need not lock the desk to read it.
+    spec: PopulationSpec,
+    /// The desk's token mint, copied out so requests are authenticated without locking the desk
+    /// (and before they take a rate-limit token).
+    tokens: TokenMint,
+    /// Set once at start, and again by an in-process driver when its data phase begins.
+    clock: std::sync::RwLock<LiveClock>,
+    workers: Semaphore,
+    bucket: Mutex<(f64, Instant)>,
+    in_flight: AtomicU64,
+    queue: QueueCounters,
+    /// Responses by (`Route`, status): atomics, so counting takes no lock.
+    responses: Box<[AtomicU64]>,
+    days: DayCache,
+    push: Arc<PushCounters>,
+    open_sends: OpenSends,
+    /// The address `serve` listens on, set when it starts: no callback may point there.
+    listening: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+/// The service model's queue in wall-clock time, as counters (`/metrics`): a reader takes two
+/// readings and divides their differences, so nothing here needs a window or a reset.
+#[derive(Default)]
+struct QueueCounters {
+    /// Data requests that got a worker (past the outage check, the token and the rate limit).
+    admitted: AtomicU64,
+    /// Nanoseconds admitted requests waited for a free worker.
+    wait_ns: AtomicU64,
+    /// Nanoseconds workers were held by the service time the model injects.
+    busy_ns: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
+        let service = &scenario.banks[bank].service;
+        let burst = service.rate_limit.map_or(0.0, |(_, b)| b);
+        let desk = Desk::new(scenario.clone(), bank, secret);
+        Arc::new(AppState {
+            spec: desk.population().clone(),
+            tokens: desk.tokens().clone(),
+            desk: Mutex::new(desk),
+            workers: Semaphore::new(service.workers as usize),
+            bucket: Mutex::new((burst, Instant::now())),
+            scenario,
+            bank,
+            clock: std::sync::RwLock::new(clock),
+            in_flight: AtomicU64::new(0),
+            queue: QueueCounters::default(),
+            responses: (0..Route::ALL.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            days: DayCache::new(),
+            push: Arc::new(PushCounters::default()),
+            open_sends: OpenSends::default(),
+            listening: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The scenario's calendar as this server runs it.
+    pub fn clock(&self) -> LiveClock {
+        *self.clock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Restarts the calendar: from now on it reads `clock`. For a driver running the bank
+    /// in-process, which learns the pace of the data phase only after the negotiation.
+    pub fn set_clock(&self, clock: LiveClock) {
+        *self.clock.write().unwrap_or_else(|e| e.into_inner()) = clock;
+    }
+
+    /// Simulated time now, on this server's clock.
+    pub fn sim_now(&self) -> SimTime {
+        self.clock().now()
+    }
+
+    pub fn population(&self) -> &PopulationSpec {
+        &self.spec
+    }
+
+    /// What the alert pusher sent, dropped and failed to deliver.
+    pub fn push_counters(&self) -> Arc<PushCounters> {
+        self.push.clone()
+    }
+
+    /// The alert sends open per event subscription.
+    pub fn open_sends(&self) -> &OpenSends {
+        &self.open_sends
+    }
+
+    /// The client credential of `platform` at this bank, if the scenario has it negotiate here:
+    /// what the bank gives the platform out of band, and it presents to open negotiations.
+    pub fn client_token(&self, platform: &str) -> Option<String> {
+        self.desk().client_token(platform)
+    }
+
+    pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
+        self.desk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One response of `route` with `status`: an atomic add, no lock.
+    fn count(&self, route: Route, status: StatusCode) {
+        let s = usize::from(status.as_u16()).min(STATUS_SLOTS - 1);
+        self.responses[route as usize * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The token bucket: `Err(retry_after)` when empty.
+    fn take_token(&self) -> Result<(), Duration> {
+        let Some((rate, burst)) = self.scenario.banks[self.bank].service.rate_limit else { return Ok(()) };
+        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(burst);
+        b.1 = now;
+        if b.0 < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - b.0) / rate));
+        }
+        b.0 -= 1.0;
+        Ok(())
+    }
+
+    fn in_outage(&self, now: SimTime) -> bool {
+        self.scenario.events.iter().any(|e| match e.kind {
+            EventKind::Outage { bank, duration } if bank == self.bank => {
+                let start = SimTime::from_duration(e.at);
+                start <= now && now < start + duration
+            }
+            _ => false,
+        })
+    }
+}
+
+pub use crate::wire::ApiError;
+
+struct Failure {
+    status: StatusCode,
+    error: ApiError,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>, path: Option<&str>) -> Failure {
+        Failure {
+            status,
+            error: ApiError { code: code.into(), message: message.into(), path: path.map(String::from) },
+            retry_after: None,
+        }
+    }
+
+    fn bad(code: &str, message: impl Into<String>, path: Option<&str>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, code, message, path)
+    }
+}
+
+impl From<DeskError> for Failure {
+    fn from(e: DeskError) -> Failure {
+        let status = match &e {
+            DeskError::UnknownPlatform(_) | DeskError::InvalidOutcome(_) => StatusCode::BAD_REQUEST,
+            DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::Protocol(_) => StatusCode::CONFLICT,
+            DeskError::Unauthorized => StatusCode::UNAUTHORIZED,
+            DeskError::NotAskedBank(_)
+            | DeskError::NoAgreement(_)
+            | DeskError::PermissionNotAgreed(_)
+            | DeskError::CustomerNotLinked(_)
+            | DeskError::Forbidden(_)
+            | DeskError::Refused(_)
+            | DeskError::AlertsNotAgreed => StatusCode::FORBIDDEN,
+            DeskError::SubscriptionExists(_) => StatusCode::CONFLICT,
+        };
+        Failure::new(status, e.code(), e.to_string(), None)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(self.error)).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+type Reply = Result<Response, Failure>;
+
+/// Parses a JSON body strictly: size limit, valid JSON, known fields, right types.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    let bytes = body.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "invalid_body" };
+        Failure::new(status, code, format!("request body: {e}"), None)
+    })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error(&mut de)
+}
+
+/// serde_json with the path of the offending field in the error.
+fn serde_path_to_error<T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, Failure> {
+    let value = T::deserialize(&mut *de).map_err(|e| {
+        Failure::bad("invalid_body", format!("{e}"), Some(&format!("line {} column {}", e.line(), e.column())))
+    })?;
+    de.end().map_err(|e| Failure::bad("invalid_body", format!("trailing characters: {e}"), None))?;
+    Ok(value)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| Failure::from(DeskError::Unauthorized))
+}
+
+/// The request's bearer token, checked (form and MAC) without locking the desk: 401 for a
+/// missing, malformed or forged one, 403 for a genuine token of another bank.
+fn authenticate<'h>(state: &AppState, headers: &'h HeaderMap) -> Result<Verified<'h>, Failure> {
+    Ok(state.tokens.check(bearer(headers)?)?)
+}
+
+fn sim_time(state: &AppState, ms: Option<u64>) -> SimTime {
+    ms.map_or_else(|| state.sim_now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(metrics::openapi))
+        .route("/negotiations", post(negotiation::open_negotiation))
+        .route("/negotiations/{id}/offers", post(negotiation::offer))
+        .route("/negotiations/{id}/accept", post(negotiation::accept))
+        .route("/negotiations/{id}/withdraw", post(negotiation::withdraw))
+        .route("/negotiations/{id}/review", post(negotiation::review_negotiation))
+        .route("/agreements/{platform}/review", post(negotiation::review_agreement))
+        .route("/account-access-consents", post(consents::create_consent))
+        .route("/account-access-consents/{id}", get(consents::get_consent).delete(consents::delete_consent))
+        .route("/event-subscriptions", post(subscriptions::create_subscription))
+        .route(
+            "/event-subscriptions/{id}",
+            get(subscriptions::get_subscription).delete(subscriptions::delete_subscription),
+        )
+        .route("/accounts", get(data::accounts))
+        .route("/accounts/{account}/balances", get(data::balances))
+        .route("/accounts/{account}/transactions", get(data::transactions))
+        .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "not_found", "no such route", None) })
+        .method_not_allowed_fallback(|| async {
+            Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+                None,
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,
+/// asks every connection to close once its current request is answered, and waits for them.
+///
+/// Each connection is one hyper HTTP/1.1 task. The two hot routes (`GET /healthz` and
+/// `GET /accounts/{account}/transactions`) are answered without going through the router;
+/// everything else, and any request those two cannot take as is, goes to `router`.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.listening.set(addr);
+    }
+    let router = router(state.clone());
+    // The alert pusher lives as long as the server; it idles while nobody subscribes.
+    let (stop_pusher, pusher_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pusher = tokio::spawn(crate::push::run(state.clone(), async {
+        let _ = pusher_stopped.await;
+    }));
+    let mut connections = tokio::task::JoinSet::new();
+    // One stop sender per open connection; those of closed connections are dropped as we go.
+    let mut stops: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        if stops.len() >= 64 && stops.len().is_power_of_two() {
+            stops.retain(|s| !s.is_closed());
+        }
+        stops.push(stop);
+        while connections.try_join_next().is_some() {}
+        let service = Hot { state: state.clone(), router: TowerToHyperService::new(router.clone()) };
+        connections.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                _ = stopped => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    let _ = stop_pusher.send(());
+    while connections.join_next().await.is_some() {}
+    let _ = pusher.await;
+    Ok(())
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// The per-connection service: the hot routes directly, the rest through the router.
+#[derive(Clone)]
+struct Hot {
+    state: Arc<AppState>,
+    router: TowerToHyperService<Router>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let hot = if request.method() == axum::http::Method::GET { hot_route(request.uri().path()) } else { None };
+        match hot {
+            Some(HotRoute::Healthz) => Box::pin(async { Ok(metrics::healthz_response()) }),
+            Some(HotRoute::Transactions) => {
+                let state = self.state.clone();
+                Box::pin(async move {
+                    let path = request.uri().path();
+                    let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
+                    let query = request.uri().query();
+                    let headers = request.headers();
+                    let reply = data::service(&state, headers, |token| {
+                        data::transactions_page(&state, account, query, headers, token)
+                    })
+                    .await;
+                    // The router's counting middleware is not on this path: counted here.
+                    let response = reply.into_response();
+                    state.count(Route::Transactions, response.status());
+                    Ok(response)
+                })
+            }
+            None => Box::pin(self.router.call(request)),
+        }
+    }
+}
+
+enum HotRoute {
+    Healthz,
+    Transactions,
+}
+
+/// The hot route a GET path is, if it needs no decoding: `/healthz`, or
+/// `/accounts/{account}/transactions` with a non-empty, unescaped account segment.
+fn hot_route(path: &str) -> Option<HotRoute> {
+    if path == "/healthz" {
+        return Some(HotRoute::Healthz);
+    }
+    let account = path.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
+    (!account.is_empty() && !account.contains(['/', '%'])).then_some(HotRoute::Transactions)
+}
+
+/// A path segment, or the error shape when it cannot be decoded.
+fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
+    path.map(|Path(v)| v).map_err(|e| Failure::bad("invalid_path", format!("path: {e}"), None))
+}
+
+/// An empty body counts as `{}`.
+fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        _ => parse_body(body),
+    }
+}
+
+/// The one place the router's responses are counted in `bank_http_responses_total`: under the
+/// route the router matched, once the handler answered (a request whose client went away
+/// before the answer is not counted).
+async fn count_responses(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().and_then(|p| Route::of(request.method(), p.as_str()));
+    let response = next.run(request).await;
+    if let Some(route) = route {
+        state.count(route, response.status());
+    }
+    response
+}
+
+/// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01).
+fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
+    let t = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).map_err(|e| {
+        Failure::bad(
+            "invalid_date",
+            format!("`{text}` is not an RFC 3339 date-time ({e}), e.g. 2018-03-01T00:00:00Z"),
+            Some(path),
+        )
+    })?;
+    let unix =
+        t.duration_since(std::time::UNIX_EPOCH).map_err(|_| Failure::bad("invalid_date", "before 1970", Some(path)))?;
+    let ms = unix.as_millis() as i128 - i128::from(EPOCH_UNIX) * 1000;
+    u64::try_from(ms).map_err(|_| {
+        Failure::bad("invalid_date", format!("`{text}` is before 2018-01-01, day 0 of the mock calendar"), Some(path))
+    })
+}
+
+/// Ms of the mock calendar (day 0 = 2018-01-01) as an RFC 3339 date-time.
+pub fn calendar_text(ms: u64) -> String {
+    calendar_time(ms).to_string()
+}
+
+/// `calendar_text` as a `Display`, to format without an intermediate `String`.
+fn calendar_time(ms: u64) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX * 1000 + ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_routes_index_their_counters_in_the_order_of_their_labels() {
+        for (i, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route as usize, i);
+        }
+        assert!(Route::ALL.windows(2).all(|w| w[0].name() < w[1].name()));
+    }
+}

@@ -1,0 +1,500 @@
+//! The bank API's JSON bodies as types: every request body the server reads and every response
+//! body it writes, for the server (`http`) and for clients (platform-mock's) alike.
+//!
+//! Request bodies are strict (`deny_unknown_fields`; a missing optional member means "none"), and
+//! read exactly as before they were shared: no `#[serde(default)]` where there was none (it would
+//! also let a JSON array with too few elements through as the struct).
+//! Response bodies serialise to the very bytes the server wrote when it built
+//! `serde_json::Value`s, whose keys come out sorted: so every response struct declares its
+//! fields in the alphabetical order of their JSON names, and an absent value is `null` unless
+//! the member is documented as omitted. A transactions page is written by hand on the hot path
+//! (`http::data`); `TransactionPage` is its shape, to read it (a test checks the two agree).
+//!
+//! This is the boundary only: the server converts these to and from domain values (`Desk`
+//! answers, `api` records) explicitly.
+
+use crate::alerts::EventType;
+use crate::api::{AccountRecord, BalanceRecord, ConsentStatus, Permission, TransactionRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An outcome of the negotiation space: issue name → option label.
+pub type Outcome = BTreeMap<String, String>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors and health
+
+/// The one error shape of the API.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    pub status: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negotiation
+
+/// `POST /negotiations`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct OpenBody {
+    pub platform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_time_ms: Option<u64>,
+}
+
+/// `POST /negotiations/{id}/offers`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct OfferBody {
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_time_ms: Option<u64>,
+}
+
+/// `POST /negotiations/{id}/accept`, `/negotiations/{id}/review` and
+/// `/agreements/{platform}/review` (an empty body is `{}`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TimeBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_time_ms: Option<u64>,
+    /// Reviews only: the review follows an incident.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_incident: bool,
+}
+
+/// `POST /negotiations/{id}/withdraw`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct WithdrawBody {
+    pub clause: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_time_ms: Option<u64>,
+}
+
+/// One issue of the negotiation space, as `POST /negotiations` lists them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Issue {
+    pub name: String,
+    pub options: Vec<String>,
+}
+
+/// The answer to `POST /negotiations` (201).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Opened {
+    pub bank: String,
+    /// The bank's opening offer when the bank opens; `null` otherwise.
+    pub bank_offer: Option<Outcome>,
+    pub issues: Vec<Issue>,
+    pub negotiation_id: String,
+    pub negotiation_token: String,
+    /// `platform` or `bank`: who makes the first move.
+    pub opens: String,
+    pub platform: String,
+    pub rounds: u32,
+}
+
+/// What the bank decided on a platform's move.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Counter,
+    Accept,
+    Withdraw,
+    Timeout,
+}
+
+/// The bank's answer to an offer, an accept or a withdrawal. Members that a decision does not
+/// carry are omitted: `counter` and `timeout` carry `Outcome`; `accept` carries `Outcome` and
+/// `Agreement`; `withdraw` carries `Clause` and `Reason`. `Round` is the round of the decision
+/// (for a timeout, the rounds played).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct NegotiationAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub round: u32,
+}
+
+/// An agreement reached: what the platform may ask consents for, and its agreement token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Agreement {
+    pub categories: Vec<String>,
+    pub linked_customers: u64,
+    pub permissions: Vec<Permission>,
+    pub platform: String,
+    pub purposes: Vec<String>,
+    pub token: String,
+}
+
+/// What the bank decided on reviewing a negotiation or an agreement.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Continue,
+    Withdraw,
+    Revoke,
+}
+
+/// The answer to a review; `Clause` and `Reason` are omitted for `continue`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReviewAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    pub decision: ReviewDecision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consents
+
+/// `POST /account-access-consents`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ConsentBody {
+    pub data: ConsentData,
+}
+
+/// The `Data` of a consent request; omitted permissions mean all the agreement supports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ConsentData {
+    pub customer_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_from_date_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_to_date_time: Option<String>,
+}
+
+/// A consent as the bank shows it: the answer to `GET /account-access-consents/{id}`, and with
+/// the consent's access token to `POST /account-access-consents` (201).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsentResponse {
+    /// The bearer token of data requests under this consent; only when it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    pub data: ConsentView,
+}
+
+/// A consent's members; date-times are RFC 3339 on the mock calendar, `null` when unset.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsentView {
+    pub consent_id: String,
+    pub creation_date_time: String,
+    pub customer_id: u64,
+    pub expiration_date_time: Option<String>,
+    pub permissions: Vec<Permission>,
+    pub revocation: Option<Revocation>,
+    pub status: ConsentStatus,
+    pub transaction_from_date_time: Option<String>,
+    pub transaction_to_date_time: Option<String>,
+}
+
+/// Who revoked a consent, why and when.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Revocation {
+    pub at: String,
+    /// `customer`, `bank` or `platform`.
+    pub by: String,
+    pub why: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event subscriptions
+
+/// `POST /event-subscriptions`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SubscriptionBody {
+    pub data: SubscriptionData,
+}
+
+/// The `Data` of a subscription request; omitted event types mean `fraud_alert`, an omitted
+/// rate no limit.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SubscriptionData {
+    pub callback_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<EventType>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_events_per_second: Option<u32>,
+}
+
+/// An event subscription: the answer to `POST /event-subscriptions` (201) and to
+/// `GET /event-subscriptions/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscriptionResponse {
+    pub data: SubscriptionView,
+    pub links: SelfLink,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscriptionView {
+    pub callback_url: String,
+    pub creation_date_time: String,
+    pub event_subscription_id: String,
+    pub event_types: Vec<EventType>,
+    /// `null` for no limit.
+    pub max_events_per_second: Option<u32>,
+}
+
+/// `{"Self": "/..."}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SelfLink {
+    #[serde(rename = "Self")]
+    pub self_link: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/// `GET /accounts`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountsResponse {
+    pub data: AccountList,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountList {
+    pub account: Vec<AccountRecord>,
+}
+
+/// `GET /accounts/{account}/balances`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalancesResponse {
+    pub data: BalanceList,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalanceList {
+    pub balance: Vec<BalanceRecord>,
+}
+
+/// `GET /accounts/{account}/transactions`: one page of the window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionPage {
+    pub data: TransactionList,
+    pub links: PageLinks,
+    pub meta: PageMeta,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionList {
+    pub transaction: Vec<TransactionRecord>,
+}
+
+/// The next page (`null` on the last) and this one, with the window spelled out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PageLinks {
+    #[serde(rename = "Next")]
+    pub next: Option<String>,
+    #[serde(rename = "Self")]
+    pub self_link: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageMeta {
+    pub total_pages: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountRecord, BalanceRecord, TransactionRecord};
+
+    /// The bytes of `value` serialised as it is, and through a `serde_json::Value` (which sorts
+    /// keys, as the server's bodies were built before these types): equal when the fields are
+    /// declared in the order of their JSON names.
+    fn assert_value_order<T: Serialize>(value: &T) {
+        let typed = serde_json::to_string(value).unwrap();
+        let through_value = serde_json::to_string(&serde_json::to_value(value).unwrap()).unwrap();
+        assert_eq!(typed, through_value);
+    }
+
+    fn outcome() -> Outcome {
+        [("b".to_string(), "y".to_string()), ("a".to_string(), "x".to_string())].into()
+    }
+
+    #[test]
+    fn every_response_serialises_to_the_bytes_of_its_json_value() {
+        assert_value_order(&ApiError { code: "c".into(), message: "m".into(), path: Some("p".into()) });
+        assert_value_order(&ApiError { code: "c".into(), message: "m".into(), path: None });
+        assert_value_order(&Health { status: "ok".into() });
+        for bank_offer in [None, Some(outcome())] {
+            assert_value_order(&Opened {
+                bank: "b".into(),
+                bank_offer,
+                issues: vec![Issue { name: "n".into(), options: vec!["o".into()] }],
+                negotiation_id: "1".into(),
+                negotiation_token: "t".into(),
+                opens: "platform".into(),
+                platform: "p".into(),
+                rounds: 3,
+            });
+        }
+        let agreement = Agreement {
+            categories: vec!["balances".into()],
+            linked_customers: 4,
+            permissions: vec![Permission::ReadBalances],
+            platform: "p".into(),
+            purposes: vec!["commerce".into()],
+            token: "t".into(),
+        };
+        let bare = NegotiationAnswer {
+            agreement: None,
+            clause: None,
+            decision: Decision::Counter,
+            outcome: None,
+            reason: None,
+            round: 2,
+        };
+        for answer in [
+            NegotiationAnswer { outcome: Some(outcome()), ..bare.clone() },
+            NegotiationAnswer {
+                agreement: Some(agreement),
+                outcome: Some(outcome()),
+                decision: Decision::Accept,
+                ..bare.clone()
+            },
+            NegotiationAnswer {
+                clause: Some("c".into()),
+                reason: Some("r".into()),
+                decision: Decision::Withdraw,
+                ..bare.clone()
+            },
+        ] {
+            assert_value_order(&answer);
+        }
+        assert_value_order(&ReviewAnswer { clause: None, decision: ReviewDecision::Continue, reason: None });
+        assert_value_order(&ReviewAnswer {
+            clause: Some("c".into()),
+            decision: ReviewDecision::Revoke,
+            reason: Some("r".into()),
+        });
+        let view = ConsentView {
+            consent_id: "1".into(),
+            creation_date_time: "2018-01-01T00:00:00Z".into(),
+            customer_id: 3,
+            expiration_date_time: None,
+            permissions: vec![Permission::ReadAccountsBasic],
+            revocation: None,
+            status: ConsentStatus::Authorised,
+            transaction_from_date_time: None,
+            transaction_to_date_time: Some("2018-02-01T00:00:00Z".into()),
+        };
+        assert_value_order(&ConsentResponse { access_token: Some("a".into()), data: view.clone() });
+        assert_value_order(&ConsentResponse {
+            access_token: None,
+            data: ConsentView {
+                revocation: Some(Revocation { at: "x".into(), by: "customer".into(), why: "w".into() }),
+                ..view
+            },
+        });
+        assert_value_order(&SubscriptionResponse {
+            data: SubscriptionView {
+                callback_url: "http://127.0.0.1:1/a".into(),
+                creation_date_time: "2018-01-01T00:00:00Z".into(),
+                event_subscription_id: "1".into(),
+                event_types: vec![EventType::FraudAlert],
+                max_events_per_second: None,
+            },
+            links: SelfLink { self_link: "/event-subscriptions/1".into() },
+        });
+        let s = || Some("s".to_string());
+        assert_value_order(&AccountsResponse {
+            data: AccountList {
+                account: vec![AccountRecord {
+                    account_id: "a".into(),
+                    account_number: s(),
+                    account_type: s(),
+                    card_pan: s(),
+                    holder_name: s(),
+                    masked_number: s(),
+                    routing_number: s(),
+                }],
+            },
+        });
+        assert_value_order(&BalancesResponse {
+            data: BalanceList {
+                balance: vec![BalanceRecord { account_id: "a".into(), available: s(), band: s(), current: s() }],
+            },
+        });
+        assert_value_order(&TransactionPage {
+            data: TransactionList {
+                transaction: vec![TransactionRecord {
+                    account_id: s(),
+                    amount: s(),
+                    booking_date_time_ms: Some(1),
+                    fraud_flag: Some(false),
+                    merchant_category: s(),
+                    merchant_name: s(),
+                    place_zip5: s(),
+                    status: s(),
+                    transaction_id: "t".into(),
+                }],
+            },
+            links: PageLinks { next: None, self_link: "/x".into() },
+            meta: PageMeta { total_pages: 1 },
+        });
+    }
+
+    #[test]
+    fn request_bodies_a_client_writes_are_the_ones_the_server_reads() {
+        let open = OpenBody { platform: "p".into(), sim_time_ms: None };
+        assert_eq!(serde_json::to_string(&open).unwrap(), r#"{"Platform":"p"}"#);
+        let time: TimeBody = serde_json::from_str("{}").unwrap();
+        assert_eq!(time, TimeBody::default());
+        assert_eq!(serde_json::to_string(&time).unwrap(), "{}");
+        let consent = ConsentBody {
+            data: ConsentData {
+                customer_id: 3,
+                permissions: Some(vec![Permission::ReadBalances]),
+                transaction_from_date_time: None,
+                transaction_to_date_time: None,
+            },
+        };
+        let text = serde_json::to_string(&consent).unwrap();
+        assert_eq!(text, r#"{"Data":{"CustomerId":3,"Permissions":["ReadBalances"]}}"#);
+        assert_eq!(serde_json::from_str::<ConsentBody>(&text).unwrap(), consent);
+        assert!(serde_json::from_str::<OpenBody>(r#"{"Platform":"p","Extra":1}"#).is_err(), "unknown members refused");
+    }
+}
