@@ -72,6 +72,9 @@ pub struct RevocationRecord {
     pub at: SimTime,
     /// `customer`, `bank` or `platform`.
     pub by: String,
+    /// The clause of the bank's policy it was revoked over, when the bank revoked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
     pub why: String,
 }
 
@@ -172,7 +175,16 @@ impl Consent {
     pub fn revoke(&mut self, now: SimTime, by: &str, why: &str) {
         if self.status != ConsentStatus::Revoked {
             self.status = ConsentStatus::Revoked;
-            self.revocation = Some(RevocationRecord { at: now, by: by.into(), why: why.into() });
+            self.revocation = Some(RevocationRecord { at: now, by: by.into(), clause: None, why: why.into() });
+        }
+    }
+
+    /// The bank revokes the consent over a clause of its policy (its agreement was revoked).
+    pub fn revoke_over(&mut self, now: SimTime, clause: &str, why: &str) {
+        if self.status != ConsentStatus::Revoked {
+            self.status = ConsentStatus::Revoked;
+            let clause = Some(clause.into());
+            self.revocation = Some(RevocationRecord { at: now, by: "bank".into(), clause, why: why.into() });
         }
     }
 
@@ -252,6 +264,38 @@ pub struct DataRequest {
     pub wants: FieldSet,
     /// Whether the platform asks for transactions made outside it too.
     pub wants_off_platform: bool,
+}
+
+/// How much a request asks for. An HTTP request names a resource, not fields: by default it
+/// asks for what its consent and the agreement allow, so a platform keeping to its consent is
+/// never counted as over-fetching; `X-Requested-Fields: *` asks for every field of the resource
+/// (and transactions made outside the platform), as an over-fetching platform does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asking {
+    WithinConsent,
+    Everything,
+}
+
+impl Asking {
+    /// The `X-Requested-Fields` header: absent, or `*`.
+    pub const HEADER: &'static str = "x-requested-fields";
+
+    pub fn parse(header: Option<&str>) -> Option<Asking> {
+        match header {
+            None => Some(Asking::WithinConsent),
+            Some("*") => Some(Asking::Everything),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The fields (and whether off-platform transactions) a request for `resource` asks for, given
+/// the fields and off-platform right its consent and terms allow: one rule for both modes.
+pub fn wants(resource: Resource, asking: Asking, allowed: FieldSet, off_platform_allowed: bool) -> (FieldSet, bool) {
+    match asking {
+        Asking::WithinConsent => (resource.fields().intersect(allowed), off_platform_allowed),
+        Asking::Everything => (resource.fields(), true),
+    }
 }
 
 /// The bank's decision on a request it serves.

@@ -6,7 +6,7 @@
 //! Time is passed in: `sim_now` for decisions that depend on the scenario's calendar (trust
 //! after incidents, regulations in force), `now` for consent lifetimes.
 
-use crate::api::{self, Consent, DataRequest, Grant, Permission, Refusal};
+use crate::api::{self, Asking, Consent, DataRequest, Grant, Permission, Refusal};
 use crate::policy::{self, Standing, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -652,7 +652,7 @@ impl Desk {
             a.revoked = Some(why.clone());
         }
         for c in self.consents.values_mut().filter(|c| c.platform == platform) {
-            c.consent.revoke(now, "bank", &why.reason);
+            c.consent.revoke_over(now, &why.clause, &why.reason);
         }
         self.alert_consents.remove(platform);
     }
@@ -740,7 +740,7 @@ impl Desk {
         now: SimTime,
     ) -> Result<(String, u64, Grant), DeskError> {
         let token = self.mint.check(token)?;
-        let served = self.serve_consent(token, request, now)?;
+        let served = self.serve_consent(token, request, Asking::WithinConsent, now)?;
         Ok((self.consents[&served.consent].platform.clone(), served.customer, served.grant))
     }
 
@@ -751,6 +751,7 @@ impl Desk {
         &mut self,
         token: Verified<'_>,
         request: &DataRequest,
+        asking: Asking,
         now: SimTime,
     ) -> Result<Served, DeskError> {
         let Verified { kind, platform, id } = token;
@@ -764,29 +765,38 @@ impl Desk {
         let agreement =
             self.agreements.get(&entry.platform).ok_or_else(|| DeskError::NoAgreement(entry.platform.clone()))?;
         let customer = entry.customer;
-        // An HTTP request names a resource, not fields: it asks for what its consent and the
-        // agreement allow, so a platform keeping to its consent is never counted as over-fetching.
         let terms = &agreement.info.terms;
-        let request = DataRequest {
-            wants: request.wants.intersect(entry.consent.allowed_fields()).intersect(terms.allowed_fields()),
-            wants_off_platform: request.wants_off_platform
+        let (wants, wants_off_platform) = api::wants(
+            request.resource,
+            asking,
+            entry.consent.allowed_fields().intersect(terms.allowed_fields()),
+            request.wants_off_platform
                 && entry.consent.has(Permission::ReadOffPlatformTransactions)
                 && terms.grants(testbed_core::terms::DataCategory::OffPlatformTransactions),
-            ..*request
-        };
+        );
+        let request = DataRequest { wants: wants.intersect(request.wants), wants_off_platform, ..*request };
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
-        match api::authorize(&entry.consent, terms, &request, now) {
+        let (answer, violation) = match api::authorize(&entry.consent, terms, &request, now) {
             Err(refusal) => {
                 ledger.refused(refusal.as_str(), refusal.is_violation());
-                Err(DeskError::Refused(refusal))
+                (Err(DeskError::Refused(refusal)), refusal.is_violation())
             }
             Ok(grant) => {
                 if grant.is_violation() {
                     ledger.blocked(grant.blocked, grant.blocked_off_platform);
                 }
-                Ok(Served { consent: id, customer, grant })
+                (Ok(Served { consent: id, customer, grant }), grant.is_violation())
             }
+        };
+        // The audit sees the violation at once; a revocation stops data from the next request.
+        if violation
+            && let Some(why) =
+                crate::policy::audit(&self.scenario.banks[self.bank], ledger.violations(), agreement.revoked.is_some())
+        {
+            let platform = entry.platform.clone();
+            self.revoke_agreement(&platform, why, now);
         }
+        answer
     }
 
     /// Records what a response served to `platform` (as `serve` returned it) carried.

@@ -225,6 +225,9 @@ pub struct Revocation {
     pub at: String,
     /// `customer`, `bank` or `platform`.
     pub by: String,
+    /// The clause of the bank's policy it revoked over; absent unless the bank revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
     pub why: String,
 }
 
@@ -425,7 +428,7 @@ mod tests {
         assert_value_order(&ConsentResponse {
             access_token: None,
             data: ConsentView {
-                revocation: Some(Revocation { at: "x".into(), by: "customer".into(), why: "w".into() }),
+                revocation: Some(Revocation { at: "x".into(), by: "customer".into(), clause: None, why: "w".into() }),
                 ..view
             },
         });

@@ -223,6 +223,18 @@ pub struct TimelineEntry {
     pub detail: String,
 }
 
+impl TimelineEntry {
+    /// A bank revoked an agreement during the data phase (an audit), in either mode.
+    pub fn revocation(at_ms: u64, platform: &str, bank: &str, clause: &str, reason: &str) -> TimelineEntry {
+        TimelineEntry {
+            at_ms,
+            kind: "revocation".into(),
+            subject: format!("{platform}→{bank}"),
+            detail: format!("the bank revoked the agreement over clause `{clause}`: {reason}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub negotiations: u32,

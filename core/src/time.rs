@@ -59,6 +59,25 @@ pub fn calendar_text(ms: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Why a date-time is not a time of the API's calendar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CalendarError {
+    /// Not an RFC 3339 date-time (the parser's words).
+    Syntax(String),
+    /// Before 2018-01-01, day 0 of the calendar.
+    BeforeEpoch,
+}
+
+/// Ms after simulated time zero of an RFC 3339 date-time on the API's calendar: the inverse of
+/// [`calendar_text`], for the server reading queries and the client reading answers.
+pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
+    let t =
+        humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).map_err(|e| CalendarError::Syntax(e.to_string()))?;
+    let unix = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| CalendarError::BeforeEpoch)?;
+    let ms = unix.as_millis() as i128 - i128::from(CALENDAR_EPOCH_UNIX) * 1000;
+    u64::try_from(ms).map_err(|_| CalendarError::BeforeEpoch)
+}
+
 /// A short human form with at most two units: `12d 3h`, `4m 10s`, `250ms`, `0s`.
 pub fn format_duration(d: Duration) -> String {
     const UNITS: [(&str, u128); 7] = [

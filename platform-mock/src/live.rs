@@ -32,7 +32,8 @@ use testbed_core::latency::LatencyRecorder;
 use testbed_core::negotiation::review::Verdict;
 use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Totals,
+    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Revocation, TimelineEntry,
+    Totals,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{Agreement, RemoteBanks, negotiate};
@@ -369,9 +370,21 @@ pub fn run(
         // many and why).
         let abandoned: u64 = latency.values().map(|(_, r)| r.summary(wall).abandoned_total()).sum();
         complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
+        let interrupted = stop.load(Ordering::Relaxed);
         let mut flow_reports = Vec::new();
         for (fi, f) in flows.iter().enumerate() {
             let platform = &scenario.platforms[f.platform].name;
+            // A bank's audit revocation ends the flow where the virtual run ends it.
+            let revoked = observed.revocations[fi].as_ref().map(|(at_ms, clause, why)| {
+                let scale = pace.banks[f.bank].scale.max(1e-9);
+                let revocation =
+                    Revocation { at_ms: f.start.as_millis() + at_ms, clause: clause.clone(), reason: why.clone() };
+                let entry =
+                    TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
+                report.timeline.push(entry);
+                report.negotiations[f.pair].revocation.get_or_insert(revocation);
+                ((*at_ms as f64 / scale) as u64).min(wall.as_millis() as u64)
+            });
             let exposure = match in_process {
                 Some(banks) => banks.exposure(f.bank, platform),
                 None => {
@@ -384,8 +397,12 @@ pub fn run(
                     platform: platform.clone(),
                     bank: scenario.banks[f.bank].name.clone(),
                     started_at_ms: 0,
-                    ended_at_ms: wall.as_millis() as u64,
-                    ended_by: if complete { "phase_over".into() } else { "interrupted".into() },
+                    ended_at_ms: revoked.unwrap_or(wall.as_millis() as u64),
+                    ended_by: match (revoked, interrupted) {
+                        (Some(_), _) => "revoked".into(),
+                        (None, true) => "interrupted".into(),
+                        (None, false) => "phase_over".into(),
+                    },
                     categories: f.terms.category_names().into_iter().map(String::from).collect(),
                     purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
                     permissions: observed.permissions[fi].clone(),
@@ -470,6 +487,7 @@ pub fn run(
         });
     }
     report.complete = complete;
+    report.timeline.sort_by_key(|e| e.at_ms);
     report.totals = Totals::count(&report.negotiations);
     rt.shutdown_timeout(opts.drain);
     Ok(report)
@@ -572,6 +590,8 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
 }
 
 struct LiveFlow {
+    /// The negotiation's index in the session's report.
+    pair: usize,
     platform: usize,
     bank: usize,
     /// When the agreement was reached: simulated time zero of the flow's live data phase.
@@ -599,6 +619,9 @@ struct Observed {
     paced: Vec<bool>,
     /// Per bank: its counters before and after the data phase, if it publishes them.
     counters: Vec<Option<(BankCounters, BankCounters)>>,
+    /// Per flow: the bank's revocation of the agreement during the phase (ms on the bank's
+    /// calendar, clause, reason).
+    revocations: Vec<Option<(u64, String, String)>>,
 }
 
 /// Counters a bank publishes at `/metrics` (bank-mock does; another server may not): its
@@ -830,6 +853,8 @@ struct Send {
     url: String,
     token: String,
     purpose: Purpose,
+    /// Ask for every field, beyond the consent (`X-Requested-Fields: *`).
+    over_fetch: bool,
     cfg: testbed_core::scenario::ClientConfig,
     slots: Arc<tokio::sync::Semaphore>,
     ledger: Arc<Vec<Mutex<PairLedger>>>,
@@ -852,9 +877,14 @@ async fn send_request(r: Send, mut pending: Pending) {
             return pending.end(|rec| rec.abandoned(Abandoned::ClientTimeout));
         }
         pending.sent = true;
+        let headers: &[(&str, &str)] = if r.over_fetch {
+            &[("x-purpose", r.purpose.as_str()), ("x-requested-fields", "*")]
+        } else {
+            &[("x-purpose", r.purpose.as_str())]
+        };
         let answer = tokio::time::timeout(
             r.cfg.timeout,
-            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), &[("x-purpose", r.purpose.as_str())], None),
+            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), headers, None),
         )
         .await;
         let (error, wait) = match answer {
@@ -939,6 +969,7 @@ fn live_flows(agreements: &[(usize, Agreement)], tokens: &BTreeMap<usize, String
         .filter(|(_, a)| a.revoked_at.is_none())
         .filter_map(|(pair, a)| {
             tokens.get(pair).map(|t| LiveFlow {
+                pair: *pair,
                 platform: a.platform,
                 bank: a.bank,
                 start: a.at,
@@ -970,6 +1001,15 @@ async fn load(
     let client = HttpClient::default();
     let latency: SharedLatency = Arc::new(Mutex::new(BTreeMap::new()));
     let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, &stop).await;
+    // Per flow, one consent to read back after the phase: a bank's audit revokes them all.
+    let probes: Vec<Option<(String, String)>> = consent_customers
+        .iter()
+        .zip(&access)
+        .map(|(ids, tokens)| {
+            let (id, c) = ids.iter().next()?;
+            Some((id.clone(), tokens[*c as usize].clone()?))
+        })
+        .collect();
     let plans = flow_plans(scenario, flows);
     let ledgers: Vec<Mutex<PairLedger>> = plans.iter().map(|p| Mutex::new(PairLedger::new(p.linked))).collect();
     // Paced on the flows that linked a customer: an agreement whose consents were all refused
@@ -1105,6 +1145,7 @@ async fn load(
                     url: request_url(&base, &bank_name, item, a.customer, sim_ms),
                     token: access[fi][a.customer as usize].clone().expect("checked above"),
                     purpose: item.purpose,
+                    over_fetch: a.over_fetch,
                     cfg: platform.client.clone(),
                     slots: slots.clone(),
                     ledger: ledgers.clone(),
@@ -1153,6 +1194,7 @@ async fn load(
     }
     let counters: Vec<_> =
         counters_before.iter().zip(read_counters(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
+    let revocations = read_revocations(&client, urls, flows, &probes).await;
     let mut map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
     count_dropped_alerts(&mut map, &counters);
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
@@ -1168,7 +1210,42 @@ async fn load(
         pace,
         paced,
         counters,
+        revocations,
     }
+}
+
+/// A bank's revocation of a flow's agreement during the data phase, read back from one of its
+/// consents (`GET /account-access-consents/{id}`): when on the bank's calendar, over which
+/// clause, why. One way for in-process and remote banks.
+async fn read_revocations(
+    client: &HttpClient,
+    urls: &[String],
+    flows: &[LiveFlow],
+    probes: &[Option<(String, String)>],
+) -> Vec<Option<(u64, String, String)>> {
+    let mut out = Vec::new();
+    for (f, probe) in flows.iter().zip(probes) {
+        let Some((id, token)) = probe else {
+            out.push(None);
+            continue;
+        };
+        let url = format!("{}/account-access-consents/{id}", urls[f.bank]);
+        let answer =
+            tokio::time::timeout(Duration::from_secs(2), client.send(hyper::Method::GET, &url, Some(token), &[], None));
+        let revocation = match answer.await {
+            Ok(Ok(a)) if a.status.is_success() => {
+                serde_json::from_slice::<serde_json::Value>(&a.body).ok().and_then(|v| {
+                    let r = &v["Data"]["Revocation"];
+                    let clause = r["Clause"].as_str()?.to_string();
+                    let at = testbed_core::time::calendar_ms(r["At"].as_str()?).ok()?;
+                    Some((at, clause, r["Why"].as_str().unwrap_or_default().to_string()))
+                })
+            }
+            _ => None,
+        };
+        out.push(revocation);
+    }
+    out
 }
 
 /// Waits (briefly) for the request tasks cut off at the end of the drain to count themselves

@@ -12,7 +12,7 @@
 //! field; push flows turn the population's card transactions into deliveries from the bank,
 //! measured from the transaction to the delivery.
 
-use bank_mock::api::{self, Consent, DataRequest, Resource};
+use bank_mock::api::{self, Asking, Consent, DataRequest, Resource};
 use bank_mock::service::{Admission, BankQueue, RateLimit};
 use rand::RngExt;
 use std::collections::BTreeMap;
@@ -409,17 +409,21 @@ impl Phase<'_> {
             RequestKind::FraudAlert => Resource::FraudAlert,
         };
         let serving = flow.minimised.as_ref().unwrap_or(&flow.terms);
-        let mut wants = resource.fields().intersect(serving.allowed_fields());
-        if req.over_fetch {
-            // Over-fetching asks the raw resource for everything, whatever the design.
-            wants = resource.fields();
-        } else if flow.minimised.is_some()
+        // Over-fetching asks the raw resource for everything, whatever the design.
+        let asking = if req.over_fetch { Asking::Everything } else { Asking::WithinConsent };
+        let (mut wants, wants_off_platform) = api::wants(
+            resource,
+            asking,
+            serving.allowed_fields(),
+            serving.grants(DataCategory::OffPlatformTransactions),
+        );
+        if asking == Asking::WithinConsent
+            && flow.minimised.is_some()
             && let Some((derived, fields)) = derived_request(item.kind)
         {
             resource = derived;
             wants = fields.intersect(serving.allowed_fields());
         }
-        let wants_off_platform = req.over_fetch || serving.grants(DataCategory::OffPlatformTransactions);
         let request = DataRequest { resource, purpose: item.purpose, wants, wants_off_platform };
         let outcome = api::authorize(&flow.consent, serving, &request, finish);
         let timed_out = back.since(req.sent) > client.timeout;
@@ -635,13 +639,13 @@ impl Phase<'_> {
             RequestKind::FraudAlert => Resource::FraudAlert,
             _ => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
         };
-        let wants_off_platform = flow.terms.grants(DataCategory::OffPlatformTransactions);
-        let request = DataRequest {
+        let (wants, wants_off_platform) = api::wants(
             resource,
-            purpose,
-            wants: resource.fields().intersect(flow.terms.allowed_fields()),
-            wants_off_platform,
-        };
+            Asking::WithinConsent,
+            flow.terms.allowed_fields(),
+            flow.terms.grants(DataCategory::OffPlatformTransactions),
+        );
+        let request = DataRequest { resource, purpose, wants, wants_off_platform };
         match api::authorize(&flow.consent, &flow.terms, &request, finish) {
             Err(refusal) => {
                 flow.ledger.refused(refusal.as_str(), refusal.is_violation());
@@ -664,9 +668,9 @@ impl Phase<'_> {
         }
         let flow = &mut self.flows[fi];
         let bank = &self.sc.banks[flow.bank];
-        let Some(limit) = bank.revoke_after_violations else { return };
-        if flow.ledger.violations() >= limit && flow.audit_revoked.is_none() && flow.revoked_at.is_none() {
-            let reason = format!("an audit found {limit} requests outside the agreed terms");
+        let revoked = flow.audit_revoked.is_some() || flow.revoked_at.is_some();
+        if let Some(why) = bank_mock::policy::audit(bank, flow.ledger.violations(), revoked) {
+            let reason = why.reason;
             flow.revoked_at = Some(at);
             flow.consent.revoke(at, "bank", &reason);
             if at < flow.end {
@@ -674,16 +678,11 @@ impl Phase<'_> {
                 flow.ended_by = "revoked";
                 self.sources.end_flow(fi, at);
             }
-            let revocation = Revocation { at_ms: at.as_millis(), clause: "revoke_after_violations".into(), reason };
-            self.timeline.push(TimelineEntry {
-                at_ms: at.as_millis(),
-                kind: "revocation".into(),
-                subject: format!("{}→{}", self.sc.platforms[flow.platform].name, bank.name),
-                detail: format!(
-                    "the bank revoked the agreement over clause `revoke_after_violations`: {}",
-                    revocation.reason
-                ),
-            });
+            let revocation = Revocation { at_ms: at.as_millis(), clause: why.clause, reason };
+            let platform = &self.sc.platforms[flow.platform].name;
+            let entry =
+                TimelineEntry::revocation(at.as_millis(), platform, &bank.name, &revocation.clause, &revocation.reason);
+            self.timeline.push(entry);
             flow.audit_revoked = Some(revocation);
         }
     }

@@ -22,6 +22,7 @@ fn consent_wire(c: &api::Consent, customer: u64) -> ConsentView {
         revocation: c.revocation.as_ref().map(|r| Revocation {
             at: calendar_text(r.at.as_millis()),
             by: r.by.clone(),
+            clause: r.clause.clone(),
             why: r.why.clone(),
         }),
         status: c.status,

@@ -4,7 +4,7 @@
 //! in-flight gauge and busy time), with the cache of generated transaction days.
 
 use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
-use crate::api::{self, DataRequest, Resource};
+use crate::api::{self, Asking, DataRequest, Resource};
 use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
 use crate::wire::{AccountList, AccountsResponse, BalanceList, BalancesResponse};
 use axum::Json;
@@ -33,6 +33,18 @@ fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
             })
         }
     }
+}
+
+/// How much the request asks for (`X-Requested-Fields`): absent, or `*` for every field.
+fn asking(headers: &HeaderMap) -> Result<Asking, Failure> {
+    let value = headers.get(Asking::HEADER).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    Asking::parse(value).ok_or_else(|| {
+        Failure::bad(
+            "invalid_header",
+            format!("`{}` is not a field selection (allowed: `*`, or no header)", value.unwrap_or_default()),
+            Some("X-Requested-Fields"),
+        )
+    })
 }
 
 /// The service model in real time for a data request: outage, authentication, rate limit, a
@@ -126,6 +138,7 @@ pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Reques
     let headers = request.headers();
     service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::CustomerService)?;
+        let asking = asking(headers)?;
         let request = DataRequest {
             resource: Resource::Accounts,
             purpose,
@@ -133,7 +146,7 @@ pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Reques
             wants_off_platform: false,
         };
         let now = state.sim_now();
-        let served = state.desk().serve_consent(token, &request, now)?;
+        let served = state.desk().serve_consent(token, &request, asking, now)?;
         let person = population::customer(&state.spec, served.customer);
         let records = api::account_records(&served.grant, &person);
         let disclosure = Disclosure {
@@ -158,6 +171,7 @@ pub(super) async fn balances(
     let headers = request.headers();
     service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::BalanceDisplay)?;
+        let asking = asking(headers)?;
         let request = DataRequest {
             resource: Resource::Balances,
             purpose,
@@ -165,7 +179,7 @@ pub(super) async fn balances(
             wants_off_platform: false,
         };
         let now = state.sim_now();
-        let served = state.desk().serve_consent(token, &request, now)?;
+        let served = state.desk().serve_consent(token, &request, asking, now)?;
         if !account_belongs(&state.spec, served.customer, &account) {
             return Err(DeskError::NotFound("account").into());
         }
@@ -250,7 +264,7 @@ pub(super) fn transactions_page(
     };
     // The desk is locked twice, briefly: to decide (and count refusals), and to count what
     // was served; the page is built between and serialised after, unlocked.
-    let served = state.desk().serve_consent(token, &request, nowt)?;
+    let served = state.desk().serve_consent(token, &request, asking(headers)?, nowt)?;
     let (customer, grant) = (served.customer, served.grant);
     if !account_belongs(&state.spec, customer, account) {
         return Err(DeskError::NotFound("account").into());

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use testbed_core::SimTime;
 use testbed_core::population::PopulationSpec;
 use testbed_core::scenario::{EventKind, Scenario};
+use testbed_core::time::CalendarError;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -588,18 +589,17 @@ async fn count_responses(State(state): State<Arc<AppState>>, request: Request, n
 
 /// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01).
 fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
-    let t = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).map_err(|e| {
-        Failure::bad(
+    testbed_core::time::calendar_ms(text).map_err(|e| match e {
+        CalendarError::Syntax(e) => Failure::bad(
             "invalid_date",
             format!("`{text}` is not an RFC 3339 date-time ({e}), e.g. 2018-03-01T00:00:00Z"),
             Some(path),
-        )
-    })?;
-    let unix =
-        t.duration_since(std::time::UNIX_EPOCH).map_err(|_| Failure::bad("invalid_date", "before 1970", Some(path)))?;
-    let ms = unix.as_millis() as i128 - i128::from(EPOCH_UNIX) * 1000;
-    u64::try_from(ms).map_err(|_| {
-        Failure::bad("invalid_date", format!("`{text}` is before 2018-01-01, day 0 of the mock calendar"), Some(path))
+        ),
+        CalendarError::BeforeEpoch => Failure::bad(
+            "invalid_date",
+            format!("`{text}` is before 2018-01-01, day 0 of the mock calendar"),
+            Some(path),
+        ),
     })
 }
 

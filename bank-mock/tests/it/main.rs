@@ -376,7 +376,7 @@ fn a_revoked_consent_refuses_the_very_next_request_and_records_who_and_why() {
     assert_eq!(c.status, ConsentStatus::Revoked);
     assert_eq!(
         c.revocation,
-        Some(RevocationRecord { at: revoked_at, by: "customer".into(), why: "changed my mind".into() })
+        Some(RevocationRecord { at: revoked_at, by: "customer".into(), clause: None, why: "changed my mind".into() })
     );
     assert_eq!(api::authorize(&c, &t, &balance_request(), revoked_at), Err(Refusal::ConsentRevoked));
     assert_eq!(api::authorize(&c, &t, &balance_request(), revoked_at + DAY), Err(Refusal::ConsentRevoked));

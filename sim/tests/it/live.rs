@@ -202,3 +202,36 @@ fn a_load_spike_multiplies_live_arrivals() {
     let ratio = during as f64 / before as f64;
     assert!((4.0..6.0).contains(&ratio), "{during} requests with a ×5 spike, {before} without");
 }
+
+#[test]
+fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run() {
+    let mut table = scenario_table("live-demo.toml");
+    table.remove("thresholds");
+    let platform = entry_mut(&mut table, "platforms", "demo-platform");
+    let client: toml::Table = toml::from_str("over_fetch = 0.5").unwrap();
+    platform.insert("client".into(), toml::Value::Table(client));
+    policy_mut(&mut table, "demo-bank").insert("revoke_after_violations".into(), toml::Value::Integer(20));
+    let scenario = parse(&table);
+    let virtual_report = sim::run(&scenario);
+    let revoked = |r: &testbed_core::report::Report| {
+        let n = negotiation(r, "demo-platform", "demo-bank");
+        n.revocation.as_ref().map(|v| v.clause.clone())
+    };
+    assert_eq!(revoked(&virtual_report).as_deref(), Some("revoke_after_violations"), "the virtual run revokes");
+    let opts = LiveOptions { duration: Duration::from_millis(1_000), max_rate: 500.0, ..Default::default() };
+    let live = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    assert_eq!(revoked(&live), revoked(&virtual_report), "the live run revokes over the same clause");
+    let data = live.data.as_ref().unwrap();
+    let flow = data.flows.iter().find(|f| f.bank == "demo-bank").unwrap();
+    assert_eq!(flow.ended_by, "revoked");
+    assert!(flow.exposure.violations >= 20, "{:?}", flow.exposure);
+    // Requests after the revocation are refused: the consent is revoked.
+    let refused: u64 = data
+        .latency
+        .iter()
+        .filter(|r| r.bank == "demo-bank")
+        .map(|r| r.latency.errors.get("refused:403").copied().unwrap_or(0))
+        .sum();
+    assert!(refused > 0, "{:?}", data.latency);
+    assert!(live.timeline.iter().any(|e| e.kind == "revocation" && e.subject == "demo-platform→demo-bank"));
+}
