@@ -1,7 +1,8 @@
 //! `platform-mock`: a simulated partner platform: its negotiating agent, the HTTP client it
 //! uses to negotiate with banks and read their data (`client`), the live driver that negotiates
-//! with bank servers and then sends the scenario's workload as open-model load (`live`, the
-//! `platform-mock run` command and `sim run --live`), the callback banks push fraud alerts to in
+//! with bank servers (`remote`) and then sends the scenario's workload as open-model load
+//! (`live`, the `platform-mock run` command and `sim run --live`, with their shared flags in
+//! `live_args` and the banks' `/metrics` read in `bank_metrics`), the callback banks push fraud alerts to in
 //! live mode (`alerts`), and a load generator (`load`, the `platform-mock load` command) for
 //! open- and closed-model load on loopback.
 //!
@@ -9,10 +10,12 @@
 //! runner in `sim`, or the live driver, which turns wall time into send times).
 
 pub mod alerts;
+mod bank_metrics;
 pub mod client;
 pub mod live;
 pub mod live_args;
 pub mod load;
+mod remote;
 
 use std::sync::Arc;
 use testbed_core::negotiation::{Negotiator, Preferences};

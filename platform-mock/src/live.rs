@@ -20,7 +20,9 @@
 //! booking that raised it and counts what it carried, and unsubscribes when the run ends.
 
 use crate::alerts::{CallbackServer, OnNotification};
+use crate::bank_metrics::{BankCounters, count_dropped_alerts, queue_figures, read_counters};
 use crate::client::{ClientError, HttpClient};
+use crate::remote::HttpBanks;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,18 +31,15 @@ use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
-use testbed_core::negotiation::review::Verdict;
-use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
 use testbed_core::report::{
     BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Revocation, TimelineEntry,
     Totals,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
-use testbed_core::session::{Agreement, RemoteBanks, negotiate};
+use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
 use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
-use tokio::runtime::Runtime;
 
 pub struct LiveOptions {
     /// Wall-clock length of the data phase.
@@ -77,204 +76,6 @@ impl Default for LiveOptions {
 /// what each bank issued each platform it negotiates with, out of band (`bank-mock serve` prints
 /// them), and the platform presents to open a negotiation.
 pub type ClientTokens = BTreeMap<(usize, usize), String>;
-
-struct HttpBanks<'a> {
-    rt: &'a Runtime,
-    client: HttpClient,
-    scenario: &'a Scenario,
-    urls: Vec<String>,
-    client_tokens: &'a ClientTokens,
-    /// Per pair: the bank, the negotiation's id and its token (the credential for every move).
-    negotiations: BTreeMap<usize, RemoteNegotiation>,
-    /// Per pair: the agreement token.
-    tokens: BTreeMap<usize, String>,
-    error: Option<String>,
-    /// A bank that refused a platform's client token: the run cannot negotiate there at all.
-    refused: Option<ClientError>,
-}
-
-#[derive(Clone)]
-struct RemoteNegotiation {
-    bank: usize,
-    id: String,
-    token: String,
-}
-
-impl HttpBanks<'_> {
-    /// A negotiation move or review, with the token that covers it.
-    fn post(&mut self, url: &str, token: &str, body: serde_json::Value) -> Option<serde_json::Value> {
-        match self.rt.block_on(self.client.post_json(url, Some(token), &body)) {
-            Ok((status, v)) if status.is_success() => Some(v),
-            Ok((status, v)) => {
-                self.error.get_or_insert(format!("{url}: {status}: {v}"));
-                None
-            }
-            Err(e) => {
-                self.error.get_or_insert(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn outcome(&self, v: &serde_json::Value) -> Option<OutcomeId> {
-        let labels = v.as_object()?;
-        let space = &self.scenario.space;
-        let choice: Option<Vec<usize>> = space
-            .issues()
-            .iter()
-            .enumerate()
-            .map(|(i, issue)| space.option_index(i, labels.get(&issue.name)?.as_str()?))
-            .collect();
-        space.outcome(&choice?).ok()
-    }
-
-    fn failed(&self) -> Decision {
-        Decision::Withdraw(Withdrawal {
-            clause: "transport_error".into(),
-            reason: self.error.clone().unwrap_or_default(),
-        })
-    }
-}
-
-fn ms(t: SimTime) -> u64 {
-    t.as_millis()
-}
-
-impl RemoteBanks for HttpBanks<'_> {
-    fn bank_decides(
-        &mut self,
-        pair: usize,
-        platform: &str,
-        bank: &str,
-        standing: Option<OutcomeId>,
-        now: SimTime,
-    ) -> Decision {
-        let b = self.scenario.bank_index(bank).expect("bank of the scenario");
-        if !self.negotiations.contains_key(&pair) {
-            let url = format!("{}/negotiations", self.urls[b]);
-            let p = self.scenario.platform_index(platform).expect("platform of the scenario");
-            let Some(client) = self.client_tokens.get(&(p, b)) else {
-                self.error.get_or_insert(format!("no client token for platform `{platform}` at bank `{bank}`"));
-                return self.failed();
-            };
-            let body = json!({"Platform": platform, "SimTimeMs": ms(now)});
-            let v = match self.rt.block_on(self.client.post_json(&url, Some(client), &body)) {
-                Ok((status, v)) if status.is_success() => v,
-                Ok((status, v)) if status.as_u16() == 401 || v["Code"] == "forbidden" => {
-                    let message = v["Message"].as_str().unwrap_or_default().to_string();
-                    let (platform, bank) = (platform.to_string(), bank.to_string());
-                    self.refused.get_or_insert(ClientError::ClientTokenRefused {
-                        url,
-                        platform,
-                        bank,
-                        status,
-                        message,
-                    });
-                    self.error.get_or_insert_with(|| "client token refused".into());
-                    return self.failed();
-                }
-                Ok((status, v)) => {
-                    self.error.get_or_insert(format!("{url}: {status}: {v}"));
-                    return self.failed();
-                }
-                Err(e) => {
-                    self.error.get_or_insert(e.to_string());
-                    return self.failed();
-                }
-            };
-            let (Some(id), Some(token)) = (v["NegotiationId"].as_str(), v["NegotiationToken"].as_str()) else {
-                self.error.get_or_insert(format!("{url}: no NegotiationId and NegotiationToken in {v}"));
-                return self.failed();
-            };
-            self.negotiations.insert(pair, RemoteNegotiation { bank: b, id: id.into(), token: token.into() });
-            if standing.is_none() {
-                // The bank opens: its opening offer came with the negotiation.
-                return v.get("BankOffer").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer);
-            }
-        }
-        let n = self.negotiations[&pair].clone();
-        let Some(offer) = standing else { return self.failed() };
-        let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
-        let url = format!("{}/negotiations/{}/offers", self.urls[n.bank], n.id);
-        let Some(v) = self.post(&url, &n.token, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else {
-            return self.failed();
-        };
-        match v["Decision"].as_str() {
-            Some("counter") | Some("timeout") => {
-                v.get("Outcome").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer)
-            }
-            Some("accept") => {
-                if let Some(t) = v["Agreement"]["Token"].as_str() {
-                    self.tokens.insert(pair, t.to_string());
-                }
-                Decision::Accept
-            }
-            Some("withdraw") => Decision::Withdraw(Withdrawal {
-                clause: v["Clause"].as_str().unwrap_or_default().into(),
-                reason: v["Reason"].as_str().unwrap_or_default().into(),
-            }),
-            _ => {
-                self.error.get_or_insert(format!("{url}: unexpected answer {v}"));
-                self.failed()
-            }
-        }
-    }
-
-    fn platform_ended(&mut self, pair: usize, decision: &Decision, now: SimTime) {
-        let Some(n) = self.negotiations.get(&pair).cloned() else { return };
-        match decision {
-            Decision::Accept => {
-                let url = format!("{}/negotiations/{}/accept", self.urls[n.bank], n.id);
-                if let Some(v) = self.post(&url, &n.token, json!({"SimTimeMs": ms(now)}))
-                    && let Some(t) = v["Agreement"]["Token"].as_str()
-                {
-                    self.tokens.insert(pair, t.to_string());
-                }
-            }
-            Decision::Withdraw(w) => {
-                let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank], n.id);
-                let body = json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)});
-                self.post(&url, &n.token, body);
-            }
-            Decision::Offer(_) => {}
-        }
-    }
-
-    fn review(
-        &mut self,
-        pair: usize,
-        platform: &str,
-        negotiating: bool,
-        after_incident: bool,
-        now: SimTime,
-    ) -> Verdict {
-        let Some(n) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
-        // A running negotiation is reviewed with its token, an agreement with the agreement's.
-        let (url, token) = if negotiating {
-            (format!("{}/negotiations/{}/review", self.urls[n.bank], n.id), n.token)
-        } else {
-            let url = format!("{}/agreements/{platform}/review", self.urls[n.bank]);
-            let Some(token) = self.tokens.get(&pair).cloned() else {
-                self.error.get_or_insert(format!("{url}: no agreement token for the review"));
-                return Verdict::Continue;
-            };
-            (url, token)
-        };
-        let body = json!({"SimTimeMs": ms(now), "AfterIncident": after_incident});
-        let Some(v) = self.post(&url, &token, body) else {
-            return Verdict::Continue;
-        };
-        let w = || Withdrawal {
-            clause: v["Clause"].as_str().unwrap_or_default().into(),
-            reason: v["Reason"].as_str().unwrap_or_default().into(),
-        };
-        match v["Decision"].as_str() {
-            Some("withdraw") => Verdict::Withdraw(w()),
-            Some("revoke") => Verdict::Revoke(w()),
-            _ => Verdict::Continue,
-        }
-    }
-}
 
 /// What a caller that runs the banks itself (in this process) can do that a remote client
 /// cannot: read their ledgers, and set their calendars to the pace of the data phase.
@@ -327,17 +128,7 @@ pub fn run(
         }
     });
     let data = scenario.data.clone();
-    let mut banks = HttpBanks {
-        rt: &rt,
-        client: HttpClient::default(),
-        scenario: &scenario,
-        urls: urls.to_vec(),
-        client_tokens,
-        negotiations: BTreeMap::new(),
-        tokens: BTreeMap::new(),
-        error: None,
-        refused: None,
-    };
+    let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
     let session = negotiate(&scenario, Some(&mut banks));
     if let Some(e) = banks.refused.take() {
         return Err(e);
@@ -600,7 +391,7 @@ struct LiveFlow {
     terms: testbed_core::terms::Terms,
 }
 
-type LatencyMap = BTreeMap<(usize, RequestKind), (u64, LatencyRecorder)>;
+pub(crate) type LatencyMap = BTreeMap<(usize, RequestKind), (u64, LatencyRecorder)>;
 
 /// What the platform saw in the data phase.
 struct Observed {
@@ -622,94 +413,6 @@ struct Observed {
     /// Per flow: the bank's revocation of the agreement during the phase (ms on the bank's
     /// calendar, clause, reason).
     revocations: Vec<Option<(u64, String, String)>>,
-}
-
-/// Counters a bank publishes at `/metrics` (bank-mock does; another server may not): its
-/// service model's queue, and the alerts it dropped rather than send.
-#[derive(Clone, Copy, Debug)]
-struct BankCounters {
-    at: tokio::time::Instant,
-    workers: f64,
-    admitted: f64,
-    wait_s: f64,
-    busy_s: f64,
-    dropped_slow_callback: f64,
-    dropped_over_rate: f64,
-}
-
-/// Every bank's counters, where its `/metrics` has them.
-async fn read_counters(client: &HttpClient, urls: &[String]) -> Vec<Option<BankCounters>> {
-    let mut readings = Vec::new();
-    for base in urls {
-        let url = format!("{base}/metrics");
-        let answer =
-            tokio::time::timeout(Duration::from_secs(2), client.send(hyper::Method::GET, &url, None, &[], None));
-        let text = match answer.await {
-            Ok(Ok(a)) if a.status.is_success() => String::from_utf8_lossy(&a.body).into_owned(),
-            _ => {
-                readings.push(None);
-                continue;
-            }
-        };
-        readings.push(parse_counters(&text, tokio::time::Instant::now()));
-    }
-    readings
-}
-
-/// A bank's counters in its `/metrics` text, read `at`; `None` unless it has them all.
-fn parse_counters(text: &str, at: tokio::time::Instant) -> Option<BankCounters> {
-    // One bank per server: the first sample of the family whose labels include `label`.
-    let value = |family: &str, label: &str| {
-        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-            let rest = l.strip_prefix(family)?;
-            let (labels, v) = match rest.strip_prefix('{') {
-                Some(r) => r.split_once('}')?,
-                None => ("", rest),
-            };
-            if !labels.contains(label) {
-                return None;
-            }
-            v.trim().parse::<f64>().ok()
-        })
-    };
-    Some(BankCounters {
-        at,
-        workers: value("bank_workers", "")?,
-        admitted: value("bank_requests_admitted_total", "")?,
-        wait_s: value("bank_queue_wait_seconds_total", "")?,
-        busy_s: value("bank_worker_busy_seconds_total", "")?,
-        dropped_slow_callback: value("bank_alerts_dropped_total", "reason=\"slow_callback\"")?,
-        dropped_over_rate: value("bank_alerts_dropped_total", "reason=\"max_events_per_second\"")?,
-    })
-}
-
-/// Alerts a bank dropped rather than send never reach the callback: they count in its
-/// fraud_alert row as sent and failed, by the bank's own count over the data phase.
-fn count_dropped_alerts(map: &mut LatencyMap, counters: &[Option<(BankCounters, BankCounters)>]) {
-    for (bank, counters) in counters.iter().enumerate() {
-        let (Some((before, after)), Some((sent, rec))) = (counters, map.get_mut(&(bank, RequestKind::FraudAlert)))
-        else {
-            continue;
-        };
-        for (kind, n) in [
-            (RequestError::Dropped("slow_callback"), after.dropped_slow_callback - before.dropped_slow_callback),
-            (RequestError::Dropped("max_events_per_second"), after.dropped_over_rate - before.dropped_over_rate),
-        ] {
-            let n = n.max(0.0) as u64;
-            *sent += n;
-            rec.errors_of(&kind, n);
-        }
-    }
-}
-
-/// Mean wait (ms), mean number in system and utilisation between two readings of one bank.
-fn queue_figures((before, after): (BankCounters, BankCounters)) -> (f64, f64, f64) {
-    let span = (after.at - before.at).as_secs_f64().max(1e-9);
-    let admitted = after.admitted - before.admitted;
-    let (wait, busy) = (after.wait_s - before.wait_s, after.busy_s - before.busy_s);
-    let mean_wait_ms = if admitted > 0.0 { wait / admitted * 1e3 } else { 0.0 };
-    // Little's law over the span: time spent in the bank (waiting or served) per unit of time.
-    (mean_wait_ms, (wait + busy) / span, busy / (span * after.workers.max(1.0)))
 }
 
 /// The fields a response record carries, by the API's field names; identifiers of the record
@@ -1322,45 +1025,4 @@ async fn subscribe_to_alerts(
         l.entry((f.bank, RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
     }
     Some((server, Arc::new(subscriptions)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const METRICS: &str = "# HELP bank_workers Workers.\n# TYPE bank_workers gauge\nbank_workers{bank=\"b\"} 8\n\
-        bank_requests_admitted_total{bank=\"b\"} 100\nbank_queue_wait_seconds_total{bank=\"b\"} 0.5\n\
-        bank_worker_busy_seconds_total{bank=\"b\"} 2.0\n\
-        bank_alerts_dropped_total{bank=\"b\",reason=\"slow_callback\"} 3\n\
-        bank_alerts_dropped_total{bank=\"b\",reason=\"max_events_per_second\"} 7\n";
-
-    #[test]
-    fn a_banks_metrics_give_its_counters_and_a_server_without_them_gives_none() {
-        let at = tokio::time::Instant::now();
-        let c = parse_counters(METRICS, at).expect("all counters present");
-        assert_eq!((c.workers, c.admitted, c.wait_s, c.busy_s), (8.0, 100.0, 0.5, 2.0));
-        assert_eq!((c.dropped_slow_callback, c.dropped_over_rate), (3.0, 7.0));
-        assert!(parse_counters("# nothing here\nup 1\n", at).is_none());
-        let without_queue: String = METRICS.lines().filter(|l| !l.contains("busy")).map(|l| format!("{l}\n")).collect();
-        assert!(parse_counters(&without_queue, at).is_none());
-    }
-
-    #[test]
-    fn alerts_a_bank_dropped_count_in_its_fraud_alert_row_as_sent_and_failed() {
-        let at = tokio::time::Instant::now();
-        let before = parse_counters(METRICS, at).unwrap();
-        let after = BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, ..before };
-        let mut map = LatencyMap::new();
-        let mut received = LatencyRecorder::default();
-        received.record(Duration::from_millis(2));
-        map.insert((0, RequestKind::FraudAlert), (1, received));
-        // Bank 1 has no fraud_alert row (no subscription): nothing is added for it.
-        count_dropped_alerts(&mut map, &[Some((before, after)), Some((before, after))]);
-        let (sent, rec) = &map[&(0, RequestKind::FraudAlert)];
-        assert_eq!(*sent, 1 + 2 + 10);
-        let errors = rec.summary(Duration::from_secs(1)).errors;
-        assert_eq!(errors.get("dropped:slow_callback"), Some(&2));
-        assert_eq!(errors.get("dropped:max_events_per_second"), Some(&10));
-        assert_eq!(map.len(), 1);
-    }
 }
