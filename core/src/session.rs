@@ -15,7 +15,8 @@ use crate::negotiation::{
 };
 use crate::report::{
     Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome,
-    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
+    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, TimelineKind, Tool, Totals,
+    TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
 use crate::scenario::{EventKind, Scenario};
@@ -323,10 +324,10 @@ impl<'a> World<'a> {
         let label = self.pairs[pair].label(self.sc);
         let (kind, detail) = match end {
             End::Agreement { round, accepted_by, .. } => {
-                ("agreement", format!("accepted by the {} in round {round}", accepted_by.as_str()))
+                (TimelineKind::Agreement, format!("accepted by the {} in round {round}", accepted_by.as_str()))
             }
             End::Withdrawal { by, withdrawal, round, .. } => (
-                "withdrawal",
+                TimelineKind::Withdrawal,
                 format!(
                     "the {} withdrew in round {round} over clause `{}`: {}",
                     by.as_str(),
@@ -334,9 +335,9 @@ impl<'a> World<'a> {
                     withdrawal.reason
                 ),
             ),
-            End::Timeout { rounds, .. } => ("timeout", format!("no agreement within {rounds} rounds")),
+            End::Timeout { rounds, .. } => (TimelineKind::Timeout, format!("no agreement within {rounds} rounds")),
         };
-        self.timeline.push(TimelineEntry { at_ms: end.at().as_millis(), kind: kind.into(), subject: label, detail });
+        self.timeline.push(TimelineEntry { at_ms: end.at().as_millis(), kind, subject: label, detail });
     }
 
     fn bank_decision_time(&mut self, now: SimTime, pair: usize) -> SimTime {
@@ -389,7 +390,7 @@ impl<'a> World<'a> {
             ),
         };
         let detail = if event.description.is_empty() { detail } else { format!("{detail} ({})", event.description) };
-        self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: event.kind.label().into(), subject, detail });
+        self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: (&event.kind).into(), subject, detail });
     }
 
     fn review(&mut self, now: SimTime, pair: usize, after_incident: bool) {
@@ -425,7 +426,7 @@ impl<'a> World<'a> {
                 let label = self.pairs[pair].label(sc);
                 self.timeline.push(TimelineEntry {
                     at_ms: now.as_millis(),
-                    kind: "revocation".into(),
+                    kind: TimelineKind::Revocation,
                     subject: label,
                     detail: format!("the bank revoked the agreement over clause `{}`: {}", w.clause, w.reason),
                 });
@@ -479,7 +480,7 @@ impl<'a> World<'a> {
                 None => {
                     self.timeline.push(TimelineEntry {
                         at_ms: end_of_run.as_millis(),
-                        kind: "unfinished".into(),
+                        kind: TimelineKind::Unfinished,
                         subject: p.label(sc),
                         detail: format!("still negotiating in round {} when the scenario ended", protocol.round()),
                     });

@@ -32,8 +32,8 @@ use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Revocation, TimelineEntry,
-    Totals,
+    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound, Report, Revocation,
+    TimelineEntry, Totals,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -190,9 +190,9 @@ pub fn run(
                     started_at_ms: 0,
                     ended_at_ms: revoked.unwrap_or(wall.as_millis() as u64),
                     ended_by: match (revoked, interrupted) {
-                        (Some(_), _) => "revoked".into(),
-                        (None, true) => "interrupted".into(),
-                        (None, false) => "phase_over".into(),
+                        (Some(_), _) => workload::EndedBy::Revoked,
+                        (None, true) => workload::EndedBy::Interrupted,
+                        (None, false) => workload::EndedBy::PhaseOver,
                     },
                     categories: f.terms.category_names().into_iter().map(String::from).collect(),
                     purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
@@ -251,7 +251,7 @@ pub fn run(
                 .iter()
                 .map(|((b, k), (n, rec))| LatencyRow {
                     bank: scenario.banks[*b].name.clone(),
-                    kind: k.as_str().into(),
+                    kind: *k,
                     requests: *n,
                     latency: rec.summary(wall),
                 })
@@ -271,7 +271,7 @@ pub fn run(
                         bank: b.name.clone(),
                         simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
                         speedup: p.scale,
-                        bound: p.bound.into(),
+                        bound: p.bound,
                     })
                     .collect(),
             }),
@@ -295,9 +295,9 @@ pub struct Pace {
 pub struct BankPace {
     /// Simulated seconds per wall-clock second.
     pub scale: f64,
-    /// What bounds `scale`: `phase` (the whole data phase fits in the run), `max_rate`, or
-    /// `rate_limit` (the bank's own rate limit).
-    pub bound: &'static str,
+    /// What bounds `scale`: the whole data phase fits in the run, `--max-rate`, or the bank's
+    /// own rate limit.
+    pub bound: PaceBound,
 }
 
 /// How often a waiting source looks whether the run was stopped.
@@ -316,7 +316,9 @@ pub const RATE_LIMIT_SHARE: f64 = 0.8;
 /// their phase. Each bank has its own calendar, so a slow bank does not slow the others.
 pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveOptions) -> Pace {
     let n = scenario.banks.len();
-    let Some(data) = &scenario.data else { return Pace { banks: vec![BankPace { scale: 1.0, bound: "phase" }; n] } };
+    let Some(data) = &scenario.data else {
+        return Pace { banks: vec![BankPace { scale: 1.0, bound: PaceBound::Phase }; n] };
+    };
     let whole = data.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3);
     // Requests, and pushed alerts, per simulated second at each bank.
     let mut pulled = vec![0.0; n];
@@ -351,9 +353,9 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         .zip(&pulled)
         .map(|(bank, offered)| match bank.service.rate_limit {
             Some((per_second, _)) if offered * whole > per_second * RATE_LIMIT_SHARE && !opts.ignore_rate_limits => {
-                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: "rate_limit" }
+                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: PaceBound::RateLimit }
             }
-            _ => BankPace { scale: whole, bound: "phase" },
+            _ => BankPace { scale: whole, bound: PaceBound::Phase },
         })
         .collect();
     // Within `max_rate`, the banks held to their own limits keep their pace and the others
@@ -362,19 +364,19 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         banks
             .iter()
             .enumerate()
-            .filter(|(_, b)| (b.bound == "rate_limit") == limited)
+            .filter(|(_, b)| (b.bound == PaceBound::RateLimit) == limited)
             .map(|(i, b)| (pulled[i] + pushed[i]) * b.scale)
             .sum()
     };
     let (limited, free) = (load(true), load(false));
     if limited + free > opts.max_rate {
         let (factor, slowed): (f64, fn(&BankPace) -> bool) = if limited < opts.max_rate {
-            ((opts.max_rate - limited) / free, |b| b.bound != "rate_limit")
+            ((opts.max_rate - limited) / free, |b| b.bound != PaceBound::RateLimit)
         } else {
             (opts.max_rate / (limited + free), |_| true)
         };
         for b in banks.iter_mut().filter(|b| slowed(b)) {
-            *b = BankPace { scale: b.scale * factor, bound: "max_rate" };
+            *b = BankPace { scale: b.scale * factor, bound: PaceBound::MaxRate };
         }
     }
     Pace { banks }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{RequestKind, Scenario};
 
 mod alerts;
 mod pace;
@@ -149,7 +149,7 @@ fn live_bank_rows_carry_the_queue_figures_the_banks_publish() {
     assert_eq!(demo.utilisation, Some(0.0), "{demo:?}");
     // Served counts the pulls the bank admitted (as in virtual mode), not the alerts it pushed.
     for bank in [limited, demo] {
-        let pulls = data.latency.iter().filter(|r| r.bank == bank.bank && r.kind != "fraud_alert");
+        let pulls = data.latency.iter().filter(|r| r.bank == bank.bank && r.kind != RequestKind::FraudAlert);
         let (sent, ok) = pulls.fold((0, 0), |(s, o), r| (s + r.requests, o + r.latency.ok));
         assert!(ok <= bank.requests_served && bank.requests_served <= sent, "{bank:?} vs {:?}", data.latency);
     }
@@ -310,7 +310,7 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
     assert!(live.wall_ms < 60_000, "the run stopped after {} ms, not the 60 s asked for", live.wall_ms);
     assert!(!data.flows.is_empty());
     for flow in &data.flows {
-        assert_eq!(flow.ended_by, "interrupted");
+        assert_eq!(flow.ended_by, testbed_core::workload::EndedBy::Interrupted);
         assert_eq!(flow.ended_at_ms, live.wall_ms, "{}", flow.bank);
     }
     for row in &live.banks {
