@@ -2,8 +2,10 @@
 //! value serialised; `report.md` and `transcript.jsonl` are rendered from it and nothing else,
 //! so every mode (virtual, live, a platform-mock run) that fills it gets the same reports.
 
+mod assemble;
 mod narration;
 
+pub use assemble::{DataPart, NegotiationPart, RunMeta, assemble};
 pub use narration::{NarratedRounds, narrate};
 
 use crate::negotiation::Side;
@@ -49,6 +51,13 @@ pub struct Report {
 pub struct Tool {
     pub name: String,
     pub version: String,
+}
+
+impl Tool {
+    /// `Tool::new("sim", env!("CARGO_PKG_VERSION"))`: the binary that ran, in its own words.
+    pub fn new(name: &str, version: &str) -> Tool {
+        Tool { name: name.into(), version: version.into() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,9 +14,8 @@ use crate::negotiation::{
     Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
 };
 use crate::report::{
-    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome,
-    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, TimelineKind, Tool, Totals,
-    TranscriptEntry,
+    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, NegotiationPart, NegotiationReport, OfferAssessment,
+    Outcome, OutcomeKind, PlatformInfo, Revocation, ScenarioInfo, TimelineEntry, TimelineKind, TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
 use crate::scenario::{EventKind, Scenario};
@@ -37,10 +36,10 @@ pub struct Agreement {
     pub revoked_at: Option<SimTime>,
 }
 
-/// What a session ends with: the report (no data section yet) and the agreements reached, each
-/// with the index of its pair in `report.negotiations`.
+/// What a session ends with: its part of the report (for [`crate::report::assemble`]) and the
+/// agreements reached, each with the index of its pair in `negotiation.negotiations`.
 pub struct SessionOutcome {
-    pub report: Report,
+    pub negotiation: NegotiationPart,
     pub agreements: Vec<(usize, Agreement)>,
 }
 
@@ -122,8 +121,8 @@ pub fn negotiate<'a>(scenario: &'a Scenario, remote: Option<&'a mut dyn RemoteBa
     let mut world = World::new(scenario, remote);
     world.run();
     let (pairs, agreements) = world.agreements();
-    let report = world.into_report();
-    SessionOutcome { report, agreements: pairs.into_iter().zip(agreements).collect() }
+    let negotiation = world.into_part();
+    SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect() }
 }
 
 impl<'a> World<'a> {
@@ -455,7 +454,7 @@ impl<'a> World<'a> {
         (pairs, agreements)
     }
 
-    fn into_report(mut self) -> Report {
+    fn into_part(mut self) -> NegotiationPart {
         let sc = self.sc;
         let end_of_run = SimTime::from_duration(sc.duration);
         let mut negotiations = Vec::new();
@@ -523,13 +522,8 @@ impl<'a> World<'a> {
                 revocation: self.pairs[i].revocation.clone(),
             });
         }
-        self.timeline.sort_by_key(|e| e.at_ms); // stable: same-millisecond entries keep event order
         let space = &sc.space;
-        Report {
-            schema: SCHEMA.into(),
-            tool: Tool { name: "sim".into(), version: env!("CARGO_PKG_VERSION").into() },
-            mode: Mode::Virtual,
-            complete: true,
+        NegotiationPart {
             scenario: ScenarioInfo {
                 name: sc.name.clone(),
                 description: sc.description.clone(),
@@ -590,12 +584,8 @@ impl<'a> World<'a> {
                     }
                 })
                 .collect(),
-            totals: Totals::count(&negotiations),
             negotiations,
             timeline: self.timeline,
-            data: None,
-            designs: Vec::new(),
-            thresholds: None,
         }
     }
 }

@@ -32,8 +32,8 @@ use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound, Report, Revocation,
-    TimelineEntry, Totals,
+    BankDataRow, BankPaceRow, DataPart, DataReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound, Report,
+    Revocation, RunMeta, TimelineEntry, Tool, assemble,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -92,7 +92,8 @@ pub trait InProcessBanks {
 /// bank (one per platform and bank it negotiates with). `stop` ends the data phase early (Ctrl-C); the report then says it
 /// is incomplete. With `in_process`, exposure comes from the banks' ledgers and their calendars
 /// follow the pace of the data phase; without, exposure is what the platform received, and
-/// remote banks keep their own calendars (`bank-mock serve --time-scale`).
+/// remote banks keep their own calendars (`bank-mock serve --time-scale`). The report names
+/// `tool` as the one that ran and has the scenario's thresholds checked.
 pub fn run(
     scenario: Arc<Scenario>,
     urls: &[String],
@@ -100,6 +101,7 @@ pub fn run(
     opts: &LiveOptions,
     stop: Arc<AtomicBool>,
     in_process: Option<&dyn InProcessBanks>,
+    tool: Tool,
 ) -> Result<Report, ClientError> {
     if urls.len() != scenario.banks.len() {
         return Err(ClientError::Live(format!(
@@ -136,12 +138,12 @@ pub fn run(
     if let Some(e) = banks.error.take() {
         return Err(ClientError::Live(format!("negotiation failed: {e}")));
     }
-    let (mut report, agreements) = (session.report, session.agreements);
-    report.mode = Mode::Live;
+    let (negotiation, agreements) = (session.negotiation, session.agreements);
     let tokens = banks.tokens.clone();
     drop(banks);
 
     let mut complete = true;
+    let mut data_part = None;
     if let Some(d) = &data {
         let flows = live_flows(&agreements, &tokens);
         // Requests name customers the platform linked, one consent each: a run links them all
@@ -163,6 +165,7 @@ pub fn run(
         complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
         let interrupted = stop.load(Ordering::Relaxed);
         let mut flow_reports = Vec::new();
+        let (mut revocations, mut timeline) = (Vec::new(), Vec::new());
         for (fi, f) in flows.iter().enumerate() {
             let platform = &scenario.platforms[f.platform].name;
             // A bank's audit revocation ends the flow where the virtual run ends it.
@@ -172,8 +175,8 @@ pub fn run(
                     Revocation { at_ms: f.start.as_millis() + at_ms, clause: clause.clone(), reason: why.clone() };
                 let entry =
                     TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
-                report.timeline.push(entry);
-                report.negotiations[f.pair].revocation.get_or_insert(revocation);
+                timeline.push(entry);
+                revocations.push((f.pair, revocation));
                 ((*at_ms as f64 / scale) as u64).min(wall.as_millis() as u64)
             });
             let exposure = match in_process {
@@ -238,7 +241,7 @@ pub fn run(
                 }
             })
             .collect();
-        report.data = Some(DataReport {
+        let report = DataReport {
             generator: testbed_core::population::GENERATOR_VERSION.into(),
             phase_ms: d.duration.as_millis() as u64,
             sensitivity_weights: if d.sensitivity_weights == [0.0; 3] {
@@ -275,13 +278,12 @@ pub fn run(
                     })
                     .collect(),
             }),
-        });
+        };
+        data_part = Some(DataPart { report, revocations, timeline, designs: Vec::new() });
     }
-    report.complete = complete;
-    report.timeline.sort_by_key(|e| e.at_ms);
-    report.totals = Totals::count(&report.negotiations);
     rt.shutdown_timeout(opts.drain);
-    Ok(report)
+    let meta = RunMeta { tool, mode: Mode::Live, complete };
+    Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
 }
 
 /// How fast each bank's live data phase runs, and what set that speed.

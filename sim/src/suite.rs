@@ -123,13 +123,6 @@ pub fn scenario_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SimError> {
     Ok(files)
 }
 
-/// Checks `scenario`'s thresholds against `report`, records them in it and returns how many
-/// were breached. (A virtual run has already done so; a live run has not.)
-pub fn check_thresholds(scenario: &Scenario, report: &mut Report) -> usize {
-    report.thresholds = thresholds::check_all(&scenario.thresholds, report);
-    report.thresholds.as_deref().map_or(0, thresholds::breached)
-}
-
 /// Runs the suite, writes every report, `suite.json` and `junit.xml` under `opts.out`.
 pub fn run_suite(files: &[PathBuf], opts: &SuiteOptions) -> Result<SuiteReport, SimError> {
     let mut loaded: Vec<Result<Scenario, String>> = Vec::new();
@@ -254,7 +247,7 @@ fn summarise(scenarios: Vec<ScenarioEntry>) -> SuiteReport {
     };
     SuiteReport {
         schema: SUITE_SCHEMA.into(),
-        tool: Tool { name: "sim".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool::new("sim", env!("CARGO_PKG_VERSION")),
         exit_code,
         totals: t,
         scenarios,

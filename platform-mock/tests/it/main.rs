@@ -77,9 +77,15 @@ fn live_run(
     stop: Arc<AtomicBool>,
 ) -> (testbed_core::report::Report, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let (urls, states, rt) = start_banks(scenario, &expected_pace(scenario, opts));
-    let report = platform_mock::live::run(scenario.clone(), &urls, &client_tokens(scenario, &states), opts, stop, None)
-        .expect("live run");
+    let tokens = client_tokens(scenario, &states);
+    let report =
+        platform_mock::live::run(scenario.clone(), &urls, &tokens, opts, stop, None, test_tool()).expect("live run");
     (report, states, rt)
+}
+
+/// The tool a test's live runs name in their reports.
+fn test_tool() -> testbed_core::report::Tool {
+    testbed_core::report::Tool::new("platform-mock-test", "0.0.1")
 }
 
 /// A 1.5 s live run of live-demo (`max_rate` requests/s) by
@@ -102,8 +108,9 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
     let scenario = Arc::new(scenario);
     let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
     let (live, _states, _rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
-    let local = testbed_core::session::negotiate(&scenario, None).report;
+    let local = testbed_core::session::negotiate(&scenario, None).negotiation;
     assert_eq!(live.negotiations.len(), 4);
+    assert_eq!((live.tool, live.mode), (test_tool(), testbed_core::report::Mode::Live), "as the caller said");
     for (l, v) in live.negotiations.iter().zip(&local.negotiations) {
         assert_eq!(l.outcome, v.outcome, "{}", l.pair());
         assert_eq!(l.transcript, v.transcript, "{}", l.pair());
@@ -282,7 +289,8 @@ fn the_live_driver_opens_no_negotiation_without_a_client_token_for_every_pair() 
     let (urls, states, _rt) = start_banks(&scenario, &expected_pace(&scenario, &opts));
     let mut tokens = client_tokens(&scenario, &states);
     tokens.pop_last();
-    let run = platform_mock::live::run(scenario.clone(), &urls, &tokens, &opts, Arc::new(AtomicBool::new(false)), None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = platform_mock::live::run(scenario.clone(), &urls, &tokens, &opts, stop, None, test_tool());
     let e = run.expect_err("refused").to_string();
     assert!(e.contains("no client token for platform `demo-platform` at bank"), "{e}");
     assert!(states.iter().all(|s| s.desk().agreement("demo-platform").is_none()), "nothing negotiated");
