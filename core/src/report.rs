@@ -2,11 +2,14 @@
 //! value serialised; `report.md` and `transcript.jsonl` are rendered from it and nothing else,
 //! so every mode (virtual, live, a platform-mock run) that fills it gets the same reports.
 
+mod assemble;
 mod narration;
 
+pub use assemble::{DataPart, NegotiationPart, RunMeta, assemble};
 pub use narration::{NarratedRounds, narrate};
 
 use crate::negotiation::Side;
+use crate::scenario::DesignKind;
 use crate::time::format_duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,6 +51,13 @@ pub struct Report {
 pub struct Tool {
     pub name: String,
     pub version: String,
+}
+
+impl Tool {
+    /// `Tool::new("sim", env!("CARGO_PKG_VERSION"))`: the binary that ran, in its own words.
+    pub fn new(name: &str, version: &str) -> Tool {
+        Tool { name: name.into(), version: version.into() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,9 +225,7 @@ pub struct Revocation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub at_ms: u64,
-    /// `privacy_incident`, `regulation`, `outage`, `agreement`, `withdrawal`, `timeout`,
-    /// `unfinished`, `revocation`.
-    pub kind: String,
+    pub kind: TimelineKind,
     /// The platform, bank or `platform→bank` pair concerned.
     pub subject: String,
     pub detail: String,
@@ -228,9 +236,82 @@ impl TimelineEntry {
     pub fn revocation(at_ms: u64, platform: &str, bank: &str, clause: &str, reason: &str) -> TimelineEntry {
         TimelineEntry {
             at_ms,
-            kind: "revocation".into(),
+            kind: TimelineKind::Revocation,
             subject: format!("{platform}→{bank}"),
             detail: format!("the bank revoked the agreement over clause `{clause}`: {reason}"),
+        }
+    }
+}
+
+/// What a timeline entry records: a scheduled event, a negotiation's end, or a revocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    PrivacyIncident,
+    Regulation,
+    Outage,
+    LoadSpike,
+    Agreement,
+    Withdrawal,
+    Timeout,
+    Unfinished,
+    Revocation,
+}
+
+impl TimelineKind {
+    pub const ALL: [TimelineKind; 9] = [
+        TimelineKind::PrivacyIncident,
+        TimelineKind::Regulation,
+        TimelineKind::Outage,
+        TimelineKind::LoadSpike,
+        TimelineKind::Agreement,
+        TimelineKind::Withdrawal,
+        TimelineKind::Timeout,
+        TimelineKind::Unfinished,
+        TimelineKind::Revocation,
+    ];
+
+    /// The name `report.json` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::PrivacyIncident => "privacy_incident",
+            TimelineKind::Regulation => "regulation",
+            TimelineKind::Outage => "outage",
+            TimelineKind::LoadSpike => "load_spike",
+            TimelineKind::Agreement => "agreement",
+            TimelineKind::Withdrawal => "withdrawal",
+            TimelineKind::Timeout => "timeout",
+            TimelineKind::Unfinished => "unfinished",
+            TimelineKind::Revocation => "revocation",
+        }
+    }
+}
+
+impl std::fmt::Display for TimelineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&crate::scenario::EventKind> for TimelineKind {
+    fn from(event: &crate::scenario::EventKind) -> TimelineKind {
+        use crate::scenario::EventKind;
+        match event {
+            EventKind::PrivacyIncident { .. } => TimelineKind::PrivacyIncident,
+            EventKind::Regulation { .. } => TimelineKind::Regulation,
+            EventKind::Outage { .. } => TimelineKind::Outage,
+            EventKind::LoadSpike { .. } => TimelineKind::LoadSpike,
+        }
+    }
+}
+
+impl From<OutcomeKind> for TimelineKind {
+    fn from(kind: OutcomeKind) -> TimelineKind {
+        match kind {
+            OutcomeKind::Agreement => TimelineKind::Agreement,
+            OutcomeKind::Withdrawal => TimelineKind::Withdrawal,
+            OutcomeKind::Timeout => TimelineKind::Timeout,
+            OutcomeKind::Unfinished => TimelineKind::Unfinished,
         }
     }
 }
@@ -453,9 +534,30 @@ pub struct BankPaceRow {
     pub simulated_ms: u64,
     /// Simulated seconds per wall-clock second.
     pub speedup: f64,
-    /// What set the speed: `phase` (the whole phase fits), `max_rate`, or `rate_limit` (the
-    /// bank's own, of which the platform plans to use 80%).
-    pub bound: String,
+    /// What set the speed.
+    pub bound: PaceBound,
+}
+
+/// What set the speed of a bank's live data phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaceBound {
+    /// The whole phase fits in the run.
+    Phase,
+    /// The run's `--max-rate`.
+    MaxRate,
+    /// The bank's own rate limit, of which the platform plans to use 80%.
+    RateLimit,
+}
+
+impl PaceBound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaceBound::Phase => "phase",
+            PaceBound::MaxRate => "max_rate",
+            PaceBound::RateLimit => "rate_limit",
+        }
+    }
 }
 
 /// The sentences that head a report's data section: how a live run was paced, and which banks
@@ -495,10 +597,10 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
         .banks
         .iter()
         .map(|b| {
-            let why = match b.bound.as_str() {
-                "rate_limit" => "held to 80% of its rate limit",
-                "max_rate" => "held to the run's --max-rate",
-                _ => "the whole phase",
+            let why = match b.bound {
+                PaceBound::RateLimit => "held to 80% of its rate limit",
+                PaceBound::MaxRate => "held to the run's --max-rate",
+                PaceBound::Phase => "the whole phase",
             };
             let speedup = if b.speedup < 10.0 { format!("{:.1}", b.speedup) } else { count(b.speedup.round() as u64) };
             format!("{} the first {} ({speedup}\u{d7} real time, {why})", b.bank, ms(b.simulated_ms))
@@ -514,8 +616,7 @@ pub struct FlowReport {
     pub bank: String,
     pub started_at_ms: u64,
     pub ended_at_ms: u64,
-    /// `phase_over`, `scenario_end` or `revoked`.
-    pub ended_by: String,
+    pub ended_by: crate::workload::EndedBy,
     pub categories: Vec<String>,
     pub purposes: Vec<String>,
     pub permissions: Vec<String>,
@@ -529,7 +630,7 @@ pub struct FlowReport {
 pub struct DesignReport {
     pub platform: String,
     /// `aggregator`, `minimised` or `push`.
-    pub kind: String,
+    pub kind: crate::scenario::DesignKind,
     /// Aggregator designs: the aggregator's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregator: Option<String>,
@@ -546,7 +647,7 @@ pub struct DesignReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyRow {
     pub bank: String,
-    pub kind: String,
+    pub kind: crate::scenario::RequestKind,
     /// Requests sent (first attempts).
     pub requests: u64,
     #[serde(flatten)]
@@ -684,7 +785,7 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
                 let e = &f.exposure;
                 vec![
                     format!("{}→{}", f.platform, f.bank),
-                    format!("{} → {} ({})", ms(f.started_at_ms), ms(f.ended_at_ms), f.ended_by),
+                    format!("{} → {} ({})", ms(f.started_at_ms), ms(f.ended_at_ms), f.ended_by.as_str()),
                     count(e.linked_customers),
                     format!("{} ({})", count(e.customers_exposed), pct(e.share_of_linked)),
                     map_line(&e.records_by_category),
@@ -742,7 +843,7 @@ pub fn data_tables(report: &Report) -> Vec<TableView> {
                 let f = |x: f64| format!("{x:.1}ms");
                 vec![
                     r.bank.clone(),
-                    r.kind.clone(),
+                    r.kind.as_str().into(),
                     count(r.requests),
                     count(l.ok),
                     f(l.p50_ms),
@@ -826,26 +927,26 @@ pub fn design_sentences(report: &Report) -> Vec<String> {
     report
         .designs
         .iter()
-        .map(|d| match d.kind.as_str() {
-            "aggregator" => format!(
+        .map(|d| match d.kind {
+            DesignKind::Aggregator => format!(
                 "{} reaches the banks through the aggregator {}: one more hop each way in every latency, and a copy \
                  of every record it relays in the aggregator's hands (counted in the banks' field values and scores).",
                 d.platform,
                 d.aggregator.as_deref().unwrap_or("-")
             ),
-            "minimised" => format!(
+            DesignKind::Minimised => format!(
                 "{} is minimised: banks answer balance lookups with a balance band and transaction requests with a \
                  fraud flag, so no raw balance or transaction field leaves them.",
                 d.platform
             ),
-            "push" => format!(
+            DesignKind::Push => format!(
                 "{} is pushed to: the banks sent {} deliveries ({}) as card transactions booked, instead of being \
                  polled; the latency of pushed kinds runs from the booking to the delivery.",
                 d.platform,
                 count(d.pushed.values().sum()),
                 map_line(&d.pushed)
             ),
-            other => format!("{}: design {other}.", d.platform),
+            DesignKind::Direct => format!("{}: design direct.", d.platform),
         })
         .collect()
 }
@@ -916,5 +1017,82 @@ fn render_data_markdown(md: &mut String, report: &Report) {
     }
     for t in data_tables(report) {
         markdown_table(md, &t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::RequestKind;
+    use crate::workload::EndedBy;
+    use serde::de::DeserializeOwned;
+
+    /// Serialises to `name` in JSON and reads back from it, as `report.json` always spelt it.
+    fn same_string<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T, name: &str) {
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, format!("\"{name}\""), "{value:?}");
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
+    }
+
+    #[test]
+    fn report_enums_keep_the_strings_report_json_has_always_used() {
+        for k in TimelineKind::ALL {
+            same_string(k, k.as_str());
+        }
+        let names: Vec<&str> = TimelineKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "privacy_incident",
+                "regulation",
+                "outage",
+                "load_spike",
+                "agreement",
+                "withdrawal",
+                "timeout",
+                "unfinished",
+                "revocation"
+            ]
+        );
+        for (e, name) in [
+            (EndedBy::PhaseOver, "phase_over"),
+            (EndedBy::ScenarioEnd, "scenario_end"),
+            (EndedBy::Revoked, "revoked"),
+            (EndedBy::Interrupted, "interrupted"),
+        ] {
+            assert_eq!(e.as_str(), name);
+            same_string(e, name);
+        }
+        for (d, name) in [
+            (DesignKind::Direct, "direct"),
+            (DesignKind::Aggregator, "aggregator"),
+            (DesignKind::Minimised, "minimised"),
+            (DesignKind::Push, "push"),
+        ] {
+            assert_eq!(d.as_str(), name);
+            same_string(d, name);
+        }
+        for (b, name) in
+            [(PaceBound::Phase, "phase"), (PaceBound::MaxRate, "max_rate"), (PaceBound::RateLimit, "rate_limit")]
+        {
+            assert_eq!(b.as_str(), name);
+            same_string(b, name);
+        }
+        for k in RequestKind::ALL {
+            same_string(k, k.as_str());
+        }
+    }
+
+    #[test]
+    fn every_scheduled_event_and_negotiation_end_has_its_timeline_kind() {
+        for (o, k) in [
+            (OutcomeKind::Agreement, TimelineKind::Agreement),
+            (OutcomeKind::Withdrawal, TimelineKind::Withdrawal),
+            (OutcomeKind::Timeout, TimelineKind::Timeout),
+            (OutcomeKind::Unfinished, TimelineKind::Unfinished),
+        ] {
+            assert_eq!(TimelineKind::from(o), k);
+            assert_eq!(o.as_str(), k.as_str());
+        }
     }
 }

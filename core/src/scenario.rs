@@ -129,13 +129,40 @@ impl Design {
     /// The `kind` values of `[platforms.design]`, in the order documented.
     pub const KINDS: [&'static str; 4] = ["direct", "aggregator", "minimised", "push"];
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> DesignKind {
         match self {
-            Design::Direct => "direct",
-            Design::Aggregator(_) => "aggregator",
-            Design::Minimised => "minimised",
-            Design::Push => "push",
+            Design::Direct => DesignKind::Direct,
+            Design::Aggregator(_) => DesignKind::Aggregator,
+            Design::Minimised => DesignKind::Minimised,
+            Design::Push => DesignKind::Push,
         }
+    }
+}
+
+/// A [`Design`] without its settings: what `kind = "…"` names and reports record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DesignKind {
+    Direct,
+    Aggregator,
+    Minimised,
+    Push,
+}
+
+impl DesignKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesignKind::Direct => "direct",
+            DesignKind::Aggregator => "aggregator",
+            DesignKind::Minimised => "minimised",
+            DesignKind::Push => "push",
+        }
+    }
+}
+
+impl std::fmt::Display for DesignKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -162,6 +189,12 @@ pub enum RequestKind {
     /// Pushed by the bank for each new card transaction; its rate follows the transactions.
     FraudAlert,
     Commerce,
+}
+
+impl std::fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RequestKind {
@@ -272,17 +305,6 @@ pub enum EventKind {
     Outage { bank: usize, duration: Duration },
     /// A platform's request rates are multiplied by `factor` for `duration`.
     LoadSpike { platform: usize, duration: Duration, factor: f64 },
-}
-
-impl EventKind {
-    pub fn label(&self) -> &'static str {
-        match self {
-            EventKind::PrivacyIncident { .. } => "privacy_incident",
-            EventKind::Regulation { .. } => "regulation",
-            EventKind::Outage { .. } => "outage",
-            EventKind::LoadSpike { .. } => "load_spike",
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1599,7 +1621,7 @@ strategy = "boulware"
         // The aggregator's hop defaults to the scenario's network delay.
         assert_eq!(a.network_delay, parse(MINIMAL).unwrap().network_delay);
         let push = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"push\"\n\n[[banks]]");
-        assert_eq!(parse(&push).unwrap().platforms[0].design.kind(), "push");
+        assert_eq!(parse(&push).unwrap().platforms[0].design.kind(), DesignKind::Push);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::negotiation::{
     Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
 };
 use crate::report::{
-    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, Mode, NegotiationReport, OfferAssessment, Outcome,
-    OutcomeKind, PlatformInfo, Report, Revocation, SCHEMA, ScenarioInfo, TimelineEntry, Tool, Totals, TranscriptEntry,
+    Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, NegotiationPart, NegotiationReport, OfferAssessment,
+    Outcome, OutcomeKind, PlatformInfo, Revocation, ScenarioInfo, TimelineEntry, TimelineKind, TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
 use crate::scenario::{EventKind, Scenario};
@@ -36,10 +36,10 @@ pub struct Agreement {
     pub revoked_at: Option<SimTime>,
 }
 
-/// What a session ends with: the report (no data section yet) and the agreements reached, each
-/// with the index of its pair in `report.negotiations`.
+/// What a session ends with: its part of the report (for [`crate::report::assemble`]) and the
+/// agreements reached, each with the index of its pair in `negotiation.negotiations`.
 pub struct SessionOutcome {
-    pub report: Report,
+    pub negotiation: NegotiationPart,
     pub agreements: Vec<(usize, Agreement)>,
 }
 
@@ -121,8 +121,8 @@ pub fn negotiate<'a>(scenario: &'a Scenario, remote: Option<&'a mut dyn RemoteBa
     let mut world = World::new(scenario, remote);
     world.run();
     let (pairs, agreements) = world.agreements();
-    let report = world.into_report();
-    SessionOutcome { report, agreements: pairs.into_iter().zip(agreements).collect() }
+    let negotiation = world.into_part();
+    SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect() }
 }
 
 impl<'a> World<'a> {
@@ -323,10 +323,10 @@ impl<'a> World<'a> {
         let label = self.pairs[pair].label(self.sc);
         let (kind, detail) = match end {
             End::Agreement { round, accepted_by, .. } => {
-                ("agreement", format!("accepted by the {} in round {round}", accepted_by.as_str()))
+                (TimelineKind::Agreement, format!("accepted by the {} in round {round}", accepted_by.as_str()))
             }
             End::Withdrawal { by, withdrawal, round, .. } => (
-                "withdrawal",
+                TimelineKind::Withdrawal,
                 format!(
                     "the {} withdrew in round {round} over clause `{}`: {}",
                     by.as_str(),
@@ -334,9 +334,9 @@ impl<'a> World<'a> {
                     withdrawal.reason
                 ),
             ),
-            End::Timeout { rounds, .. } => ("timeout", format!("no agreement within {rounds} rounds")),
+            End::Timeout { rounds, .. } => (TimelineKind::Timeout, format!("no agreement within {rounds} rounds")),
         };
-        self.timeline.push(TimelineEntry { at_ms: end.at().as_millis(), kind: kind.into(), subject: label, detail });
+        self.timeline.push(TimelineEntry { at_ms: end.at().as_millis(), kind, subject: label, detail });
     }
 
     fn bank_decision_time(&mut self, now: SimTime, pair: usize) -> SimTime {
@@ -389,7 +389,7 @@ impl<'a> World<'a> {
             ),
         };
         let detail = if event.description.is_empty() { detail } else { format!("{detail} ({})", event.description) };
-        self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: event.kind.label().into(), subject, detail });
+        self.timeline.push(TimelineEntry { at_ms: now.as_millis(), kind: (&event.kind).into(), subject, detail });
     }
 
     fn review(&mut self, now: SimTime, pair: usize, after_incident: bool) {
@@ -425,7 +425,7 @@ impl<'a> World<'a> {
                 let label = self.pairs[pair].label(sc);
                 self.timeline.push(TimelineEntry {
                     at_ms: now.as_millis(),
-                    kind: "revocation".into(),
+                    kind: TimelineKind::Revocation,
                     subject: label,
                     detail: format!("the bank revoked the agreement over clause `{}`: {}", w.clause, w.reason),
                 });
@@ -454,7 +454,7 @@ impl<'a> World<'a> {
         (pairs, agreements)
     }
 
-    fn into_report(mut self) -> Report {
+    fn into_part(mut self) -> NegotiationPart {
         let sc = self.sc;
         let end_of_run = SimTime::from_duration(sc.duration);
         let mut negotiations = Vec::new();
@@ -479,7 +479,7 @@ impl<'a> World<'a> {
                 None => {
                     self.timeline.push(TimelineEntry {
                         at_ms: end_of_run.as_millis(),
-                        kind: "unfinished".into(),
+                        kind: TimelineKind::Unfinished,
                         subject: p.label(sc),
                         detail: format!("still negotiating in round {} when the scenario ended", protocol.round()),
                     });
@@ -522,13 +522,8 @@ impl<'a> World<'a> {
                 revocation: self.pairs[i].revocation.clone(),
             });
         }
-        self.timeline.sort_by_key(|e| e.at_ms); // stable: same-millisecond entries keep event order
         let space = &sc.space;
-        Report {
-            schema: SCHEMA.into(),
-            tool: Tool { name: "sim".into(), version: env!("CARGO_PKG_VERSION").into() },
-            mode: Mode::Virtual,
-            complete: true,
+        NegotiationPart {
             scenario: ScenarioInfo {
                 name: sc.name.clone(),
                 description: sc.description.clone(),
@@ -589,12 +584,8 @@ impl<'a> World<'a> {
                     }
                 })
                 .collect(),
-            totals: Totals::count(&negotiations),
             negotiations,
             timeline: self.timeline,
-            data: None,
-            designs: Vec::new(),
-            thresholds: None,
         }
     }
 }

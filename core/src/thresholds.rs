@@ -305,7 +305,7 @@ pub fn check(threshold: &Threshold, report: &Report) -> ThresholdResult {
         Threshold::Latency { bank, kind, percentile, below_ms } => {
             let limit = Value::Number(*below_ms);
             let Some(data) = &report.data else { return not_applicable("below", limit, "no data phase") };
-            let Some(row) = data.latency.iter().find(|r| &r.bank == bank && r.kind == kind.as_str()) else {
+            let Some(row) = data.latency.iter().find(|r| &r.bank == bank && r.kind == *kind) else {
                 return not_applicable("below", limit, &format!("no {} requests were sent to {bank}", kind.as_str()));
             };
             if row.latency.ok == 0 {
@@ -388,7 +388,7 @@ pub fn check(threshold: &Threshold, report: &Report) -> ThresholdResult {
                 .latency
                 .iter()
                 .filter(|r| bank.as_ref().is_none_or(|b| b == &r.bank))
-                .filter(|r| kind.is_none_or(|k| k.as_str() == r.kind))
+                .filter(|r| kind.is_none_or(|k| k == r.kind))
                 .map(|r| match reason {
                     Some(why) => r.latency.abandoned.get(why.as_str()).copied().unwrap_or(0),
                     None => r.latency.abandoned_total(),
@@ -485,7 +485,7 @@ mod tests {
                 flows: Vec::new(),
                 latency: vec![LatencyRow {
                     bank: "a".into(),
-                    kind: "balance_lookup".into(),
+                    kind: RequestKind::BalanceLookup,
                     requests: 100,
                     latency: latency.summary(Duration::from_secs(1)),
                 }],
@@ -584,8 +584,12 @@ mod tests {
             rec.abandoned(Abandoned::ClientTimeout);
         }
         rec.abandoned(Abandoned::InFlightAtEnd);
-        let row =
-            LatencyRow { bank: "b".into(), kind: "accounts".into(), requests: 4, latency: rec.summary(Duration::ZERO) };
+        let row = LatencyRow {
+            bank: "b".into(),
+            kind: RequestKind::Accounts,
+            requests: 4,
+            latency: rec.summary(Duration::ZERO),
+        };
         r.data.as_mut().unwrap().latency.push(row);
         let count = |bank: Option<&str>, reason, limit| {
             let t = Threshold::Abandoned { bank: bank.map(String::from), kind: None, reason, limit };

@@ -166,8 +166,9 @@ impl Serialize for RequestError {
     }
 }
 
-/// Why an agreement's data phase ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why an agreement's data phase ends (`FlowReport::ended_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndedBy {
     /// The scenario's `[data] duration` after the agreement.
     PhaseOver,

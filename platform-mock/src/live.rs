@@ -32,8 +32,8 @@ use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataReport, FlowReport, LatencyRow, LivePace, Mode, Report, Revocation, TimelineEntry,
-    Totals,
+    BankDataRow, BankPaceRow, DataPart, DataReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound, Report,
+    Revocation, RunMeta, TimelineEntry, Tool, assemble,
 };
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -92,7 +92,8 @@ pub trait InProcessBanks {
 /// bank (one per platform and bank it negotiates with). `stop` ends the data phase early (Ctrl-C); the report then says it
 /// is incomplete. With `in_process`, exposure comes from the banks' ledgers and their calendars
 /// follow the pace of the data phase; without, exposure is what the platform received, and
-/// remote banks keep their own calendars (`bank-mock serve --time-scale`).
+/// remote banks keep their own calendars (`bank-mock serve --time-scale`). The report names
+/// `tool` as the one that ran and has the scenario's thresholds checked.
 pub fn run(
     scenario: Arc<Scenario>,
     urls: &[String],
@@ -100,6 +101,7 @@ pub fn run(
     opts: &LiveOptions,
     stop: Arc<AtomicBool>,
     in_process: Option<&dyn InProcessBanks>,
+    tool: Tool,
 ) -> Result<Report, ClientError> {
     if urls.len() != scenario.banks.len() {
         return Err(ClientError::Live(format!(
@@ -136,12 +138,12 @@ pub fn run(
     if let Some(e) = banks.error.take() {
         return Err(ClientError::Live(format!("negotiation failed: {e}")));
     }
-    let (mut report, agreements) = (session.report, session.agreements);
-    report.mode = Mode::Live;
+    let (negotiation, agreements) = (session.negotiation, session.agreements);
     let tokens = banks.tokens.clone();
     drop(banks);
 
     let mut complete = true;
+    let mut data_part = None;
     if let Some(d) = &data {
         let flows = live_flows(&agreements, &tokens);
         // Requests name customers the platform linked, one consent each: a run links them all
@@ -163,6 +165,7 @@ pub fn run(
         complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
         let interrupted = stop.load(Ordering::Relaxed);
         let mut flow_reports = Vec::new();
+        let (mut revocations, mut timeline) = (Vec::new(), Vec::new());
         for (fi, f) in flows.iter().enumerate() {
             let platform = &scenario.platforms[f.platform].name;
             // A bank's audit revocation ends the flow where the virtual run ends it.
@@ -172,8 +175,8 @@ pub fn run(
                     Revocation { at_ms: f.start.as_millis() + at_ms, clause: clause.clone(), reason: why.clone() };
                 let entry =
                     TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
-                report.timeline.push(entry);
-                report.negotiations[f.pair].revocation.get_or_insert(revocation);
+                timeline.push(entry);
+                revocations.push((f.pair, revocation));
                 ((*at_ms as f64 / scale) as u64).min(wall.as_millis() as u64)
             });
             let exposure = match in_process {
@@ -190,9 +193,9 @@ pub fn run(
                     started_at_ms: 0,
                     ended_at_ms: revoked.unwrap_or(wall.as_millis() as u64),
                     ended_by: match (revoked, interrupted) {
-                        (Some(_), _) => "revoked".into(),
-                        (None, true) => "interrupted".into(),
-                        (None, false) => "phase_over".into(),
+                        (Some(_), _) => workload::EndedBy::Revoked,
+                        (None, true) => workload::EndedBy::Interrupted,
+                        (None, false) => workload::EndedBy::PhaseOver,
                     },
                     categories: f.terms.category_names().into_iter().map(String::from).collect(),
                     purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
@@ -238,7 +241,7 @@ pub fn run(
                 }
             })
             .collect();
-        report.data = Some(DataReport {
+        let report = DataReport {
             generator: testbed_core::population::GENERATOR_VERSION.into(),
             phase_ms: d.duration.as_millis() as u64,
             sensitivity_weights: if d.sensitivity_weights == [0.0; 3] {
@@ -251,7 +254,7 @@ pub fn run(
                 .iter()
                 .map(|((b, k), (n, rec))| LatencyRow {
                     bank: scenario.banks[*b].name.clone(),
-                    kind: k.as_str().into(),
+                    kind: *k,
                     requests: *n,
                     latency: rec.summary(wall),
                 })
@@ -271,17 +274,16 @@ pub fn run(
                         bank: b.name.clone(),
                         simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
                         speedup: p.scale,
-                        bound: p.bound.into(),
+                        bound: p.bound,
                     })
                     .collect(),
             }),
-        });
+        };
+        data_part = Some(DataPart { report, revocations, timeline, designs: Vec::new() });
     }
-    report.complete = complete;
-    report.timeline.sort_by_key(|e| e.at_ms);
-    report.totals = Totals::count(&report.negotiations);
     rt.shutdown_timeout(opts.drain);
-    Ok(report)
+    let meta = RunMeta { tool, mode: Mode::Live, complete };
+    Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
 }
 
 /// How fast each bank's live data phase runs, and what set that speed.
@@ -295,9 +297,9 @@ pub struct Pace {
 pub struct BankPace {
     /// Simulated seconds per wall-clock second.
     pub scale: f64,
-    /// What bounds `scale`: `phase` (the whole data phase fits in the run), `max_rate`, or
-    /// `rate_limit` (the bank's own rate limit).
-    pub bound: &'static str,
+    /// What bounds `scale`: the whole data phase fits in the run, `--max-rate`, or the bank's
+    /// own rate limit.
+    pub bound: PaceBound,
 }
 
 /// How often a waiting source looks whether the run was stopped.
@@ -316,7 +318,9 @@ pub const RATE_LIMIT_SHARE: f64 = 0.8;
 /// their phase. Each bank has its own calendar, so a slow bank does not slow the others.
 pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveOptions) -> Pace {
     let n = scenario.banks.len();
-    let Some(data) = &scenario.data else { return Pace { banks: vec![BankPace { scale: 1.0, bound: "phase" }; n] } };
+    let Some(data) = &scenario.data else {
+        return Pace { banks: vec![BankPace { scale: 1.0, bound: PaceBound::Phase }; n] };
+    };
     let whole = data.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3);
     // Requests, and pushed alerts, per simulated second at each bank.
     let mut pulled = vec![0.0; n];
@@ -351,9 +355,9 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         .zip(&pulled)
         .map(|(bank, offered)| match bank.service.rate_limit {
             Some((per_second, _)) if offered * whole > per_second * RATE_LIMIT_SHARE && !opts.ignore_rate_limits => {
-                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: "rate_limit" }
+                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: PaceBound::RateLimit }
             }
-            _ => BankPace { scale: whole, bound: "phase" },
+            _ => BankPace { scale: whole, bound: PaceBound::Phase },
         })
         .collect();
     // Within `max_rate`, the banks held to their own limits keep their pace and the others
@@ -362,19 +366,19 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         banks
             .iter()
             .enumerate()
-            .filter(|(_, b)| (b.bound == "rate_limit") == limited)
+            .filter(|(_, b)| (b.bound == PaceBound::RateLimit) == limited)
             .map(|(i, b)| (pulled[i] + pushed[i]) * b.scale)
             .sum()
     };
     let (limited, free) = (load(true), load(false));
     if limited + free > opts.max_rate {
         let (factor, slowed): (f64, fn(&BankPace) -> bool) = if limited < opts.max_rate {
-            ((opts.max_rate - limited) / free, |b| b.bound != "rate_limit")
+            ((opts.max_rate - limited) / free, |b| b.bound != PaceBound::RateLimit)
         } else {
             (opts.max_rate / (limited + free), |_| true)
         };
         for b in banks.iter_mut().filter(|b| slowed(b)) {
-            *b = BankPace { scale: b.scale * factor, bound: "max_rate" };
+            *b = BankPace { scale: b.scale * factor, bound: PaceBound::MaxRate };
         }
     }
     Pace { banks }

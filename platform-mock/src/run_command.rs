@@ -78,15 +78,14 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
     let client_tokens = client_tokens(&sc, &args.client_tokens)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut report =
-        platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop, None).map_err(|e| {
+    let tool = Tool::new("platform-mock", env!("CARGO_PKG_VERSION"));
+    let report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop, None, tool)
+        .map_err(|e| {
             // A bank refusing the credential it was given is bad input, not a failed run.
             let bad_input = matches!(e, platform_mock::client::ClientError::ClientTokenRefused { .. });
             let hint = if bad_input { "; give the token that bank's `bank-mock serve` printed" } else { "" };
             Failure { bad_input, message: format!("{}{e}{hint}", if bad_input { "--client-token: " } else { "" }) }
         })?;
-    report.tool = Tool { name: "platform-mock".into(), version: env!("CARGO_PKG_VERSION").into() };
-    report.thresholds = testbed_core::thresholds::check_all(&sc.thresholds, &report);
     let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
     let dir = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
     let written = testbed_report::files::write_reports(&dir, &report)

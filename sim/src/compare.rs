@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use testbed_core::exposure::ExposureSummary;
 use testbed_core::report::{Mode, NegotiationReport, Report, SCHEMA};
+use testbed_core::scenario::RequestKind;
 use testbed_report::files::write_atomically;
 
 /// Version of `compare.json`.
@@ -80,7 +81,7 @@ pub struct PairDiff {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LatencyDiff {
     pub bank: String,
-    pub kind: String,
+    pub kind: RequestKind,
     /// `requests`, `ok`, `p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`, `max_ms`, `mean_ms`, `errors`.
     pub metrics: Vec<Diff>,
 }
@@ -288,7 +289,7 @@ pub fn compare(file_a: &str, a: &Report, file_b: &str, b: &Report) -> Comparison
         .collect();
 
     let rows = |r: &Report| {
-        r.data.as_ref().map_or_else(Vec::new, |d| d.latency.iter().map(|l| (l.bank.clone(), l.kind.clone())).collect())
+        r.data.as_ref().map_or_else(Vec::new, |d| d.latency.iter().map(|l| (l.bank.clone(), l.kind)).collect())
     };
     let latency = union_keys(&rows(a), &rows(b))
         .into_iter()
@@ -550,7 +551,7 @@ fn views(c: &Comparison, full: bool) -> Vec<View> {
             .latency
             .iter()
             .map(|l| {
-                let mut row = vec![l.bank.clone(), l.kind.clone()];
+                let mut row = vec![l.bank.clone(), l.kind.as_str().into()];
                 for name in ["requests", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "errors"] {
                     row.push(
                         l.metrics.iter().find(|d| d.metric == name).map_or_else(|| "-".into(), |d| cell(d, !full)),

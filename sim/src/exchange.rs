@@ -28,7 +28,7 @@ use testbed_core::scenario::{Design, EventKind, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
-use testbed_core::workload::{self, Arrival, Delivery, FlowPlan, RequestError, Sources, latency_slot};
+use testbed_core::workload::{self, Arrival, Delivery, EndedBy, FlowPlan, RequestError, Sources, latency_slot};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -88,7 +88,7 @@ struct Flow {
     consent: Consent,
     start: SimTime,
     end: SimTime,
-    ended_by: &'static str,
+    ended_by: EndedBy,
     revoked_at: Option<SimTime>,
     linked: u64,
     ledger: PairLedger,
@@ -172,7 +172,6 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         let platform = &sc.platforms[a.platform];
         let bank = &sc.banks[a.bank];
         let (end, ended_by) = workload::data_window(sc, a.at, a.revoked_at);
-        let ended_by = ended_by.as_str();
         let minimised = matches!(platform.design, Design::Minimised).then(|| minimised_terms(&a.terms));
         // A minimised consent keeps the raw permissions (the bank derives its signals from the
         // granted data) and adds ReadDerivedSignals; the serving terms keep raw fields in.
@@ -675,7 +674,7 @@ impl Phase<'_> {
             flow.consent.revoke(at, "bank", &reason);
             if at < flow.end {
                 flow.end = at;
-                flow.ended_by = "revoked";
+                flow.ended_by = EndedBy::Revoked;
                 self.sources.end_flow(fi, at);
             }
             let revocation = Revocation { at_ms: at.as_millis(), clause: why.clause, reason };
@@ -703,7 +702,7 @@ impl Phase<'_> {
                 bank: sc.banks[f.bank].name.clone(),
                 started_at_ms: f.start.as_millis(),
                 ended_at_ms: f.end.as_millis(),
-                ended_by: f.ended_by.into(),
+                ended_by: f.ended_by,
                 categories: f.terms.category_names().into_iter().map(String::from).collect(),
                 purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
                 permissions: f.consent.permissions.iter().map(|p| format!("{p:?}")).collect(),
@@ -724,7 +723,7 @@ impl Phase<'_> {
             .filter_map(|(slot, entry)| entry.as_ref().map(|e| (slot, e)))
             .map(|(slot, (requests, rec, first, last))| LatencyRow {
                 bank: sc.banks[workload::slot_key(slot).0].name.clone(),
-                kind: workload::slot_key(slot).1.as_str().into(),
+                kind: workload::slot_key(slot).1,
                 requests: *requests,
                 latency: rec.summary(last.since(*first)),
             })
@@ -790,7 +789,7 @@ impl Phase<'_> {
                 let mine = || self.flows.iter().zip(&relayed).filter(move |(f, _)| f.platform == pi);
                 DesignReport {
                     platform: p.name.clone(),
-                    kind: p.design.kind().into(),
+                    kind: p.design.kind(),
                     aggregator: match &p.design {
                         Design::Aggregator(a) => Some(a.name.clone()),
                         _ => None,

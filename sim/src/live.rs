@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use testbed_core::SimTime;
 use testbed_core::exposure::ExposureSummary;
-use testbed_core::report::Report;
+use testbed_core::report::{Report, Tool};
 use testbed_core::scenario::Scenario;
 
 pub use platform_mock::live::LiveOptions;
@@ -46,7 +46,15 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
         }
     }
     let banks = Banks { states, weights: scenario.data.as_ref().map_or([0.0; 3], |d| d.sensitivity_weights) };
-    let report = platform_mock::live::run(scenario.clone(), &urls, &client_tokens, opts, stop, Some(&banks));
+    let report = platform_mock::live::run(
+        scenario.clone(),
+        &urls,
+        &client_tokens,
+        opts,
+        stop,
+        Some(&banks),
+        Tool::new("sim", env!("CARGO_PKG_VERSION")),
+    );
     for tx in shutdowns {
         let _ = tx.send(());
     }

@@ -140,7 +140,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             let opts = live_args.options().map_err(SimError::Usage)?;
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
-            let (mut report, exposed) = if live {
+            let (report, exposed) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
                 let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let report =
@@ -151,7 +151,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 sim::run_with_exposure(&sc)
             };
             spinner.finish();
-            let breached = sim::suite::check_thresholds(&sc, &mut report);
+            let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
             let mut written = write_reports(&dir, &report).context("writing reports")?;
             if let Some(path) = export_exposed {

@@ -1,8 +1,8 @@
 //! A virtual-time run: the negotiation session (in `testbed-core`), then the data phase under
-//! the agreements it reached (`exchange`), folded into one report.
+//! the agreements it reached (`exchange`), assembled into one report.
 
 use crate::exchange::{self, Exposed};
-use testbed_core::report::{Report, Totals};
+use testbed_core::report::{DataPart, Mode, Report, RunMeta, Tool, assemble};
 use testbed_core::scenario::Scenario;
 use testbed_core::session::{Agreement, negotiate};
 
@@ -15,19 +15,17 @@ pub fn run(scenario: &Scenario) -> Report {
 pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
     let session = negotiate(scenario, None);
     let (pairs, agreements): (Vec<usize>, Vec<Agreement>) = session.agreements.into_iter().unzip();
-    let mut report = session.report;
     let mut exposed = Exposed::default();
-    if let Some(data) = exchange::run(scenario, &agreements) {
+    let data = exchange::run(scenario, &agreements).map(|data| {
         exposed = data.exposed;
-        for (agreement, revocation) in data.revocations {
-            report.negotiations[pairs[agreement]].revocation.get_or_insert(revocation);
+        DataPart {
+            report: data.report,
+            // Audits name agreements; the report names negotiations.
+            revocations: data.revocations.into_iter().map(|(agreement, r)| (pairs[agreement], r)).collect(),
+            timeline: data.timeline,
+            designs: data.designs,
         }
-        report.timeline.extend(data.timeline);
-        report.timeline.sort_by_key(|e| e.at_ms);
-        report.totals = Totals::count(&report.negotiations);
-        report.data = Some(data.report);
-        report.designs = data.designs;
-    }
-    report.thresholds = testbed_core::thresholds::check_all(&scenario.thresholds, &report);
-    (report, exposed)
+    });
+    let meta = RunMeta { tool: Tool::new("sim", env!("CARGO_PKG_VERSION")), mode: Mode::Virtual, complete: true };
+    (assemble(meta, session.negotiation, data, &scenario.thresholds), exposed)
 }

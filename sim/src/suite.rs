@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed_core::report::{Report, Tool, Totals};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{RequestKind, Scenario};
 use testbed_core::thresholds::{self, Status, ThresholdResult};
 use testbed_report::files::{write_atomically, write_reports};
 
@@ -93,7 +93,7 @@ pub struct ScenarioEntry {
 #[derive(Debug, Serialize)]
 pub struct WorstLatency {
     pub bank: String,
-    pub request: String,
+    pub request: RequestKind,
     pub p99_ms: f64,
 }
 
@@ -121,13 +121,6 @@ pub fn scenario_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SimError> {
         files.extend(found);
     }
     Ok(files)
-}
-
-/// Checks `scenario`'s thresholds against `report`, records them in it and returns how many
-/// were breached. (A virtual run has already done so; a live run has not.)
-pub fn check_thresholds(scenario: &Scenario, report: &mut Report) -> usize {
-    report.thresholds = thresholds::check_all(&scenario.thresholds, report);
-    report.thresholds.as_deref().map_or(0, thresholds::breached)
 }
 
 /// Runs the suite, writes every report, `suite.json` and `junit.xml` under `opts.out`.
@@ -221,7 +214,7 @@ fn entry_for(file: String, sc: &Scenario, report: &Report) -> ScenarioEntry {
                 .iter()
                 .filter(|r| r.latency.ok > 0)
                 .max_by(|a, b| a.latency.p99_ms.total_cmp(&b.latency.p99_ms))
-                .map(|r| WorstLatency { bank: r.bank.clone(), request: r.kind.clone(), p99_ms: r.latency.p99_ms })
+                .map(|r| WorstLatency { bank: r.bank.clone(), request: r.kind, p99_ms: r.latency.p99_ms })
         }),
         thresholds,
     }
@@ -254,7 +247,7 @@ fn summarise(scenarios: Vec<ScenarioEntry>) -> SuiteReport {
     };
     SuiteReport {
         schema: SUITE_SCHEMA.into(),
-        tool: Tool { name: "sim".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool::new("sim", env!("CARGO_PKG_VERSION")),
         exit_code,
         totals: t,
         scenarios,
@@ -305,7 +298,7 @@ pub fn render_table(suite: &SuiteReport) -> String {
             s.customers_exposed.map_or_else(|| "-".into(), |n| n.to_string()),
             s.worst_p99
                 .as_ref()
-                .map_or_else(|| "-".into(), |w| format!("{:.1}ms ({} {})", w.p99_ms, w.bank, w.request)),
+                .map_or_else(|| "-".into(), |w| format!("{:.1}ms ({} {})", w.p99_ms, w.bank, w.request.as_str())),
             threshold_counts(&s.thresholds),
             match s.status {
                 ScenarioStatus::Passed => "passed".into(),

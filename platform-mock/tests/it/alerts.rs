@@ -1,6 +1,7 @@
 //! Fraud alerts in a live run: the platform's callback receives what the banks push.
 
 use super::live_demo_run;
+use testbed_core::scenario::RequestKind;
 
 #[test]
 fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent() {
@@ -9,7 +10,7 @@ fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent
     // limited-bank's rate limit (5/s) holds its phase to about a minute of simulated time in this
     // run, too little for a card transaction to be likely; demo-bank runs its whole phase.
     let bank = "demo-bank";
-    let row = data.latency.iter().find(|r| r.bank == bank && r.kind == "fraud_alert");
+    let row = data.latency.iter().find(|r| r.bank == bank && r.kind == RequestKind::FraudAlert);
     let row = row.unwrap_or_else(|| panic!("{bank}: no fraud_alert row in {:?}", data.latency));
     assert!(row.requests > 0, "{bank}: {row:?}");
     // Every alert sent was received (and has a latency) or was dropped by the bank, by its count.
@@ -27,7 +28,7 @@ fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent
     assert!(received.field_values <= sent.field_values, "{bank}: received {received:?}, the bank sent {sent:?}");
     // Pushed alerts do not count as requests the bank served: those are the pulls it admitted.
     let pulled: u64 =
-        data.latency.iter().filter(|r| r.bank == bank && r.kind != "fraud_alert").map(|r| r.requests).sum();
+        data.latency.iter().filter(|r| r.bank == bank && r.kind != RequestKind::FraudAlert).map(|r| r.requests).sum();
     let served = data.banks.iter().find(|r| r.bank == bank).unwrap().requests_served;
     assert!(served <= pulled, "{bank}: {served} served, {pulled} pulls sent, {} alerts", row.requests);
     // The run unsubscribed when it ended.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{RequestKind, Scenario};
 
 mod alerts;
 mod pace;
@@ -77,9 +77,15 @@ fn live_run(
     stop: Arc<AtomicBool>,
 ) -> (testbed_core::report::Report, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let (urls, states, rt) = start_banks(scenario, &expected_pace(scenario, opts));
-    let report = platform_mock::live::run(scenario.clone(), &urls, &client_tokens(scenario, &states), opts, stop, None)
-        .expect("live run");
+    let tokens = client_tokens(scenario, &states);
+    let report =
+        platform_mock::live::run(scenario.clone(), &urls, &tokens, opts, stop, None, test_tool()).expect("live run");
     (report, states, rt)
+}
+
+/// The tool a test's live runs name in their reports.
+fn test_tool() -> testbed_core::report::Tool {
+    testbed_core::report::Tool::new("platform-mock-test", "0.0.1")
 }
 
 /// A 1.5 s live run of live-demo (`max_rate` requests/s) by
@@ -102,8 +108,9 @@ fn negotiating_with_bank_servers_reaches_the_outcomes_of_the_in_process_session(
     let scenario = Arc::new(scenario);
     let opts = platform_mock::live::LiveOptions { duration: Duration::from_millis(100), ..Default::default() };
     let (live, _states, _rt) = live_run(&scenario, &opts, Arc::new(AtomicBool::new(false)));
-    let local = testbed_core::session::negotiate(&scenario, None).report;
+    let local = testbed_core::session::negotiate(&scenario, None).negotiation;
     assert_eq!(live.negotiations.len(), 4);
+    assert_eq!((live.tool, live.mode), (test_tool(), testbed_core::report::Mode::Live), "as the caller said");
     for (l, v) in live.negotiations.iter().zip(&local.negotiations) {
         assert_eq!(l.outcome, v.outcome, "{}", l.pair());
         assert_eq!(l.transcript, v.transcript, "{}", l.pair());
@@ -149,7 +156,7 @@ fn live_bank_rows_carry_the_queue_figures_the_banks_publish() {
     assert_eq!(demo.utilisation, Some(0.0), "{demo:?}");
     // Served counts the pulls the bank admitted (as in virtual mode), not the alerts it pushed.
     for bank in [limited, demo] {
-        let pulls = data.latency.iter().filter(|r| r.bank == bank.bank && r.kind != "fraud_alert");
+        let pulls = data.latency.iter().filter(|r| r.bank == bank.bank && r.kind != RequestKind::FraudAlert);
         let (sent, ok) = pulls.fold((0, 0), |(s, o), r| (s + r.requests, o + r.latency.ok));
         assert!(ok <= bank.requests_served && bank.requests_served <= sent, "{bank:?} vs {:?}", data.latency);
     }
@@ -282,7 +289,8 @@ fn the_live_driver_opens_no_negotiation_without_a_client_token_for_every_pair() 
     let (urls, states, _rt) = start_banks(&scenario, &expected_pace(&scenario, &opts));
     let mut tokens = client_tokens(&scenario, &states);
     tokens.pop_last();
-    let run = platform_mock::live::run(scenario.clone(), &urls, &tokens, &opts, Arc::new(AtomicBool::new(false)), None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = platform_mock::live::run(scenario.clone(), &urls, &tokens, &opts, stop, None, test_tool());
     let e = run.expect_err("refused").to_string();
     assert!(e.contains("no client token for platform `demo-platform` at bank"), "{e}");
     assert!(states.iter().all(|s| s.desk().agreement("demo-platform").is_none()), "nothing negotiated");
@@ -310,7 +318,7 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
     assert!(live.wall_ms < 60_000, "the run stopped after {} ms, not the 60 s asked for", live.wall_ms);
     assert!(!data.flows.is_empty());
     for flow in &data.flows {
-        assert_eq!(flow.ended_by, "interrupted");
+        assert_eq!(flow.ended_by, testbed_core::workload::EndedBy::Interrupted);
         assert_eq!(flow.ended_at_ms, live.wall_ms, "{}", flow.bank);
     }
     for row in &live.banks {

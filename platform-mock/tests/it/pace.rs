@@ -4,6 +4,7 @@
 use crate::load;
 use platform_mock::live::{LiveOptions, Pace, RATE_LIMIT_SHARE};
 use std::time::Duration;
+use testbed_core::report::PaceBound;
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 
 /// The pace of the agreements the session reaches.
@@ -43,11 +44,11 @@ fn a_compressed_phase_that_would_flood_a_bank_is_held_to_its_rate_limit() {
         let (limit, _) = bank.service.rate_limit.expect("every bank of the default scenario has a rate limit");
         if offered(&scenario, i) == 0.0 {
             // A bank that withdrew gets no load: nothing holds its calendar back.
-            assert_eq!((bp.scale, bp.bound), (whole, "phase"), "{}", bank.name);
+            assert_eq!((bp.scale, bp.bound), (whole, PaceBound::Phase), "{}", bank.name);
             continue;
         }
         held += 1;
-        assert_eq!(bp.bound, "rate_limit", "{}: the whole phase in 10 s would flood it: {bp:?}", bank.name);
+        assert_eq!(bp.bound, PaceBound::RateLimit, "{}: the whole phase in 10 s would flood it: {bp:?}", bank.name);
         assert!(bp.scale < whole);
         assert!((offered(&scenario, i) * bp.scale - limit * RATE_LIMIT_SHARE).abs() < 1e-6, "{}: {bp:?}", bank.name);
     }
@@ -62,7 +63,7 @@ fn a_bank_without_a_rate_limit_is_not_slowed_by_one_that_has_one() {
     let limited = scenario.bank_index("limited-bank").unwrap();
     let free = scenario.bank_index("demo-bank").unwrap();
     assert!(scenario.banks[free].service.rate_limit.is_none());
-    assert_eq!((p.banks[free].scale, p.banks[free].bound), (whole, "phase"));
+    assert_eq!((p.banks[free].scale, p.banks[free].bound), (whole, PaceBound::Phase));
     assert!(p.banks[limited].scale <= p.banks[free].scale, "{p:?}");
 }
 
@@ -73,7 +74,7 @@ fn max_rate_slows_every_bank_in_proportion() {
     let slow = pace(&scenario, &opts(Duration::from_secs(10), 10.0));
     for (i, (f, s)) in free.banks.iter().zip(&slow.banks).enumerate() {
         if offered(&scenario, i) > 0.0 {
-            assert_eq!(s.bound, "max_rate");
+            assert_eq!(s.bound, PaceBound::MaxRate);
             assert!(s.scale < f.scale);
         }
     }
@@ -86,7 +87,7 @@ fn a_long_enough_run_covers_the_whole_phase_at_the_phase_pace() {
     // Real time: the scenario's own rates are far below every limit.
     let p = pace(&scenario, &opts(phase, 1e9));
     for b in &p.banks {
-        assert_eq!(b.bound, "phase");
+        assert_eq!(b.bound, PaceBound::Phase);
         assert!((b.scale - 1.0).abs() < 1e-9, "{b:?}");
     }
 }
@@ -96,7 +97,7 @@ fn an_overload_test_ignores_the_rate_limits_but_not_max_rate() {
     let scenario = load("messenger-2018.toml");
     let whole = scenario.data.as_ref().unwrap().duration.as_secs_f64() / 10.0;
     let overload = pace(&scenario, &LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(10), 1e9) });
-    assert!(overload.banks.iter().all(|b| b.bound == "phase" && b.scale == whole), "{overload:?}");
+    assert!(overload.banks.iter().all(|b| b.bound == PaceBound::Phase && b.scale == whole), "{overload:?}");
     let capped = pace(&scenario, &LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(10), 10.0) });
-    assert!(capped.banks.iter().all(|b| b.bound == "max_rate"), "{capped:?}");
+    assert!(capped.banks.iter().all(|b| b.bound == PaceBound::MaxRate), "{capped:?}");
 }

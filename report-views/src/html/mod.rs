@@ -15,8 +15,8 @@ use plotters::style::RGBColor;
 use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::report::{
-    Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, data_tables, ms, narrate, summary_row,
-    summary_sentences, terms_line,
+    Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, TimelineKind, data_tables, ms, narrate,
+    summary_row, summary_sentences, terms_line,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -304,7 +304,7 @@ fn page(report: &Report) -> Result<Page, charts::ChartError> {
             .iter()
             .map(|e| TimelineRow {
                 when: ms(e.at_ms),
-                kind: e.kind.clone(),
+                kind: e.kind.as_str().into(),
                 subject: e.subject.clone(),
                 detail: safe(inline_code(&e.detail)),
             })
@@ -499,7 +499,7 @@ fn latency_section(report: &Report) -> Result<Option<Section>, charts::ChartErro
         let bars = Bars {
             title: "latency percentiles per bank and request kind".into(),
             value_desc: "latency from the intended send time (ms)".into(),
-            groups: rows.iter().map(|r| format!("{} · {}", r.bank, r.kind)).collect(),
+            groups: rows.iter().map(|r| format!("{} · {}", r.bank, r.kind.as_str())).collect(),
             series: percentiles
                 .iter()
                 .zip(shades)
@@ -598,19 +598,20 @@ fn exposure_section(report: &Report) -> Result<Option<Section>, charts::ChartErr
     Ok(Some(Section { charts: charts_out, tables }))
 }
 
-/// Event kinds and their colours, in legend order.
-const EVENT_COLOURS: [(&str, RGBColor); 8] = [
-    ("agreement", AGREEMENT_COLOUR),
-    ("withdrawal", WITHDRAWAL_COLOUR),
-    ("revocation", RGBColor(120, 30, 70)),
-    ("timeout", NEUTRAL_COLOUR),
-    ("unfinished", RGBColor(170, 170, 178)),
-    ("privacy_incident", RGBColor(150, 60, 190)),
-    ("regulation", RGBColor(20, 110, 140)),
-    ("outage", RGBColor(30, 30, 30)),
+/// Timeline kinds and their colours, in legend order.
+const EVENT_COLOURS: [(TimelineKind, RGBColor); 9] = [
+    (TimelineKind::Agreement, AGREEMENT_COLOUR),
+    (TimelineKind::Withdrawal, WITHDRAWAL_COLOUR),
+    (TimelineKind::Revocation, RGBColor(120, 30, 70)),
+    (TimelineKind::Timeout, NEUTRAL_COLOUR),
+    (TimelineKind::Unfinished, RGBColor(170, 170, 178)),
+    (TimelineKind::PrivacyIncident, RGBColor(150, 60, 190)),
+    (TimelineKind::Regulation, RGBColor(20, 110, 140)),
+    (TimelineKind::Outage, RGBColor(30, 30, 30)),
+    (TimelineKind::LoadSpike, RGBColor(200, 120, 20)),
 ];
 
-fn event_colour(kind: &str) -> RGBColor {
+fn event_colour(kind: TimelineKind) -> RGBColor {
     EVENT_COLOURS.iter().find(|(k, _)| *k == kind).map_or(RGBColor(200, 120, 20), |(_, c)| *c)
 }
 
@@ -648,20 +649,18 @@ fn timeline_lanes(report: &Report) -> Lanes {
     let mut kinds_seen = Vec::new();
     for e in &report.timeline {
         let lane = lane_of(&e.subject, &mut lanes);
-        marks.push(Mark { lane, at: day(e.at_ms), colour: event_colour(&e.kind) });
-        if !kinds_seen.contains(&e.kind.as_str()) {
-            kinds_seen.push(e.kind.as_str());
+        marks.push(Mark { lane, at: day(e.at_ms), colour: event_colour(e.kind) });
+        if !kinds_seen.contains(&e.kind) {
+            kinds_seen.push(e.kind);
         }
     }
     let mut legend = vec![
         LegendEntry { label: "negotiating".into(), colour: negotiating, swatch: Swatch::Line },
         LegendEntry { label: "data flowing".into(), colour: flowing, swatch: Swatch::Box },
     ];
-    // Legend in a fixed order, then any kind this page does not know, as first seen.
-    let mut kinds: Vec<&str> = EVENT_COLOURS.iter().map(|(k, _)| *k).filter(|k| kinds_seen.contains(k)).collect();
-    kinds.extend(kinds_seen.iter().filter(|k| !EVENT_COLOURS.iter().any(|(e, _)| e == *k)));
-    for k in kinds {
-        legend.push(LegendEntry { label: k.replace('_', " "), colour: event_colour(k), swatch: Swatch::Dot });
+    // Legend in a fixed order, the kinds this page shows.
+    for k in EVENT_COLOURS.iter().map(|(k, _)| *k).filter(|k| kinds_seen.contains(k)) {
+        legend.push(LegendEntry { label: k.as_str().replace('_', " "), colour: event_colour(k), swatch: Swatch::Dot });
     }
     Lanes {
         title: "timeline of negotiations, data flows and events".into(),

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use testbed_core::delay::Delay;
 use testbed_core::report::{DataReport, Report};
-use testbed_core::scenario::{Design, parse};
+use testbed_core::scenario::{Design, DesignKind, RequestKind, parse};
 
 fn data(r: &Report) -> &DataReport {
     r.data.as_ref().expect("the design scenarios have a data phase")
 }
 
 /// Requests sent (first attempts) per (bank, kind), and the p50 latency.
-fn latency_by_kind(r: &Report) -> BTreeMap<(String, String), (u64, f64)> {
-    data(r).latency.iter().map(|l| ((l.bank.clone(), l.kind.clone()), (l.requests, l.latency.p50_ms))).collect()
+fn latency_by_kind(r: &Report) -> BTreeMap<(String, RequestKind), (u64, f64)> {
+    data(r).latency.iter().map(|l| ((l.bank.clone(), l.kind), (l.requests, l.latency.p50_ms))).collect()
 }
 
 fn total_requests(r: &Report) -> u64 {
@@ -45,7 +45,7 @@ fn minimised_banks_disclose_no_raw_balance_or_transaction_field_and_expose_less_
         assert!(m.weighted_score < d.weighted_score, "{}: {} vs {}", m.bank, m.weighted_score, d.weighted_score);
     }
     assert_eq!(minimised.designs.len(), 1);
-    assert_eq!(minimised.designs[0].kind, "minimised");
+    assert_eq!(minimised.designs[0].kind, DesignKind::Minimised);
     assert!(direct.designs.is_empty(), "direct is not recorded: its reports stay as they were");
 }
 
@@ -98,24 +98,32 @@ fn push_sends_fewer_requests_than_polling_and_delivers_each_booking_once() {
     for (bank, row) in data(&pushed).banks.iter().map(|b| b.bank.clone()).zip(&data(&pushed).flows) {
         let b = &sc.banks[sc.bank_index(&bank).unwrap()];
         let bookings = b.population.transactions_per_day * row.exposure.linked_customers as f64 * 14.0;
-        let k = |kind: &str| after[&(bank.clone(), kind.to_string())];
+        let k = |kind: RequestKind| after[&(bank.clone(), kind)];
         // Every booking moves the balance; only bookings in the wallet are visible as
         // transactions and alerts (off-platform data was not agreed), each pushed once.
-        let balances = k("balance_lookup").0 as f64;
+        let balances = k(RequestKind::BalanceLookup).0 as f64;
         assert!(
             (balances - bookings).abs() < 0.05 * bookings,
             "{bank}: {balances} balance pushes, {bookings} bookings"
         );
-        assert_eq!(k("transaction_sync").0, k("fraud_alert").0, "{bank}: one of each per visible booking");
-        let visible = k("fraud_alert").0 as f64 / balances;
+        assert_eq!(
+            k(RequestKind::TransactionSync).0,
+            k(RequestKind::FraudAlert).0,
+            "{bank}: one of each per visible booking"
+        );
+        let visible = k(RequestKind::FraudAlert).0 as f64 / balances;
         assert!((visible - b.population.on_platform_share).abs() < 0.03, "{bank}: visible share {visible}");
         // One way from the bank, against a round trip for a poll.
-        for kind in ["balance_lookup", "transaction_sync"] {
-            assert!(k(kind).1 < before[&(bank.clone(), kind.to_string())].1, "{bank} {kind}");
+        for kind in [RequestKind::BalanceLookup, RequestKind::TransactionSync] {
+            assert!(k(kind).1 < before[&(bank.clone(), kind)].1, "{bank} {kind}");
         }
-        assert_eq!(k("accounts").0, before[&(bank.clone(), "accounts".to_string())].0, "accounts are still pulled");
+        assert_eq!(
+            k(RequestKind::Accounts).0,
+            before[&(bank.clone(), RequestKind::Accounts)].0,
+            "accounts are still pulled"
+        );
     }
-    let pulled: u64 = after.iter().filter(|((_, kind), _)| kind == "accounts").map(|(_, (n, _))| n).sum();
+    let pulled: u64 = after.iter().filter(|((_, kind), _)| *kind == RequestKind::Accounts).map(|(_, (n, _))| n).sum();
     assert_eq!(pushed.designs[0].pushed.values().sum::<u64>() + pulled, total_requests(&pushed));
 }
 

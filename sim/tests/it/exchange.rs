@@ -193,7 +193,7 @@ trust_change = -0.8
     let revocation = report.negotiations[0].revocation.as_ref().expect("revoked after the incident");
     assert_eq!(revocation.clause, "revoke_below_trust");
     let flow = &data(&report).flows[0];
-    assert_eq!(flow.ended_by, "revoked");
+    assert_eq!(flow.ended_by, testbed_core::workload::EndedBy::Revoked);
     assert_eq!(flow.ended_at_ms, revocation.at_ms);
     let last = flow.exposure.last_disclosure_ms.expect("data flowed before");
     assert!(last <= revocation.at_ms, "disclosure at {last} ms after revocation at {} ms", revocation.at_ms);

@@ -68,7 +68,7 @@ fn a_live_run_receives_the_fraud_alerts_the_banks_push_and_their_ledgers_count_t
     // limited-bank's rate limit holds its phase to about a minute of simulated time here, too
     // little for a card transaction to be likely; demo-bank runs its whole phase.
     for flow in data.flows.iter().filter(|f| f.bank == "demo-bank") {
-        let row = data.latency.iter().find(|r| r.bank == flow.bank && r.kind == "fraud_alert");
+        let row = data.latency.iter().find(|r| r.bank == flow.bank && r.kind == RequestKind::FraudAlert);
         let row = row.unwrap_or_else(|| panic!("{}: no fraud_alert row in {:?}", flow.bank, data.latency));
         assert!(row.requests > 0 && row.latency.ok == row.requests, "{}: {row:?}", flow.bank);
         // Exposure here is the bank's own ledger: it counted at least what the platform received.
@@ -133,7 +133,7 @@ fn virtual_and_live_drivers_draw_the_same_request_schedule_from_the_seed_for_eve
     assert!(compared > 10_000, "only {compared} arrivals compared");
 }
 
-fn live_counts(seed: u64) -> Vec<(String, String, u64)> {
+fn live_counts(seed: u64) -> Vec<(String, RequestKind, u64)> {
     let mut scenario = parse(&scenario_table("live-demo.toml"));
     scenario.seed = seed;
     let opts = LiveOptions { duration: Duration::from_millis(700), ..Default::default() };
@@ -142,8 +142,8 @@ fn live_counts(seed: u64) -> Vec<(String, String, u64)> {
     data.latency
         .iter()
         // Alerts are the bank's pushes, timed by its own clock: not the platform's schedule.
-        .filter(|r| r.kind != "fraud_alert")
-        .map(|r| (r.bank.clone(), r.kind.clone(), r.requests))
+        .filter(|r| r.kind != RequestKind::FraudAlert)
+        .map(|r| (r.bank.clone(), r.kind, r.requests))
         .collect()
 }
 
@@ -185,7 +185,7 @@ fn pulled_requests(table: &toml::Table, bank: &str) -> u64 {
     let opts = LiveOptions { duration: Duration::from_millis(700), max_rate: 500.0, ..Default::default() };
     let report = run_live(Arc::new(parse(table)), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
     let data = report.data.expect("data phase");
-    data.latency.iter().filter(|r| r.bank == bank && r.kind != "fraud_alert").map(|r| r.requests).sum()
+    data.latency.iter().filter(|r| r.bank == bank && r.kind != RequestKind::FraudAlert).map(|r| r.requests).sum()
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run(
     assert_eq!(revoked(&live), revoked(&virtual_report), "the live run revokes over the same clause");
     let data = live.data.as_ref().unwrap();
     let flow = data.flows.iter().find(|f| f.bank == "demo-bank").unwrap();
-    assert_eq!(flow.ended_by, "revoked");
+    assert_eq!(flow.ended_by, testbed_core::workload::EndedBy::Revoked);
     assert!(flow.exposure.violations >= 20, "{:?}", flow.exposure);
     // Requests after the revocation are refused: the consent is revoked.
     let refused: u64 = data
@@ -233,5 +233,5 @@ fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run(
         .map(|r| r.latency.errors.get("refused:403").copied().unwrap_or(0))
         .sum();
     assert!(refused > 0, "{:?}", data.latency);
-    assert!(live.timeline.iter().any(|e| e.kind == "revocation" && e.subject == "demo-platform→demo-bank"));
+    assert!(live.timeline.iter().any(|e| e.kind == testbed_core::report::TimelineKind::Revocation && e.subject == "demo-platform→demo-bank"));
 }
