@@ -298,6 +298,57 @@ pub fn wants(resource: Resource, asking: Asking, allowed: FieldSet, off_platform
     }
 }
 
+/// How the bank serves a platform under one agreement, given the platform's integration design:
+/// the terms its answers are filtered by, the terms its consents are made from, and whether it
+/// gets derived signals instead of raw data. One rule for both modes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Serving {
+    /// What answers may carry.
+    pub terms: Terms,
+    /// What consents grant (a minimised consent keeps the raw permissions the bank derives its
+    /// signals from, and adds `ReadDerivedSignals`).
+    pub consent_terms: Terms,
+    /// Minimised: balance look-ups get a band, transactions and alerts a fraud flag.
+    pub derived: bool,
+}
+
+impl Serving {
+    pub fn new(design: &testbed_core::scenario::Design, agreed: &Terms) -> Serving {
+        match design {
+            testbed_core::scenario::Design::Minimised => {
+                let terms = minimised_terms(agreed);
+                let consent_terms = Terms { categories: agreed.categories | terms.categories, ..agreed.clone() };
+                Serving { terms, consent_terms, derived: true }
+            }
+            _ => Serving { terms: agreed.clone(), consent_terms: agreed.clone(), derived: false },
+        }
+    }
+
+    /// What a request for `resource` is served as: a minimised flow asking within its consent
+    /// gets the derived resource and fields; everything else as asked.
+    pub fn resource(&self, resource: Resource, asking: Asking) -> Option<(Resource, FieldSet)> {
+        if !self.derived || asking == Asking::Everything {
+            return None;
+        }
+        match resource {
+            Resource::Accounts => None,
+            Resource::Balances => Some((Resource::Balances, FieldSet::of(&[Field::AccountId, Field::BalanceBand]))),
+            Resource::Transactions { .. } | Resource::FraudAlert => {
+                Some((Resource::FraudAlert, FieldSet::of(&[Field::AccountId, Field::FraudFlag])))
+            }
+        }
+    }
+}
+
+/// The terms a bank serves a minimised flow under: the agreed purposes, account listings, and
+/// derived signals wherever the raw category they summarise was granted (a band says less than
+/// the balance, a flag less than the transactions); no raw balance or transaction field.
+pub fn minimised_terms(agreed: &Terms) -> Terms {
+    let raw = DataCategory::Balances.bit() | DataCategory::TransactionsBasic.bit();
+    let derived = if agreed.categories & raw != 0 { DataCategory::DerivedSignals.bit() } else { 0 };
+    Terms { categories: (agreed.categories & DataCategory::AccountBasic.bit()) | derived, ..agreed.clone() }
+}
+
 /// The bank's decision on a request it serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grant {
@@ -657,5 +708,52 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod serving_tests {
+    use super::*;
+    use testbed_core::scenario::Design;
+    use testbed_core::terms::{ConsentMode, Purpose};
+
+    fn terms(categories: &[DataCategory]) -> Terms {
+        Terms {
+            categories: categories.iter().fold(0, |m, c| m | c.bit()),
+            purposes: Purpose::BalanceDisplay.bit(),
+            retention_days: None,
+            onward_sharing: "none".into(),
+            consent_mode: ConsentMode::OptIn,
+            authorisation_days: None,
+        }
+    }
+
+    #[test]
+    fn minimised_terms_swap_raw_categories_for_derived_signals_and_keep_the_purposes() {
+        use DataCategory::*;
+        let agreed = terms(&[AccountBasic, Balances, TransactionsBasic, TransactionsDetail, OffPlatformTransactions]);
+        let m = minimised_terms(&agreed);
+        assert_eq!(m.categories, AccountBasic.bit() | DerivedSignals.bit());
+        assert_eq!(m.purposes, agreed.purposes);
+        assert!(!m.allowed_fields().contains(Field::BalanceCurrent) && m.allowed_fields().contains(Field::BalanceBand));
+        // Nothing raw granted, nothing to derive from.
+        assert_eq!(minimised_terms(&terms(&[AccountBasic])).categories, AccountBasic.bit());
+    }
+
+    #[test]
+    fn a_minimised_flow_is_served_derived_signals_unless_it_over_fetches_and_others_as_asked() {
+        use DataCategory::*;
+        let agreed = terms(&[AccountBasic, Balances, TransactionsBasic]);
+        let minimised = Serving::new(&Design::Minimised, &agreed);
+        assert!(permissions_for(&minimised.consent_terms).contains(&Permission::ReadDerivedSignals));
+        assert!(permissions_for(&minimised.consent_terms).contains(&Permission::ReadBalances));
+        let page = Resource::Transactions { from_ms: 0, to_ms: 1 };
+        let (resource, fields) = minimised.resource(page, Asking::WithinConsent).expect("derived");
+        assert_eq!((resource, fields), (Resource::FraudAlert, FieldSet::of(&[Field::AccountId, Field::FraudFlag])));
+        assert_eq!(minimised.resource(Resource::Accounts, Asking::WithinConsent), None);
+        assert_eq!(minimised.resource(page, Asking::Everything), None);
+        let direct = Serving::new(&Design::Direct, &agreed);
+        assert_eq!((direct.terms.clone(), direct.derived), (agreed.clone(), false));
+        assert_eq!(direct.resource(Resource::Balances, Asking::WithinConsent), None);
     }
 }

@@ -142,6 +142,8 @@ struct Negotiation {
 
 struct Agreement {
     info: AgreementInfo,
+    /// How the platform's design has the bank serve it.
+    serving: api::Serving,
     revoked: Option<Withdrawal>,
 }
 
@@ -521,13 +523,14 @@ impl Desk {
             platform: name.clone(),
             outcome,
             round,
-            permissions: api::permissions_for(&terms),
+            permissions: api::permissions_for(&api::Serving::new(&sc.platforms[platform].design, &terms).consent_terms),
             terms,
             token: self.mint.issue(TokenKind::Agreement, &name, id),
             linked_customers,
         };
         self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
-        self.agreements.insert(name, Agreement { info: info.clone(), revoked: None });
+        let serving = api::Serving::new(&sc.platforms[platform].design, &info.terms);
+        self.agreements.insert(name, Agreement { info: info.clone(), serving, revoked: None });
         info
     }
 
@@ -683,7 +686,7 @@ impl Desk {
         if customer >= agreement.info.linked_customers {
             return Err(DeskError::CustomerNotLinked(customer));
         }
-        let mut consent = Consent::new(String::new(), token.platform.into(), &agreement.info.terms, now);
+        let mut consent = Consent::new(String::new(), token.platform.into(), &agreement.serving.consent_terms, now);
         if let Some(asked) = permissions {
             let beyond: Vec<String> =
                 asked.iter().filter(|p| !consent.permissions.contains(p)).map(|p| format!("{p:?}")).collect();
@@ -765,16 +768,22 @@ impl Desk {
         let agreement =
             self.agreements.get(&entry.platform).ok_or_else(|| DeskError::NoAgreement(entry.platform.clone()))?;
         let customer = entry.customer;
-        let terms = &agreement.info.terms;
-        let (wants, wants_off_platform) = api::wants(
+        let terms = &agreement.serving.terms;
+        let allowed = entry.consent.allowed_fields().intersect(terms.allowed_fields());
+        let (mut wants, wants_off_platform) = api::wants(
             request.resource,
             asking,
-            entry.consent.allowed_fields().intersect(terms.allowed_fields()),
+            allowed,
             request.wants_off_platform
                 && entry.consent.has(Permission::ReadOffPlatformTransactions)
                 && terms.grants(testbed_core::terms::DataCategory::OffPlatformTransactions),
         );
-        let request = DataRequest { wants: wants.intersect(request.wants), wants_off_platform, ..*request };
+        let mut resource = request.resource;
+        if let Some((derived, fields)) = agreement.serving.resource(resource, asking) {
+            resource = derived;
+            wants = fields.intersect(allowed);
+        }
+        let request = DataRequest { resource, wants: wants.intersect(request.wants), wants_off_platform, ..*request };
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
         let (answer, violation) = match api::authorize(&entry.consent, terms, &request, now) {
             Err(refusal) => {
@@ -785,7 +794,7 @@ impl Desk {
                 if grant.is_violation() {
                     ledger.blocked(grant.blocked, grant.blocked_off_platform);
                 }
-                (Ok(Served { consent: id, customer, grant }), grant.is_violation())
+                (Ok(Served { consent: id, customer, grant, resource }), grant.is_violation())
             }
         };
         // The audit sees the violation at once; a revocation stops data from the next request.
@@ -842,6 +851,8 @@ pub struct Served {
     pub consent: u64,
     pub customer: u64,
     pub grant: Grant,
+    /// What was served: the resource asked for, or a derived one (minimised designs).
+    pub resource: api::Resource,
 }
 
 /// `n` in decimal, written into `buf`.

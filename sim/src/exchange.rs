@@ -98,7 +98,7 @@ struct Flow {
     /// Aggregator designs: what the aggregator saw, and its own stream for the extra hops.
     relay: Option<(PairLedger, SimRng)>,
     /// Minimised designs: the terms the bank serves under (derived signals, no raw data).
-    minimised: Option<Terms>,
+    serving: api::Serving,
     /// Push designs: workload items the bank pushes instead of being polled.
     push_items: Vec<usize>,
     pushed: u64,
@@ -172,17 +172,12 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         let platform = &sc.platforms[a.platform];
         let bank = &sc.banks[a.bank];
         let (end, ended_by) = workload::data_window(sc, a.at, a.revoked_at);
-        let minimised = matches!(platform.design, Design::Minimised).then(|| minimised_terms(&a.terms));
-        // A minimised consent keeps the raw permissions (the bank derives its signals from the
-        // granted data) and adds ReadDerivedSignals; the serving terms keep raw fields in.
-        let consent_terms = match &minimised {
-            Some(m) => Terms { categories: a.terms.categories | m.categories, ..a.terms.clone() },
-            None => a.terms.clone(),
-        };
+        // How the design has the bank serve the flow (minimised: derived signals), as behind HTTP.
+        let serving = api::Serving::new(&platform.design, &a.terms);
         let mut consent = Consent::new(
             format!("consent-{}-{}", platform.name, bank.name),
             platform.name.clone(),
-            &consent_terms,
+            &serving.consent_terms,
             a.at,
         );
         consent.authorise();
@@ -207,7 +202,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             requests: 0,
             audit_revoked: None,
             relay,
-            minimised,
+            serving,
             push_items: Vec::new(),
             pushed: 0,
         });
@@ -267,27 +262,6 @@ pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
         })
         .collect();
     Sources::new(sc, &plans, false)
-}
-
-/// The terms a bank serves a minimised flow under: the agreed purposes, account listings, and
-/// derived signals wherever the raw category they summarise was granted (a band says less than
-/// the balance, a flag less than the transactions); no raw balance or transaction field.
-fn minimised_terms(agreed: &Terms) -> Terms {
-    let raw = DataCategory::Balances.bit() | DataCategory::TransactionsBasic.bit();
-    let derived = if agreed.categories & raw != 0 { DataCategory::DerivedSignals.bit() } else { 0 };
-    Terms { categories: (agreed.categories & DataCategory::AccountBasic.bit()) | derived, ..agreed.clone() }
-}
-
-/// What a minimised flow asks for instead of raw data: a balance band, or a fraud flag over the
-/// transactions (one record per answer).
-fn derived_request(kind: RequestKind) -> Option<(Resource, FieldSet)> {
-    match kind {
-        RequestKind::Accounts => None,
-        RequestKind::BalanceLookup => Some((Resource::Balances, FieldSet::of(&[Field::AccountId, Field::BalanceBand]))),
-        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
-            Some((Resource::FraudAlert, FieldSet::of(&[Field::AccountId, Field::FraudFlag])))
-        }
-    }
 }
 
 impl Phase<'_> {
@@ -407,7 +381,7 @@ impl Phase<'_> {
             },
             RequestKind::FraudAlert => Resource::FraudAlert,
         };
-        let serving = flow.minimised.as_ref().unwrap_or(&flow.terms);
+        let serving = &flow.serving.terms;
         // Over-fetching asks the raw resource for everything, whatever the design.
         let asking = if req.over_fetch { Asking::Everything } else { Asking::WithinConsent };
         let (mut wants, wants_off_platform) = api::wants(
@@ -416,10 +390,7 @@ impl Phase<'_> {
             serving.allowed_fields(),
             serving.grants(DataCategory::OffPlatformTransactions),
         );
-        if asking == Asking::WithinConsent
-            && flow.minimised.is_some()
-            && let Some((derived, fields)) = derived_request(item.kind)
-        {
+        if let Some((derived, fields)) = flow.serving.resource(resource, asking) {
             resource = derived;
             wants = fields.intersect(serving.allowed_fields());
         }
@@ -864,34 +835,5 @@ impl Exposed {
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use testbed_core::terms::{ConsentMode, Purpose};
-
-    fn terms(categories: &[DataCategory]) -> Terms {
-        Terms {
-            categories: categories.iter().fold(0, |m, c| m | c.bit()),
-            purposes: Purpose::BalanceDisplay.bit(),
-            retention_days: None,
-            onward_sharing: "none".into(),
-            consent_mode: ConsentMode::OptIn,
-            authorisation_days: None,
-        }
-    }
-
-    #[test]
-    fn minimised_terms_swap_raw_categories_for_derived_signals_and_keep_the_purposes() {
-        use DataCategory::*;
-        let agreed = terms(&[AccountBasic, Balances, TransactionsBasic, TransactionsDetail, OffPlatformTransactions]);
-        let m = minimised_terms(&agreed);
-        assert_eq!(m.categories, AccountBasic.bit() | DerivedSignals.bit());
-        assert_eq!(m.purposes, agreed.purposes);
-        assert!(!m.allowed_fields().contains(Field::BalanceCurrent) && m.allowed_fields().contains(Field::BalanceBand));
-        // Nothing raw granted, nothing to derive from.
-        assert_eq!(minimised_terms(&terms(&[AccountBasic])).categories, AccountBasic.bit());
     }
 }

@@ -125,7 +125,7 @@ impl Desk {
         let s = self.subscriptions.get(&due.subscription)?;
         let agreement = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none())?;
         let entry = self.consents.get(&due.consent).filter(|c| c.platform == s.platform)?;
-        let terms = &agreement.info.terms;
+        let terms = &agreement.serving.terms;
         // The consent's transaction window holds for pushed alerts as for pulled pages.
         let at_ms = due.transaction.at_ms;
         let c = &entry.consent;
@@ -136,8 +136,10 @@ impl Desk {
         let request = DataRequest {
             resource: Resource::FraudAlert,
             purpose: Purpose::FraudAlerts,
-            wants: Resource::FraudAlert
-                .fields()
+            wants: agreement
+                .serving
+                .resource(Resource::FraudAlert, api::Asking::WithinConsent)
+                .map_or(Resource::FraudAlert.fields(), |(_, derived)| derived)
                 .intersect(entry.consent.allowed_fields())
                 .intersect(terms.allowed_fields()),
             wants_off_platform: off_platform,
