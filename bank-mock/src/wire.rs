@@ -309,6 +309,30 @@ pub struct BalanceList {
     pub balance: Vec<BalanceRecord>,
 }
 
+/// `GET /accounts/{account}/transactions` for a platform whose design is minimised: one
+/// derived signal over the window instead of the transactions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudSignalResponse {
+    pub data: FraudSignalList,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudSignalList {
+    pub fraud_signal: Vec<FraudSignal>,
+}
+
+/// Only the fields the grant allows are present.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct FraudSignal {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud_flag: Option<bool>,
+}
+
 /// `GET /accounts/{account}/transactions`: one page of the window.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]

@@ -32,10 +32,10 @@ use testbed_core::SimTime;
 use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataPart, DataReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound, Report,
-    Revocation, RunMeta, TimelineEntry, Tool, assemble,
+    BankDataRow, BankPaceRow, DataPart, DataReport, DesignReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound,
+    Report, Revocation, RunMeta, TimelineEntry, Tool, assemble,
 };
-use testbed_core::scenario::{Rate, RequestKind, Scenario};
+use testbed_core::scenario::{Design, Rate, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
@@ -279,11 +279,35 @@ pub fn run(
                     .collect(),
             }),
         };
-        data_part = Some(DataPart { report, revocations, timeline, designs: Vec::new() });
+        // Designs live mode runs besides the direct pull (see `unsupported_design`).
+        let designs = scenario
+            .platforms
+            .iter()
+            .filter(|p| p.design == Design::Minimised)
+            .map(|p| DesignReport {
+                platform: p.name.clone(),
+                kind: p.design.kind(),
+                aggregator: None,
+                relayed: Vec::new(),
+                pushed: BTreeMap::new(),
+            })
+            .collect();
+        data_part = Some(DataPart { report, revocations, timeline, designs });
     }
     rt.shutdown_timeout(opts.drain);
     let meta = RunMeta { tool, mode: Mode::Live, complete };
     Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
+}
+
+/// One line naming the first platform whose integration design live mode does not run yet
+/// (`aggregator`, `push`; `direct` and `minimised` run), for both front ends to refuse it with.
+pub fn unsupported_design(scenario: &Scenario) -> Option<String> {
+    let p = scenario.platforms.iter().find(|p| matches!(p.design, Design::Aggregator(_) | Design::Push))?;
+    Some(format!(
+        "platforms[{}].design.kind: \"{}\" does not run live yet (live runs kind = \"direct\" and \"minimised\"); run it without --live",
+        p.name,
+        p.design.kind().as_str()
+    ))
 }
 
 /// How fast each bank's live data phase runs, and what set that speed.

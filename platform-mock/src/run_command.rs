@@ -75,6 +75,9 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
         sc.seed = seed;
     }
     let opts = args.live.options().map_err(bad_input)?;
+    if let Some(why) = platform_mock::live::unsupported_design(&sc) {
+        return Err(bad_input(format!("{}: {why}", args.scenario.display())));
+    }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
     let client_tokens = client_tokens(&sc, &args.client_tokens)?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -127,13 +127,8 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
-            if let Some(p) = sc.platforms.iter().find(|p| live && p.design != testbed_core::scenario::Design::Direct) {
-                return Err(SimError::Usage(format!(
-                    "--live: platform `{}` has design \"{}\"; live mode runs only kind = \"direct\" so far (run it without --live)",
-                    p.name,
-                    p.design.kind()
-                ))
-                .into());
+            if let Some(why) = live.then(|| platform_mock::live::unsupported_design(&sc)).flatten() {
+                return Err(SimError::Usage(format!("--live: {why}")).into());
             }
             if live && export_exposed.is_some() {
                 return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());

@@ -6,7 +6,9 @@
 use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
 use crate::api::{self, Asking, DataRequest, Resource};
 use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
-use crate::wire::{AccountList, AccountsResponse, BalanceList, BalancesResponse};
+use crate::wire::{
+    AccountList, AccountsResponse, BalanceList, BalancesResponse, FraudSignal, FraudSignalList, FraudSignalResponse,
+};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -16,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testbed_core::population::{self, PopulationSpec};
+use testbed_core::terms::Field;
 use testbed_core::terms::Purpose;
 
 fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
@@ -268,6 +271,17 @@ pub(super) fn transactions_page(
     let (customer, grant) = (served.customer, served.grant);
     if !account_belongs(&state.spec, customer, account) {
         return Err(DeskError::NotFound("account").into());
+    }
+    if served.resource == Resource::FraudAlert {
+        // A minimised design: one derived signal over the window, one record.
+        let has = |f| grant.fields.contains(f);
+        let signal = FraudSignal {
+            account_id: has(Field::AccountId).then(|| account.to_string()),
+            fraud_flag: has(Field::FraudFlag).then_some(false),
+        };
+        let disclosure = Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 };
+        state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+        return Ok(Json(FraudSignalResponse { data: FraudSignalList { fraud_signal: vec![signal] } }).into_response());
     }
     let mut txns: Vec<population::Transaction> = Vec::new();
     if account.starts_with("card-") {

@@ -163,7 +163,7 @@ fn bad_design_keys_give_one_line_errors_naming_the_key_and_the_allowed_values() 
 }
 
 #[test]
-fn live_mode_refuses_designs_other_than_direct_in_one_line_with_exit_code_2() {
+fn live_mode_refuses_the_designs_it_does_not_run_yet_in_one_line_naming_the_key_with_exit_code_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_sim"))
         .current_dir(repo_root())
         .args(["run", "--live", "scenarios/design-push.toml", "--out", "/nonexistent/never-written"])
@@ -173,4 +173,5 @@ fn live_mode_refuses_designs_other_than_direct_in_one_line_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--live") && stderr.contains("\"push\"") && stderr.contains("\"direct\""), "{stderr}");
+    assert!(stderr.contains("platforms[wallet].design.kind"), "{stderr}");
 }

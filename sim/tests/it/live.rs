@@ -235,3 +235,28 @@ fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run(
     assert!(refused > 0, "{:?}", data.latency);
     assert!(live.timeline.iter().any(|e| e.kind == testbed_core::report::TimelineKind::Revocation && e.subject == "demo-platform→demo-bank"));
 }
+
+#[test]
+fn a_minimised_design_runs_live_and_its_platform_receives_derived_signals_only() {
+    let scenario = parse(&scenario_table("design-minimised.toml"));
+    let opts = LiveOptions { duration: Duration::from_millis(800), max_rate: 2_000.0, ..Default::default() };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    assert_eq!(report.designs.len(), 1, "the report records the design: {:?}", report.designs);
+    assert_eq!(report.designs[0].kind.as_str(), "minimised");
+    let data = report.data.as_ref().expect("data phase");
+    assert!(!data.flows.is_empty());
+    for flow in &data.flows {
+        let e = &flow.exposure;
+        assert!(e.customers_exposed > 0, "{}: nothing flowed", flow.bank);
+        // Raw balances and transactions never leave the bank: only account listings and the
+        // derived signals the consent adds.
+        let categories: Vec<&str> = e.records_by_category.keys().map(String::as_str).collect();
+        assert!(
+            categories.iter().all(|c| matches!(*c, "account_basic" | "derived_signals")),
+            "{}: {categories:?}",
+            flow.bank
+        );
+        assert!(categories.contains(&"derived_signals"), "{}: {categories:?}", flow.bank);
+        assert!(flow.permissions.iter().any(|p| p == "ReadDerivedSignals"), "{}: {:?}", flow.bank, flow.permissions);
+    }
+}
