@@ -78,6 +78,9 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     if let Some(why) = platform_mock::live::unsupported_design(&sc) {
         return Err(bad_input(format!("{}: {why}", args.scenario.display())));
     }
+    if let Some(why) = platform_mock::live::too_many_customers(&sc, opts.max_customers) {
+        return Err(bad_input(why));
+    }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
     let client_tokens = client_tokens(&sc, &args.client_tokens)?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -130,6 +130,11 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(why) = live.then(|| platform_mock::live::unsupported_design(&sc)).flatten() {
                 return Err(SimError::Usage(format!("--live: {why}")).into());
             }
+            if let Some(why) =
+                live.then(|| platform_mock::live::too_many_customers(&sc, live_args.max_customers)).flatten()
+            {
+                return Err(SimError::Usage(why).into());
+            }
             if live && export_exposed.is_some() {
                 return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());
             }

@@ -260,3 +260,19 @@ fn a_minimised_design_runs_live_and_its_platform_receives_derived_signals_only()
         assert!(flow.permissions.iter().any(|p| p == "ReadDerivedSignals"), "{}: {:?}", flow.bank, flow.permissions);
     }
 }
+
+#[test]
+fn a_live_run_that_would_link_more_customers_than_allowed_is_refused_in_one_line_before_it_starts() {
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(repo_root())
+        .args(["run", "--live", "scenarios/live-demo.toml", "--max-customers", "10", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("sim runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--max-customers") && stderr.contains("1000"), "{stderr}");
+    assert!(!out.path().join("report.json").exists(), "nothing written");
+}
