@@ -779,11 +779,13 @@ impl Desk {
                 && terms.grants(testbed_core::terms::DataCategory::OffPlatformTransactions),
         );
         let mut resource = request.resource;
+        wants = wants.intersect(request.wants);
         if let Some((derived, fields)) = agreement.serving.resource(resource, asking) {
+            // A derived resource carries its own fields, not those of the route asked.
             resource = derived;
             wants = fields.intersect(allowed);
         }
-        let request = DataRequest { resource, wants: wants.intersect(request.wants), wants_off_platform, ..*request };
+        let request = DataRequest { resource, wants, wants_off_platform, ..*request };
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
         let (answer, violation) = match api::authorize(&entry.consent, terms, &request, now) {
             Err(refusal) => {

@@ -200,7 +200,7 @@ pub fn run(
                     categories: f.terms.category_names().into_iter().map(String::from).collect(),
                     purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
                     permissions: observed.permissions[fi].clone(),
-                    requests: latency.iter().filter(|((b, _), _)| *b == f.bank).map(|(_, (n, _))| *n).sum(),
+                    requests: observed.flow_requests[fi],
                     exposure,
                 });
             }
@@ -348,6 +348,9 @@ pub struct BankPace {
     pub bound: PaceBound,
 }
 
+/// How long the tasks cut off at the end of the drain get to count themselves.
+const CUT_GRACE: Duration = Duration::from_secs(2);
+
 /// How often a waiting source looks whether the run was stopped.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
@@ -463,6 +466,8 @@ struct Observed {
     /// Per flow: the bank's revocation of the agreement during the phase (ms on the bank's
     /// calendar, clause, reason).
     revocations: Vec<Option<(u64, String, String)>>,
+    /// Per flow: requests scheduled under it (pulls) and alerts received.
+    flow_requests: Vec<u64>,
 }
 
 /// The fields a response record carries, by the API's field names; identifiers of the record
@@ -557,6 +562,9 @@ async fn link_customers(
 /// Requests and latency per (bank, kind), shared by the tasks that send them.
 type SharedLatency = Arc<Mutex<LatencyMap>>;
 
+/// Per flow: what the platform received, shared by the tasks that receive it.
+type SharedLedgers = Arc<Vec<Mutex<PairLedger>>>;
+
 fn with_row<T>(
     latency: &SharedLatency,
     key: (usize, RequestKind),
@@ -619,7 +627,7 @@ struct Send {
 
 /// Sends one request, retrying as the platform's client policy says, and ends `pending` with
 /// its outcome.
-async fn send_request(r: Send, mut pending: Pending) {
+async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
     let mut attempt = 0;
     let outcome = loop {
         // A slot per attempt: a request waiting out a Retry-After holds none.
@@ -650,7 +658,12 @@ async fn send_request(r: Send, mut pending: Pending) {
             }
             Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, workload::backoff(&r.cfg, attempt)),
             Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, workload::backoff(&r.cfg, attempt)),
-            Ok(Ok(a)) => break Err(RequestError::Refused(a.status.as_u16().to_string())),
+            Ok(Ok(a)) => {
+                if a.status.as_u16() == 403 && a.body.windows(17).any(|w| w == b"\"consent_revoked\"") {
+                    revoked.store(true, Ordering::Relaxed);
+                }
+                break Err(RequestError::Refused(a.status.as_u16().to_string()));
+            }
             Ok(Err(_)) => (RequestError::Transport, workload::backoff(&r.cfg, attempt)),
             Err(_) => (RequestError::Timeout, workload::backoff(&r.cfg, attempt)),
         };
@@ -792,18 +805,23 @@ async fn load(
             }
         }
     }
-    // The data phase starts now, on every calendar.
+    let counters_before = read_counters(&client, urls).await;
+    // The data phase starts now, on every calendar: the banks' and the platform's start within
+    // microseconds of each other (a millisecond is minutes of simulated time at a high pace).
     if let Some(banks) = in_process {
         for (bank, scale) in scales.iter().enumerate() {
             banks.start_data_phase(bank, *scale);
         }
     }
-    let counters_before = read_counters(&client, urls).await;
     let start = tokio::time::Instant::now();
     let end = start + opts.duration;
     let in_flight = Arc::new(AtomicU64::new(0));
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
     let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
+    // Per flow: whether the bank revoked its consents (a 403 `consent_revoked` came back), and
+    // the requests scheduled under it (pulls, and alerts received).
+    let revoked: Arc<Vec<AtomicBool>> = Arc::new(flows.iter().map(|_| AtomicBool::new(false)).collect());
+    let flow_requests: Arc<Vec<AtomicU64>> = Arc::new(flows.iter().map(|_| AtomicU64::new(0)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     let access = Arc::new(access);
     let ledgers = Arc::new(ledgers);
@@ -813,7 +831,7 @@ async fn load(
         flows,
         &alert_flows,
         consent_customers,
-        (latency.clone(), ledgers.clone()),
+        (latency.clone(), ledgers.clone(), flow_requests.clone()),
         (start, scales.to_vec()),
     )
     .await;
@@ -851,6 +869,7 @@ async fn load(
             ledgers.clone(),
             cut_rx.clone(),
         );
+        let (revoked, flow_requests) = (revoked.clone(), flow_requests.clone());
         tasks.spawn(async move {
             // Simulated time since the agreement, on the bank's calendar, as wall time.
             let wall_of = |t: SimTime| start + Duration::from_secs_f64(t.since(flow_start).as_secs_f64() / scale);
@@ -863,13 +882,20 @@ async fn load(
                 while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < intended {
                     tokio::time::sleep_until(intended.min(tokio::time::Instant::now() + STOP_POLL)).await;
                 }
+                if revoked[fi].load(Ordering::Relaxed) {
+                    break; // the bank revoked the agreement: no more requests under it, as in virtual time
+                }
                 let (_, a) = sources.next().expect("an arrival is due");
                 let item = &platform.workload[a.item];
                 let key = (bank, a.kind);
                 with_row(&latency, key, |row| row.0 += 1);
+                flow_requests[fi].fetch_add(1, Ordering::Relaxed);
                 let now = tokio::time::Instant::now();
                 let why = if stop.load(Ordering::Relaxed) {
                     Some(Abandoned::Interrupted)
+                } else if *cut.borrow() {
+                    // The drain ended while this source was still behind: never sent.
+                    Some(Abandoned::Deadline)
                 } else if now > intended + platform.client.timeout {
                     // The sender fell behind by more than the platform waits for an answer: the
                     // load was more than this machine could send, which says nothing of the bank.
@@ -907,11 +933,11 @@ async fn load(
                     sim_ms,
                     intended,
                 };
-                let mut cut = cut.clone();
+                let (mut cut, revoked) = (cut.clone(), revoked.clone());
                 tokio::spawn(async move {
                     // Cut off when the drain ends: dropping the request counts it abandoned.
                     tokio::select! {
-                        () = send_request(request, pending) => {}
+                        () = send_request(request, pending, &revoked[fi]) => {}
                         _ = cut.wait_for(|cut| *cut) => {}
                     }
                 });
@@ -937,10 +963,13 @@ async fn load(
             Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+    let finished = in_flight.load(Ordering::Relaxed) == 0;
+    // Cut off what is left: a source still behind counts its remaining arrivals as never sent,
+    // each request still waiting counts itself abandoned as it is dropped.
+    let _ = cut_tx.send(true);
+    let _ = tokio::time::timeout(CUT_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    let finished = in_flight.load(Ordering::Relaxed) == 0;
-    let _ = cut_tx.send(true);
     abandon_left(&in_flight).await;
     if let Some((server, _)) = callback {
         server.shutdown().await;
@@ -964,6 +993,7 @@ async fn load(
         paced,
         counters,
         revocations,
+        flow_requests: flow_requests.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
     }
 }
 
@@ -1004,7 +1034,7 @@ async fn read_revocations(
 /// Waits (briefly) for the request tasks cut off at the end of the drain to count themselves
 /// abandoned, so that their counts are in before the report is made.
 async fn abandon_left(in_flight: &AtomicU64) {
-    let give_up = tokio::time::Instant::now() + Duration::from_millis(200);
+    let give_up = tokio::time::Instant::now() + CUT_GRACE;
     while in_flight.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -1023,7 +1053,7 @@ async fn subscribe_to_alerts(
     flows: &[LiveFlow],
     alert_flows: &[(usize, Purpose, f64)],
     consent_customers: Vec<BTreeMap<String, u64>>,
-    (latency, ledgers): (Arc<Mutex<LatencyMap>>, Arc<Vec<Mutex<PairLedger>>>),
+    (latency, ledgers, flow_requests): (SharedLatency, SharedLedgers, Arc<Vec<AtomicU64>>),
     (start, scales): (tokio::time::Instant, Vec<f64>),
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
@@ -1045,6 +1075,7 @@ async fn subscribe_to_alerts(
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(toe);
         let sim_ms = (start.elapsed().as_secs_f64() * scales[banks[fi]] * 1e3) as u64;
         count_received(ledger, body, sim_ms, customer, purposes[fi]);
+        flow_requests[fi].fetch_add(1, Ordering::Relaxed);
         let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());
         let entry = l.entry((banks[fi], RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default()));
         entry.0 += 1;

@@ -607,7 +607,11 @@ impl Phase<'_> {
         let resource = match kind {
             RequestKind::BalanceLookup => Resource::Balances,
             RequestKind::FraudAlert => Resource::FraudAlert,
-            _ => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
+            RequestKind::TransactionSync | RequestKind::Commerce => {
+                Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 }
+            }
+            // Account look-ups are always pulled (`workload::delivery`), never pushed.
+            RequestKind::Accounts => Resource::Accounts,
         };
         let (wants, wants_off_platform) = api::wants(
             resource,

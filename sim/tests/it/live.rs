@@ -233,6 +233,10 @@ fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run(
         .map(|r| r.latency.errors.get("refused:403").copied().unwrap_or(0))
         .sum();
     assert!(refused > 0, "{:?}", data.latency);
+    // ... only those already on their way: once it learns of the revocation the platform sends
+    // nothing more under it (the virtual run stops the flow's arrivals at the revocation).
+    assert!(refused <= opts.max_in_flight as u64, "{refused} refused after the revocation");
+    assert!(flow.requests < 1_000, "{} requests under a revoked agreement", flow.requests);
     assert!(live.timeline.iter().any(|e| e.kind == testbed_core::report::TimelineKind::Revocation && e.subject == "demo-platform→demo-bank"));
 }
 
@@ -258,6 +262,9 @@ fn a_minimised_design_runs_live_and_its_platform_receives_derived_signals_only()
         );
         assert!(categories.contains(&"derived_signals"), "{}: {categories:?}", flow.bank);
         assert!(flow.permissions.iter().any(|p| p == "ReadDerivedSignals"), "{}: {:?}", flow.bank, flow.permissions);
+        // A transaction request gets one signal: its account and the fraud flag, as in virtual time.
+        let signals = e.by_purpose.get("commerce").expect("commerce requests were answered");
+        assert_eq!(signals.field_values, 2 * signals.records, "{}: {signals:?}", flow.bank);
     }
 }
 
