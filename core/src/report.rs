@@ -548,6 +548,9 @@ pub enum PaceBound {
     MaxRate,
     /// The bank's own rate limit, of which the platform plans to use 80%.
     RateLimit,
+    /// The bank's capacity (workers over the mean service time), of which the platform plans to
+    /// use half.
+    Capacity,
 }
 
 impl PaceBound {
@@ -556,7 +559,13 @@ impl PaceBound {
             PaceBound::Phase => "phase",
             PaceBound::MaxRate => "max_rate",
             PaceBound::RateLimit => "rate_limit",
+            PaceBound::Capacity => "capacity",
         }
+    }
+
+    /// Whether the bank's own limits set the pace (not the run's length or `--max-rate`).
+    pub fn is_the_banks(self) -> bool {
+        matches!(self, PaceBound::RateLimit | PaceBound::Capacity)
     }
 }
 
@@ -599,6 +608,7 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
         .map(|b| {
             let why = match b.bound {
                 PaceBound::RateLimit => "held to 80% of its rate limit",
+                PaceBound::Capacity => "held to half its capacity",
                 PaceBound::MaxRate => "held to the run's --max-rate",
                 PaceBound::Phase => "the whole phase",
             };
@@ -1072,9 +1082,12 @@ mod tests {
             assert_eq!(d.as_str(), name);
             same_string(d, name);
         }
-        for (b, name) in
-            [(PaceBound::Phase, "phase"), (PaceBound::MaxRate, "max_rate"), (PaceBound::RateLimit, "rate_limit")]
-        {
+        for (b, name) in [
+            (PaceBound::Phase, "phase"),
+            (PaceBound::MaxRate, "max_rate"),
+            (PaceBound::RateLimit, "rate_limit"),
+            (PaceBound::Capacity, "capacity"),
+        ] {
             assert_eq!(b.as_str(), name);
             same_string(b, name);
         }

@@ -35,9 +35,9 @@ use testbed_core::report::{
     BankDataRow, BankPaceRow, DataPart, DataReport, DesignReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound,
     Report, Revocation, RunMeta, TimelineEntry, Tool, assemble,
 };
-use testbed_core::scenario::{Design, Rate, RequestKind, Scenario};
+use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
-use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, DataCategory, Field, FieldSet, Purpose, Terms};
+use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
 use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
 
@@ -354,6 +354,18 @@ const CUT_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting source looks whether the run was stopped.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// Share of a bank's capacity (workers over the mean service time) the platform plans to use:
+/// at half of it a bank's queue stays short, so a live run measures its service rather than a
+/// queue the compression of time made.
+pub const CAPACITY_SHARE: f64 = 0.5;
+
+/// A bank's capacity in requests per second: its workers over its mean service time; `None`
+/// when service takes no time.
+pub fn capacity(bank: &testbed_core::scenario::Bank) -> Option<f64> {
+    let mean = bank.service.service_time.mean().as_secs_f64();
+    (mean > 0.0).then(|| f64::from(bank.service.workers) / mean)
+}
+
 /// Share of a bank's published rate limit the platform plans to use: the rest absorbs the
 /// Poisson bursts of open-model load, so that latency measures the bank's service and not a
 /// storm of 429s.
@@ -371,42 +383,42 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         return Pace { banks: vec![BankPace { scale: 1.0, bound: PaceBound::Phase }; n] };
     };
     let whole = data.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3);
-    // Requests, and pushed alerts, per simulated second at each bank.
+    // Requests, and pushed alerts, per simulated second at each bank: the rates the sources
+    // send (`workload::per_second`, only what the terms let a well-behaved platform send).
     let mut pulled = vec![0.0; n];
     let mut pushed = vec![0.0; n];
     for &(pi, bi, terms) in agreed {
-        let bank = &scenario.banks[bi];
+        let (platform, bank) = (&scenario.platforms[pi], &scenario.banks[bi]);
         let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
-        for w in scenario.platforms[pi].workload.iter().filter(|w| terms.allows(w.purpose)) {
-            let per_day = match (w.kind, w.rate) {
-                // Pushed by the bank: one per visible card transaction of each customer with a
-                // consent.
-                (RequestKind::FraudAlert, _) => {
-                    let visible = if terms.grants(DataCategory::OffPlatformTransactions) {
-                        1.0
-                    } else {
-                        bank.population.on_platform_share
-                    };
-                    let consents = linked as f64;
-                    pushed[bi] += bank.population.transactions_per_day * visible * consents / 86_400.0;
-                    continue;
-                }
-                (_, Rate::PerCustomerPerDay(r)) => r * linked as f64,
-                (_, Rate::PerSecond(r)) => r * 86_400.0,
-                (_, Rate::PerTransaction) => bank.population.transactions_per_day * linked as f64,
-            };
-            pulled[bi] += per_day / 86_400.0;
+        for w in platform.workload.iter().filter(|w| workload::agreed(w, terms)) {
+            let rate = workload::per_second(w, bank, terms, linked);
+            match workload::delivery(&platform.design, w.kind, true) {
+                Delivery::Polled => pulled[bi] += rate,
+                Delivery::Pushed => pushed[bi] += rate,
+            }
         }
     }
     let mut banks: Vec<BankPace> = scenario
         .banks
         .iter()
         .zip(&pulled)
-        .map(|(bank, offered)| match bank.service.rate_limit {
-            Some((per_second, _)) if offered * whole > per_second * RATE_LIMIT_SHARE && !opts.ignore_rate_limits => {
-                BankPace { scale: per_second * RATE_LIMIT_SHARE / offered, bound: PaceBound::RateLimit }
+        .map(|(bank, offered)| {
+            let mut pace = BankPace { scale: whole, bound: PaceBound::Phase };
+            if opts.ignore_rate_limits || *offered <= 0.0 {
+                return pace;
             }
-            _ => BankPace { scale: whole, bound: PaceBound::Phase },
+            // The tighter of the bank's rate limit and its capacity (workers over the mean
+            // service time), each at the share the platform plans to use.
+            let limits = [
+                bank.service.rate_limit.map(|(per_second, _)| (per_second * RATE_LIMIT_SHARE, PaceBound::RateLimit)),
+                capacity(bank).map(|c| (c * CAPACITY_SHARE, PaceBound::Capacity)),
+            ];
+            for (most, bound) in limits.into_iter().flatten() {
+                if offered * pace.scale > most {
+                    pace = BankPace { scale: most / offered, bound };
+                }
+            }
+            pace
         })
         .collect();
     // Within `max_rate`, the banks held to their own limits keep their pace and the others
@@ -415,14 +427,14 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         banks
             .iter()
             .enumerate()
-            .filter(|(_, b)| (b.bound == PaceBound::RateLimit) == limited)
+            .filter(|(_, b)| b.bound.is_the_banks() == limited)
             .map(|(i, b)| (pulled[i] + pushed[i]) * b.scale)
             .sum()
     };
     let (limited, free) = (load(true), load(false));
     if limited + free > opts.max_rate {
         let (factor, slowed): (f64, fn(&BankPace) -> bool) = if limited < opts.max_rate {
-            ((opts.max_rate - limited) / free, |b| b.bound != PaceBound::RateLimit)
+            ((opts.max_rate - limited) / free, |b| !b.bound.is_the_banks())
         } else {
             (opts.max_rate / (limited + free), |_| true)
         };

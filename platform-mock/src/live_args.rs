@@ -15,7 +15,7 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 20_000.0)]
     pub max_rate: f64,
     /// Live: compress each bank's phase into `--duration` even beyond 80% of the bank's rate
-    /// limit (an overload test: expect 429s).
+    /// limit and half its capacity (an overload test: expect 429s, queues and abandoned requests).
     #[arg(long)]
     pub ignore_rate_limits: bool,
     /// Live: most customers an agreement may link (one consent each, made before the data

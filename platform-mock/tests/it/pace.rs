@@ -101,3 +101,17 @@ fn an_overload_test_ignores_the_rate_limits_but_not_max_rate() {
     let capped = pace(&scenario, &LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(10), 10.0) });
     assert!(capped.banks.iter().all(|b| b.bound == PaceBound::MaxRate), "{capped:?}");
 }
+
+#[test]
+fn a_compressed_phase_beyond_half_a_banks_capacity_is_held_there_unless_overload_is_asked_for() {
+    let scenario = load("design-direct.toml");
+    let slow = scenario.bank_index("slow-bank").unwrap();
+    let capacity = platform_mock::live::capacity(&scenario.banks[slow]).expect("service takes time");
+    let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
+    assert_eq!(p.banks[slow].bound, PaceBound::Capacity, "{p:?}");
+    let planned = offered(&scenario, slow) * p.banks[slow].scale;
+    let half = capacity * platform_mock::live::CAPACITY_SHARE;
+    assert!((planned - half).abs() / half < 1e-9, "planned {planned}/s, half the capacity {half}/s");
+    let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
+    assert_eq!(pace(&scenario, &overload).banks[slow].bound, PaceBound::Phase);
+}
