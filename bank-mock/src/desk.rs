@@ -519,17 +519,17 @@ impl Desk {
         let terms = Terms::from_outcome(&sc.space, outcome);
         let name = sc.platforms[platform].name.clone();
         let linked_customers = sc.linked_customers(platform, self.bank, terms.consent_mode);
+        let serving = api::Serving::new(&sc.platforms[platform].design, &terms);
         let info = AgreementInfo {
             platform: name.clone(),
             outcome,
             round,
-            permissions: api::permissions_for(&api::Serving::new(&sc.platforms[platform].design, &terms).consent_terms),
+            permissions: api::permissions_for(&serving.consent_terms),
             terms,
             token: self.mint.issue(TokenKind::Agreement, &name, id),
             linked_customers,
         };
         self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
-        let serving = api::Serving::new(&sc.platforms[platform].design, &info.terms);
         self.agreements.insert(name, Agreement { info: info.clone(), serving, revoked: None });
         info
     }

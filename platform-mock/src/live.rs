@@ -110,6 +110,11 @@ pub fn run(
             scenario.banks.len()
         )));
     }
+    // Requests name customers the platform linked, one consent each: a run links them all
+    // before the data phase, so that it sends the virtual run's schedule, up to a bound.
+    if let Some(why) = too_many_customers(&scenario, opts.max_customers) {
+        return Err(ClientError::Live(why));
+    }
     for (pi, p) in scenario.platforms.iter().enumerate() {
         if let Some(&bi) = p.banks.iter().find(|&&bi| !client_tokens.contains_key(&(pi, bi))) {
             return Err(ClientError::Live(format!(
@@ -146,17 +151,6 @@ pub fn run(
     let mut data_part = None;
     if let Some(d) = &data {
         let flows = live_flows(&agreements, &tokens);
-        // Requests name customers the platform linked, one consent each: a run links them all
-        // before the data phase, so that it sends the virtual run's schedule, up to a bound.
-        for f in &flows {
-            let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
-            if linked > opts.max_customers {
-                return Err(ClientError::Live(format!(
-                    "{} links {linked} customers at {}, more than --max-customers {} allows (raise it to run this scenario live)",
-                    scenario.platforms[f.platform].name, scenario.banks[f.bank].name, opts.max_customers
-                )));
-            }
-        }
         let observed = rt.block_on(load(&scenario, urls, &flows, opts, stop.clone(), in_process));
         let (latency, wall, pace) = (observed.latency, observed.wall, observed.pace);
         // Incomplete: interrupted, or some scheduled requests were abandoned (each row says how
@@ -637,6 +631,17 @@ struct Send {
     intended: tokio::time::Instant,
 }
 
+/// A request not yet sent `now` whose intended time lies further back than the platform waits
+/// for an answer is abandoned (`client_timeout`), whether the sender fell behind or all its
+/// connections were busy: sending it would measure this machine, not the bank.
+fn not_sent_in_time(
+    intended: tokio::time::Instant,
+    cfg: &testbed_core::scenario::ClientConfig,
+    now: tokio::time::Instant,
+) -> bool {
+    now > intended + cfg.timeout
+}
+
 /// Sends one request, retrying as the platform's client policy says, and ends `pending` with
 /// its outcome.
 async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
@@ -644,9 +649,8 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
     let outcome = loop {
         // A slot per attempt: a request waiting out a Retry-After holds none.
         let slot = r.slots.acquire().await;
-        if attempt == 0 && r.intended.elapsed() > r.cfg.timeout {
-            // The platform gave up before a connection was free: the load was more than this
-            // machine could send, which says nothing of the bank.
+        if attempt == 0 && not_sent_in_time(r.intended, &r.cfg, tokio::time::Instant::now()) {
+            // The platform gave up before a connection was free.
             return pending.end(|rec| rec.abandoned(Abandoned::ClientTimeout));
         }
         pending.sent = true;
@@ -671,7 +675,8 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
             Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, workload::backoff(&r.cfg, attempt)),
             Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, workload::backoff(&r.cfg, attempt)),
             Ok(Ok(a)) => {
-                if a.status.as_u16() == 403 && a.body.windows(17).any(|w| w == b"\"consent_revoked\"") {
+                let code = serde_json::from_slice::<serde_json::Value>(&a.body).ok().map(|v| v["Code"].clone());
+                if code.as_ref().and_then(|c| c.as_str()) == Some("consent_revoked") {
                     revoked.store(true, Ordering::Relaxed);
                 }
                 break Err(RequestError::Refused(a.status.as_u16().to_string()));
@@ -908,9 +913,8 @@ async fn load(
                 } else if *cut.borrow() {
                     // The drain ended while this source was still behind: never sent.
                     Some(Abandoned::Deadline)
-                } else if now > intended + platform.client.timeout {
-                    // The sender fell behind by more than the platform waits for an answer: the
-                    // load was more than this machine could send, which says nothing of the bank.
+                } else if not_sent_in_time(intended, &platform.client, now) {
+                    // The sender fell behind.
                     Some(Abandoned::ClientTimeout)
                 } else if access[fi][a.customer as usize].is_none() {
                     Some(Abandoned::NoConsent)

@@ -7,14 +7,21 @@ use std::fmt::Write as _;
 use testbed_core::report::{Report, SUMMARY_HEADER, data_tables, summary_row};
 use testbed_core::thresholds::{Status, ThresholdResult};
 
-/// The summary printed after a run.
-pub fn summary(report: &Report) -> String {
-    let mut out = String::new();
+/// A terminal table in the house style: condensed UTF-8 borders, columns fitted to the terminal
+/// (160 wide when there is none, as in CI logs).
+pub fn table() -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if table.width().is_none() {
         table.set_width(160);
     }
+    table
+}
+
+/// The summary printed after a run.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let mut table = table();
     table.set_header(SUMMARY_HEADER);
     for n in &report.negotiations {
         table.add_row(summary_row(report, n));
@@ -36,11 +43,7 @@ pub fn summary(report: &Report) -> String {
         .into_iter()
         .filter(|v| matches!(v.title, "Exposure by bank" | "Latency (from intended send time)"))
     {
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-        if table.width().is_none() {
-            table.set_width(160);
-        }
+        let mut table = self::table();
         table.set_header(view.header);
         for row in view.rows {
             table.add_row(row);

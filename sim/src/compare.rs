@@ -7,7 +7,6 @@
 //! formats `compare.md` and `compare.json`), and nothing but `sim` needs it.
 
 use crate::output::SimError;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -626,11 +625,7 @@ pub fn render_terminal(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n{}\n{}", describe("A", &c.a), describe("B", &c.b), headline(c));
     for v in views(c, false) {
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-        if table.width().is_none() {
-            table.set_width(160);
-        }
+        let mut table = testbed_report::terminal::table();
         table.set_header(v.header);
         for row in v.rows {
             table.add_row(row);

@@ -134,7 +134,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         sc,
         queue: Scheduler::default(),
         flows: Vec::new(),
-        sources: Sources::new(sc, &[], false),
+        sources: schedule(sc, agreements),
         banks: sc
             .banks
             .iter()
@@ -223,7 +223,6 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             phase.queue.schedule(a.at, Ev::PushDay { flow: fi, day: (a.at.as_millis() / DAY_MS) as u32 });
         }
     }
-    phase.sources = schedule(sc, agreements);
     // Arrivals and the events they cause run in one time order; an event due at the same
     // instant as an arrival runs first.
     loop {

@@ -8,7 +8,6 @@
 
 use crate::output::{SimError, load_scenario};
 use crate::progress::Progress;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde::Serialize;
@@ -282,11 +281,7 @@ fn outcomes_line(t: &Totals) -> String {
 
 /// The terminal view: one table, then every breach and error in words.
 pub fn render_table(suite: &SuiteReport) -> String {
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if table.width().is_none() {
-        table.set_width(160);
-    }
+    let mut table = testbed_report::terminal::table();
     table.set_header(["scenario", "outcomes", "customers exposed", "worst p99", "thresholds", "status"]);
     for s in &suite.scenarios {
         table.add_row([

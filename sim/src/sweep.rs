@@ -15,7 +15,6 @@
 //! any `--set`), so the same command gives the same CSV.
 
 use crate::output::{SimError, load_scenario};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -778,11 +777,7 @@ fn short(x: f64) -> String {
 /// The terminal table: one row per grid point, the mean of each chosen output across seeds.
 pub fn render_table(plan: &Plan, runs: &[Run]) -> String {
     let stats = stats(plan, runs);
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if table.width().is_none() {
-        table.set_width(160);
-    }
+    let mut table = testbed_report::terminal::table();
     let metric_columns: Vec<&String> = plan.metrics.iter().flat_map(|m| &m.columns).collect();
     let mut header: Vec<String> = plan.axes.iter().map(|a| a.key.clone()).collect();
     header.extend(metric_columns.iter().map(|c| c.to_string()));
