@@ -6,8 +6,9 @@
 //! Time is passed in: `sim_now` for decisions that depend on the scenario's calendar (trust
 //! after incidents, regulations in force), `now` for consent lifetimes.
 
-use crate::api::{self, Asking, Consent, DataRequest, Grant, Permission, Refusal};
+use crate::api::{self, Consent, Grant, Permission, Refusal};
 use crate::policy::{self, Standing, Verdict};
+use crate::serve::{self, Ask};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -734,29 +735,11 @@ impl Desk {
         Ok(())
     }
 
-    /// Serves a data request made with an access token: the consent's platform and customer,
-    /// and the decision. Refusals are counted before they are returned.
-    pub fn serve(
-        &mut self,
-        token: &str,
-        request: &DataRequest,
-        now: SimTime,
-    ) -> Result<(String, u64, Grant), DeskError> {
-        let token = self.mint.check(token)?;
-        let served = self.serve_consent(token, request, Asking::WithinConsent, now)?;
-        Ok((self.consents[&served.consent].platform.clone(), served.customer, served.grant))
-    }
-
-    /// `serve` for the hot path, with the token already checked (`TokenMint::check`): the same
-    /// decision and counting, without allocating; the consent id in the answer stands for the
+    /// Serves a data request made with a consent's access token (checked already,
+    /// `TokenMint::check`): the consent's customer and the bank's decision (`serve::decide`),
+    /// refusals counted before they are returned; the consent id in the answer stands for the
     /// platform in `record_consent_disclosure`.
-    pub fn serve_consent(
-        &mut self,
-        token: Verified<'_>,
-        request: &DataRequest,
-        asking: Asking,
-        now: SimTime,
-    ) -> Result<Served, DeskError> {
+    pub fn serve_consent(&mut self, token: Verified<'_>, ask: Ask, now: SimTime) -> Result<Served, DeskError> {
         let Verified { kind, platform, id } = token;
         if kind != TokenKind::Access {
             return Err(DeskError::Forbidden("data is read with a consent's access token".into()));
@@ -768,46 +751,16 @@ impl Desk {
         let agreement =
             self.agreements.get(&entry.platform).ok_or_else(|| DeskError::NoAgreement(entry.platform.clone()))?;
         let customer = entry.customer;
-        let terms = &agreement.serving.terms;
-        let allowed = entry.consent.allowed_fields().intersect(terms.allowed_fields());
-        let (mut wants, wants_off_platform) = api::wants(
-            request.resource,
-            asking,
-            allowed,
-            request.wants_off_platform
-                && entry.consent.has(Permission::ReadOffPlatformTransactions)
-                && terms.grants(testbed_core::terms::DataCategory::OffPlatformTransactions),
-        );
-        let mut resource = request.resource;
-        wants = wants.intersect(request.wants);
-        if let Some((derived, fields)) = agreement.serving.resource(resource, asking) {
-            // A derived resource carries its own fields, not those of the route asked.
-            resource = derived;
-            wants = fields.intersect(allowed);
-        }
-        let request = DataRequest { resource, wants, wants_off_platform, ..*request };
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
-        let (answer, violation) = match api::authorize(&entry.consent, terms, &request, now) {
-            Err(refusal) => {
-                ledger.refused(refusal.as_str(), refusal.is_violation());
-                (Err(DeskError::Refused(refusal)), refusal.is_violation())
-            }
-            Ok(grant) => {
-                if grant.is_violation() {
-                    ledger.blocked(grant.blocked, grant.blocked_off_platform);
-                }
-                (Ok(Served { consent: id, customer, grant, resource }), grant.is_violation())
-            }
-        };
-        // The audit sees the violation at once; a revocation stops data from the next request.
-        if violation
-            && let Some(why) =
-                crate::policy::audit(&self.scenario.banks[self.bank], ledger.violations(), agreement.revoked.is_some())
-        {
+        let bank = &self.scenario.banks[self.bank];
+        let decision =
+            serve::decide(&entry.consent, &agreement.serving, ask, now, ledger, bank, agreement.revoked.is_some());
+        if let Some(why) = decision.revoke {
             let platform = entry.platform.clone();
             self.revoke_agreement(&platform, why, now);
         }
-        answer
+        let grant = decision.answer.map_err(DeskError::Refused)?;
+        Ok(Served { consent: id, customer, grant, resource: decision.resource })
     }
 
     /// Records what a response served to `platform` (as `serve` returned it) carried.

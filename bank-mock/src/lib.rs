@@ -16,6 +16,7 @@ pub mod desk;
 pub mod http;
 pub mod policy;
 pub mod push;
+pub mod serve;
 pub mod service;
 pub mod wire;
 

@@ -106,6 +106,11 @@ impl BankQueue {
         if self.admitted == 0 { Duration::ZERO } else { Duration::from_secs_f64(self.wait_sum / self.admitted as f64) }
     }
 
+    /// Total time admitted requests waited for a worker.
+    pub fn total_wait(&self) -> Duration {
+        Duration::from_secs_f64(self.wait_sum)
+    }
+
     /// Total service time given, to compute utilisation over a span.
     pub fn busy(&self) -> Duration {
         self.busy

@@ -12,8 +12,9 @@
 //! field; push flows turn the population's card transactions into deliveries from the bank,
 //! measured from the transaction to the delivery.
 
-use bank_mock::api::{self, Asking, Consent, DataRequest, Resource};
-use bank_mock::service::{Admission, BankQueue, RateLimit};
+use bank_mock::api::{self, Asking, Consent, Resource};
+use bank_mock::serve::{self, Ask, Door, Entry};
+use bank_mock::service::{Admission, BankQueue};
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
 use testbed_core::report::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{Design, EventKind, RequestKind, Scenario};
+use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
@@ -106,10 +107,7 @@ struct Flow {
 
 struct Bank {
     spec: PopulationSpec,
-    queue: BankQueue,
-    outages: Vec<(SimTime, SimTime)>,
-    first: Option<SimTime>,
-    last: SimTime,
+    door: Door,
 }
 
 struct Phase<'a> {
@@ -139,16 +137,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             .banks
             .iter()
             .enumerate()
-            .map(|(i, b)| Bank {
-                spec: sc.population_spec(i),
-                queue: BankQueue::new(
-                    b.service.workers,
-                    b.service.rate_limit.map(|(per_second, burst)| RateLimit { per_second, burst }),
-                ),
-                outages: Vec::new(),
-                first: None,
-                last: SimTime::ZERO,
-            })
+            .map(|(i, _)| Bank { spec: sc.population_spec(i), door: Door::new(sc, i) })
             .collect(),
         latency: vec![None; sc.banks.len() * RequestKind::ALL.len()],
         timeline: Vec::new(),
@@ -162,12 +151,6 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             })
             .collect(),
     };
-    for e in &sc.events {
-        let at = SimTime::from_duration(e.at);
-        if let EventKind::Outage { bank, duration } = e.kind {
-            phase.banks[bank].outages.push((at, at + duration));
-        }
-    }
     for (fi, a) in agreements.iter().enumerate() {
         let platform = &sc.platforms[a.platform];
         let bank = &sc.banks[a.bank];
@@ -334,44 +317,25 @@ impl Phase<'_> {
         let (bank_i, platform_i) = (self.flows[fi].bank, self.flows[fi].platform);
         let service = &sc.banks[bank_i].service;
         let client = &sc.platforms[platform_i].client;
-        if self.banks[bank_i].outages.iter().any(|(s, e)| *s <= now && now < *e) {
-            let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-            return self.failed(
-                back,
-                req,
-                RequestError::Unavailable,
-                workload::backoff(client, u32::from(req.attempt)),
-            );
-        }
-        let service_time = service.service_time.sample(&mut self.flows[fi].rng);
-        let (start, finish) = match self.banks[bank_i].queue.admit(now, service_time) {
-            Admission::RateLimited { retry_after } => {
+        let rng = &mut self.flows[fi].rng;
+        let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
+            Entry::Unavailable { .. } => {
+                let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
+                let wait = workload::backoff(client, u32::from(req.attempt));
+                return self.failed(back, req, RequestError::Unavailable, wait);
+            }
+            Entry::RateLimited { retry_after } => {
                 let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
                 return self.failed(back, req, RequestError::RateLimited, retry_after);
             }
-            Admission::Served { start, finish } => (start, finish),
+            Entry::Served { finish, .. } => finish,
         };
-        let _ = start;
-        let bank = &mut self.banks[bank_i];
-        bank.first = Some(bank.first.map_or(now, |f| f.min(now)));
-        bank.last = bank.last.max(finish);
         let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-        let flow = &mut self.flows[fi];
-        if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
-            return self.failed(
-                back,
-                req,
-                RequestError::ServerError,
-                workload::backoff(client, u32::from(req.attempt)),
-            );
+        if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
+            let wait = workload::backoff(client, u32::from(req.attempt));
+            return self.failed(back, req, RequestError::ServerError, wait);
         }
-        // Revocation stops data at once: the consent is checked when data would leave.
-        if let Some(r) = flow.revoked_at
-            && finish >= r
-        {
-            flow.consent.revoke(r, "bank", "agreement revoked");
-        }
-        let mut resource = match item.kind {
+        let resource = match item.kind {
             RequestKind::Accounts => Resource::Accounts,
             RequestKind::BalanceLookup => Resource::Balances,
             RequestKind::TransactionSync | RequestKind::Commerce => Resource::Transactions {
@@ -380,50 +344,56 @@ impl Phase<'_> {
             },
             RequestKind::FraudAlert => Resource::FraudAlert,
         };
-        let serving = &flow.serving.terms;
         // Over-fetching asks the raw resource for everything, whatever the design.
         let asking = if req.over_fetch { Asking::Everything } else { Asking::WithinConsent };
-        let (mut wants, wants_off_platform) = api::wants(
-            resource,
-            asking,
-            serving.allowed_fields(),
-            serving.grants(DataCategory::OffPlatformTransactions),
-        );
-        if let Some((derived, fields)) = flow.serving.resource(resource, asking) {
-            resource = derived;
-            wants = fields.intersect(serving.allowed_fields());
-        }
-        let request = DataRequest { resource, purpose: item.purpose, wants, wants_off_platform };
-        let outcome = api::authorize(&flow.consent, serving, &request, finish);
+        let decision = self.decide(fi, Ask { resource, purpose: item.purpose, asking }, finish);
         let timed_out = back.since(req.sent) > client.timeout;
-        match outcome {
-            Err(refusal) => {
-                flow.ledger.refused(refusal.as_str(), refusal.is_violation());
-                self.audit(fi, finish, refusal.is_violation());
-                if !timed_out {
-                    self.final_error(req, RequestError::Refused(refusal.as_str().into()));
-                    return;
-                }
-            }
-            Ok(grant) => {
-                if grant.is_violation() {
-                    flow.ledger.blocked(grant.blocked, grant.blocked_off_platform);
-                }
-                self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
-                if grant.is_violation() {
-                    self.audit(fi, finish, true);
-                }
-            }
+        match decision.answer {
+            Err(refusal) if !timed_out => return self.final_error(req, RequestError::Refused(refusal.as_str().into())),
+            Err(_) => {}
+            Ok(grant) => self.disclose(fi, &req, decision.resource, grant.fields, grant.off_platform, finish),
         }
         if timed_out {
             // The platform gave up before the answer came; the data had left the bank anyway.
             let gave_up = req.sent + client.timeout;
             self.failed(gave_up, req, RequestError::Timeout, workload::backoff(client, u32::from(req.attempt)));
-        } else if outcome.is_ok() {
+        } else {
             let entry = self.latency[latency_slot(bank_i, item.kind)].as_mut().expect("created at arrival");
             entry.1.record(back.since(req.intended));
             entry.3 = entry.3.max(back);
         }
+    }
+
+    /// The bank's decision on a request under flow `fi` served at `at` (`serve::decide`, as
+    /// behind HTTP); an audit revocation it makes ends the flow there.
+    fn decide(&mut self, fi: usize, ask: Ask, at: SimTime) -> serve::Decision {
+        let flow = &mut self.flows[fi];
+        let bank = &self.sc.banks[flow.bank];
+        // Revocation stops data at once: the consent is checked when data would leave.
+        if let Some(r) = flow.revoked_at
+            && at >= r
+        {
+            flow.consent.revoke(r, "bank", "agreement revoked");
+        }
+        let revoked = flow.audit_revoked.is_some() || flow.revoked_at.is_some();
+        let decision = serve::decide(&flow.consent, &flow.serving, ask, at, &mut flow.ledger, bank, revoked);
+        if let Some(why) = &decision.revoke {
+            let reason = why.reason.clone();
+            flow.revoked_at = Some(at);
+            flow.consent.revoke(at, "bank", &reason);
+            if at < flow.end {
+                flow.end = at;
+                flow.ended_by = EndedBy::Revoked;
+                self.sources.end_flow(fi, at);
+            }
+            let revocation = Revocation { at_ms: at.as_millis(), clause: why.clause.clone(), reason };
+            let platform = &self.sc.platforms[flow.platform].name;
+            let entry =
+                TimelineEntry::revocation(at.as_millis(), platform, &bank.name, &revocation.clause, &revocation.reason);
+            self.timeline.push(entry);
+            flow.audit_revoked = Some(revocation);
+        }
+        decision
     }
 
     /// An attempt failed with `kind`; the response reached the platform at `at`. Retry after
@@ -561,7 +531,7 @@ impl Phase<'_> {
         let fi = req.flow as usize;
         let kind = self.item(&req).kind;
         let purpose = self.item(&req).purpose;
-        let bank_i = self.flows[fi].bank;
+        let (bank_i, platform_i) = (self.flows[fi].bank, self.flows[fi].platform);
         let service = &sc.banks[bank_i].service;
         if req.attempt == 0 && !req.deferred {
             let flow = &mut self.flows[fi];
@@ -574,33 +544,22 @@ impl Phase<'_> {
                 .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
                 .0 += 1;
         }
-        // During an outage the bank holds its deliveries and sends them once it is back.
-        if let Some((_, back)) = self.banks[bank_i].outages.iter().find(|(s, e)| *s <= now && now < *e) {
-            self.queue.schedule(*back, Ev::Push(Req { deferred: true, ..req }));
-            return;
-        }
-        let service_time = service.service_time.sample(&mut self.flows[fi].rng);
-        let finish = match self.banks[bank_i].queue.admit(now, service_time) {
-            // The bank's rate limit paces its pushes too: a delivery waits for a token.
-            Admission::RateLimited { retry_after } => {
-                self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
-                return;
+        let rng = &mut self.flows[fi].rng;
+        let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
+            // During an outage the bank holds its deliveries and sends them once it is back.
+            Entry::Unavailable { until } => {
+                return self.queue.schedule(until, Ev::Push(Req { deferred: true, ..req }));
             }
-            Admission::Served { finish, .. } => finish,
+            // The bank's rate limit paces its pushes too: a delivery waits for a token.
+            Entry::RateLimited { retry_after } => {
+                return self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
+            }
+            Entry::Served { finish, .. } => finish,
         };
-        let bank = &mut self.banks[bank_i];
-        bank.first = Some(bank.first.map_or(now, |f| f.min(now)));
-        bank.last = bank.last.max(finish);
-        let flow = &mut self.flows[fi];
-        let delivered = finish + service.network_delay.sample(&mut flow.rng);
-        if service.error_rate > 0.0 && flow.rng.random::<f64>() < service.error_rate {
-            let backoff = workload::backoff(&sc.platforms[flow.platform].client, u32::from(req.attempt));
+        let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng);
+        if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
+            let backoff = workload::backoff(&sc.platforms[platform_i].client, u32::from(req.attempt));
             return self.failed(delivered, req, RequestError::ServerError, backoff);
-        }
-        if let Some(r) = flow.revoked_at
-            && finish >= r
-        {
-            flow.consent.revoke(r, "bank", "agreement revoked");
         }
         let at_ms = req.intended.as_millis();
         let resource = match kind {
@@ -612,51 +571,14 @@ impl Phase<'_> {
             // Account look-ups are always pulled (`workload::delivery`), never pushed.
             RequestKind::Accounts => Resource::Accounts,
         };
-        let (wants, wants_off_platform) = api::wants(
-            resource,
-            Asking::WithinConsent,
-            flow.terms.allowed_fields(),
-            flow.terms.grants(DataCategory::OffPlatformTransactions),
-        );
-        let request = DataRequest { resource, purpose, wants, wants_off_platform };
-        match api::authorize(&flow.consent, &flow.terms, &request, finish) {
-            Err(refusal) => {
-                flow.ledger.refused(refusal.as_str(), refusal.is_violation());
-                self.audit(fi, finish, refusal.is_violation());
-                self.final_error(req, RequestError::Refused(refusal.as_str().into()));
-            }
+        match self.decide(fi, Ask { resource, purpose, asking: Asking::WithinConsent }, finish).answer {
+            Err(refusal) => self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Ok(grant) => {
                 self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
                 let entry = self.latency[latency_slot(bank_i, kind)].as_mut().expect("created at the first attempt");
                 entry.1.record(delivered.since(req.intended));
                 entry.3 = entry.3.max(delivered);
             }
-        }
-    }
-
-    /// An audit finding: revoke once the bank's policy says enough.
-    fn audit(&mut self, fi: usize, at: SimTime, violation: bool) {
-        if !violation {
-            return;
-        }
-        let flow = &mut self.flows[fi];
-        let bank = &self.sc.banks[flow.bank];
-        let revoked = flow.audit_revoked.is_some() || flow.revoked_at.is_some();
-        if let Some(why) = bank_mock::policy::audit(bank, flow.ledger.violations(), revoked) {
-            let reason = why.reason;
-            flow.revoked_at = Some(at);
-            flow.consent.revoke(at, "bank", &reason);
-            if at < flow.end {
-                flow.end = at;
-                flow.ended_by = EndedBy::Revoked;
-                self.sources.end_flow(fi, at);
-            }
-            let revocation = Revocation { at_ms: at.as_millis(), clause: why.clause, reason };
-            let platform = &self.sc.platforms[flow.platform].name;
-            let entry =
-                TimelineEntry::revocation(at.as_millis(), platform, &bank.name, &revocation.clause, &revocation.reason);
-            self.timeline.push(entry);
-            flow.audit_revoked = Some(revocation);
         }
     }
 
@@ -726,8 +648,7 @@ impl Phase<'_> {
                 let parties: Vec<&ExposureSummary> =
                     mine.iter().flat_map(|(_, r, relay)| std::iter::once(&r.exposure).chain(*relay)).collect();
                 let sum = |g: fn(&FieldValues) -> u64| parties.iter().map(|e| g(&e.field_values)).sum();
-                let bank = &self.banks[bi];
-                let span = bank.first.map_or(Duration::ZERO, |f| bank.last.since(f));
+                let door = &self.banks[bi].door;
                 BankDataRow {
                     bank: b.name.clone(),
                     population: b.population.customers,
@@ -743,14 +664,10 @@ impl Phase<'_> {
                         moderate: sum(|v| v.moderate),
                         high: sum(|v| v.high),
                     },
-                    requests_served: bank.queue.admitted(),
-                    mean_wait_ms: Some(bank.queue.mean_wait().as_secs_f64() * 1e3),
-                    mean_in_system: Some(bank.queue.mean_in_system_seen()),
-                    utilisation: Some(if span.is_zero() {
-                        0.0
-                    } else {
-                        bank.queue.busy().as_secs_f64() / (span.as_secs_f64() * f64::from(b.service.workers))
-                    }),
+                    requests_served: door.admitted(),
+                    mean_wait_ms: Some(door.mean_wait().as_secs_f64() * 1e3),
+                    mean_in_system: Some(door.mean_in_system_seen()),
+                    utilisation: Some(door.utilisation()),
                 }
             })
             .collect();

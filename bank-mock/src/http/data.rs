@@ -4,8 +4,9 @@
 //! in-flight gauge and busy time), with the cache of generated transaction days.
 
 use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
-use crate::api::{self, Asking, DataRequest, Resource};
+use crate::api::{self, Asking, Resource};
 use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
+use crate::serve::{Ask, Entry};
 use crate::wire::{
     AccountList, AccountsResponse, BalanceList, BalancesResponse, FraudSignal, FraudSignalList, FraudSignalResponse,
 };
@@ -16,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use testbed_core::population::{self, PopulationSpec};
 use testbed_core::terms::Field;
 use testbed_core::terms::Purpose;
@@ -50,52 +51,39 @@ fn asking(headers: &HeaderMap) -> Result<Asking, Failure> {
     })
 }
 
-/// The service model in real time for a data request: outage, authentication, rate limit, a
-/// worker, injected latency and errors, then `work` with the request's checked token.
+/// The bank's door in real time for a data request (`serve::Door`: outage, rate limit, a
+/// worker's service, an injected error), then `work` with the request's checked token.
 ///
-/// The token is checked (a MAC, no lock) before the rate-limit bucket is touched: requests with
-/// no valid token get 401 (or 403 for another bank's) without draining the bucket the bank's
-/// legitimate platforms share.
+/// The token is checked (a MAC, no lock) before the door is: requests with no valid token get
+/// 401 (or 403 for another bank's) without draining the bucket the bank's legitimate platforms
+/// share. A served request holds its worker until the finish the door answers, on the wall
+/// clock; a client that gives up before then leaves the worker busy until that finish, as a
+/// bank's worker finishes what it started.
 pub(super) async fn service<'h, T>(
     state: &AppState,
     headers: &'h HeaderMap,
     work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    let now = state.sim_now();
-    if state.in_outage(now) {
-        return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
-    }
     let token = authenticate(state, headers)?;
-    state.take_token().map_err(|wait| {
-        let mut f =
-            Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
-        f.retry_after = Some(wait);
-        f
-    })?;
-    // A free worker is taken without awaiting; only a busy bank queues.
-    let _worker = match state.workers.try_acquire() {
-        Ok(permit) => permit,
-        Err(_) => {
-            let queued = Instant::now();
-            let permit = state
-                .workers
-                .acquire()
-                .await
-                .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down", None))?;
-            state.queue.wait_ns.fetch_add(nanos(queued.elapsed()), Ordering::Relaxed);
-            permit
+    let (entry, fail) = state.knock();
+    match entry {
+        Entry::Unavailable { .. } => {
+            return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));
         }
-    };
-    state.queue.admitted.fetch_add(1, Ordering::Relaxed);
-    let svc = &state.scenario.banks[state.bank].service;
-    let delay = svc.service_time.sample(&mut rand::rng());
-    let fail = svc.error_rate > 0.0 && rand::RngExt::random::<f64>(&mut rand::rng()) < svc.error_rate;
-    {
-        // Counted on drop: a client that gives up mid-service (its handler is dropped at
-        // the await) still leaves the in-flight gauge and its busy time right.
-        let _serving = Serving::start(state, !delay.is_zero());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        Entry::RateLimited { retry_after } => {
+            let mut f =
+                Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded; retry later", None);
+            f.retry_after = Some(retry_after);
+            return Err(f);
+        }
+        Entry::Served { finish, .. } => {
+            // Counted on drop: a client that gives up mid-service (its handler is dropped at
+            // the await) still leaves the in-flight gauge right.
+            let _serving = InFlight::start(state);
+            let until = state.on_service_clock(finish);
+            if until > Instant::now() {
+                tokio::time::sleep_until(until.into()).await;
+            }
         }
     }
     if fail {
@@ -104,32 +92,22 @@ pub(super) async fn service<'h, T>(
     work(token)
 }
 
-/// A request holding a worker: in the in-flight gauge and, when the model injects a service
-/// time, its time in the busy counter (measured, not the sample: the worker is held for as long
-/// as the timer takes).
-struct Serving<'s> {
+/// A request being served: in the in-flight gauge until it is dropped.
+struct InFlight<'s> {
     state: &'s AppState,
-    since: Option<Instant>,
 }
 
-impl<'s> Serving<'s> {
-    fn start(state: &'s AppState, timed: bool) -> Serving<'s> {
+impl<'s> InFlight<'s> {
+    fn start(state: &'s AppState) -> InFlight<'s> {
         state.in_flight.fetch_add(1, Ordering::Relaxed);
-        Serving { state, since: timed.then(Instant::now) }
+        InFlight { state }
     }
 }
 
-impl Drop for Serving<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if let Some(since) = self.since {
-            self.state.queue.busy_ns.fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
-        }
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A JSON body already serialised.
@@ -142,14 +120,8 @@ pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Reques
     service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::CustomerService)?;
         let asking = asking(headers)?;
-        let request = DataRequest {
-            resource: Resource::Accounts,
-            purpose,
-            wants: Resource::Accounts.fields(),
-            wants_off_platform: false,
-        };
         let now = state.sim_now();
-        let served = state.desk().serve_consent(token, &request, asking, now)?;
+        let served = state.desk().serve_consent(token, Ask { resource: Resource::Accounts, purpose, asking }, now)?;
         let person = population::customer(&state.spec, served.customer);
         let records = api::account_records(&served.grant, &person);
         let disclosure = Disclosure {
@@ -175,14 +147,8 @@ pub(super) async fn balances(
     service(&state, headers, |token| {
         let purpose = purpose(headers, Purpose::BalanceDisplay)?;
         let asking = asking(headers)?;
-        let request = DataRequest {
-            resource: Resource::Balances,
-            purpose,
-            wants: Resource::Balances.fields(),
-            wants_off_platform: false,
-        };
         let now = state.sim_now();
-        let served = state.desk().serve_consent(token, &request, asking, now)?;
+        let served = state.desk().serve_consent(token, Ask { resource: Resource::Balances, purpose, asking }, now)?;
         if !account_belongs(&state.spec, served.customer, &account) {
             return Err(DeskError::NotFound("account").into());
         }
@@ -259,15 +225,10 @@ pub(super) fn transactions_page(
     if to - from > 366 * 86_400_000 {
         return Err(Failure::bad("invalid_query", "the window may span at most 366 days", Some("toBookingDateTime")));
     }
-    let request = DataRequest {
-        resource: Resource::Transactions { from_ms: from, to_ms: to },
-        purpose,
-        wants: Resource::Transactions { from_ms: from, to_ms: to }.fields(),
-        wants_off_platform: true,
-    };
+    let ask = Ask { resource: Resource::Transactions { from_ms: from, to_ms: to }, purpose, asking: asking(headers)? };
     // The desk is locked twice, briefly: to decide (and count refusals), and to count what
     // was served; the page is built between and serialised after, unlocked.
-    let served = state.desk().serve_consent(token, &request, asking(headers)?, nowt)?;
+    let served = state.desk().serve_consent(token, ask, nowt)?;
     let (customer, grant) = (served.customer, served.grant);
     if !account_belongs(&state.spec, customer, account) {
         return Err(DeskError::NotFound("account").into());

@@ -75,12 +75,12 @@ struct PlatformExposure {
 impl Scrape {
     fn read(state: &AppState) -> Scrape {
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let seconds = |ns: &AtomicU64| load(ns) as f64 / 1e9;
         let responses = (state.responses.iter().enumerate())
             .filter(|(_, n)| load(n) > 0)
             .map(|(i, n)| (Route::ALL[i / STATUS_SLOTS].name(), (i % STATUS_SLOTS).to_string(), load(n)))
             .collect();
-        let (push, queue) = (&state.push, &state.queue);
+        let push = &state.push;
+        let (admitted, wait, busy, workers) = state.door_figures();
         let desk = state.desk();
         let spec = desk.population().clone();
         let subscriptions = desk.subscriptions().count() as u64;
@@ -105,10 +105,10 @@ impl Scrape {
             bank: state.scenario.banks[state.bank].name.clone(),
             responses,
             in_flight: load(&state.in_flight),
-            workers: state.scenario.banks[state.bank].service.workers,
-            admitted: load(&queue.admitted),
-            wait_seconds: seconds(&queue.wait_ns),
-            busy_seconds: seconds(&queue.busy_ns),
+            workers,
+            admitted,
+            wait_seconds: wait.as_secs_f64(),
+            busy_seconds: busy.as_secs_f64(),
             alerts_sent: load(&push.sent),
             alerts_failed: load(&push.failed),
             dropped_slow_callback: load(&push.dropped_slow_callback),

@@ -1,6 +1,6 @@
 //! The bank behind HTTP (hyper, through axum's router): translates requests into `Desk` calls
-//! and their results into JSON, applies the scenario's service model in real time (workers,
-//! rate limit with `Retry-After`, injected latency, errors and outages), and serves
+//! and their results into JSON, puts data requests through the bank's door in real time
+//! (`serve::Door`: outages, rate limit with `Retry-After`, workers, injected errors), and serves
 //! `/healthz`, `/metrics` and `/openapi.json`. Every error has one JSON shape:
 //! `{"Code": "...", "Message": "...", "Path": "..."}` with a stable `Code`.
 //!
@@ -19,6 +19,7 @@ mod subscriptions;
 
 use crate::desk::{Desk, DeskError, TokenMint, Verified};
 use crate::push::{OpenSends, PushCounters};
+use crate::serve::{Door, Entry};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
@@ -37,10 +38,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testbed_core::SimTime;
 use testbed_core::population::PopulationSpec;
-use testbed_core::scenario::{EventKind, Scenario};
+use testbed_core::rng::{SimRng, stream};
+use testbed_core::scenario::Scenario;
 use testbed_core::time::CalendarError;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Request bodies larger than this get 413.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -181,10 +182,12 @@ pub struct AppState {
     tokens: TokenMint,
     /// Set once at start, and again by an in-process driver when its data phase begins.
     clock: std::sync::RwLock<LiveClock>,
-    workers: Semaphore,
-    bucket: Mutex<(f64, Instant)>,
+    /// The bank's door (`serve::Door`) and the stream its service times and injected errors
+    /// are drawn from (named from the scenario's seed, `service/<bank>`).
+    door: Mutex<(Door, SimRng)>,
+    /// Zero on the service clock the door runs on: when the server state was made.
+    origin: Instant,
     in_flight: AtomicU64,
-    queue: QueueCounters,
     /// Responses by (`Route`, status): atomics, so counting takes no lock.
     responses: Box<[AtomicU64]>,
     days: DayCache,
@@ -194,34 +197,20 @@ pub struct AppState {
     listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
-/// The service model's queue in wall-clock time, as counters (`/metrics`): a reader takes two
-/// readings and divides their differences, so nothing here needs a window or a reset.
-#[derive(Default)]
-struct QueueCounters {
-    /// Data requests that got a worker (past the outage check, the token and the rate limit).
-    admitted: AtomicU64,
-    /// Nanoseconds admitted requests waited for a free worker.
-    wait_ns: AtomicU64,
-    /// Nanoseconds workers were held by the service time the model injects.
-    busy_ns: AtomicU64,
-}
-
 impl AppState {
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
-        let service = &scenario.banks[bank].service;
-        let burst = service.rate_limit.map_or(0.0, |(_, b)| b);
         let desk = Desk::new(scenario.clone(), bank, secret);
+        let rng = stream(scenario.seed, &format!("service/{}", scenario.banks[bank].name));
         Arc::new(AppState {
             spec: desk.population().clone(),
             tokens: desk.tokens().clone(),
             desk: Mutex::new(desk),
-            workers: Semaphore::new(service.workers as usize),
-            bucket: Mutex::new((burst, Instant::now())),
+            door: Mutex::new((Door::new(&scenario, bank), rng)),
+            origin: Instant::now(),
             scenario,
             bank,
             clock: std::sync::RwLock::new(clock),
             in_flight: AtomicU64::new(0),
-            queue: QueueCounters::default(),
             responses: (0..Route::ALL.len() * STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             days: DayCache::new(),
             push: Arc::new(PushCounters::default()),
@@ -276,28 +265,29 @@ impl AppState {
         self.responses[route as usize * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The token bucket: `Err(retry_after)` when empty.
-    fn take_token(&self) -> Result<(), Duration> {
-        let Some((rate, burst)) = self.scenario.banks[self.bank].service.rate_limit else { return Ok(()) };
-        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(burst);
-        b.1 = now;
-        if b.0 < 1.0 {
-            return Err(Duration::from_secs_f64((1.0 - b.0) / rate));
-        }
-        b.0 -= 1.0;
-        Ok(())
+    /// A data request at the door now: what it answers, and whether the request then fails
+    /// with an injected error. The service clock is read under the door's lock, so requests
+    /// reach it in time order.
+    fn knock(&self) -> (Entry, bool) {
+        let calendar = self.sim_now();
+        let service = &self.scenario.banks[self.bank].service;
+        let mut door = self.door.lock().unwrap_or_else(|e| e.into_inner());
+        let (door, rng) = &mut *door;
+        let clock = SimTime::from_duration(self.origin.elapsed());
+        let entry = door.admit(calendar, clock, || service.service_time.sample(rng));
+        let fail = matches!(entry, Entry::Served { .. }) && door.fails(rng);
+        (entry, fail)
     }
 
-    fn in_outage(&self, now: SimTime) -> bool {
-        self.scenario.events.iter().any(|e| match e.kind {
-            EventKind::Outage { bank, duration } if bank == self.bank => {
-                let start = SimTime::from_duration(e.at);
-                start <= now && now < start + duration
-            }
-            _ => false,
-        })
+    /// The wall-clock instant of `t` on the door's service clock.
+    fn on_service_clock(&self, t: SimTime) -> Instant {
+        self.origin + t.since(SimTime::ZERO)
+    }
+
+    /// The door's figures: admitted requests, their total wait and the workers' busy time.
+    fn door_figures(&self) -> (u64, Duration, Duration, u32) {
+        let door = self.door.lock().unwrap_or_else(|e| e.into_inner());
+        (door.0.admitted(), door.0.total_wait(), door.0.busy(), door.0.workers())
     }
 }
 

@@ -1,0 +1,272 @@
+//! The bank's serving path for a data request, one for both modes: the virtual data phase
+//! (`sim::exchange`) calls it at simulated times, the HTTP handlers (`http::data`, through the
+//! desk) at the live clock's, and each acts on what it answers.
+//!
+//! - **`Door`**: whether the request gets in and when it is done. Outages come from the
+//!   scenario's events and are read on the bank's *calendar*; the token bucket and the workers'
+//!   FIFO queue (`BankQueue`) run on the bank's *service clock*. In virtual time the two are the
+//!   same time; live, the calendar runs at the run's pace while service takes real time, so the
+//!   handler waits until the answered finish on the wall clock.
+//! - **`decide`**: what may leave. The consent and the terms (as the platform's design has the
+//!   bank serve them, `api::Serving`), the field filter, refusals and blocked fields counted in
+//!   the platform's ledger, and the audit that revokes after `revoke_after_violations`.
+
+use crate::api::{self, Asking, Consent, DataRequest, Grant, Permission, Refusal, Resource, Serving};
+use crate::service::{Admission, BankQueue, RateLimit};
+use std::time::Duration;
+use testbed_core::SimTime;
+use testbed_core::exposure::PairLedger;
+use testbed_core::negotiation::Withdrawal;
+use testbed_core::scenario::{Bank, EventKind, Scenario};
+use testbed_core::terms::{DataCategory, Purpose};
+
+/// One bank's door: outages, rate limit and workers, with the figures the report shows.
+#[derive(Clone, Debug)]
+pub struct Door {
+    queue: BankQueue,
+    workers: u32,
+    /// Outage windows `[start, end)` on the calendar.
+    outages: Vec<(SimTime, SimTime)>,
+    error_rate: f64,
+    /// Service-clock span of the admitted requests: first arrival, last finish.
+    first: Option<SimTime>,
+    last: SimTime,
+}
+
+/// What the door answers a request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Entry {
+    /// 503: the bank is in an outage until `until` (calendar).
+    Unavailable { until: SimTime },
+    /// 429: no token; one returns after `retry_after`.
+    RateLimited { retry_after: Duration },
+    /// Served by a worker from `start` to `finish` (service clock).
+    Served { start: SimTime, finish: SimTime },
+}
+
+impl Door {
+    pub fn new(scenario: &Scenario, bank: usize) -> Door {
+        let service = &scenario.banks[bank].service;
+        let outages = scenario
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Outage { bank: b, duration } if b == bank => {
+                    let at = SimTime::from_duration(e.at);
+                    Some((at, at + duration))
+                }
+                _ => None,
+            })
+            .collect();
+        Door {
+            queue: BankQueue::new(
+                service.workers,
+                service.rate_limit.map(|(per_second, burst)| RateLimit { per_second, burst }),
+            ),
+            workers: service.workers.max(1),
+            outages,
+            error_rate: service.error_rate,
+            first: None,
+            last: SimTime::ZERO,
+        }
+    }
+
+    /// A request reaches the door at `calendar` on the bank's calendar and `clock` on its
+    /// service clock (the same time in virtual runs); `service` draws the worker's time it
+    /// needs, once the bank is found open. Requests must come in service-clock order.
+    pub fn admit(&mut self, calendar: SimTime, clock: SimTime, service: impl FnOnce() -> Duration) -> Entry {
+        if let Some(&(_, until)) = self.outages.iter().find(|(s, e)| *s <= calendar && calendar < *e) {
+            return Entry::Unavailable { until };
+        }
+        match self.queue.admit(clock, service()) {
+            Admission::RateLimited { retry_after } => Entry::RateLimited { retry_after },
+            Admission::Served { start, finish } => {
+                self.first = Some(self.first.map_or(clock, |f| f.min(clock)));
+                self.last = self.last.max(finish);
+                Entry::Served { start, finish }
+            }
+        }
+    }
+
+    /// Whether a served request fails with an injected server error (`error_rate`), drawn from
+    /// the caller's stream.
+    pub fn fails(&self, rng: &mut impl rand::Rng) -> bool {
+        self.error_rate > 0.0 && rand::RngExt::random::<f64>(rng) < self.error_rate
+    }
+
+    pub fn workers(&self) -> u32 {
+        self.workers
+    }
+
+    /// Requests admitted to the queue.
+    pub fn admitted(&self) -> u64 {
+        self.queue.admitted()
+    }
+
+    /// Time admitted requests waited for a worker, in total.
+    pub fn total_wait(&self) -> Duration {
+        self.queue.total_wait()
+    }
+
+    /// Mean time admitted requests waited for a worker.
+    pub fn mean_wait(&self) -> Duration {
+        self.queue.mean_wait()
+    }
+
+    /// Mean number of requests in the bank seen by admitted arrivals.
+    pub fn mean_in_system_seen(&self) -> f64 {
+        self.queue.mean_in_system_seen()
+    }
+
+    /// Worker time given, in total.
+    pub fn busy(&self) -> Duration {
+        self.queue.busy()
+    }
+
+    /// Share of the workers' time busy between the first admission and the last finish.
+    pub fn utilisation(&self) -> f64 {
+        let span = self.first.map_or(Duration::ZERO, |f| self.last.since(f));
+        if span.is_zero() { 0.0 } else { self.busy().as_secs_f64() / (span.as_secs_f64() * f64::from(self.workers)) }
+    }
+}
+
+/// A data request as the bank receives it: the route's resource, the purpose it names, and how
+/// much it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ask {
+    pub resource: Resource,
+    pub purpose: Purpose,
+    pub asking: Asking,
+}
+
+/// The bank's decision on a request that got past the door.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// What is served: the resource asked for, or a derived one (minimised designs).
+    pub resource: Resource,
+    /// The fields that leave, or why nothing does.
+    pub answer: Result<Grant, Refusal>,
+    /// The audit's revocation of the agreement, when this request was the last violation it
+    /// tolerates.
+    pub revoke: Option<Withdrawal>,
+}
+
+/// Decides what a request under `consent` may take at `now`, as the platform's `serving` has
+/// it: the fields it asks for (within its consent, or everything when it over-fetches), the
+/// derived resource a minimised design serves instead, the consent and terms check. A refusal,
+/// or fields asked for but not granted, are counted in `ledger`; a violation is audited under
+/// the bank's policy (`already_revoked`: the agreement is revoked already).
+pub fn decide(
+    consent: &Consent,
+    serving: &Serving,
+    ask: Ask,
+    now: SimTime,
+    ledger: &mut PairLedger,
+    bank: &Bank,
+    already_revoked: bool,
+) -> Decision {
+    let terms = &serving.terms;
+    let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
+    let carries_transactions = matches!(ask.resource, Resource::Transactions { .. } | Resource::FraudAlert);
+    let off_platform_allowed = carries_transactions
+        && consent.has(Permission::ReadOffPlatformTransactions)
+        && terms.grants(DataCategory::OffPlatformTransactions);
+    let (mut wants, wants_off_platform) = api::wants(ask.resource, ask.asking, allowed, off_platform_allowed);
+    let mut resource = ask.resource;
+    if let Some((derived, fields)) = serving.resource(resource, ask.asking) {
+        // A derived resource carries its own fields, not those of the route asked.
+        resource = derived;
+        wants = fields.intersect(allowed);
+    }
+    let request = DataRequest { resource, purpose: ask.purpose, wants, wants_off_platform };
+    let answer = api::authorize(consent, terms, &request, now);
+    let violation = match &answer {
+        Err(refusal) => {
+            ledger.refused(refusal.as_str(), refusal.is_violation());
+            refusal.is_violation()
+        }
+        Ok(grant) => {
+            if grant.is_violation() {
+                ledger.blocked(grant.blocked, grant.blocked_off_platform);
+            }
+            grant.is_violation()
+        }
+    };
+    // The audit sees the violation at once; the revocation stops data from the next request.
+    let revoke = if violation { crate::policy::audit(bank, ledger.violations(), already_revoked) } else { None };
+    Decision { resource, answer, revoke }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testbed_core::scenario::ScheduledEvent;
+    use testbed_core::terms::{Field, FieldSet, Terms};
+
+    fn scenario() -> Scenario {
+        testbed_core::scenario::parse(include_str!("../../scenarios/design-minimised.toml")).expect("a valid scenario")
+    }
+
+    fn agreed(sc: &Scenario) -> Terms {
+        Terms::from_outcome(&sc.space, testbed_core::negotiation::OutcomeId(0))
+    }
+
+    #[test]
+    fn the_door_reads_outages_on_the_calendar_and_queues_on_the_service_clock() {
+        let mut sc = scenario();
+        sc.banks[0].service.workers = 1;
+        let hour = Duration::from_secs(3600);
+        sc.events.push(ScheduledEvent {
+            at: hour,
+            description: "down".into(),
+            kind: EventKind::Outage { bank: 0, duration: hour },
+        });
+        let mut door = Door::new(&sc, 0);
+        let (t, ms) = (|d: Duration| SimTime::ZERO + d, Duration::from_millis);
+        let mut drawn = 0;
+        // Closed on the calendar: no service time is drawn, whatever the service clock says.
+        let entry = door.admit(t(hour + ms(1)), t(ms(1)), || {
+            drawn += 1;
+            ms(10)
+        });
+        assert_eq!(entry, Entry::Unavailable { until: t(2 * hour) });
+        assert_eq!(drawn, 0);
+        // Open: one worker, so the second request waits for the first on the service clock.
+        assert_eq!(door.admit(t(ms(0)), t(ms(0)), || ms(10)), Entry::Served { start: t(ms(0)), finish: t(ms(10)) });
+        assert_eq!(door.admit(t(ms(5)), t(ms(5)), || ms(10)), Entry::Served { start: t(ms(10)), finish: t(ms(20)) });
+        assert_eq!(door.admitted(), 2);
+        assert_eq!(door.mean_wait(), ms(5) / 2);
+        // 20 ms of work over the 20 ms from the first arrival to the last finish.
+        assert!((door.utilisation() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_minimised_flow_gets_derived_signals_and_over_fetching_is_blocked_counted_and_revoked_at_the_audit_limit() {
+        let mut sc = scenario();
+        sc.banks[0].revoke_after_violations = Some(2);
+        let terms = agreed(&sc);
+        let serving = Serving::new(&sc.platforms[0].design, &terms);
+        let mut consent = Consent::new("c".into(), "wallet".into(), &serving.consent_terms, SimTime::ZERO);
+        consent.authorise();
+        let mut ledger = PairLedger::new(10);
+        let window = Resource::Transactions { from_ms: 0, to_ms: 86_400_000 };
+        let ask = |asking| Ask { resource: window, purpose: Purpose::FraudAlerts, asking };
+        let bank = &sc.banks[0];
+        let within = decide(&consent, &serving, ask(Asking::WithinConsent), SimTime::ZERO, &mut ledger, bank, false);
+        assert_eq!(within.resource, Resource::FraudAlert);
+        let grant = within.answer.expect("served");
+        assert!(!grant.is_violation());
+        assert_eq!(grant.fields, FieldSet::of(&[Field::AccountId, Field::FraudFlag]));
+        assert_eq!((ledger.violations(), within.revoke), (0, None));
+        // Over-fetching asks the raw resource: its raw fields are blocked and counted.
+        let over = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
+        assert_eq!(over.resource, window);
+        assert!(over.answer.expect("served, filtered").is_violation());
+        assert_eq!((ledger.violations(), over.revoke), (1, None));
+        let again = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
+        assert_eq!(again.revoke.expect("the second violation is the limit").clause, "revoke_after_violations");
+        // An agreement revoked already is not revoked twice.
+        let after = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, true);
+        assert_eq!(after.revoke, None);
+    }
+}
