@@ -4,9 +4,11 @@
 
 mod assemble;
 mod narration;
+mod tally;
 
 pub use assemble::{DataPart, NegotiationPart, RunMeta, assemble};
 pub use narration::{NarratedRounds, narrate};
+pub use tally::{BankTally, FlowTally, data_report};
 
 use crate::negotiation::Side;
 use crate::scenario::DesignKind;

@@ -29,15 +29,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
-use testbed_core::exposure::{ExposureSummary, FieldValues, PairLedger};
+use testbed_core::exposure::PairLedger;
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::report::{
-    BankDataRow, BankPaceRow, DataPart, DataReport, DesignReport, FlowReport, LatencyRow, LivePace, Mode, PaceBound,
-    Report, Revocation, RunMeta, TimelineEntry, Tool, assemble,
+    BankPaceRow, BankTally, DataPart, FlowTally, LatencyRow, LivePace, Mode, PaceBound, Report, Revocation, RunMeta,
+    TimelineEntry, Tool, assemble, data_report,
 };
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
-use testbed_core::terms::{DEFAULT_SENSITIVITY_WEIGHTS, Field, FieldSet, Purpose, Terms};
+use testbed_core::terms::{Field, FieldSet, Purpose, Terms};
 use testbed_core::time::calendar_text;
 use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
 
@@ -81,7 +81,7 @@ pub type ClientTokens = BTreeMap<(usize, usize), String>;
 /// cannot: read their ledgers, and set their calendars to the pace of the data phase.
 pub trait InProcessBanks {
     /// A bank's own exposure ledger for a platform (by bank index and platform name).
-    fn exposure(&self, bank: usize, platform: &str) -> Option<ExposureSummary>;
+    fn ledger(&self, bank: usize, platform: &str) -> Option<PairLedger>;
     /// Restart the bank's calendar at the start of the data phase (simulated time zero), running
     /// `scale` simulated seconds per wall-clock second.
     fn start_data_phase(&self, bank: usize, scale: f64);
@@ -158,11 +158,11 @@ pub fn run(
         let abandoned: u64 = latency.values().map(|(_, r)| r.summary(wall).abandoned_total()).sum();
         complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
         let interrupted = stop.load(Ordering::Relaxed);
-        let mut flow_reports = Vec::new();
-        let (mut revocations, mut timeline) = (Vec::new(), Vec::new());
-        for (fi, f) in flows.iter().enumerate() {
+        let (mut revocations, mut timeline, mut ended) = (Vec::new(), Vec::new(), Vec::new());
+        for f in &flows {
             let platform = &scenario.platforms[f.platform].name;
             // A bank's audit revocation ends the flow where the virtual run ends it.
+            let fi = ended.len();
             let revoked = observed.revocations[fi].as_ref().map(|(at_ms, clause, why)| {
                 let scale = pace.banks[f.bank].scale.max(1e-9);
                 let revocation =
@@ -173,58 +173,46 @@ pub fn run(
                 revocations.push((f.pair, revocation));
                 ((*at_ms as f64 / scale) as u64).min(wall.as_millis() as u64)
             });
-            let exposure = match in_process {
-                Some(banks) => banks.exposure(f.bank, platform),
-                None => {
-                    let ledger = observed.ledgers[fi].lock().unwrap_or_else(|e| e.into_inner());
-                    Some(ledger.summarize(&scenario.population_spec(f.bank), platform, d.sensitivity_weights))
-                }
-            };
-            if let Some(exposure) = exposure {
-                flow_reports.push(FlowReport {
-                    platform: platform.clone(),
-                    bank: scenario.banks[f.bank].name.clone(),
-                    started_at_ms: 0,
-                    ended_at_ms: revoked.unwrap_or(wall.as_millis() as u64),
-                    ended_by: match (revoked, interrupted) {
-                        (Some(_), _) => workload::EndedBy::Revoked,
-                        (None, true) => workload::EndedBy::Interrupted,
-                        (None, false) => workload::EndedBy::PhaseOver,
-                    },
-                    categories: f.terms.category_names().into_iter().map(String::from).collect(),
-                    purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
-                    permissions: observed.permissions[fi].clone(),
-                    requests: observed.flow_requests[fi],
-                    exposure,
-                });
-            }
+            ended.push(revoked);
         }
-        let banks = scenario
-            .banks
-            .iter()
-            .enumerate()
-            .map(|(bi, b)| {
-                let mine: Vec<&FlowReport> = flow_reports.iter().filter(|r| r.bank == b.name).collect();
-                let exposed: u64 = mine.iter().map(|r| r.exposure.customers_exposed).max().unwrap_or(0);
-                let sum = |g: fn(&FlowReport) -> u64| mine.iter().map(|r| g(r)).sum();
+        // What each platform received: by the banks' own ledgers when they run here, else as
+        // the platform counted the responses.
+        let ledgers: Vec<PairLedger> = (flows.iter().enumerate())
+            .map(|(fi, f)| {
+                let platform = &scenario.platforms[f.platform].name;
+                in_process
+                    .and_then(|banks| banks.ledger(f.bank, platform))
+                    .unwrap_or_else(|| observed.ledgers[fi].lock().unwrap_or_else(|e| e.into_inner()).clone())
+            })
+            .collect();
+        let tallies: Vec<FlowTally<'_>> = (flows.iter().enumerate())
+            .map(|(fi, f)| FlowTally {
+                platform: f.platform,
+                bank: f.bank,
+                started_at_ms: 0,
+                ended_at_ms: ended[fi].unwrap_or(wall.as_millis() as u64),
+                ended_by: match (ended[fi], interrupted) {
+                    (Some(_), _) => workload::EndedBy::Revoked,
+                    (None, true) => workload::EndedBy::Interrupted,
+                    (None, false) => workload::EndedBy::PhaseOver,
+                },
+                terms: &f.terms,
+                permissions: observed.permissions[fi].clone(),
+                requests: observed.flow_requests[fi],
+                ledger: &ledgers[fi],
+                relay: None,
+                pushed: 0,
+            })
+            .collect();
+        let banks: Vec<BankTally> = (0..scenario.banks.len())
+            .map(|bi| {
                 let queue = observed.counters[bi].map(queue_figures);
-                BankDataRow {
-                    bank: b.name.clone(),
-                    population: b.population.customers,
-                    customers_exposed: exposed,
-                    share_of_population: exposed as f64 / (b.population.customers.max(1)) as f64,
-                    weighted_score: mine.iter().fold(0.0, |s, r| s + r.exposure.weighted_score),
-                    field_values: FieldValues {
-                        low: sum(|r| r.exposure.field_values.low),
-                        moderate: sum(|r| r.exposure.field_values.moderate),
-                        high: sum(|r| r.exposure.field_values.high),
-                    },
+                BankTally {
                     // As in virtual mode: requests the bank admitted to its queue, by its own
                     // count; for a bank that does not publish it, the platform's answered pulls.
                     requests_served: match observed.counters[bi] {
                         Some((before, after)) => (after.admitted - before.admitted).max(0.0) as u64,
-                        None => latency
-                            .iter()
+                        None => (latency.iter())
                             .filter(|((b, kind), _)| *b == bi && *kind != RequestKind::FraudAlert)
                             .map(|(_, (_, r))| r.count())
                             .sum(),
@@ -235,57 +223,28 @@ pub fn run(
                 }
             })
             .collect();
-        let report = DataReport {
-            generator: testbed_core::population::GENERATOR_VERSION.into(),
-            phase_ms: d.duration.as_millis() as u64,
-            sensitivity_weights: if d.sensitivity_weights == [0.0; 3] {
-                DEFAULT_SENSITIVITY_WEIGHTS
-            } else {
-                d.sensitivity_weights
-            },
-            flows: flow_reports,
-            latency: latency
-                .iter()
-                .map(|((b, k), (n, rec))| LatencyRow {
-                    bank: scenario.banks[*b].name.clone(),
-                    kind: *k,
-                    requests: *n,
-                    latency: rec.summary(wall),
-                })
-                .collect(),
-            banks,
-            live: Some(LivePace {
-                wall_ms: wall.as_millis() as u64,
-                // The banks with data flowing: the others had nothing to pace.
-                banks: scenario
-                    .banks
-                    .iter()
-                    .zip(&pace.banks)
-                    .enumerate()
-                    .filter(|(bi, _)| observed.paced[*bi])
-                    .map(|(_, bp)| bp)
-                    .map(|(b, p)| BankPaceRow {
-                        bank: b.name.clone(),
-                        simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
-                        speedup: p.scale,
-                        bound: p.bound,
-                    })
-                    .collect(),
-            }),
-        };
-        // Designs live mode runs besides the direct pull (see `unsupported_design`).
-        let designs = scenario
-            .platforms
-            .iter()
-            .filter(|p| p.design == Design::Minimised)
-            .map(|p| DesignReport {
-                platform: p.name.clone(),
-                kind: p.design.kind(),
-                aggregator: None,
-                relayed: Vec::new(),
-                pushed: BTreeMap::new(),
+        let rows = (latency.iter())
+            .map(|((b, k), (n, rec))| LatencyRow {
+                bank: scenario.banks[*b].name.clone(),
+                kind: *k,
+                requests: *n,
+                latency: rec.summary(wall),
             })
             .collect();
+        let live = LivePace {
+            wall_ms: wall.as_millis() as u64,
+            // The banks with data flowing: the others had nothing to pace.
+            banks: (scenario.banks.iter().zip(&pace.banks).enumerate())
+                .filter(|(bi, _)| observed.paced[*bi])
+                .map(|(_, (b, p))| BankPaceRow {
+                    bank: b.name.clone(),
+                    simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
+                    speedup: p.scale,
+                    bound: p.bound,
+                })
+                .collect(),
+        };
+        let (report, designs) = data_report(&scenario, &tallies, &banks, rows, Some(live));
         data_part = Some(DataPart { report, revocations, timeline, designs });
     }
     rt.shutdown_timeout(opts.drain);

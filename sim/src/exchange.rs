@@ -16,14 +16,14 @@ use bank_mock::api::{self, Asking, Consent, Resource};
 use bank_mock::serve::{self, Ask, Door, Entry};
 use bank_mock::service::{Admission, BankQueue};
 use rand::RngExt;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::exposure::ExposureSummary;
-use testbed_core::exposure::{FieldValues, PairLedger, UNICITY_SAMPLE};
+use testbed_core::exposure::{PairLedger, UNICITY_SAMPLE};
 use testbed_core::latency::LatencyRecorder;
-use testbed_core::population::{self, GENERATOR_VERSION, PopulationSpec, Transaction};
-use testbed_core::report::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, Revocation, TimelineEntry};
+use testbed_core::population::{self, PopulationSpec, Transaction};
+use testbed_core::report::{
+    BankTally, DataReport, DesignReport, FlowTally, LatencyRow, Revocation, TimelineEntry, data_report,
+};
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
@@ -127,7 +127,7 @@ struct Phase<'a> {
 
 /// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
 pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
-    let data = sc.data.as_ref()?;
+    sc.data.as_ref()?;
     let mut phase = Phase {
         sc,
         queue: Scheduler::default(),
@@ -226,7 +226,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             Ev::Push(req) => phase.push(now, req),
         }
     }
-    Some(phase.finish(data.duration, data.sensitivity_weights))
+    Some(phase.finish())
 }
 
 /// The platforms' request schedule under `agreements`: every agreement's sources, drained in
@@ -582,40 +582,36 @@ impl Phase<'_> {
         }
     }
 
-    fn finish(self, phase: Duration, weights: [f64; 3]) -> DataOutcome {
+    fn finish(self) -> DataOutcome {
         let sc = self.sc;
-        let mut revocations = Vec::new();
-        let mut flows = Vec::new();
-        // Per flow: what its aggregator received, under an aggregator design.
-        let mut relayed: Vec<Option<ExposureSummary>> = Vec::new();
-        for (fi, f) in self.flows.iter().enumerate() {
-            if let Some(r) = &f.audit_revoked {
-                revocations.push((fi, r.clone()));
-            }
-            let platform = &sc.platforms[f.platform].name;
-            flows.push(FlowReport {
-                platform: platform.clone(),
-                bank: sc.banks[f.bank].name.clone(),
+        let revocations =
+            (self.flows.iter().enumerate()).filter_map(|(fi, f)| Some((fi, f.audit_revoked.clone()?))).collect();
+        let flows: Vec<FlowTally<'_>> = self
+            .flows
+            .iter()
+            .map(|f| FlowTally {
+                platform: f.platform,
+                bank: f.bank,
                 started_at_ms: f.start.as_millis(),
                 ended_at_ms: f.end.as_millis(),
                 ended_by: f.ended_by,
-                categories: f.terms.category_names().into_iter().map(String::from).collect(),
-                purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
+                terms: &f.terms,
                 permissions: f.consent.permissions.iter().map(|p| format!("{p:?}")).collect(),
                 requests: f.requests,
-                exposure: f.ledger.summarize(&self.banks[f.bank].spec, platform, weights),
-            });
-            relayed.push(match (&sc.platforms[f.platform].design, &f.relay) {
-                (Design::Aggregator(a), Some((ledger, _))) => {
-                    Some(ledger.summarize(&self.banks[f.bank].spec, &a.name, weights))
-                }
-                _ => None,
-            });
-        }
-        let latency = self
-            .latency
-            .iter()
-            .enumerate()
+                ledger: &f.ledger,
+                relay: f.relay.as_ref().map(|(l, _)| l),
+                pushed: f.pushed,
+            })
+            .collect();
+        let banks: Vec<BankTally> = (self.banks.iter())
+            .map(|b| BankTally {
+                requests_served: b.door.admitted(),
+                mean_wait_ms: Some(b.door.mean_wait().as_secs_f64() * 1e3),
+                mean_in_system: Some(b.door.mean_in_system_seen()),
+                utilisation: Some(b.door.utilisation()),
+            })
+            .collect();
+        let latency = (self.latency.iter().enumerate())
             .filter_map(|(slot, entry)| entry.as_ref().map(|e| (slot, e)))
             .map(|(slot, (requests, rec, first, last))| LatencyRow {
                 bank: sc.banks[workload::slot_key(slot).0].name.clone(),
@@ -624,76 +620,7 @@ impl Phase<'_> {
                 latency: rec.summary(last.since(*first)),
             })
             .collect();
-        let banks = sc
-            .banks
-            .iter()
-            .enumerate()
-            .map(|(bi, b)| {
-                let mine: Vec<(&Flow, &FlowReport, Option<&ExposureSummary>)> = self
-                    .flows
-                    .iter()
-                    .zip(&flows)
-                    .zip(&relayed)
-                    .filter(|((f, _), _)| f.bank == bi)
-                    .map(|((f, r), relay)| (f, r, relay.as_ref()))
-                    .collect();
-                let mut union = vec![false; b.population.customers as usize];
-                for (f, _, _) in &mine {
-                    for (i, exposed) in union.iter_mut().enumerate().take(f.linked as usize) {
-                        *exposed |= f.ledger.is_exposed(i) || f.relay.as_ref().is_some_and(|(l, _)| l.is_exposed(i));
-                    }
-                }
-                let exposed = union.iter().filter(|x| **x).count() as u64;
-                // Every party that received data counts: the platform, and its aggregator.
-                let parties: Vec<&ExposureSummary> =
-                    mine.iter().flat_map(|(_, r, relay)| std::iter::once(&r.exposure).chain(*relay)).collect();
-                let sum = |g: fn(&FieldValues) -> u64| parties.iter().map(|e| g(&e.field_values)).sum();
-                let door = &self.banks[bi].door;
-                BankDataRow {
-                    bank: b.name.clone(),
-                    population: b.population.customers,
-                    customers_exposed: exposed,
-                    share_of_population: if b.population.customers == 0 {
-                        0.0
-                    } else {
-                        exposed as f64 / b.population.customers as f64
-                    },
-                    weighted_score: parties.iter().fold(0.0, |s, e| s + e.weighted_score),
-                    field_values: FieldValues {
-                        low: sum(|v| v.low),
-                        moderate: sum(|v| v.moderate),
-                        high: sum(|v| v.high),
-                    },
-                    requests_served: door.admitted(),
-                    mean_wait_ms: Some(door.mean_wait().as_secs_f64() * 1e3),
-                    mean_in_system: Some(door.mean_in_system_seen()),
-                    utilisation: Some(door.utilisation()),
-                }
-            })
-            .collect();
-        let designs = sc
-            .platforms
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.design != Design::Direct)
-            .map(|(pi, p)| {
-                let mine = || self.flows.iter().zip(&relayed).filter(move |(f, _)| f.platform == pi);
-                DesignReport {
-                    platform: p.name.clone(),
-                    kind: p.design.kind(),
-                    aggregator: match &p.design {
-                        Design::Aggregator(a) => Some(a.name.clone()),
-                        _ => None,
-                    },
-                    relayed: mine().filter_map(|(_, r)| r.clone()).collect(),
-                    pushed: if p.design == Design::Push {
-                        mine().map(|(f, _)| (sc.banks[f.bank].name.clone(), f.pushed)).collect()
-                    } else {
-                        BTreeMap::new()
-                    },
-                }
-            })
-            .collect();
+        let (report, designs) = data_report(sc, &flows, &banks, latency, None);
         let mut exposed = Exposed::default();
         for f in self.flows {
             exposed.flows.push((sc.platforms[f.platform].name.clone(), f.bank, f.ledger));
@@ -701,21 +628,7 @@ impl Phase<'_> {
                 exposed.flows.push((a.name.clone(), f.bank, relay));
             }
         }
-        DataOutcome {
-            exposed,
-            report: DataReport {
-                generator: GENERATOR_VERSION.into(),
-                phase_ms: phase.as_millis() as u64,
-                sensitivity_weights: weights,
-                flows,
-                latency,
-                banks,
-                live: None,
-            },
-            revocations,
-            timeline: self.timeline,
-            designs,
-        }
+        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs }
     }
 }
 

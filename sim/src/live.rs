@@ -6,7 +6,7 @@ use bank_mock::http::{AppState, LiveClock, serve};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use testbed_core::SimTime;
-use testbed_core::exposure::ExposureSummary;
+use testbed_core::exposure::PairLedger;
 use testbed_core::report::{Report, Tool};
 use testbed_core::scenario::Scenario;
 
@@ -45,7 +45,7 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             }
         }
     }
-    let banks = Banks { states, weights: scenario.data.as_ref().map_or([0.0; 3], |d| d.sensitivity_weights) };
+    let banks = Banks { states };
     let report = platform_mock::live::run(
         scenario.clone(),
         &urls,
@@ -65,13 +65,11 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
 /// The bank servers of this process, seen from inside.
 struct Banks {
     states: Vec<Arc<AppState>>,
-    weights: [f64; 3],
 }
 
 impl platform_mock::live::InProcessBanks for Banks {
-    fn exposure(&self, bank: usize, platform: &str) -> Option<ExposureSummary> {
-        let desk = self.states[bank].desk();
-        desk.ledgers().get(platform).map(|l| l.summarize(desk.population(), platform, self.weights))
+    fn ledger(&self, bank: usize, platform: &str) -> Option<PairLedger> {
+        self.states[bank].desk().ledgers().get(platform).cloned()
     }
 
     fn start_data_phase(&self, bank: usize, scale: f64) {

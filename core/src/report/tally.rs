@@ -1,0 +1,148 @@
+//! The data phase's part of a report, made one way for both drivers: each hands in what it
+//! tallied per agreement (the ledgers of what the platform and its aggregator received, the
+//! requests, the window) and per bank (its queue figures), and [`data_report`] turns them into
+//! the flow, bank and design rows, so a figure means the same in virtual and live reports.
+
+use super::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, LivePace};
+use crate::exposure::{ExposureSummary, FieldValues, PairLedger};
+use crate::population::GENERATOR_VERSION;
+use crate::scenario::{Design, Scenario};
+use crate::terms::Terms;
+use crate::workload::EndedBy;
+use std::collections::BTreeMap;
+
+/// One agreement's data phase as its driver saw it.
+pub struct FlowTally<'a> {
+    pub platform: usize,
+    pub bank: usize,
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    pub ended_by: EndedBy,
+    pub terms: &'a Terms,
+    /// The permissions the bank put on the flow's consents.
+    pub permissions: Vec<String>,
+    /// Requests scheduled under the agreement (pulls, and pushed deliveries).
+    pub requests: u64,
+    /// What the platform received.
+    pub ledger: &'a PairLedger,
+    /// Aggregator designs: what the aggregator received while relaying.
+    pub relay: Option<&'a PairLedger>,
+    /// Push designs: deliveries the bank pushed.
+    pub pushed: u64,
+}
+
+/// One bank's queue figures over the data phase (`None` where a live bank does not publish
+/// them).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BankTally {
+    pub requests_served: u64,
+    pub mean_wait_ms: Option<f64>,
+    pub mean_in_system: Option<f64>,
+    pub utilisation: Option<f64>,
+}
+
+/// The data report, and the designs other than the direct pull, from the drivers' tallies.
+/// `banks` has one entry per bank of the scenario.
+pub fn data_report(
+    sc: &Scenario,
+    flows: &[FlowTally<'_>],
+    banks: &[BankTally],
+    latency: Vec<LatencyRow>,
+    live: Option<LivePace>,
+) -> (DataReport, Vec<DesignReport>) {
+    let data = sc.data.as_ref();
+    let weights = data.map_or(crate::terms::DEFAULT_SENSITIVITY_WEIGHTS, |d| d.sensitivity_weights);
+    let aggregator = |pi: usize| match &sc.platforms[pi].design {
+        Design::Aggregator(a) => Some(a.name.clone()),
+        _ => None,
+    };
+    let reports: Vec<FlowReport> = flows
+        .iter()
+        .map(|f| {
+            let platform = &sc.platforms[f.platform].name;
+            FlowReport {
+                platform: platform.clone(),
+                bank: sc.banks[f.bank].name.clone(),
+                started_at_ms: f.started_at_ms,
+                ended_at_ms: f.ended_at_ms,
+                ended_by: f.ended_by,
+                categories: f.terms.category_names().into_iter().map(String::from).collect(),
+                purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
+                permissions: f.permissions.clone(),
+                requests: f.requests,
+                exposure: f.ledger.summarize(&sc.population_spec(f.bank), platform, weights),
+            }
+        })
+        .collect();
+    // Per flow: what its aggregator received, under an aggregator design.
+    let relayed: Vec<Option<ExposureSummary>> = flows
+        .iter()
+        .map(|f| Some(f.relay?.summarize(&sc.population_spec(f.bank), &aggregator(f.platform)?, weights)))
+        .collect();
+    let bank_rows = sc
+        .banks
+        .iter()
+        .enumerate()
+        .map(|(bi, b)| {
+            let mine: Vec<usize> = (0..flows.len()).filter(|&i| flows[i].bank == bi).collect();
+            let mut union = vec![false; b.population.customers as usize];
+            for f in mine.iter().map(|&i| &flows[i]) {
+                for (i, exposed) in union.iter_mut().enumerate().take(f.ledger.customer_counts().len()) {
+                    *exposed |= f.ledger.is_exposed(i) || f.relay.is_some_and(|l| l.is_exposed(i));
+                }
+            }
+            let exposed = union.iter().filter(|x| **x).count() as u64;
+            // Every party that received data counts: the platform, and its aggregator.
+            let parties: Vec<&ExposureSummary> =
+                mine.iter().flat_map(|&i| std::iter::once(&reports[i].exposure).chain(relayed[i].as_ref())).collect();
+            let sum = |g: fn(&FieldValues) -> u64| parties.iter().map(|e| g(&e.field_values)).sum();
+            let tally = banks[bi];
+            BankDataRow {
+                bank: b.name.clone(),
+                population: b.population.customers,
+                customers_exposed: exposed,
+                share_of_population: if b.population.customers == 0 {
+                    0.0
+                } else {
+                    exposed as f64 / b.population.customers as f64
+                },
+                weighted_score: parties.iter().fold(0.0, |s, e| s + e.weighted_score),
+                field_values: FieldValues { low: sum(|v| v.low), moderate: sum(|v| v.moderate), high: sum(|v| v.high) },
+                requests_served: tally.requests_served,
+                mean_wait_ms: tally.mean_wait_ms,
+                mean_in_system: tally.mean_in_system,
+                utilisation: tally.utilisation,
+            }
+        })
+        .collect();
+    let designs = sc
+        .platforms
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.design != Design::Direct)
+        .map(|(pi, p)| {
+            let mine = || (0..flows.len()).filter(move |&i| flows[i].platform == pi);
+            DesignReport {
+                platform: p.name.clone(),
+                kind: p.design.kind(),
+                aggregator: aggregator(pi),
+                relayed: mine().filter_map(|i| relayed[i].clone()).collect(),
+                pushed: if p.design == Design::Push {
+                    mine().map(|i| (sc.banks[flows[i].bank].name.clone(), flows[i].pushed)).collect()
+                } else {
+                    BTreeMap::new()
+                },
+            }
+        })
+        .collect();
+    let report = DataReport {
+        generator: GENERATOR_VERSION.into(),
+        phase_ms: data.map_or(0, |d| d.duration.as_millis() as u64),
+        sensitivity_weights: weights,
+        flows: reports,
+        latency,
+        banks: bank_rows,
+        live,
+    };
+    (report, designs)
+}
