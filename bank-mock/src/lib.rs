@@ -17,7 +17,8 @@ pub mod http;
 pub mod policy;
 pub mod push;
 pub mod serve;
-pub mod service;
+/// The queue model moved to the core (`testbed_core::queue`), where the aggregator's relay uses it too.
+pub use testbed_core::queue as service;
 pub mod wire;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

@@ -12,11 +12,11 @@
 //!   the platform's ledger, and the audit that revokes after `revoke_after_violations`.
 
 use crate::api::{self, Asking, Consent, DataRequest, Grant, Permission, Refusal, Resource, Serving};
-use crate::service::{Admission, BankQueue, RateLimit};
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
+use testbed_core::queue::{Admission, BankQueue, RateLimit};
 use testbed_core::scenario::{Bank, EventKind, Scenario};
 use testbed_core::terms::{DataCategory, Purpose};
 

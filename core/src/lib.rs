@@ -19,6 +19,7 @@ pub mod exposure;
 pub mod latency;
 pub mod negotiation;
 pub mod population;
+pub mod queue;
 pub mod report;
 pub mod rng;
 pub mod scenario;

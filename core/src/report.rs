@@ -553,6 +553,9 @@ pub enum PaceBound {
     /// The bank's capacity (workers over the mean service time), of which the platform plans to
     /// use half.
     Capacity,
+    /// The capacity of the aggregator the platform reaches the bank through, of which it plans
+    /// to use half.
+    AggregatorCapacity,
 }
 
 impl PaceBound {
@@ -562,12 +565,14 @@ impl PaceBound {
             PaceBound::MaxRate => "max_rate",
             PaceBound::RateLimit => "rate_limit",
             PaceBound::Capacity => "capacity",
+            PaceBound::AggregatorCapacity => "aggregator_capacity",
         }
     }
 
-    /// Whether the bank's own limits set the pace (not the run's length or `--max-rate`).
+    /// Whether the limits of the bank, or of the path to it, set the pace (not the run's length
+    /// or `--max-rate`).
     pub fn is_the_banks(self) -> bool {
-        matches!(self, PaceBound::RateLimit | PaceBound::Capacity)
+        matches!(self, PaceBound::RateLimit | PaceBound::Capacity | PaceBound::AggregatorCapacity)
     }
 }
 
@@ -611,6 +616,7 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
             let why = match b.bound {
                 PaceBound::RateLimit => "held to 80% of its rate limit",
                 PaceBound::Capacity => "held to half its capacity",
+                PaceBound::AggregatorCapacity => "held to half its aggregator's capacity",
                 PaceBound::MaxRate => "held to the run's --max-rate",
                 PaceBound::Phase => "the whole phase",
             };

@@ -3,18 +3,22 @@
 //! with bank servers (`remote`) and then sends the scenario's workload as open-model load
 //! (`live`, the `platform-mock run` command and `sim run --live`, with their shared flags in
 //! `live_args` and the banks' `/metrics` read in `bank_metrics`), the callback banks push fraud alerts to in
-//! live mode (`alerts`), and a load generator (`load`, the `platform-mock load` command) for
+//! live mode (`alerts`), the relay of an aggregator design live (`aggregator`), both on a small
+//! loopback server (`loopback`), and a load generator (`load`, the `platform-mock load` command) for
 //! open- and closed-model load on loopback.
 //!
 //! It is not a scheduler and owns no clock: its callers pass the time in (the virtual-time
 //! runner in `sim`, or the live driver, which turns wall time into send times).
 
+mod aggregator;
 pub mod alerts;
 mod bank_metrics;
 pub mod client;
 pub mod live;
 pub mod live_args;
 pub mod load;
+mod loopback;
+mod received;
 mod remote;
 
 use std::sync::Arc;

@@ -19,9 +19,11 @@
 //! at the bank (`POST /event-subscriptions`), records each notification's latency from the
 //! booking that raised it and counts what it carried, and unsubscribes when the run ends.
 
+use crate::aggregator::{LINK_HEADER, Relay, RelayRoute};
 use crate::alerts::{CallbackServer, OnNotification};
 use crate::bank_metrics::{BankCounters, count_dropped_alerts, queue_figures, read_counters};
 use crate::client::{ClientError, HttpClient};
+use crate::received::count_received;
 use crate::remote::HttpBanks;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ use testbed_core::report::{
 };
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
-use testbed_core::terms::{Field, FieldSet, Purpose, Terms};
+use testbed_core::terms::{Purpose, Terms};
 use testbed_core::time::calendar_text;
 use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
 
@@ -200,7 +202,7 @@ pub fn run(
                 permissions: observed.permissions[fi].clone(),
                 requests: observed.flow_requests[fi],
                 ledger: &ledgers[fi],
-                relay: None,
+                relay: observed.relayed[fi].as_ref(),
                 pushed: 0,
             })
             .collect();
@@ -275,11 +277,11 @@ pub fn too_many_customers(scenario: &Scenario, max_customers: u64) -> Option<Str
 }
 
 /// One line naming the first platform whose integration design live mode does not run yet
-/// (`aggregator`, `push`; `direct` and `minimised` run), for both front ends to refuse it with.
+/// (`push`; `direct`, `aggregator` and `minimised` run), for both front ends to refuse it with.
 pub fn unsupported_design(scenario: &Scenario) -> Option<String> {
-    let p = scenario.platforms.iter().find(|p| matches!(p.design, Design::Aggregator(_) | Design::Push))?;
+    let p = scenario.platforms.iter().find(|p| matches!(p.design, Design::Push))?;
     Some(format!(
-        "platforms[{}].design.kind: \"{}\" does not run live yet (live runs kind = \"direct\" and \"minimised\"); run it without --live",
+        "platforms[{}].design.kind: \"{}\" does not run live yet (live runs kind = \"direct\", \"aggregator\" and \"minimised\"); run it without --live",
         p.name,
         p.design.kind().as_str()
     ))
@@ -340,6 +342,8 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
     // send (`workload::per_second`, only what the terms let a well-behaved platform send).
     let mut pulled = vec![0.0; n];
     let mut pushed = vec![0.0; n];
+    // Per aggregator platform: its pulls per simulated second at each bank, all relayed.
+    let mut relayed: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for &(pi, bi, terms) in agreed {
         let (platform, bank) = (&scenario.platforms[pi], &scenario.banks[bi]);
         let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
@@ -348,6 +352,11 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
             match workload::delivery(&platform.design, w.kind, true) {
                 Delivery::Polled => pulled[bi] += rate,
                 Delivery::Pushed => pushed[bi] += rate,
+            }
+            if let (Design::Aggregator(_), Delivery::Polled) =
+                (&platform.design, workload::delivery(&platform.design, w.kind, true))
+            {
+                relayed.entry(pi).or_insert_with(|| vec![0.0; n])[bi] += rate;
             }
         }
     }
@@ -374,6 +383,24 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
             pace
         })
         .collect();
+    // An aggregator relays every request of its platform, at all its banks: the banks it
+    // relays to slow alike until it runs at `CAPACITY_SHARE` of its capacity.
+    if !opts.ignore_rate_limits {
+        for (pi, rates) in &relayed {
+            let Design::Aggregator(a) = &scenario.platforms[*pi].design else { continue };
+            let mean = a.service_time.mean().as_secs_f64();
+            let through: f64 = rates.iter().zip(&banks).map(|(r, b)| r * b.scale).sum();
+            if mean <= 0.0 || through <= 0.0 {
+                continue;
+            }
+            let most = f64::from(a.workers) / mean * CAPACITY_SHARE;
+            if through > most {
+                for (b, _) in banks.iter_mut().zip(rates).filter(|(_, r)| **r > 0.0) {
+                    *b = BankPace { scale: b.scale * most / through, bound: PaceBound::AggregatorCapacity };
+                }
+            }
+        }
+    }
     // Within `max_rate`, the banks held to their own limits keep their pace and the others
     // share what is left; if the limited ones alone exceed it, every bank slows alike.
     let load = |limited: bool| -> f64 {
@@ -433,44 +460,8 @@ struct Observed {
     revocations: Vec<Option<(u64, String, String)>>,
     /// Per flow: requests scheduled under it (pulls) and alerts received.
     flow_requests: Vec<u64>,
-}
-
-/// The fields a response record carries, by the API's field names; identifiers of the record
-/// itself (`TransactionId`) are not customer data.
-fn received_fields(record: &serde_json::Map<String, serde_json::Value>) -> FieldSet {
-    let field = |name: &str| match name {
-        "AccountId" => Some(Field::AccountId),
-        "Amount" => Some(Field::TxnAmount),
-        "BookingDateTimeMs" => Some(Field::TxnDate),
-        "Status" => Some(Field::TxnStatus),
-        "MerchantCategory" => Some(Field::TxnCategory),
-        "MerchantName" => Some(Field::TxnMerchant),
-        "PlaceZip5" => Some(Field::TxnPlace),
-        "FraudFlag" => Some(Field::FraudFlag),
-        "Current" => Some(Field::BalanceCurrent),
-        "Available" => Some(Field::BalanceAvailable),
-        "Band" => Some(Field::BalanceBand),
-        "AccountType" => Some(Field::AccountType),
-        "MaskedNumber" => Some(Field::MaskedNumber),
-        "AccountNumber" => Some(Field::AccountNumber),
-        "RoutingNumber" => Some(Field::RoutingNumber),
-        "CardPan" => Some(Field::CardPan),
-        "HolderName" => Some(Field::Name),
-        _ => None,
-    };
-    FieldSet::of(&record.keys().filter_map(|k| field(k)).collect::<Vec<_>>())
-}
-
-/// Counts a successful response's records into the platform's ledger.
-fn count_received(ledger: &Mutex<PairLedger>, body: &[u8], at_ms: u64, customer: u64, purpose: Purpose) {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return };
-    let Some(data) = v.get("Data").and_then(|d| d.as_object()) else { return };
-    let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
-    for records in data.values().filter_map(|r| r.as_array()) {
-        let fields =
-            records.iter().filter_map(|r| r.as_object()).fold(FieldSet::EMPTY, |f, r| f.union(received_fields(r)));
-        ledger.disclose(at_ms, customer, purpose, fields, records.len() as u64, 0);
-    }
+    /// Per flow under an aggregator design: what the aggregator received while relaying.
+    relayed: Vec<Option<PairLedger>>,
 }
 
 /// Consents created at once while linking customers.
@@ -581,6 +572,8 @@ struct Send {
     purpose: Purpose,
     /// Ask for every field, beyond the consent (`X-Requested-Fields: *`).
     over_fetch: bool,
+    /// Through an aggregator: the customer link the request is for (`X-Link-Customer`).
+    via_relay: bool,
     cfg: testbed_core::scenario::ClientConfig,
     slots: Arc<tokio::sync::Semaphore>,
     ledger: Arc<Vec<Mutex<PairLedger>>>,
@@ -613,14 +606,17 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
             return pending.end(|rec| rec.abandoned(Abandoned::ClientTimeout));
         }
         pending.sent = true;
-        let headers: &[(&str, &str)] = if r.over_fetch {
-            &[("x-purpose", r.purpose.as_str()), ("x-requested-fields", "*")]
-        } else {
-            &[("x-purpose", r.purpose.as_str())]
-        };
+        let link = r.customer.to_string();
+        let mut headers = vec![("x-purpose", r.purpose.as_str())];
+        if r.over_fetch {
+            headers.push(("x-requested-fields", "*"));
+        }
+        if r.via_relay {
+            headers.push((LINK_HEADER, link.as_str()));
+        }
         let answer = tokio::time::timeout(
             r.cfg.timeout,
-            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), headers, None),
+            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), &headers, None),
         )
         .await;
         let (error, wait) = match answer {
@@ -781,6 +777,7 @@ async fn load(
             }
         }
     }
+    let relays = start_relays(scenario, urls, flows, (&plans, &scales, &consent_customers), &client).await;
     let counters_before = read_counters(&client, urls).await;
     // The data phase starts now, on every calendar: the banks' and the platform's start within
     // microseconds of each other (a millisecond is minutes of simulated time at a high pace).
@@ -808,7 +805,7 @@ async fn load(
         &alert_flows,
         consent_customers,
         (latency.clone(), ledgers.clone(), flow_requests.clone()),
-        (start, scales.to_vec()),
+        (start, scales.to_vec(), &relays),
     )
     .await;
     if let Some((_, subscriptions)) = &callback {
@@ -832,7 +829,10 @@ async fn load(
         if access[fi].iter().all(Option::is_none) || scale <= 0.0 {
             continue;
         }
-        let base = urls[bank].clone();
+        let (base, via_relay) = match relays.iter().find(|(pi, _)| *pi == f.platform) {
+            Some((_, relay)) => (relay.url(fi), true),
+            None => (urls[bank].clone(), false),
+        };
         let bank_name = scenario.banks[bank].name.clone();
         let platform = scenario.platforms[f.platform].clone();
         let (client, latency, access, stop, in_flight, slots, ledgers, cut) = (
@@ -900,6 +900,7 @@ async fn load(
                     token: access[fi][a.customer as usize].clone().expect("checked above"),
                     purpose: item.purpose,
                     over_fetch: a.over_fetch,
+                    via_relay,
                     cfg: platform.client.clone(),
                     slots: slots.clone(),
                     ledger: ledgers.clone(),
@@ -949,6 +950,12 @@ async fn load(
     if let Some((server, _)) = callback {
         server.shutdown().await;
     }
+    let mut relayed: Vec<Option<PairLedger>> = vec![None; flows.len()];
+    for (_, relay) in relays {
+        for (fi, ledger) in relay.shutdown().await {
+            relayed[fi] = Some(ledger);
+        }
+    }
     let counters: Vec<_> =
         counters_before.iter().zip(read_counters(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
     let revocations = read_revocations(&client, urls, flows, &probes).await;
@@ -969,7 +976,44 @@ async fn load(
         counters,
         revocations,
         flow_requests: flow_requests.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
+        relayed,
     }
+}
+
+/// Starts the relay of every platform with an aggregator design (`aggregator`), with a route
+/// per agreement of the platform; by platform.
+async fn start_relays(
+    scenario: &Scenario,
+    urls: &[String],
+    flows: &[LiveFlow],
+    (plans, scales, consents): (&[FlowPlan<'_>], &[f64], &[BTreeMap<String, u64>]),
+    client: &HttpClient,
+) -> Vec<(usize, Relay)> {
+    let mut relays = Vec::new();
+    for (pi, p) in scenario.platforms.iter().enumerate() {
+        let Design::Aggregator(config) = &p.design else { continue };
+        let routes = (flows.iter().enumerate())
+            .filter(|(_, f)| f.platform == pi)
+            .map(|(fi, f)| {
+                let events_purpose = (p.workload.iter())
+                    .find(|w| w.kind == RequestKind::FraudAlert)
+                    .map_or(Purpose::FraudAlerts, |w| w.purpose);
+                let route = RelayRoute {
+                    bank: urls[f.bank].clone(),
+                    ledger: Mutex::new(PairLedger::new(plans[fi].linked)),
+                    scale: scales[f.bank],
+                    consents: consents[fi].clone(),
+                    events_purpose,
+                    hook: std::sync::OnceLock::new(),
+                };
+                (fi, route)
+            })
+            .collect();
+        if let Ok(relay) = Relay::start(config, routes, scenario.seed, &p.name, client.clone()).await {
+            relays.push((pi, relay));
+        }
+    }
+    relays
 }
 
 /// A bank's revocation of a flow's agreement during the data phase, read back from one of its
@@ -1029,7 +1073,7 @@ async fn subscribe_to_alerts(
     alert_flows: &[(usize, Purpose, f64)],
     consent_customers: Vec<BTreeMap<String, u64>>,
     (latency, ledgers, flow_requests): (SharedLatency, SharedLedgers, Arc<Vec<AtomicU64>>),
-    (start, scales): (tokio::time::Instant, Vec<f64>),
+    (start, scales, relays): (tokio::time::Instant, Vec<f64>, &[(usize, Relay)]),
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
         return None;
@@ -1060,7 +1104,15 @@ async fn subscribe_to_alerts(
     let mut subscriptions = Vec::new();
     for &(fi, _, rate) in alert_flows {
         let f = &flows[fi];
-        let mut data = json!({"CallbackUrl": server.url(fi), "EventTypes": ["fraud_alert"]});
+        // Through the platform's aggregator, if it has one: the relay sees the events it passes on.
+        let callback = match relays.iter().find(|(pi, _)| *pi == f.platform) {
+            Some((_, relay)) => {
+                relay.forward_events(fi, server.url(fi));
+                relay.hook_url(fi)
+            }
+            None => server.url(fi),
+        };
+        let mut data = json!({"CallbackUrl": callback, "EventTypes": ["fraud_alert"]});
         // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
         // twice the planned mean rate (room for the busy hours of the day), or 10 a second,
         // whichever is more (a few a second are no flood, and Poisson bursts of them are common).

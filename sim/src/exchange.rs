@@ -14,13 +14,13 @@
 
 use bank_mock::api::{self, Asking, Consent, Resource};
 use bank_mock::serve::{self, Ask, Door, Entry};
-use bank_mock::service::{Admission, BankQueue};
 use rand::RngExt;
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::{PairLedger, UNICITY_SAMPLE};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, PopulationSpec, Transaction};
+use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::report::{
     BankTally, DataReport, DesignReport, FlowTally, LatencyRow, Revocation, TimelineEntry, data_report,
 };

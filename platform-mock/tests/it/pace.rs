@@ -115,3 +115,21 @@ fn a_compressed_phase_beyond_half_a_banks_capacity_is_held_there_unless_overload
     let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
     assert_eq!(pace(&scenario, &overload).banks[slow].bound, PaceBound::Phase);
 }
+
+#[test]
+fn the_banks_an_aggregator_relays_to_are_held_together_to_half_its_capacity() {
+    let mut scenario = load("design-aggregator.toml");
+    let testbed_core::scenario::Design::Aggregator(a) = &mut scenario.platforms[0].design else {
+        panic!("an aggregator design")
+    };
+    // A small aggregator: 1 worker of 5 ms on average relays 200 requests a second at most.
+    a.workers = 1;
+    let capacity = 1.0 / a.service_time.mean().as_secs_f64();
+    let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
+    let through: f64 = (0..scenario.banks.len()).map(|b| offered(&scenario, b) * p.banks[b].scale).sum();
+    let half = capacity * platform_mock::live::CAPACITY_SHARE;
+    assert!((through - half).abs() / half < 1e-9, "relayed {through}/s, half its capacity {half}/s: {p:?}");
+    assert!(p.banks.iter().all(|b| b.bound == PaceBound::AggregatorCapacity), "{p:?}");
+    let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
+    assert!(pace(&scenario, &overload).banks.iter().all(|b| b.bound == PaceBound::Phase));
+}

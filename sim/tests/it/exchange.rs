@@ -109,7 +109,7 @@ fn several_workers_wait_as_long_as_erlang_c_says() {
     let report = queue(c, lambda, mu, 400);
     let bank = &data(&report).banks[0];
     assert!(bank.requests_served >= 1_000_000, "only {}", bank.requests_served);
-    let theory_ms = bank_mock::service::mmc_mean_wait(c, lambda, mu) * 1e3;
+    let theory_ms = testbed_core::queue::mmc_mean_wait(c, lambda, mu) * 1e3;
     let mean_wait_ms = bank.mean_wait_ms.expect("virtual mode measures the queue");
     let err = (mean_wait_ms - theory_ms).abs() / theory_ms;
     assert!(err < 0.02, "mean wait {mean_wait_ms} ms vs Erlang C {theory_ms} ms ({:.2}% off)", err * 100.0);

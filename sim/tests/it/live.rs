@@ -269,6 +269,32 @@ fn a_minimised_design_runs_live_and_its_platform_receives_derived_signals_only()
 }
 
 #[test]
+fn an_aggregator_design_runs_live_through_a_relay_whose_ledger_holds_what_the_banks_disclosed() {
+    let scenario = parse(&scenario_table("design-aggregator.toml"));
+    let opts = LiveOptions { duration: Duration::from_millis(1500), max_rate: 2_000.0, ..Default::default() };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    assert_eq!(report.designs.len(), 1, "the report records the design: {:?}", report.designs);
+    let design = &report.designs[0];
+    assert_eq!((design.kind.as_str(), design.aggregator.as_deref()), ("aggregator", Some("aggregator")));
+    let data = report.data.as_ref().expect("data phase");
+    assert_eq!(design.relayed.len(), data.flows.len(), "one relay ledger per agreement");
+    for (flow, relayed) in data.flows.iter().zip(&design.relayed) {
+        assert_eq!((relayed.platform.as_str(), &relayed.bank), ("aggregator", &flow.bank));
+        assert!(flow.exposure.customers_exposed > 0, "{}: nothing flowed", flow.bank);
+        // Every answer and pushed alert went through the relay: it received what the bank's own
+        // ledger says the bank disclosed.
+        assert_eq!(relayed.records_by_category, flow.exposure.records_by_category, "{}", flow.bank);
+        assert_eq!(relayed.customers_exposed, flow.exposure.customers_exposed, "{}", flow.bank);
+    }
+    // The bank rows count both parties that received data.
+    for bank in &data.banks {
+        let mine = data.flows.iter().zip(&design.relayed).filter(|(f, _)| f.bank == bank.bank);
+        let score: f64 = mine.map(|(f, r)| f.exposure.weighted_score + r.weighted_score).sum();
+        assert!((bank.weighted_score - score).abs() < 1e-9, "{}: {} vs {score}", bank.bank, bank.weighted_score);
+    }
+}
+
+#[test]
 fn a_live_run_that_would_link_more_customers_than_allowed_is_refused_in_one_line_before_it_starts() {
     let out = tempfile::tempdir().unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))

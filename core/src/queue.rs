@@ -1,12 +1,14 @@
-//! The bank's service model: `workers` identical servers fed by one FIFO queue, a token-bucket
-//! rate limit answering 429 with `Retry-After`, and injected errors. Requests must be admitted
+//! The queue model of a bank's API (and of an aggregator relaying to it): `workers` identical
+//! servers fed by one FIFO queue, and a token-bucket rate limit answering 429 with
+//! `Retry-After`; the bank's door (`bank_mock::serve::Door`) adds outages and injected errors.
+//! Requests must be admitted
 //! in arrival order; each admission returns when service starts and ends, which is exact for a
 //! FIFO multi-server queue (the Kiefer–Wolfowitz recursion), so no departure events are needed.
 
+use crate::SimTime;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
-use testbed_core::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {

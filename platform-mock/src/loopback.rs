@@ -1,0 +1,77 @@
+//! A small hyper HTTP/1.1 server on 127.0.0.1:0 for the platform's own endpoints in live mode
+//! (the alert callback, the aggregator's relay): one task a connection, stopped when told,
+//! dropping connections still open.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct LoopbackServer {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LoopbackServer {
+    /// Listens on 127.0.0.1:0 and answers every request with `handler`.
+    pub async fn start<H, F>(handler: H) -> std::io::Result<LoopbackServer>
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let stream = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                while connections.try_join_next().is_some() {}
+                let handler = handler.clone();
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let answer = handler(request);
+                    async move { Ok::<_, std::convert::Infallible>(answer.await) }
+                });
+                connections.spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            connections.abort_all();
+        });
+        Ok(LoopbackServer { base, stop, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Stops accepting and drops open connections.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// An empty response with `status`.
+pub fn status(status: hyper::StatusCode) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
