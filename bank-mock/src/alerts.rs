@@ -1,29 +1,64 @@
-//! Fraud alerts pushed to a platform's callback, without I/O: event subscriptions (UK Open
-//! Banking "Event Subscription" style), which card transactions fall due between two instants
-//! for which watched consents, the callback URLs the bank agrees to call, and the notification
-//! body. The desk decides whether a due alert may still leave (`Desk::release_alert`); the
-//! server (`push.rs`) sends it.
+//! Events pushed to a platform's callback, without I/O: event subscriptions (UK Open Banking
+//! "Event Subscription" style), which bookings raise which events between two instants for
+//! which watched consents (fraud alerts and transactions for the card transactions a consent may
+//! see, a balance change for every booking), the callback URLs the bank agrees to call, and the
+//! notification body. The desk decides whether a due event may still leave
+//! (`Desk::release_alert`); the server (`push.rs`) sends it.
 
-use crate::api::{self, Grant};
-use serde::{Deserialize, Serialize};
+use crate::api::{self, Grant, Resource};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use testbed_core::SimTime;
 use testbed_core::population::{self, PopulationSpec, Transaction};
 
-/// The event types a subscription can name; fraud alerts are the only one the bank sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    /// One notification per new card transaction of a customer with an active consent.
-    FraudAlert,
+pub use testbed_core::workload::EventType;
+
+/// What an event carries, as a resource the consent and the terms are checked for.
+pub fn event_resource(event: EventType, at_ms: u64) -> Resource {
+    match event {
+        EventType::FraudAlert => Resource::FraudAlert,
+        EventType::BalanceChange => Resource::Balances,
+        EventType::Transaction => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
+    }
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::FraudAlert => "fraud_alert",
-        }
+/// The notification's `Data` key for an event.
+pub fn data_key(event: EventType) -> &'static str {
+    match event {
+        EventType::FraudAlert => "FraudAlert",
+        EventType::BalanceChange => "Balance",
+        EventType::Transaction => "Transaction",
+    }
+}
+
+/// Whether every booking raises `event`, or only the transactions the consent may see.
+fn every_booking(event: EventType) -> bool {
+    event == EventType::BalanceChange
+}
+
+fn bit(event: EventType) -> u8 {
+    1 << event as u8
+}
+
+/// A set of event types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventSet(u8);
+
+impl EventSet {
+    pub fn of(events: &[EventType]) -> EventSet {
+        EventSet(events.iter().fold(0, |bits, e| bits | bit(*e)))
+    }
+
+    pub fn contains(self, event: EventType) -> bool {
+        self.0 & bit(event) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = EventType> {
+        EventType::ALL.into_iter().filter(move |e| self.contains(*e))
     }
 }
 
@@ -86,15 +121,18 @@ pub struct Watch {
     /// Transactions booked at or before this instant raise no alert (the later of the
     /// subscription's and the consent's creation).
     pub since_ms: u64,
+    /// The events the subscription asked for that the consent covers.
+    pub events: EventSet,
 }
 
-/// An alert that fell due: one transaction of one watched consent.
+/// An event that fell due: one booking of one watched consent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DueAlert {
     pub subscription: u64,
     pub consent: u64,
     pub customer: u64,
     pub transaction: Transaction,
+    pub event: EventType,
 }
 
 impl DueAlert {
@@ -113,8 +151,8 @@ pub struct AlertSchedule {
 }
 
 impl AlertSchedule {
-    /// The alerts booked in `(from_ms, to_ms]` for `watches`, in booking order (ties by
-    /// subscription, consent and transaction id). Watches no longer listed are forgotten.
+    /// The events of bookings in `(from_ms, to_ms]` for `watches`, in booking order (ties by
+    /// subscription, consent, transaction id and event). Watches no longer listed are forgotten.
     pub fn due(&mut self, spec: &PopulationSpec, watches: &[Watch], from_ms: u64, to_ms: u64) -> Vec<DueAlert> {
         let mut out = Vec::new();
         if to_ms <= from_ms {
@@ -135,43 +173,58 @@ impl AlertSchedule {
                     population::transactions_on_day(spec, w.customer, day, txns);
                     *cached_day = day;
                 }
-                out.extend(
-                    txns.iter()
-                        .filter(|t| t.at_ms > lower && t.at_ms <= to_ms && (t.on_platform || w.off_platform))
-                        .map(|t| DueAlert {
-                            subscription: w.subscription,
-                            consent: w.consent,
-                            customer: w.customer,
-                            transaction: *t,
-                        }),
-                );
+                for t in txns.iter().filter(|t| t.at_ms > lower && t.at_ms <= to_ms) {
+                    let visible = t.on_platform || w.off_platform;
+                    out.extend(w.events.iter().filter(|e| visible || every_booking(*e)).map(|event| DueAlert {
+                        subscription: w.subscription,
+                        consent: w.consent,
+                        customer: w.customer,
+                        transaction: *t,
+                        event,
+                    }));
+                }
             }
         }
-        out.sort_by_key(|a| (a.transaction.at_ms, a.subscription, a.consent, a.transaction.id));
+        out.sort_by_key(|a| (a.transaction.at_ms, a.subscription, a.consent, a.transaction.id, a.event));
         out
     }
 }
 
-/// The JSON body of one notification: an envelope naming the subscription, the consent and
-/// the time of the event, and in `Data.FraudAlert` one transaction record carrying only the
-/// fields `grant` lets out (built by `api::transaction_records`, as for a transactions page).
+/// What one notification carries: the transaction that raised it, or the balance after it.
+pub enum Payload<'a> {
+    Transaction(&'a Transaction),
+    Balance { cents: i64 },
+}
+
+/// The JSON body of one notification: an envelope naming the subscription, the consent, the
+/// event type and the time of the event, and in `Data.{FraudAlert|Transaction|Balance}` one
+/// record carrying only the fields `grant` lets out (built as for a page of the pulled API).
+#[allow(clippy::too_many_arguments)]
 pub fn notification_body(
     event_id: u64,
     subscription: u64,
     consent: u64,
+    event: EventType,
     account_id: &str,
-    transaction: &Transaction,
+    payload: Payload<'_>,
     grant: &Grant,
     time_of_event_unix_micros: u64,
 ) -> serde_json::Value {
-    let records = api::transaction_records(grant, account_id, std::slice::from_ref(transaction));
+    let records = match payload {
+        Payload::Transaction(t) => {
+            serde_json::json!(api::transaction_records(grant, account_id, std::slice::from_ref(t)))
+        }
+        Payload::Balance { cents } => serde_json::json!([api::balance_record(grant, account_id, cents)]),
+    };
+    let mut data = serde_json::Map::new();
+    data.insert(data_key(event).into(), records);
     serde_json::json!({
         "EventId": event_id.to_string(),
         "EventSubscriptionId": subscription.to_string(),
-        "EventType": EventType::FraudAlert.as_str(),
+        "EventType": event.as_str(),
         "ConsentId": consent.to_string(),
         "TimeOfEventUnixMicros": time_of_event_unix_micros,
-        "Data": {"FraudAlert": records},
+        "Data": data,
     })
 }
 
@@ -184,7 +237,33 @@ mod tests {
     }
 
     fn watch(consent: u64, customer: u64, off_platform: bool, since_ms: u64) -> Watch {
-        Watch { subscription: 1, consent, customer, off_platform, since_ms }
+        Watch {
+            subscription: 1,
+            consent,
+            customer,
+            off_platform,
+            since_ms,
+            events: EventSet::of(&[EventType::FraudAlert]),
+        }
+    }
+
+    #[test]
+    fn a_balance_change_falls_due_for_every_booking_and_transactions_only_for_those_the_consent_may_see() {
+        let spec = spec();
+        let events = EventSet::of(&[EventType::BalanceChange, EventType::Transaction]);
+        let w = Watch { events, ..watch(1, 3, false, 0) };
+        let due = AlertSchedule::default().due(&spec, &[w], 0, 3 * DAY_MS);
+        let mut bookings = Vec::new();
+        for day in 0..3 {
+            population::transactions_on_day(&spec, 3, day, &mut bookings);
+        }
+        let bookings: Vec<&Transaction> = bookings.iter().filter(|t| t.at_ms > 0).collect();
+        assert!(bookings.iter().any(|t| !t.on_platform) && bookings.iter().any(|t| t.on_platform));
+        let of = |e| due.iter().filter(|d| d.event == e).map(|d| d.transaction.id).collect::<Vec<_>>();
+        assert_eq!(of(EventType::BalanceChange), bookings.iter().map(|t| t.id).collect::<Vec<_>>());
+        let visible: Vec<u64> = bookings.iter().filter(|t| t.on_platform).map(|t| t.id).collect();
+        assert_eq!(of(EventType::Transaction), visible);
+        assert!(of(EventType::FraudAlert).is_empty(), "not asked for");
     }
 
     #[test]

@@ -50,8 +50,8 @@ pub enum DeskError {
     Forbidden(String),
     #[error("{}", .0.explain())]
     Refused(Refusal),
-    #[error("the agreement does not allow the fraud_alerts purpose, which event notifications serve")]
-    AlertsNotAgreed,
+    #[error("the agreement does not allow {} events: they need the {} purpose and the data they carry", .0.as_str(), .0.purpose().as_str())]
+    EventNotAgreed(crate::alerts::EventType),
     #[error("the platform already holds event subscription {0}; delete it before subscribing again (one per platform)")]
     SubscriptionExists(u64),
 }
@@ -71,7 +71,7 @@ impl DeskError {
             DeskError::Unauthorized => "unauthorized",
             DeskError::Forbidden(_) => "forbidden",
             DeskError::Refused(r) => r.as_str(),
-            DeskError::AlertsNotAgreed => "purpose_not_agreed",
+            DeskError::EventNotAgreed(_) => "purpose_not_agreed",
             DeskError::SubscriptionExists(_) => "subscription_exists",
         }
     }
@@ -703,7 +703,10 @@ impl Desk {
         consent.id = format!("{id}");
         let platform = token.platform.to_string();
         let access = self.mint.issue(TokenKind::Access, &platform, id);
-        if consent.has(api::Resource::FraudAlert.required_permission()) {
+        if crate::alerts::EventType::ALL
+            .iter()
+            .any(|e| consent.has(crate::alerts::event_resource(*e, 0).required_permission()))
+        {
             self.alert_consents.entry(platform.clone()).or_default().insert(id);
         }
         self.consents.insert(id, ConsentEntry { consent: consent.clone(), platform, customer });
@@ -953,7 +956,11 @@ ask = { balances = "included" }
                 continue;
             }
             for (&id, c) in desk.consents.iter().filter(|(_, c)| c.platform == s.platform) {
-                if c.consent.check(now).is_ok() && c.consent.has(api::Resource::FraudAlert.required_permission()) {
+                let covers = s
+                    .event_types
+                    .iter()
+                    .any(|e| c.consent.has(crate::alerts::event_resource(*e, 0).required_permission()));
+                if c.consent.check(now).is_ok() && covers {
                     out.push((s.id, id));
                 }
             }
@@ -982,11 +989,12 @@ ask = { balances = "included" }
                 let (c, _) = desk.create_consent(token, customer, None, (None, None), now).unwrap();
                 made.entry(platform).or_default().push(c.id.parse().unwrap());
             }
-            // A consent without the transactions permission raises no alert.
+            // A consent without the transactions permission raises no alert (balance changes only).
             let token = desk.tokens().check(&agreement[platform]).unwrap();
             let (c, _) =
                 desk.create_consent(token, 7, Some(vec![Permission::ReadBalances]), (None, None), now).unwrap();
             assert!(!c.has(api::Resource::FraudAlert.required_permission()));
+            made.entry(platform).or_default().push(c.id.parse().unwrap());
         }
         let token = desk.tokens().check(&agreement["demo-platform"]).unwrap();
         desk.subscribe(token, "http://127.0.0.1:9/", vec![crate::alerts::EventType::FraudAlert], None, now).unwrap();
@@ -996,11 +1004,15 @@ ask = { balances = "included" }
         }
         let look = |desk: &Desk| desk.watches(now).iter().map(|w| (w.subscription, w.consent)).collect::<Vec<_>>();
         assert_eq!(look(&desk), watches_by_full_scan(&desk, now));
-        assert_eq!(look(&desk).len(), 3, "the demo platform's three unrevoked consents");
-        // The look walks the unrevoked alert consents of each platform, and no others.
+        assert_eq!(
+            look(&desk).len(),
+            3,
+            "the demo platform's three unrevoked consents with the transactions permission"
+        );
+        // The look walks the unrevoked consents of each platform that cover some event, and no others.
         let indexed: Vec<u64> = desk.alert_consents["demo-platform"].iter().copied().collect();
         assert_eq!(indexed, made["demo-platform"][3..]);
-        assert_eq!(desk.alert_consents["other-platform"].len(), 6);
+        assert_eq!(desk.alert_consents["other-platform"].len(), 7);
         // The bank revoking the agreement empties the platform's share.
         let why = Withdrawal { clause: "test".into(), reason: "test".into() };
         desk.revoke_agreement("demo-platform", why, now);

@@ -1,6 +1,6 @@
-//! The bank's alert pusher: one task per server that, while event subscriptions exist, turns
-//! the watched customers' card transactions into `POST`s to the subscribers' callbacks at each
-//! transaction's booking time (simulated time mapped to wall time by the server's `LiveClock`).
+//! The bank's event pusher: one task per server that, while event subscriptions exist, turns
+//! the watched customers' bookings into `POST`s of the events they raise (fraud alerts,
+//! transactions, balance changes) to the subscribers' callbacks at each booking time (simulated time mapped to wall time by the server's `LiveClock`).
 //!
 //! What falls due and what an alert may carry is decided without I/O (`alerts::AlertSchedule`,
 //! `Desk::release_alert`); this module only waits, sends and counts, and reports each alert the
@@ -209,8 +209,9 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 next_event,
                 alert.subscription,
                 alert.consent,
+                alert.event,
                 &released.account_id,
-                &alert.transaction,
+                crate::desk::Desk::payload(&alert, &released),
                 &released.grant,
                 unix_micros(at),
             );

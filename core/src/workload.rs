@@ -110,6 +110,56 @@ pub fn delivery(design: &Design, kind: RequestKind, live: bool) -> Delivery {
     }
 }
 
+/// The events a bank pushes to a subscribed platform instead of being polled: what a pushed
+/// request kind arrives as (`event`), named as the event-subscription API names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// One notification per new card transaction the consent may see: the transaction, for a
+    /// fraud check.
+    FraudAlert,
+    /// One notification per booking on a customer's accounts: the checking balance after it
+    /// (a balance changes whatever the platform may see of the transaction).
+    BalanceChange,
+    /// One notification per new card transaction the consent may see: the transaction.
+    Transaction,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [EventType::FraudAlert, EventType::BalanceChange, EventType::Transaction];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::FraudAlert => "fraud_alert",
+            EventType::BalanceChange => "balance_change",
+            EventType::Transaction => "transaction",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+
+    /// The purpose the bank checks the event under: that of the request kind it replaces.
+    pub fn purpose(self) -> crate::terms::Purpose {
+        match self {
+            EventType::FraudAlert => RequestKind::FraudAlert.default_purpose(),
+            EventType::BalanceChange => RequestKind::BalanceLookup.default_purpose(),
+            EventType::Transaction => RequestKind::TransactionSync.default_purpose(),
+        }
+    }
+}
+
+/// The event a pushed request kind arrives as; account look-ups are never pushed.
+pub fn event(kind: RequestKind) -> Option<EventType> {
+    match kind {
+        RequestKind::FraudAlert => Some(EventType::FraudAlert),
+        RequestKind::BalanceLookup => Some(EventType::BalanceChange),
+        RequestKind::TransactionSync | RequestKind::Commerce => Some(EventType::Transaction),
+        RequestKind::Accounts => None,
+    }
+}
+
 /// How long the platform waits before attempt `attempt + 1` after attempt `attempt` failed
 /// (when the bank names no time): `backoff`, doubling with each retry.
 pub fn backoff(client: &ClientConfig, attempt: u32) -> Duration {

@@ -41,7 +41,7 @@ use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
 use testbed_core::time::calendar_text;
-use testbed_core::workload::{self, Abandoned, Delivery, FlowPlan, RequestError, Sources};
+use testbed_core::workload::{self, Abandoned, Delivery, EventType, FlowPlan, RequestError, Sources};
 
 pub struct LiveOptions {
     /// Wall-clock length of the data phase.
@@ -203,7 +203,7 @@ pub fn run(
                 requests: observed.flow_requests[fi],
                 ledger: &ledgers[fi],
                 relay: observed.relayed[fi].as_ref(),
-                pushed: 0,
+                pushed: observed.flow_pushed[fi],
             })
             .collect();
         let banks: Vec<BankTally> = (0..scenario.banks.len())
@@ -274,17 +274,6 @@ pub fn too_many_customers(scenario: &Scenario, max_customers: u64) -> Option<Str
             })
         })
     })
-}
-
-/// One line naming the first platform whose integration design live mode does not run yet
-/// (`push`; `direct`, `aggregator` and `minimised` run), for both front ends to refuse it with.
-pub fn unsupported_design(scenario: &Scenario) -> Option<String> {
-    let p = scenario.platforms.iter().find(|p| matches!(p.design, Design::Push))?;
-    Some(format!(
-        "platforms[{}].design.kind: \"{}\" does not run live yet (live runs kind = \"direct\", \"aggregator\" and \"minimised\"); run it without --live",
-        p.name,
-        p.design.kind().as_str()
-    ))
 }
 
 /// How fast each bank's live data phase runs, and what set that speed.
@@ -460,6 +449,8 @@ struct Observed {
     revocations: Vec<Option<(u64, String, String)>>,
     /// Per flow: requests scheduled under it (pulls) and alerts received.
     flow_requests: Vec<u64>,
+    /// Per flow: events the bank pushed that the platform received.
+    flow_pushed: Vec<u64>,
     /// Per flow under an aggregator design: what the aggregator received while relaying.
     relayed: Vec<Option<PairLedger>>,
 }
@@ -761,20 +752,26 @@ async fn load(
     let paced: Vec<bool> = (0..scenario.banks.len()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
     let pace = pace(scenario, &linked_flows, opts);
     let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
-    // Flows whose bank pushes fraud alerts: (flow, purpose, expected alerts per wall second).
+    // Flows whose bank pushes events: fraud alerts always, every polled kind under a push design.
     let mut alert_flows = Vec::new();
     for (fi, f) in flows.iter().enumerate() {
         let platform = &scenario.platforms[f.platform];
         let consents = access[fi].iter().filter(|t| t.is_some()).count() as u64;
+        let mut pushed = Pushed { flow: fi, events: Vec::new(), rate: 0.0 };
         for w in &platform.workload {
-            if consents > 0
-                && workload::agreed(w, &f.terms)
-                && w.kind == RequestKind::FraudAlert
-                && workload::delivery(&platform.design, w.kind, true) == Delivery::Pushed
+            let event = workload::event(w.kind).filter(|_| consents > 0 && workload::agreed(w, &f.terms));
+            if let Some(event) =
+                event.filter(|_| workload::delivery(&platform.design, w.kind, true) == Delivery::Pushed)
             {
-                let rate = workload::per_second(w, &scenario.banks[f.bank], &f.terms, consents);
-                alert_flows.push((fi, w.purpose, rate * scales[f.bank]));
+                pushed.rate += workload::per_second(w, &scenario.banks[f.bank], &f.terms, consents) * scales[f.bank];
+                // One event per booking whatever the items: the first item of its kind names it.
+                if pushed.events.iter().all(|(e, _, _)| *e != event) {
+                    pushed.events.push((event, w.kind, w.purpose));
+                }
             }
+        }
+        if !pushed.events.is_empty() {
+            alert_flows.push(pushed);
         }
     }
     let relays = start_relays(scenario, urls, flows, (&plans, &scales, &consent_customers), &client).await;
@@ -795,6 +792,7 @@ async fn load(
     // the requests scheduled under it (pulls, and alerts received).
     let revoked: Arc<Vec<AtomicBool>> = Arc::new(flows.iter().map(|_| AtomicBool::new(false)).collect());
     let flow_requests: Arc<Vec<AtomicU64>> = Arc::new(flows.iter().map(|_| AtomicU64::new(0)).collect());
+    let flow_pushed: Arc<Vec<AtomicU64>> = Arc::new(flows.iter().map(|_| AtomicU64::new(0)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     let access = Arc::new(access);
     let ledgers = Arc::new(ledgers);
@@ -802,9 +800,9 @@ async fn load(
         &client,
         urls,
         flows,
-        &alert_flows,
+        alert_flows,
         consent_customers,
-        (latency.clone(), ledgers.clone(), flow_requests.clone()),
+        (latency.clone(), ledgers.clone(), flow_requests.clone(), flow_pushed.clone()),
         (start, scales.to_vec(), &relays),
     )
     .await;
@@ -976,6 +974,7 @@ async fn load(
         counters,
         revocations,
         flow_requests: flow_requests.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
+        flow_pushed: flow_pushed.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         relayed,
     }
 }
@@ -1059,29 +1058,43 @@ async fn abandon_left(in_flight: &AtomicU64) {
     }
 }
 
+/// A flow whose bank pushes events: each event type with the request kind whose row it counts
+/// in and the purpose it serves, and the events expected per wall second.
+struct Pushed {
+    flow: usize,
+    events: Vec<(EventType, RequestKind, Purpose)>,
+    rate: f64,
+}
+
 /// Starts the callback and subscribes it at the bank of every flow in `alert_flows`; returns
 /// the server and the subscriptions made (URL, agreement token), or `None` when there is
-/// nothing to subscribe to. A refused subscription shows as an error in the flow's
-/// `fraud_alert` row. Each notification is counted in its flow's ledger and its latency
-/// recorded from the booking that raised it (`TimeOfEventUnixMicros`: bank and platform share
-/// the machine's clock, as callbacks are on loopback).
+/// nothing to subscribe to. A refused subscription shows as an error in the rows of the flow's
+/// pushed kinds. Each notification is counted in its flow's ledger and its latency recorded,
+/// in the row of the kind its event replaces, from the booking that raised it
+/// (`TimeOfEventUnixMicros`: bank and platform share the machine's clock, as callbacks are on
+/// loopback).
 #[allow(clippy::too_many_arguments)]
 async fn subscribe_to_alerts(
     client: &HttpClient,
     urls: &[String],
     flows: &[LiveFlow],
-    alert_flows: &[(usize, Purpose, f64)],
+    alert_flows: Vec<Pushed>,
     consent_customers: Vec<BTreeMap<String, u64>>,
-    (latency, ledgers, flow_requests): (SharedLatency, SharedLedgers, Arc<Vec<AtomicU64>>),
+    (latency, ledgers, flow_requests, flow_pushed): (
+        SharedLatency,
+        SharedLedgers,
+        Arc<Vec<AtomicU64>>,
+        Arc<Vec<AtomicU64>>,
+    ),
     (start, scales, relays): (tokio::time::Instant, Vec<f64>, &[(usize, Relay)]),
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
         return None;
     }
     let banks: Vec<usize> = flows.iter().map(|f| f.bank).collect();
-    let mut purposes = vec![Purpose::FraudAlerts; flows.len()];
-    for &(fi, purpose, _) in alert_flows {
-        purposes[fi] = purpose;
+    let mut events = vec![Vec::new(); flows.len()];
+    for p in &alert_flows {
+        events[p.flow] = p.events.clone();
     }
     let record_latency = latency.clone();
     let on_notification: OnNotification = Arc::new(move |fi: usize, body: &[u8]| {
@@ -1091,18 +1104,21 @@ async fn subscribe_to_alerts(
         let Some(&customer) = v["ConsentId"].as_str().and_then(|id| consent_customers.get(fi)?.get(id)) else {
             return;
         };
+        let event = v["EventType"].as_str().and_then(EventType::parse);
+        let Some(&(_, kind, purpose)) = events[fi].iter().find(|(e, _, _)| Some(*e) == event) else { return };
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(toe);
         let sim_ms = (start.elapsed().as_secs_f64() * scales[banks[fi]] * 1e3) as u64;
-        count_received(ledger, body, sim_ms, customer, purposes[fi]);
+        count_received(ledger, body, sim_ms, customer, purpose);
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
+        flow_pushed[fi].fetch_add(1, Ordering::Relaxed);
         let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = l.entry((banks[fi], RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default()));
+        let entry = l.entry((banks[fi], kind)).or_insert_with(|| (0, LatencyRecorder::default()));
         entry.0 += 1;
         entry.1.record(received.duration_since(booked).unwrap_or_default());
     });
     let server = CallbackServer::start(on_notification).await.ok()?;
     let mut subscriptions = Vec::new();
-    for &(fi, _, rate) in alert_flows {
+    for Pushed { flow: fi, events, rate } in alert_flows {
         let f = &flows[fi];
         // Through the platform's aggregator, if it has one: the relay sees the events it passes on.
         let callback = match relays.iter().find(|(pi, _)| *pi == f.platform) {
@@ -1112,7 +1128,8 @@ async fn subscribe_to_alerts(
             }
             None => server.url(fi),
         };
-        let mut data = json!({"CallbackUrl": callback, "EventTypes": ["fraud_alert"]});
+        let types: Vec<&str> = events.iter().map(|(e, _, _)| e.as_str()).collect();
+        let mut data = json!({"CallbackUrl": callback, "EventTypes": types});
         // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
         // twice the planned mean rate (room for the busy hours of the day), or 10 a second,
         // whichever is more (a few a second are no flood, and Poisson bursts of them are common).
@@ -1130,7 +1147,9 @@ async fn subscribe_to_alerts(
             Err(_) => RequestError::Transport,
         };
         let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
-        l.entry((f.bank, RequestKind::FraudAlert)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
+        for (_, kind, _) in &events {
+            l.entry((f.bank, *kind)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
+        }
     }
     Some((server, Arc::new(subscriptions)))
 }

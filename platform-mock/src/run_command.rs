@@ -75,9 +75,6 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
         sc.seed = seed;
     }
     let opts = args.live.options().map_err(bad_input)?;
-    if let Some(why) = platform_mock::live::unsupported_design(&sc) {
-        return Err(bad_input(format!("{}: {why}", args.scenario.display())));
-    }
     if let Some(why) = platform_mock::live::too_many_customers(&sc, opts.max_customers) {
         return Err(bad_input(why));
     }

@@ -127,9 +127,6 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
-            if let Some(why) = live.then(|| platform_mock::live::unsupported_design(&sc)).flatten() {
-                return Err(SimError::Usage(format!("--live: {why}")).into());
-            }
             if let Some(why) =
                 live.then(|| platform_mock::live::too_many_customers(&sc, live_args.max_customers)).flatten()
             {

@@ -1,14 +1,15 @@
 //! The desk's event subscriptions: who may subscribe (the agreement token of a platform whose
-//! terms allow fraud alerts; one subscription per platform, as UK Open Banking lets an ASPSP
-//! hold one event subscription per TPP), which consents a subscription watches, and the last
-//! check before an alert leaves the bank. The ledger counts an alert only once its callback
-//! acknowledged it (`Released::disclosure`, recorded by the pusher).
+//! terms allow every event type it asks for; one subscription per platform, as UK Open Banking
+//! lets an ASPSP hold one event subscription per TPP), which consents a subscription watches for
+//! which events, and the last check before an event leaves the bank. The ledger counts an event
+//! only once its callback acknowledged it (`Released::disclosure`, recorded by the pusher).
 
 use super::{Desk, DeskError, Disclosure, TokenKind, Verified};
-use crate::alerts::{DueAlert, EventType, Subscription, Watch};
-use crate::api::{self, DataRequest, Grant, Permission, Resource};
+use crate::alerts::{DueAlert, EventSet, EventType, Payload, Subscription, Watch};
+use crate::api::{self, DataRequest, Grant, Permission};
 use testbed_core::SimTime;
-use testbed_core::terms::{DataCategory, Purpose};
+use testbed_core::population;
+use testbed_core::terms::DataCategory;
 
 /// A due alert the desk let out: where to send it, what it may carry, and what the ledger is
 /// to count under `consent` once the callback acknowledged it (`Desk::record_consent_disclosure`).
@@ -16,6 +17,8 @@ use testbed_core::terms::{DataCategory, Purpose};
 pub struct Released {
     pub callback_url: String,
     pub account_id: String,
+    /// The checking balance after the booking, for a balance change.
+    pub balance_cents: Option<i64>,
     pub grant: Grant,
     pub consent: u64,
     pub disclosure: Disclosure,
@@ -40,8 +43,12 @@ impl Desk {
         if let Some(w) = &agreement.revoked {
             return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
         }
-        if !agreement.info.terms.allows(Purpose::FraudAlerts) {
-            return Err(DeskError::AlertsNotAgreed);
+        let consent_terms = &agreement.serving.consent_terms;
+        if let Some(&event) = event_types.iter().find(|e| {
+            let category = crate::alerts::event_resource(**e, 0).required_permission().category();
+            !agreement.info.terms.allows(e.purpose()) || !consent_terms.grants(category)
+        }) {
+            return Err(DeskError::EventNotAgreed(event));
         }
         // One per platform: a second would send every alert (and count it) twice.
         if let Some(held) = self.subscriptions.values().find(|s| s.platform == platform) {
@@ -89,20 +96,22 @@ impl Desk {
         self.subscriptions.values()
     }
 
-    /// Every consent an active fraud-alert subscription watches at `now`: consents of its
-    /// platform that are usable and cover fraud alerts, under an agreement still in force. Only
-    /// the platform's unrevoked alert consents are looked at (`Desk::alert_consents`): the
-    /// pusher asks every tick, under the desk's lock.
+    /// Every consent an active subscription watches at `now`, for the events it asked for that
+    /// the consent covers: consents of its platform that are usable, under an agreement still in
+    /// force. Only the platform's unrevoked consents that cover some event are looked at
+    /// (`Desk::alert_consents`): the pusher asks every tick, under the desk's lock.
     pub fn watches(&self, now: SimTime) -> Vec<Watch> {
         let mut out = Vec::new();
-        for s in self.subscriptions.values().filter(|s| s.event_types.contains(&EventType::FraudAlert)) {
+        for s in self.subscriptions.values() {
             let Some(agreement) = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none()) else { continue };
             let Some(ids) = self.alert_consents.get(&s.platform) else { continue };
             let terms = &agreement.info.terms;
             for &id in ids {
                 let c = &self.consents[&id];
-                debug_assert!(c.platform == s.platform && c.consent.has(Resource::FraudAlert.required_permission()));
-                if c.consent.check(now).is_err() {
+                let covered: Vec<EventType> = (s.event_types.iter().copied())
+                    .filter(|e| c.consent.has(crate::alerts::event_resource(*e, 0).required_permission()))
+                    .collect();
+                if covered.is_empty() || c.consent.check(now).is_err() {
                     continue;
                 }
                 out.push(Watch {
@@ -112,6 +121,7 @@ impl Desk {
                     off_platform: c.consent.has(Permission::ReadOffPlatformTransactions)
                         && terms.grants(DataCategory::OffPlatformTransactions),
                     since_ms: s.created_at.max(c.consent.created_at).as_millis(),
+                    events: EventSet::of(&covered),
                 });
             }
         }
@@ -119,27 +129,33 @@ impl Desk {
     }
 
     /// The last check before `due` leaves at `now`: its subscription still exists, and the
-    /// consent and the terms allow the alert (`api::authorize`, purpose `fraud_alerts`). Nothing
-    /// is counted yet: the sender records `Released::disclosure` once the callback acknowledged it.
+    /// consent and the terms allow the event (`api::authorize`, under the event's purpose).
+    /// Nothing is counted yet: the sender records `Released::disclosure` once the callback
+    /// acknowledged it.
     pub fn release_alert(&self, due: &DueAlert, now: SimTime) -> Option<Released> {
         let s = self.subscriptions.get(&due.subscription)?;
         let agreement = self.agreements.get(&s.platform).filter(|a| a.revoked.is_none())?;
         let entry = self.consents.get(&due.consent).filter(|c| c.platform == s.platform)?;
         let terms = &agreement.serving.terms;
-        // The consent's transaction window holds for pushed alerts as for pulled pages.
         let at_ms = due.transaction.at_ms;
         let c = &entry.consent;
-        if c.transaction_from_ms.is_some_and(|from| at_ms < from) || c.transaction_to_ms.is_some_and(|to| at_ms >= to) {
+        let carries_transaction = due.event != EventType::BalanceChange;
+        // The consent's transaction window holds for pushed transactions as for pulled pages.
+        if carries_transaction
+            && (c.transaction_from_ms.is_some_and(|from| at_ms < from)
+                || c.transaction_to_ms.is_some_and(|to| at_ms >= to))
+        {
             return None;
         }
-        let off_platform = !due.transaction.on_platform;
+        let off_platform = carries_transaction && !due.transaction.on_platform;
+        let resource = crate::alerts::event_resource(due.event, at_ms);
         let request = DataRequest {
-            resource: Resource::FraudAlert,
-            purpose: Purpose::FraudAlerts,
+            resource,
+            purpose: due.event.purpose(),
             wants: agreement
                 .serving
-                .resource(Resource::FraudAlert, api::Asking::WithinConsent)
-                .map_or(Resource::FraudAlert.fields(), |(_, derived)| derived)
+                .resource(resource, api::Asking::WithinConsent)
+                .map_or(resource.fields(), |(_, derived)| derived)
                 .intersect(entry.consent.allowed_fields())
                 .intersect(terms.allowed_fields()),
             wants_off_platform: off_platform,
@@ -148,18 +164,34 @@ impl Desk {
         if off_platform && !grant.off_platform {
             return None;
         }
+        let (account, balance_cents) = match due.event {
+            EventType::BalanceChange => {
+                let day = (at_ms / 86_400_000) as u32;
+                ("chk", Some(population::balance_cents(&self.spec, entry.customer, day)))
+            }
+            EventType::FraudAlert | EventType::Transaction => ("card", None),
+        };
         Some(Released {
             callback_url: s.callback_url.clone(),
-            account_id: format!("card-{}-{}", self.spec.bank, entry.customer),
+            account_id: format!("{account}-{}-{}", self.spec.bank, entry.customer),
+            balance_cents,
             grant,
             consent: due.consent,
             disclosure: Disclosure {
                 customer: entry.customer,
-                purpose: Purpose::FraudAlerts,
+                purpose: due.event.purpose(),
                 fields: grant.fields,
                 records: 1,
                 off_platform: u64::from(off_platform),
             },
         })
+    }
+
+    /// What a released event carries.
+    pub fn payload<'a>(due: &'a DueAlert, released: &Released) -> Payload<'a> {
+        match released.balance_cents {
+            Some(cents) => Payload::Balance { cents },
+            None => Payload::Transaction(&due.transaction),
+        }
     }
 }

@@ -326,7 +326,7 @@ impl From<DeskError> for Failure {
             | DeskError::CustomerNotLinked(_)
             | DeskError::Forbidden(_)
             | DeskError::Refused(_)
-            | DeskError::AlertsNotAgreed => StatusCode::FORBIDDEN,
+            | DeskError::EventNotAgreed(_) => StatusCode::FORBIDDEN,
             DeskError::SubscriptionExists(_) => StatusCode::CONFLICT,
         };
         Failure::new(status, e.code(), e.to_string(), None)

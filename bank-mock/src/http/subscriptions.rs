@@ -42,7 +42,7 @@ pub(super) async fn create_subscription(
     if event_types.is_empty() {
         return Err(Failure::bad(
             "invalid_body",
-            "EventTypes is empty; omit it or name at least one of: fraud_alert",
+            "EventTypes is empty; omit it or name at least one of: fraud_alert, balance_change, transaction",
             Some("Data.EventTypes"),
         ));
     }

@@ -3,7 +3,6 @@
 
 use crate::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 use testbed_core::delay::Delay;
 use testbed_core::report::{DataReport, Report};
 use testbed_core::scenario::{Design, DesignKind, RequestKind, parse};
@@ -160,18 +159,4 @@ fn bad_design_keys_give_one_line_errors_naming_the_key_and_the_allowed_values() 
     }
     let err = parse(&with_design("[platforms.design]\nkind = \"direct\"\nhops = 2\n")).unwrap_err().to_string();
     assert!(err.contains("unknown field `hops`") && err.contains("`kind`"), "{err}");
-}
-
-#[test]
-fn live_mode_refuses_the_designs_it_does_not_run_yet_in_one_line_naming_the_key_with_exit_code_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .current_dir(repo_root())
-        .args(["run", "--live", "scenarios/design-push.toml", "--out", "/nonexistent/never-written"])
-        .output()
-        .expect("sim runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--live") && stderr.contains("\"push\"") && stderr.contains("\"direct\""), "{stderr}");
-    assert!(stderr.contains("platforms[wallet].design.kind"), "{stderr}");
 }

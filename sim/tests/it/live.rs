@@ -295,6 +295,38 @@ fn an_aggregator_design_runs_live_through_a_relay_whose_ledger_holds_what_the_ba
 }
 
 #[test]
+fn a_push_design_runs_live_and_the_banks_push_balance_changes_transactions_and_alerts_as_bookings_happen() {
+    let scenario = parse(&scenario_table("design-push.toml"));
+    let opts = LiveOptions { duration: Duration::from_millis(1500), ..Default::default() };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    assert_eq!(report.designs.len(), 1, "the report records the design: {:?}", report.designs);
+    let design = &report.designs[0];
+    assert_eq!(design.kind.as_str(), "push");
+    let data = report.data.as_ref().expect("data phase");
+    let row = |bank: &str, kind: RequestKind| data.latency.iter().find(|r| r.bank == bank && r.kind == kind);
+    for flow in &data.flows {
+        let pushed = design.pushed[&flow.bank];
+        let ok = |kind| row(&flow.bank, kind).map_or(0, |r| r.latency.ok);
+        let (balances, transactions, alerts) =
+            (ok(RequestKind::BalanceLookup), ok(RequestKind::TransactionSync), ok(RequestKind::FraudAlert));
+        assert!(transactions > 0 && alerts > 0, "{}: {balances} {transactions} {alerts}", flow.bank);
+        // Every booking changes the balance; only the wallet's own card transactions are seen.
+        assert!(balances > transactions, "{}: {balances} balance changes, {transactions} transactions", flow.bank);
+        assert_eq!(
+            pushed,
+            balances + transactions + alerts,
+            "{}: each event received is one pushed delivery",
+            flow.bank
+        );
+        // Account look-ups are still pulled.
+        assert!(row(&flow.bank, RequestKind::Accounts).is_some_and(|r| r.requests > 0), "{}", flow.bank);
+        // The bank's ledger counts what the callback acknowledged: one record per event.
+        let records = &flow.exposure.records_by_category;
+        assert_eq!(records.get("balances").copied(), Some(balances), "{}: {records:?}", flow.bank);
+    }
+}
+
+#[test]
 fn a_live_run_that_would_link_more_customers_than_allowed_is_refused_in_one_line_before_it_starts() {
     let out = tempfile::tempdir().unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))

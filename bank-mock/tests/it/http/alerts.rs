@@ -223,7 +223,7 @@ async fn callbacks_off_loopback_or_not_plain_http_get_400_naming_the_field() {
         json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "Version": "1.0"}}),
         json!({"Data": {"CallbackUrl": 9}}),
         json!({"Data": {}}),
-        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "EventTypes": ["balance_change"]}}),
+        json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "EventTypes": ["balance_changed"]}}),
         json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "EventTypes": []}}),
         json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "MaxEventsPerSecond": 0}}),
         json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "MaxEventsPerSecond": 1.5}}),
