@@ -461,6 +461,12 @@ impl Desk {
                 "an agreement with `{platform}` is in force; a new negotiation opens only after it ends"
             )));
         }
+        // Nor may two run at once: both could agree, and the second replace the first.
+        if self.negotiations.values().any(|n| n.platform == p && n.protocol.end().is_none()) {
+            return Err(DeskError::Protocol(format!(
+                "a negotiation with `{platform}` is open; a second opens only after it ends"
+            )));
+        }
         let bank = &sc.banks[self.bank];
         let rounds = sc.platforms[p].deadline_rounds.min(bank.deadline_rounds);
         let protocol = Protocol::new(rounds, sc.opens, sim_now)?;
@@ -530,7 +536,9 @@ impl Desk {
             token: self.mint.issue(TokenKind::Agreement, &name, id),
             linked_customers,
         };
-        self.ledgers.insert(name.clone(), PairLedger::new(info.linked_customers));
+        // What the bank counted under an earlier (revoked) agreement with the platform stays: a
+        // ledger is the platform's, kept across its agreements.
+        self.ledgers.entry(name.clone()).or_insert_with(|| PairLedger::new(0)).widen(info.linked_customers);
         self.agreements.insert(name, Agreement { info: info.clone(), serving, revoked: None });
         info
     }
@@ -895,6 +903,9 @@ ask = { balances = "included" }
         let sc = two_platform_scenario();
         let (mut a, mut b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
         let first = open(&mut a, "demo-platform", SimTime::ZERO).unwrap();
+        // One negotiation with a platform at a time: the first ends before the second opens.
+        let why = Withdrawal { clause: "test".into(), reason: "test".into() };
+        a.platform_withdraw(NegotiationAccess { id: first.id }, why, SimTime::ZERO).unwrap();
         let second = open(&mut a, "demo-platform", SimTime::ZERO).unwrap();
         let others = open(&mut a, "other-platform", SimTime::ZERO).unwrap();
         let at_b = open(&mut b, "demo-platform", SimTime::ZERO).unwrap();
@@ -946,6 +957,50 @@ ask = { balances = "included" }
         let demo = Desk::new(sc.clone(), sc.bank_index("demo-bank").unwrap(), sc.seed);
         assert_eq!(demo.client_token("other-platform"), None);
         assert_eq!(demo.client_token("no-such-platform"), None);
+    }
+
+    #[test]
+    fn a_second_negotiation_with_a_platform_is_refused_while_the_first_is_open() {
+        let sc = two_platform_scenario();
+        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let now = SimTime::ZERO;
+        let first = open(&mut desk, "demo-platform", now).expect("the first opens");
+        let Err(second) = open(&mut desk, "demo-platform", now) else {
+            panic!("both could agree, the second replacing the first")
+        };
+        assert!(matches!(&second, DeskError::Protocol(m) if m.contains("is open")), "{second:?}");
+        // Another platform is not held up.
+        open(&mut desk, "other-platform", now).expect("another platform opens");
+        // Once the first ended in an agreement, the agreement in force is what refuses.
+        desk.platform_offer(NegotiationAccess { id: first.id }, OutcomeId(0), now).expect("accepted");
+        let Err(third) = open(&mut desk, "demo-platform", now) else { panic!("an agreement is in force") };
+        assert!(matches!(&third, DeskError::Protocol(m) if m.contains("in force")), "{third:?}");
+    }
+
+    #[test]
+    fn what_the_bank_counted_under_a_revoked_agreement_survives_the_next_agreement() {
+        let sc = two_platform_scenario();
+        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let now = SimTime::ZERO;
+        let agree = |desk: &mut Desk| {
+            let opened = open(desk, "demo-platform", now).unwrap();
+            desk.platform_offer(NegotiationAccess { id: opened.id }, OutcomeId(0), now).unwrap()
+        };
+        agree(&mut desk);
+        let fields = testbed_core::terms::FieldSet::of(&[testbed_core::terms::Field::BalanceCurrent]);
+        let d = Disclosure {
+            customer: 3,
+            purpose: testbed_core::terms::Purpose::BalanceDisplay,
+            fields,
+            records: 1,
+            off_platform: 0,
+        };
+        desk.record_disclosure("demo-platform", d, now);
+        let counted = |desk: &Desk| desk.ledgers()["demo-platform"].customer_counts()[3].iter().sum::<u32>();
+        assert_eq!(counted(&desk), 1);
+        desk.revoke_agreement("demo-platform", Withdrawal { clause: "test".into(), reason: "test".into() }, now);
+        agree(&mut desk);
+        assert_eq!(counted(&desk), 1, "the new agreement keeps the earlier record");
     }
 
     /// `watches` as a scan of every consent would give it: the reference the index must match.

@@ -72,6 +72,16 @@ impl PairLedger {
         }
     }
 
+    /// Makes room for `linked` customers (indices `0..linked`), keeping what was counted: a
+    /// platform's ledger at a bank spans its agreements there, which may link more customers.
+    pub fn widen(&mut self, linked: u64) {
+        if linked > self.linked {
+            self.linked = linked;
+            self.customers.resize(linked as usize, [0; DataCategory::ALL.len()]);
+            self.traces.resize(linked.min(UNICITY_SAMPLE) as usize, Vec::new());
+        }
+    }
+
     /// `records` records, each carrying `fields`, of which `off_platform` were transactions made
     /// outside the platform, left the bank at `at_ms` for `customer`, for `purpose`.
     pub fn disclose(

@@ -695,8 +695,16 @@ fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
 /// Asserts that no negotiation was opened at `bank` so far: the next one, opened properly, is
 /// number 1.
 async fn assert_none_opened(api: &Api, bank: &Bank) {
-    let (_, id, _) = open(api, bank, PLATFORM).await;
+    let (_, id, token) = open(api, bank, PLATFORM).await;
     assert_eq!(id, "1", "an earlier attempt opened a negotiation");
+    withdraw(api, bank, &id, &token).await;
+}
+
+/// The platform withdraws from negotiation `id`, so that it may open another.
+async fn withdraw(api: &Api, bank: &Bank, id: &str, token: &str) {
+    let body = json!({"Clause": "test", "Reason": "done"});
+    let r = api.post(bank, &format!("/negotiations/{id}/withdraw")).bearer(token).json(body).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 #[tokio::test]
@@ -758,7 +766,8 @@ async fn another_platforms_client_token_gets_403_for_the_platform_in_the_body() 
 async fn a_negotiation_agreement_or_access_token_does_not_open_a_negotiation() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let (_, _, negotiation) = open(&api, &bank, PLATFORM).await;
+    let (_, id, negotiation) = open(&api, &bank, PLATFORM).await;
+    withdraw(&api, &bank, &id, &negotiation).await;
     let (agreement, _, access) = consented(&api, &bank).await;
     for token in [negotiation, agreement, access] {
         let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
@@ -794,7 +803,15 @@ async fn the_platforms_own_client_token_opens_a_negotiation() {
     let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["Platform"], PLATFORM);
-    // A credential, not a one-time ticket: it opens the platform's next negotiation too.
+    // One negotiation with a platform at a time: a second while the first is open gets 409 (both
+    // could agree, and the second replace the first).
+    let first = r.json();
+    let again = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
+    let e = assert_error(&again, 409, "protocol_violation");
+    assert!(e["Message"].as_str().unwrap().contains("is open"), "{e}");
+    // A credential, not a one-time ticket: once the first ended, it opens the next.
+    let (id, negotiation) = (first["NegotiationId"].as_str().unwrap(), first["NegotiationToken"].as_str().unwrap());
+    withdraw(&api, &bank, id, negotiation).await;
     let r = api.post(&bank, "/negotiations").bearer(&token).json(json!({"Platform": PLATFORM})).send().await;
     assert_eq!((r.status, r.json()["NegotiationId"].clone()), (201, json!("2")));
     api.check_openapi();
@@ -1046,8 +1063,10 @@ async fn a_negotiation_move_without_a_valid_token_gets_401_and_changes_nothing()
 async fn another_negotiations_token_gets_403_and_changes_nothing() {
     let bank = Bank::start("demo-bank").await;
     let api = Api::new();
-    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    // An ended negotiation's token, against the platform's open one.
     let (_, other_id, other_token) = open(&api, &bank, PLATFORM).await;
+    withdraw(&api, &bank, &other_id, &other_token).await;
+    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
     assert_ne!(id, other_id);
     for (target, body) in negotiation_moves(&id, &only_outcome(&opened)) {
         let r = api.post(&bank, &target).bearer(&other_token).json(body).send().await;
@@ -1063,10 +1082,10 @@ async fn another_negotiations_token_gets_403_and_changes_nothing() {
 
 #[tokio::test]
 async fn an_agreement_or_access_token_does_not_move_a_negotiation() {
-    let bank = Bank::start("demo-bank").await;
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
     let api = Api::new();
-    // A negotiation left open, then another that agrees (a standing agreement allows no new one).
-    let (opened, id, token) = open(&api, &bank, PLATFORM).await;
+    // Another platform's negotiation left open, then the platform's that agrees.
+    let (opened, id, token) = open(&api, &bank, OTHER_PLATFORM).await;
     let (agreement, consent_id, access) = consented(&api, &bank).await;
     // The agreement token and the access token name ids too.
     for credential in [&agreement, &access] {
@@ -1483,9 +1502,9 @@ async fn a_consent_request_without_a_valid_token_gets_401_before_its_body_is_rea
 
 #[tokio::test]
 async fn malformed_bodies_get_400_invalid_body() {
-    let bank = Bank::start("demo-bank").await;
+    let bank = Bank::start_in(two_platform_scenario(), "demo-bank").await;
     let api = Api::new();
-    let (_, nid, negotiation) = open(&api, &bank, PLATFORM).await;
+    let (_, nid, negotiation) = open(&api, &bank, OTHER_PLATFORM).await;
     let agreement = agreement_token(&api, &bank).await;
     let bodies: [(&str, &str); 10] = [
         ("/negotiations", "{\"Platform\": "),
