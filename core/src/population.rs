@@ -322,6 +322,23 @@ pub fn balance_cents(spec: &PopulationSpec, index: u64, day: u32) -> i64 {
     (base * (1.4 - 0.8 * t + BALANCE_DAILY_NOISE * z)).round() as i64
 }
 
+/// Days in a card's statement cycle: the card balance counts what was booked since the cycle began.
+pub const CARD_CYCLE_DAYS: u32 = 30;
+
+/// Customer `index`'s card balance at the start of `day`: what they owe (a negative balance) for
+/// the card transactions booked since their statement cycle began (cycles start on days
+/// divisible by `CARD_CYCLE_DAYS`). Unlike the checking balance it follows the spending.
+pub fn card_balance_cents(spec: &PopulationSpec, index: u64, day: u32) -> i64 {
+    let mut owed = 0i64;
+    let mut txns = Vec::new();
+    for d in day - day % CARD_CYCLE_DAYS..day {
+        txns.clear();
+        transactions_on_day(spec, index, d, &mut txns);
+        owed = owed.saturating_add(txns.iter().map(|t| t.amount_cents).sum::<i64>());
+    }
+    -owed
+}
+
 /// Appends the card transactions of customer `index` on `day` to `out`, sorted by time (only
 /// the appended part is sorted). O(transactions); the day's draws depend on no other day.
 pub fn transactions_on_day(spec: &PopulationSpec, index: u64, day: u32, out: &mut Vec<Transaction>) {

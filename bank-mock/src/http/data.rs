@@ -153,7 +153,11 @@ pub(super) async fn balances(
             return Err(DeskError::NotFound("account").into());
         }
         let day = (now.as_millis() / 86_400_000) as u32;
-        let cents = population::balance_cents(&state.spec, served.customer, day);
+        let cents = if account.starts_with("card-") {
+            population::card_balance_cents(&state.spec, served.customer, day)
+        } else {
+            population::balance_cents(&state.spec, served.customer, day)
+        };
         let record = api::balance_record(&served.grant, &account, cents);
         let disclosure =
             Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
@@ -245,14 +249,17 @@ pub(super) fn transactions_page(
         return Ok(Json(FraudSignalResponse { data: FraudSignalList { fraud_signal: vec![signal] } }).into_response());
     }
     let mut txns: Vec<population::Transaction> = Vec::new();
-    if account.starts_with("card-") {
+    // Nothing is booked after the bank's own clock: a window reaching past it holds what was
+    // booked until now.
+    let booked_until = to.min(nowt.as_millis());
+    if account.starts_with("card-") && booked_until > from {
         let mut day_txns = Vec::new();
-        for day in (from / 86_400_000)..=(to.saturating_sub(1) / 86_400_000) {
+        for day in (from / 86_400_000)..=((booked_until - 1) / 86_400_000) {
             state.days.transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
             txns.extend(
                 day_txns
                     .iter()
-                    .filter(|t| t.at_ms >= from && t.at_ms < to)
+                    .filter(|t| t.at_ms >= from && t.at_ms < booked_until)
                     .filter(|t| t.on_platform || grant.off_platform),
             );
         }

@@ -76,8 +76,17 @@ impl Bank {
 
     /// `name` of `sc` on a free loopback port, its calendar running `scale` times real time.
     async fn start_at(sc: Arc<Scenario>, name: &str, scale: f64) -> Bank {
+        Bank::start_from(sc, name, SimTime::ZERO, scale).await
+    }
+
+    /// A live-demo bank whose calendar starts on day `day` (at real time).
+    async fn start_on_day(name: &'static str, day: u64) -> Bank {
+        Bank::start_from(scenario(), name, SimTime::ZERO + Duration::from_secs(day * 86_400), 1.0).await
+    }
+
+    async fn start_from(sc: Arc<Scenario>, name: &str, offset: SimTime, scale: f64) -> Bank {
         let index = sc.bank_index(name).expect("bank in the scenario");
-        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(SimTime::ZERO, scale));
+        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(offset, scale));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -1283,8 +1292,66 @@ async fn balances_of_the_checking_account_carry_the_granted_amounts() {
 }
 
 #[tokio::test]
+async fn nothing_booked_after_the_banks_own_clock_is_served_or_counted() {
+    let bank = Bank::start_on_day("demo-bank", 10).await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let page = |from: u64, to: u64| {
+        format!(
+            "/accounts/card-demo-bank-3/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+            calendar(from),
+            calendar(to)
+        )
+    };
+    // June 2018, on day 10: the window is valid, and nothing in it has happened yet.
+    let r = api.get(&bank, &page(151, 181)).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(transaction_ids(&r.json()).is_empty(), "{}", r.text());
+    // Records counted for customer 3 (each counts once in every category it carries).
+    let counted = || bank.state.desk().ledgers()[PLATFORM].customer_counts()[3].iter().copied().max().unwrap_or(0);
+    assert_eq!(counted(), 0, "nothing was disclosed");
+    // A window reaching past the clock holds what was booked until now, and no later booking.
+    let r = api.get(&bank, &page(0, 40)).bearer(&access).send().await;
+    let returned = transaction_ids(&r.json());
+    let now_ms = bank.state.sim_now().as_millis();
+    let expected: Vec<String> = booked(&bank.population(), 3, 0, 11)
+        .iter()
+        .filter(|t| t.on_platform && t.at_ms < now_ms)
+        .map(|t| api::transaction_id("card-demo-bank-3", t.id))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(returned, expected[..returned.len()], "booked before the clock, in order");
+    assert!(returned.len() >= expected.len().min(PAGE_SIZE) - 1, "{} of {}", returned.len(), expected.len());
+    assert_eq!(counted() as usize, returned.len());
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_card_balance_is_what_was_spent_since_its_cycle_began_not_the_checking_balance() {
+    let bank = Bank::start_on_day("demo-bank", 40).await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let current = |account: &'static str| {
+        let (api, bank, access) = (&api, &bank, &access);
+        async move {
+            let r = api.get(bank, &format!("/accounts/{account}/balances")).bearer(access).send().await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["Data"]["Balance"][0]["Current"].as_str().unwrap().to_string()
+        }
+    };
+    let (checking, card) = (current("chk-demo-bank-3").await, current("card-demo-bank-3").await);
+    assert_eq!(checking, api::money(population::balance_cents(&bank.population(), 3, 40)));
+    // Day 40 is 10 days into the cycle that began on day 30: what was spent since is owed.
+    let spent: i64 = booked(&bank.population(), 3, 30, 40).iter().map(|t| t.amount_cents).sum();
+    assert!(spent > 0);
+    assert_eq!(card, api::money(-spent));
+    assert_ne!(card, checking);
+    api.check_openapi();
+}
+
+#[tokio::test]
 async fn transactions_made_off_the_platform_are_not_served() {
-    let bank = Bank::start("demo-bank").await;
+    let bank = Bank::start_on_day("demo-bank", 30).await;
     let api = Api::new();
     let (_, _, access) = consented(&api, &bank).await;
     let account = "card-demo-bank-3";
@@ -1326,7 +1393,7 @@ async fn transactions_made_off_the_platform_are_not_served() {
 
 #[tokio::test]
 async fn transactions_are_paginated_and_links_next_walks_every_page() {
-    let bank = Bank::start("demo-bank").await;
+    let bank = Bank::start_on_day("demo-bank", 200).await;
     let api = Api::new();
     let (_, _, access) = consented(&api, &bank).await;
     let account = "card-demo-bank-3";
