@@ -1,12 +1,13 @@
 //! `bank-mock serve`: one bank of a scenario behind HTTP on loopback.
 
 use anyhow::{Context as _, bail};
-use bank_mock::http::{AppState, LiveClock, serve};
+use bank_mock::http::{AppState, Limits, LiveClock, serve};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use testbed_core::SimTime;
 
 #[derive(Parser)]
@@ -38,6 +39,17 @@ enum Command {
         /// script), and never on a shared machine.
         #[arg(long)]
         token_secret: Option<u64>,
+        /// Time a client has to send a request's head; also the longest an idle keep-alive
+        /// connection is kept (e.g. 10s).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        header_read_timeout: std::time::Duration,
+        /// Time a client has to send a request's whole body (408 after).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        body_read_timeout: std::time::Duration,
+        /// Connections open at once; one more is answered 503 and closed. Keep it below the
+        /// process's open-file limit (`ulimit -n`).
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
     },
 }
 
@@ -57,7 +69,26 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    let Command::Serve { scenario, bank, listen, time_scale, token_secret } = command;
+    let Command::Serve {
+        scenario,
+        bank,
+        listen,
+        time_scale,
+        token_secret,
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
+    } = command;
+    for (flag, d) in [("--header-read-timeout", header_read_timeout), ("--body-read-timeout", body_read_timeout)] {
+        if !(Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&d) {
+            bail!("{flag}: {} is not a time from 1ms to 1h", humantime::format_duration(d));
+        }
+    }
+    let limits = Limits {
+        header_read: header_read_timeout,
+        body_read: body_read_timeout,
+        max_connections: max_connections as usize,
+    };
     let text = std::fs::read_to_string(&scenario).with_context(|| format!("{}: cannot read", scenario.display()))?;
     let sc = testbed_core::scenario::parse(&text).map_err(|e| {
         let sep = if matches!(e, testbed_core::CoreError::ScenarioSyntax { .. }) { ":" } else { ": " };
@@ -78,7 +109,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         println!("bank-mock {bank} listening on http://{addr}");
         let sc = Arc::new(sc);
-        let state = AppState::new(sc.clone(), index, secret, LiveClock::new(SimTime::ZERO, time_scale));
+        let clock = LiveClock::new(SimTime::ZERO, time_scale);
+        let state = AppState::with_limits(sc.clone(), index, secret, clock, limits);
         // The out-of-band registration: each platform the scenario pairs with this bank gets its
         // client credential here, to open negotiations with (a platform's key, not customer data).
         for platform in &sc.platforms {

@@ -172,7 +172,10 @@ async fn pass_on_event(request: Request<Incoming>, route: usize, state: &State) 
     let Some(route) = state.routes.get(&route) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let Ok(body) = Limited::new(request.into_body(), MAX_NOTIFICATION).collect().await.map(|b| b.to_bytes()) else {
+    let body = Limited::new(request.into_body(), MAX_NOTIFICATION).collect();
+    let Ok(Ok(body)) =
+        tokio::time::timeout(crate::loopback::BODY_READ_TIMEOUT, body).await.map(|b| b.map(|b| b.to_bytes()))
+    else {
         return status(StatusCode::BAD_REQUEST);
     };
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {

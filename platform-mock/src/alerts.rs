@@ -46,7 +46,11 @@ async fn answer(request: Request<Incoming>, on_notification: &OnNotification) ->
     let Some(route) = route.filter(|_| request.method() == hyper::Method::POST) else {
         return status(StatusCode::NOT_FOUND);
     };
-    match Limited::new(request.into_body(), MAX_NOTIFICATION).collect().await {
+    let body = Limited::new(request.into_body(), MAX_NOTIFICATION).collect();
+    match tokio::time::timeout(crate::loopback::BODY_READ_TIMEOUT, body)
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()))
+    {
         Ok(body) => {
             on_notification(route, &body.to_bytes());
             status(StatusCode::ACCEPTED)

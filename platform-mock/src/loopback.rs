@@ -1,6 +1,8 @@
 //! A small hyper HTTP/1.1 server on 127.0.0.1:0 for the platform's own endpoints in live mode
 //! (the alert callback, the aggregator's relay): one task a connection, stopped when told,
-//! dropping connections still open.
+//! dropping connections still open. Bounded as bank-mock's server is: a client has
+//! `HEADER_READ_TIMEOUT` to send a request head (and an idle keep-alive connection is closed
+//! after it), and at most `MAX_CONNECTIONS` are open at once (one more is closed at once).
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -9,6 +11,13 @@ use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Time a client has to send a request's head; also the longest an idle connection is kept.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time a client has to send a request's whole body.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct LoopbackServer {
     base: String,
@@ -41,6 +50,9 @@ impl LoopbackServer {
                 };
                 let _ = stream.set_nodelay(true);
                 while connections.try_join_next().is_some() {}
+                if connections.len() >= MAX_CONNECTIONS {
+                    continue; // dropped: closed at once
+                }
                 let handler = handler.clone();
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let answer = handler(request);
@@ -48,6 +60,8 @@ impl LoopbackServer {
                 });
                 connections.spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });

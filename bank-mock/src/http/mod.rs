@@ -195,10 +195,40 @@ pub struct AppState {
     open_sends: OpenSends,
     /// The address `serve` listens on, set when it starts: no callback may point there.
     listening: std::sync::OnceLock<std::net::SocketAddr>,
+    limits: Limits,
+}
+
+/// Bounds on what clients can hold of the server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Time a client has to send a request's head. hyper arms it whenever a connection waits
+    /// for its next request, so it is also the longest an idle keep-alive connection stays open.
+    pub header_read: Duration,
+    /// Time a client has to send a request's whole body (408 `body_timeout` after).
+    pub body_read: Duration,
+    /// Connections open at once; one more is answered 503 `too_many_connections` and closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { header_read: Duration::from_secs(10), body_read: Duration::from_secs(10), max_connections: 4096 }
+    }
 }
 
 impl AppState {
     pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
+        AppState::with_limits(scenario, bank, secret, clock, Limits::default())
+    }
+
+    /// `new`, with other bounds on clients than the defaults.
+    pub fn with_limits(
+        scenario: Arc<Scenario>,
+        bank: usize,
+        secret: u64,
+        clock: LiveClock,
+        limits: Limits,
+    ) -> Arc<AppState> {
         let desk = Desk::new(scenario.clone(), bank, secret);
         let rng = stream(scenario.seed, &format!("service/{}", scenario.banks[bank].name));
         Arc::new(AppState {
@@ -216,6 +246,7 @@ impl AppState {
             push: Arc::new(PushCounters::default()),
             open_sends: OpenSends::default(),
             listening: std::sync::OnceLock::new(),
+            limits,
         })
     }
 
@@ -421,6 +452,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body_in_time))
         .layer(middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)
 }
@@ -464,15 +496,24 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= state.limits.max_connections {
+            // One connection too many: told so in the error shape, and closed.
+            let _ = stream.try_write(&too_many_connections());
+            continue;
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel();
         if stops.len() >= 64 && stops.len().is_power_of_two() {
             stops.retain(|s| !s.is_closed());
         }
         stops.push(stop);
-        while connections.try_join_next().is_some() {}
         let service = Hot { state: state.clone(), router: TowerToHyperService::new(router.clone()) };
+        let header_read = state.limits.header_read;
         connections.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read)
+                .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 biased;
@@ -492,6 +533,24 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
     let _ = pusher.await;
     Ok(())
+}
+
+/// The whole HTTP/1.1 response a connection beyond `Limits::max_connections` gets: 503 in the
+/// error shape, then the server closes it.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::to_vec(&ApiError {
+        code: "too_many_connections".into(),
+        message: "the server holds as many connections as it takes; retry later".into(),
+        path: None,
+    })
+    .unwrap_or_default();
+    let mut out = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
@@ -563,6 +622,29 @@ fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesR
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
         _ => parse_body(body),
     }
+}
+
+/// Reads a request's body whole within `Limits::body_read` (408 `body_timeout` otherwise), at
+/// most `MAX_BODY` bytes, before the handler sees it: a client trickling a body holds its
+/// connection no longer than that. A body over the limit reaches the handler as one that fails
+/// at once, so it still checks the token before it answers 413.
+async fn read_body_in_time(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = state.limits.body_read;
+    let body = match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => axum::body::Body::from(bytes),
+        Ok(Err(e)) => {
+            if !e.into_inner().is::<http_body_util::LengthLimitError>() {
+                return Failure::bad("invalid_body", "the request body could not be read", None).into_response();
+            }
+            axum::body::Body::new(http_body_util::Limited::new(axum::body::Body::from("x"), 0))
+        }
+        Err(_) => {
+            let message = format!("the request body did not arrive within {}", humantime::format_duration(limit));
+            return Failure::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message, None).into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// The one place the router's responses are counted in `bank_http_responses_total`: under the

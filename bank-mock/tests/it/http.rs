@@ -6,7 +6,7 @@
 //! 2xx must match the documented request schema, and bodies refused as `invalid_body` must not.
 
 use bank_mock::api;
-use bank_mock::http::{AppState, LiveClock, MAX_BODY, OPENAPI, PAGE_SIZE, serve};
+use bank_mock::http::{AppState, Limits, LiveClock, MAX_BODY, OPENAPI, PAGE_SIZE, serve};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap};
@@ -85,8 +85,17 @@ impl Bank {
     }
 
     async fn start_from(sc: Arc<Scenario>, name: &str, offset: SimTime, scale: f64) -> Bank {
+        Bank::start_limited(sc, name, LiveClock::new(offset, scale), Limits::default()).await
+    }
+
+    /// A live-demo bank holding clients to `limits`.
+    async fn start_with(limits: Limits) -> Bank {
+        Bank::start_limited(scenario(), "demo-bank", LiveClock::new(SimTime::ZERO, 1.0), limits).await
+    }
+
+    async fn start_limited(sc: Arc<Scenario>, name: &str, clock: LiveClock, limits: Limits) -> Bank {
         let index = sc.bank_index(name).expect("bank in the scenario");
-        let state = AppState::new(sc.clone(), index, sc.seed, LiveClock::new(offset, scale));
+        let state = AppState::with_limits(sc.clone(), index, sc.seed, clock, limits);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -2124,4 +2133,94 @@ async fn every_route_answers_in_its_documented_shape() {
     assert!(got_429);
     assert_eq!(api.get(&bank, "/metrics").send().await.status, 200);
     api.check_openapi();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded: what one client can hold of the server.
+// ---------------------------------------------------------------------------------------------
+
+/// Reads from `stream` until the server closes it or `within` passes: what arrived, and whether
+/// it was closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_header_and_an_idle_keep_alive_connection_are_closed_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits { header_read: Duration::from_millis(300), ..Limits::default() };
+    let bank = Bank::start_with(limits).await;
+    // Half a request head, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(bank.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(3)).await;
+    assert!(closed, "a slow header holds the connection past the timeout");
+    // A whole request answered, then an idle keep-alive connection.
+    let mut idle = tokio::net::TcpStream::connect(bank.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed && started.elapsed() >= Duration::from_millis(250), "closed after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408_in_the_error_shape() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits { body_read: Duration::from_millis(300), ..Limits::default() };
+    let bank = Bank::start_with(limits).await;
+    let client = client(&bank, PLATFORM);
+    let mut stream = tokio::net::TcpStream::connect(bank.addr).await.unwrap();
+    let head = format!(
+        "POST /negotiations HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {client}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"Platform\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["Code"], "body_timeout", "{body}");
+    // Nothing was opened by the request that did not arrive.
+    let api = Api::new();
+    let (_, id, _) = open(&api, &bank, PLATFORM).await;
+    assert_eq!(id, "1");
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_limit_gets_503_in_the_error_shape_and_the_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let limits = Limits { max_connections: 2, ..Limits::default() };
+    let bank = Bank::start_with(limits).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(bank.addr).await.unwrap());
+    }
+    // The two held connections are accepted before the third arrives.
+    for s in &mut held {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = tokio::io::AsyncReadExt::read(s, &mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+    let mut third = tokio::net::TcpStream::connect(bank.addr).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(3)).await;
+    assert!(closed && answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["Code"], "too_many_connections", "{body}");
+    // Once one closes, a new connection is served.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = tokio::net::TcpStream::connect(bank.addr).await.unwrap();
+    fourth.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let (answer, _) = read_until_closed(&mut fourth, Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
