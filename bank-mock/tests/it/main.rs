@@ -14,6 +14,7 @@ use testbed_core::population::{self, Customer, PopulationSpec, Transaction};
 use testbed_core::terms::{ConsentMode, DataCategory, Field, FieldSet, Purpose, Terms};
 use testbed_core::vocabulary::default_issues;
 mod http;
+mod intervals;
 
 const DAY: Duration = Duration::from_secs(86_400);
 const DAY_MS: u64 = 86_400_000;
