@@ -118,15 +118,15 @@ impl Door {
         self.queue.mean_in_system_seen()
     }
 
-    /// Worker time given, in total.
-    pub fn busy(&self) -> Duration {
-        self.queue.busy()
+    /// Worker time given, in total, in seconds.
+    pub fn busy_secs(&self) -> f64 {
+        self.queue.busy_secs()
     }
 
     /// Share of the workers' time busy between the first admission and the last finish.
     pub fn utilisation(&self) -> f64 {
         let span = self.first.map_or(Duration::ZERO, |f| self.last.since(f));
-        if span.is_zero() { 0.0 } else { self.busy().as_secs_f64() / (span.as_secs_f64() * f64::from(self.workers)) }
+        if span.is_zero() { 0.0 } else { self.busy_secs() / (span.as_secs_f64() * f64::from(self.workers)) }
     }
 }
 

@@ -44,7 +44,9 @@ pub struct BankQueue {
     admitted: u64,
     /// Sum of queueing delays (service start − arrival), in seconds.
     wait_sum: f64,
-    busy: Duration,
+    /// Sum of service times given, in ns: a `u128` holds any number of the longest service
+    /// times a scenario can draw (a `Duration` overflowed after 585,000 million-year ones).
+    busy_nanos: u128,
 }
 
 impl BankQueue {
@@ -60,7 +62,7 @@ impl BankQueue {
             seen_in_system: 0,
             admitted: 0,
             wait_sum: 0.0,
-            busy: Duration::ZERO,
+            busy_nanos: 0,
         }
     }
 
@@ -88,7 +90,7 @@ impl BankQueue {
         let start = free.max(now);
         let finish = start + service;
         self.wait_sum += start.since(now).as_secs_f64();
-        self.busy += service;
+        self.busy_nanos += service.as_nanos();
         self.free_at.push(Reverse(finish));
         self.in_system.push(Reverse(finish));
         Admission::Served { start, finish }
@@ -113,9 +115,10 @@ impl BankQueue {
         Duration::from_secs_f64(self.wait_sum)
     }
 
-    /// Total service time given, to compute utilisation over a span.
-    pub fn busy(&self) -> Duration {
-        self.busy
+    /// Total service time given, in seconds, to compute utilisation over a span (the same
+    /// float `Duration::as_secs_f64` gives for sums a `Duration` holds).
+    pub fn busy_secs(&self) -> f64 {
+        (self.busy_nanos / 1_000_000_000) as f64 + (self.busy_nanos % 1_000_000_000) as f64 / 1e9
     }
 }
 
@@ -176,6 +179,18 @@ mod tests {
         }
         // 100 ms later one token is back.
         assert!(matches!(q.admit(t + Duration::from_millis(100), Duration::ZERO), Admission::Served { .. }));
+    }
+
+    #[test]
+    fn a_million_requests_of_the_longest_service_time_do_not_overflow_the_busy_sum() {
+        // Each draw can be as long as `SimTime` allows (584 years); the old `Duration` sum
+        // panicked with "overflow when adding durations".
+        let mut q = BankQueue::new(1, None);
+        let longest = Duration::from_nanos(u64::MAX);
+        for _ in 0..1_000_000 {
+            q.admit(SimTime::ZERO, longest);
+        }
+        assert!((q.busy_secs() - 1e6 * longest.as_secs_f64()).abs() / q.busy_secs() < 1e-9);
     }
 
     #[test]

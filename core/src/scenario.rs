@@ -26,6 +26,34 @@ pub const DEFAULT_CUSTOMERS: u64 = 10_000;
 /// Customer indices must fit the ledger's `u32` bookkeeping.
 pub const MAX_CUSTOMERS: u64 = 100_000_000;
 pub const MAX_DEADLINE_ROUNDS: u32 = 100_000;
+
+// Bounds checked at load, so that no value the parser accepts can overflow simulated time,
+// panic in a conversion, or allocate without limit later (scenarios/README.md lists them by
+// key). How much work a run is (requests, memory) is a separate budget.
+
+/// Longest scenario, data phase, outage or load spike: 100 years (`SimTime` holds 584).
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+/// Largest value of a delay distribution's duration parameters (`value`, `mean`, `median`,
+/// `min`, `max`, `sd`): 365 days.
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 86_400);
+/// Largest `sigma` of a log-normal delay: its mean is then at most e^8 ≈ 2981 times its median.
+pub const MAX_LOGNORMAL_SIGMA: f64 = 4.0;
+/// Longest client timeout and first retry back-off: one day.
+pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(86_400);
+/// Allowed sustained rate of a bank's rate limit, per second: at the least one request in 1,000
+/// s (the longest Retry-After), at the most a billion a second.
+pub const RATE_LIMIT_PER_SECOND: (f64, f64) = (0.001, 1e9);
+/// Largest token-bucket burst.
+pub const MAX_BURST: f64 = 1e9;
+/// Largest `per_second` of a workload item: a million requests a second.
+pub const MAX_PER_SECOND: f64 = 1e6;
+/// Largest `per_customer_per_day` of a workload item: one request a second per customer.
+pub const MAX_PER_CUSTOMER_PER_DAY: f64 = 86_400.0;
+/// Largest mean number of card transactions per customer per day (a day's transaction ids have
+/// 16 bits, and a push design holds a day's deliveries in memory).
+pub const MAX_TRANSACTIONS_PER_DAY: f64 = 1_000.0;
+/// Largest exposure-score weight of a sensitivity class.
+pub const MAX_SENSITIVITY_WEIGHT: f64 = 1e6;
 /// Clause id a bank names when the platform's trust is below its floor.
 pub const TRUST_CLAUSE: &str = "min_platform_trust";
 /// Clause id a bank names when it revokes an agreement because trust fell.
@@ -713,7 +741,7 @@ fn check_unit(path: &str, value: f64) -> Result<f64, CoreError> {
     if value.is_finite() && (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(path, format!("{value} is outside 0..=1")))
+        Err(invalid(path, format!("{} is outside 0..=1", number(value))))
     }
 }
 
@@ -727,6 +755,21 @@ fn check_rounds(path: &str, rounds: Option<u32>) -> Result<u32, CoreError> {
 }
 
 fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<Delay, CoreError> {
+    if let Some(w) = wire {
+        let params: &[(&str, Duration)] = match &w {
+            DelayWire::Fixed { value } => &[("value", *value)],
+            DelayWire::Exponential { mean } => &[("mean", *mean)],
+            DelayWire::LogNormal { median, .. } => &[("median", *median)],
+            DelayWire::Uniform { min, max } => &[("min", *min), ("max", *max)],
+            DelayWire::Normal { mean, sd } => &[("mean", *mean), ("sd", *sd)],
+        };
+        for (key, value) in params {
+            check_duration(&format!("{path}.{key}"), *value, false, MAX_DELAY)?;
+        }
+        if let DelayWire::LogNormal { sigma, .. } = w {
+            check_range(&format!("{path}.sigma"), sigma, 0.0, MAX_LOGNORMAL_SIGMA)?;
+        }
+    }
     let delay = wire.map_or(default, Delay::from);
     delay.validate().map_err(|e| invalid(path, e.to_string()))?;
     Ok(delay)
@@ -746,7 +789,7 @@ fn convert_strategy(path: &str, name: StrategyName, exponent: Option<f64>) -> Re
             let x = exponent
                 .ok_or_else(|| invalid(format!("{path}.exponent"), "strategy \"time_based\" needs an exponent > 0"))?;
             if !(x.is_finite() && x > 0.0) {
-                return Err(invalid(format!("{path}.exponent"), format!("{x} is not a finite number > 0")));
+                return Err(invalid(format!("{path}.exponent"), format!("{} is not a finite number > 0", number(x))));
             }
             Strategy::TimeBased { exponent: x }
         }
@@ -820,7 +863,10 @@ fn convert_utility(
     for (name, w) in weights {
         issue_index(space, &format!("{path}.weights.{name}"), name)?;
         if !(w.is_finite() && *w >= 0.0) {
-            return Err(invalid(format!("{path}.weights.{name}"), format!("{w} is not a finite number >= 0")));
+            return Err(invalid(
+                format!("{path}.weights.{name}"),
+                format!("{} is not a finite number >= 0", number(*w)),
+            ));
         }
     }
     for (name, opts) in values {
@@ -861,9 +907,7 @@ fn falloff(n: usize, peak: usize, j: usize) -> f64 {
 
 fn convert(w: FileWire) -> Result<Scenario, CoreError> {
     check_name("scenario.name", &w.scenario.name)?;
-    if w.scenario.duration.is_zero() {
-        return Err(invalid("scenario.duration", "must be longer than 0s"));
-    }
+    check_duration("scenario.duration", w.scenario.duration, true, MAX_DURATION)?;
     let space = match &w.issues {
         None => IssueSpace::new(default_issues()),
         Some(list) => {
@@ -971,9 +1015,11 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         }
         let population = PopulationConfig {
             customers: b.population.customers.unwrap_or(DEFAULT_CUSTOMERS),
-            transactions_per_day: check_rate(
+            transactions_per_day: check_range(
                 &format!("banks[{bi}].population.transactions_per_day"),
                 b.population.transactions_per_day.unwrap_or(1.5),
+                0.0,
+                MAX_TRANSACTIONS_PER_DAY,
             )?,
             on_platform_share: check_unit(
                 &format!("banks[{bi}].population.on_platform_share"),
@@ -994,14 +1040,15 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let rate_limit = match &b.service.rate_limit {
             None => None,
             Some(r) => {
-                if !(r.per_second.is_finite() && r.per_second > 0.0) {
-                    return Err(invalid(format!("{sp}.rate_limit.per_second"), "must be a number > 0"));
-                }
-                let burst = r.burst.unwrap_or(r.per_second.max(1.0));
-                if !(burst.is_finite() && burst >= 1.0) {
-                    return Err(invalid(format!("{sp}.rate_limit.burst"), "must be a number >= 1"));
-                }
-                Some((r.per_second, burst))
+                let (lo, hi) = RATE_LIMIT_PER_SECOND;
+                let per_second = check_range(&format!("{sp}.rate_limit.per_second"), r.per_second, lo, hi)?;
+                let burst = check_range(
+                    &format!("{sp}.rate_limit.burst"),
+                    r.burst.unwrap_or(per_second.max(1.0)),
+                    1.0,
+                    MAX_BURST,
+                )?;
+                Some((per_second, burst))
             }
         };
         let service = ServiceConfig {
@@ -1126,9 +1173,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             backoff: p.client.backoff.unwrap_or(Duration::from_millis(100)),
             over_fetch: check_unit(&format!("{cp}.over_fetch"), p.client.over_fetch.unwrap_or(0.0))?,
         };
-        if client.timeout.is_zero() {
-            return Err(invalid(format!("{cp}.timeout"), "must be longer than 0s"));
-        }
+        check_duration(&format!("{cp}.timeout"), client.timeout, true, MAX_CLIENT_WAIT)?;
+        check_duration(&format!("{cp}.backoff"), client.backoff, false, MAX_CLIENT_WAIT)?;
         if client.retries > 10 {
             return Err(invalid(format!("{cp}.retries"), format!("{}; allowed 0..=10", client.retries)));
         }
@@ -1143,8 +1189,15 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                         "fraud alerts follow the customers' transactions: give no rate (set banks' population.transactions_per_day)",
                     ));
                 }
-                (_, Some(r), None) => Rate::PerCustomerPerDay(check_rate(&format!("{wp}.per_customer_per_day"), r)?),
-                (_, None, Some(r)) => Rate::PerSecond(check_rate(&format!("{wp}.per_second"), r)?),
+                (_, Some(r), None) => Rate::PerCustomerPerDay(check_range(
+                    &format!("{wp}.per_customer_per_day"),
+                    r,
+                    0.0,
+                    MAX_PER_CUSTOMER_PER_DAY,
+                )?),
+                (_, None, Some(r)) => {
+                    Rate::PerSecond(check_range(&format!("{wp}.per_second"), r, 0.0, MAX_PER_SECOND)?)
+                }
                 _ => return Err(invalid(&wp, "give exactly one of `per_customer_per_day` or `per_second`")),
             };
             let purpose = match &w.purpose {
@@ -1198,7 +1251,10 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             EventWire::PrivacyIncident { at, platform, trust_change, description } => {
                 let p = platform_index(&format!("{path}.platform"), platform)?;
                 if !(trust_change.is_finite() && (-1.0..=1.0).contains(trust_change)) {
-                    return Err(invalid(format!("{path}.trust_change"), format!("{trust_change} is outside -1..=1")));
+                    return Err(invalid(
+                        format!("{path}.trust_change"),
+                        format!("{} is outside -1..=1", number(*trust_change)),
+                    ));
                 }
                 (*at, description, EventKind::PrivacyIncident { platform: p, trust_change: *trust_change })
             }
@@ -1218,19 +1274,15 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             }
             EventWire::Outage { at, bank, duration, description } => {
                 let b = bank_index(&format!("{path}.bank"), bank)?;
-                if duration.is_zero() {
-                    return Err(invalid(format!("{path}.duration"), "an outage must last longer than 0s"));
-                }
+                check_duration(&format!("{path}.duration"), *duration, true, MAX_DURATION)?;
                 (*at, description, EventKind::Outage { bank: b, duration: *duration })
             }
             EventWire::LoadSpike { at, platform, duration, factor, description } => {
                 let p = platform_index(&format!("{path}.platform"), platform)?;
                 if !(factor.is_finite() && *factor >= 0.0 && *factor <= 1_000.0) {
-                    return Err(invalid(format!("{path}.factor"), format!("{factor}; allowed 0..=1000")));
+                    return Err(invalid(format!("{path}.factor"), format!("{}; allowed 0..=1000", number(*factor))));
                 }
-                if duration.is_zero() {
-                    return Err(invalid(format!("{path}.duration"), "a load spike must last longer than 0s"));
-                }
+                check_duration(&format!("{path}.duration"), *duration, true, MAX_DURATION)?;
                 (*at, description, EventKind::LoadSpike { platform: p, duration: *duration, factor: *factor })
             }
         };
@@ -1251,12 +1303,10 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
     let data = match &w.data {
         None => None,
         Some(d) => {
-            if d.duration.is_zero() {
-                return Err(invalid("data.duration", "must be longer than 0s"));
-            }
+            check_duration("data.duration", d.duration, true, MAX_DURATION)?;
             let weights = d.sensitivity_weights.unwrap_or(DEFAULT_SENSITIVITY_WEIGHTS);
-            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                return Err(invalid("data.sensitivity_weights", "three finite numbers >= 0: [low, moderate, high]"));
+            for (i, w) in weights.iter().enumerate() {
+                check_range(&format!("data.sensitivity_weights[{i}]"), *w, 0.0, MAX_SENSITIVITY_WEIGHT)?;
             }
             Some(DataPhase { duration: d.duration, sensitivity_weights: weights })
         }
@@ -1376,7 +1426,10 @@ fn convert_thresholds(w: &FileWire, banks: &[Bank], platforms: &[Platform]) -> R
                     ));
                 }
                 if !(below_ms.is_finite() && *below_ms > 0.0) {
-                    return Err(invalid(format!("{path}.below_ms"), format!("{below_ms} is not a number of ms > 0")));
+                    return Err(invalid(
+                        format!("{path}.below_ms"),
+                        format!("{} is not a number of ms > 0", number(*below_ms)),
+                    ));
                 }
                 Threshold::Latency { bank: name.clone(), kind: *request, percentile: *percentile, below_ms: *below_ms }
             }
@@ -1484,12 +1537,27 @@ fn convert_thresholds(w: &FileWire, banks: &[Bank], platforms: &[Platform]) -> R
     Ok(out)
 }
 
-fn check_rate(path: &str, value: f64) -> Result<f64, CoreError> {
-    if value.is_finite() && (0.0..=1e9).contains(&value) {
+/// A number in `lo..=hi` (NaN and infinities are outside every range).
+fn check_range(path: &str, value: f64, lo: f64, hi: f64) -> Result<f64, CoreError> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(path, format!("{value} is not a rate in 0..=1e9")))
+        Err(invalid(path, format!("{}; allowed {}..={}", number(value), number(lo), number(hi))))
     }
+}
+
+/// A number as a scenario would write it: `1500000`, `0.001`, `1e-300`, `NaN`.
+fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e16).contains(&v.abs()) { format!("{v}") } else { format!("{v:e}") }
+}
+
+/// A duration of at most `max`, and more than zero when `positive`.
+fn check_duration(path: &str, value: Duration, positive: bool, max: Duration) -> Result<Duration, CoreError> {
+    if (!positive || !value.is_zero()) && value <= max {
+        return Ok(value);
+    }
+    let allowed = if positive { "more than 0s, up to" } else { "0s to" };
+    Err(invalid(path, format!("{}; allowed {allowed} {}", format_duration(value), format_duration(max))))
 }
 
 impl Scenario {
@@ -1622,6 +1690,108 @@ strategy = "boulware"
         assert_eq!(a.network_delay, parse(MINIMAL).unwrap().network_delay);
         let push = MINIMAL.replace("[[banks]]", "[platforms.design]\nkind = \"push\"\n\n[[banks]]");
         assert_eq!(parse(&push).unwrap().platforms[0].design.kind(), DesignKind::Push);
+    }
+
+    /// MINIMAL with a data phase, one workload item and a service table to edit.
+    fn with_data(platform: &str, bank: &str) -> String {
+        let workload =
+            format!("[[platforms.workload]]\nkind = \"balance_lookup\"\nper_second = 1\n{platform}\n\n[[banks]]");
+        format!("{}\n{bank}\n[data]\nduration = \"1d\"\n", MINIMAL.replace("[[banks]]", &workload))
+    }
+
+    #[test]
+    fn every_duration_rate_and_count_out_of_range_is_refused_naming_its_key_and_what_is_allowed() {
+        let service = |line: &str| with_data("", &format!("[banks.service]\n{line}"));
+        let cases = [
+            (
+                service("service_time = { dist = \"exponential\", mean = \"1000000y\" }"),
+                "banks[0].service.service_time.mean: 365250000d; allowed 0s to 365d",
+            ),
+            (
+                service("network_delay = { dist = \"uniform\", min = \"0s\", max = \"400d\" }"),
+                "banks[0].service.network_delay.max: 400d; allowed 0s to 365d",
+            ),
+            (
+                service("service_time = { dist = \"lognormal\", median = \"5ms\", sigma = inf }"),
+                "banks[0].service.service_time.sigma: inf; allowed 0..=4",
+            ),
+            (
+                service("rate_limit = { per_second = 1e-300 }"),
+                "banks[0].service.rate_limit.per_second: 1e-300; allowed 0.001..=1000000000",
+            ),
+            (
+                service("rate_limit = { per_second = 10, burst = 1e300 }"),
+                "banks[0].service.rate_limit.burst: 1e300; allowed 1..=1000000000",
+            ),
+            (service("error_rate = nan"), "banks[0].service.error_rate: NaN is outside 0..=1"),
+            (
+                with_data("", "[banks.population]\ntransactions_per_day = 1500000"),
+                "banks[0].population.transactions_per_day: 1500000; allowed 0..=1000",
+            ),
+            (
+                with_data("", "[banks.population]\ncustomers = 1000000000"),
+                "banks[0].population.customers: 1000000000; allowed 0..=100000000",
+            ),
+            (
+                with_data("[platforms.client]\nbackoff = \"2d\"", ""),
+                "platforms[0].client.backoff: 2d; allowed 0s to 1d",
+            ),
+            (
+                with_data("[platforms.client]\ntimeout = \"0s\"", ""),
+                "platforms[0].client.timeout: 0s; allowed more than 0s, up to 1d",
+            ),
+            (
+                with_data("", "").replace("per_second = 1", "per_second = 1e9"),
+                "platforms[0].workload[0].per_second: 1000000000; allowed 0..=1000000",
+            ),
+            (
+                with_data("", "").replace("per_second = 1", "per_customer_per_day = -inf"),
+                "platforms[0].workload[0].per_customer_per_day: -inf; allowed 0..=86400",
+            ),
+            (
+                with_data("", "").replace("duration = \"1d\"", "duration = \"200y\""),
+                "data.duration: 73050d; allowed more than 0s, up to 36500d",
+            ),
+            (
+                with_data("", "").replace("duration = \"1d\"", "duration = \"1d\"\nsensitivity_weights = [1, -3, 9]"),
+                "data.sensitivity_weights[1]: -3; allowed 0..=1000000",
+            ),
+            (
+                MINIMAL.replace("duration = \"30d\"", "duration = \"101y\""),
+                "scenario.duration: 36890d 6h; allowed more than 0s, up to 36500d",
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[[events]]\nkind = \"load_spike\"\nat = \"1d\"\nplatform = \"p\"\nduration = \"40000d\"\nfactor = 2"
+                ),
+                "events[0].duration: 40000d; allowed more than 0s, up to 36500d",
+            ),
+            (
+                format!("{MINIMAL}\n[timing]\ndecision_delay = {{ dist = \"normal\", mean = \"1h\", sd = \"5000d\" }}"),
+                "timing.decision_delay.sd: 5000d; allowed 0s to 365d",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(&text).map(|_| ()).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn values_at_the_bounds_load() {
+        let text = with_data(
+            "[platforms.client]\ntimeout = \"1d\"\nbackoff = \"1d\"\nretries = 10",
+            "[banks.population]\ncustomers = 100000000\ntransactions_per_day = 1000\n[banks.service]\n\
+             service_time = { dist = \"lognormal\", median = \"365d\", sigma = 4 }\n\
+             network_delay = { dist = \"uniform\", min = \"365d\", max = \"365d\" }\n\
+             rate_limit = { per_second = 0.001, burst = 1e9 }",
+        )
+        .replace("per_second = 1\n", "per_second = 1e6\n")
+        .replace("duration = \"30d\"", "duration = \"36500d\"");
+        let s = parse(&text).unwrap();
+        assert_eq!(s.duration, MAX_DURATION);
+        assert_eq!(s.banks[0].service.rate_limit, Some((0.001, 1e9)));
+        // The largest mean a delay can have is computed without overflow.
+        assert!(s.banks[0].service.service_time.mean() > MAX_DELAY * 2_000);
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Scrape {
             workers,
             admitted,
             wait_seconds: wait.as_secs_f64(),
-            busy_seconds: busy.as_secs_f64(),
+            busy_seconds: busy,
             alerts_sent: load(&push.sent),
             alerts_failed: load(&push.failed),
             dropped_slow_callback: load(&push.dropped_slow_callback),

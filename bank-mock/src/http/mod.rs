@@ -315,10 +315,10 @@ impl AppState {
         self.origin + t.since(SimTime::ZERO)
     }
 
-    /// The door's figures: admitted requests, their total wait and the workers' busy time.
-    fn door_figures(&self) -> (u64, Duration, Duration, u32) {
+    /// The door's figures: admitted requests, their total wait and the workers' busy seconds.
+    fn door_figures(&self) -> (u64, Duration, f64, u32) {
         let door = self.door.lock().unwrap_or_else(|e| e.into_inner());
-        (door.0.admitted(), door.0.total_wait(), door.0.busy(), door.0.workers())
+        (door.0.admitted(), door.0.total_wait(), door.0.busy_secs(), door.0.workers())
     }
 }
 

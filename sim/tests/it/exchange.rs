@@ -231,3 +231,37 @@ fn the_summary_sentence_names_every_bank_that_exposed_data_most_exposed_first() 
     let positions: Vec<usize> = exposed.iter().map(|b| after.find(&b.bank).expect("every exposing bank")).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "most exposed first: {sentence}");
 }
+
+#[test]
+fn a_data_phase_at_every_duration_and_rate_bound_runs_without_panicking() {
+    // Each delay at its largest (365d; log-normal sigma 4 draws up to what simulated time
+    // holds), the slowest rate limit (a Retry-After of up to 1,000 s), the longest client
+    // timeout and back-off with every retry: before the bounds, a service time of a million
+    // years overflowed the bank's busy-time sum and a rate limit of 1e-300/s panicked in
+    // `Duration::from_secs_f64`.
+    let bank = r#"
+[banks.population]
+customers = 1000
+transactions_per_day = 1000
+[banks.service]
+workers = 1
+service_time = { dist = "lognormal", median = "365d", sigma = 4 }
+network_delay = { dist = "uniform", min = "365d", max = "365d" }
+rate_limit = { per_second = 0.001, burst = 1 }
+"#;
+    let platform = r#"
+[platforms.client]
+timeout = "1d"
+backoff = "1d"
+retries = 10
+[[platforms.workload]]
+kind = "balance_lookup"
+per_second = 1
+"#;
+    let text =
+        quick_deal(BALANCES_ONLY, bank, platform, "1h", "").replace("duration = \"30d\"", "duration = \"36500d\"");
+    let report = run(&text);
+    let row = &data(&report).latency[0];
+    assert!(row.requests > 3_000, "{} requests", row.requests);
+    assert_eq!(row.requests, row.latency.ok + row.latency.failed() + row.latency.abandoned_total());
+}
