@@ -17,7 +17,7 @@ sed -e "s/^customers = 20000$/customers = $customers/" \
     scenarios/messenger-2018.toml > "$work/scale.toml"
 grep -q "customers = $customers" "$work/scale.toml" || { echo "could not set the population" >&2; exit 1; }
 echo "messenger-2018 with $customers customers per bank, ${days}-day data phase"
-/usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s" target/release/sim run "$work/scale.toml" --out "$work/out" > "$work/stdout"
+/usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s" target/release/sim run "$work/scale.toml" --out "$work/out" --max-requests 10000000000 --max-memory-mb 65536 > "$work/stdout"
 python3 - "$work/out/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

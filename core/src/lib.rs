@@ -14,6 +14,7 @@
 
 mod error;
 
+pub mod budget;
 pub mod delay;
 pub mod exposure;
 pub mod latency;

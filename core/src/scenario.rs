@@ -92,6 +92,10 @@ pub struct DataPhase {
     pub duration: Duration,
     /// Exposure score weights of Low, Moderate and High field values.
     pub sensitivity_weights: [f64; 3],
+    /// Raise the run's request budget (`budget::DEFAULT_MAX_REQUESTS`) to this.
+    pub max_requests: Option<u64>,
+    /// Raise the run's memory budget (`budget::DEFAULT_MAX_MEMORY_MB`) to this, in MiB.
+    pub max_memory_mb: Option<u64>,
 }
 
 /// A bank's synthetic customers.
@@ -363,6 +367,8 @@ struct DataWire {
     #[serde(with = "crate::serde_duration")]
     duration: Duration,
     sensitivity_weights: Option<[f64; 3]>,
+    max_requests: Option<u64>,
+    max_memory_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1308,7 +1314,20 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             for (i, w) in weights.iter().enumerate() {
                 check_range(&format!("data.sensitivity_weights[{i}]"), *w, 0.0, MAX_SENSITIVITY_WEIGHT)?;
             }
-            Some(DataPhase { duration: d.duration, sensitivity_weights: weights })
+            for (key, value) in [("max_requests", d.max_requests), ("max_memory_mb", d.max_memory_mb)] {
+                if value == Some(0) {
+                    return Err(invalid(
+                        format!("data.{key}"),
+                        "0; allowed 1 or more (leave the key out for the default)",
+                    ));
+                }
+            }
+            Some(DataPhase {
+                duration: d.duration,
+                sensitivity_weights: weights,
+                max_requests: d.max_requests,
+                max_memory_mb: d.max_memory_mb,
+            })
         }
     };
 

@@ -41,6 +41,14 @@ enum Command {
         /// No progress spinner on stderr.
         #[arg(long)]
         quiet: bool,
+        /// Refuse a virtual run estimated to simulate more requests than this (the scenario's
+        /// `[data] max_requests` can raise it; `sim validate` prints the estimate).
+        #[arg(long, value_name = "N", default_value_t = testbed_core::budget::DEFAULT_MAX_REQUESTS)]
+        max_requests: u64,
+        /// Refuse a virtual run estimated to need more memory than this, in MiB (the scenario's
+        /// `[data] max_memory_mb` can raise it).
+        #[arg(long, value_name = "MB", default_value_t = testbed_core::budget::DEFAULT_MAX_MEMORY_MB)]
+        max_memory_mb: u64,
     },
     /// Run many scenarios in parallel; check their thresholds; write suite.json and junit.xml.
     /// Exit code 99 when a threshold is breached, 2 when a scenario cannot be loaded.
@@ -122,8 +130,14 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, live, live_args, quiet } => {
+        Command::Run { scenario, seed, out, export_exposed, live, live_args, quiet, max_requests, max_memory_mb } => {
             let mut sc = load_scenario(&scenario)?;
+            if !live {
+                let budget = testbed_core::budget::Budget::for_scenario(&sc, max_requests, max_memory_mb);
+                testbed_core::budget::estimate(&sc)
+                    .check(budget)
+                    .map_err(|error| SimError::Scenario { path: scenario.display().to_string(), error })?;
+            }
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
@@ -186,13 +200,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 let sc = load_scenario(&path)?;
                 let pairs: usize = sc.platforms.iter().map(|p| p.banks.len()).sum();
                 print_out(&format!(
-                    "{}: ok ({} platforms, {} banks, {} negotiations, {} events, {} outcomes per negotiation)\n",
+                    "{}: ok ({} platforms, {} banks, {} negotiations, {} events, {} outcomes per negotiation; {})\n",
                     path.display(),
                     sc.platforms.len(),
                     sc.banks.len(),
                     pairs,
                     sc.events.len(),
-                    sc.space.len()
+                    sc.space.len(),
+                    testbed_core::budget::estimate(&sc).describe()
                 ));
             }
             Ok(ExitCode::SUCCESS)

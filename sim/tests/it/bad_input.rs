@@ -66,3 +66,35 @@ fn the_committed_scenarios_validate() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
+
+#[test]
+fn a_run_above_its_budget_is_refused_in_one_line_naming_the_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = dir.path().to_str().unwrap().to_string() + "/out";
+    let refused = sim(&["run", "scenarios/design-direct.toml", "--out", &out, "--max-requests", "1000"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: scenarios/design-direct.toml: platforms[0].workload[0].per_customer_per_day: the run would simulate up to"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("above the budget of 1000; raise it with --max-requests or [data] max_requests"),
+        "{stderr}"
+    );
+    assert!(!out_dir.exists(), "nothing written for a run over its budget");
+    let memory = sim(&["run", "scenarios/design-direct.toml", "--out", &out, "--max-memory-mb", "1"]);
+    let stderr = String::from_utf8_lossy(&memory.stderr);
+    assert_eq!(memory.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("above the budget of 1 MB; raise it with --max-memory-mb"), "{stderr}");
+}
+
+#[test]
+fn validate_prints_the_estimated_requests_and_peak_memory() {
+    let out = sim(&["validate", "scenarios/design-direct.toml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("; about 720860 simulated requests at most, peak memory about"), "{stdout}");
+}
