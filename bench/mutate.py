@@ -11,8 +11,8 @@ durations; deleted and duplicated tables; truncation; random bytes. Each mutant 
   aborts   killed by a signal the harness did not send (an allocation abort is SIGABRT)
   timeouts ran past the time limit (killed by the harness)
 
-Anything else (exit 0, 2 for bad input, 99 for a breached threshold, 3 for a run over its budget)
-is a clean answer. Mutants that panic, abort or time out are kept under --keep for replay.
+Anything else (exit 0, 99 for a breached threshold, 2 for bad input or a run over its budget) is a
+clean answer. Mutants that panic, abort or time out are kept under --keep for replay.
 
     cargo build --release -p sim
     python3 bench/mutate.py --mutants 5000 --jobs 2
