@@ -228,15 +228,16 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// The fields a resource can carry at most.
+    /// The fields a resource can carry at most: those its records have a member for, so that
+    /// what is counted as disclosed is what a response can hold.
     pub fn fields(self) -> FieldSet {
         use DataCategory::*;
         let of = |cats: &[DataCategory]| cats.iter().fold(FieldSet::EMPTY, |m, c| m.union(c.fields()));
         match self {
-            Resource::Accounts => of(&[AccountBasic, AccountNumbers, CardPan, Identity]),
-            Resource::Balances => {
-                of(&[AccountBasic, Balances, DerivedSignals]).minus(FieldSet::of(&[Field::FraudFlag]))
-            }
+            // An account record names its holder; no other identity field is in it.
+            Resource::Accounts => of(&[AccountBasic, AccountNumbers, CardPan]).union(FieldSet::of(&[Field::Name])),
+            // A balance record: the account, the amounts, the band.
+            Resource::Balances => of(&[Balances]).union(FieldSet::of(&[Field::AccountId, Field::BalanceBand])),
             Resource::Transactions { .. } => {
                 of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId]))
             }
@@ -676,6 +677,50 @@ pub fn balance_for(grant: &Grant, spec: &PopulationSpec, customer: u64, day: u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_field_a_resource_counts_as_disclosed_has_a_member_in_its_records() {
+        let spec =
+            PopulationSpec { seed: 3, bank: "b".into(), size: 10, transactions_per_day: 5.0, on_platform_share: 0.5 };
+        let all = |resource: Resource| Grant {
+            fields: resource.fields(),
+            blocked: FieldSet::EMPTY,
+            off_platform: true,
+            blocked_off_platform: false,
+        };
+        // Accounts: the union of what the customer's two account records carry.
+        let accounts = account_records(&all(Resource::Accounts), &population::customer(&spec, 4));
+        let carried = accounts.iter().fold(FieldSet::EMPTY, |f, a| {
+            let present = [
+                (Field::AccountId, true),
+                (Field::AccountType, a.account_type.is_some()),
+                (Field::MaskedNumber, a.masked_number.is_some()),
+                (Field::AccountNumber, a.account_number.is_some()),
+                (Field::RoutingNumber, a.routing_number.is_some()),
+                (Field::CardPan, a.card_pan.is_some()),
+                (Field::Name, a.holder_name.is_some()),
+            ];
+            f.union(FieldSet::of(&present.iter().filter(|(_, p)| *p).map(|(f, _)| *f).collect::<Vec<_>>()))
+        });
+        assert_eq!(carried, Resource::Accounts.fields());
+        // Balances: the account, the amounts and the band.
+        let b = balance_record(&all(Resource::Balances), "chk-b-4", 12_345);
+        let present = [
+            (Field::AccountId, true),
+            (Field::BalanceCurrent, b.current.is_some()),
+            (Field::BalanceAvailable, b.available.is_some()),
+            (Field::BalanceBand, b.band.is_some()),
+        ];
+        let carried = FieldSet::of(&present.iter().filter(|(_, p)| *p).map(|(f, _)| *f).collect::<Vec<_>>());
+        assert_eq!(carried, Resource::Balances.fields());
+        // Transactions: what a record reports it carries.
+        let window = Resource::Transactions { from_ms: 0, to_ms: 86_400_000 };
+        let mut txns = Vec::new();
+        population::transactions_on_day(&spec, 4, 0, &mut txns);
+        let records = transaction_records(&all(window), "card-b-4", &txns);
+        assert!(!records.is_empty());
+        assert!(records.iter().all(|r| r.fields() == window.fields()), "{records:?}");
+    }
 
     #[test]
     fn a_transaction_view_writes_the_json_of_the_record_it_stands_for() {
