@@ -292,6 +292,7 @@ impl Asking {
 
 /// The fields (and whether off-platform transactions) a request for `resource` asks for, given
 /// the fields and off-platform right its consent and terms allow: one rule for both modes.
+#[inline]
 pub fn wants(resource: Resource, asking: Asking, allowed: FieldSet, off_platform_allowed: bool) -> (FieldSet, bool) {
     match asking {
         Asking::WithinConsent => (resource.fields().intersect(allowed), off_platform_allowed),
@@ -373,6 +374,22 @@ impl Grant {
 /// Decides a request: refuse it, or serve the intersection of what was asked, what the resource
 /// carries, what the consent permits and what the terms allow.
 pub fn authorize(consent: &Consent, terms: &Terms, request: &DataRequest, now: SimTime) -> Result<Grant, Refusal> {
+    let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
+    let off_platform_allowed =
+        consent.has(Permission::ReadOffPlatformTransactions) && terms.grants(DataCategory::OffPlatformTransactions);
+    authorize_within(consent, terms, request, now, (allowed, off_platform_allowed))
+}
+
+/// `authorize`, given what the consent and the terms allow together (the fields, and whether
+/// transactions made outside the platform), for a caller that worked them out already.
+#[inline]
+pub fn authorize_within(
+    consent: &Consent,
+    terms: &Terms,
+    request: &DataRequest,
+    now: SimTime,
+    (allowed, off_platform_allowed): (FieldSet, bool),
+) -> Result<Grant, Refusal> {
     consent.check(now)?;
     if !terms.allows(request.purpose) {
         return Err(Refusal::PurposeNotAgreed);
@@ -387,9 +404,6 @@ pub fn authorize(consent: &Consent, terms: &Terms, request: &DataRequest, now: S
         return Err(Refusal::OutsideWindow);
     }
     let asked = request.wants.intersect(request.resource.fields());
-    let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
-    let off_platform_allowed =
-        consent.has(Permission::ReadOffPlatformTransactions) && terms.grants(DataCategory::OffPlatformTransactions);
     let carries_transactions = matches!(request.resource, Resource::Transactions { .. } | Resource::FraudAlert);
     Ok(Grant {
         fields: asked.intersect(allowed),

@@ -764,8 +764,8 @@ impl Desk {
         let customer = entry.customer;
         let ledger = self.ledgers.get_mut(&entry.platform).expect("ledger made with the agreement");
         let bank = &self.scenario.banks[self.bank];
-        let decision =
-            serve::decide(&entry.consent, &agreement.serving, ask, now, ledger, bank, agreement.revoked.is_some());
+        let basis = serve::Basis::new(&entry.consent, &agreement.serving);
+        let decision = serve::decide(basis, ask, now, ledger, bank, agreement.revoked.is_some());
         if let Some(why) = decision.revoke {
             let platform = entry.platform.clone();
             self.revoke_agreement(&platform, why, now);

@@ -18,6 +18,7 @@ use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
 use testbed_core::queue::{Admission, BankQueue, RateLimit};
 use testbed_core::scenario::{Bank, EventKind, Scenario};
+use testbed_core::terms::FieldSet;
 use testbed_core::terms::{DataCategory, Purpose};
 
 /// One bank's door: outages, rate limit and workers, with the figures the report shows.
@@ -74,6 +75,7 @@ impl Door {
     /// A request reaches the door at `calendar` on the bank's calendar and `clock` on its
     /// service clock (the same time in virtual runs); `service` draws the worker's time it
     /// needs, once the bank is found open. Requests must come in service-clock order.
+    #[inline]
     pub fn admit(&mut self, calendar: SimTime, clock: SimTime, service: impl FnOnce() -> Duration) -> Entry {
         if let Some(&(_, until)) = self.outages.iter().find(|(s, e)| *s <= calendar && calendar < *e) {
             return Entry::Unavailable { until };
@@ -90,6 +92,7 @@ impl Door {
 
     /// Whether a served request fails with an injected server error (`error_rate`), drawn from
     /// the caller's stream.
+    #[inline]
     pub fn fails(&self, rng: &mut impl rand::Rng) -> bool {
         self.error_rate > 0.0 && rand::RngExt::random::<f64>(rng) < self.error_rate
     }
@@ -151,26 +154,50 @@ pub struct Decision {
     pub revoke: Option<Withdrawal>,
 }
 
-/// Decides what a request under `consent` may take at `now`, as the platform's `serving` has
-/// it: the fields it asks for (within its consent, or everything when it over-fetches), the
-/// derived resource a minimised design serves instead, the consent and terms check. A refusal,
-/// or fields asked for but not granted, are counted in `ledger`; a violation is audited under
-/// the bank's policy (`already_revoked`: the agreement is revoked already).
+/// What the bank serves requests under one consent by: the consent, the terms the platform's
+/// design has it serve (`api::Serving`), and what the two allow together, worked out once (a
+/// consent's permissions do not change; its status is checked on every request).
+#[derive(Clone, Copy, Debug)]
+pub struct Basis<'a> {
+    pub consent: &'a Consent,
+    pub serving: &'a Serving,
+    /// The fields the consent and the terms allow.
+    pub allowed: FieldSet,
+    /// Whether both grant transactions made outside the platform.
+    pub off_platform: bool,
+}
+
+impl<'a> Basis<'a> {
+    pub fn new(consent: &'a Consent, serving: &'a Serving) -> Basis<'a> {
+        let terms = &serving.terms;
+        Basis {
+            consent,
+            serving,
+            allowed: consent.allowed_fields().intersect(terms.allowed_fields()),
+            off_platform: consent.has(Permission::ReadOffPlatformTransactions)
+                && terms.grants(DataCategory::OffPlatformTransactions),
+        }
+    }
+}
+
+/// Decides what a request under `basis` may take at `now`: the fields it asks for (within its
+/// consent, or everything when it over-fetches), the derived resource a minimised design serves
+/// instead, the consent and terms check. A refusal, or fields asked for but not granted, are
+/// counted in `ledger`; a violation is audited under the bank's policy (`already_revoked`: the
+/// agreement is revoked already).
+#[inline]
 pub fn decide(
-    consent: &Consent,
-    serving: &Serving,
+    basis: Basis<'_>,
     ask: Ask,
     now: SimTime,
     ledger: &mut PairLedger,
     bank: &Bank,
     already_revoked: bool,
 ) -> Decision {
+    let Basis { consent, serving, allowed, off_platform: off_platform_granted } = basis;
     let terms = &serving.terms;
-    let allowed = consent.allowed_fields().intersect(terms.allowed_fields());
     let carries_transactions = matches!(ask.resource, Resource::Transactions { .. } | Resource::FraudAlert);
-    let off_platform_allowed = carries_transactions
-        && consent.has(Permission::ReadOffPlatformTransactions)
-        && terms.grants(DataCategory::OffPlatformTransactions);
+    let off_platform_allowed = carries_transactions && off_platform_granted;
     let (mut wants, wants_off_platform) = api::wants(ask.resource, ask.asking, allowed, off_platform_allowed);
     let mut resource = ask.resource;
     if let Some((derived, fields)) = serving.resource(resource, ask.asking) {
@@ -179,7 +206,7 @@ pub fn decide(
         wants = fields.intersect(allowed);
     }
     let request = DataRequest { resource, purpose: ask.purpose, wants, wants_off_platform };
-    let answer = api::authorize(consent, terms, &request, now);
+    let answer = api::authorize_within(consent, terms, &request, now, (allowed, off_platform_granted));
     let violation = match &answer {
         Err(refusal) => {
             ledger.refused(refusal.as_str(), refusal.is_violation());
@@ -201,7 +228,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use testbed_core::scenario::ScheduledEvent;
-    use testbed_core::terms::{Field, FieldSet, Terms};
+    use testbed_core::terms::{Field, Terms};
 
     fn scenario() -> Scenario {
         testbed_core::scenario::parse(include_str!("../../scenarios/design-minimised.toml")).expect("a valid scenario")
@@ -252,21 +279,25 @@ mod tests {
         let window = Resource::Transactions { from_ms: 0, to_ms: 86_400_000 };
         let ask = |asking| Ask { resource: window, purpose: Purpose::FraudAlerts, asking };
         let bank = &sc.banks[0];
-        let within = decide(&consent, &serving, ask(Asking::WithinConsent), SimTime::ZERO, &mut ledger, bank, false);
+        let within =
+            decide(Basis::new(&consent, &serving), ask(Asking::WithinConsent), SimTime::ZERO, &mut ledger, bank, false);
         assert_eq!(within.resource, Resource::FraudAlert);
         let grant = within.answer.expect("served");
         assert!(!grant.is_violation());
         assert_eq!(grant.fields, FieldSet::of(&[Field::AccountId, Field::FraudFlag]));
         assert_eq!((ledger.violations(), within.revoke), (0, None));
         // Over-fetching asks the raw resource: its raw fields are blocked and counted.
-        let over = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
+        let over =
+            decide(Basis::new(&consent, &serving), ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
         assert_eq!(over.resource, window);
         assert!(over.answer.expect("served, filtered").is_violation());
         assert_eq!((ledger.violations(), over.revoke), (1, None));
-        let again = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
+        let again =
+            decide(Basis::new(&consent, &serving), ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, false);
         assert_eq!(again.revoke.expect("the second violation is the limit").clause, "revoke_after_violations");
         // An agreement revoked already is not revoked twice.
-        let after = decide(&consent, &serving, ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, true);
+        let after =
+            decide(Basis::new(&consent, &serving), ask(Asking::Everything), SimTime::ZERO, &mut ledger, bank, true);
         assert_eq!(after.revoke, None);
     }
 }

@@ -100,6 +100,8 @@ struct Flow {
     relay: Option<(PairLedger, SimRng)>,
     /// Minimised designs: the terms the bank serves under (derived signals, no raw data).
     serving: api::Serving,
+    /// What the consent and the serving terms allow together (`serve::Basis`), worked out once.
+    allowance: (FieldSet, bool),
     /// Push designs: workload items the bank pushes instead of being polled.
     push_items: Vec<usize>,
     pushed: u64,
@@ -164,6 +166,10 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             a.at,
         );
         consent.authorise();
+        let allowance = {
+            let basis = serve::Basis::new(&consent, &serving);
+            (basis.allowed, basis.off_platform)
+        };
         let linked = sc.linked_customers(a.platform, a.bank, a.terms.consent_mode);
         let pair = format!("{}/{}", platform.name, bank.name);
         let relay = match &platform.design {
@@ -185,6 +191,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             requests: 0,
             audit_revoked: None,
             relay,
+            allowance,
             serving,
             push_items: Vec::new(),
             pushed: 0,
@@ -376,7 +383,9 @@ impl Phase<'_> {
             flow.consent.revoke(r, "bank", "agreement revoked");
         }
         let revoked = flow.audit_revoked.is_some() || flow.revoked_at.is_some();
-        let decision = serve::decide(&flow.consent, &flow.serving, ask, at, &mut flow.ledger, bank, revoked);
+        let (allowed, off_platform) = flow.allowance;
+        let basis = serve::Basis { consent: &flow.consent, serving: &flow.serving, allowed, off_platform };
+        let decision = serve::decide(basis, ask, at, &mut flow.ledger, bank, revoked);
         if let Some(why) = &decision.revoke {
             let reason = why.reason.clone();
             flow.revoked_at = Some(at);
