@@ -35,9 +35,7 @@ impl Desk {
         max_events_per_second: Option<u32>,
         now: SimTime,
     ) -> Result<Subscription, DeskError> {
-        if token.kind != TokenKind::Agreement {
-            return Err(DeskError::Forbidden("event subscriptions are managed with the agreement token".into()));
-        }
+        token.must_be(TokenKind::Agreement, super::SUBSCRIPTIONS_NEED)?;
         let platform = token.platform;
         let agreement = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
         if let Some(w) = &agreement.revoked {
@@ -70,9 +68,7 @@ impl Desk {
     /// The subscription `id`, if the token is the agreement token of its platform. Another
     /// platform's subscription is `NotFound` like a missing one, so ids cannot be probed.
     pub fn subscription(&self, token: Verified<'_>, id: u64) -> Result<&Subscription, DeskError> {
-        if token.kind != TokenKind::Agreement {
-            return Err(DeskError::Forbidden("event subscriptions are managed with the agreement token".into()));
-        }
+        token.must_be(TokenKind::Agreement, super::SUBSCRIPTIONS_NEED)?;
         self.subscriptions
             .get(&id)
             .filter(|s| s.platform == token.platform)

@@ -3,6 +3,7 @@
 
 use super::{AppState, Failure, Reply, authenticate, calendar_ms, calendar_text, parse_body, path_param};
 use crate::api;
+use crate::desk::{CONSENTS_NEED, TokenKind};
 use crate::wire::{ConsentBody, ConsentResponse, ConsentView, Revocation};
 use axum::Json;
 use axum::body::Bytes;
@@ -38,6 +39,8 @@ pub(super) async fn create_consent(
 ) -> Reply {
     // The token before the body: a caller without one learns nothing about the schema.
     let token = authenticate(&state, &headers)?;
+    // The token's kind too: a wrong token gets 403 whatever the body.
+    token.must_be(TokenKind::Agreement, CONSENTS_NEED)?;
     let b: ConsentBody = parse_body(body)?;
     let from = b
         .data

@@ -4,6 +4,7 @@
 
 use super::{AppState, Failure, Reply, authenticate, calendar_text, parse_body, path_param};
 use crate::alerts::{self, EventType, Subscription, check_callback_url};
+use crate::desk::{SUBSCRIPTIONS_NEED, TokenKind};
 use crate::wire::{SelfLink, SubscriptionBody, SubscriptionResponse, SubscriptionView};
 use axum::Json;
 use axum::body::Bytes;
@@ -37,6 +38,7 @@ pub(super) async fn create_subscription(
 ) -> Reply {
     // The token before the body: a caller without one learns nothing about the schema.
     let token = authenticate(&state, &headers)?;
+    token.must_be(TokenKind::Agreement, SUBSCRIPTIONS_NEED)?;
     let b: SubscriptionBody = parse_body(body)?;
     let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
     if event_types.is_empty() {

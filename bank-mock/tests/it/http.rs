@@ -2224,3 +2224,38 @@ async fn a_connection_beyond_the_limit_gets_503_in_the_error_shape_and_the_other
     let (answer, _) = read_until_closed(&mut fourth, Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_token_of_the_wrong_kind_gets_403_before_a_malformed_body_is_read() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    for target in ["/account-access-consents", "/event-subscriptions"] {
+        let r = api
+            .post(&bank, target)
+            .bearer(&access)
+            .header("content-type", "application/json")
+            .raw("not json")
+            .send()
+            .await;
+        let e = assert_error(&r, 403, "forbidden");
+        assert!(e["Message"].as_str().unwrap().contains("agreement token"), "{target}: {e}");
+    }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_forged_token_naming_another_bank_gets_401_and_a_genuine_one_403() {
+    let (bank, other) = (Bank::start("demo-bank").await, Bank::start("limited-bank").await);
+    let api = Api::new();
+    let theirs = client(&other, PLATFORM);
+    // Genuine, from a bank of the same key: refused as another bank's.
+    let r = api.post(&bank, "/negotiations").bearer(&theirs).json(json!({"Platform": PLATFORM})).send().await;
+    assert_error(&r, 403, "forbidden");
+    // This bank's MAC under another bank's name: forged, so no token at all.
+    let ours = client(&bank, PLATFORM);
+    let forged = ours.replacen("demo-bank", "limited-bank", 1);
+    let r = api.post(&bank, "/negotiations").bearer(&forged).json(json!({"Platform": PLATFORM})).send().await;
+    assert_error(&r, 401, "unauthorized");
+    api.check_openapi();
+}
