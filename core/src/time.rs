@@ -71,8 +71,13 @@ pub enum CalendarError {
 /// Ms after simulated time zero of an RFC 3339 date-time on the API's calendar: the inverse of
 /// [`calendar_text`], for the server reading queries and the client reading answers.
 pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
-    let t =
-        humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).map_err(|e| CalendarError::Syntax(e.to_string()))?;
+    let bare = text.strip_suffix('Z').unwrap_or(text);
+    // One spelling: digits, `-`, `:`, `T` and a fraction's `.` before at most one `Z` (the weak
+    // parser alone lets trailing junk through).
+    if !bare.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'T' | b'.')) {
+        return Err(CalendarError::Syntax("only digits, `-`, `:`, `T`, `.` and one final `Z` are allowed".into()));
+    }
+    let t = humantime::parse_rfc3339_weak(bare).map_err(|e| CalendarError::Syntax(e.to_string()))?;
     let unix = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| CalendarError::BeforeEpoch)?;
     let ms = unix.as_millis() as i128 - i128::from(CALENDAR_EPOCH_UNIX) * 1000;
     u64::try_from(ms).map_err(|_| CalendarError::BeforeEpoch)

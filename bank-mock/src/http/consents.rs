@@ -67,7 +67,7 @@ pub(super) async fn create_consent(
 }
 
 fn consent_id(id: &str) -> Result<u64, Failure> {
-    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no consent with that id", None))
+    super::resource_id(id, "consent")
 }
 
 pub(super) async fn get_consent(

@@ -23,6 +23,13 @@ use testbed_core::terms::Field;
 use testbed_core::terms::Purpose;
 
 fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
+    if headers.get_all("x-purpose").iter().nth(1).is_some() {
+        return Err(Failure::bad(
+            "invalid_header",
+            "X-Purpose is given more than once; give one purpose",
+            Some("X-Purpose"),
+        ));
+    }
     match headers.get("x-purpose") {
         None => Ok(default),
         Some(v) => {

@@ -417,8 +417,27 @@ fn authenticate<'h>(state: &AppState, headers: &'h HeaderMap) -> Result<Verified
     Ok(state.tokens.check(bearer(headers)?)?)
 }
 
-fn sim_time(state: &AppState, ms: Option<u64>) -> SimTime {
-    ms.map_or_else(|| state.sim_now(), |ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)))
+/// A body's `SimTimeMs` (int64 in openapi.json: at most `i64::MAX`), or the bank's clock now.
+fn sim_time(state: &AppState, ms: Option<u64>) -> Result<SimTime, Failure> {
+    match ms {
+        None => Ok(state.sim_now()),
+        Some(ms) if ms <= i64::MAX as u64 => Ok(SimTime::from_nanos(ms.saturating_mul(1_000_000))),
+        Some(ms) => Err(Failure::bad(
+            "invalid_body",
+            format!("SimTimeMs {ms} is beyond int64 (at most {})", i64::MAX),
+            Some("SimTimeMs"),
+        )),
+    }
+}
+
+/// A resource id in a path: a decimal number in its one spelling (no sign, no leading zero), or
+/// 404 naming `what`.
+fn resource_id(id: &str, what: &str) -> Result<u64, Failure> {
+    let canonical = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+    canonical
+        .then(|| id.parse().ok())
+        .flatten()
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} with that id"), None))
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

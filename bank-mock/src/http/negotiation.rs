@@ -97,7 +97,7 @@ pub(super) async fn open_negotiation(
 ) -> Reply {
     let client = authenticate(&state, &headers)?.client_access()?;
     let b: OpenBody = parse_body(body)?;
-    let now = sim_time(&state, b.sim_time_ms);
+    let now = sim_time(&state, b.sim_time_ms)?;
     let opened = state.desk().open_negotiation(client, &b.platform, now)?;
     let sc = &state.scenario;
     let body = wire::Opened {
@@ -119,7 +119,7 @@ pub(super) async fn open_negotiation(
 }
 
 fn negotiation_id(id: &str) -> Result<u64, Failure> {
-    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no negotiation with that id", None))
+    super::resource_id(id, "negotiation")
 }
 
 /// Leave to move in the negotiation of the path: the bearer token must be that negotiation's own
@@ -144,7 +144,7 @@ pub(super) async fn offer(
     let access = negotiation_access(&state, &headers, &id)?;
     let b: OfferBody = parse_body(body)?;
     let outcome = parse_outcome(&state.scenario, &b.outcome)?;
-    let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms))?;
+    let answer = state.desk().platform_offer(access, outcome, sim_time(&state, b.sim_time_ms)?)?;
     Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
@@ -157,7 +157,7 @@ pub(super) async fn accept(
     let id = path_param(path)?;
     let access = negotiation_access(&state, &headers, &id)?;
     let b: TimeBody = parse_optional_body(body)?;
-    let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms))?;
+    let answer = state.desk().platform_accept(access, sim_time(&state, b.sim_time_ms)?)?;
     Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
@@ -171,7 +171,7 @@ pub(super) async fn withdraw(
     let access = negotiation_access(&state, &headers, &id)?;
     let b: WithdrawBody = parse_body(body)?;
     let w = testbed_core::negotiation::Withdrawal { clause: b.clause, reason: b.reason };
-    let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms))?;
+    let answer = state.desk().platform_withdraw(access, w, sim_time(&state, b.sim_time_ms)?)?;
     Ok(Json(answer_wire(&state.scenario, answer)).into_response())
 }
 
@@ -193,7 +193,7 @@ pub(super) async fn review_negotiation(
     let id = path_param(path)?;
     let access = negotiation_access(&state, &headers, &id)?;
     let b: TimeBody = parse_optional_body(body)?;
-    let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms), b.after_incident)?;
+    let v = state.desk().review_negotiation(access, sim_time(&state, b.sim_time_ms)?, b.after_incident)?;
     Ok(Json(verdict_wire(v)).into_response())
 }
 
@@ -208,6 +208,6 @@ pub(super) async fn review_agreement(
     let access = state.desk().agreement_access(token, &platform)?;
     let b: TimeBody = parse_optional_body(body)?;
     let now = state.sim_now();
-    let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms), now, b.after_incident)?;
+    let v = state.desk().review_agreement(access, sim_time(&state, b.sim_time_ms)?, now, b.after_incident)?;
     Ok(Json(verdict_wire(v)).into_response())
 }

@@ -28,7 +28,7 @@ fn subscription_wire(s: &Subscription) -> SubscriptionResponse {
 }
 
 fn subscription_id(id: &str) -> Result<u64, Failure> {
-    id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, "not_found", "no event subscription with that id", None))
+    super::resource_id(id, "event subscription")
 }
 
 pub(super) async fn create_subscription(

@@ -2259,3 +2259,42 @@ async fn a_forged_token_naming_another_bank_gets_401_and_a_genuine_one_403() {
     assert_error(&r, 401, "unauthorized");
     api.check_openapi();
 }
+
+#[tokio::test]
+async fn ids_dates_purposes_and_sim_times_are_taken_in_their_one_spelling_only() {
+    let bank = Bank::start_on_day("demo-bank", 30).await;
+    let api = Api::new();
+    let (agreement, consent_id, access) = consented(&api, &bank).await;
+    // An id with a leading zero or a sign names no consent.
+    for id in [format!("0{consent_id}"), format!("+{consent_id}"), format!("%20{consent_id}")] {
+        let r = api.get(&bank, &format!("/account-access-consents/{id}")).bearer(&agreement).send().await;
+        assert_error(&r, 404, "not_found");
+    }
+    let r = api.get(&bank, &format!("/account-access-consents/{consent_id}")).bearer(&agreement).send().await;
+    assert_eq!(r.status, 200);
+    // A second X-Purpose header is refused, not resolved silently.
+    let r = api
+        .get(&bank, "/accounts/chk-demo-bank-3/balances")
+        .bearer(&access)
+        .header("x-purpose", "balance_display")
+        .header("x-purpose", "advertising")
+        .send()
+        .await;
+    let e = assert_error(&r, 400, "invalid_header");
+    assert_eq!(e["Path"], "X-Purpose");
+    // A date with trailing junk is not a date.
+    let r = api
+        .get(&bank, "/accounts/card-demo-bank-3/transactions?fromBookingDateTime=2018-01-01T00:00:00ZZZ")
+        .bearer(&access)
+        .header("x-purpose", "commerce")
+        .send()
+        .await;
+    assert_error(&r, 400, "invalid_date");
+    // SimTimeMs is int64.
+    let body = json!({"Platform": OTHER_PLATFORM, "SimTimeMs": 9_223_372_036_854_775_808u64});
+    let other = Bank::start_in(two_platform_scenario(), "demo-bank").await;
+    let r = api.post(&other, "/negotiations").bearer(&client(&other, OTHER_PLATFORM)).json(body).send().await;
+    let e = assert_error(&r, 400, "invalid_body");
+    assert_eq!(e["Path"], "SimTimeMs");
+    api.check_openapi();
+}
