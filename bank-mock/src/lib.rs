@@ -1,7 +1,7 @@
 //! `bank-mock`: a simulated bank. It holds what a bank *means*, without I/O: its negotiating
 //! agent and its reactions to events (`policy`), the API semantics of consents, permissions and
-//! field filtering (`api`), and its service model: workers, a FIFO queue, a rate limit and
-//! errors (`service`); the desk that holds negotiations, agreements, consents and event
+//! field filtering (`api`), its serving path in both modes: the door (outages, rate limit,
+//! workers on `testbed_core::queue`, injected errors) and the data decision (`serve`); the desk that holds negotiations, agreements, consents and event
 //! subscriptions (`desk`); which fraud alerts fall due and what they carry (`alerts`); and the
 //! hyper server (axum routes) that puts the desk behind HTTP (`http`), with the task that pushes
 //! alerts to subscribers' callbacks (`push`); the API's JSON bodies as types, for the server and
@@ -17,8 +17,6 @@ pub mod http;
 pub mod policy;
 pub mod push;
 pub mod serve;
-/// The queue model moved to the core (`testbed_core::queue`), where the aggregator's relay uses it too.
-pub use testbed_core::queue as service;
 pub mod wire;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

@@ -12,9 +12,9 @@
 //! passes it on to the platform's callback.
 
 use crate::client::HttpClient;
-use crate::loopback::{LoopbackServer, status};
+use crate::loopback::{LoopbackServer, read_body, status};
 use crate::received::count_received;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::collections::BTreeMap;
@@ -112,9 +112,6 @@ impl Relay {
     }
 }
 
-/// Largest notification body relayed.
-const MAX_NOTIFICATION: usize = 64 * 1024;
-
 async fn relay(request: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
     if request.method() == hyper::Method::POST
         && let Some(route) = request.uri().path().strip_prefix("/hook/").and_then(|r| r.parse::<usize>().ok())
@@ -172,10 +169,7 @@ async fn pass_on_event(request: Request<Incoming>, route: usize, state: &State) 
     let Some(route) = state.routes.get(&route) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let body = Limited::new(request.into_body(), MAX_NOTIFICATION).collect();
-    let Ok(Ok(body)) =
-        tokio::time::timeout(crate::loopback::BODY_READ_TIMEOUT, body).await.map(|b| b.map(|b| b.to_bytes()))
-    else {
+    let Some(body) = read_body(request).await else {
         return status(StatusCode::BAD_REQUEST);
     };
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {

@@ -3,14 +3,11 @@
 //! body to the live driver and answers 202, as UK Open Banking asks of an event-notification
 //! endpoint. It stops when told, dropping connections still open.
 
-use crate::loopback::{LoopbackServer, status};
-use http_body_util::{BodyExt, Full, Limited};
+use crate::loopback::{LoopbackServer, read_body, status};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
-
-/// Largest notification body accepted.
-const MAX_NOTIFICATION: usize = 64 * 1024;
 
 /// What the driver does with a notification: the route it came in on and its body.
 pub type OnNotification = Arc<dyn Fn(usize, &[u8]) + Send + Sync>;
@@ -46,15 +43,11 @@ async fn answer(request: Request<Incoming>, on_notification: &OnNotification) ->
     let Some(route) = route.filter(|_| request.method() == hyper::Method::POST) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let body = Limited::new(request.into_body(), MAX_NOTIFICATION).collect();
-    match tokio::time::timeout(crate::loopback::BODY_READ_TIMEOUT, body)
-        .await
-        .unwrap_or_else(|_| Err("timed out".into()))
-    {
-        Ok(body) => {
-            on_notification(route, &body.to_bytes());
+    match read_body(request).await {
+        Some(body) => {
+            on_notification(route, &body);
             status(StatusCode::ACCEPTED)
         }
-        Err(_) => status(StatusCode::BAD_REQUEST),
+        None => status(StatusCode::BAD_REQUEST),
     }
 }

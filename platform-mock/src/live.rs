@@ -338,14 +338,13 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveO
         let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
         for w in platform.workload.iter().filter(|w| workload::agreed(w, terms)) {
             let rate = workload::per_second(w, bank, terms, linked);
-            match workload::delivery(&platform.design, w.kind, true) {
-                Delivery::Polled => pulled[bi] += rate,
-                Delivery::Pushed => pushed[bi] += rate,
-            }
-            if let (Design::Aggregator(_), Delivery::Polled) =
-                (&platform.design, workload::delivery(&platform.design, w.kind, true))
-            {
-                relayed.entry(pi).or_insert_with(|| vec![0.0; n])[bi] += rate;
+            match (workload::delivery(&platform.design, w.kind, true), &platform.design) {
+                (Delivery::Polled, Design::Aggregator(_)) => {
+                    pulled[bi] += rate;
+                    relayed.entry(pi).or_insert_with(|| vec![0.0; n])[bi] += rate;
+                }
+                (Delivery::Polled, _) => pulled[bi] += rate,
+                (Delivery::Pushed, _) => pushed[bi] += rate,
             }
         }
     }

@@ -18,6 +18,15 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 4096;
 /// Time a client has to send a request's whole body.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body taken (a notification is well under 1 KB).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A request's whole body, if it arrives within `BODY_READ_TIMEOUT` and `MAX_BODY`.
+pub async fn read_body(request: Request<Incoming>) -> Option<Bytes> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Limited::new(request.into_body(), MAX_BODY).collect();
+    Some(tokio::time::timeout(BODY_READ_TIMEOUT, body).await.ok()?.ok()?.to_bytes())
+}
 
 pub struct LoopbackServer {
     base: String,

@@ -570,16 +570,10 @@ impl Phase<'_> {
             let backoff = workload::backoff(&sc.platforms[platform_i].client, u32::from(req.attempt));
             return self.failed(delivered, req, RequestError::ServerError, backoff);
         }
-        let at_ms = req.intended.as_millis();
-        let resource = match kind {
-            RequestKind::BalanceLookup => Resource::Balances,
-            RequestKind::FraudAlert => Resource::FraudAlert,
-            RequestKind::TransactionSync | RequestKind::Commerce => {
-                Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 }
-            }
-            // Account look-ups are always pulled (`workload::delivery`), never pushed.
-            RequestKind::Accounts => Resource::Accounts,
-        };
+        // What the pushed kind arrives as, as the live pusher sends it; account look-ups are
+        // always pulled (`workload::delivery`), so every pushed kind has an event.
+        let Some(event) = workload::event(kind) else { return };
+        let resource = bank_mock::alerts::event_resource(event, req.intended.as_millis());
         match self.decide(fi, Ask { resource, purpose, asking: Asking::WithinConsent }, finish).answer {
             Err(refusal) => self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Ok(grant) => {

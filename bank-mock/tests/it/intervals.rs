@@ -2,11 +2,11 @@
 //! time of exact M/M/1 and M/M/c queues (`BankQueue`) in at least 90% of seeded runs, where the
 //! interval for independent values held it in 9 of 60 (issue 12).
 
-use bank_mock::service::{Admission, BankQueue, mmc_mean_wait};
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::delay::Delay;
 use testbed_core::latency::LatencyRecorder;
+use testbed_core::queue::{Admission, BankQueue, mmc_mean_wait};
 use testbed_core::rng::stream;
 
 /// One queue to check: `workers` servers, utilisation `rho`, service rate 1000/s (1 ms mean).
