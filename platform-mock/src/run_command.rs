@@ -11,10 +11,7 @@ use std::sync::atomic::AtomicBool;
 use testbed_core::report::Tool;
 use testbed_core::scenario::{self, Scenario};
 
-/// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
-const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code when a scenario threshold is breached (k6's convention, as `sim`).
-const EXIT_THRESHOLD_BREACHED: u8 = 99;
+use testbed_report::exit;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -56,20 +53,23 @@ fn bad_input(message: String) -> Failure {
 
 pub fn main(args: RunArgs) -> ExitCode {
     match execute(args) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(breached) => {
-            eprintln!("error: {breached} threshold(s) breached (see report.md)");
-            ExitCode::from(EXIT_THRESHOLD_BREACHED)
+        Ok((code, breached)) => {
+            match code {
+                exit::INTERRUPTED => eprintln!("error: interrupted; the report covers the part that ran"),
+                exit::THRESHOLDS_BREACHED => eprintln!("error: {breached} threshold(s) breached (see report.md)"),
+                _ => {}
+            }
+            ExitCode::from(code)
         }
         Err(f) => {
             eprintln!("error: {}", f.message);
-            ExitCode::from(if f.bad_input { EXIT_BAD_INPUT } else { 1 })
+            ExitCode::from(if f.bad_input { exit::BAD_INPUT } else { 1 })
         }
     }
 }
 
-/// Runs and writes the report; returns how many thresholds were breached.
-fn execute(args: RunArgs) -> Result<usize, Failure> {
+/// Runs and writes the report; returns the run's exit code and how many thresholds were breached.
+fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
     let mut sc = load_scenario(&args.scenario)?;
     if let Some(seed) = args.seed {
         sc.seed = seed;
@@ -82,7 +82,7 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     let client_tokens = client_tokens(&sc, &args.client_tokens)?;
     let stop = Arc::new(AtomicBool::new(false));
     let tool = Tool::new("platform-mock", env!("CARGO_PKG_VERSION"));
-    let report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop, None, tool)
+    let report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop.clone(), None, tool)
         .map_err(|e| {
             // A bank refusing the credential it was given is bad input, not a failed run.
             let bad_input = matches!(e, platform_mock::client::ClientError::ClientTokenRefused { .. });
@@ -100,7 +100,7 @@ fn execute(args: RunArgs) -> Result<usize, Failure> {
     for path in written {
         println!("wrote {}", path.display());
     }
-    Ok(breached)
+    Ok((exit::of_run(&report, stop.load(std::sync::atomic::Ordering::Relaxed)), breached))
 }
 
 fn load_scenario(path: &Path) -> Result<Scenario, Failure> {

@@ -9,7 +9,7 @@ use testbed_report::files::write_reports;
 use testbed_report::terminal::summary;
 
 /// Exit code for bad input (scenario files, flags), as clap uses for bad flags.
-const EXIT_BAD_INPUT: u8 = 2;
+use testbed_report::exit;
 
 #[derive(Parser)]
 #[command(name = "sim", version, about = "Bank/platform data-sharing testbed: run and check scenarios")]
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let bad_input = e.downcast_ref::<SimError>().is_some_and(SimError::is_bad_input);
             eprintln!("error: {e:#}");
-            ExitCode::from(if bad_input { EXIT_BAD_INPUT } else { 1 })
+            ExitCode::from(if bad_input { exit::BAD_INPUT } else { 1 })
         }
     }
 }
@@ -151,18 +151,17 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             let opts = live_args.options().map_err(SimError::Usage)?;
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let (report, exposed) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
-                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let report =
-                    sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop).map_err(anyhow::Error::msg)?;
+                let report = sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop.clone())
+                    .map_err(anyhow::Error::msg)?;
                 (report, sim::exchange::Exposed::default())
             } else {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
                 sim::run_with_exposure(&sc)
             };
             spinner.finish();
-            let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
             let mut written = write_reports(&dir, &report).context("writing reports")?;
             if let Some(path) = export_exposed {
@@ -178,11 +177,16 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 out.push_str(&format!("wrote {}\n", path.display()));
             }
             print_out(&out);
-            if breached > 0 {
-                eprintln!("error: {breached} threshold(s) breached");
-                return Ok(ExitCode::from(sim::suite::EXIT_THRESHOLDS_BREACHED));
+            let code = exit::of_run(&report, stop.load(std::sync::atomic::Ordering::Relaxed));
+            match code {
+                exit::INTERRUPTED => eprintln!("error: interrupted; the report covers the part that ran"),
+                exit::THRESHOLDS_BREACHED => {
+                    let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
+                    eprintln!("error: {breached} threshold(s) breached");
+                }
+                _ => {}
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(code))
         }
         Command::Suite { inputs, jobs, out, quiet } => {
             let files = sim::suite::scenario_files(&inputs)?;

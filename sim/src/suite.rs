@@ -24,10 +24,7 @@ use testbed_report::files::{write_atomically, write_reports};
 pub const SUITE_SCHEMA: &str = "testbed-suite/1";
 pub const SUITE_JSON: &str = "suite.json";
 pub const JUNIT_XML: &str = "junit.xml";
-/// k6's exit code for breached thresholds.
-pub const EXIT_THRESHOLDS_BREACHED: u8 = 99;
-/// Exit code for bad input (a scenario file, a flag).
-pub const EXIT_BAD_INPUT: u8 = 2;
+pub use testbed_report::exit::{BAD_INPUT as EXIT_BAD_INPUT, THRESHOLDS_BREACHED as EXIT_THRESHOLDS_BREACHED};
 
 pub struct SuiteOptions {
     /// Scenarios run at once (at least 1).

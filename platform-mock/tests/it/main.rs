@@ -12,6 +12,7 @@ use testbed_core::SimTime;
 use testbed_core::scenario::{RequestKind, Scenario};
 
 mod alerts;
+mod faults;
 mod pace;
 
 fn scenario_path(name: &str) -> PathBuf {
