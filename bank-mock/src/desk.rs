@@ -9,7 +9,7 @@
 use crate::api::{self, Consent, Grant, Permission, Refusal};
 use crate::policy::{self, Standing, Verdict};
 use crate::serve::{self, Ask};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use testbed_core::exposure::PairLedger;
@@ -24,6 +24,11 @@ use thiserror::Error;
 
 mod subscriptions;
 pub use subscriptions::Released;
+
+/// Consents one customer may hold with one platform at a time (an app on a phone and one on
+/// the web, re-linking after a lost device...); consents no longer in force make room for new
+/// ones. Bounds what a platform can make the desk hold.
+pub const MAX_CONSENTS_PER_CUSTOMER: usize = 8;
 
 /// Why the desk refused a call. Each maps to one HTTP status and one stable error code.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -54,6 +59,10 @@ pub enum DeskError {
     EventNotAgreed(crate::alerts::EventType),
     #[error("the platform already holds event subscription {0}; delete it before subscribing again (one per platform)")]
     SubscriptionExists(u64),
+    #[error(
+        "customer {0} already has {MAX_CONSENTS_PER_CUSTOMER} consents in force with this platform; revoke one (DELETE /account-access-consents/{{id}}) before making another"
+    )]
+    TooManyConsents(u64),
 }
 
 impl DeskError {
@@ -73,6 +82,7 @@ impl DeskError {
             DeskError::Refused(r) => r.as_str(),
             DeskError::EventNotAgreed(_) => "purpose_not_agreed",
             DeskError::SubscriptionExists(_) => "subscription_exists",
+            DeskError::TooManyConsents(_) => "too_many_consents",
         }
     }
 }
@@ -360,6 +370,9 @@ pub struct Desk {
     consents: BTreeMap<u64, ConsentEntry>,
     ledgers: BTreeMap<String, PairLedger>,
     subscriptions: BTreeMap<u64, crate::alerts::Subscription>,
+    /// By (platform, customer), the consents kept, oldest first: at most
+    /// `MAX_CONSENTS_PER_CUSTOMER`, so that what the desk holds is bounded by the population.
+    customer_consents: BTreeMap<(String, u64), VecDeque<u64>>,
     /// By platform, the consents that can raise fraud alerts: unrevoked, with the permission.
     /// The pusher's look each tick walks these, not every consent ever made.
     alert_consents: BTreeMap<String, BTreeSet<u64>>,
@@ -380,6 +393,7 @@ impl Desk {
             negotiations: BTreeMap::new(),
             agreements: BTreeMap::new(),
             consents: BTreeMap::new(),
+            customer_consents: BTreeMap::new(),
             ledgers: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             alert_consents: BTreeMap::new(),
@@ -719,9 +733,10 @@ impl Desk {
         consent.transaction_from_ms = window_ms.0;
         consent.transaction_to_ms = window_ms.1;
         consent.authorise();
+        let platform = token.platform.to_string();
+        self.make_room_for_consent(&platform, customer, now)?;
         let id = self.id();
         consent.id = format!("{id}");
-        let platform = token.platform.to_string();
         let access = self.mint.issue(TokenKind::Access, &platform, id);
         if crate::alerts::EventType::ALL
             .iter()
@@ -729,8 +744,27 @@ impl Desk {
         {
             self.alert_consents.entry(platform.clone()).or_default().insert(id);
         }
+        self.customer_consents.entry((platform.clone(), customer)).or_default().push_back(id);
         self.consents.insert(id, ConsentEntry { consent: consent.clone(), platform, customer });
         Ok((consent, access))
+    }
+
+    /// Makes room for one more consent of `customer` with `platform`: at the limit, the oldest
+    /// consent no longer in force (revoked or expired) is forgotten; if all are in force, the
+    /// new one is refused.
+    fn make_room_for_consent(&mut self, platform: &str, customer: u64, now: SimTime) -> Result<(), DeskError> {
+        let Some(kept) = self.customer_consents.get_mut(&(platform.to_string(), customer)) else { return Ok(()) };
+        if kept.len() < MAX_CONSENTS_PER_CUSTOMER {
+            return Ok(());
+        }
+        let consents = &self.consents;
+        let spent = kept.iter().position(|id| consents.get(id).is_none_or(|c| c.consent.check(now).is_err()));
+        let id = spent.and_then(|at| kept.remove(at)).ok_or(DeskError::TooManyConsents(customer))?;
+        self.consents.remove(&id);
+        if let Some(ids) = self.alert_consents.get_mut(platform) {
+            ids.remove(&id);
+        }
+        Ok(())
     }
 
     /// The consent `id`, if the token may see it (the agreement token of its platform, or its

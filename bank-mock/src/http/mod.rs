@@ -358,7 +358,7 @@ impl From<DeskError> for Failure {
             | DeskError::Forbidden(_)
             | DeskError::Refused(_)
             | DeskError::EventNotAgreed(_) => StatusCode::FORBIDDEN,
-            DeskError::SubscriptionExists(_) => StatusCode::CONFLICT,
+            DeskError::SubscriptionExists(_) | DeskError::TooManyConsents(_) => StatusCode::CONFLICT,
         };
         Failure::new(status, e.code(), e.to_string(), None)
     }

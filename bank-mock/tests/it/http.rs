@@ -1253,6 +1253,33 @@ async fn a_customer_who_has_not_linked_gets_403_customer_not_linked() {
     api.check_openapi();
 }
 
+#[tokio::test]
+async fn a_customer_holds_at_most_eight_consents_in_force_and_a_revoked_one_makes_room() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let mut ids = Vec::new();
+    for _ in 0..bank_mock::desk::MAX_CONSENTS_PER_CUSTOMER {
+        ids.push(consent(&api, &bank, &agreement, 3).await.0);
+    }
+    let more =
+        || api.post(&bank, "/account-access-consents").bearer(&agreement).json(json!({"Data": {"CustomerId": 3}}));
+    let e = assert_error(&more().send().await, 409, "too_many_consents");
+    assert!(e["Message"].as_str().unwrap().contains("customer 3"), "{e}");
+    // Another customer is not held to customer 3's consents.
+    consent(&api, &bank, &agreement, 4).await;
+    // Revoking one makes room: the new consent replaces the revoked one, which is forgotten.
+    let r = api.delete(&bank, &format!("/account-access-consents/{}", ids[2])).bearer(&agreement).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(more().send().await.status, 201);
+    let r = api.get(&bank, &format!("/account-access-consents/{}", ids[2])).bearer(&agreement).send().await;
+    assert_error(&r, 404, "not_found");
+    let r = api.get(&bank, &format!("/account-access-consents/{}", ids[3])).bearer(&agreement).send().await;
+    assert_eq!(r.status, 200, "the consents in force are kept");
+    assert_error(&more().send().await, 409, "too_many_consents");
+    api.check_openapi();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Data, filtered by the terms.
 // ---------------------------------------------------------------------------------------------
