@@ -77,6 +77,15 @@ pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
     if !bare.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'T' | b'.')) {
         return Err(CalendarError::Syntax("only digits, `-`, `:`, `T`, `.` and one final `Z` are allowed".into()));
     }
+    // RFC 3339 allows years from 0000; the parser starts at 1970. An earlier year is checked in
+    // a stand-in year of the same leap-ness (so that 29 February is checked too), and is before
+    // the calendar's start.
+    if let Some(year) = bare.get(..4).and_then(|y| y.parse::<u32>().ok()).filter(|y| *y < 1970) {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let stand_in = format!("{}{}", if leap { "1972" } else { "1971" }, &bare[4..]);
+        humantime::parse_rfc3339_weak(&stand_in).map_err(|e| CalendarError::Syntax(e.to_string()))?;
+        return Err(CalendarError::BeforeEpoch);
+    }
     let t = humantime::parse_rfc3339_weak(bare).map_err(|e| CalendarError::Syntax(e.to_string()))?;
     let unix = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| CalendarError::BeforeEpoch)?;
     let ms = unix.as_millis() as i128 - i128::from(CALENDAR_EPOCH_UNIX) * 1000;

@@ -678,20 +678,19 @@ async fn count_responses(State(state): State<Arc<AppState>>, request: Request, n
     response
 }
 
-/// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01).
+/// RFC 3339 date-time → ms of the mock calendar (day 0 = 2018-01-01). A time before day 0 is
+/// day 0: nothing was booked before the calendar began, so a window reaching further back holds
+/// what it holds from day 0 on.
 fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
-    testbed_core::time::calendar_ms(text).map_err(|e| match e {
-        CalendarError::Syntax(e) => Failure::bad(
+    match testbed_core::time::calendar_ms(text) {
+        Ok(ms) => Ok(ms),
+        Err(CalendarError::BeforeEpoch) => Ok(0),
+        Err(CalendarError::Syntax(e)) => Err(Failure::bad(
             "invalid_date",
             format!("`{text}` is not an RFC 3339 date-time ({e}), e.g. 2018-03-01T00:00:00Z"),
             Some(path),
-        ),
-        CalendarError::BeforeEpoch => Failure::bad(
-            "invalid_date",
-            format!("`{text}` is before 2018-01-01, day 0 of the mock calendar"),
-            Some(path),
-        ),
-    })
+        )),
+    }
 }
 
 /// Ms of the mock calendar (day 0 = 2018-01-01) as an RFC 3339 date-time.

@@ -1656,12 +1656,38 @@ async fn malformed_bodies_get_400_invalid_body() {
         let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
         assert_error(&r, 400, "invalid_body");
     }
-    for (from, to) in [("yesterday", "2018-02-01T00:00:00Z"), ("2017-12-31T00:00:00Z", "2018-02-01T00:00:00Z")] {
+    for (from, to) in [("yesterday", "2018-02-01T00:00:00Z"), ("2018-02-30T00:00:00Z", "2018-02-01T00:00:00Z")] {
         let body = json!({"Data": {"CustomerId": 3, "TransactionFromDateTime": from, "TransactionToDateTime": to}});
         let r = api.post(&bank, "/account-access-consents").bearer(&agreement).json(body).send().await;
         let e = assert_error(&r, 400, "invalid_date");
         assert_eq!(e["Path"], "Data.TransactionFromDateTime");
     }
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_window_reaching_back_before_2018_holds_what_was_booked_from_day_0() {
+    let bank = Bank::start_on_day("demo-bank", 10).await;
+    let api = Api::new();
+    let (_, _, access) = consented(&api, &bank).await;
+    let page = |from: &str| {
+        let target = format!(
+            "/accounts/card-demo-bank-3/transactions?fromBookingDateTime={from}&toBookingDateTime={}",
+            calendar(7)
+        );
+        api.get(&bank, &target).bearer(&access).send()
+    };
+    let from_day_0 = page(&calendar(0)).await;
+    assert_eq!(from_day_0.status, 200, "{}", from_day_0.text());
+    assert!(!transaction_ids(&from_day_0.json()).is_empty(), "customer 3 booked in the first week");
+    // RFC 3339 years from 0000 on, as openapi.json's date-time allows.
+    for from in ["2017-06-01T00:00:00Z", "1969-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "1600-02-29T00:00:00Z"] {
+        let r = page(from).await;
+        assert_eq!(r.status, 200, "{from}: {}", r.text());
+        assert_eq!(transaction_ids(&r.json()), transaction_ids(&from_day_0.json()), "{from}");
+    }
+    // Still a date: 1900 was no leap year.
+    assert_error(&page("1900-02-29T00:00:00Z").await, 400, "invalid_date");
     api.check_openapi();
 }
 
@@ -1694,7 +1720,7 @@ async fn bad_query_dates_unknown_parameters_and_unknown_purposes_get_400() {
     let cases = [
         ("?fromBookingDateTime=2018-13-01T00:00:00Z", "invalid_date", "fromBookingDateTime"),
         ("?fromBookingDateTime=yesterday", "invalid_date", "fromBookingDateTime"),
-        ("?toBookingDateTime=2017-06-01T00:00:00Z", "invalid_date", "toBookingDateTime"),
+        ("?toBookingDateTime=1900-02-29T00:00:00Z", "invalid_date", "toBookingDateTime"),
         ("?fromBookingDateTime=", "invalid_date", "fromBookingDateTime"),
         (
             "?fromBookingDateTime=2018-02-01T00:00:00Z&toBookingDateTime=2018-01-01T00:00:00Z",
