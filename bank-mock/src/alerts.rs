@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use testbed_core::SimTime;
 use testbed_core::population::{self, PopulationSpec, Transaction};
+use testbed_core::wire::{EventData, EventNotification};
 
 pub use testbed_core::workload::EventType;
 
@@ -19,15 +20,6 @@ pub fn event_resource(event: EventType, at_ms: u64) -> Resource {
         EventType::FraudAlert => Resource::FraudAlert,
         EventType::BalanceChange => Resource::Balances,
         EventType::Transaction => Resource::Transactions { from_ms: at_ms, to_ms: at_ms + 1 },
-    }
-}
-
-/// The notification's `Data` key for an event.
-pub fn data_key(event: EventType) -> &'static str {
-    match event {
-        EventType::FraudAlert => "FraudAlert",
-        EventType::BalanceChange => "Balance",
-        EventType::Transaction => "Transaction",
     }
 }
 
@@ -209,23 +201,25 @@ pub fn notification_body(
     payload: Payload<'_>,
     grant: &Grant,
     time_of_event_unix_micros: u64,
-) -> serde_json::Value {
-    let records = match payload {
-        Payload::Transaction(t) => {
-            serde_json::json!(api::transaction_records(grant, account_id, std::slice::from_ref(t)))
+) -> EventNotification {
+    let mut data = EventData::default();
+    match (payload, event) {
+        (Payload::Balance { cents }, _) => data.balance = Some(vec![api::balance_record(grant, account_id, cents)]),
+        (Payload::Transaction(t), EventType::FraudAlert) => {
+            data.fraud_alert = Some(api::transaction_records(grant, account_id, std::slice::from_ref(t)));
         }
-        Payload::Balance { cents } => serde_json::json!([api::balance_record(grant, account_id, cents)]),
-    };
-    let mut data = serde_json::Map::new();
-    data.insert(data_key(event).into(), records);
-    serde_json::json!({
-        "EventId": event_id.to_string(),
-        "EventSubscriptionId": subscription.to_string(),
-        "EventType": event.as_str(),
-        "ConsentId": consent.to_string(),
-        "TimeOfEventUnixMicros": time_of_event_unix_micros,
-        "Data": data,
-    })
+        (Payload::Transaction(t), EventType::Transaction | EventType::BalanceChange) => {
+            data.transaction = Some(api::transaction_records(grant, account_id, std::slice::from_ref(t)));
+        }
+    }
+    EventNotification {
+        consent_id: consent.to_string(),
+        data,
+        event_id: event_id.to_string(),
+        event_subscription_id: subscription.to_string(),
+        event_type: event,
+        time_of_event_unix_micros,
+    }
 }
 
 #[cfg(test)]

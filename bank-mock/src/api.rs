@@ -7,64 +7,11 @@ use serde::{Deserialize, Serialize};
 use testbed_core::SimTime;
 use testbed_core::population::{self, Customer, PopulationSpec, Transaction};
 use testbed_core::terms::{DataCategory, Field, FieldSet, Purpose, Terms};
-
-/// UK Open Banking permission codes, plus `ReadOffPlatformTransactions` for the one thing OB
-/// has no code for: transactions made outside the platform asking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Permission {
-    ReadAccountsBasic,
-    ReadAccountsDetail,
-    ReadBalances,
-    ReadTransactionsBasic,
-    ReadTransactionsDetail,
-    ReadOffPlatformTransactions,
-    ReadPAN,
-    ReadParty,
-    /// Testbed extension for minimised designs: derived signals (balance band, fraud flag)
-    /// instead of raw data.
-    ReadDerivedSignals,
-}
-
-impl Permission {
-    /// The category a permission opens.
-    pub fn category(self) -> DataCategory {
-        match self {
-            Permission::ReadAccountsBasic => DataCategory::AccountBasic,
-            Permission::ReadAccountsDetail => DataCategory::AccountNumbers,
-            Permission::ReadBalances => DataCategory::Balances,
-            Permission::ReadTransactionsBasic => DataCategory::TransactionsBasic,
-            Permission::ReadTransactionsDetail => DataCategory::TransactionsDetail,
-            Permission::ReadOffPlatformTransactions => DataCategory::OffPlatformTransactions,
-            Permission::ReadPAN => DataCategory::CardPan,
-            Permission::ReadParty => DataCategory::Identity,
-            Permission::ReadDerivedSignals => DataCategory::DerivedSignals,
-        }
-    }
-
-    pub const ALL: [Permission; 9] = [
-        Permission::ReadAccountsBasic,
-        Permission::ReadAccountsDetail,
-        Permission::ReadBalances,
-        Permission::ReadTransactionsBasic,
-        Permission::ReadTransactionsDetail,
-        Permission::ReadOffPlatformTransactions,
-        Permission::ReadPAN,
-        Permission::ReadParty,
-        Permission::ReadDerivedSignals,
-    ];
-}
+pub use testbed_core::wire::{AccountRecord, BalanceRecord, ConsentStatus, Permission, TransactionRecord};
 
 /// The permissions an agreement supports: one per granted category.
 pub fn permissions_for(terms: &Terms) -> Vec<Permission> {
     Permission::ALL.into_iter().filter(|p| terms.grants(p.category())).collect()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ConsentStatus {
-    AwaitingAuthorisation,
-    Authorised,
-    Rejected,
-    Revoked,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -434,52 +381,6 @@ fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A transaction as the API returns it: every field optional, present only when granted.
-/// Fields in the alphabetical order of their JSON names, as a `serde_json::Value` writes them
-/// (so the typed and the value serialisation give the same bytes; see `wire`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TransactionRecord {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub booking_date_time_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fraud_flag: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub merchant_category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub merchant_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub place_zip5: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    pub transaction_id: String,
-}
-
-impl TransactionRecord {
-    /// The fields this record actually carries.
-    pub fn fields(&self) -> FieldSet {
-        let mut f = FieldSet::EMPTY;
-        let mut add = |present: bool, field| {
-            if present {
-                f = f.union(FieldSet::of(&[field]));
-            }
-        };
-        add(self.account_id.is_some(), Field::AccountId);
-        add(self.amount.is_some(), Field::TxnAmount);
-        add(self.booking_date_time_ms.is_some(), Field::TxnDate);
-        add(self.status.is_some(), Field::TxnStatus);
-        add(self.merchant_category.is_some(), Field::TxnCategory);
-        add(self.merchant_name.is_some(), Field::TxnMerchant);
-        add(self.place_zip5.is_some(), Field::TxnPlace);
-        add(self.fraud_flag.is_some(), Field::FraudFlag);
-        f
-    }
-}
-
 /// Builds the response records for a transaction list: off-platform transactions are dropped
 /// unless granted, and each record carries only granted fields.
 pub fn transaction_records(grant: &Grant, account_id: &str, transactions: &[Transaction]) -> Vec<TransactionRecord> {
@@ -615,25 +516,6 @@ fn merchant_name(merchant: u32) -> &'static str {
     &names[(merchant % population::MERCHANT_COUNT) as usize]
 }
 
-/// An account as the API returns it (fields in the alphabetical order of their JSON names).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AccountRecord {
-    pub account_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card_pan: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub holder_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub masked_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_number: Option<String>,
-}
-
 /// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
 pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord> {
     let has = |f| grant.fields.contains(f);
@@ -649,20 +531,6 @@ pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord>
             holder_name: has(Field::Name).then(|| customer.name.clone()),
         })
         .collect()
-}
-
-/// A balance as the API returns it (fields in the alphabetical order of their JSON names).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct BalanceRecord {
-    pub account_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub available: Option<String>,
-    /// A derived signal for minimised designs: `<1k`, `1k-10k`, `>=10k`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub band: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub current: Option<String>,
 }
 
 pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRecord {

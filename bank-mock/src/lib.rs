@@ -17,6 +17,6 @@ pub mod http;
 pub mod policy;
 pub mod push;
 pub mod serve;
-pub mod wire;
+pub use testbed_core::wire;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

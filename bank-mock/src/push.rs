@@ -218,7 +218,7 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
             next_event += 1;
             let request = hyper::Request::post(released.callback_url.as_str())
                 .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body.to_string())));
+                .body(Full::new(Bytes::from(serde_json::to_vec(&body).expect("a notification serialises"))));
             let Ok(request) = request else {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 in_flight.fetch_sub(1, Ordering::SeqCst);

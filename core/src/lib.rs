@@ -2,7 +2,8 @@
 //!
 //! It holds the vocabulary (issues, terms, policies, strategies), the negotiation agents and
 //! the stacked-alternating-offers protocol, delay distributions, seeded random streams, the
-//! scenario format and the report model. Everything here is a pure function or a state machine
+//! scenario format, the report model, and the bank API's JSON bodies as types (`wire`), which
+//! the bank's server and the platform's client both speak. Everything here is a pure function or a state machine
 //! that takes simulated time as an argument.
 //!
 //! The negotiation session (`session`) runs every (platform, bank) pair of a scenario on one
@@ -31,6 +32,7 @@ pub mod terms;
 pub mod thresholds;
 pub mod time;
 pub mod vocabulary;
+pub mod wire;
 pub mod workload;
 
 pub use error::CoreError;

@@ -25,6 +25,7 @@ use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::AggregatorConfig;
 use testbed_core::terms::Purpose;
+use testbed_core::wire::EventNotification;
 
 /// The header naming the customer link a relayed request is for.
 pub const LINK_HEADER: &str = "x-link-customer";
@@ -172,17 +173,16 @@ async fn pass_on_event(request: Request<Incoming>, route: usize, state: &State) 
     let Some(body) = read_body(request).await else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+    let Ok(event) = serde_json::from_slice::<EventNotification>(&body) else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let (Some(callback), Some(&customer)) =
-        (route.hook.get(), value["ConsentId"].as_str().and_then(|id| route.consents.get(id)))
-    else {
+    let (Some(callback), Some(&customer)) = (route.hook.get(), route.consents.get(&event.consent_id)) else {
         return status(StatusCode::NOT_FOUND);
     };
     let sim_ms = (state.origin.elapsed().as_secs_f64() * route.scale * 1e3) as u64;
     count_received(&route.ledger, &body, sim_ms, customer, route.events_purpose);
-    match state.client.send(hyper::Method::POST, callback, None, &[], Some(&value)).await {
+    // Passed on as it came.
+    match state.client.send(hyper::Method::POST, callback, None, &[], Some(body)).await {
         Ok(answer) => status(answer.status),
         Err(_) => status(StatusCode::BAD_GATEWAY),
     }

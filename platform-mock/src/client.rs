@@ -1,4 +1,5 @@
-//! A small JSON-over-HTTP/1.1 client on hyper, with connection pooling, for talking to banks.
+//! A small JSON-over-HTTP/1.1 client on hyper, with connection pooling, for talking to banks
+//! in the API's own body types (`testbed_core::wire`, which the bank's server writes too).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -6,6 +7,9 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use testbed_core::wire::ApiError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -43,12 +47,18 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn json(&self, url: &str) -> Result<serde_json::Value, ClientError> {
-        serde_json::from_slice(&self.body).map_err(|e| ClientError::Body {
+    /// The body as `R` for a 2xx, else as the API's one error shape.
+    pub fn typed<R: DeserializeOwned>(&self, url: &str) -> Result<Result<R, ApiError>, ClientError> {
+        let body = |e: serde_json::Error| ClientError::Body {
             url: url.into(),
             status: self.status.as_u16(),
             message: e.to_string(),
-        })
+        };
+        if self.status.is_success() {
+            serde_json::from_slice(&self.body).map(Ok).map_err(body)
+        } else {
+            serde_json::from_slice(&self.body).map(Err).map_err(body)
+        }
     }
 }
 
@@ -59,7 +69,7 @@ impl HttpClient {
         url: &str,
         token: Option<&str>,
         headers: &[(&str, &str)],
-        body: Option<&serde_json::Value>,
+        body: Option<Bytes>,
     ) -> Result<Answer, ClientError> {
         let mut req = Request::builder().method(method).uri(url);
         if let Some(t) = token {
@@ -71,7 +81,7 @@ impl HttpClient {
         let bytes = match body {
             Some(b) => {
                 req = req.header("content-type", "application/json");
-                Bytes::from(serde_json::to_vec(b).expect("JSON values serialise"))
+                b
             }
             None => Bytes::new(),
         };
@@ -94,14 +104,26 @@ impl HttpClient {
         Ok(Answer { status, retry_after, body })
     }
 
-    /// POST a JSON body and parse the JSON answer.
-    pub async fn post_json(
+    /// POSTs `body` and reads the answer: `R` for a 2xx, else the API's error.
+    pub async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         url: &str,
         token: Option<&str>,
-        body: &serde_json::Value,
-    ) -> Result<(StatusCode, serde_json::Value), ClientError> {
-        let a = self.send(Method::POST, url, token, &[], Some(body)).await?;
-        Ok((a.status, a.json(url)?))
+        body: &B,
+    ) -> Result<(StatusCode, Result<R, ApiError>), ClientError> {
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| ClientError::Request { url: url.into(), message: e.to_string() })?;
+        let a = self.send(Method::POST, url, token, &[], Some(Bytes::from(bytes))).await?;
+        Ok((a.status, a.typed(url)?))
+    }
+
+    /// GETs `url` and reads the answer: `R` for a 2xx, else the API's error.
+    pub async fn get<R: DeserializeOwned>(
+        &self,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, Result<R, ApiError>), ClientError> {
+        let a = self.send(Method::GET, url, token, &[], None).await?;
+        Ok((a.status, a.typed(url)?))
     }
 }

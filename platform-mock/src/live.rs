@@ -25,7 +25,6 @@ use crate::bank_metrics::{BankCounters, count_dropped_alerts, queue_figures, rea
 use crate::client::{ClientError, HttpClient};
 use crate::received::count_received;
 use crate::remote::HttpBanks;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +40,10 @@ use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
 use testbed_core::time::calendar_text;
+use testbed_core::wire::{
+    ApiError, ConsentBody, ConsentData, ConsentResponse, EventNotification, SubscriptionBody, SubscriptionData,
+    SubscriptionResponse,
+};
 use testbed_core::workload::{self, Abandoned, Delivery, EventType, FlowPlan, RequestError, Sources};
 
 pub struct LiveOptions {
@@ -479,23 +482,24 @@ async fn link_customers(
         while (next < linked || !pending.is_empty()) && !stop.load(Ordering::Relaxed) {
             while next < linked && pending.len() < LINKING_CONCURRENCY {
                 let (client, url, token, c) = (client.clone(), url.clone(), f.token.clone(), next);
-                pending.spawn(async move {
-                    (c, client.post_json(&url, Some(&token), &json!({"Data": {"CustomerId": c}})).await)
-                });
+                let body = ConsentBody {
+                    data: ConsentData {
+                        customer_id: c,
+                        permissions: None,
+                        transaction_from_date_time: None,
+                        transaction_to_date_time: None,
+                    },
+                };
+                pending.spawn(async move { (c, client.post::<_, ConsentResponse>(&url, Some(&token), &body).await) });
                 next += 1;
             }
             let Some(Ok((c, answer))) = pending.join_next().await else { continue };
-            if let Ok((status, v)) = answer
-                && status.is_success()
-                && let Some(t) = v["AccessToken"].as_str()
-            {
-                if let (Some(p), true) = (v["Data"]["Permissions"].as_array(), granted.is_empty()) {
-                    granted = p.iter().filter_map(|p| p.as_str().map(String::from)).collect();
+            if let Ok((_, Ok(ConsentResponse { access_token: Some(t), data }))) = answer {
+                if granted.is_empty() {
+                    granted = data.permissions.iter().map(|p| p.as_str().to_string()).collect();
                 }
-                if let Some(id) = v["Data"]["ConsentId"].as_str() {
-                    customers.insert(id.to_string(), c);
-                }
-                tokens[c as usize] = Some(t.to_string());
+                customers.insert(data.consent_id, c);
+                tokens[c as usize] = Some(t);
             }
         }
         access.push(tokens);
@@ -620,8 +624,8 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
             Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, workload::backoff(&r.cfg, attempt)),
             Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, workload::backoff(&r.cfg, attempt)),
             Ok(Ok(a)) => {
-                let code = serde_json::from_slice::<serde_json::Value>(&a.body).ok().map(|v| v["Code"].clone());
-                if code.as_ref().and_then(|c| c.as_str()) == Some("consent_revoked") {
+                let error = serde_json::from_slice::<ApiError>(&a.body).ok();
+                if error.is_some_and(|e| e.code == "consent_revoked") {
                     revoked.store(true, Ordering::Relaxed);
                 }
                 break Err(RequestError::Refused(a.status.as_u16().to_string()));
@@ -1030,17 +1034,12 @@ async fn read_revocations(
             continue;
         };
         let url = format!("{}/account-access-consents/{id}", urls[f.bank]);
-        let answer =
-            tokio::time::timeout(Duration::from_secs(2), client.send(hyper::Method::GET, &url, Some(token), &[], None));
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.get::<ConsentResponse>(&url, Some(token)));
         let revocation = match answer.await {
-            Ok(Ok(a)) if a.status.is_success() => {
-                serde_json::from_slice::<serde_json::Value>(&a.body).ok().and_then(|v| {
-                    let r = &v["Data"]["Revocation"];
-                    let clause = r["Clause"].as_str()?.to_string();
-                    let at = testbed_core::time::calendar_ms(r["At"].as_str()?).ok()?;
-                    Some((at, clause, r["Why"].as_str().unwrap_or_default().to_string()))
-                })
-            }
+            Ok(Ok((_, Ok(consent)))) => consent.data.revocation.and_then(|r| {
+                let at = testbed_core::time::calendar_ms(&r.at).ok()?;
+                Some((at, r.clause?, r.why))
+            }),
             _ => None,
         };
         out.push(revocation);
@@ -1098,14 +1097,11 @@ async fn subscribe_to_alerts(
     let record_latency = latency.clone();
     let on_notification: OnNotification = Arc::new(move |fi: usize, body: &[u8]| {
         let received = SystemTime::now();
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return };
-        let (Some(toe), Some(ledger)) = (v["TimeOfEventUnixMicros"].as_u64(), ledgers.get(fi)) else { return };
-        let Some(&customer) = v["ConsentId"].as_str().and_then(|id| consent_customers.get(fi)?.get(id)) else {
-            return;
-        };
-        let event = v["EventType"].as_str().and_then(EventType::parse);
-        let Some(&(_, kind, purpose)) = events[fi].iter().find(|(e, _, _)| Some(*e) == event) else { return };
-        let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(toe);
+        let Ok(event) = serde_json::from_slice::<EventNotification>(body) else { return };
+        let Some(ledger) = ledgers.get(fi) else { return };
+        let Some(&customer) = consent_customers.get(fi).and_then(|c| c.get(&event.consent_id)) else { return };
+        let Some(&(_, kind, purpose)) = events[fi].iter().find(|(e, _, _)| *e == event.event_type) else { return };
+        let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(event.time_of_event_unix_micros);
         let sim_ms = (start.elapsed().as_secs_f64() * scales[banks[fi]] * 1e3) as u64;
         count_received(ledger, body, sim_ms, customer, purpose);
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
@@ -1127,24 +1123,25 @@ async fn subscribe_to_alerts(
             }
             None => server.url(fi),
         };
-        let types: Vec<&str> = events.iter().map(|(e, _, _)| e.as_str()).collect();
-        let mut data = json!({"CallbackUrl": callback, "EventTypes": types});
-        // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those beyond
-        // twice the planned mean rate (room for the busy hours of the day), or 10 a second,
-        // whichever is more (a few a second are no flood, and Poisson bursts of them are common).
-        data["MaxEventsPerSecond"] = json!((2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32);
+        let data = SubscriptionData {
+            callback_url: callback,
+            event_types: Some(events.iter().map(|(e, _, _)| *e).collect()),
+            // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those
+            // beyond twice the planned mean rate (room for the busy hours of the day), or 10 a
+            // second, whichever is more (a few a second are no flood, and Poisson bursts of them
+            // are common).
+            max_events_per_second: Some((2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32),
+        };
         let url = format!("{}/event-subscriptions", urls[f.bank]);
-        let refused = match client.post_json(&url, Some(&f.token), &json!({ "Data": data })).await {
-            Ok((status, v)) if status.is_success() => match v["Data"]["EventSubscriptionId"].as_str() {
-                Some(id) => {
-                    subscriptions.push((format!("{url}/{id}"), f.token.clone()));
+        let refused =
+            match client.post::<_, SubscriptionResponse>(&url, Some(&f.token), &SubscriptionBody { data }).await {
+                Ok((_, Ok(subscription))) => {
+                    subscriptions.push((format!("{url}/{}", subscription.data.event_subscription_id), f.token.clone()));
                     continue;
                 }
-                None => RequestError::Refused("no_subscription_id".into()),
-            },
-            Ok((status, _)) => RequestError::Refused(status.as_u16().to_string()),
-            Err(_) => RequestError::Transport,
-        };
+                Ok((status, Err(_))) => RequestError::Refused(status.as_u16().to_string()),
+                Err(_) => RequestError::Transport,
+            };
         let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
         for (_, kind, _) in &events {
             l.entry((f.bank, *kind)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);

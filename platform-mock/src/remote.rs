@@ -5,13 +5,17 @@
 
 use crate::client::{ClientError, HttpClient};
 use crate::live::ClientTokens;
-use serde_json::json;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use testbed_core::SimTime;
 use testbed_core::negotiation::review::Verdict;
 use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
 use testbed_core::scenario::Scenario;
 use testbed_core::session::RemoteBanks;
+use testbed_core::wire::{
+    self, NegotiationAnswer, OfferBody, OpenBody, Opened, ReviewAnswer, ReviewDecision, TimeBody, WithdrawBody,
+};
 use tokio::runtime::Runtime;
 
 /// The banks of a scenario behind their base URLs, as the negotiation session sees them.
@@ -60,11 +64,11 @@ impl<'a> HttpBanks<'a> {
 
 impl HttpBanks<'_> {
     /// A negotiation move or review, with the token that covers it.
-    fn post(&mut self, url: &str, token: &str, body: serde_json::Value) -> Option<serde_json::Value> {
-        match self.rt.block_on(self.client.post_json(url, Some(token), &body)) {
-            Ok((status, v)) if status.is_success() => Some(v),
-            Ok((status, v)) => {
-                self.error.get_or_insert(format!("{url}: {status}: {v}"));
+    fn post<B: Serialize, R: DeserializeOwned>(&mut self, url: &str, token: &str, body: &B) -> Option<R> {
+        match self.rt.block_on(self.client.post(url, Some(token), body)) {
+            Ok((_, Ok(answer))) => Some(answer),
+            Ok((status, Err(e))) => {
+                self.error.get_or_insert(format!("{url}: {status}: {}: {}", e.code, e.message));
                 None
             }
             Err(e) => {
@@ -74,14 +78,14 @@ impl HttpBanks<'_> {
         }
     }
 
-    fn outcome(&self, v: &serde_json::Value) -> Option<OutcomeId> {
-        let labels = v.as_object()?;
+    fn outcome(&self, labels: Option<&wire::Outcome>) -> Option<OutcomeId> {
+        let labels = labels?;
         let space = &self.scenario.space;
         let choice: Option<Vec<usize>> = space
             .issues()
             .iter()
             .enumerate()
-            .map(|(i, issue)| space.option_index(i, labels.get(&issue.name)?.as_str()?))
+            .map(|(i, issue)| space.option_index(i, labels.get(&issue.name)?))
             .collect();
         space.outcome(&choice?).ok()
     }
@@ -115,11 +119,11 @@ impl RemoteBanks for HttpBanks<'_> {
                 self.error.get_or_insert(format!("no client token for platform `{platform}` at bank `{bank}`"));
                 return self.failed();
             };
-            let body = json!({"Platform": platform, "SimTimeMs": ms(now)});
-            let v = match self.rt.block_on(self.client.post_json(&url, Some(client), &body)) {
-                Ok((status, v)) if status.is_success() => v,
-                Ok((status, v)) if status.as_u16() == 401 || v["Code"] == "forbidden" => {
-                    let message = v["Message"].as_str().unwrap_or_default().to_string();
+            let body = OpenBody { platform: platform.to_string(), sim_time_ms: Some(ms(now)) };
+            let opened: Opened = match self.rt.block_on(self.client.post(&url, Some(client), &body)) {
+                Ok((_, Ok(opened))) => opened,
+                Ok((status, Err(e))) if status.as_u16() == 401 || e.code == "forbidden" => {
+                    let message = e.message;
                     let (platform, bank) = (platform.to_string(), bank.to_string());
                     self.refused.get_or_insert(ClientError::ClientTokenRefused {
                         url,
@@ -131,8 +135,8 @@ impl RemoteBanks for HttpBanks<'_> {
                     self.error.get_or_insert_with(|| "client token refused".into());
                     return self.failed();
                 }
-                Ok((status, v)) => {
-                    self.error.get_or_insert(format!("{url}: {status}: {v}"));
+                Ok((status, Err(e))) => {
+                    self.error.get_or_insert(format!("{url}: {status}: {}: {}", e.code, e.message));
                     return self.failed();
                 }
                 Err(e) => {
@@ -140,41 +144,36 @@ impl RemoteBanks for HttpBanks<'_> {
                     return self.failed();
                 }
             };
-            let (Some(id), Some(token)) = (v["NegotiationId"].as_str(), v["NegotiationToken"].as_str()) else {
-                self.error.get_or_insert(format!("{url}: no NegotiationId and NegotiationToken in {v}"));
-                return self.failed();
-            };
-            self.negotiations.insert(pair, RemoteNegotiation { bank: b, id: id.into(), token: token.into() });
+            let negotiation = RemoteNegotiation { bank: b, id: opened.negotiation_id, token: opened.negotiation_token };
+            self.negotiations.insert(pair, negotiation);
             if standing.is_none() {
                 // The bank opens: its opening offer came with the negotiation.
-                return v.get("BankOffer").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer);
+                return self.outcome(opened.bank_offer.as_ref()).map_or_else(|| self.failed(), Decision::Offer);
             }
         }
         let n = self.negotiations[&pair].clone();
         let Some(offer) = standing else { return self.failed() };
-        let labels: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
+        let outcome: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
         let url = format!("{}/negotiations/{}/offers", self.urls[n.bank], n.id);
-        let Some(v) = self.post(&url, &n.token, json!({"Outcome": labels, "SimTimeMs": ms(now)})) else {
+        let Some(answer) =
+            self.post::<_, NegotiationAnswer>(&url, &n.token, &OfferBody { outcome, sim_time_ms: Some(ms(now)) })
+        else {
             return self.failed();
         };
-        match v["Decision"].as_str() {
-            Some("counter") | Some("timeout") => {
-                v.get("Outcome").and_then(|o| self.outcome(o)).map_or_else(|| self.failed(), Decision::Offer)
+        match answer.decision {
+            wire::Decision::Counter | wire::Decision::Timeout => {
+                self.outcome(answer.outcome.as_ref()).map_or_else(|| self.failed(), Decision::Offer)
             }
-            Some("accept") => {
-                if let Some(t) = v["Agreement"]["Token"].as_str() {
-                    self.tokens.insert(pair, t.to_string());
+            wire::Decision::Accept => {
+                if let Some(a) = answer.agreement {
+                    self.tokens.insert(pair, a.token);
                 }
                 Decision::Accept
             }
-            Some("withdraw") => Decision::Withdraw(Withdrawal {
-                clause: v["Clause"].as_str().unwrap_or_default().into(),
-                reason: v["Reason"].as_str().unwrap_or_default().into(),
+            wire::Decision::Withdraw => Decision::Withdraw(Withdrawal {
+                clause: answer.clause.unwrap_or_default(),
+                reason: answer.reason.unwrap_or_default(),
             }),
-            _ => {
-                self.error.get_or_insert(format!("{url}: unexpected answer {v}"));
-                self.failed()
-            }
         }
     }
 
@@ -183,16 +182,16 @@ impl RemoteBanks for HttpBanks<'_> {
         match decision {
             Decision::Accept => {
                 let url = format!("{}/negotiations/{}/accept", self.urls[n.bank], n.id);
-                if let Some(v) = self.post(&url, &n.token, json!({"SimTimeMs": ms(now)}))
-                    && let Some(t) = v["Agreement"]["Token"].as_str()
-                {
-                    self.tokens.insert(pair, t.to_string());
+                let body = TimeBody { sim_time_ms: Some(ms(now)), after_incident: false };
+                if let Some(NegotiationAnswer { agreement: Some(a), .. }) = self.post(&url, &n.token, &body) {
+                    self.tokens.insert(pair, a.token);
                 }
             }
             Decision::Withdraw(w) => {
                 let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank], n.id);
-                let body = json!({"Clause": w.clause, "Reason": w.reason, "SimTimeMs": ms(now)});
-                self.post(&url, &n.token, body);
+                let body =
+                    WithdrawBody { clause: w.clause.clone(), reason: w.reason.clone(), sim_time_ms: Some(ms(now)) };
+                self.post::<_, NegotiationAnswer>(&url, &n.token, &body);
             }
             Decision::Offer(_) => {}
         }
@@ -218,18 +217,15 @@ impl RemoteBanks for HttpBanks<'_> {
             };
             (url, token)
         };
-        let body = json!({"SimTimeMs": ms(now), "AfterIncident": after_incident});
-        let Some(v) = self.post(&url, &token, body) else {
+        let body = TimeBody { sim_time_ms: Some(ms(now)), after_incident };
+        let Some(answer) = self.post::<_, ReviewAnswer>(&url, &token, &body) else {
             return Verdict::Continue;
         };
-        let w = || Withdrawal {
-            clause: v["Clause"].as_str().unwrap_or_default().into(),
-            reason: v["Reason"].as_str().unwrap_or_default().into(),
-        };
-        match v["Decision"].as_str() {
-            Some("withdraw") => Verdict::Withdraw(w()),
-            Some("revoke") => Verdict::Revoke(w()),
-            _ => Verdict::Continue,
+        let w = Withdrawal { clause: answer.clause.unwrap_or_default(), reason: answer.reason.unwrap_or_default() };
+        match answer.decision {
+            ReviewDecision::Withdraw => Verdict::Withdraw(w),
+            ReviewDecision::Revoke => Verdict::Revoke(w),
+            ReviewDecision::Continue => Verdict::Continue,
         }
     }
 }

@@ -11,15 +11,167 @@
 //! (`http::data`); `TransactionPage` is its shape, to read it (a test checks the two agree).
 //!
 //! This is the boundary only: the server converts these to and from domain values (`Desk`
-//! answers, `api` records) explicitly.
+//! answers) explicitly, and builds the records from its population under a grant.
+//! Pure data, like the rest of the core: no HTTP here.
 
-use crate::alerts::EventType;
-use crate::api::{AccountRecord, BalanceRecord, ConsentStatus, Permission, TransactionRecord};
+use crate::terms::{DataCategory, Field, FieldSet};
+use crate::workload::EventType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// An outcome of the negotiation space: issue name → option label.
 pub type Outcome = BTreeMap<String, String>;
+
+// ---------------------------------------------------------------------------------------------
+// Permissions, consent status and the records a response carries
+
+/// UK Open Banking permission codes, plus `ReadOffPlatformTransactions` for the one thing OB
+/// has no code for: transactions made outside the platform asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    ReadAccountsBasic,
+    ReadAccountsDetail,
+    ReadBalances,
+    ReadTransactionsBasic,
+    ReadTransactionsDetail,
+    ReadOffPlatformTransactions,
+    ReadPAN,
+    ReadParty,
+    /// Testbed extension for minimised designs: derived signals (balance band, fraud flag)
+    /// instead of raw data.
+    ReadDerivedSignals,
+}
+
+impl Permission {
+    /// The category a permission opens.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Permission::ReadAccountsBasic => DataCategory::AccountBasic,
+            Permission::ReadAccountsDetail => DataCategory::AccountNumbers,
+            Permission::ReadBalances => DataCategory::Balances,
+            Permission::ReadTransactionsBasic => DataCategory::TransactionsBasic,
+            Permission::ReadTransactionsDetail => DataCategory::TransactionsDetail,
+            Permission::ReadOffPlatformTransactions => DataCategory::OffPlatformTransactions,
+            Permission::ReadPAN => DataCategory::CardPan,
+            Permission::ReadParty => DataCategory::Identity,
+            Permission::ReadDerivedSignals => DataCategory::DerivedSignals,
+        }
+    }
+
+    /// The permission's code, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadAccountsBasic => "ReadAccountsBasic",
+            Permission::ReadAccountsDetail => "ReadAccountsDetail",
+            Permission::ReadBalances => "ReadBalances",
+            Permission::ReadTransactionsBasic => "ReadTransactionsBasic",
+            Permission::ReadTransactionsDetail => "ReadTransactionsDetail",
+            Permission::ReadOffPlatformTransactions => "ReadOffPlatformTransactions",
+            Permission::ReadPAN => "ReadPAN",
+            Permission::ReadParty => "ReadParty",
+            Permission::ReadDerivedSignals => "ReadDerivedSignals",
+        }
+    }
+
+    pub const ALL: [Permission; 9] = [
+        Permission::ReadAccountsBasic,
+        Permission::ReadAccountsDetail,
+        Permission::ReadBalances,
+        Permission::ReadTransactionsBasic,
+        Permission::ReadTransactionsDetail,
+        Permission::ReadOffPlatformTransactions,
+        Permission::ReadPAN,
+        Permission::ReadParty,
+        Permission::ReadDerivedSignals,
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentStatus {
+    AwaitingAuthorisation,
+    Authorised,
+    Rejected,
+    Revoked,
+}
+
+/// A transaction as the API returns it: every field optional, present only when granted.
+/// Fields in the alphabetical order of their JSON names, as a `serde_json::Value` writes them
+/// (so the typed and the value serialisation give the same bytes; see `wire`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_date_time_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud_flag: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_zip5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub transaction_id: String,
+}
+
+impl TransactionRecord {
+    /// The fields this record actually carries.
+    pub fn fields(&self) -> FieldSet {
+        let mut f = FieldSet::EMPTY;
+        let mut add = |present: bool, field| {
+            if present {
+                f = f.union(FieldSet::of(&[field]));
+            }
+        };
+        add(self.account_id.is_some(), Field::AccountId);
+        add(self.amount.is_some(), Field::TxnAmount);
+        add(self.booking_date_time_ms.is_some(), Field::TxnDate);
+        add(self.status.is_some(), Field::TxnStatus);
+        add(self.merchant_category.is_some(), Field::TxnCategory);
+        add(self.merchant_name.is_some(), Field::TxnMerchant);
+        add(self.place_zip5.is_some(), Field::TxnPlace);
+        add(self.fraud_flag.is_some(), Field::FraudFlag);
+        f
+    }
+}
+
+/// An account as the API returns it (fields in the alphabetical order of their JSON names).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountRecord {
+    pub account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_pan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_number: Option<String>,
+}
+
+/// A balance as the API returns it (fields in the alphabetical order of their JSON names).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalanceRecord {
+    pub account_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<String>,
+    /// A derived signal for minimised designs: `<1k`, `1k-10k`, `>=10k`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Errors and health
@@ -273,6 +425,34 @@ pub struct SubscriptionView {
     pub max_events_per_second: Option<u32>,
 }
 
+/// The body of one event notification the bank `POST`s to a subscription's callback (members
+/// in the alphabetical order of their JSON names).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventNotification {
+    pub consent_id: String,
+    pub data: EventData,
+    pub event_id: String,
+    pub event_subscription_id: String,
+    pub event_type: EventType,
+    /// When the booking that raised the event was made, on the machine's clock (bank and
+    /// platform share it: callbacks are on loopback), for the platform to time the delivery.
+    pub time_of_event_unix_micros: u64,
+}
+
+/// What an event carries: one list, named after the event (`FraudAlert`, `Balance` or
+/// `Transaction`), of one record with the fields the terms let out.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Vec<BalanceRecord>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraud_alert: Option<Vec<TransactionRecord>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<Vec<TransactionRecord>>,
+}
+
 /// `{"Self": "/..."}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SelfLink {
@@ -366,7 +546,6 @@ pub struct PageMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AccountRecord, BalanceRecord, TransactionRecord};
 
     /// The bytes of `value` serialised as it is, and through a `serde_json::Value` (which sorts
     /// keys, as the server's bodies were built before these types): equal when the fields are
