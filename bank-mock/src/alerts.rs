@@ -67,32 +67,67 @@ pub struct Subscription {
 }
 
 /// Checks that `url` is an `http://` URL on a loopback address (127.0.0.0/8 or `[::1]`): the
-/// bank never sends traffic off the machine. `Ok` is the address it names (port 80 when none is
-/// given); `Err` says what is allowed.
+/// bank never sends traffic off the machine. One spelling, the one openapi.json's pattern
+/// describes: `http://` then `127.a.b.c` (decimal, no leading zeros) or `[::1]`, an optional
+/// `:port` in 1..=65535 (no leading zeros), an optional `/path` and `?query` of RFC 3986
+/// characters (`%` only before two hex digits), no user, no fragment. `Ok` is the address it
+/// names (port 80 when none is given); `Err` says what is allowed.
 pub fn check_callback_url(url: &str) -> Result<SocketAddr, String> {
-    let allowed = "must be http://127.x.y.z[:port][/path] or http://[::1][:port][/path] (loopback only)";
+    let allowed =
+        "must be http://127.x.y.z[:port][/path][?query] or http://[::1][:port][/path][?query] (loopback only)";
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}` {allowed}"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (authority, path_and_query) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
     let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').ok_or_else(|| format!("`{url}` {allowed}"))?,
+        Some(v6) => v6
+            .split_once(']')
+            .map(|(h, p)| (&authority[..h.len() + 2], p))
+            .ok_or_else(|| format!("`{url}` {allowed}"))?,
         None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
     };
     let port = check_port(port).map_err(|_| format!("`{url}`: bad port; {allowed}"))?;
-    let ip: IpAddr = host.parse().map_err(|_| format!("`{url}`: host `{host}` is not an IP address; {allowed}"))?;
+    let ip: IpAddr = match host {
+        "[::1]" => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        _ => {
+            host.parse().map_err(|_| format!("`{url}`: host `{host}` is not an IPv4 address or `[::1]`; {allowed}"))?
+        }
+    };
     if !ip.is_loopback() {
         return Err(format!("`{url}`: {ip} is not a loopback address; {allowed}"));
     }
-    url.parse::<axum::http::Uri>().map_err(|e| format!("`{url}`: {e}; {allowed}"))?;
+    if !is_path_and_query(path_and_query) {
+        return Err(format!("`{url}`: path or query has a character outside RFC 3986's; {allowed}"));
+    }
     Ok(SocketAddr::new(ip, port))
 }
 
-/// `""` (port 80) or `":PORT"` with a port in 1..=65535.
+/// `""` (port 80) or `":PORT"` with a port in 1..=65535, in decimal without leading zeros.
 fn check_port(port: &str) -> Result<u16, ()> {
     match port.strip_prefix(':') {
         None if port.is_empty() => Ok(80),
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p.parse::<u16>().ok().filter(|&n| n > 0).ok_or(()),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0') => p.parse().map_err(|_| ()),
         _ => Err(()),
     }
+}
+
+/// Whether `text` is empty or an RFC 3986 `/path` and/or `?query`.
+fn is_path_and_query(text: &str) -> bool {
+    let (path, query) = text.split_at(text.find('?').unwrap_or(text.len()));
+    (path.is_empty() || path.starts_with('/'))
+        && is_rfc3986(path.as_bytes(), b"/")
+        && is_rfc3986(query.as_bytes(), b"/?")
+}
+
+/// Whether every byte is an RFC 3986 `pchar` (unreserved, sub-delims, `:`, `@`, a `%` and two
+/// hex digits) or one of `extra`.
+fn is_rfc3986(mut bytes: &[u8], extra: &[u8]) -> bool {
+    while let Some((&c, rest)) = bytes.split_first() {
+        bytes = match (c, rest) {
+            (b'%', [a, b, after @ ..]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => after,
+            _ if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&c) || extra.contains(&c) => rest,
+            _ => return false,
+        };
+    }
+    true
 }
 
 /// Whether a connection to `target` reaches a server listening on `listening`: same port, and
@@ -305,7 +340,14 @@ mod tests {
 
     #[test]
     fn only_loopback_http_callbacks_are_accepted() {
-        for ok in ["http://127.0.0.1:8080/events", "http://127.1.2.3", "http://[::1]:9/x?y=1", "http://127.0.0.1:1"] {
+        for ok in [
+            "http://127.0.0.1:8080/events",
+            "http://127.1.2.3",
+            "http://[::1]:9/x?y=1",
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:65535?a=/b?c",
+            "http://127.255.255.255/a%2Fb~!$&'()*+,;=:@",
+        ] {
             assert!(check_callback_url(ok).is_ok(), "{ok}");
         }
         assert_eq!(check_callback_url("http://127.1.2.3/x"), Ok(SocketAddr::from(([127, 1, 2, 3], 80))));
@@ -321,6 +363,27 @@ mod tests {
             "http://user@127.0.0.1/",
             "ftp://127.0.0.1/",
             "",
+        ] {
+            let e = check_callback_url(bad).expect_err(bad);
+            assert!(e.contains("loopback"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_callback_url_has_the_one_spelling_openapi_json_describes() {
+        for bad in [
+            "http://127.0.0.01/",
+            "http://127.256.0.1/",
+            "http://127.0.0.1:08/",
+            "http://127.0.0.1:/",
+            "http://[0:0:0:0:0:0:0:1]/",
+            "http://[::1/",
+            "http://127.0.0.1/a b",
+            "http://127.0.0.1/%zz",
+            "http://127.0.0.1/%2",
+            "http://127.0.0.1/é",
+            "http://127.0.0.1/{x}",
+            "http://127.0.0.1/#fragment",
         ] {
             let e = check_callback_url(bad).expect_err(bad);
             assert!(e.contains("loopback"), "{bad}: {e}");

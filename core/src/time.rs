@@ -69,24 +69,41 @@ pub enum CalendarError {
 }
 
 /// Ms after simulated time zero of an RFC 3339 date-time on the API's calendar: the inverse of
-/// [`calendar_text`], for the server reading queries and the client reading answers.
+/// [`calendar_text`], for the server reading queries and the client reading answers. One
+/// spelling, the one openapi.json's pattern describes: `YYYY-MM-DDThh:mm:ss[.f]Z`, UTC, with a
+/// fraction of 1 to 9 digits and no leap second; a valid date before day 0 is `BeforeEpoch`.
 pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
-    let bare = text.strip_suffix('Z').unwrap_or(text);
-    // One spelling: digits, `-`, `:`, `T` and a fraction's `.` before at most one `Z` (the weak
-    // parser alone lets trailing junk through).
-    if !bare.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'T' | b'.')) {
-        return Err(CalendarError::Syntax("only digits, `-`, `:`, `T`, `.` and one final `Z` are allowed".into()));
+    const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
+    let syntax = |what: &str| Err(CalendarError::Syntax(what.into()));
+    let b = text.as_bytes();
+    let Some(bare) = b.strip_suffix(b"Z") else { return syntax("it must end in `Z` (UTC)") };
+    let (head, fraction) = bare.split_at(bare.len().min(SHAPE.len()));
+    let shaped = head.len() == SHAPE.len()
+        && head.iter().zip(SHAPE).all(|(c, s)| if *s == b'0' { c.is_ascii_digit() } else { c == s });
+    if !shaped {
+        return syntax("the shape is YYYY-MM-DDThh:mm:ss[.fraction]Z");
+    }
+    if let Some(digits) = fraction.strip_prefix(b".") {
+        if !(1..=9).contains(&digits.len()) || !digits.iter().all(u8::is_ascii_digit) {
+            return syntax("a fraction of a second has 1 to 9 digits");
+        }
+    } else if !fraction.is_empty() {
+        return syntax("the shape is YYYY-MM-DDThh:mm:ss[.fraction]Z");
+    }
+    if &head[17..19] == b"60" {
+        return syntax("no leap second: seconds run to 59");
     }
     // RFC 3339 allows years from 0000; the parser starts at 1970. An earlier year is checked in
     // a stand-in year of the same leap-ness (so that 29 February is checked too), and is before
     // the calendar's start.
-    if let Some(year) = bare.get(..4).and_then(|y| y.parse::<u32>().ok()).filter(|y| *y < 1970) {
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let stand_in = format!("{}{}", if leap { "1972" } else { "1971" }, &bare[4..]);
-        humantime::parse_rfc3339_weak(&stand_in).map_err(|e| CalendarError::Syntax(e.to_string()))?;
+    let year: u32 = text[..4].parse().expect("four digits");
+    if year < 1970 {
+        let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+        let stand_in = format!("{}{}", if leap { "1972" } else { "1971" }, &text[4..]);
+        humantime::parse_rfc3339(&stand_in).map_err(|e| CalendarError::Syntax(e.to_string()))?;
         return Err(CalendarError::BeforeEpoch);
     }
-    let t = humantime::parse_rfc3339_weak(bare).map_err(|e| CalendarError::Syntax(e.to_string()))?;
+    let t = humantime::parse_rfc3339(text).map_err(|e| CalendarError::Syntax(e.to_string()))?;
     let unix = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| CalendarError::BeforeEpoch)?;
     let ms = unix.as_millis() as i128 - i128::from(CALENDAR_EPOCH_UNIX) * 1000;
     u64::try_from(ms).map_err(|_| CalendarError::BeforeEpoch)
@@ -132,6 +149,33 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(86_400 + 5)), "1d");
         assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn a_calendar_date_has_one_spelling_in_utc() {
+        assert_eq!(calendar_ms("2018-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(calendar_ms("2018-01-02T00:00:01.5Z"), Ok(86_401_500));
+        assert_eq!(calendar_ms("2018-01-01T00:00:00.000000001Z"), Ok(0));
+        assert_eq!(calendar_ms("9999-12-31T23:59:59Z").map(|ms| ms > 0), Ok(true));
+        assert_eq!(calendar_ms("2017-12-31T23:59:59Z"), Err(CalendarError::BeforeEpoch));
+        assert_eq!(calendar_ms("0000-02-29T00:00:00Z"), Err(CalendarError::BeforeEpoch));
+        for text in [
+            "2018-01-01T00:00:00",
+            "2018-01-01T00:00:00+00:00",
+            "2018-01-01T01:00:00+01:00",
+            "2018-01-01t00:00:00z",
+            "2018-01-01 00:00:00Z",
+            "2018-01-01T00:00:00.Z",
+            "2018-01-01T00:00:00.0000000001Z",
+            "2018-01-01T00:00:00ZZ",
+            "2018-12-31T23:59:60Z",
+            "2018-02-29T00:00:00Z",
+            "2018-1-01T00:00:00Z",
+            "+2018-01-01T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+        ] {
+            assert!(matches!(calendar_ms(text), Err(CalendarError::Syntax(_))), "{text}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 mod alerts;
+mod spelling;
 
 const PLATFORM: &str = "demo-platform";
 
