@@ -18,8 +18,10 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use testbed_core::scenario::Scenario;
 
 pub(super) async fn healthz() -> Response {
     healthz_response()
@@ -29,8 +31,29 @@ pub(super) fn healthz_response() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"Status":"ok"}"#).into_response()
 }
 
-pub(super) async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+pub(super) async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone()).into_response()
+}
+
+/// The OpenAPI document a server of `scenario` serves: `OPENAPI` with `Outcome` narrowed to the
+/// scenario's issues and their options, so that a client (or a schema-driven fuzzer) can tell a
+/// well-formed offer from the document alone. Members come out in sorted order.
+pub(super) fn openapi_document(scenario: &Scenario) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    let issues = scenario.space.issues();
+    let properties: serde_json::Map<String, serde_json::Value> =
+        issues.iter().map(|i| (i.name.clone(), json!({"type": "string", "enum": i.options}))).collect();
+    let example: serde_json::Map<String, serde_json::Value> =
+        issues.iter().map(|i| (i.name.clone(), json!(i.options[0]))).collect();
+    doc["components"]["schemas"]["Outcome"] = json!({
+        "type": "object",
+        "description": "One option label per issue of this server's scenario: every issue must be named, and nothing else.",
+        "properties": properties,
+        "required": issues.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        "additionalProperties": false,
+        "example": example,
+    });
+    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
 }
 
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {

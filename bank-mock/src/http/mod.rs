@@ -196,6 +196,8 @@ pub struct AppState {
     /// The address `serve` listens on, set when it starts: no callback may point there.
     listening: std::sync::OnceLock<std::net::SocketAddr>,
     limits: Limits,
+    /// `GET /openapi.json`: the document narrowed to this scenario (`metrics::openapi_document`).
+    openapi: Bytes,
 }
 
 /// Bounds on what clients can hold of the server.
@@ -231,6 +233,7 @@ impl AppState {
     ) -> Arc<AppState> {
         let desk = Desk::new(scenario.clone(), bank, secret);
         let rng = stream(scenario.seed, &format!("service/{}", scenario.banks[bank].name));
+        let openapi = metrics::openapi_document(&scenario).into();
         Arc::new(AppState {
             spec: desk.population().clone(),
             tokens: desk.tokens().clone(),
@@ -247,6 +250,7 @@ impl AppState {
             open_sends: OpenSends::default(),
             listening: std::sync::OnceLock::new(),
             limits,
+            openapi,
         })
     }
 
