@@ -153,3 +153,57 @@ async fn the_highest_page_the_document_allows_is_the_highest_the_server_takes() 
     assert_eq!(e["Path"], "page");
     api.check_openapi();
 }
+
+#[tokio::test]
+async fn max_events_per_second_is_taken_exactly_in_the_range_the_document_gives() {
+    let bank = Bank::start("demo-bank").await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    let doc = document();
+    let rate =
+        validator(&doc["components"]["schemas"]["EventSubscriptionRequestData"]["properties"]["MaxEventsPerSecond"]);
+    for n in [1u64, 2_147_483_647, 2_147_483_648, 4_294_967_295, 0, 4_294_967_296] {
+        let body = json!({"Data": {"CallbackUrl": "http://127.0.0.1:9/", "MaxEventsPerSecond": n}});
+        let r = api.post(&bank, "/event-subscriptions").bearer(&agreement).json(body).send().await;
+        if rate.is_valid(&json!(n)) {
+            assert_eq!(r.status, 201, "{n}: {}", r.text());
+            let id = r.json()["Data"]["EventSubscriptionId"].as_str().unwrap().to_string();
+            let r = api.delete(&bank, &format!("/event-subscriptions/{id}")).bearer(&agreement).send().await;
+            assert_eq!(r.status, 204, "{}", r.text());
+        } else {
+            assert_error(&r, 400, "invalid_body");
+        }
+    }
+    api.check_openapi();
+}
+
+#[test]
+fn every_integers_bounds_fit_its_format() {
+    // MaxEventsPerSecond once said `int32` with a maximum of 2^32 − 1: a fuzzer reading the
+    // format sent 2^31 as invalid and got 201.
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                let range = match m.get("format").and_then(Value::as_str) {
+                    Some("int32") => Some((i64::from(i32::MIN) as f64, i64::from(i32::MAX) as f64)),
+                    Some("int64") => Some((i64::MIN as f64, i64::MAX as f64)),
+                    _ => None,
+                };
+                if let Some((low, high)) = range {
+                    let fits = |key: &str| m.get(key).and_then(Value::as_f64).is_none_or(|b| (low..=high).contains(&b));
+                    if !fits("minimum") || !fits("maximum") {
+                        out.push(at.to_string());
+                    }
+                }
+                for (k, x) in m {
+                    walk(x, &format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{at}/{i}"), out)),
+            _ => {}
+        }
+    }
+    let mut misfits = Vec::new();
+    walk(&document(), "", &mut misfits);
+    assert!(misfits.is_empty(), "bounds outside the format: {misfits:?}");
+}
