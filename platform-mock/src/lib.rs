@@ -4,8 +4,9 @@
 //! (`live`, the `platform-mock run` command and `sim run --live`, with their shared flags in
 //! `live_args` and the banks' `/metrics` read in `bank_metrics`), the callback banks push fraud alerts to in
 //! live mode (`alerts`), the relay of an aggregator design live (`aggregator`), both on a small
-//! loopback server (`loopback`), and a load generator (`load`, the `platform-mock load` command) for
-//! open- and closed-model load on loopback.
+//! loopback server (`loopback`), a load generator (`load`, the `platform-mock load` command) for
+//! open- and closed-model load on loopback, and a callback receiver for trying a bank's pushed
+//! notifications by hand (`receive`, the `platform-mock receive` command).
 //!
 //! It is not a scheduler and owns no clock: its callers pass the time in (the virtual-time
 //! runner in `sim`, or the live driver, which turns wall time into send times).
@@ -18,6 +19,7 @@ pub mod live;
 pub mod live_args;
 pub mod load;
 mod loopback;
+pub mod receive;
 mod received;
 mod remote;
 

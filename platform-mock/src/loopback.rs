@@ -1,6 +1,7 @@
-//! A small hyper HTTP/1.1 server on 127.0.0.1:0 for the platform's own endpoints in live mode
-//! (the alert callback, the aggregator's relay): one task a connection, stopped when told,
-//! dropping connections still open. Bounded as bank-mock's server is: a client has
+//! A small hyper HTTP/1.1 server on loopback for the platform's own endpoints (the alert
+//! callback and the aggregator's relay in live mode, on 127.0.0.1:0; `platform-mock receive`, on
+//! the address it is given): one task a connection, stopped when told, dropping connections
+//! still open. Bounded as bank-mock's server is: a client has
 //! `HEADER_READ_TIMEOUT` to send a request head (and an idle keep-alive connection is closed
 //! after it), and at most `MAX_CONNECTIONS` are open at once (one more is closed at once).
 
@@ -9,6 +10,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -41,7 +43,17 @@ impl LoopbackServer {
         H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        LoopbackServer::listen(SocketAddr::from(([127, 0, 0, 1], 0)), handler).await
+    }
+
+    /// Listens on `addr` (the caller keeps it on loopback) and answers every request with
+    /// `handler`.
+    pub async fn listen<H, F>(addr: SocketAddr, handler: H) -> std::io::Result<LoopbackServer>
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let listener = TcpListener::bind(addr).await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

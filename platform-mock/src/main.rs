@@ -1,6 +1,8 @@
 //! `platform-mock`: `run` negotiates with bank servers and drives a scenario's workload against
-//! them (see `run_command`); `load` is an HTTP load generator on loopback (open or closed model).
+//! them (see `run_command`); `load` is an HTTP load generator on loopback (open or closed model);
+//! `receive` prints the notifications a bank pushes (see `receive_command`).
 
+mod receive_command;
 mod run_command;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,10 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Receive the notifications a bank pushes (fraud alerts, balance changes, transactions) on a
+    /// loopback address, answer each 202 and print it on one line (method, path, body), until
+    /// Ctrl-C or --max.
+    Receive(receive_command::ReceiveArgs),
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -58,6 +64,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let (url, rate, connections, duration, token, max_in_flight, threads) = match Cli::parse().command {
         Command::Run(args) => return run_command::main(args),
+        Command::Receive(args) => return receive_command::main(args),
         Command::Load { url, rate, connections, duration, token, max_in_flight, threads } => {
             (url, rate, connections, duration, token, max_in_flight, threads)
         }

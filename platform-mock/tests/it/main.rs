@@ -14,6 +14,7 @@ use testbed_core::scenario::{RequestKind, Scenario};
 mod alerts;
 mod faults;
 mod pace;
+mod receive;
 
 fn scenario_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
