@@ -4,7 +4,7 @@
 use super::{AppState, Failure, Reply, authenticate, calendar_ms, calendar_text, parse_body, path_param};
 use crate::api;
 use crate::desk::{CONSENTS_NEED, TokenKind};
-use crate::wire::{ConsentBody, ConsentResponse, ConsentView, Revocation};
+use crate::wire::{ConsentBody, ConsentData, ConsentResponse, ConsentView, Revocation};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -42,14 +42,24 @@ pub(super) async fn create_consent(
     // The token's kind too: a wrong token gets 403 whatever the body.
     token.must_be(TokenKind::Agreement, CONSENTS_NEED)?;
     let b: ConsentBody = parse_body(body)?;
-    let from = b
-        .data
+    let (from, to) = consent_window(&b.data)?;
+    let now = state.sim_now();
+    let (consent, access) =
+        state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
+    let body = ConsentResponse { access_token: Some(access), data: consent_wire(&consent, b.data.customer_id) };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The transaction window a consent request asks for, in calendar ms (either end open): 400
+/// for a date that is not RFC 3339 or is before day 0, or a window ending before it starts.
+pub fn consent_window(data: &ConsentData) -> Result<(Option<u64>, Option<u64>), Failure> {
+    let from = data
         .transaction_from_date_time
         .as_deref()
         .map(|t| calendar_ms(t, "Data.TransactionFromDateTime"))
         .transpose()?;
     let to =
-        b.data.transaction_to_date_time.as_deref().map(|t| calendar_ms(t, "Data.TransactionToDateTime")).transpose()?;
+        data.transaction_to_date_time.as_deref().map(|t| calendar_ms(t, "Data.TransactionToDateTime")).transpose()?;
     if let (Some(f), Some(t)) = (from, to)
         && f > t
     {
@@ -59,11 +69,7 @@ pub(super) async fn create_consent(
             Some("Data"),
         ));
     }
-    let now = state.sim_now();
-    let (consent, access) =
-        state.desk().create_consent(token, b.data.customer_id, b.data.permissions, (from, to), now)?;
-    let body = ConsentResponse { access_token: Some(access), data: consent_wire(&consent, b.data.customer_id) };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((from, to))
 }
 
 fn consent_id(id: &str) -> Result<u64, Failure> {

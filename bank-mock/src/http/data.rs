@@ -22,7 +22,9 @@ use testbed_core::population::{self, PopulationSpec};
 use testbed_core::terms::Field;
 use testbed_core::terms::Purpose;
 
-fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
+/// The purpose a data request is made for (`X-Purpose`), or the route's `default` without the
+/// header: 400 for an unknown purpose or a second header.
+pub fn purpose_header(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
     if headers.get_all("x-purpose").iter().nth(1).is_some() {
         return Err(Failure::bad(
             "invalid_header",
@@ -47,7 +49,7 @@ fn purpose(headers: &HeaderMap, default: Purpose) -> Result<Purpose, Failure> {
 }
 
 /// How much the request asks for (`X-Requested-Fields`): absent, or `*` for every field.
-fn asking(headers: &HeaderMap) -> Result<Asking, Failure> {
+pub fn asking_header(headers: &HeaderMap) -> Result<Asking, Failure> {
     let value = headers.get(Asking::HEADER).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     Asking::parse(value).ok_or_else(|| {
         Failure::bad(
@@ -125,8 +127,8 @@ fn json_response(body: Vec<u8>) -> Response {
 pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
     let headers = request.headers();
     service(&state, headers, |token| {
-        let purpose = purpose(headers, Purpose::CustomerService)?;
-        let asking = asking(headers)?;
+        let purpose = purpose_header(headers, Purpose::CustomerService)?;
+        let asking = asking_header(headers)?;
         let now = state.sim_now();
         let served = state.desk().serve_consent(token, Ask { resource: Resource::Accounts, purpose, asking }, now)?;
         let person = population::customer(&state.spec, served.customer);
@@ -152,8 +154,8 @@ pub(super) async fn balances(
     let account = path_param(path)?;
     let headers = request.headers();
     service(&state, headers, |token| {
-        let purpose = purpose(headers, Purpose::BalanceDisplay)?;
-        let asking = asking(headers)?;
+        let purpose = purpose_header(headers, Purpose::BalanceDisplay)?;
+        let asking = asking_header(headers)?;
         let now = state.sim_now();
         let served = state.desk().serve_consent(token, Ask { resource: Resource::Balances, purpose, asking }, now)?;
         if !account_belongs(&state.spec, served.customer, &account) {
@@ -193,50 +195,13 @@ pub(super) fn transactions_page(
     headers: &HeaderMap,
     token: Verified<'_>,
 ) -> Reply {
-    let purpose = purpose(headers, Purpose::Commerce)?;
-    let mut from = None;
-    let mut to = None;
-    let mut page = 1usize;
-    // application/x-www-form-urlencoded: names and values fully percent-decoded (and `+` is a
-    // space); borrowed, not copied, when there is nothing to decode.
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match &*k {
-            "fromBookingDateTime" => from = Some(calendar_ms(&v, "fromBookingDateTime")?),
-            "toBookingDateTime" => to = Some(calendar_ms(&v, "toBookingDateTime")?),
-            "page" => {
-                page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
-                    Failure::bad(
-                        "invalid_query",
-                        format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
-                        Some("page"),
-                    )
-                })?
-            }
-            other => {
-                return Err(Failure::bad(
-                    "invalid_query",
-                    format!(
-                        "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
-                    ),
-                    Some(other),
-                ));
-            }
-        }
-    }
+    let purpose = purpose_header(headers, Purpose::Commerce)?;
+    let query = TransactionsQuery::parse(query)?;
+    let page = query.page;
     let nowt = state.sim_now();
-    let to = to.unwrap_or(nowt.as_millis());
-    let from = from.unwrap_or(to.saturating_sub(30 * 86_400_000));
-    if from > to {
-        return Err(Failure::bad(
-            "invalid_query",
-            "fromBookingDateTime is after toBookingDateTime",
-            Some("fromBookingDateTime"),
-        ));
-    }
-    if to - from > 366 * 86_400_000 {
-        return Err(Failure::bad("invalid_query", "the window may span at most 366 days", Some("toBookingDateTime")));
-    }
-    let ask = Ask { resource: Resource::Transactions { from_ms: from, to_ms: to }, purpose, asking: asking(headers)? };
+    let (from, to) = query.window(nowt.as_millis())?;
+    let ask =
+        Ask { resource: Resource::Transactions { from_ms: from, to_ms: to }, purpose, asking: asking_header(headers)? };
     // The desk is locked twice, briefly: to decide (and count refusals), and to count what
     // was served; the page is built between and serialised after, unlocked.
     let served = state.desk().serve_consent(token, ask, nowt)?;
@@ -282,6 +247,72 @@ pub(super) fn transactions_page(
     let mut out = Vec::with_capacity(320 + 320 * slice.len());
     write_transaction_page(&mut out, api::transaction_views(&grant, account, slice), account, (from, to), page, pages);
     Ok(json_response(out))
+}
+
+/// The query of `GET /accounts/{account}/transactions`: the booking window's ends as given
+/// (calendar ms) and the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransactionsQuery {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub page: usize,
+}
+
+impl TransactionsQuery {
+    /// Parses a raw query: `fromBookingDateTime` and `toBookingDateTime` (RFC 3339) and `page`
+    /// (1 unless given); 400 for anything else or a value out of its range.
+    pub fn parse(query: Option<&str>) -> Result<TransactionsQuery, Failure> {
+        let mut parsed = TransactionsQuery { from_ms: None, to_ms: None, page: 1 };
+        // application/x-www-form-urlencoded: names and values fully percent-decoded (and `+` is
+        // a space); borrowed, not copied, when there is nothing to decode.
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*k {
+                "fromBookingDateTime" => parsed.from_ms = Some(calendar_ms(&v, "fromBookingDateTime")?),
+                "toBookingDateTime" => parsed.to_ms = Some(calendar_ms(&v, "toBookingDateTime")?),
+                "page" => {
+                    parsed.page = v.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p)).ok_or_else(|| {
+                        Failure::bad(
+                            "invalid_query",
+                            format!("page `{v}` is not a whole number in 1..={MAX_PAGE}"),
+                            Some("page"),
+                        )
+                    })?
+                }
+                other => {
+                    return Err(Failure::bad(
+                        "invalid_query",
+                        format!(
+                            "unknown query parameter `{other}` (allowed: fromBookingDateTime, toBookingDateTime, page)"
+                        ),
+                        Some(other),
+                    ));
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The window `(from, to)` in calendar ms: ending `now_ms` and 30 days long unless the
+    /// query says otherwise; 400 if it ends before it starts or spans more than 366 days.
+    pub fn window(&self, now_ms: u64) -> Result<(u64, u64), Failure> {
+        let to = self.to_ms.unwrap_or(now_ms);
+        let from = self.from_ms.unwrap_or(to.saturating_sub(30 * 86_400_000));
+        if from > to {
+            return Err(Failure::bad(
+                "invalid_query",
+                "fromBookingDateTime is after toBookingDateTime",
+                Some("fromBookingDateTime"),
+            ));
+        }
+        if to - from > 366 * 86_400_000 {
+            return Err(Failure::bad(
+                "invalid_query",
+                "the window may span at most 366 days",
+                Some("toBookingDateTime"),
+            ));
+        }
+        Ok((from, to))
+    }
 }
 
 /// Writes a transactions page: the bytes `serde_json` gives for the value

@@ -328,7 +328,15 @@ impl AppState {
 
 pub use crate::wire::ApiError;
 
-struct Failure {
+// The parsers of request input (headers, query, path ids, bodies) are public, here and below,
+// so that the fuzz targets in `fuzz/` run the server's own code.
+pub use consents::consent_window;
+pub use data::{TransactionsQuery, asking_header, purpose_header};
+pub use negotiation::parse_outcome;
+pub use subscriptions::subscription_request;
+
+/// A refused request: its status and the body in the one error shape.
+pub struct Failure {
     status: StatusCode,
     error: ApiError,
     retry_after: Option<Duration>,
@@ -345,6 +353,10 @@ impl Failure {
 
     fn bad(code: &str, message: impl Into<String>, path: Option<&str>) -> Failure {
         Failure::new(StatusCode::BAD_REQUEST, code, message, path)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -391,7 +403,13 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "invalid_body" };
         Failure::new(status, code, format!("request body: {e}"), None)
     })?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    parse_json(&bytes)
+}
+
+/// A JSON body read whole, parsed strictly (valid JSON, known fields, right types, nothing
+/// after the value): 400 `invalid_body` naming where it went wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error(&mut de)
 }
 
@@ -406,7 +424,8 @@ fn serde_path_to_error<T: DeserializeOwned>(
     Ok(value)
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
+/// The token of the `Authorization: Bearer` header, unchecked: 401 when there is none.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -421,22 +440,27 @@ fn authenticate<'h>(state: &AppState, headers: &'h HeaderMap) -> Result<Verified
     Ok(state.tokens.check(bearer(headers)?)?)
 }
 
-/// A body's `SimTimeMs` (int64 in openapi.json: at most `i64::MAX`), or the bank's clock now.
+/// A body's `SimTimeMs`, or the bank's clock now when it has none.
 fn sim_time(state: &AppState, ms: Option<u64>) -> Result<SimTime, Failure> {
-    match ms {
-        None => Ok(state.sim_now()),
-        Some(ms) if ms <= i64::MAX as u64 => Ok(SimTime::from_nanos(ms.saturating_mul(1_000_000))),
-        Some(ms) => Err(Failure::bad(
+    ms.map_or_else(|| Ok(state.sim_now()), sim_time_ms)
+}
+
+/// A body's `SimTimeMs` as simulated time: int64 in openapi.json, so at most `i64::MAX` (400
+/// naming it beyond).
+pub fn sim_time_ms(ms: u64) -> Result<SimTime, Failure> {
+    if ms > i64::MAX as u64 {
+        return Err(Failure::bad(
             "invalid_body",
             format!("SimTimeMs {ms} is beyond int64 (at most {})", i64::MAX),
             Some("SimTimeMs"),
-        )),
+        ));
     }
+    Ok(SimTime::from_nanos(ms.saturating_mul(1_000_000)))
 }
 
 /// A resource id in a path: a decimal number in its one spelling (no sign, no leading zero), or
 /// 404 naming `what`.
-fn resource_id(id: &str, what: &str) -> Result<u64, Failure> {
+pub fn resource_id(id: &str, what: &str) -> Result<u64, Failure> {
     let canonical = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
     canonical
         .then(|| id.parse().ok())
@@ -642,9 +666,14 @@ fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, Failu
 /// An empty body counts as `{}`.
 fn parse_optional_body<T: DeserializeOwned + Default>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
     match &body {
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
-        _ => parse_body(body),
+        Ok(bytes) => parse_optional_json(bytes),
+        Err(_) => parse_body(body),
     }
+}
+
+/// `parse_json`, with an empty (or all-whitespace) body counting as `{}`.
+pub fn parse_optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Failure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { parse_json(bytes) }
 }
 
 /// Reads a request's body whole within `Limits::body_read` (408 `body_timeout` otherwise), at

@@ -24,7 +24,9 @@ fn outcome_json(scenario: &Scenario, o: OutcomeId) -> BTreeMap<String, String> {
     scenario.space.describe(o).into_iter().collect()
 }
 
-fn parse_outcome(scenario: &Scenario, labels: &BTreeMap<String, String>) -> Result<OutcomeId, Failure> {
+/// The outcome of `scenario`'s space an offer's labels name: one option for every issue and no
+/// other issue (400 `invalid_outcome` naming the first that is wrong).
+pub fn parse_outcome(scenario: &Scenario, labels: &BTreeMap<String, String>) -> Result<OutcomeId, Failure> {
     let space = &scenario.space;
     let mut choice = Vec::new();
     for (i, issue) in space.issues().iter().enumerate() {

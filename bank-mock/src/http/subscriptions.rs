@@ -5,13 +5,14 @@
 use super::{AppState, Failure, Reply, authenticate, calendar_text, parse_body, path_param};
 use crate::alerts::{self, EventType, Subscription, check_callback_url};
 use crate::desk::{SUBSCRIPTIONS_NEED, TokenKind};
-use crate::wire::{SelfLink, SubscriptionBody, SubscriptionResponse, SubscriptionView};
+use crate::wire::{SelfLink, SubscriptionBody, SubscriptionData, SubscriptionResponse, SubscriptionView};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 fn subscription_wire(s: &Subscription) -> SubscriptionResponse {
@@ -27,6 +28,33 @@ fn subscription_wire(s: &Subscription) -> SubscriptionResponse {
     }
 }
 
+/// What a subscription request asks for, checked before the desk sees it: its event types
+/// (`fraud_alert` when omitted, never none), a rate of at least 1 if any, and the loopback
+/// address of its callback; 400 naming the member otherwise.
+pub fn subscription_request(data: &SubscriptionData) -> Result<(Vec<EventType>, SocketAddr), Failure> {
+    let event_types = data.event_types.clone().unwrap_or_else(|| vec![EventType::FraudAlert]);
+    if event_types.is_empty() {
+        return Err(Failure::bad(
+            "invalid_body",
+            "EventTypes is empty; omit it or name at least one of: fraud_alert, balance_change, transaction",
+            Some("Data.EventTypes"),
+        ));
+    }
+    if data.max_events_per_second == Some(0) {
+        return Err(Failure::bad(
+            "invalid_body",
+            "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
+            Some("Data.MaxEventsPerSecond"),
+        ));
+    }
+    let target = check_callback_url(&data.callback_url).map_err(|e| bad_callback_url(format!("CallbackUrl {e}")))?;
+    Ok((event_types, target))
+}
+
+fn bad_callback_url(message: String) -> Failure {
+    Failure::bad("invalid_callback_url", message, Some("Data.CallbackUrl"))
+}
+
 fn subscription_id(id: &str) -> Result<u64, Failure> {
     super::resource_id(id, "event subscription")
 }
@@ -40,27 +68,11 @@ pub(super) async fn create_subscription(
     let token = authenticate(&state, &headers)?;
     token.must_be(TokenKind::Agreement, SUBSCRIPTIONS_NEED)?;
     let b: SubscriptionBody = parse_body(body)?;
-    let event_types = b.data.event_types.unwrap_or_else(|| vec![EventType::FraudAlert]);
-    if event_types.is_empty() {
-        return Err(Failure::bad(
-            "invalid_body",
-            "EventTypes is empty; omit it or name at least one of: fraud_alert, balance_change, transaction",
-            Some("Data.EventTypes"),
-        ));
-    }
-    if b.data.max_events_per_second == Some(0) {
-        return Err(Failure::bad(
-            "invalid_body",
-            "MaxEventsPerSecond must be at least 1 (omit it for no limit)",
-            Some("Data.MaxEventsPerSecond"),
-        ));
-    }
-    let bad_url = |e: String| Failure::bad("invalid_callback_url", e, Some("Data.CallbackUrl"));
-    let target = check_callback_url(&b.data.callback_url).map_err(|e| bad_url(format!("CallbackUrl {e}")))?;
+    let (event_types, target) = subscription_request(&b.data)?;
     if let Some(&own) = state.listening.get()
         && alerts::reaches(target, own)
     {
-        return Err(bad_url(format!(
+        return Err(bad_callback_url(format!(
             "CallbackUrl `{}` is this bank's own address ({own}); the bank does not send notifications to itself",
             b.data.callback_url
         )));
