@@ -10,8 +10,10 @@ use charts::{
     AGREEMENT_COLOUR, BANK_COLOUR, BarSeries, Bars, Dance, DanceEnd, DanceOffer, Lanes, LegendEntry, Mark,
     NEUTRAL_COLOUR, PALETTE, PLATFORM_COLOUR, SENSITIVITY_COLOURS, Span, Swatch, WITHDRAWAL_COLOUR,
 };
+use minijinja::value::Serde;
 use minijinja::{Environment, Value};
 use plotters::style::RGBColor;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::report::{
@@ -29,7 +31,7 @@ pub fn render_html(report: &Report) -> Result<String, ReportError> {
     let mut env = Environment::new();
     env.add_template("report.html", TEMPLATE).map_err(|e| ReportError::Render(e.to_string()))?;
     let template = env.get_template("report.html").map_err(|e| ReportError::Render(e.to_string()))?;
-    let mut html = template.render(Value::from(page)).map_err(|e| ReportError::Render(e.to_string()))?;
+    let mut html = template.render(Value::from(Serde(page))).map_err(|e| ReportError::Render(e.to_string()))?;
     if !html.ends_with('\n') {
         html.push('\n');
     }
@@ -71,91 +73,6 @@ fn safe(html: String) -> Value {
     Value::from_safe_string(html)
 }
 
-/// A template object from named fields (minijinja is built without serde here).
-fn obj<const N: usize>(fields: [(&'static str, Value); N]) -> Value {
-    Value::from(BTreeMap::from(fields))
-}
-
-fn list<T: Into<Value>>(items: Vec<T>) -> Value {
-    items.into_iter().map(Into::into).collect()
-}
-
-impl From<Page> for Value {
-    fn from(p: Page) -> Value {
-        obj([
-            ("title", p.title.into()),
-            ("description", p.description.into()),
-            ("style", p.style),
-            ("meta", p.meta.into_iter().map(|(k, v)| list(vec![k, v])).collect()),
-            ("complete", p.complete.into()),
-            ("cards", list(p.cards)),
-            ("sentence", p.sentence.into()),
-            ("summary", p.summary.into()),
-            ("parties", p.parties.into()),
-            ("negotiations", list(p.negotiations)),
-            ("latency", p.latency.map(Value::from).into()),
-            ("exposure", p.exposure.map(Value::from).into()),
-            ("timeline_chart", p.timeline_chart),
-            ("timeline", list(p.timeline)),
-            ("platform_colour", p.platform_colour.into()),
-            ("bank_colour", p.bank_colour.into()),
-        ])
-    }
-}
-
-impl From<Card> for Value {
-    fn from(c: Card) -> Value {
-        obj([("label", c.label.into()), ("value", c.value.into()), ("tone", c.tone.into())])
-    }
-}
-
-impl From<Table> for Value {
-    fn from(t: Table) -> Value {
-        obj([("title", t.title.into()), ("header", list(t.header)), ("rows", t.rows.into_iter().map(list).collect())])
-    }
-}
-
-impl From<Section> for Value {
-    fn from(s: Section) -> Value {
-        obj([("charts", list(s.charts)), ("tables", list(s.tables))])
-    }
-}
-
-impl From<ChartView> for Value {
-    fn from(c: ChartView) -> Value {
-        obj([("id", c.id.into()), ("title", c.title.into()), ("note", c.note.into()), ("svg", c.svg)])
-    }
-}
-
-impl From<NegotiationView> for Value {
-    fn from(n: NegotiationView) -> Value {
-        obj([
-            ("anchor", n.anchor.into()),
-            ("pair", n.pair.into()),
-            ("kind", n.kind.into()),
-            ("headline", n.headline.into()),
-            ("facts", n.facts.into()),
-            ("chart", n.chart),
-            ("narration", list(n.narration)),
-            ("terms", n.terms.into()),
-            ("end", n.end.into()),
-            ("revocation", n.revocation.into()),
-        ])
-    }
-}
-
-impl From<NarrationRow> for Value {
-    fn from(r: NarrationRow) -> Value {
-        obj([("rounds", r.rounds.into()), ("when", r.when.into()), ("text", r.text)])
-    }
-}
-
-impl From<TimelineRow> for Value {
-    fn from(r: TimelineRow) -> Value {
-        obj([("when", r.when.into()), ("kind", r.kind.into()), ("subject", r.subject.into()), ("detail", r.detail)])
-    }
-}
-
 /// `messenger→citi-like` → `pair-messenger-citi-like`: an anchor that survives any name.
 fn anchor(prefix: &str, name: &str) -> String {
     let mut out = String::from(prefix);
@@ -174,6 +91,7 @@ fn css_colour(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
+#[derive(Serialize)]
 struct Page {
     title: String,
     description: String,
@@ -193,12 +111,14 @@ struct Page {
     bank_colour: String,
 }
 
+#[derive(Serialize)]
 struct Card {
     label: String,
     value: String,
     tone: &'static str,
 }
 
+#[derive(Serialize)]
 struct Table {
     title: String,
     header: Vec<String>,
@@ -211,11 +131,13 @@ impl From<TableView> for Table {
     }
 }
 
+#[derive(Serialize)]
 struct Section {
     charts: Vec<ChartView>,
     tables: Vec<Table>,
 }
 
+#[derive(Serialize)]
 struct ChartView {
     id: String,
     title: String,
@@ -223,6 +145,7 @@ struct ChartView {
     svg: Value,
 }
 
+#[derive(Serialize)]
 struct NegotiationView {
     anchor: String,
     pair: String,
@@ -236,12 +159,14 @@ struct NegotiationView {
     revocation: Option<Value>,
 }
 
+#[derive(Serialize)]
 struct NarrationRow {
     rounds: String,
     when: String,
     text: Value,
 }
 
+#[derive(Serialize)]
 struct TimelineRow {
     when: String,
     kind: String,
