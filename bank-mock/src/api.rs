@@ -552,7 +552,7 @@ pub fn balance_record(grant: &Grant, account_id: &str, cents: i64) -> BalanceRec
 
 /// The customer's checking balance record at the start of `day`.
 pub fn balance_for(grant: &Grant, spec: &PopulationSpec, customer: u64, day: u32) -> BalanceRecord {
-    let id = format!("chk-{}-{customer}", spec.bank);
+    let id = population::checking_id(&spec.bank, customer);
     balance_record(grant, &id, population::balance_cents(spec, customer, day))
 }
 

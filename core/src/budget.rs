@@ -290,6 +290,28 @@ impl Estimate {
     }
 }
 
+/// One line naming the first (platform, bank) pair that could link more customers than
+/// `max_customers` (under either consent mode: the terms are not known before the negotiation),
+/// for both front ends to refuse before anything is negotiated.
+pub fn too_many_customers(scenario: &Scenario, max_customers: u64) -> Option<String> {
+    use crate::terms::ConsentMode;
+    scenario.platforms.iter().enumerate().find_map(|(pi, p)| {
+        p.banks.iter().find_map(|&bi| {
+            let most = [ConsentMode::OptIn, ConsentMode::OptOut]
+                .into_iter()
+                .map(|mode| scenario.linked_customers(pi, bi, mode))
+                .max()
+                .unwrap_or(0);
+            (most > max_customers).then(|| {
+                format!(
+                    "--max-customers: {} may link {most} customers at {}, more than {max_customers}; a live run links each one (a consent each) before its data phase: raise --max-customers or lower banks[{}].population.customers",
+                    p.name, scenario.banks[bi].name, scenario.banks[bi].name
+                )
+            })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

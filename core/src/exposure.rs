@@ -331,6 +331,50 @@ pub struct ExposureSummary {
     pub last_disclosure_ms: Option<u64>,
 }
 
+/// What each agreement disclosed, per customer: the basis of `--export-exposed`.
+#[derive(Default)]
+pub struct Exposed {
+    /// (receiving party: a platform or an aggregator, bank, ledger).
+    flows: Vec<(String, usize, PairLedger)>,
+}
+
+impl Exposed {
+    /// Adds what `party` (a platform or an aggregator) received from `bank` under one agreement.
+    pub fn push(&mut self, party: String, bank: usize, ledger: PairLedger) {
+        self.flows.push((party, bank, ledger));
+    }
+
+    /// One row per exposed customer and agreement: who, the quasi-identifiers, and the number of
+    /// records disclosed in each category.
+    pub fn to_csv(&self, sc: &crate::scenario::Scenario) -> String {
+        let mut out = String::from("platform,bank,customer,zip5,date_of_birth,sex");
+        for c in DataCategory::ALL {
+            out.push(',');
+            out.push_str(c.as_str());
+        }
+        out.push('\n');
+        for (party, bank, ledger) in &self.flows {
+            let spec = sc.population_spec(*bank);
+            for (i, counts) in ledger.customer_counts().iter().enumerate() {
+                if counts.iter().all(|n| *n == 0) {
+                    continue;
+                }
+                let qi = quasi_identifiers(&spec, i as u64);
+                let sex = match qi.sex {
+                    crate::population::Sex::Female => "F",
+                    crate::population::Sex::Male => "M",
+                };
+                out.push_str(&format!("{},{},{i},{:05},{},{sex}", party, sc.banks[*bank].name, qi.zip5, qi.birth_date));
+                for n in counts {
+                    out.push_str(&format!(",{n}"));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub mod delay;
 pub mod exposure;
 pub mod latency;
 pub mod negotiation;
+pub mod pace;
 pub mod population;
 pub mod queue;
 pub mod report;

@@ -293,13 +293,23 @@ pub fn customer(spec: &PopulationSpec, index: u64) -> Customer {
         email,
         phone,
         checking: Account {
-            id: format!("chk-{}-{index}", spec.bank),
+            id: checking_id(&spec.bank, index),
             masked: masked(&checking),
             number: checking,
             routing: Some(bank.routing_number()),
         },
-        card: Account { id: format!("card-{}-{index}", spec.bank), masked: masked(&pan), number: pan, routing: None },
+        card: Account { id: card_id(&spec.bank, index), masked: masked(&pan), number: pan, routing: None },
     }
+}
+
+/// The id of customer `index`'s checking account at `bank`: `chk-{bank}-{index}`.
+pub fn checking_id(bank: &str, index: u64) -> String {
+    format!("chk-{bank}-{index}")
+}
+
+/// The id of customer `index`'s card account at `bank`: `card-{bank}-{index}`.
+pub fn card_id(bank: &str, index: u64) -> String {
+    format!("card-{bank}-{index}")
 }
 
 /// The quasi-identifiers of customer `index`, exactly `customer(spec, index).qi`, without

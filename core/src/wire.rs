@@ -14,10 +14,34 @@
 //! answers) explicitly, and builds the records from its population under a grant.
 //! Pure data, like the rest of the core: no HTTP here.
 
+use crate::population::{card_id, checking_id};
+use crate::scenario::RequestKind;
 use crate::terms::{DataCategory, Field, FieldSet};
+use crate::time::calendar_text;
 use crate::workload::EventType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The path (with its query) a data request of `kind` about `customer` takes at `bank`, sent
+/// `at_ms` into the bank's calendar: a transactions request asks for the `window` up to then
+/// (and the phase's first `window` before that much time has passed).
+pub fn data_path(kind: RequestKind, bank: &str, customer: u64, window: Duration, at_ms: u64) -> String {
+    match kind {
+        RequestKind::BalanceLookup => format!("/accounts/{}/balances", checking_id(bank, customer)),
+        RequestKind::Accounts => "/accounts".to_string(),
+        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
+            let window = window.as_millis() as u64;
+            let to = at_ms.max(window);
+            format!(
+                "/accounts/{}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+                card_id(bank, customer),
+                calendar_text(to - window),
+                calendar_text(to)
+            )
+        }
+    }
+}
 
 /// An outcome of the negotiation space: issue name → option label.
 pub type Outcome = BTreeMap<String, String>;

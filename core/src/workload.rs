@@ -312,6 +312,22 @@ pub struct FlowPlan<'a> {
     pub linked: u64,
 }
 
+impl<'a> FlowPlan<'a> {
+    /// The data phase of the agreement `platform`–`bank` on `terms` reached `at`: to the end of
+    /// the phase or the scenario, or `revoked_at` when known in advance (`data_window`), over the
+    /// customers the terms' consent mode links.
+    pub fn new(
+        scenario: &Scenario,
+        (platform, bank): (usize, usize),
+        terms: &'a Terms,
+        at: SimTime,
+        revoked_at: Option<SimTime>,
+    ) -> FlowPlan<'a> {
+        let linked = scenario.linked_customers(platform, bank, terms.consent_mode);
+        FlowPlan { platform, bank, terms, start: at, end: data_window(scenario, at, revoked_at).0, linked }
+    }
+}
+
 /// One request as a source raises it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arrival {

@@ -6,7 +6,7 @@
 //! seed. The data phase is real open-model load: requests leave at their scheduled (Poisson)
 //! times whether or not earlier ones have returned, and latency is measured from those intended
 //! times. Each bank's data phase is compressed into the run's `duration` as far as 80% of the
-//! bank's rate limit and `max_rate` requests per second in total allow (`pace`); a bank held
+//! bank's rate limit and `max_rate` requests per second in total allow (`testbed_core::pace`); a bank held
 //! back covers the first part of its phase, and the report says how much.
 //!
 //! Exposure is counted in one of two places, and the report says which: by the banks' own
@@ -32,17 +32,17 @@ use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::latency::LatencyRecorder;
+use testbed_core::pace::{Pace, PaceLimits, pace};
 use testbed_core::report::{
-    BankPaceRow, BankTally, DataPart, FlowTally, LatencyRow, LivePace, Mode, PaceBound, Report, Revocation, RunMeta,
+    BankPaceRow, BankTally, DataPart, FlowTally, LatencyRow, LivePace, Mode, Report, Revocation, RunMeta,
     TimelineEntry, Tool, assemble, data_report,
 };
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
-use testbed_core::time::calendar_text;
 use testbed_core::wire::{
     ApiError, ConsentBody, ConsentData, ConsentResponse, EventNotification, SubscriptionBody, SubscriptionData,
-    SubscriptionResponse,
+    SubscriptionResponse, data_path,
 };
 use testbed_core::workload::{self, Abandoned, Delivery, EventType, FlowPlan, RequestError, Sources};
 
@@ -59,9 +59,16 @@ pub struct LiveOptions {
     /// Most requests in flight at once; a request waiting for a slot still counts its latency
     /// from its intended send time.
     pub max_in_flight: usize,
-    /// Compress each bank's phase into `duration` even beyond `RATE_LIMIT_SHARE` of its rate
-    /// limit: an overload test.
+    /// Compress each bank's phase into `duration` even beyond the share of its rate limit and
+    /// capacity the platform plans to use (`testbed_core::pace`): an overload test.
     pub ignore_rate_limits: bool,
+}
+
+impl LiveOptions {
+    /// What the run allows the pace of its banks' data phases (`testbed_core::pace`).
+    pub fn pace_limits(&self) -> PaceLimits {
+        PaceLimits { duration: self.duration, max_rate: self.max_rate, ignore_rate_limits: self.ignore_rate_limits }
+    }
 }
 
 impl Default for LiveOptions {
@@ -117,7 +124,7 @@ pub fn run(
     }
     // Requests name customers the platform linked, one consent each: a run links them all
     // before the data phase, so that it sends the virtual run's schedule, up to a bound.
-    if let Some(why) = too_many_customers(&scenario, opts.max_customers) {
+    if let Some(why) = testbed_core::budget::too_many_customers(&scenario, opts.max_customers) {
         return Err(ClientError::Live(why));
     }
     for (pi, p) in scenario.platforms.iter().enumerate() {
@@ -257,164 +264,11 @@ pub fn run(
     Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
 }
 
-/// One line naming the first (platform, bank) pair that could link more customers than
-/// `max_customers` (under either consent mode: the terms are not known before the negotiation),
-/// for both front ends to refuse before anything is negotiated.
-pub fn too_many_customers(scenario: &Scenario, max_customers: u64) -> Option<String> {
-    use testbed_core::terms::ConsentMode;
-    scenario.platforms.iter().enumerate().find_map(|(pi, p)| {
-        p.banks.iter().find_map(|&bi| {
-            let most = [ConsentMode::OptIn, ConsentMode::OptOut]
-                .into_iter()
-                .map(|mode| scenario.linked_customers(pi, bi, mode))
-                .max()
-                .unwrap_or(0);
-            (most > max_customers).then(|| {
-                format!(
-                    "--max-customers: {} may link {most} customers at {}, more than {max_customers}; a live run links each one (a consent each) before its data phase: raise --max-customers or lower banks[{}].population.customers",
-                    p.name, scenario.banks[bi].name, scenario.banks[bi].name
-                )
-            })
-        })
-    })
-}
-
-/// How fast each bank's live data phase runs, and what set that speed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pace {
-    /// One per bank of the scenario, in its order.
-    pub banks: Vec<BankPace>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct BankPace {
-    /// Simulated seconds per wall-clock second.
-    pub scale: f64,
-    /// What bounds `scale`: the whole data phase fits in the run, `--max-rate`, or the bank's
-    /// own rate limit.
-    pub bound: PaceBound,
-}
-
 /// How long the tasks cut off at the end of the drain get to count themselves.
 const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a waiting source looks whether the run was stopped.
 const STOP_POLL: Duration = Duration::from_millis(50);
-
-/// Share of a bank's capacity (workers over the mean service time) the platform plans to use:
-/// at half of it a bank's queue stays short, so a live run measures its service rather than a
-/// queue the compression of time made.
-pub const CAPACITY_SHARE: f64 = 0.5;
-
-/// A bank's capacity in requests per second: its workers over its mean service time; `None`
-/// when service takes no time.
-pub fn capacity(bank: &testbed_core::scenario::Bank) -> Option<f64> {
-    let mean = bank.service.service_time.mean().as_secs_f64();
-    (mean > 0.0).then(|| f64::from(bank.service.workers) / mean)
-}
-
-/// Share of a bank's published rate limit the platform plans to use: the rest absorbs the
-/// Poisson bursts of open-model load, so that latency measures the bank's service and not a
-/// storm of 429s.
-pub const RATE_LIMIT_SHARE: f64 = 0.8;
-
-/// How much faster than simulated time each bank's live data phase runs, given the agreements
-/// reached, as `(platform, bank, terms)`. The scenario's data phase is compressed into
-/// `opts.duration`, unless that would send a bank more than `RATE_LIMIT_SHARE` of its rate limit
-/// (unless `opts.ignore_rate_limits`), or all banks together more than `opts.max_rate` requests
-/// per second; then those banks go as fast as that allows and the run covers the first part of
-/// their phase. Each bank has its own calendar, so a slow bank does not slow the others.
-pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &LiveOptions) -> Pace {
-    let n = scenario.banks.len();
-    let Some(data) = &scenario.data else {
-        return Pace { banks: vec![BankPace { scale: 1.0, bound: PaceBound::Phase }; n] };
-    };
-    let whole = data.duration.as_secs_f64() / opts.duration.as_secs_f64().max(1e-3);
-    // Requests, and pushed alerts, per simulated second at each bank: the rates the sources
-    // send (`workload::per_second`, only what the terms let a well-behaved platform send).
-    let mut pulled = vec![0.0; n];
-    let mut pushed = vec![0.0; n];
-    // Per aggregator platform: its pulls per simulated second at each bank, all relayed.
-    let mut relayed: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    for &(pi, bi, terms) in agreed {
-        let (platform, bank) = (&scenario.platforms[pi], &scenario.banks[bi]);
-        let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
-        for w in platform.workload.iter().filter(|w| workload::agreed(w, terms)) {
-            let rate = workload::per_second(w, bank, terms, linked);
-            match (workload::delivery(&platform.design, w.kind, true), &platform.design) {
-                (Delivery::Polled, Design::Aggregator(_)) => {
-                    pulled[bi] += rate;
-                    relayed.entry(pi).or_insert_with(|| vec![0.0; n])[bi] += rate;
-                }
-                (Delivery::Polled, _) => pulled[bi] += rate,
-                (Delivery::Pushed, _) => pushed[bi] += rate,
-            }
-        }
-    }
-    let mut banks: Vec<BankPace> = scenario
-        .banks
-        .iter()
-        .zip(&pulled)
-        .map(|(bank, offered)| {
-            let mut pace = BankPace { scale: whole, bound: PaceBound::Phase };
-            if opts.ignore_rate_limits || *offered <= 0.0 {
-                return pace;
-            }
-            // The tighter of the bank's rate limit and its capacity (workers over the mean
-            // service time), each at the share the platform plans to use.
-            let limits = [
-                bank.service.rate_limit.map(|(per_second, _)| (per_second * RATE_LIMIT_SHARE, PaceBound::RateLimit)),
-                capacity(bank).map(|c| (c * CAPACITY_SHARE, PaceBound::Capacity)),
-            ];
-            for (most, bound) in limits.into_iter().flatten() {
-                if offered * pace.scale > most {
-                    pace = BankPace { scale: most / offered, bound };
-                }
-            }
-            pace
-        })
-        .collect();
-    // An aggregator relays every request of its platform, at all its banks: the banks it
-    // relays to slow alike until it runs at `CAPACITY_SHARE` of its capacity.
-    if !opts.ignore_rate_limits {
-        for (pi, rates) in &relayed {
-            let Design::Aggregator(a) = &scenario.platforms[*pi].design else { continue };
-            let mean = a.service_time.mean().as_secs_f64();
-            let through: f64 = rates.iter().zip(&banks).map(|(r, b)| r * b.scale).sum();
-            if mean <= 0.0 || through <= 0.0 {
-                continue;
-            }
-            let most = f64::from(a.workers) / mean * CAPACITY_SHARE;
-            if through > most {
-                for (b, _) in banks.iter_mut().zip(rates).filter(|(_, r)| **r > 0.0) {
-                    *b = BankPace { scale: b.scale * most / through, bound: PaceBound::AggregatorCapacity };
-                }
-            }
-        }
-    }
-    // Within `max_rate`, the banks held to their own limits keep their pace and the others
-    // share what is left; if the limited ones alone exceed it, every bank slows alike.
-    let load = |limited: bool| -> f64 {
-        banks
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.bound.is_the_banks() == limited)
-            .map(|(i, b)| (pulled[i] + pushed[i]) * b.scale)
-            .sum()
-    };
-    let (limited, free) = (load(true), load(false));
-    if limited + free > opts.max_rate {
-        let (factor, slowed): (f64, fn(&BankPace) -> bool) = if limited < opts.max_rate {
-            ((opts.max_rate - limited) / free, |b| !b.bound.is_the_banks())
-        } else {
-            (opts.max_rate / (limited + free), |_| true)
-        };
-        for b in banks.iter_mut().filter(|b| slowed(b)) {
-            *b = BankPace { scale: b.scale * factor, bound: PaceBound::MaxRate };
-        }
-    }
-    Pace { banks }
-}
 
 struct LiveFlow {
     /// The negotiation's index in the session's report.
@@ -650,42 +504,9 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
     }
 }
 
-/// The URL a request of `kind` about `customer` goes to, `sim_ms` into the bank's calendar.
-fn request_url(
-    base: &str,
-    bank: &str,
-    item: &testbed_core::scenario::WorkloadItem,
-    customer: u64,
-    sim_ms: u64,
-) -> String {
-    match item.kind {
-        RequestKind::BalanceLookup => format!("{base}/accounts/chk-{bank}-{customer}/balances"),
-        RequestKind::Accounts => format!("{base}/accounts"),
-        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
-            let window = item.window.as_millis() as u64;
-            let to = sim_ms.max(window);
-            format!(
-                "{base}/accounts/card-{bank}-{customer}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
-                calendar_text(to - window),
-                calendar_text(to)
-            )
-        }
-    }
-}
-
 /// The simulated data phase of each live flow: the agreement's window, as the virtual run has it.
 fn flow_plans<'a>(scenario: &Scenario, flows: &'a [LiveFlow]) -> Vec<FlowPlan<'a>> {
-    flows
-        .iter()
-        .map(|f| FlowPlan {
-            platform: f.platform,
-            bank: f.bank,
-            terms: &f.terms,
-            start: f.start,
-            end: workload::data_window(scenario, f.start, None).0,
-            linked: scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode),
-        })
-        .collect()
+    flows.iter().map(|f| FlowPlan::new(scenario, (f.platform, f.bank), &f.terms, f.start, None)).collect()
 }
 
 /// The request schedule a live run draws for `flows`: one `Sources` per flow, since each bank
@@ -753,7 +574,7 @@ async fn load(
         .map(|(f, _)| (f.platform, f.bank, &f.terms))
         .collect();
     let paced: Vec<bool> = (0..scenario.banks.len()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
-    let pace = pace(scenario, &linked_flows, opts);
+    let pace = pace(scenario, &linked_flows, &opts.pace_limits());
     let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
     // Flows whose bank pushes events: fraud alerts always, every polled kind under a push design.
     let mut alert_flows = Vec::new();
@@ -897,7 +718,7 @@ async fn load(
                 };
                 let request = Send {
                     client: client.clone(),
-                    url: request_url(&base, &bank_name, item, a.customer, sim_ms),
+                    url: format!("{base}{}", data_path(a.kind, &bank_name, a.customer, item.window, sim_ms)),
                     token: access[fi][a.customer as usize].clone().expect("checked above"),
                     purpose: item.purpose,
                     over_fetch: a.over_fetch,

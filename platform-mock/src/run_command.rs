@@ -75,7 +75,7 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
         sc.seed = seed;
     }
     let opts = args.live.options().map_err(bad_input)?;
-    if let Some(why) = platform_mock::live::too_many_customers(&sc, opts.max_customers) {
+    if let Some(why) = testbed_core::budget::too_many_customers(&sc, opts.max_customers) {
         return Err(bad_input(why));
     }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;

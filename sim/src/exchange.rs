@@ -17,7 +17,7 @@ use bank_mock::serve::{self, Ask, Door, Entry};
 use rand::RngExt;
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::exposure::{PairLedger, UNICITY_SAMPLE};
+use testbed_core::exposure::{Exposed, PairLedger, UNICITY_SAMPLE};
 use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::{Admission, BankQueue};
@@ -239,17 +239,8 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
 /// The platforms' request schedule under `agreements`: every agreement's sources, drained in
 /// time order by the event loop (audits may end a flow's sources early).
 pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
-    let plans: Vec<FlowPlan<'_>> = agreements
-        .iter()
-        .map(|a| FlowPlan {
-            platform: a.platform,
-            bank: a.bank,
-            terms: &a.terms,
-            start: a.at,
-            end: workload::data_window(sc, a.at, a.revoked_at).0,
-            linked: sc.linked_customers(a.platform, a.bank, a.terms.consent_mode),
-        })
-        .collect();
+    let plans: Vec<FlowPlan<'_>> =
+        agreements.iter().map(|a| FlowPlan::new(sc, (a.platform, a.bank), &a.terms, a.at, a.revoked_at)).collect();
     Sources::new(sc, &plans, false)
 }
 
@@ -626,50 +617,11 @@ impl Phase<'_> {
         let (report, designs) = data_report(sc, &flows, &banks, latency, None);
         let mut exposed = Exposed::default();
         for f in self.flows {
-            exposed.flows.push((sc.platforms[f.platform].name.clone(), f.bank, f.ledger));
+            exposed.push(sc.platforms[f.platform].name.clone(), f.bank, f.ledger);
             if let (Design::Aggregator(a), Some((relay, _))) = (&sc.platforms[f.platform].design, f.relay) {
-                exposed.flows.push((a.name.clone(), f.bank, relay));
+                exposed.push(a.name.clone(), f.bank, relay);
             }
         }
         DataOutcome { exposed, report, revocations, timeline: self.timeline, designs }
-    }
-}
-
-/// What each agreement disclosed, per customer: the basis of `--export-exposed`.
-#[derive(Default)]
-pub struct Exposed {
-    /// (receiving party: a platform or an aggregator, bank, ledger).
-    flows: Vec<(String, usize, PairLedger)>,
-}
-
-impl Exposed {
-    /// One row per exposed customer and agreement: who, the quasi-identifiers, and the number of
-    /// records disclosed in each category.
-    pub fn to_csv(&self, sc: &Scenario) -> String {
-        let mut out = String::from("platform,bank,customer,zip5,date_of_birth,sex");
-        for c in DataCategory::ALL {
-            out.push(',');
-            out.push_str(c.as_str());
-        }
-        out.push('\n');
-        for (party, bank, ledger) in &self.flows {
-            let spec = sc.population_spec(*bank);
-            for (i, counts) in ledger.customer_counts().iter().enumerate() {
-                if counts.iter().all(|n| *n == 0) {
-                    continue;
-                }
-                let qi = population::quasi_identifiers(&spec, i as u64);
-                let sex = match qi.sex {
-                    population::Sex::Female => "F",
-                    population::Sex::Male => "M",
-                };
-                out.push_str(&format!("{},{},{i},{:05},{},{sex}", party, sc.banks[*bank].name, qi.zip5, qi.birth_date));
-                for n in counts {
-                    out.push_str(&format!(",{n}"));
-                }
-                out.push('\n');
-            }
-        }
-        out
     }
 }

@@ -142,7 +142,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 sc.seed = seed;
             }
             if let Some(why) =
-                live.then(|| platform_mock::live::too_many_customers(&sc, live_args.max_customers)).flatten()
+                live.then(|| testbed_core::budget::too_many_customers(&sc, live_args.max_customers)).flatten()
             {
                 return Err(SimError::Usage(why).into());
             }
@@ -156,7 +156,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
                 let report = sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop.clone())
                     .map_err(anyhow::Error::msg)?;
-                (report, sim::exchange::Exposed::default())
+                (report, testbed_core::exposure::Exposed::default())
             } else {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
                 sim::run_with_exposure(&sc)

@@ -1,7 +1,8 @@
 //! A virtual-time run: the negotiation session (in `testbed-core`), then the data phase under
 //! the agreements it reached (`exchange`), assembled into one report.
 
-use crate::exchange::{self, Exposed};
+use crate::exchange;
+use testbed_core::exposure::Exposed;
 use testbed_core::report::{DataPart, Mode, Report, RunMeta, Tool, assemble};
 use testbed_core::scenario::Scenario;
 use testbed_core::session::{Agreement, negotiate};

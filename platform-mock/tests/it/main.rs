@@ -26,7 +26,7 @@ fn load(name: &str) -> Scenario {
 
 /// The pace a live run will take: that of the agreements the in-process session reaches (the
 /// live negotiation reaches the same ones).
-fn expected_pace(scenario: &Scenario, opts: &platform_mock::live::LiveOptions) -> platform_mock::live::Pace {
+fn expected_pace(scenario: &Scenario, opts: &platform_mock::live::LiveOptions) -> testbed_core::pace::Pace {
     let session = testbed_core::session::negotiate(scenario, None);
     let agreed: Vec<_> = session
         .agreements
@@ -34,7 +34,7 @@ fn expected_pace(scenario: &Scenario, opts: &platform_mock::live::LiveOptions) -
         .filter(|(_, a)| a.revoked_at.is_none())
         .map(|(_, a)| (a.platform, a.bank, &a.terms))
         .collect();
-    platform_mock::live::pace(scenario, &agreed, opts)
+    testbed_core::pace::pace(scenario, &agreed, &opts.pace_limits())
 }
 
 /// One bank-mock per bank of `scenario` on 127.0.0.1:0, on a runtime of their own, each with a
@@ -42,7 +42,7 @@ fn expected_pace(scenario: &Scenario, opts: &platform_mock::live::LiveOptions) -
 /// their states, and the runtime (dropping it stops them).
 fn start_banks(
     scenario: &Arc<Scenario>,
-    pace: &platform_mock::live::Pace,
+    pace: &testbed_core::pace::Pace,
 ) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut urls = Vec::new();

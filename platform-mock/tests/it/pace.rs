@@ -2,8 +2,9 @@
 //! `--max-rate` and the banks' own rate limits allow.
 
 use crate::load;
-use platform_mock::live::{LiveOptions, Pace, RATE_LIMIT_SHARE};
+use platform_mock::live::LiveOptions;
 use std::time::Duration;
+use testbed_core::pace::{CAPACITY_SHARE, Pace, RATE_LIMIT_SHARE, capacity};
 use testbed_core::report::PaceBound;
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
 
@@ -106,11 +107,11 @@ fn an_overload_test_ignores_the_rate_limits_but_not_max_rate() {
 fn a_compressed_phase_beyond_half_a_banks_capacity_is_held_there_unless_overload_is_asked_for() {
     let scenario = load("design-direct.toml");
     let slow = scenario.bank_index("slow-bank").unwrap();
-    let capacity = platform_mock::live::capacity(&scenario.banks[slow]).expect("service takes time");
+    let capacity = capacity(&scenario.banks[slow]).expect("service takes time");
     let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
     assert_eq!(p.banks[slow].bound, PaceBound::Capacity, "{p:?}");
     let planned = offered(&scenario, slow) * p.banks[slow].scale;
-    let half = capacity * platform_mock::live::CAPACITY_SHARE;
+    let half = capacity * CAPACITY_SHARE;
     assert!((planned - half).abs() / half < 1e-9, "planned {planned}/s, half the capacity {half}/s");
     let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
     assert_eq!(pace(&scenario, &overload).banks[slow].bound, PaceBound::Phase);
@@ -127,7 +128,7 @@ fn the_banks_an_aggregator_relays_to_are_held_together_to_half_its_capacity() {
     let capacity = 1.0 / a.service_time.mean().as_secs_f64();
     let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
     let through: f64 = (0..scenario.banks.len()).map(|b| offered(&scenario, b) * p.banks[b].scale).sum();
-    let half = capacity * platform_mock::live::CAPACITY_SHARE;
+    let half = capacity * CAPACITY_SHARE;
     assert!((through - half).abs() / half < 1e-9, "relayed {through}/s, half its capacity {half}/s: {p:?}");
     assert!(p.banks.iter().all(|b| b.bound == PaceBound::AggregatorCapacity), "{p:?}");
     let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
