@@ -4,8 +4,8 @@
 //! `fraud_alert` row. A server that does not publish them gives `None` (shown as n/a).
 
 use crate::client::HttpClient;
-use crate::live::LatencyMap;
 use std::time::Duration;
+use testbed_core::report::LatencyTable;
 use testbed_core::scenario::RequestKind;
 use testbed_core::workload::RequestError;
 
@@ -70,10 +70,9 @@ pub(crate) fn parse_counters(text: &str, at: tokio::time::Instant) -> Option<Ban
 
 /// Alerts a bank dropped rather than send never reach the callback: they count in its
 /// fraud_alert row as sent and failed, by the bank's own count over the data phase.
-pub(crate) fn count_dropped_alerts(map: &mut LatencyMap, counters: &[Option<(BankCounters, BankCounters)>]) {
+pub(crate) fn count_dropped_alerts(table: &mut LatencyTable, counters: &[Option<(BankCounters, BankCounters)>]) {
     for (bank, counters) in counters.iter().enumerate() {
-        let (Some((before, after)), Some((sent, rec))) = (counters, map.get_mut(&(bank, RequestKind::FraudAlert)))
-        else {
+        let (Some((before, after)), Some(row)) = (counters, table.get_mut(bank, RequestKind::FraudAlert)) else {
             continue;
         };
         for (kind, n) in [
@@ -81,8 +80,8 @@ pub(crate) fn count_dropped_alerts(map: &mut LatencyMap, counters: &[Option<(Ban
             (RequestError::Dropped("max_events_per_second"), after.dropped_over_rate - before.dropped_over_rate),
         ] {
             let n = n.max(0.0) as u64;
-            *sent += n;
-            rec.errors_of(&kind, n);
+            row.requests += n;
+            row.recorder.errors_of(&kind, n);
         }
     }
 }
@@ -100,7 +99,7 @@ pub(crate) fn queue_figures((before, after): (BankCounters, BankCounters)) -> (f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testbed_core::latency::LatencyRecorder;
+    use testbed_core::SimTime;
 
     const METRICS: &str = "# HELP bank_workers Workers.\n# TYPE bank_workers gauge\nbank_workers{bank=\"b\"} 8\n\
         bank_requests_admitted_total{bank=\"b\"} 100\nbank_queue_wait_seconds_total{bank=\"b\"} 0.5\n\
@@ -124,17 +123,15 @@ mod tests {
         let at = tokio::time::Instant::now();
         let before = parse_counters(METRICS, at).unwrap();
         let after = BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, ..before };
-        let mut map = LatencyMap::new();
-        let mut received = LatencyRecorder::default();
-        received.record(Duration::from_millis(2));
-        map.insert((0, RequestKind::FraudAlert), (1, received));
+        let mut table = LatencyTable::new(2);
+        table.sent(0, RequestKind::FraudAlert, SimTime::ZERO).recorder.record(Duration::from_millis(2));
         // Bank 1 has no fraud_alert row (no subscription): nothing is added for it.
-        count_dropped_alerts(&mut map, &[Some((before, after)), Some((before, after))]);
-        let (sent, rec) = &map[&(0, RequestKind::FraudAlert)];
-        assert_eq!(*sent, 1 + 2 + 10);
-        let errors = rec.summary(Duration::from_secs(1)).errors;
+        count_dropped_alerts(&mut table, &[Some((before, after)), Some((before, after))]);
+        let row = table.get_mut(0, RequestKind::FraudAlert).expect("bank 0's row");
+        assert_eq!(row.requests, 1 + 2 + 10);
+        let errors = row.recorder.summary(Duration::from_secs(1)).errors;
         assert_eq!(errors.get("dropped:slow_callback"), Some(&2));
         assert_eq!(errors.get("dropped:max_events_per_second"), Some(&10));
-        assert_eq!(map.len(), 1);
+        assert_eq!(table.iter().count(), 1);
     }
 }

@@ -31,11 +31,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
-use testbed_core::latency::LatencyRecorder;
 use testbed_core::pace::{Pace, PaceLimits, pace};
 use testbed_core::report::{
-    BankPaceRow, BankTally, DataPart, FlowTally, LatencyRow, LivePace, Mode, Report, Revocation, RunMeta,
-    TimelineEntry, Tool, assemble, data_report,
+    BankPaceRow, BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, Report, Revocation,
+    RunMeta, TimelineEntry, Tool, assemble, data_report,
 };
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -167,7 +166,7 @@ pub fn run(
         let (latency, wall, pace) = (observed.latency, observed.wall, observed.pace);
         // Incomplete: interrupted, or some scheduled requests were abandoned (each row says how
         // many and why).
-        let abandoned: u64 = latency.values().map(|(_, r)| r.summary(wall).abandoned_total()).sum();
+        let abandoned: u64 = latency.iter().map(|(_, row)| row.recorder.summary(wall).abandoned_total()).sum();
         complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
         let interrupted = stop.load(Ordering::Relaxed);
         let (mut revocations, mut timeline, mut ended) = (Vec::new(), Vec::new(), Vec::new());
@@ -226,7 +225,7 @@ pub fn run(
                         Some((before, after)) => (after.admitted - before.admitted).max(0.0) as u64,
                         None => (latency.iter())
                             .filter(|((b, kind), _)| *b == bi && *kind != RequestKind::FraudAlert)
-                            .map(|(_, (_, r))| r.count())
+                            .map(|(_, row)| row.recorder.count())
                             .sum(),
                     },
                     mean_wait_ms: queue.map(|q| q.0),
@@ -235,14 +234,7 @@ pub fn run(
                 }
             })
             .collect();
-        let rows = (latency.iter())
-            .map(|((b, k), (n, rec))| LatencyRow {
-                bank: scenario.banks[*b].name.clone(),
-                kind: *k,
-                requests: *n,
-                latency: rec.summary(wall),
-            })
-            .collect();
+        let rows = latency.rows(&scenario, |_| wall);
         let live = LivePace {
             wall_ms: wall.as_millis() as u64,
             // The banks with data flowing: the others had nothing to pace.
@@ -281,12 +273,10 @@ struct LiveFlow {
     terms: testbed_core::terms::Terms,
 }
 
-pub(crate) type LatencyMap = BTreeMap<(usize, RequestKind), (u64, LatencyRecorder)>;
-
 /// What the platform saw in the data phase.
 struct Observed {
     /// Requests and latency per (bank, kind).
-    latency: LatencyMap,
+    latency: LatencyTable,
     /// Whether every request finished.
     finished: bool,
     /// Per flow: what the platform received, counted as the banks count disclosures.
@@ -364,18 +354,14 @@ async fn link_customers(
 }
 
 /// Requests and latency per (bank, kind), shared by the tasks that send them.
-type SharedLatency = Arc<Mutex<LatencyMap>>;
+type SharedLatency = Arc<Mutex<LatencyTable>>;
 
 /// Per flow: what the platform received, shared by the tasks that receive it.
 type SharedLedgers = Arc<Vec<Mutex<PairLedger>>>;
 
-fn with_row<T>(
-    latency: &SharedLatency,
-    key: (usize, RequestKind),
-    f: impl FnOnce(&mut (u64, LatencyRecorder)) -> T,
-) -> T {
+fn with_row<T>(latency: &SharedLatency, key: (usize, RequestKind), f: impl FnOnce(&mut LatencyTally) -> T) -> T {
     let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
-    f(l.entry(key).or_insert_with(|| (0, LatencyRecorder::default())))
+    f(l.row(key.0, key.1, SimTime::ZERO))
 }
 
 /// A scheduled request until it ends: if its task is dropped first (the drain ended, the run
@@ -390,9 +376,9 @@ struct Pending {
 }
 
 impl Pending {
-    fn end(mut self, f: impl FnOnce(&mut LatencyRecorder)) {
+    fn end(mut self, f: impl FnOnce(&mut testbed_core::latency::LatencyRecorder)) {
         self.ended = true;
-        with_row(&self.latency, self.key, |row| f(&mut row.1));
+        with_row(&self.latency, self.key, |row| f(&mut row.recorder));
     }
 }
 
@@ -406,7 +392,7 @@ impl Drop for Pending {
             } else {
                 Abandoned::Deadline
             };
-            with_row(&self.latency, self.key, |row| row.1.abandoned(why));
+            with_row(&self.latency, self.key, |row| row.recorder.abandoned(why));
         }
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -492,8 +478,8 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
             break Err(error);
         }
         with_row(&pending.latency, pending.key, |row| {
-            row.1.error(&error);
-            row.1.retried();
+            row.recorder.error(&error);
+            row.recorder.retried();
         });
         attempt += 1;
         tokio::time::sleep(wait).await;
@@ -552,7 +538,7 @@ async fn load(
     in_process: Option<&dyn InProcessBanks>,
 ) -> Observed {
     let client = HttpClient::default();
-    let latency: SharedLatency = Arc::new(Mutex::new(BTreeMap::new()));
+    let latency: SharedLatency = Arc::new(Mutex::new(LatencyTable::new(scenario.banks.len())));
     let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, &stop).await;
     // Per flow, one consent to read back after the phase: a bank's audit revokes them all.
     let probes: Vec<Option<(String, String)>> = consent_customers
@@ -686,7 +672,7 @@ async fn load(
                 let (_, a) = sources.next().expect("an arrival is due");
                 let item = &platform.workload[a.item];
                 let key = (bank, a.kind);
-                with_row(&latency, key, |row| row.0 += 1);
+                with_row(&latency, key, |row| row.requests += 1);
                 flow_requests[fi].fetch_add(1, Ordering::Relaxed);
                 let now = tokio::time::Instant::now();
                 let why = if stop.load(Ordering::Relaxed) {
@@ -703,7 +689,7 @@ async fn load(
                     None
                 };
                 if let Some(why) = why {
-                    with_row(&latency, key, |row| row.1.abandoned(why));
+                    with_row(&latency, key, |row| row.recorder.abandoned(why));
                     continue;
                 }
                 let sim_ms = t.since(flow_start).as_millis() as u64;
@@ -781,14 +767,14 @@ async fn load(
     let counters: Vec<_> =
         counters_before.iter().zip(read_counters(&client, urls).await).map(|(a, b)| a.zip(b)).collect();
     let revocations = read_revocations(&client, urls, flows, &probes).await;
-    let mut map = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
-    count_dropped_alerts(&mut map, &counters);
+    let mut table = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner()));
+    count_dropped_alerts(&mut table, &counters);
     let ledgers = Arc::try_unwrap(ledgers).unwrap_or_else(|shared| {
         // A request left in flight after the drain still holds the ledgers: copy them out.
         shared.iter().map(|l| Mutex::new(l.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect()
     });
     Observed {
-        latency: map,
+        latency: table,
         finished,
         ledgers,
         permissions,
@@ -928,9 +914,7 @@ async fn subscribe_to_alerts(
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
         flow_pushed[fi].fetch_add(1, Ordering::Relaxed);
         let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = l.entry((banks[fi], kind)).or_insert_with(|| (0, LatencyRecorder::default()));
-        entry.0 += 1;
-        entry.1.record(received.duration_since(booked).unwrap_or_default());
+        l.sent(banks[fi], kind, SimTime::ZERO).recorder.record(received.duration_since(booked).unwrap_or_default());
     });
     let server = CallbackServer::start(on_notification).await.ok()?;
     let mut subscriptions = Vec::new();
@@ -965,7 +949,7 @@ async fn subscribe_to_alerts(
             };
         let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
         for (_, kind, _) in &events {
-            l.entry((f.bank, *kind)).or_insert_with(|| (0, LatencyRecorder::default())).1.error(&refused);
+            l.row(f.bank, *kind, SimTime::ZERO).recorder.error(&refused);
         }
     }
     Some((server, Arc::new(subscriptions)))

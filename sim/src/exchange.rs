@@ -18,18 +18,17 @@ use rand::RngExt;
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::{Exposed, PairLedger, UNICITY_SAMPLE};
-use testbed_core::latency::LatencyRecorder;
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::report::{
-    BankTally, DataReport, DesignReport, FlowTally, LatencyRow, Revocation, TimelineEntry, data_report,
+    BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
 };
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
-use testbed_core::workload::{self, Arrival, Delivery, EndedBy, FlowPlan, RequestError, Sources, latency_slot};
+use testbed_core::workload::{self, Arrival, Delivery, EndedBy, FlowPlan, RequestError, Sources};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -118,9 +117,8 @@ struct Phase<'a> {
     flows: Vec<Flow>,
     sources: Sources,
     banks: Vec<Bank>,
-    /// Per (bank, request kind), indexed by `latency_slot`: requests sent, the recorder, and
-    /// the span of time they covered.
-    latency: Vec<Option<(u64, LatencyRecorder, SimTime, SimTime)>>,
+    /// Per (bank, request kind): requests sent, their latency, and the span of time they covered.
+    latency: LatencyTable,
     timeline: Vec<TimelineEntry>,
     scratch: Vec<Transaction>,
     /// Per platform: its aggregator's queue, for aggregator designs.
@@ -141,7 +139,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             .enumerate()
             .map(|(i, _)| Bank { spec: sc.population_spec(i), door: Door::new(sc, i) })
             .collect(),
-        latency: vec![None; sc.banks.len() * RequestKind::ALL.len()],
+        latency: LatencyTable::new(sc.banks.len()),
         timeline: Vec::new(),
         scratch: Vec::new(),
         aggregators: sc
@@ -263,9 +261,7 @@ impl Phase<'_> {
             pushed: None,
             deferred: false,
         };
-        self.latency[latency_slot(flow.bank, a.kind)]
-            .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
-            .0 += 1;
+        self.latency.sent(flow.bank, a.kind, now);
         self.send(now, req);
     }
 
@@ -356,9 +352,9 @@ impl Phase<'_> {
             let gave_up = req.sent + client.timeout;
             self.failed(gave_up, req, RequestError::Timeout, workload::backoff(client, u32::from(req.attempt)));
         } else {
-            let entry = self.latency[latency_slot(bank_i, item.kind)].as_mut().expect("created at arrival");
-            entry.1.record(back.since(req.intended));
-            entry.3 = entry.3.max(back);
+            let row = self.latency.row(bank_i, item.kind, req.intended);
+            row.recorder.record(back.since(req.intended));
+            row.last = row.last.max(back);
         }
     }
 
@@ -401,8 +397,8 @@ impl Phase<'_> {
     fn failed(&mut self, at: SimTime, req: Req, kind: RequestError, wait: Duration) {
         let client = &self.sc.platforms[self.flows[req.flow as usize].platform].client;
         if workload::may_retry(client, u32::from(req.attempt)) {
-            let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
-            let rec = &mut self.latency[slot].as_mut().expect("created at arrival").1;
+            let (bank, item_kind) = (self.flows[req.flow as usize].bank, self.item(&req).kind);
+            let rec = &mut self.latency.row(bank, item_kind, req.intended).recorder;
             rec.error(&kind);
             rec.retried();
             let retry = Req { attempt: req.attempt + 1, ..req };
@@ -413,8 +409,8 @@ impl Phase<'_> {
     }
 
     fn final_error(&mut self, req: Req, kind: RequestError) {
-        let slot = latency_slot(self.flows[req.flow as usize].bank, self.item(&req).kind);
-        self.latency[slot].as_mut().expect("created at arrival").1.error(&kind);
+        let (bank, item_kind) = (self.flows[req.flow as usize].bank, self.item(&req).kind);
+        self.latency.row(bank, item_kind, req.intended).recorder.error(&kind);
     }
 
     /// Counts what a served request disclosed, in the platform's ledger and, under an
@@ -540,9 +536,7 @@ impl Phase<'_> {
             }
             flow.requests += 1;
             flow.pushed += 1;
-            self.latency[latency_slot(bank_i, kind)]
-                .get_or_insert_with(|| (0, LatencyRecorder::default(), now, now))
-                .0 += 1;
+            self.latency.sent(bank_i, kind, now);
         }
         let rng = &mut self.flows[fi].rng;
         let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
@@ -569,9 +563,9 @@ impl Phase<'_> {
             Err(refusal) => self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Ok(grant) => {
                 self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
-                let entry = self.latency[latency_slot(bank_i, kind)].as_mut().expect("created at the first attempt");
-                entry.1.record(delivered.since(req.intended));
-                entry.3 = entry.3.max(delivered);
+                let row = self.latency.row(bank_i, kind, req.intended);
+                row.recorder.record(delivered.since(req.intended));
+                row.last = row.last.max(delivered);
             }
         }
     }
@@ -605,15 +599,7 @@ impl Phase<'_> {
                 utilisation: Some(b.door.utilisation()),
             })
             .collect();
-        let latency = (self.latency.iter().enumerate())
-            .filter_map(|(slot, entry)| entry.as_ref().map(|e| (slot, e)))
-            .map(|(slot, (requests, rec, first, last))| LatencyRow {
-                bank: sc.banks[workload::slot_key(slot).0].name.clone(),
-                kind: workload::slot_key(slot).1,
-                requests: *requests,
-                latency: rec.summary(last.since(*first)),
-            })
-            .collect();
+        let latency = self.latency.rows(sc, |row| row.last.since(row.first));
         let (report, designs) = data_report(sc, &flows, &banks, latency, None);
         let mut exposed = Exposed::default();
         for f in self.flows {

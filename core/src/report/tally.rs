@@ -4,12 +4,15 @@
 //! the flow, bank and design rows, so a figure means the same in virtual and live reports.
 
 use super::{BankDataRow, DataReport, DesignReport, FlowReport, LatencyRow, LivePace};
+use crate::SimTime;
 use crate::exposure::{ExposureSummary, FieldValues, PairLedger};
+use crate::latency::LatencyRecorder;
 use crate::population::GENERATOR_VERSION;
-use crate::scenario::{Design, Scenario};
+use crate::scenario::{Design, RequestKind, Scenario};
 use crate::terms::Terms;
-use crate::workload::EndedBy;
+use crate::workload::{EndedBy, latency_slot, slot_key};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// One agreement's data phase as its driver saw it.
 pub struct FlowTally<'a> {
@@ -39,6 +42,73 @@ pub struct BankTally {
     pub mean_wait_ms: Option<f64>,
     pub mean_in_system: Option<f64>,
     pub utilisation: Option<f64>,
+}
+
+/// Requests and their latency per (bank, request kind), kept one way by both drivers: the
+/// report's latency table before it is summarised.
+#[derive(Clone, Debug, Default)]
+pub struct LatencyTable {
+    /// By `workload::latency_slot`; a row exists once a request of its kind was sent.
+    slots: Vec<Option<LatencyTally>>,
+}
+
+/// One row of a [`LatencyTable`].
+#[derive(Clone, Debug, Default)]
+pub struct LatencyTally {
+    /// Requests sent (first attempts, and pushed deliveries).
+    pub requests: u64,
+    /// Answers, errors, retries and abandoned requests.
+    pub recorder: LatencyRecorder,
+    /// When the row's first request was sent and its last answer came (virtual time; the live
+    /// driver summarises over its wall-clock span instead).
+    pub first: SimTime,
+    pub last: SimTime,
+}
+
+impl LatencyTable {
+    /// An empty table for `banks` banks (rows for more are made as needed).
+    pub fn new(banks: usize) -> LatencyTable {
+        LatencyTable { slots: vec![None; banks * RequestKind::ALL.len()] }
+    }
+
+    /// The row of (`bank`, `kind`), made empty if no request of it was sent yet, with its
+    /// span starting `at`.
+    pub fn row(&mut self, bank: usize, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
+        let slot = latency_slot(bank, kind);
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, None);
+        }
+        self.slots[slot].get_or_insert_with(|| LatencyTally { first: at, last: at, ..LatencyTally::default() })
+    }
+
+    /// A request of `kind` to `bank` is sent `at`.
+    pub fn sent(&mut self, bank: usize, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
+        let row = self.row(bank, kind, at);
+        row.requests += 1;
+        row
+    }
+
+    /// The row of (`bank`, `kind`), if a request of it was sent.
+    pub fn get_mut(&mut self, bank: usize, kind: RequestKind) -> Option<&mut LatencyTally> {
+        self.slots.get_mut(latency_slot(bank, kind))?.as_mut()
+    }
+
+    /// Every row, by bank and then kind.
+    pub fn iter(&self) -> impl Iterator<Item = ((usize, RequestKind), &LatencyTally)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(slot, row)| Some((slot_key(slot), row.as_ref()?)))
+    }
+
+    /// The report's latency rows, each summarised over the span `span` gives it.
+    pub fn rows(&self, sc: &Scenario, span: impl Fn(&LatencyTally) -> Duration) -> Vec<LatencyRow> {
+        (self.iter())
+            .map(|((bank, kind), row)| LatencyRow {
+                bank: sc.banks[bank].name.clone(),
+                kind,
+                requests: row.requests,
+                latency: row.recorder.summary(span(row)),
+            })
+            .collect()
+    }
 }
 
 /// The data report, and the designs other than the direct pull, from the drivers' tallies.
