@@ -171,6 +171,30 @@ pub fn may_retry(client: &ClientConfig, attempt: u32) -> bool {
     attempt < client.retries
 }
 
+/// What the platform does after attempt `attempt` (0 for the first) failed with `error`: the
+/// wait before it tries again, or `None` to give up. A refusal is final; a rate limit waits as
+/// long as the bank said (`retry_after`); timeouts, outages, server and connection errors back
+/// off; nothing is retried past the client's `retries`. One rule for both drivers.
+pub fn retry_wait(
+    client: &ClientConfig,
+    attempt: u32,
+    error: &RequestError,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    if !may_retry(client, attempt) {
+        return None;
+    }
+    match error {
+        RequestError::RateLimited => Some(retry_after.unwrap_or_else(|| backoff(client, attempt))),
+        RequestError::Timeout
+        | RequestError::ServerError
+        | RequestError::Unavailable
+        | RequestError::Transport
+        | RequestError::Connect => Some(backoff(client, attempt)),
+        RequestError::Refused(_) | RequestError::Dropped(_) | RequestError::Status(_) => None,
+    }
+}
+
 /// Why a request (or one of its attempts) failed, as reports name it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RequestError {
@@ -561,6 +585,11 @@ mod tests {
         assert_eq!(backoff(&client, 2), Duration::from_millis(400));
         assert!(backoff(&client, 200) >= Duration::from_secs(1));
         assert!(may_retry(&client, 1) && !may_retry(&client, 2));
+        let limited = RequestError::RateLimited;
+        assert_eq!(retry_wait(&client, 0, &limited, Some(Duration::from_secs(3))), Some(Duration::from_secs(3)));
+        assert_eq!(retry_wait(&client, 1, &RequestError::Unavailable, None), Some(Duration::from_millis(200)));
+        assert_eq!(retry_wait(&client, 0, &RequestError::Refused("403".into()), None), None, "a refusal is final");
+        assert_eq!(retry_wait(&client, 2, &RequestError::Timeout, None), None, "no retries left");
     }
 
     #[test]

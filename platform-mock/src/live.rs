@@ -453,30 +453,30 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
             r.client.send(hyper::Method::GET, &r.url, Some(&r.token), &headers, None),
         )
         .await;
-        let (error, wait) = match answer {
+        let (error, retry_after) = match answer {
             Ok(Ok(a)) if a.status.is_success() => {
                 count_received(&r.ledger[r.flow], &a.body, r.sim_ms, r.customer, r.purpose);
                 break Ok(());
             }
             Ok(Ok(a)) if a.status.as_u16() == 429 => {
-                (RequestError::RateLimited, Duration::from_secs(a.retry_after.unwrap_or(1)))
+                (RequestError::RateLimited, Some(Duration::from_secs(a.retry_after.unwrap_or(1))))
             }
-            Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, workload::backoff(&r.cfg, attempt)),
-            Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, workload::backoff(&r.cfg, attempt)),
+            Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, None),
+            Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, None),
             Ok(Ok(a)) => {
                 let error = serde_json::from_slice::<ApiError>(&a.body).ok();
                 if error.is_some_and(|e| e.code == "consent_revoked") {
                     revoked.store(true, Ordering::Relaxed);
                 }
-                break Err(RequestError::Refused(a.status.as_u16().to_string()));
+                (RequestError::Refused(a.status.as_u16().to_string()), None)
             }
-            Ok(Err(_)) => (RequestError::Transport, workload::backoff(&r.cfg, attempt)),
-            Err(_) => (RequestError::Timeout, workload::backoff(&r.cfg, attempt)),
+            Ok(Err(_)) => (RequestError::Transport, None),
+            Err(_) => (RequestError::Timeout, None),
         };
         drop(slot);
-        if !workload::may_retry(&r.cfg, attempt) {
+        let Some(wait) = workload::retry_wait(&r.cfg, attempt, &error, retry_after) else {
             break Err(error);
-        }
+        };
         with_row(&pending.latency, pending.key, |row| {
             row.recorder.error(&error);
             row.recorder.retried();

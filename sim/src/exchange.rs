@@ -315,19 +315,17 @@ impl Phase<'_> {
         let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
             Entry::Unavailable { .. } => {
                 let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                let wait = workload::backoff(client, u32::from(req.attempt));
-                return self.failed(back, req, RequestError::Unavailable, wait);
+                return self.failed(back, req, RequestError::Unavailable, None);
             }
             Entry::RateLimited { retry_after } => {
                 let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                return self.failed(back, req, RequestError::RateLimited, retry_after);
+                return self.failed(back, req, RequestError::RateLimited, Some(retry_after));
             }
             Entry::Served { finish, .. } => finish,
         };
         let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
-            let wait = workload::backoff(client, u32::from(req.attempt));
-            return self.failed(back, req, RequestError::ServerError, wait);
+            return self.failed(back, req, RequestError::ServerError, None);
         }
         let resource = match item.kind {
             RequestKind::Accounts => Resource::Accounts,
@@ -350,7 +348,7 @@ impl Phase<'_> {
         if timed_out {
             // The platform gave up before the answer came; the data had left the bank anyway.
             let gave_up = req.sent + client.timeout;
-            self.failed(gave_up, req, RequestError::Timeout, workload::backoff(client, u32::from(req.attempt)));
+            self.failed(gave_up, req, RequestError::Timeout, None);
         } else {
             let row = self.latency.row(bank_i, item.kind, req.intended);
             row.recorder.record(back.since(req.intended));
@@ -392,11 +390,11 @@ impl Phase<'_> {
         decision
     }
 
-    /// An attempt failed with `kind`; the response reached the platform at `at`. Retry after
-    /// `wait` if retries remain.
-    fn failed(&mut self, at: SimTime, req: Req, kind: RequestError, wait: Duration) {
+    /// An attempt failed with `kind`; the response reached the platform at `at`, naming
+    /// `retry_after` for a rate limit. Retried as `workload::retry_wait` says.
+    fn failed(&mut self, at: SimTime, req: Req, kind: RequestError, retry_after: Option<Duration>) {
         let client = &self.sc.platforms[self.flows[req.flow as usize].platform].client;
-        if workload::may_retry(client, u32::from(req.attempt)) {
+        if let Some(wait) = workload::retry_wait(client, u32::from(req.attempt), &kind, retry_after) {
             let (bank, item_kind) = (self.flows[req.flow as usize].bank, self.item(&req).kind);
             let rec = &mut self.latency.row(bank, item_kind, req.intended).recorder;
             rec.error(&kind);
@@ -527,7 +525,7 @@ impl Phase<'_> {
         let fi = req.flow as usize;
         let kind = self.item(&req).kind;
         let purpose = self.item(&req).purpose;
-        let (bank_i, platform_i) = (self.flows[fi].bank, self.flows[fi].platform);
+        let bank_i = self.flows[fi].bank;
         let service = &sc.banks[bank_i].service;
         if req.attempt == 0 && !req.deferred {
             let flow = &mut self.flows[fi];
@@ -552,8 +550,7 @@ impl Phase<'_> {
         };
         let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng);
         if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
-            let backoff = workload::backoff(&sc.platforms[platform_i].client, u32::from(req.attempt));
-            return self.failed(delivered, req, RequestError::ServerError, backoff);
+            return self.failed(delivered, req, RequestError::ServerError, None);
         }
         // What the pushed kind arrives as, as the live pusher sends it; account look-ups are
         // always pulled (`workload::delivery`), so every pushed kind has an event.
