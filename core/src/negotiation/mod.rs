@@ -4,6 +4,7 @@
 mod negotiator;
 mod preferences;
 mod protocol;
+pub mod quality;
 pub mod review;
 mod space;
 mod strategy;
