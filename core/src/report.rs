@@ -147,6 +147,49 @@ pub struct NegotiationReport {
     pub offers: u32,
     pub transcript: Vec<TranscriptEntry>,
     pub revocation: Option<Revocation>,
+    /// The outcome space in the utility plane, as the sides' preferences stood at the end.
+    #[serde(default)]
+    pub outcome_space: Option<OutcomeSpaceReport>,
+}
+
+/// A negotiation's outcome space in the utility plane (`negotiation::quality`, NegMAS's
+/// definitions): points are `[platform utility, bank utility]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeSpaceReport {
+    /// Outcomes of the space, and those both sides may agree to (no clause broken, each at or
+    /// above its reservation value).
+    pub outcomes: u32,
+    pub agreeable: u32,
+    /// Each side's reservation value as the disagreement point has it (raised to its lowest
+    /// utility where it lies below).
+    pub disagreement: [f64; 2],
+    /// Each side's best utility over the space.
+    pub ideal: [f64; 2],
+    /// The Pareto frontier of the agreeable outcomes, by platform utility ascending.
+    pub frontier: Vec<[f64; 2]>,
+    pub nash: Vec<[f64; 2]>,
+    /// NegMAS's `kalai`: the egalitarian point (greatest smallest gain).
+    pub kalai: Vec<[f64; 2]>,
+    pub kalai_smorodinsky: Vec<[f64; 2]>,
+    pub max_welfare: Option<f64>,
+}
+
+impl From<&crate::negotiation::quality::OutcomeSpace> for OutcomeSpaceReport {
+    fn from(space: &crate::negotiation::quality::OutcomeSpace) -> Self {
+        use crate::negotiation::quality::Point;
+        let xy = |p: &Point| [p.platform, p.bank];
+        OutcomeSpaceReport {
+            outcomes: space.outcomes,
+            agreeable: space.rational,
+            disagreement: xy(&space.disagreement),
+            ideal: xy(&space.ideal),
+            frontier: space.frontier.iter().map(|(p, _)| xy(p)).collect(),
+            nash: space.nash.iter().map(xy).collect(),
+            kalai: space.kalai.iter().map(xy).collect(),
+            kalai_smorodinsky: space.kalai_smorodinsky.iter().map(xy).collect(),
+            max_welfare: (!space.frontier.is_empty()).then_some(space.max_welfare),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,6 +208,9 @@ pub struct Outcome {
     pub terms: Option<BTreeMap<String, String>>,
     pub utility_platform: Option<f64>,
     pub utility_bank: Option<f64>,
+    /// Agreements: how good the deal was (`NegotiationReport::outcome_space`).
+    #[serde(default)]
+    pub quality: Option<crate::negotiation::quality::AgreementQuality>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,12 +505,43 @@ pub fn render_markdown(report: &Report) -> String {
         if let (Some(c), Some(r)) = (&o.clause, &o.reason) {
             let _ = writeln!(md, "Clause `{c}`: {r}.");
         }
+        if let Some(line) = quality_line(n) {
+            let _ = writeln!(md, "{line}");
+        }
         if let Some(r) = &n.revocation {
             let _ = writeln!(md, "Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason);
         }
         let _ = writeln!(md);
     }
     md
+}
+
+/// How good the deal was, in one line for report.md and report.html: the agreement's
+/// optimality (NegMAS's measures) and each side's advantage, or for a negotiation without one
+/// what was there to agree on.
+pub fn quality_line(n: &NegotiationReport) -> Option<String> {
+    let space = n.outcome_space.as_ref()?;
+    let point = |p: &[f64; 2]| format!("({:.3}, {:.3})", p[0], p[1]);
+    let room = format!(
+        "{} of {} outcomes agreeable to both, {} on the Pareto frontier",
+        space.agreeable,
+        space.outcomes,
+        space.frontier.len()
+    );
+    Some(match (&n.outcome.quality, space.nash.first()) {
+        (Some(q), _) => format!(
+            "Deal quality: Pareto {:.3}, Nash {:.3}, Kalai {:.3}, Kalai–Smorodinsky {:.3}, welfare {:.3}; advantage over reservation: platform {:+.3}, bank {:+.3} ({room}).",
+            q.pareto_optimality,
+            q.nash_optimality,
+            q.kalai_optimality,
+            q.ks_optimality,
+            q.max_welfare_optimality,
+            q.advantage_platform,
+            q.advantage_bank
+        ),
+        (None, Some(nash)) => format!("No deal, though {room}; the Nash point was {}.", point(nash)),
+        (None, None) => format!("No deal was possible: {room}."),
+    })
 }
 
 /// `report.json` exactly as written: pretty JSON and a final newline.

@@ -9,6 +9,7 @@
 //! and reach the same outcomes for the same seed.
 
 use crate::SimTime;
+use crate::negotiation::quality::{OutcomeSpace, Point};
 use crate::negotiation::review::{Standing, Verdict, review, review_after_incident};
 use crate::negotiation::{
     Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
@@ -474,7 +475,9 @@ impl<'a> World<'a> {
                 terms: None,
                 utility_platform: None,
                 utility_bank: None,
+                quality: None,
             };
+            let space = OutcomeSpace::new(p.platform_agent.preferences(), p.bank_agent.preferences());
             match protocol.end() {
                 None => {
                     self.timeline.push(TimelineEntry {
@@ -491,8 +494,13 @@ impl<'a> World<'a> {
                     outcome.time_to_outcome_ms = since(*at);
                     outcome.by = Some(*accepted_by);
                     outcome.terms = Some(outcome_map(&sc.platforms[p.platform].preferences, *o));
-                    outcome.utility_platform = Some(p.platform_agent.preferences().utility(*o));
-                    outcome.utility_bank = Some(p.bank_agent.preferences().utility(*o));
+                    let agreed = Point {
+                        platform: p.platform_agent.preferences().utility(*o),
+                        bank: p.bank_agent.preferences().utility(*o),
+                    };
+                    outcome.utility_platform = Some(agreed.platform);
+                    outcome.utility_bank = Some(agreed.bank);
+                    outcome.quality = space.quality(agreed);
                 }
                 Some(End::Withdrawal { by, withdrawal, round, at }) => {
                     outcome.kind = OutcomeKind::Withdrawal;
@@ -520,6 +528,7 @@ impl<'a> World<'a> {
                 offers: protocol.offers(),
                 transcript: std::mem::take(&mut self.pairs[i].transcript),
                 revocation: self.pairs[i].revocation.clone(),
+                outcome_space: Some((&space).into()),
             });
         }
         let space = &sc.space;

@@ -437,10 +437,12 @@ mod tests {
                 terms: None,
                 utility_platform: None,
                 utility_bank: None,
+                quality: None,
             },
             offers: 3,
             transcript: Vec::new(),
             revocation: None,
+            outcome_space: None,
         }
     }
 

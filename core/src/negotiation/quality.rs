@@ -21,6 +21,7 @@
 //! Ties within `EPS` are all kept, as NegMAS keeps them. Pure: utilities in, figures out.
 
 use super::{OutcomeId, Preferences};
+use serde::{Deserialize, Serialize};
 
 /// Utilities within this of the best are ties (NegMAS's default `eps`).
 pub const EPS: f64 = 1e-12;
@@ -66,8 +67,9 @@ pub struct OutcomeSpace {
     pub max_welfare: f64,
 }
 
-/// An agreement measured against its outcome space.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// An agreement measured against its outcome space (in `report.json` under each agreement's
+/// `outcome.quality`, these key names).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgreementQuality {
     pub pareto_optimality: f64,
     pub nash_optimality: f64,

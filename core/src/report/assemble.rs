@@ -110,10 +110,12 @@ mod tests {
                 terms: None,
                 utility_platform: None,
                 utility_bank: None,
+                quality: None,
             },
             offers: 2,
             transcript: Vec::new(),
             revocation,
+            outcome_space: None,
         }
     }
 

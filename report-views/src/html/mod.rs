@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::report::{
     Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, TimelineKind, data_tables, ms, narrate,
-    summary_row, summary_sentences, terms_line,
+    quality_line, summary_row, summary_sentences, terms_line,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -156,6 +156,8 @@ struct NegotiationView {
     narration: Vec<NarrationRow>,
     terms: Option<String>,
     end: Option<Value>,
+    /// How good the deal was (`report::quality_line`).
+    quality: Option<String>,
     revocation: Option<Value>,
 }
 
@@ -392,6 +394,7 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
             .collect(),
         terms: o.terms.as_ref().map(|t| terms_line(&report.issues, t)),
         end,
+        quality: quality_line(n),
         revocation: n.revocation.as_ref().map(|r| {
             safe(inline_code(&format!("Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason)))
         }),
