@@ -510,6 +510,8 @@ enum StrategyName {
     TimeBased,
     Hardliner,
     TitForTat,
+    Aspiration,
+    Micro,
 }
 
 #[derive(Deserialize)]
@@ -521,6 +523,7 @@ struct PlatformWire {
     trust: f64,
     strategy: StrategyName,
     exponent: Option<f64>,
+    accepting_exponent: Option<f64>,
     reservation: f64,
     deadline_rounds: Option<u32>,
     #[serde(default, with = "crate::serde_duration::option")]
@@ -574,6 +577,7 @@ struct PolicyWire {
     reservation: f64,
     strategy: StrategyName,
     exponent: Option<f64>,
+    accepting_exponent: Option<f64>,
     deadline_rounds: Option<u32>,
     min_platform_trust: Option<f64>,
     revoke_below_trust: Option<f64>,
@@ -781,23 +785,49 @@ fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<
     Ok(delay)
 }
 
-fn convert_strategy(path: &str, name: StrategyName, exponent: Option<f64>) -> Result<Strategy, CoreError> {
-    if exponent.is_some() && name != StrategyName::TimeBased {
-        return Err(invalid(format!("{path}.exponent"), "`exponent` applies only to strategy = \"time_based\""));
+fn convert_strategy(
+    path: &str,
+    name: StrategyName,
+    exponent: Option<f64>,
+    accepting_exponent: Option<f64>,
+) -> Result<Strategy, CoreError> {
+    let takes_exponent = matches!(name, StrategyName::TimeBased | StrategyName::Aspiration);
+    if exponent.is_some() && !takes_exponent {
+        return Err(invalid(
+            format!("{path}.exponent"),
+            "`exponent` applies only to strategy = \"time_based\" or \"aspiration\"",
+        ));
     }
+    if accepting_exponent.is_some() && name != StrategyName::Aspiration {
+        return Err(invalid(
+            format!("{path}.accepting_exponent"),
+            "`accepting_exponent` applies only to strategy = \"aspiration\"",
+        ));
+    }
+    let positive = |key: &str, x: f64| {
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(invalid(format!("{path}.{key}"), format!("{} is not a finite number > 0", number(x))))
+        }
+    };
     Ok(match name {
         StrategyName::Boulware => Strategy::TimeBased { exponent: BOULWARE_EXPONENT },
         StrategyName::Linear => Strategy::TimeBased { exponent: LINEAR_EXPONENT },
         StrategyName::Conceder => Strategy::TimeBased { exponent: CONCEDER_EXPONENT },
         StrategyName::Hardliner => Strategy::Hardliner,
         StrategyName::TitForTat => Strategy::TitForTat,
+        StrategyName::Micro => Strategy::Micro,
         StrategyName::TimeBased => {
             let x = exponent
                 .ok_or_else(|| invalid(format!("{path}.exponent"), "strategy \"time_based\" needs an exponent > 0"))?;
-            if !(x.is_finite() && x > 0.0) {
-                return Err(invalid(format!("{path}.exponent"), format!("{} is not a finite number > 0", number(x))));
-            }
-            Strategy::TimeBased { exponent: x }
+            Strategy::TimeBased { exponent: positive("exponent", x)? }
+        }
+        // Offering Boulware by default, accepting on the offering curve unless told otherwise.
+        StrategyName::Aspiration => {
+            let offering = positive("exponent", exponent.unwrap_or(BOULWARE_EXPONENT))?;
+            let accepting = positive("accepting_exponent", accepting_exponent.unwrap_or(offering))?;
+            Strategy::Aspiration { offering, accepting }
         }
     })
 }
@@ -979,7 +1009,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let path = format!("banks[{bi}].policy");
         let p = &b.policy;
         let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
-        let strategy = convert_strategy(&path, p.strategy, p.exponent)?;
+        let strategy = convert_strategy(&path, p.strategy, p.exponent, p.accepting_exponent)?;
         let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
         let utility = convert_utility(
             &space,
@@ -1098,7 +1128,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let path = format!("platforms[{pi}]");
         let trust = check_unit(&format!("{path}.trust"), p.trust)?;
         let reservation = check_unit(&format!("{path}.reservation"), p.reservation)?;
-        let strategy = convert_strategy(&path, p.strategy, p.exponent)?;
+        let strategy = convert_strategy(&path, p.strategy, p.exponent, p.accepting_exponent)?;
         let deadline_rounds = check_rounds(&format!("{path}.deadline_rounds"), p.deadline_rounds)?;
         let start = p.start.unwrap_or_default();
         if start >= w.scenario.duration {
@@ -1658,6 +1688,24 @@ name = "b"
 reservation = 0.2
 strategy = "boulware"
 "#;
+
+    #[test]
+    fn micro_and_aspiration_are_strategies_and_aspiration_accepts_on_the_offering_curve_unless_told() {
+        let with = |platform: &str, bank: &str| {
+            parse(&MINIMAL.replace("strategy = \"linear\"", platform).replace("strategy = \"boulware\"", bank))
+        };
+        let s = with("strategy = \"micro\"", "strategy = \"aspiration\"").unwrap();
+        assert_eq!(s.platforms[0].strategy, Strategy::Micro);
+        assert_eq!(s.banks[0].strategy, Strategy::Aspiration { offering: 4.0, accepting: 4.0 });
+        let s = with("strategy = \"linear\"", "strategy = \"aspiration\"\nexponent = 2.0\naccepting_exponent = 0.5")
+            .unwrap();
+        assert_eq!(s.banks[0].strategy, Strategy::Aspiration { offering: 2.0, accepting: 0.5 });
+        let e = with("strategy = \"micro\"\nexponent = 2.0", "strategy = \"boulware\"").unwrap_err().to_string();
+        assert!(e.contains("platforms[0].exponent"), "{e}");
+        let e =
+            with("strategy = \"linear\"", "strategy = \"aspiration\"\naccepting_exponent = 0").unwrap_err().to_string();
+        assert!(e.contains("banks[0].policy.accepting_exponent") && e.contains("> 0"), "{e}");
+    }
 
     #[test]
     fn a_minimal_file_gets_the_vocabulary_defaults() {

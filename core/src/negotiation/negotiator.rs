@@ -6,6 +6,7 @@ use super::preferences::Preferences;
 use super::space::OutcomeId;
 use super::strategy::{Strategy, aspiration, relative_time, threshold};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Clause id used when no admissible outcome is worth the reservation value.
@@ -61,12 +62,24 @@ pub struct Negotiator {
     /// Consecutive offers from the other side that broke each clause.
     insisted: Vec<u32>,
     opponent_first_utility: Option<f64>,
+    /// MiCRO: the distinct outcomes offered and received so far, and its last offer.
+    sent: BTreeSet<OutcomeId>,
+    received: BTreeSet<OutcomeId>,
+    last_sent: Option<OutcomeId>,
 }
 
 impl Negotiator {
     pub fn new(prefs: Arc<Preferences>, strategy: Strategy) -> Self {
         let insisted = vec![0; prefs.clauses().len()];
-        Negotiator { prefs, strategy, insisted, opponent_first_utility: None }
+        Negotiator {
+            prefs,
+            strategy,
+            insisted,
+            opponent_first_utility: None,
+            sent: BTreeSet::new(),
+            received: BTreeSet::new(),
+            last_sent: None,
+        }
     }
 
     pub fn preferences(&self) -> &Arc<Preferences> {
@@ -84,13 +97,14 @@ impl Negotiator {
         self.prefs = prefs;
     }
 
-    /// The threshold this negotiator applies in `round`, given what it has seen so far.
+    /// The least utility this negotiator accepts in `round`, given what it has seen so far.
     /// `None` when it has no admissible outcome at all.
     pub fn threshold(&self, round: u32, n_rounds: u32, latest_opponent_utility: Option<f64>) -> Option<f64> {
-        let umax = self.prefs.max_utility()?;
-        let umin = self.prefs.min_utility()?;
+        let (umin, umax) = (self.prefs.min_utility()?, self.prefs.max_utility()?);
+        let t = relative_time(round, n_rounds);
         let a = match self.strategy {
-            Strategy::TimeBased { exponent } => aspiration(relative_time(round, n_rounds), exponent),
+            Strategy::TimeBased { exponent } => aspiration(t, exponent),
+            Strategy::Aspiration { accepting, .. } => aspiration(t, accepting),
             Strategy::Hardliner => 1.0,
             Strategy::TitForTat => {
                 let conceded = match (self.opponent_first_utility, latest_opponent_utility) {
@@ -99,8 +113,48 @@ impl Negotiator {
                 };
                 if umax > umin { 1.0 - conceded / (umax - umin) } else { 1.0 }
             }
+            // At least as good as the next outcome it would offer (or, not ready to concede,
+            // as its last new one), and never below its reservation value.
+            Strategy::Micro => {
+                let mine = if self.ready_to_concede() { self.micro_next() } else { self.last_sent };
+                return Some(mine.map_or(umin, |o| self.prefs.utility(o).max(umin)));
+            }
         };
         Some(threshold(umin, umax, a))
+    }
+
+    /// The least utility of what this negotiator offers in `round`: its acceptance threshold,
+    /// except under separate offering and accepting curves.
+    fn offering_threshold(&self, round: u32, n_rounds: u32, accepting: f64) -> f64 {
+        match (self.strategy, self.prefs.min_utility(), self.prefs.max_utility()) {
+            (Strategy::Aspiration { offering, .. }, Some(umin), Some(umax)) => {
+                threshold(umin, umax, aspiration(relative_time(round, n_rounds), offering))
+            }
+            _ => accepting,
+        }
+    }
+
+    /// MiCRO concedes to a new outcome only while it has offered no more distinct outcomes
+    /// than it has received.
+    fn ready_to_concede(&self) -> bool {
+        self.sent.len() <= self.received.len()
+    }
+
+    /// MiCRO's next new outcome: the best admissible one at or above its reservation value
+    /// that it has not offered yet (ties: lowest outcome id first).
+    fn micro_next(&self) -> Option<OutcomeId> {
+        let floor = self.prefs.reservation();
+        self.prefs.best_first().find(|(u, o)| *u >= floor && !self.sent.contains(o)).map(|(_, o)| o)
+    }
+
+    /// What MiCRO offers now: a new outcome when ready to concede and one is left, else its
+    /// last offer again (NegMAS repeats a random earlier one; a repeat keeps runs seeded).
+    fn micro_offer(&mut self) -> Option<OutcomeId> {
+        let new = if self.ready_to_concede() { self.micro_next() } else { None };
+        let offer = new.or(self.last_sent).or_else(|| self.prefs.best_first().next().map(|(_, o)| o))?;
+        self.sent.insert(offer);
+        self.last_sent = Some(offer);
+        Some(offer)
     }
 
     /// Checks the trust floor for negotiations; used on every turn and when an event moves
@@ -133,6 +187,9 @@ impl Negotiator {
         if self.opponent_first_utility.is_none() {
             self.opponent_first_utility = offered_utility;
         }
+        if let Some(o) = s.standing {
+            self.received.insert(o);
+        }
         let threshold = self
             .threshold(s.round, s.n_rounds, offered_utility)
             .expect("has_acceptable_outcome implies an admissible outcome");
@@ -159,8 +216,11 @@ impl Negotiator {
             }
             assessment = Some(a);
         }
-        let offer =
-            self.prefs.lowest_at_or_above(threshold).expect("the threshold never exceeds the best admissible utility");
+        let offer = match self.strategy {
+            Strategy::Micro => self.micro_offer(),
+            _ => self.prefs.lowest_at_or_above(self.offering_threshold(s.round, s.n_rounds, threshold)),
+        }
+        .expect("the threshold never exceeds the best admissible utility");
         (Decision::Offer(offer), assessment)
     }
 }

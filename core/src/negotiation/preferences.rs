@@ -186,6 +186,25 @@ impl Preferences {
         self.admissible.first().map(|a| a.0.max(self.reservation))
     }
 
+    /// Admissible outcomes from best to worst for this side, each with its utility; among equal
+    /// utilities the lowest outcome id first.
+    pub fn best_first(&self) -> impl Iterator<Item = (f64, OutcomeId)> + '_ {
+        // `admissible` ascends by (utility, id): walk its runs of equal utility from the top,
+        // each run in ascending id order.
+        let mut end = self.admissible.len();
+        std::iter::from_fn(move || {
+            if end == 0 {
+                return None;
+            }
+            let u = self.admissible[end - 1].0;
+            let start = self.admissible[..end].iter().rposition(|a| a.0 != u).map_or(0, |i| i + 1);
+            let run = &self.admissible[start..end];
+            end = start;
+            Some(run.iter().copied())
+        })
+        .flatten()
+    }
+
     /// True when some admissible outcome reaches the reservation value.
     pub fn has_acceptable_outcome(&self) -> bool {
         self.max_utility().is_some_and(|u| u >= self.reservation)

@@ -27,6 +27,16 @@ pub enum Strategy {
     /// Concede exactly as much as the other side has conceded so far, measured in own utility
     /// between the other side's first and latest offers.
     TitForTat,
+    /// Time-based with separate curves for what it offers and what it accepts (NegMAS's
+    /// `TimeBasedConcedingNegotiator`: `offering_curve`, `accepting_curve`): offers at the
+    /// threshold of `a(t) = 1 - t^offering`, accepts what reaches that of `1 - t^accepting`.
+    Aspiration { offering: f64, accepting: f64 },
+    /// MiCRO (de Jonge, "An Analysis of the Linear Bilateral ANAC Domains Using the MiCRO
+    /// Benchmark Strategy", IJCAI 2022; NegMAS's `MiCRONegotiator`): offers its acceptable
+    /// outcomes from best to worst, one new outcome only while it has made no more distinct
+    /// offers than it has received, and accepts an offer at least as good as the next outcome it
+    /// would offer.
+    Micro,
 }
 
 impl Strategy {
@@ -45,6 +55,10 @@ impl Strategy {
             Strategy::TimeBased { exponent } => format!("time_based(x={exponent})"),
             Strategy::Hardliner => "hardliner".into(),
             Strategy::TitForTat => "tit_for_tat".into(),
+            Strategy::Aspiration { offering, accepting } => {
+                format!("aspiration(offering x={offering}, accepting x={accepting})")
+            }
+            Strategy::Micro => "micro".into(),
         }
     }
 }

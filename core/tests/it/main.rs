@@ -246,3 +246,34 @@ fn the_benchmark_negotiation_matches_negmas_offer_for_offer_under_a_stable_tie_b
     assert_eq!(offers, NEGMAS);
     assert!(matches!(end, End::Agreement { outcome: OutcomeId(19), round: 19, accepted_by: Side::Platform, .. }));
 }
+
+#[test]
+fn micro_offers_a_new_outcome_only_after_receiving_as_many_and_accepts_what_matches_its_next() {
+    // The bank values s0..s4 at 1, 0.75, 0.5, 0.25, 0; reservation 0.4 leaves s0, s1, s2.
+    let mut b = Negotiator::new(Arc::new(prefs(false, vec![], 0.4)), Strategy::Micro);
+    let sit = |round, o| Situation { round, n_rounds: 10, standing: Some(outcome(o)), counterparty_trust: 1.0 };
+    // Received 1 distinct, sent 0: it concedes to its best, s0 (s4 is below its next, 1.0).
+    assert_eq!(b.respond(&sit(0, 4)), Decision::Offer(outcome(0)));
+    // Received 1, sent 1: ready again, next is s1 (0.75); s4 is below it.
+    assert_eq!(b.respond(&sit(1, 4)), Decision::Offer(outcome(1)));
+    // The platform repeats s4: received 1, sent 2: not ready, so it repeats s1.
+    assert_eq!(b.respond(&sit(2, 4)), Decision::Offer(outcome(1)));
+    // A new offer, s3: received 2, sent 2: it concedes to s2 (0.5); s3 (0.25) is below that.
+    assert_eq!(b.respond(&sit(3, 3)), Decision::Offer(outcome(2)));
+    // s2: nothing acceptable is left to offer, so the reservation (0.4) is the bar: accepted.
+    assert_eq!(b.respond(&sit(4, 2)), Decision::Accept);
+}
+
+#[test]
+fn an_aspiration_negotiator_offers_on_one_curve_and_accepts_on_the_other() {
+    // One round: t = 1/2. Offering x = 4: a = 0.9375, threshold 0.9374, so it offers s0 (1.0).
+    // Accepting x = 1: a = 0.5, threshold 0.4999, so s2 (0.5) is accepted and s3 (0.25) is not.
+    let strategy = Strategy::Aspiration { offering: 4.0, accepting: 1.0 };
+    let sit = |o| Situation { round: 0, n_rounds: 1, standing: Some(outcome(o)), counterparty_trust: 1.0 };
+    let fresh = || Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), strategy);
+    assert_eq!(fresh().respond(&sit(3)), Decision::Offer(outcome(0)));
+    assert_eq!(fresh().respond(&sit(2)), Decision::Accept);
+    // On one Boulware curve for both, s2 is refused.
+    let boulware = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::boulware());
+    assert_eq!(boulware.clone().respond(&sit(2)), Decision::Offer(outcome(0)));
+}
