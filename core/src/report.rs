@@ -150,6 +150,10 @@ pub struct NegotiationReport {
     /// The outcome space in the utility plane, as the sides' preferences stood at the end.
     #[serde(default)]
     pub outcome_space: Option<OutcomeSpaceReport>,
+    /// Offers whose outcome the offering side valued exactly as much as another admissible one:
+    /// where the tie-break (lowest outcome id), not the preferences, chose.
+    #[serde(default)]
+    pub offers_among_ties: u32,
 }
 
 /// A negotiation's outcome space in the utility plane (`negotiation::quality`, NegMAS's
@@ -488,11 +492,12 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(md, "### {}\n", n.pair());
         let _ = writeln!(
             md,
-            "Opened by the {}; deadline {} rounds; {} offer{}.\n",
+            "Opened by the {}; deadline {} rounds; {} offer{}{}.\n",
             n.opened_by.as_str(),
             n.deadline_rounds,
             n.offers,
-            if n.offers == 1 { "" } else { "s" }
+            if n.offers == 1 { "" } else { "s" },
+            ties_clause(n)
         );
         for line in narrate(report, n) {
             let _ = writeln!(md, "- **{}** ({}): {}", line.rounds, line.when, line.text);
@@ -514,6 +519,17 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(md);
     }
     md
+}
+
+/// `, 3 of them chosen among outcomes of equal utility`: where the tie-break decided (empty
+/// when it never did).
+pub fn ties_clause(n: &NegotiationReport) -> String {
+    match n.offers_among_ties {
+        0 => String::new(),
+        t if t == n.offers && t == 1 => ", chosen among outcomes of equal utility".into(),
+        t if t == n.offers => ", all chosen among outcomes of equal utility".into(),
+        t => format!(", {t} of them chosen among outcomes of equal utility"),
+    }
 }
 
 /// How good the deal was, in one line for report.md and report.html: the agreement's

@@ -61,6 +61,9 @@ struct Pair {
     bank_agent: Negotiator,
     transcript: Vec<TranscriptEntry>,
     revocation: Option<Revocation>,
+    /// Offers whose outcome the offering side values exactly as much as another it could have
+    /// offered: the tie-break chose it.
+    offers_among_ties: u32,
 }
 
 impl Pair {
@@ -156,6 +159,7 @@ impl<'a> World<'a> {
                     platform_agent: Negotiator::new(platform_prefs[pi].clone(), p.strategy),
                     bank_agent: Negotiator::new(bank_prefs[bi].clone(), b.strategy),
                     transcript: Vec::new(),
+                    offers_among_ties: 0,
                     revocation: None,
                 });
             }
@@ -249,6 +253,10 @@ impl<'a> World<'a> {
         entry.assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
+        if let Decision::Offer(o) = decision {
+            let agent = if side == Side::Platform { &p.platform_agent } else { &p.bank_agent };
+            p.offers_among_ties += u32::from(agent.preferences().tied(o));
+        }
         let protocol = p.protocol.as_mut().expect("turn came from the protocol");
         match protocol.decide(now, side, decision).expect("the agent answers its own turn") {
             Step::Next(next) => self.schedule_turn(now, pair, next.side),
@@ -529,6 +537,7 @@ impl<'a> World<'a> {
                 transcript: std::mem::take(&mut self.pairs[i].transcript),
                 revocation: self.pairs[i].revocation.clone(),
                 outcome_space: Some((&space).into()),
+                offers_among_ties: self.pairs[i].offers_among_ties,
             });
         }
         let space = &sc.space;

@@ -443,6 +443,7 @@ mod tests {
             transcript: Vec::new(),
             revocation: None,
             outcome_space: None,
+            offers_among_ties: 0,
         }
     }
 

@@ -205,6 +205,15 @@ impl Preferences {
         .flatten()
     }
 
+    /// Whether another admissible outcome has exactly `outcome`'s utility: offering one of them
+    /// is the tie-break's choice, not the preferences'.
+    pub fn tied(&self, outcome: OutcomeId) -> bool {
+        let u = self.utility(outcome);
+        let first = self.admissible.partition_point(|a| a.0 < u);
+        let equal = self.admissible[first..].iter().take_while(|a| a.0 == u).count();
+        equal > usize::from(self.violated_clause(outcome).is_none())
+    }
+
     /// True when some admissible outcome reaches the reservation value.
     pub fn has_acceptable_outcome(&self) -> bool {
         self.max_utility().is_some_and(|u| u >= self.reservation)

@@ -116,6 +116,7 @@ mod tests {
             transcript: Vec::new(),
             revocation,
             outcome_space: None,
+            offers_among_ties: 0,
         }
     }
 

@@ -277,3 +277,21 @@ fn an_aspiration_negotiator_offers_on_one_curve_and_accepts_on_the_other() {
     let boulware = Negotiator::new(Arc::new(prefs(false, vec![], 0.0)), Strategy::boulware());
     assert_eq!(boulware.clone().respond(&sit(2)), Decision::Offer(outcome(0)));
 }
+
+#[test]
+fn an_outcome_is_tied_when_another_admissible_one_has_exactly_its_utility() {
+    // A second issue that weighs nothing: each scope comes with two outcomes of equal utility.
+    let s =
+        IssueSpace::new(vec![Issue::new("scope", &["s0", "s1", "s2"]), Issue::new("extra", &["e0", "e1"])]).unwrap();
+    let u = LinearUtility::new(&s, vec![1.0, 0.0], vec![vec![1.0, 0.5, 0.0], vec![1.0, 0.0]]).unwrap();
+    let free = Preferences::new(s.clone(), u.clone(), vec![], 0.0).unwrap();
+    let at = |scope, extra| s.outcome(&[scope, extra]).unwrap();
+    assert!(free.tied(at(1, 0)) && free.tied(at(1, 1)));
+    // Forbid e1 with s1: (s1, e0) is then the only outcome of utility 0.5.
+    let clause =
+        Clause { id: "no_e1".into(), reason: String::new(), issue: 1, forbidden: vec![false, true], patience: 1 };
+    let limited = Preferences::new(s.clone(), u, vec![clause], 0.0).unwrap();
+    assert!(!limited.tied(at(1, 0)), "its twin breaks a clause");
+    // With distinct utilities nothing is tied.
+    assert!(!prefs(true, vec![], 0.0).tied(outcome(2)));
+}

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::report::{
     Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, TimelineKind, data_tables, ms, narrate,
-    quality_line, summary_row, summary_sentences, terms_line,
+    quality_line, summary_row, summary_sentences, terms_line, ties_clause,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -380,12 +380,13 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         kind,
         headline,
         facts: format!(
-            "Opened by the {} at {}; deadline {} rounds; {} offer{}.",
+            "Opened by the {} at {}; deadline {} rounds; {} offer{}{}.",
             n.opened_by.as_str(),
             ms(n.started_at_ms),
             n.deadline_rounds,
             n.offers,
-            if n.offers == 1 { "" } else { "s" }
+            if n.offers == 1 { "" } else { "s" },
+            ties_clause(n)
         ),
         chart: safe(charts::dance_chart(&dance)?),
         narration: narrate(report, n)
