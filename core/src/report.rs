@@ -184,7 +184,7 @@ impl From<&crate::negotiation::quality::OutcomeSpace> for OutcomeSpaceReport {
         let xy = |p: &Point| [p.platform, p.bank];
         OutcomeSpaceReport {
             outcomes: space.outcomes,
-            agreeable: space.rational,
+            agreeable: space.agreeable,
             disagreement: xy(&space.disagreement),
             ideal: xy(&space.ideal),
             frontier: space.frontier.iter().map(|(p, _)| xy(p)).collect(),

@@ -189,20 +189,9 @@ impl Preferences {
     /// Admissible outcomes from best to worst for this side, each with its utility; among equal
     /// utilities the lowest outcome id first.
     pub fn best_first(&self) -> impl Iterator<Item = (f64, OutcomeId)> + '_ {
-        // `admissible` ascends by (utility, id): walk its runs of equal utility from the top,
-        // each run in ascending id order.
-        let mut end = self.admissible.len();
-        std::iter::from_fn(move || {
-            if end == 0 {
-                return None;
-            }
-            let u = self.admissible[end - 1].0;
-            let start = self.admissible[..end].iter().rposition(|a| a.0 != u).map_or(0, |i| i + 1);
-            let run = &self.admissible[start..end];
-            end = start;
-            Some(run.iter().copied())
-        })
-        .flatten()
+        // `admissible` ascends by (utility, id): its runs of equal utility from the top, each in
+        // ascending id order.
+        self.admissible.chunk_by(|a, b| a.0 == b.0).rev().flatten().copied()
     }
 
     /// Whether another admissible outcome has exactly `outcome`'s utility: offering one of them
@@ -210,8 +199,7 @@ impl Preferences {
     pub fn tied(&self, outcome: OutcomeId) -> bool {
         let u = self.utility(outcome);
         let first = self.admissible.partition_point(|a| a.0 < u);
-        let equal = self.admissible[first..].iter().take_while(|a| a.0 == u).count();
-        equal > usize::from(self.violated_clause(outcome).is_none())
+        self.admissible[first..].iter().take_while(|a| a.0 == u).any(|a| a.1 != outcome)
     }
 
     /// True when some admissible outcome reaches the reservation value.

@@ -53,7 +53,7 @@ pub struct OutcomeSpace {
     /// Outcomes in the space, and those both sides may agree to (no clause broken, each at or
     /// above its reservation value).
     pub outcomes: u32,
-    pub rational: u32,
+    pub agreeable: u32,
     /// The Pareto frontier, by platform utility ascending, with one outcome giving each point.
     pub frontier: Vec<(Point, OutcomeId)>,
     /// The disagreement point and each side's best over the whole space.
@@ -136,7 +136,7 @@ impl OutcomeSpace {
         });
         OutcomeSpace {
             outcomes: space.len(),
-            rational: rational.len() as u32,
+            agreeable: rational.len() as u32,
             max_welfare: points.iter().map(|p| p.welfare()).fold(f64::NEG_INFINITY, f64::max),
             frontier,
             disagreement,
@@ -229,7 +229,7 @@ mod tests {
         let points: Vec<Point> = space.frontier.iter().map(|(p, _)| *p).collect();
         assert_eq!(points, vec![pt(0.2, 0.9), pt(0.8, 0.5)]);
         assert_eq!(space.frontier[1].1, OutcomeId(1), "the lowest outcome id of equal points");
-        assert_eq!((space.outcomes, space.rational), (6, 4));
+        assert_eq!((space.outcomes, space.agreeable), (6, 4));
     }
 
     #[test]
