@@ -188,7 +188,7 @@ pub fn estimate(sc: &Scenario) -> Estimate {
                         vec![factor(tx_key.clone(), format!("{tx} transactions a day"), tx, 1.5), customers_factor()],
                     ),
                 };
-                let pushed = workload::delivery(&p.design, w.kind, false) == Delivery::Pushed;
+                let pushed = workload::delivery(&p.design, w.kind) == Delivery::Pushed;
                 // Pushes follow the bookings whatever the item's rate.
                 let (per_day, mut factors) = if pushed {
                     pushed_items += 1.0;

@@ -82,7 +82,7 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &PaceL
         let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
         for w in platform.workload.iter().filter(|w| workload::agreed(w, terms)) {
             let rate = workload::per_second(w, bank, terms, linked);
-            match (workload::delivery(&platform.design, w.kind, true), &platform.design) {
+            match (workload::delivery(&platform.design, w.kind), &platform.design) {
                 (Delivery::Polled, Design::Aggregator(_)) => {
                     pulled[bi] += rate;
                     relayed.entry(pi).or_insert_with(|| vec![0.0; n])[bi] += rate;

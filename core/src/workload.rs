@@ -99,13 +99,12 @@ pub enum Delivery {
 }
 
 /// Push designs are pushed everything but on-demand account look-ups; fraud alerts are pushed
-/// in live mode whatever the design (a platform cannot ask about a transaction it does not know
-/// of), while the virtual `direct` design still polls them at the per-transaction rate.
-pub fn delivery(design: &Design, kind: RequestKind, live: bool) -> Delivery {
+/// whatever the design (a platform cannot ask about a transaction it does not know of), in
+/// both modes.
+pub fn delivery(design: &Design, kind: RequestKind) -> Delivery {
     match (design, kind) {
         (_, RequestKind::Accounts) => Delivery::Polled,
-        (Design::Push, _) => Delivery::Pushed,
-        (_, RequestKind::FraudAlert) if live => Delivery::Pushed,
+        (Design::Push, _) | (_, RequestKind::FraudAlert) => Delivery::Pushed,
         (Design::Direct | Design::Aggregator(_) | Design::Minimised, _) => Delivery::Polled,
     }
 }
@@ -399,9 +398,8 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The sources of `flows` under `scenario`; `live` leaves out what live mode gets pushed
-    /// (see [`delivery`]).
-    pub fn new(scenario: &Scenario, flows: &[FlowPlan<'_>], live: bool) -> Sources {
+    /// The sources of `flows` under `scenario`: the polled items (see [`delivery`]).
+    pub fn new(scenario: &Scenario, flows: &[FlowPlan<'_>]) -> Sources {
         let mut spikes = vec![Vec::new(); scenario.platforms.len()];
         for e in &scenario.events {
             if let EventKind::LoadSpike { platform, duration, factor } = e.kind {
@@ -426,8 +424,7 @@ impl Sources {
             let pair = format!("{}/{}", platform.name, bank.name);
             for (wi, w) in platform.workload.iter().enumerate() {
                 let per_day = per_day(w, bank, f.terms, f.linked);
-                if !agreed(w, f.terms) || per_day <= 0.0 || delivery(&platform.design, w.kind, live) != Delivery::Polled
-                {
+                if !agreed(w, f.terms) || per_day <= 0.0 || delivery(&platform.design, w.kind) != Delivery::Polled {
                     continue;
                 }
                 let mut rng = stream(scenario.seed, &format!("arrivals/{pair}/{wi}"));

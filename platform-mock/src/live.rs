@@ -498,7 +498,7 @@ fn flow_plans<'a>(scenario: &Scenario, flows: &'a [LiveFlow]) -> Vec<FlowPlan<'a
 /// The request schedule a live run draws for `flows`: one `Sources` per flow, since each bank
 /// runs its own calendar (the same streams, so the same draws, as the virtual run's).
 fn live_sources(scenario: &Scenario, plans: &[FlowPlan<'_>]) -> Vec<Sources> {
-    plans.iter().map(|p| Sources::new(scenario, std::slice::from_ref(p), true)).collect()
+    plans.iter().map(|p| Sources::new(scenario, std::slice::from_ref(p))).collect()
 }
 
 /// The agreements a live run sends data under: those not revoked during the negotiations.
@@ -570,9 +570,7 @@ async fn load(
         let mut pushed = Pushed { flow: fi, events: Vec::new(), rate: 0.0 };
         for w in &platform.workload {
             let event = workload::event(w.kind).filter(|_| consents > 0 && workload::agreed(w, &f.terms));
-            if let Some(event) =
-                event.filter(|_| workload::delivery(&platform.design, w.kind, true) == Delivery::Pushed)
-            {
+            if let Some(event) = event.filter(|_| workload::delivery(&platform.design, w.kind) == Delivery::Pushed) {
                 pushed.rate += workload::per_second(w, &scenario.banks[f.bank], &f.terms, consents) * scales[f.bank];
                 // One event per booking whatever the items: the first item of its kind names it.
                 if pushed.events.iter().all(|(e, _, _)| *e != event) {

@@ -200,7 +200,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
         for (wi, w) in platform.workload.iter().enumerate() {
             // Pushed as the customers' transactions happen, not polled (see `push_day`); a
             // well-behaved platform gets only what it agreed to.
-            if workload::delivery(&platform.design, w.kind, false) == Delivery::Pushed
+            if workload::delivery(&platform.design, w.kind) == Delivery::Pushed
                 && workload::agreed(w, &a.terms)
                 && workload::per_day(w, bank, &a.terms, linked) > 0.0
             {
@@ -239,7 +239,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
 pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
     let plans: Vec<FlowPlan<'_>> =
         agreements.iter().map(|a| FlowPlan::new(sc, (a.platform, a.bank), &a.terms, a.at, a.revoked_at)).collect();
-    Sources::new(sc, &plans, false)
+    Sources::new(sc, &plans)
 }
 
 impl Phase<'_> {
@@ -548,7 +548,8 @@ impl Phase<'_> {
             }
             Entry::Served { finish, .. } => finish,
         };
-        let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng);
+        // Through the platform's aggregator, if it has one, as the live relay forwards events.
+        let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
             return self.failed(delivered, req, RequestError::ServerError, None);
         }

@@ -96,5 +96,5 @@ fn validate_prints_the_estimated_requests_and_peak_memory() {
     let out = sim(&["validate", "scenarios/design-direct.toml"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(stdout.contains("; about 720860 simulated requests at most, peak memory about"), "{stdout}");
+    assert!(stdout.contains("; about 774060 simulated requests at most, peak memory about"), "{stdout}");
 }
