@@ -93,15 +93,7 @@ impl From<CoreError> for DeskError {
     }
 }
 
-/// What one response (or one acknowledged alert) carried, for the ledger.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Disclosure {
-    pub customer: u64,
-    pub purpose: testbed_core::terms::Purpose,
-    pub fields: testbed_core::terms::FieldSet,
-    pub records: u64,
-    pub off_platform: u64,
-}
+pub use testbed_core::exposure::{Disclosure, Records};
 
 /// What the bank answered to a platform's move.
 #[derive(Clone, Debug, PartialEq)]
@@ -821,18 +813,18 @@ impl Desk {
     }
 
     /// Records what a response served to `platform` (as `serve` returned it) carried.
-    pub fn record_disclosure(&mut self, platform: &str, d: Disclosure, now: SimTime) {
+    pub fn record_disclosure(&mut self, platform: &str, d: &Disclosure<'_>, now: SimTime) {
         if let Some(l) = self.ledgers.get_mut(platform) {
-            l.disclose(now.as_millis(), d.customer, d.purpose, d.fields, d.records, d.off_platform);
+            l.count(now.as_millis(), d);
         }
     }
 
     /// Records what a response served under `consent` (as `serve_consent` returned it) carried.
-    pub fn record_consent_disclosure(&mut self, consent: u64, d: Disclosure, now: SimTime) {
+    pub fn record_consent_disclosure(&mut self, consent: u64, d: &Disclosure<'_>, now: SimTime) {
         if let Some(entry) = self.consents.get(&consent)
             && let Some(l) = self.ledgers.get_mut(&entry.platform)
         {
-            l.disclose(now.as_millis(), d.customer, d.purpose, d.fields, d.records, d.off_platform);
+            l.count(now.as_millis(), d);
         }
     }
 
@@ -1035,10 +1027,9 @@ ask = { balances = "included" }
             customer: 3,
             purpose: testbed_core::terms::Purpose::BalanceDisplay,
             fields,
-            records: 1,
-            off_platform: 0,
+            records: Records::Other(1),
         };
-        desk.record_disclosure("demo-platform", d, now);
+        desk.record_disclosure("demo-platform", &d, now);
         let counted = |desk: &Desk| desk.ledgers()["demo-platform"].customer_counts()[3].iter().sum::<u32>();
         assert_eq!(counted(&desk), 1);
         desk.revoke_agreement("demo-platform", Withdrawal { clause: "test".into(), reason: "test".into() }, now);

@@ -238,7 +238,7 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 if matches!(answered, Ok(Some(status)) if status.is_success()) {
                     failures_in_a_row.store(0, Ordering::Relaxed);
                     // Only what the platform acknowledged counts as disclosed to it.
-                    state.desk().record_consent_disclosure(consent, disclosure, released_at);
+                    state.desk().record_consent_disclosure(consent, &disclosure, released_at);
                 } else {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     failures_in_a_row.fetch_add(1, Ordering::Relaxed);

@@ -10,12 +10,15 @@
 //! - **`decide`**: what may leave. The consent and the terms (as the platform's design has the
 //!   bank serve them, `api::Serving`), the field filter, refusals and blocked fields counted in
 //!   the platform's ledger, and the audit that revokes after `revoke_after_violations`.
+//! - **`transactions_page`**: which transactions a transactions response carries; the ledger
+//!   counts what left with `PairLedger::count`, so both modes count records one way.
 
 use crate::api::{self, Asking, Consent, DataRequest, Grant, Permission, Refusal, Resource, Serving};
 use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
+use testbed_core::population::{MS_PER_DAY, Transaction};
 use testbed_core::queue::{Admission, BankQueue, RateLimit};
 use testbed_core::scenario::{Bank, EventKind, Scenario};
 use testbed_core::terms::FieldSet;
@@ -224,6 +227,36 @@ pub fn decide(
     Decision { resource, answer, revoke }
 }
 
+/// Transactions a page of a transactions response holds.
+pub const PAGE_SIZE: usize = 50;
+
+/// The transactions a `Transactions { from_ms, to_ms }` response carries, in both modes: the
+/// card's bookings in the window made by `now_ms` on the bank's calendar (nothing is booked
+/// later), those made outside the platform only when `off_platform` was granted, in time
+/// order, `PAGE_SIZE` to a page. Leaves page `page` (from 1) in `out` and returns how many
+/// pages the window has (at least one). `day` appends one day's bookings to its buffer.
+pub fn transactions_page(
+    mut day: impl FnMut(u32, &mut Vec<Transaction>),
+    (from_ms, to_ms): (u64, u64),
+    now_ms: u64,
+    off_platform: bool,
+    page: usize,
+    out: &mut Vec<Transaction>,
+) -> usize {
+    out.clear();
+    let until = to_ms.min(now_ms);
+    if until > from_ms {
+        for d in (from_ms / MS_PER_DAY)..=((until - 1) / MS_PER_DAY) {
+            day(d as u32, out);
+        }
+        out.retain(|t| t.at_ms >= from_ms && t.at_ms < until && (t.on_platform || off_platform));
+    }
+    let pages = out.len().div_ceil(PAGE_SIZE).max(1);
+    out.drain(..(page.saturating_sub(1) * PAGE_SIZE).min(out.len()));
+    out.truncate(PAGE_SIZE);
+    pages
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +269,41 @@ mod tests {
 
     fn agreed(sc: &Scenario) -> Terms {
         Terms::from_outcome(&sc.space, testbed_core::negotiation::OutcomeId(0))
+    }
+
+    #[test]
+    fn transaction_pages_split_the_visible_bookings_of_the_window_up_to_the_banks_clock_in_time_order() {
+        use testbed_core::population::{PopulationSpec, transactions_on_day};
+        let spec =
+            PopulationSpec { seed: 3, bank: "b".into(), size: 10, transactions_per_day: 40.0, on_platform_share: 0.5 };
+        let day = |d, out: &mut Vec<Transaction>| transactions_on_day(&spec, 2, d, out);
+        let (from, to, now) = (MS_PER_DAY / 2, 5 * MS_PER_DAY, 4 * MS_PER_DAY + 7);
+        let mut every = Vec::new();
+        for d in 0..6 {
+            transactions_on_day(&spec, 2, d, &mut every);
+        }
+        for off_platform in [false, true] {
+            let visible: Vec<Transaction> = (every.iter().copied())
+                .filter(|t| t.at_ms >= from && t.at_ms < now && (t.on_platform || off_platform))
+                .collect();
+            let (mut walked, mut page) = (Vec::new(), Vec::new());
+            let pages = transactions_page(day, (from, to), now, off_platform, 1, &mut page);
+            assert_eq!(pages, visible.len().div_ceil(PAGE_SIZE));
+            assert!(pages > 1, "the test covers more than one page");
+            for p in 1..=pages {
+                assert_eq!(transactions_page(day, (from, to), now, off_platform, p, &mut page), pages);
+                assert!(page.len() <= PAGE_SIZE && !page.is_empty());
+                walked.extend_from_slice(&page);
+            }
+            assert_eq!(walked, visible);
+            // Past the last page: nothing, and still the number of pages.
+            assert_eq!(transactions_page(day, (from, to), now, off_platform, pages + 1, &mut page), pages);
+            assert!(page.is_empty());
+        }
+        // A window that ends before it starts on the bank's clock holds nothing: one empty page.
+        let mut page = Vec::new();
+        assert_eq!(transactions_page(day, (from, to), from, true, 1, &mut page), 1);
+        assert!(page.is_empty());
     }
 
     #[test]

@@ -11,9 +11,9 @@
 //! - minimisation excess: field values beyond each purpose's minimal set;
 //! - blocked attempts, term violations and refusals.
 
-use crate::population::{PopulationSpec, quasi_identifiers};
+use crate::population::{MS_PER_DAY, PopulationSpec, Transaction, quasi_identifiers};
 use crate::rng::stream;
-use crate::terms::{DataCategory, FieldSet, Purpose};
+use crate::terms::{DataCategory, Field, FieldSet, Purpose};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +24,29 @@ use std::collections::BTreeMap;
 pub const UNICITY_SAMPLE: u64 = 10_000;
 /// Points per customer used by the unicity test.
 pub const UNICITY_POINTS: usize = 4;
+
+/// What one response (a page, a record, a delivered event) disclosed about one customer, as
+/// both modes count it ([`PairLedger::count`]): the bank's ledger in both, the platform's in
+/// virtual runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Disclosure<'a> {
+    pub customer: u64,
+    pub purpose: Purpose,
+    /// The fields each record carries.
+    pub fields: FieldSet,
+    pub records: Records<'a>,
+}
+
+/// The records of a [`Disclosure`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Records<'a> {
+    /// So many records that are not card transactions: accounts, balances, derived signals.
+    Other(u64),
+    /// A page of card transactions, one record each.
+    Transactions(&'a [Transaction]),
+    /// One card transaction, pushed as it was booked.
+    Transaction(Transaction),
+}
 
 #[derive(Clone, Debug, Default)]
 struct PurposeTally {
@@ -124,6 +147,24 @@ impl PairLedger {
         self.minimisation_excess += records * u64::from(fields.minus(purpose.minimal_fields()).len());
         self.first_ms = Some(self.first_ms.map_or(at_ms, |f| f.min(at_ms)));
         self.last_ms = Some(self.last_ms.map_or(at_ms, |l| l.max(at_ms)));
+    }
+
+    /// Counts what a response disclosed at `at_ms`: its records, the card transactions made
+    /// outside the platform among them, and, for customers in the unicity sample, the
+    /// (merchant, day) point of each transaction that left with its merchant.
+    pub fn count(&mut self, at_ms: u64, d: &Disclosure<'_>) {
+        let transactions = match &d.records {
+            Records::Other(n) => return self.disclose(at_ms, d.customer, d.purpose, d.fields, *n, 0),
+            Records::Transactions(page) => *page,
+            Records::Transaction(t) => std::slice::from_ref(t),
+        };
+        let off_platform = transactions.iter().filter(|t| !t.on_platform).count() as u64;
+        self.disclose(at_ms, d.customer, d.purpose, d.fields, transactions.len() as u64, off_platform);
+        if d.customer < UNICITY_SAMPLE && d.fields.contains(Field::TxnMerchant) {
+            for t in transactions {
+                self.trace(d.customer, t.merchant, (t.at_ms / MS_PER_DAY) as u32);
+            }
+        }
     }
 
     /// A (merchant, day) point of `customer` became visible to the platform.
@@ -404,5 +445,37 @@ mod tests {
         assert!(l.is_exposed(3));
         assert_eq!((0..10).filter(|&i| l.is_exposed(i)).count(), 1);
         assert_eq!(l.customer_counts()[3][DataCategory::OffPlatformTransactions as usize], 1);
+    }
+
+    #[test]
+    fn a_page_of_transactions_counts_each_as_a_record_off_platform_ones_apart_and_traces_merchants_that_left() {
+        let t = |day: u64, merchant, on_platform| Transaction {
+            id: 0,
+            at_ms: day * MS_PER_DAY + 5,
+            amount_cents: 100,
+            category: crate::population::MerchantCategory::Groceries,
+            merchant,
+            place_zip5: 10001,
+            on_platform,
+            pending: false,
+        };
+        let page = [t(1, 7, true), t(2, 8, false), t(2, 9, false)];
+        let with_merchant = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant]);
+        let mut l = PairLedger::new(UNICITY_SAMPLE + 2);
+        let d = |customer, fields, records| Disclosure { customer, purpose: Purpose::Commerce, fields, records };
+        l.count(10, &d(4, with_merchant, Records::Transactions(&page)));
+        assert_eq!(l.records_by_category[DataCategory::TransactionsBasic as usize], 3);
+        assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 2);
+        assert_eq!(l.traces[4], vec![(7, 1), (8, 2), (9, 2)]);
+        // A pushed transaction counts as a page of one; without the merchant field no point is traced.
+        l.count(11, &d(5, FieldSet::of(&[Field::TxnAmount]), Records::Transaction(page[1])));
+        assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 3);
+        assert!(l.traces[5].is_empty());
+        // Customers beyond the unicity sample are counted, not traced; other records are never off-platform.
+        l.count(12, &d(UNICITY_SAMPLE + 1, with_merchant, Records::Transactions(&page)));
+        assert_eq!(l.traces.len() as u64, UNICITY_SAMPLE);
+        l.count(13, &d(6, FieldSet::of(&[Field::AccountId]), Records::Other(2)));
+        assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 5);
+        assert!(l.is_exposed(6) && l.is_exposed(UNICITY_SAMPLE as usize + 1));
     }
 }

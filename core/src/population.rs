@@ -253,7 +253,8 @@ pub struct Transaction {
 /// Merchants in the catalogue; ids are `0..MERCHANT_COUNT`.
 pub const MERCHANT_COUNT: u32 = 5_000;
 
-const MS_PER_DAY: u64 = 86_400_000;
+/// Milliseconds in a calendar day.
+pub const MS_PER_DAY: u64 = 86_400_000;
 const MS_PER_HOUR: u64 = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------

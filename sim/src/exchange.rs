@@ -12,12 +12,11 @@
 //! field; push flows turn the population's card transactions into deliveries from the bank,
 //! measured from the transaction to the delivery.
 
-use bank_mock::api::{self, Asking, Consent, Resource};
+use bank_mock::api::{self, Asking, Consent, Grant, Resource};
 use bank_mock::serve::{self, Ask, Door, Entry};
-use rand::RngExt;
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::exposure::{Exposed, PairLedger, UNICITY_SAMPLE};
+use testbed_core::exposure::{Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::report::{
@@ -27,7 +26,7 @@ use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
-use testbed_core::terms::{DataCategory, Field, FieldSet, Terms};
+use testbed_core::terms::{DataCategory, FieldSet, Terms};
 use testbed_core::workload::{self, Arrival, Delivery, EndedBy, FlowPlan, RequestError, Sources};
 
 const DAY_MS: u64 = 86_400_000;
@@ -53,18 +52,10 @@ struct Req {
     customer: u64,
     intended: SimTime,
     sent: SimTime,
-    /// Push designs: the transaction whose booking raised this delivery.
-    pushed: Option<PushedTxn>,
+    /// Pushed deliveries: the transaction whose booking raised this one.
+    pushed: Option<Transaction>,
     /// Push designs: held back by an outage or the rate limit (already counted as sent).
     deferred: bool,
-}
-
-/// The card transaction behind a push: what the ledger needs to count it.
-#[derive(Clone, Copy)]
-struct PushedTxn {
-    merchant: u32,
-    day: u32,
-    on_platform: bool,
 }
 
 enum Ev {
@@ -343,7 +334,7 @@ impl Phase<'_> {
         match decision.answer {
             Err(refusal) if !timed_out => return self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Err(_) => {}
-            Ok(grant) => self.disclose(fi, &req, decision.resource, grant.fields, grant.off_platform, finish),
+            Ok(grant) => self.disclose(fi, &req, decision.resource, &grant, finish),
         }
         if timed_out {
             // The platform gave up before the answer came; the data had left the bank anyway.
@@ -411,65 +402,37 @@ impl Phase<'_> {
         self.latency.row(bank, item_kind, req.intended).recorder.error(&kind);
     }
 
-    /// Counts what a served request disclosed, in the platform's ledger and, under an
-    /// aggregator design, in the aggregator's: it sees every record it relays.
-    fn disclose(
-        &mut self,
-        fi: usize,
-        req: &Req,
-        resource: Resource,
-        fields: FieldSet,
-        off_platform: bool,
-        at: SimTime,
-    ) {
+    /// Counts what a served request disclosed (`PairLedger::count`, as the bank counts it live),
+    /// in the platform's ledger and, under an aggregator design, in the aggregator's: it sees
+    /// every record it relays.
+    fn disclose(&mut self, fi: usize, req: &Req, resource: Resource, grant: &Grant, at: SimTime) {
         let purpose = self.item(req).purpose;
         let flow = &mut self.flows[fi];
         let spec = &self.banks[flow.bank].spec;
-        let at_ms = at.as_millis();
-        let traced = req.customer < UNICITY_SAMPLE && fields.contains(Field::TxnMerchant);
-        let trace = |flow: &mut Flow, merchant: u32, day: u32| {
-            if traced {
-                flow.ledger.trace(req.customer, merchant, day);
-                if let Some((relay, _)) = &mut flow.relay {
-                    relay.trace(req.customer, merchant, day);
-                }
-            }
-        };
-        let (records, off) = match (resource, req.pushed) {
-            (Resource::Accounts, _) => (2, 0),
-            (Resource::Balances, _) => (1, 0),
-            // A pushed transaction or alert is one record about a transaction the bank knows.
-            (Resource::FraudAlert | Resource::Transactions { .. }, Some(t)) => {
-                trace(flow, t.merchant, t.day);
-                (1, u64::from(!t.on_platform))
-            }
-            (Resource::FraudAlert, None) => {
-                let off = off_platform && flow.rng.random::<f64>() >= spec.on_platform_share;
-                (1, u64::from(off))
-            }
+        let records = match (resource, req.pushed) {
+            (Resource::Accounts, _) => Records::Other(2),
+            // A balance, a balance change, a derived signal: one record.
+            (Resource::Balances, _) | (Resource::FraudAlert, None) => Records::Other(1),
+            // A pushed transaction or alert is the transaction the bank booked.
+            (Resource::FraudAlert | Resource::Transactions { .. }, Some(t)) => Records::Transaction(t),
+            // The first page of the window, as the live platform asks for it.
             (Resource::Transactions { from_ms, to_ms }, None) => {
-                let (mut on, mut off) = (0u64, 0u64);
-                for day in (from_ms / DAY_MS)..=(to_ms.saturating_sub(1) / DAY_MS) {
-                    self.scratch.clear();
-                    population::transactions_on_day(spec, req.customer, day as u32, &mut self.scratch);
-                    for t in self.scratch.iter().filter(|t| t.at_ms >= from_ms && t.at_ms < to_ms) {
-                        if !t.on_platform && !off_platform {
-                            continue;
-                        }
-                        if t.on_platform {
-                            on += 1;
-                        } else {
-                            off += 1;
-                        }
-                        trace(flow, t.merchant, day as u32);
-                    }
-                }
-                (on + off, off)
+                let day = |d, out: &mut Vec<_>| population::transactions_on_day(spec, req.customer, d, out);
+                serve::transactions_page(
+                    day,
+                    (from_ms, to_ms),
+                    at.as_millis(),
+                    grant.off_platform,
+                    1,
+                    &mut self.scratch,
+                );
+                Records::Transactions(&self.scratch)
             }
         };
-        flow.ledger.disclose(at_ms, req.customer, purpose, fields, records, off);
+        let disclosure = Disclosure { customer: req.customer, purpose, fields: grant.fields, records };
+        flow.ledger.count(at.as_millis(), &disclosure);
         if let Some((relay, _)) = &mut flow.relay {
-            relay.disclose(at_ms, req.customer, purpose, fields, records, off);
+            relay.count(at.as_millis(), &disclosure);
         }
     }
 
@@ -505,7 +468,7 @@ impl Phase<'_> {
                         customer,
                         intended: at,
                         sent: at,
-                        pushed: Some(PushedTxn { merchant: t.merchant, day, on_platform: t.on_platform }),
+                        pushed: Some(*t),
                         deferred: false,
                     };
                     self.queue.schedule(at, Ev::Push(req));
@@ -560,7 +523,7 @@ impl Phase<'_> {
         match self.decide(fi, Ask { resource, purpose, asking: Asking::WithinConsent }, finish).answer {
             Err(refusal) => self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Ok(grant) => {
-                self.disclose(fi, &req, resource, grant.fields, grant.off_platform, finish);
+                self.disclose(fi, &req, resource, &grant, finish);
                 let row = self.latency.row(bank_i, kind, req.intended);
                 row.recorder.record(delivered.since(req.intended));
                 row.last = row.last.max(delivered);

@@ -4,7 +4,7 @@
 //! which events, and the last check before an event leaves the bank. The ledger counts an event
 //! only once its callback acknowledged it (`Released::disclosure`, recorded by the pusher).
 
-use super::{Desk, DeskError, Disclosure, TokenKind, Verified};
+use super::{Desk, DeskError, Disclosure, Records, TokenKind, Verified};
 use crate::alerts::{DueAlert, EventSet, EventType, Payload, Subscription, Watch};
 use crate::api::{self, DataRequest, Grant, Permission};
 use testbed_core::SimTime;
@@ -21,7 +21,7 @@ pub struct Released {
     pub balance_cents: Option<i64>,
     pub grant: Grant,
     pub consent: u64,
-    pub disclosure: Disclosure,
+    pub disclosure: Disclosure<'static>,
 }
 
 impl Desk {
@@ -177,8 +177,10 @@ impl Desk {
                 customer: entry.customer,
                 purpose: due.event.purpose(),
                 fields: grant.fields,
-                records: 1,
-                off_platform: u64::from(off_platform),
+                records: match due.event {
+                    EventType::BalanceChange => Records::Other(1),
+                    EventType::FraudAlert | EventType::Transaction => Records::Transaction(due.transaction),
+                },
             },
         })
     }

@@ -3,10 +3,10 @@
 //! (`service`: outage, token, rate limit, a worker, injected latency and errors; `Serving`: the
 //! in-flight gauge and busy time), with the cache of generated transaction days.
 
-use super::{AppState, Failure, MAX_PAGE, PAGE_SIZE, Reply, authenticate, calendar_ms, calendar_time, path_param};
+use super::{AppState, Failure, MAX_PAGE, Reply, authenticate, calendar_ms, calendar_time, path_param};
 use crate::api::{self, Asking, Resource};
-use crate::desk::{DeskError, Disclosure, Verified, account_belongs};
-use crate::serve::{Ask, Entry};
+use crate::desk::{DeskError, Disclosure, Records, Verified, account_belongs};
+use crate::serve::{Ask, Entry, transactions_page as page_of};
 use crate::wire::{
     AccountList, AccountsResponse, BalanceList, BalancesResponse, FraudSignal, FraudSignalList, FraudSignalResponse,
 };
@@ -137,10 +137,9 @@ pub(super) async fn accounts(State(state): State<Arc<AppState>>, request: Reques
             customer: served.customer,
             purpose,
             fields: served.grant.fields,
-            records: records.len() as u64,
-            off_platform: 0,
+            records: Records::Other(records.len() as u64),
         };
-        state.desk().record_consent_disclosure(served.consent, disclosure, now);
+        state.desk().record_consent_disclosure(served.consent, &disclosure, now);
         Ok(Json(AccountsResponse { data: AccountList { account: records } }).into_response())
     })
     .await
@@ -168,9 +167,9 @@ pub(super) async fn balances(
             population::balance_cents(&state.spec, served.customer, day)
         };
         let record = api::balance_record(&served.grant, &account, cents);
-        let disclosure =
-            Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records: 1, off_platform: 0 };
-        state.desk().record_consent_disclosure(served.consent, disclosure, now);
+        let records = Records::Other(1);
+        let disclosure = Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records };
+        state.desk().record_consent_disclosure(served.consent, &disclosure, now);
         Ok(Json(BalancesResponse { data: BalanceList { balance: vec![record] } }).into_response())
     })
     .await
@@ -216,36 +215,23 @@ pub(super) fn transactions_page(
             account_id: has(Field::AccountId).then(|| account.to_string()),
             fraud_flag: has(Field::FraudFlag).then_some(false),
         };
-        let disclosure = Disclosure { customer, purpose, fields: grant.fields, records: 1, off_platform: 0 };
-        state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+        let disclosure = Disclosure { customer, purpose, fields: grant.fields, records: Records::Other(1) };
+        state.desk().record_consent_disclosure(served.consent, &disclosure, nowt);
         return Ok(Json(FraudSignalResponse { data: FraudSignalList { fraud_signal: vec![signal] } }).into_response());
     }
-    let mut txns: Vec<population::Transaction> = Vec::new();
-    // Nothing is booked after the bank's own clock: a window reaching past it holds what was
-    // booked until now.
-    let booked_until = to.min(nowt.as_millis());
-    if account.starts_with("card-") && booked_until > from {
-        let mut day_txns = Vec::new();
-        for day in (from / 86_400_000)..=((booked_until - 1) / 86_400_000) {
-            state.days.transactions_on_day(&state.spec, customer, day as u32, &mut day_txns);
-            txns.extend(
-                day_txns
-                    .iter()
-                    .filter(|t| t.at_ms >= from && t.at_ms < booked_until)
-                    .filter(|t| t.on_platform || grant.off_platform),
-            );
-        }
-    }
-    let pages = txns.len().div_ceil(PAGE_SIZE).max(1);
-    let first = ((page - 1) * PAGE_SIZE).min(txns.len());
-    let slice = &txns[first..(first + PAGE_SIZE).min(txns.len())];
-    let off = slice.iter().filter(|t| !t.on_platform).count() as u64;
-    // Every transaction in `slice` passed the grant's off-platform filter: each is a record.
-    let disclosure =
-        Disclosure { customer, purpose, fields: grant.fields, records: slice.len() as u64, off_platform: off };
-    state.desk().record_consent_disclosure(served.consent, disclosure, nowt);
+    let mut slice: Vec<population::Transaction> = Vec::new();
+    // A checking account has no card transactions.
+    let pages = if account.starts_with("card-") {
+        let day = |d, out: &mut Vec<_>| state.days.transactions_on_day(&state.spec, customer, d, out);
+        page_of(day, (from, to), nowt.as_millis(), grant.off_platform, page, &mut slice)
+    } else {
+        1
+    };
+    let records = Records::Transactions(&slice);
+    let disclosure = Disclosure { customer, purpose, fields: grant.fields, records };
+    state.desk().record_consent_disclosure(served.consent, &disclosure, nowt);
     let mut out = Vec::with_capacity(320 + 320 * slice.len());
-    write_transaction_page(&mut out, api::transaction_views(&grant, account, slice), account, (from, to), page, pages);
+    write_transaction_page(&mut out, api::transaction_views(&grant, account, &slice), account, (from, to), page, pages);
     Ok(json_response(out))
 }
 
@@ -373,7 +359,7 @@ impl DayCache {
         DayCache { slots: (0..Self::SLOTS).map(|_| Mutex::new(None)).collect() }
     }
 
-    /// Replaces `out` with `population::transactions_on_day(spec, customer, day)`.
+    /// Appends `population::transactions_on_day(spec, customer, day)` to `out`.
     pub(super) fn transactions_on_day(
         &self,
         spec: &PopulationSpec,
@@ -381,7 +367,6 @@ impl DayCache {
         day: u32,
         out: &mut Vec<population::Transaction>,
     ) {
-        out.clear();
         let h = customer.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(day).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         let slot = &self.slots[(h >> 32) as usize % Self::SLOTS];
         if let Some(c) = &*slot.lock().unwrap_or_else(|e| e.into_inner())
@@ -391,8 +376,9 @@ impl DayCache {
             out.extend_from_slice(&c.transactions);
             return;
         }
+        let start = out.len();
         population::transactions_on_day(spec, customer, day, out);
-        let cached = CachedDay { customer, day, transactions: out.clone() };
+        let cached = CachedDay { customer, day, transactions: out[start..].to_vec() };
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
     }
 }

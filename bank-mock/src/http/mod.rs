@@ -45,8 +45,7 @@ use tokio::net::TcpListener;
 
 /// Request bodies larger than this get 413.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Transactions per page.
-pub const PAGE_SIZE: usize = 50;
+pub use crate::serve::PAGE_SIZE;
 /// Highest page number accepted (366 days of transactions fit well below it).
 pub const MAX_PAGE: usize = 1_000_000;
 /// Day 0 of the mock calendar: 2018-01-01T00:00:00Z, in Unix seconds.
