@@ -95,10 +95,12 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &PaceL
     let mut banks: Vec<BankPace> = scenario
         .banks
         .iter()
-        .zip(&pulled)
-        .map(|(bank, offered)| {
+        .zip(pulled.iter().zip(&pushed))
+        .map(|(bank, (pulled, pushed))| {
             let mut pace = BankPace { scale: whole, bound: PaceBound::Phase };
-            if opts.ignore_rate_limits || *offered <= 0.0 {
+            // Pushed events pass the bank's door too (its tokens and workers).
+            let offered = pulled + pushed;
+            if opts.ignore_rate_limits || offered <= 0.0 {
                 return pace;
             }
             // The tighter of the bank's rate limit and its capacity (workers over the mean

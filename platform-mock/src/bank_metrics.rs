@@ -20,6 +20,7 @@ pub(crate) struct BankCounters {
     pub(crate) busy_s: f64,
     pub(crate) dropped_slow_callback: f64,
     pub(crate) dropped_over_rate: f64,
+    pub(crate) dropped_server_error: f64,
 }
 
 /// Every bank's counters, where its `/metrics` has them.
@@ -65,6 +66,7 @@ pub(crate) fn parse_counters(text: &str, at: tokio::time::Instant) -> Option<Ban
         busy_s: value("bank_worker_busy_seconds_total", "")?,
         dropped_slow_callback: value("bank_alerts_dropped_total", "reason=\"slow_callback\"")?,
         dropped_over_rate: value("bank_alerts_dropped_total", "reason=\"max_events_per_second\"")?,
+        dropped_server_error: value("bank_alerts_dropped_total", "reason=\"server_error\"")?,
     })
 }
 
@@ -78,6 +80,8 @@ pub(crate) fn count_dropped_alerts(table: &mut LatencyTable, counters: &[Option<
         for (kind, n) in [
             (RequestError::Dropped("slow_callback"), after.dropped_slow_callback - before.dropped_slow_callback),
             (RequestError::Dropped("max_events_per_second"), after.dropped_over_rate - before.dropped_over_rate),
+            // Server errors on every attempt: what the virtual run's row counts as `server_error`.
+            (RequestError::ServerError, after.dropped_server_error - before.dropped_server_error),
         ] {
             let n = n.max(0.0) as u64;
             row.requests += n;
@@ -105,7 +109,8 @@ mod tests {
         bank_requests_admitted_total{bank=\"b\"} 100\nbank_queue_wait_seconds_total{bank=\"b\"} 0.5\n\
         bank_worker_busy_seconds_total{bank=\"b\"} 2.0\n\
         bank_alerts_dropped_total{bank=\"b\",reason=\"slow_callback\"} 3\n\
-        bank_alerts_dropped_total{bank=\"b\",reason=\"max_events_per_second\"} 7\n";
+        bank_alerts_dropped_total{bank=\"b\",reason=\"max_events_per_second\"} 7\n\
+        bank_alerts_dropped_total{bank=\"b\",reason=\"server_error\"} 1\n";
 
     #[test]
     fn a_banks_metrics_give_its_counters_and_a_server_without_them_gives_none() {
@@ -122,13 +127,15 @@ mod tests {
     fn alerts_a_bank_dropped_count_in_its_fraud_alert_row_as_sent_and_failed() {
         let at = tokio::time::Instant::now();
         let before = parse_counters(METRICS, at).unwrap();
-        let after = BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, ..before };
+        let after =
+            BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, dropped_server_error: 4.0, ..before };
         let mut table = LatencyTable::new(2);
         table.sent(0, RequestKind::FraudAlert, SimTime::ZERO).recorder.record(Duration::from_millis(2));
         // Bank 1 has no fraud_alert row (no subscription): nothing is added for it.
         count_dropped_alerts(&mut table, &[Some((before, after)), Some((before, after))]);
         let row = table.get_mut(0, RequestKind::FraudAlert).expect("bank 0's row");
-        assert_eq!(row.requests, 1 + 2 + 10);
+        assert_eq!(row.requests, 1 + 2 + 10 + 3);
+        assert_eq!(row.recorder.summary(Duration::from_secs(1)).errors.get("server_error"), Some(&3));
         let errors = row.recorder.summary(Duration::from_secs(1)).errors;
         assert_eq!(errors.get("dropped:slow_callback"), Some(&2));
         assert_eq!(errors.get("dropped:max_events_per_second"), Some(&10));

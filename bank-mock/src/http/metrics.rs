@@ -79,6 +79,7 @@ struct Scrape {
     alerts_failed: u64,
     dropped_slow_callback: u64,
     dropped_over_rate: u64,
+    dropped_server_error: u64,
     subscriptions_ended: u64,
     subscriptions: u64,
     platforms: Vec<PlatformExposure>,
@@ -136,6 +137,7 @@ impl Scrape {
             alerts_failed: load(&push.failed),
             dropped_slow_callback: load(&push.dropped_slow_callback),
             dropped_over_rate: load(&push.dropped_rate),
+            dropped_server_error: load(&push.dropped_server_error),
             subscriptions_ended: load(&push.subscriptions_ended),
             subscriptions,
             platforms,
@@ -193,11 +195,14 @@ impl Collector for Scrape {
         family(e, "bank_alerts_sent", help, Counter, |f| sample(f, &b, &ConstCounter::new(self.alerts_sent)))?;
         let help = "Sent alerts the callback did not acknowledge in time.";
         family(e, "bank_alerts_failed", help, Counter, |f| sample(f, &b, &ConstCounter::new(self.alerts_failed)))?;
-        let help = "Alerts not sent: the callback was slow, or over the subscription's rate.";
+        let help =
+            "Alerts not sent: the callback was slow, over the subscription's rate, or server errors to the last retry.";
         family(e, "bank_alerts_dropped", help, Counter, |f| {
-            for (reason, n) in
-                [("slow_callback", self.dropped_slow_callback), ("max_events_per_second", self.dropped_over_rate)]
-            {
+            for (reason, n) in [
+                ("slow_callback", self.dropped_slow_callback),
+                ("max_events_per_second", self.dropped_over_rate),
+                ("server_error", self.dropped_server_error),
+            ] {
                 sample(f, &[("bank", bank), ("reason", reason)], &ConstCounter::new(n))?;
             }
             Ok(())

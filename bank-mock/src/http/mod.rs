@@ -299,10 +299,15 @@ impl AppState {
         self.responses[route as usize * STATUS_SLOTS + s].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The client policy of the scenario's platform named `platform` (its retries).
+    pub(crate) fn platform_client(&self, platform: &str) -> Option<testbed_core::scenario::ClientConfig> {
+        self.scenario.platforms.iter().find(|p| p.name == platform).map(|p| p.client.clone())
+    }
+
     /// A data request at the door now: what it answers, and whether the request then fails
     /// with an injected error. The service clock is read under the door's lock, so requests
     /// reach it in time order.
-    fn knock(&self) -> (Entry, bool) {
+    pub(crate) fn knock(&self) -> (Entry, bool) {
         let calendar = self.sim_now();
         let service = &self.scenario.banks[self.bank].service;
         let mut door = self.door.lock().unwrap_or_else(|e| e.into_inner());
@@ -314,7 +319,7 @@ impl AppState {
     }
 
     /// The wall-clock instant of `t` on the door's service clock.
-    fn on_service_clock(&self, t: SimTime) -> Instant {
+    pub(crate) fn on_service_clock(&self, t: SimTime) -> Instant {
         self.origin + t.since(SimTime::ZERO)
     }
 

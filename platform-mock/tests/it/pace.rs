@@ -7,6 +7,7 @@ use std::time::Duration;
 use testbed_core::pace::{CAPACITY_SHARE, Pace, RATE_LIMIT_SHARE, capacity};
 use testbed_core::report::PaceBound;
 use testbed_core::scenario::{Rate, RequestKind, Scenario};
+use testbed_core::terms::DataCategory;
 
 /// The pace of the agreements the session reaches.
 fn pace(scenario: &Scenario, opts: &LiveOptions) -> Pace {
@@ -15,16 +16,30 @@ fn pace(scenario: &Scenario, opts: &LiveOptions) -> Pace {
 
 /// Requests per simulated second the platforms send `bank` under the agreements reached.
 fn offered(scenario: &Scenario, bank: usize) -> f64 {
+    offered_of(scenario, bank, |_| true)
+}
+
+/// Requests per simulated second the platforms pull from `bank` (pushed alerts left out).
+fn pulled(scenario: &Scenario, bank: usize) -> f64 {
+    offered_of(scenario, bank, |kind| kind != RequestKind::FraudAlert)
+}
+
+fn offered_of(scenario: &Scenario, bank: usize, counted: impl Fn(RequestKind) -> bool) -> f64 {
     let session = testbed_core::session::negotiate(scenario, None);
     let mut per_second = 0.0;
     for (_, a) in session.agreements.iter().filter(|(_, a)| a.bank == bank && a.revoked_at.is_none()) {
         let linked = scenario.linked_customers(a.platform, bank, a.terms.consent_mode) as f64;
         let workload = &scenario.platforms[a.platform].workload;
-        for w in workload.iter().filter(|w| w.kind != RequestKind::FraudAlert && a.terms.allows(w.purpose)) {
+        // Pulls and pushed alerts alike: both pass the bank's door. Alerts follow the bookings
+        // the platform may see.
+        let population = &scenario.banks[bank].population;
+        let visible =
+            if a.terms.grants(DataCategory::OffPlatformTransactions) { 1.0 } else { population.on_platform_share };
+        for w in workload.iter().filter(|w| counted(w.kind) && a.terms.allows(w.purpose)) {
             per_second += match w.rate {
                 Rate::PerCustomerPerDay(r) => r * linked / 86_400.0,
                 Rate::PerSecond(r) => r,
-                Rate::PerTransaction => scenario.banks[bank].population.transactions_per_day * linked / 86_400.0,
+                Rate::PerTransaction => population.transactions_per_day * visible * linked / 86_400.0,
             };
         }
     }
@@ -127,7 +142,8 @@ fn the_banks_an_aggregator_relays_to_are_held_together_to_half_its_capacity() {
     a.workers = 1;
     let capacity = 1.0 / a.service_time.mean().as_secs_f64();
     let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
-    let through: f64 = (0..scenario.banks.len()).map(|b| offered(&scenario, b) * p.banks[b].scale).sum();
+    // It relays the pulls; the banks push their alerts to the platform through it unqueued.
+    let through: f64 = (0..scenario.banks.len()).map(|b| pulled(&scenario, b) * p.banks[b].scale).sum();
     let half = capacity * CAPACITY_SHARE;
     assert!((through - half).abs() / half < 1e-9, "relayed {through}/s, half its capacity {half}/s: {p:?}");
     assert!(p.banks.iter().all(|b| b.bound == PaceBound::AggregatorCapacity), "{p:?}");

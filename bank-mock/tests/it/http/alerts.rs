@@ -303,6 +303,43 @@ async fn alerts_reach_the_callback_with_only_the_fields_the_terms_allow_and_the_
 }
 
 #[tokio::test]
+async fn alerts_pass_the_banks_door_so_an_outage_holds_them_until_the_bank_is_back() {
+    // live-demo's demo-bank, down for the first 12 hours of its calendar (half a wall second).
+    let mut sc = (*scenario()).clone();
+    let bank_index = sc.bank_index("demo-bank").unwrap();
+    let outage = Duration::from_secs(12 * 3600);
+    sc.events.push(testbed_core::scenario::ScheduledEvent {
+        at: Duration::ZERO,
+        description: "down".into(),
+        kind: testbed_core::scenario::EventKind::Outage { bank: bank_index, duration: outage },
+    });
+    let bank = Bank::start_at(Arc::new(sc), "demo-bank", FAST).await;
+    let api = Api::new();
+    let agreement = agreement_token(&api, &bank).await;
+    consents(&api, &bank, &agreement, 0..20).await;
+    let receiver = Receiver::start().await;
+    subscribed(&api, &bank, &agreement, &receiver.url).await;
+    let back = SimTime::ZERO + outage;
+    // Nothing arrives while the bank is down: what was received is read before the calendar, so
+    // a calendar still in the outage means nothing could have left when it was read.
+    loop {
+        let received = receiver.alerts().len();
+        if bank.state.sim_now() >= back {
+            break;
+        }
+        assert_eq!(received, 0, "an alert left during the outage");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The alerts booked during the outage were held, not lost: they come once the bank is back.
+    let held = || receiver.alerts().iter().filter(|a| booked_ms(a) < back.as_millis()).count();
+    wait_for("an alert booked during the outage", || held() > 0).await;
+    // Each alert took a worker of the bank, as a data request does (no data request was made).
+    let metrics = api.get(&bank, "/metrics").send().await.text();
+    let admitted = sample(&metrics, "bank_requests_admitted_total{bank=\"demo-bank\"}").unwrap();
+    assert!(admitted >= receiver.alerts().len() as f64, "{admitted} admitted, {} alerts", receiver.alerts().len());
+}
+
+#[tokio::test]
 async fn an_alert_the_callback_did_not_acknowledge_is_not_counted_as_disclosed() {
     let bank = Bank::start_at(scenario(), "demo-bank", FAST).await;
     let api = Api::new();
