@@ -8,7 +8,7 @@
 
 use crate::SimTime;
 use crate::rng::{SimRng, stream};
-use crate::scenario::{Bank, ClientConfig, Design, EventKind, Rate, RequestKind, Scenario, WorkloadItem};
+use crate::scenario::{Bank, ClientConfig, Design, EventKind, Platform, Rate, RequestKind, Scenario, WorkloadItem};
 use crate::terms::{DataCategory, Terms};
 use rand::RngExt;
 use serde::{Serialize, Serializer};
@@ -157,6 +157,25 @@ pub fn event(kind: RequestKind) -> Option<EventType> {
         RequestKind::TransactionSync | RequestKind::Commerce => Some(EventType::Transaction),
         RequestKind::Accounts => None,
     }
+}
+
+/// The events a flow of `platform` at `bank` under `terms`, with `customers` linked, is pushed,
+/// in both modes: one per event type its pushed items raise, each with the first such item
+/// (whose latency row it counts in and whose purpose it serves), whatever the items' rates: a
+/// booking raises an event once.
+pub fn pushed_events(platform: &Platform, bank: &Bank, terms: &Terms, customers: u64) -> Vec<(EventType, usize)> {
+    let mut events: Vec<(EventType, usize)> = Vec::new();
+    for (wi, w) in platform.workload.iter().enumerate() {
+        let pushed = delivery(&platform.design, w.kind) == Delivery::Pushed
+            && agreed(w, terms)
+            && per_day(w, bank, terms, customers) > 0.0;
+        if let Some(event) = event(w.kind).filter(|_| pushed)
+            && events.iter().all(|(e, _)| *e != event)
+        {
+            events.push((event, wi));
+        }
+    }
+    events
 }
 
 /// How long the platform waits before attempt `attempt + 1` after attempt `attempt` failed
@@ -527,6 +546,35 @@ fn next_arrival(now: SimTime, rate: f64, spikes: &[Spike], rng: &mut SimRng) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::terms::Purpose;
+
+    #[test]
+    fn a_booking_raises_each_pushed_event_once_named_by_the_first_item_of_its_kind() {
+        let text = include_str!("../../scenarios/design-push.toml");
+        let mut sc = crate::scenario::parse(text).expect("design-push parses");
+        // A second item pushed as a transaction (commerce reads the spending too).
+        let mut commerce = sc.platforms[0].workload[1].clone();
+        commerce.kind = RequestKind::Commerce;
+        sc.platforms[0].workload.push(commerce);
+        let terms = Terms::from_outcome(&sc.space, crate::negotiation::OutcomeId(0));
+        let events = pushed_events(&sc.platforms[0], &sc.banks[0], &terms, 100);
+        let kinds: Vec<(EventType, RequestKind)> =
+            events.iter().map(|&(e, wi)| (e, sc.platforms[0].workload[wi].kind)).collect();
+        // Account look-ups stay pulled; transaction_sync, listed before commerce, names the event.
+        assert_eq!(
+            kinds,
+            [
+                (EventType::BalanceChange, RequestKind::BalanceLookup),
+                (EventType::Transaction, RequestKind::TransactionSync),
+                (EventType::FraudAlert, RequestKind::FraudAlert),
+            ]
+        );
+        // Nobody linked, nothing pushed at a per-customer rate; fraud alerts need their purpose.
+        assert!(pushed_events(&sc.platforms[0], &sc.banks[0], &terms, 0).is_empty());
+        let without_alerts = Terms { purposes: terms.purposes & !Purpose::FraudAlerts.bit(), ..terms.clone() };
+        let events = pushed_events(&sc.platforms[0], &sc.banks[0], &without_alerts, 100);
+        assert!(events.iter().all(|(e, _)| *e != EventType::FraudAlert), "{events:?}");
+    }
 
     #[test]
     fn latency_slots_cover_every_kind_of_every_bank_once() {

@@ -43,7 +43,7 @@ use testbed_core::wire::{
     ApiError, ConsentBody, ConsentData, ConsentResponse, EventNotification, SubscriptionBody, SubscriptionData,
     SubscriptionResponse, data_path,
 };
-use testbed_core::workload::{self, Abandoned, Delivery, EventType, FlowPlan, RequestError, Sources};
+use testbed_core::workload::{self, Abandoned, EventType, FlowPlan, RequestError, Sources};
 
 pub struct LiveOptions {
     /// Wall-clock length of the data phase.
@@ -565,22 +565,20 @@ async fn load(
     // Flows whose bank pushes events: fraud alerts always, every polled kind under a push design.
     let mut alert_flows = Vec::new();
     for (fi, f) in flows.iter().enumerate() {
-        let platform = &scenario.platforms[f.platform];
+        let (platform, bank) = (&scenario.platforms[f.platform], &scenario.banks[f.bank]);
         let consents = access[fi].iter().filter(|t| t.is_some()).count() as u64;
-        let mut pushed = Pushed { flow: fi, events: Vec::new(), rate: 0.0 };
-        for w in &platform.workload {
-            let event = workload::event(w.kind).filter(|_| consents > 0 && workload::agreed(w, &f.terms));
-            if let Some(event) = event.filter(|_| workload::delivery(&platform.design, w.kind) == Delivery::Pushed) {
-                pushed.rate += workload::per_second(w, &scenario.banks[f.bank], &f.terms, consents) * scales[f.bank];
-                // One event per booking whatever the items: the first item of its kind names it.
-                if pushed.events.iter().all(|(e, _, _)| *e != event) {
-                    pushed.events.push((event, w.kind, w.purpose));
-                }
-            }
+        let events = workload::pushed_events(platform, bank, &f.terms, consents);
+        if consents == 0 || events.is_empty() {
+            continue;
         }
-        if !pushed.events.is_empty() {
-            alert_flows.push(pushed);
-        }
+        // The events expected per wall second: every pushed item's rate.
+        let rate: f64 = (platform.workload.iter())
+            .filter(|w| workload::agreed(w, &f.terms))
+            .filter(|w| workload::event(w.kind).is_some_and(|e| events.iter().any(|(pushed, _)| *pushed == e)))
+            .map(|w| workload::per_second(w, bank, &f.terms, consents) * scales[f.bank])
+            .sum();
+        let events = events.iter().map(|&(e, wi)| (e, platform.workload[wi].kind, platform.workload[wi].purpose));
+        alert_flows.push(Pushed { flow: fi, events: events.collect(), rate });
     }
     let relays = start_relays(scenario, urls, flows, (&plans, &scales, &consent_customers), &client).await;
     let counters_before = read_counters(&client, urls).await;

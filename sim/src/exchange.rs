@@ -12,6 +12,7 @@
 //! field; push flows turn the population's card transactions into deliveries from the bank,
 //! measured from the transaction to the delivery.
 
+use bank_mock::alerts::{AlertSchedule, EventSet, Watch};
 use bank_mock::api::{self, Asking, Consent, Grant, Resource};
 use bank_mock::serve::{self, Ask, Door, Entry};
 use std::time::Duration;
@@ -27,7 +28,7 @@ use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, FieldSet, Terms};
-use testbed_core::workload::{self, Arrival, Delivery, EndedBy, FlowPlan, RequestError, Sources};
+use testbed_core::workload::{self, Arrival, EndedBy, EventType, FlowPlan, RequestError, Sources};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -81,7 +82,6 @@ struct Flow {
     end: SimTime,
     ended_by: EndedBy,
     revoked_at: Option<SimTime>,
-    linked: u64,
     ledger: PairLedger,
     rng: SimRng,
     requests: u64,
@@ -92,8 +92,12 @@ struct Flow {
     serving: api::Serving,
     /// What the consent and the serving terms allow together (`serve::Basis`), worked out once.
     allowance: (FieldSet, bool),
-    /// Push designs: workload items the bank pushes instead of being polled.
-    push_items: Vec<usize>,
+    /// The events the bank pushes (`workload::pushed_events`), each with its workload item.
+    pushed_events: Vec<(EventType, usize)>,
+    /// Which bookings raise them, as the live bank's pusher finds them: every linked customer
+    /// watched from the agreement on.
+    alerts: AlertSchedule,
+    watches: Vec<Watch>,
     pushed: u64,
 }
 
@@ -174,7 +178,6 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             end,
             ended_by,
             revoked_at: a.revoked_at,
-            linked,
             ledger: PairLedger::new(linked),
             rng: stream(sc.seed, &format!("data/{pair}")),
             requests: 0,
@@ -182,23 +185,24 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             relay,
             allowance,
             serving,
-            push_items: Vec::new(),
+            pushed_events: Vec::new(),
+            alerts: AlertSchedule::default(),
+            watches: Vec::new(),
             pushed: 0,
         });
-        if linked == 0 {
-            continue;
-        }
-        for (wi, w) in platform.workload.iter().enumerate() {
-            // Pushed as the customers' transactions happen, not polled (see `push_day`); a
-            // well-behaved platform gets only what it agreed to.
-            if workload::delivery(&platform.design, w.kind) == Delivery::Pushed
-                && workload::agreed(w, &a.terms)
-                && workload::per_day(w, bank, &a.terms, linked) > 0.0
-            {
-                phase.flows[fi].push_items.push(wi);
-            }
-        }
-        if !phase.flows[fi].push_items.is_empty() {
+        // Pushed as the customers' transactions happen, not polled (see `push_day`); a
+        // well-behaved platform gets only what it agreed to.
+        let pushed_events = workload::pushed_events(platform, bank, &a.terms, linked);
+        if !pushed_events.is_empty() {
+            let flow = &mut phase.flows[fi];
+            let events = EventSet::of(&pushed_events.iter().map(|(e, _)| *e).collect::<Vec<_>>());
+            let off_platform = a.terms.grants(DataCategory::OffPlatformTransactions);
+            // Bookings after `since_ms` raise events: those from the agreement on.
+            let since_ms = a.at.as_millis().saturating_sub(1);
+            flow.watches = (0..linked)
+                .map(|customer| Watch { subscription: 0, consent: customer, customer, off_platform, since_ms, events })
+                .collect();
+            flow.pushed_events = pushed_events;
             phase.queue.schedule(a.at, Ev::PushDay { flow: fi, day: (a.at.as_millis() / DAY_MS) as u32 });
         }
     }
@@ -436,46 +440,36 @@ impl Phase<'_> {
         }
     }
 
-    /// Push designs: at the start of `day` (or of the flow), every booking of that day by a
-    /// linked customer inside the flow's time becomes a delivery per pushed workload item: a
-    /// balance change for `balance_lookup`, the transaction for `transaction_sync` and
-    /// `commerce`, an alert for `fraud_alert`; transactions the platform may not see (off-platform
-    /// ones without the right to them) raise only balance changes.
+    /// Pushed events: at the start of `day` (or of the flow), every booking of that day by a
+    /// linked customer inside the flow's time raises its events (`alerts::AlertSchedule`, as the
+    /// live bank's pusher finds them): a balance change for every booking, the transaction or a
+    /// fraud alert only for those the platform may see.
     fn push_day(&mut self, now: SimTime, fi: usize, day: u32) {
-        let flow = &self.flows[fi];
+        let flow = &mut self.flows[fi];
         if now >= flow.end {
             return;
         }
         let spec = &self.banks[flow.bank].spec;
-        let sees_off_platform = flow.terms.grants(DataCategory::OffPlatformTransactions);
-        let (from_ms, to_ms) = (flow.start.as_millis(), flow.end.as_millis());
-        let items: Vec<(usize, RequestKind)> =
-            flow.push_items.iter().map(|&wi| (wi, self.sc.platforms[flow.platform].workload[wi].kind)).collect();
-        for customer in 0..flow.linked {
-            self.scratch.clear();
-            population::transactions_on_day(spec, customer, day, &mut self.scratch);
-            for t in self.scratch.iter().filter(|t| t.at_ms >= from_ms && t.at_ms < to_ms) {
-                for &(wi, kind) in &items {
-                    if kind != RequestKind::BalanceLookup && !t.on_platform && !sees_off_platform {
-                        continue;
-                    }
-                    let at = SimTime::from_duration(Duration::from_millis(t.at_ms));
-                    let req = Req {
-                        flow: fi as u32,
-                        item: wi as u16,
-                        attempt: 0,
-                        over_fetch: false,
-                        customer,
-                        intended: at,
-                        sent: at,
-                        pushed: Some(*t),
-                        deferred: false,
-                    };
-                    self.queue.schedule(at, Ev::Push(req));
-                }
-            }
+        let day_start = u64::from(day) * DAY_MS;
+        let (from, to) = (day_start.max(flow.start.as_millis()), (day_start + DAY_MS).min(flow.end.as_millis()));
+        // `due` takes the bookings in (from, to]: these are those in [from, to).
+        for alert in flow.alerts.due(spec, &flow.watches, from.saturating_sub(1), to.saturating_sub(1)) {
+            let Some(&(_, item)) = flow.pushed_events.iter().find(|(e, _)| *e == alert.event) else { continue };
+            let at = alert.at();
+            let req = Req {
+                flow: fi as u32,
+                item: item as u16,
+                attempt: 0,
+                over_fetch: false,
+                customer: alert.customer,
+                intended: at,
+                sent: at,
+                pushed: Some(alert.transaction),
+                deferred: false,
+            };
+            self.queue.schedule(at, Ev::Push(req));
         }
-        let next = SimTime::from_duration(Duration::from_millis(u64::from(day + 1) * DAY_MS));
+        let next = SimTime::from_duration(Duration::from_millis(day_start + DAY_MS));
         if next < flow.end {
             self.queue.schedule(next, Ev::PushDay { flow: fi, day: day + 1 });
         }
