@@ -19,8 +19,9 @@
 //! at the bank (`POST /event-subscriptions`), records each notification's latency from the
 //! booking that raised it and counts what it carried, and unsubscribes when the run ends.
 
-use crate::aggregator::{LINK_HEADER, Relay, RelayRoute};
+use crate::aggregator::{Relay, RelayRoute};
 use crate::alerts::{CallbackServer, OnNotification};
+use crate::bank_api::{Asking, BankApi, Failed};
 use crate::bank_metrics::{BankCounters, count_dropped_alerts, queue_figures, read_counters};
 use crate::client::{ClientError, HttpClient};
 use crate::received::count_received;
@@ -39,11 +40,8 @@ use testbed_core::report::{
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
-use testbed_core::wire::{
-    ApiError, ConsentBody, ConsentData, ConsentResponse, EventNotification, SubscriptionBody, SubscriptionData,
-    SubscriptionResponse, data_path,
-};
-use testbed_core::workload::{self, Abandoned, EventType, FlowPlan, RequestError, Sources};
+use testbed_core::wire::{EventNotification, SubscriptionData, data_path};
+use testbed_core::workload::{self, Abandoned, EventType, FlowPlan, Sources};
 
 pub struct LiveOptions {
     /// Wall-clock length of the data phase.
@@ -317,7 +315,7 @@ async fn link_customers(
     let (mut access, mut permissions, mut consent_customers) = (Vec::new(), Vec::new(), Vec::new());
     for f in flows {
         let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
-        let url = Arc::new(format!("{}/account-access-consents", urls[f.bank]));
+        let bank = BankApi::new(client.clone(), urls[f.bank].clone());
         let mut tokens: Vec<Option<String>> = vec![None; linked as usize];
         let mut granted = Vec::new();
         let mut customers = BTreeMap::new();
@@ -325,26 +323,16 @@ async fn link_customers(
         let mut next = 0u64;
         while (next < linked || !pending.is_empty()) && !stop.load(Ordering::Relaxed) {
             while next < linked && pending.len() < LINKING_CONCURRENCY {
-                let (client, url, token, c) = (client.clone(), url.clone(), f.token.clone(), next);
-                let body = ConsentBody {
-                    data: ConsentData {
-                        customer_id: c,
-                        permissions: None,
-                        transaction_from_date_time: None,
-                        transaction_to_date_time: None,
-                    },
-                };
-                pending.spawn(async move { (c, client.post::<_, ConsentResponse>(&url, Some(&token), &body).await) });
+                let (bank, token, c) = (bank.clone(), f.token.clone(), next);
+                pending.spawn(async move { (c, bank.link(&token, c).await) });
                 next += 1;
             }
-            let Some(Ok((c, answer))) = pending.join_next().await else { continue };
-            if let Ok((_, Ok(ConsentResponse { access_token: Some(t), data }))) = answer {
-                if granted.is_empty() {
-                    granted = data.permissions.iter().map(|p| p.as_str().to_string()).collect();
-                }
-                customers.insert(data.consent_id, c);
-                tokens[c as usize] = Some(t);
+            let Some(Ok((c, Some(linked)))) = pending.join_next().await else { continue };
+            if granted.is_empty() {
+                granted = linked.permissions;
             }
+            customers.insert(linked.consent_id, c);
+            tokens[c as usize] = Some(linked.access_token);
         }
         access.push(tokens);
         permissions.push(granted);
@@ -441,38 +429,19 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
         }
         pending.sent = true;
         let link = r.customer.to_string();
-        let mut headers = vec![("x-purpose", r.purpose.as_str())];
-        if r.over_fetch {
-            headers.push(("x-requested-fields", "*"));
-        }
-        if r.via_relay {
-            headers.push((LINK_HEADER, link.as_str()));
-        }
-        let answer = tokio::time::timeout(
-            r.cfg.timeout,
-            r.client.send(hyper::Method::GET, &r.url, Some(&r.token), &headers, None),
-        )
-        .await;
-        let (error, retry_after) = match answer {
-            Ok(Ok(a)) if a.status.is_success() => {
-                count_received(&r.ledger[r.flow], &a.body, r.sim_ms, r.customer, r.purpose);
-                break Ok(());
-            }
-            Ok(Ok(a)) if a.status.as_u16() == 429 => {
-                (RequestError::RateLimited, Some(Duration::from_secs(a.retry_after.unwrap_or(1))))
-            }
-            Ok(Ok(a)) if a.status.as_u16() == 503 => (RequestError::Unavailable, None),
-            Ok(Ok(a)) if a.status.is_server_error() => (RequestError::ServerError, None),
-            Ok(Ok(a)) => {
-                let error = serde_json::from_slice::<ApiError>(&a.body).ok();
-                if error.is_some_and(|e| e.code == "consent_revoked") {
-                    revoked.store(true, Ordering::Relaxed);
+        let asking =
+            Asking { purpose: r.purpose, over_fetch: r.over_fetch, link: r.via_relay.then_some(link.as_str()) };
+        let Failed { error, retry_after, revoked: revoked_now } =
+            match BankApi::data(&r.client, &r.url, &r.token, &asking, r.cfg.timeout).await {
+                Ok(body) => {
+                    count_received(&r.ledger[r.flow], &body, r.sim_ms, r.customer, r.purpose);
+                    break Ok(());
                 }
-                (RequestError::Refused(a.status.as_u16().to_string()), None)
-            }
-            Ok(Err(_)) => (RequestError::Transport, None),
-            Err(_) => (RequestError::Timeout, None),
-        };
+                Err(failed) => failed,
+            };
+        if revoked_now {
+            revoked.store(true, Ordering::Relaxed);
+        }
         drop(slot);
         let Some(wait) = workload::retry_wait(&r.cfg, attempt, &error, retry_after) else {
             break Err(error);
@@ -622,8 +591,7 @@ async fn load(
                 tokio::time::sleep(STOP_POLL.min(end - tokio::time::Instant::now())).await;
             }
             for (url, token) in subscriptions.iter() {
-                let delete = client.send(hyper::Method::DELETE, url, Some(token), &[], None);
-                let _ = tokio::time::timeout(drain, delete).await;
+                BankApi::unsubscribe(&client, url, token, drain).await;
             }
         });
     }
@@ -832,20 +800,11 @@ async fn read_revocations(
 ) -> Vec<Option<(u64, String, String)>> {
     let mut out = Vec::new();
     for (f, probe) in flows.iter().zip(probes) {
-        let Some((id, token)) = probe else {
-            out.push(None);
-            continue;
-        };
-        let url = format!("{}/account-access-consents/{id}", urls[f.bank]);
-        let answer = tokio::time::timeout(Duration::from_secs(2), client.get::<ConsentResponse>(&url, Some(token)));
-        let revocation = match answer.await {
-            Ok(Ok((_, Ok(consent)))) => consent.data.revocation.and_then(|r| {
-                let at = testbed_core::time::calendar_ms(&r.at).ok()?;
-                Some((at, r.clause?, r.why))
-            }),
-            _ => None,
-        };
-        out.push(revocation);
+        let bank = BankApi::new(client.clone(), urls[f.bank].clone());
+        out.push(match probe {
+            Some((id, token)) => bank.revocation(id, token, Duration::from_secs(2)).await,
+            None => None,
+        });
     }
     out
 }
@@ -933,16 +892,13 @@ async fn subscribe_to_alerts(
             // are common).
             max_events_per_second: Some((2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32),
         };
-        let url = format!("{}/event-subscriptions", urls[f.bank]);
-        let refused =
-            match client.post::<_, SubscriptionResponse>(&url, Some(&f.token), &SubscriptionBody { data }).await {
-                Ok((_, Ok(subscription))) => {
-                    subscriptions.push((format!("{url}/{}", subscription.data.event_subscription_id), f.token.clone()));
-                    continue;
-                }
-                Ok((status, Err(_))) => RequestError::Refused(status.as_u16().to_string()),
-                Err(_) => RequestError::Transport,
-            };
+        let refused = match BankApi::new(client.clone(), urls[f.bank].clone()).subscribe(&f.token, data).await {
+            Ok(url) => {
+                subscriptions.push((url, f.token.clone()));
+                continue;
+            }
+            Err(refused) => refused,
+        };
         let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
         for (_, kind, _) in &events {
             l.row(f.bank, *kind, SimTime::ZERO).recorder.error(&refused);
