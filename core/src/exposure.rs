@@ -45,7 +45,22 @@ pub enum Records<'a> {
     /// A page of card transactions, one record each.
     Transactions(&'a [Transaction]),
     /// One card transaction, pushed as it was booked.
-    Transaction(Transaction),
+    Transaction(Booking),
+}
+
+/// What the ledger needs of one card transaction: small, so that a pushed delivery carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Booking {
+    pub merchant: u32,
+    pub day: u32,
+    pub on_platform: bool,
+}
+
+impl From<&Transaction> for Booking {
+    #[inline]
+    fn from(t: &Transaction) -> Booking {
+        Booking { merchant: t.merchant, day: (t.at_ms / MS_PER_DAY) as u32, on_platform: t.on_platform }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -152,17 +167,23 @@ impl PairLedger {
     /// Counts what a response disclosed at `at_ms`: its records, the card transactions made
     /// outside the platform among them, and, for customers in the unicity sample, the
     /// (merchant, day) point of each transaction that left with its merchant.
+    #[inline]
     pub fn count(&mut self, at_ms: u64, d: &Disclosure<'_>) {
-        let transactions = match &d.records {
-            Records::Other(n) => return self.disclose(at_ms, d.customer, d.purpose, d.fields, *n, 0),
-            Records::Transactions(page) => *page,
-            Records::Transaction(t) => std::slice::from_ref(t),
-        };
-        let off_platform = transactions.iter().filter(|t| !t.on_platform).count() as u64;
-        self.disclose(at_ms, d.customer, d.purpose, d.fields, transactions.len() as u64, off_platform);
-        if d.customer < UNICITY_SAMPLE && d.fields.contains(Field::TxnMerchant) {
-            for t in transactions {
-                self.trace(d.customer, t.merchant, (t.at_ms / MS_PER_DAY) as u32);
+        let traced = d.customer < UNICITY_SAMPLE && d.fields.contains(Field::TxnMerchant);
+        match &d.records {
+            Records::Other(n) => self.disclose(at_ms, d.customer, d.purpose, d.fields, *n, 0),
+            Records::Transactions(page) => {
+                let off_platform = page.iter().filter(|t| !t.on_platform).count() as u64;
+                self.disclose(at_ms, d.customer, d.purpose, d.fields, page.len() as u64, off_platform);
+                for b in page.iter().map(Booking::from).filter(|_| traced) {
+                    self.trace(d.customer, b.merchant, b.day);
+                }
+            }
+            Records::Transaction(b) => {
+                self.disclose(at_ms, d.customer, d.purpose, d.fields, 1, u64::from(!b.on_platform));
+                if traced {
+                    self.trace(d.customer, b.merchant, b.day);
+                }
             }
         }
     }
@@ -468,7 +489,7 @@ mod tests {
         assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 2);
         assert_eq!(l.traces[4], vec![(7, 1), (8, 2), (9, 2)]);
         // A pushed transaction counts as a page of one; without the merchant field no point is traced.
-        l.count(11, &d(5, FieldSet::of(&[Field::TxnAmount]), Records::Transaction(page[1])));
+        l.count(11, &d(5, FieldSet::of(&[Field::TxnAmount]), Records::Transaction(Booking::from(&page[1]))));
         assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 3);
         assert!(l.traces[5].is_empty());
         // Customers beyond the unicity sample are counted, not traced; other records are never off-platform.

@@ -17,7 +17,7 @@ use bank_mock::api::{self, Asking, Consent, Grant, Resource};
 use bank_mock::serve::{self, Ask, Door, Entry};
 use std::time::Duration;
 use testbed_core::SimTime;
-use testbed_core::exposure::{Disclosure, Exposed, PairLedger, Records};
+use testbed_core::exposure::{Booking, Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::report::{
@@ -54,7 +54,7 @@ struct Req {
     intended: SimTime,
     sent: SimTime,
     /// Pushed deliveries: the transaction whose booking raised this one.
-    pushed: Option<Transaction>,
+    pushed: Option<Booking>,
     /// Push designs: held back by an outage or the rate limit (already counted as sent).
     deferred: bool,
 }
@@ -464,7 +464,7 @@ impl Phase<'_> {
                 customer: alert.customer,
                 intended: at,
                 sent: at,
-                pushed: Some(alert.transaction),
+                pushed: Some(Booking::from(&alert.transaction)),
                 deferred: false,
             };
             self.queue.schedule(at, Ev::Push(req));

@@ -179,7 +179,7 @@ impl Desk {
                 fields: grant.fields,
                 records: match due.event {
                     EventType::BalanceChange => Records::Other(1),
-                    EventType::FraudAlert | EventType::Transaction => Records::Transaction(due.transaction),
+                    EventType::FraudAlert | EventType::Transaction => Records::Transaction((&due.transaction).into()),
                 },
             },
         })
