@@ -244,16 +244,18 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
             in_flight.fetch_add(1, Ordering::SeqCst);
             let event_id = next_event;
             next_event += 1;
-            let platform = subscribed.get(&o.alert.subscription).map(|(_, p)| p.clone()).unwrap_or_default();
+            // An injected server error: whether (and after how long) the platform's policy retries.
+            let retry = fail.then(|| {
+                let platform = subscribed.get(&o.alert.subscription).map(|(_, p)| p.as_str());
+                let policy = platform.and_then(|p| state.platform_client(p));
+                policy.and_then(|c| retry_wait(c, o.attempt, &RequestError::ServerError, None))
+            });
             let (client, counters, state) = (client.clone(), counters.clone(), state.clone());
             let (failures_in_a_row, retry_tx) = (budget.failures_in_a_row.clone(), retry_tx.clone());
             sends.spawn(async move {
                 tokio::time::sleep_until(finish.into()).await;
-                if fail {
-                    let wait = state
-                        .platform_client(&platform)
-                        .and_then(|c| retry_wait(&c, o.attempt, &RequestError::ServerError, None));
-                    match wait {
+                if let Some(retry) = retry {
+                    match retry {
                         Some(wait) => {
                             let at = clock.now() + wait.mul_f64(clock.scale);
                             let _ = retry_tx.send(Outgoing { at, attempt: o.attempt + 1, new: false, ..o });

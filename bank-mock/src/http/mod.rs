@@ -300,8 +300,8 @@ impl AppState {
     }
 
     /// The client policy of the scenario's platform named `platform` (its retries).
-    pub(crate) fn platform_client(&self, platform: &str) -> Option<testbed_core::scenario::ClientConfig> {
-        self.scenario.platforms.iter().find(|p| p.name == platform).map(|p| p.client.clone())
+    pub(crate) fn platform_client(&self, platform: &str) -> Option<&testbed_core::scenario::ClientConfig> {
+        self.scenario.platforms.iter().find(|p| p.name == platform).map(|p| &p.client)
     }
 
     /// A data request at the door now: what it answers, and whether the request then fails
