@@ -2,10 +2,12 @@
 # Renders a report.html in headless Chromium to a PNG and fails if the page logs a console
 # error or asks for anything outside the file (the page must be self-contained).
 #
-#   reports/screenshot.sh [REPORT_HTML] [OUT_PNG] [HEIGHT]
+#   reports/screenshot.sh [REPORT_HTML] [OUT_PNG] [HEIGHT] [ANCHOR]
 #
 # Defaults: runs the default scenario into a temporary folder and writes
-# reports/examples/messenger-2018/report.png (the picture in the README).
+# reports/examples/messenger-2018/report.png (the picture in the README). With ANCHOR (the id of
+# a <details> element of the page, e.g. space-pair-messenger-citi-like), the picture is of that
+# element alone, on a page of its own with the report's styles.
 # Installs Debian's `chromium` package when no Chromium is found.
 set -euo pipefail
 
@@ -13,6 +15,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 html="${1:-}"
 out="${2:-$root/reports/examples/messenger-2018/report.png}"
 height="${3:-2200}"
+anchor="${4:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -35,6 +38,19 @@ chromium="$(chromium_bin)"
 [[ -n "$chromium" ]] || { echo "screenshot.sh: chromium is not installed" >&2; exit 1; }
 
 html="$(cd "$(dirname "$html")" && pwd)/$(basename "$html")"
+if [[ -n "$anchor" ]]; then
+    python3 - "$html" "$anchor" "$work/part.html" <<'PY'
+import sys
+page, anchor, out = open(sys.argv[1], encoding="utf-8").read(), sys.argv[2], sys.argv[3]
+at = page.find(f'id="{anchor}"')
+if at < 0:
+    sys.exit(f"screenshot.sh: no element with id {anchor} in {sys.argv[1]}")
+start, end = page.rfind("<details", 0, at), page.find("</details>", at) + len("</details>")
+head = page[: page.find("<body")]
+open(out, "w", encoding="utf-8").write(f'{head}<body><main class="wrap">{page[start:end]}</main></body></html>\n')
+PY
+    html="$work/part.html"
+fi
 mkdir -p "$(dirname "$out")"
 flags=(
     --headless --no-sandbox --disable-gpu --disable-background-networking --disable-extensions

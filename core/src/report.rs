@@ -176,6 +176,12 @@ pub struct OutcomeSpaceReport {
     pub kalai: Vec<[f64; 2]>,
     pub kalai_smorodinsky: Vec<[f64; 2]>,
     pub max_welfare: Option<f64>,
+    /// Every outcome of the space in the utility plane, as a picture for the outcome-space
+    /// chart: 51 rows of 51 characters, the top row at bank utility 1, the bottom at 0, column
+    /// `j` at platform utility j/50; `#` where an outcome both may agree to lies, `+` where only
+    /// outcomes they may not, `.` where none (`negotiation::quality::OutcomeSpace::plane`).
+    #[serde(default)]
+    pub plane: Vec<String>,
 }
 
 impl From<&crate::negotiation::quality::OutcomeSpace> for OutcomeSpaceReport {
@@ -192,6 +198,7 @@ impl From<&crate::negotiation::quality::OutcomeSpace> for OutcomeSpaceReport {
             kalai: space.kalai.iter().map(xy).collect(),
             kalai_smorodinsky: space.kalai_smorodinsky.iter().map(xy).collect(),
             max_welfare: (!space.frontier.is_empty()).then_some(space.max_welfare),
+            plane: space.plane.clone(),
         }
     }
 }

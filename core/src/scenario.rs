@@ -785,6 +785,21 @@ fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<
     Ok(delay)
 }
 
+/// Strategy names a scenario's `strategy` key accepts that need no other key.
+pub const STRATEGY_NAMES: &[&str] =
+    &["boulware", "linear", "conceder", "hardliner", "tit_for_tat", "aspiration", "micro"];
+
+/// The strategy a scenario's `strategy = "NAME"` gives with no other key (`aspiration` with its
+/// defaults), as the scenario loader makes it; `None` for an unknown name or one that needs an
+/// exponent (`time_based`).
+pub fn strategy_named(name: &str) -> Option<Strategy> {
+    if !STRATEGY_NAMES.contains(&name) {
+        return None;
+    }
+    let named = StrategyName::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name));
+    convert_strategy("strategy", named.ok()?, None, None).ok()
+}
+
 fn convert_strategy(
     path: &str,
     name: StrategyName,
@@ -1688,6 +1703,18 @@ name = "b"
 reservation = 0.2
 strategy = "boulware"
 "#;
+
+    #[test]
+    fn a_strategy_named_alone_is_the_one_the_loader_makes_of_that_name() {
+        assert_eq!(strategy_named("boulware"), Some(Strategy::boulware()));
+        assert_eq!(strategy_named("conceder"), Some(Strategy::conceder()));
+        assert_eq!(strategy_named("micro"), Some(Strategy::Micro));
+        assert_eq!(strategy_named("aspiration"), Some(Strategy::Aspiration { offering: 4.0, accepting: 4.0 }));
+        assert!(STRATEGY_NAMES.iter().all(|n| strategy_named(n).is_some()));
+        // time_based needs an exponent; unknown names are no strategy.
+        assert_eq!(strategy_named("time_based"), None);
+        assert_eq!(strategy_named("Boulware"), None);
+    }
 
     #[test]
     fn micro_and_aspiration_are_strategies_and_aspiration_accepts_on_the_offering_curve_unless_told() {

@@ -42,7 +42,13 @@ pub struct Agreement {
 pub struct SessionOutcome {
     pub negotiation: NegotiationPart,
     pub agreements: Vec<(usize, Agreement)>,
+    /// Each negotiation's (platform, bank) preferences as they stood at its end, in the order
+    /// of `negotiation.negotiations`: what its outcome space was measured on.
+    pub preferences: Vec<SidesPreferences>,
 }
+
+/// A negotiation's (platform, bank) preferences.
+pub type SidesPreferences = (Arc<Preferences>, Arc<Preferences>);
 
 enum Ev {
     Start(usize),
@@ -125,8 +131,8 @@ pub fn negotiate<'a>(scenario: &'a Scenario, remote: Option<&'a mut dyn RemoteBa
     let mut world = World::new(scenario, remote);
     world.run();
     let (pairs, agreements) = world.agreements();
-    let negotiation = world.into_part();
-    SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect() }
+    let (negotiation, preferences) = world.into_part();
+    SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect(), preferences }
 }
 
 impl<'a> World<'a> {
@@ -463,10 +469,11 @@ impl<'a> World<'a> {
         (pairs, agreements)
     }
 
-    fn into_part(mut self) -> NegotiationPart {
+    fn into_part(mut self) -> (NegotiationPart, Vec<SidesPreferences>) {
         let sc = self.sc;
         let end_of_run = SimTime::from_duration(sc.duration);
         let mut negotiations = Vec::new();
+        let mut preferences = Vec::new();
         for i in 0..self.pairs.len() {
             let p = &self.pairs[i];
             let (platform, bank) = (&sc.platforms[p.platform], &sc.banks[p.bank]);
@@ -486,6 +493,7 @@ impl<'a> World<'a> {
                 quality: None,
             };
             let space = OutcomeSpace::new(p.platform_agent.preferences(), p.bank_agent.preferences());
+            preferences.push((p.platform_agent.preferences().clone(), p.bank_agent.preferences().clone()));
             match protocol.end() {
                 None => {
                     self.timeline.push(TimelineEntry {
@@ -541,7 +549,7 @@ impl<'a> World<'a> {
             });
         }
         let space = &sc.space;
-        NegotiationPart {
+        let part = NegotiationPart {
             scenario: ScenarioInfo {
                 name: sc.name.clone(),
                 description: sc.description.clone(),
@@ -604,6 +612,7 @@ impl<'a> World<'a> {
                 .collect(),
             negotiations,
             timeline: self.timeline,
-        }
+        };
+        (part, preferences)
     }
 }

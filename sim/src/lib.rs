@@ -7,11 +7,13 @@
 
 pub mod compare;
 pub mod exchange;
+pub mod jobs;
 pub mod live;
 pub mod output;
 pub mod progress;
 pub mod run;
 pub mod suite;
 pub mod sweep;
+pub mod tournament;
 
-pub use run::{run, run_with_exposure};
+pub use run::{VirtualRun, run, run_virtual};

@@ -33,6 +33,10 @@ enum Command {
         /// Also write what was disclosed, one row per exposed customer (CSV).
         #[arg(long, value_name = "FILE.csv")]
         export_exposed: Option<PathBuf>,
+        /// Also write each negotiation's two utility functions, outcome by outcome, as they stood
+        /// at its end (JSON), to check the deal-quality figures with another tool (NegMAS).
+        #[arg(long, value_name = "FILE.json")]
+        export_ufuns: Option<PathBuf>,
         /// Run live: one bank-mock server per bank on 127.0.0.1, real HTTP.
         #[arg(long)]
         live: bool,
@@ -100,6 +104,30 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Play every strategy against every strategy, in both roles, on every domain and seed;
+    /// write the leaderboard as leaderboard.csv, tournament.json and tournament.html.
+    Tournament {
+        /// Strategies, comma-separated: boulware, linear, conceder, hardliner, tit_for_tat,
+        /// aspiration, micro.
+        #[arg(long, value_delimiter = ',', required = true)]
+        strategies: Vec<String>,
+        /// Domains, comma-separated: scenario files (each of their platform–bank pairs is a
+        /// domain) and generated domains: zero-sum, monotonic, general.
+        #[arg(long, value_delimiter = ',', required = true)]
+        domains: Vec<String>,
+        /// Seeds per domain and pair of strategies: 1, 2, … N.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: u32,
+        /// Games at once [default: the number of CPUs].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
+        /// Output folder [default: reports/tournament].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Compare two report.json files: outcomes, latency and exposure side by side, with deltas.
     Compare {
         /// The first report (A).
@@ -130,7 +158,18 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, live, live_args, quiet, max_requests, max_memory_mb } => {
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            export_exposed,
+            export_ufuns,
+            live,
+            live_args,
+            quiet,
+            max_requests,
+            max_memory_mb,
+        } => {
             let mut sc = load_scenario(&scenario)?;
             if !live {
                 let budget = testbed_core::budget::Budget::for_scenario(&sc, max_requests, max_memory_mb);
@@ -146,20 +185,22 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             {
                 return Err(SimError::Usage(why).into());
             }
-            if live && export_exposed.is_some() {
-                return Err(SimError::Usage("--export-exposed works in virtual mode only".into()).into());
+            if live && (export_exposed.is_some() || export_ufuns.is_some()) {
+                let flag = if export_exposed.is_some() { "--export-exposed" } else { "--export-ufuns" };
+                return Err(SimError::Usage(format!("{flag} works in virtual mode only")).into());
             }
             let opts = live_args.options().map_err(SimError::Usage)?;
             let spinner = sim::progress::Progress::spinner(&sc.name, quiet);
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let (report, exposed) = if live {
+            let (report, exposed, ufuns) = if live {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running live on 127.0.0.1");
                 let report = sim::live::run_live(std::sync::Arc::new(sc.clone()), &opts, stop.clone())
                     .map_err(anyhow::Error::msg)?;
-                (report, testbed_core::exposure::Exposed::default())
+                (report, testbed_core::exposure::Exposed::default(), Vec::new())
             } else {
                 tracing::info!(scenario = %sc.name, seed = sc.seed, "running in virtual time");
-                sim::run_with_exposure(&sc)
+                let run = sim::run_virtual(&sc);
+                (run.report, run.exposed, run.ufuns)
             };
             spinner.finish();
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
@@ -167,6 +208,13 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(path) = export_exposed {
                 testbed_report::files::write_atomically(&path, exposed.to_csv(&sc).as_bytes())
                     .context("writing the exposed-data export")?;
+                written.push(path);
+            }
+            if let Some(path) = export_ufuns {
+                let mut json = serde_json::to_string(&ufuns).context("writing the utility functions")?;
+                json.push('\n');
+                testbed_report::files::write_atomically(&path, json.as_bytes())
+                    .context("writing the utility functions")?;
                 written.push(path);
             }
             let mut out = summary(&report);
@@ -223,6 +271,16 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let runs = sim::sweep::run(&plan, jobs, &|| progress.inc());
             progress.finish();
             print_out(&sim::sweep::write(&plan, &runs, &out.unwrap_or_else(|| sim::sweep::default_out(&plan)))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tournament { strategies, domains, seeds, jobs, out, quiet } => {
+            let plan = sim::tournament::plan(&strategies, &domains, seeds)?;
+            let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |j| j as usize);
+            let progress = sim::progress::Progress::new(plan.games() as u64, "tournament", quiet);
+            let games = sim::tournament::play(&plan, jobs, &|| progress.inc());
+            progress.finish();
+            let dir = out.unwrap_or_else(sim::tournament::default_out);
+            print_out(&sim::tournament::write(&plan, &games, &dir)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { a, b, out } => {

@@ -3,19 +3,32 @@
 
 use crate::exchange;
 use testbed_core::exposure::Exposed;
+use testbed_core::negotiation::quality::UfunExport;
 use testbed_core::report::{DataPart, Mode, Report, RunMeta, Tool, assemble};
 use testbed_core::scenario::Scenario;
 use testbed_core::session::{Agreement, negotiate};
 
-/// Runs `scenario` in virtual time and returns its report.
-pub fn run(scenario: &Scenario) -> Report {
-    run_with_exposure(scenario).0
+/// What a virtual run produces: the report, and what a user may export beside it.
+pub struct VirtualRun {
+    pub report: Report,
+    /// What each agreement disclosed, per customer (`--export-exposed`).
+    pub exposed: Exposed,
+    /// Each negotiation's utility functions outcome by outcome (`--export-ufuns`).
+    pub ufuns: Vec<UfunExport>,
 }
 
-/// Runs `scenario` and also returns what each agreement disclosed, per customer.
-pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
+/// Runs `scenario` in virtual time and returns its report.
+pub fn run(scenario: &Scenario) -> Report {
+    run_virtual(scenario).report
+}
+
+/// Runs `scenario` in virtual time: the report, and the exports.
+pub fn run_virtual(scenario: &Scenario) -> VirtualRun {
     let session = negotiate(scenario, None);
     let (pairs, agreements): (Vec<usize>, Vec<Agreement>) = session.agreements.into_iter().unzip();
+    let ufuns = (session.negotiation.negotiations.iter().zip(&session.preferences))
+        .map(|(n, (platform, bank))| UfunExport::new((&n.platform, &n.bank), platform, bank))
+        .collect();
     let mut exposed = Exposed::default();
     let data = exchange::run(scenario, &agreements).map(|data| {
         exposed = data.exposed;
@@ -28,5 +41,5 @@ pub fn run_with_exposure(scenario: &Scenario) -> (Report, Exposed) {
         }
     });
     let meta = RunMeta { tool: Tool::new("sim", env!("CARGO_PKG_VERSION")), mode: Mode::Virtual, complete: true };
-    (assemble(meta, session.negotiation, data, &scenario.thresholds), exposed)
+    VirtualRun { report: assemble(meta, session.negotiation, data, &scenario.thresholds), exposed, ufuns }
 }

@@ -13,8 +13,6 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed_core::report::{Report, Tool, Totals};
 use testbed_core::scenario::{RequestKind, Scenario};
 use testbed_core::thresholds::{self, Status, ThresholdResult};
@@ -141,27 +139,26 @@ pub fn run_suite(files: &[PathBuf], opts: &SuiteOptions) -> Result<SuiteReport, 
 
     let todo: Vec<(usize, &Scenario)> =
         loaded.iter().enumerate().filter_map(|(i, l)| l.as_ref().ok().map(|sc| (i, sc))).collect();
-    let reports: Vec<Mutex<Option<Report>>> = loaded.iter().map(|_| Mutex::new(None)).collect();
     let progress = Progress::new(todo.len() as u64, "suite", opts.quiet);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, todo.len().max(1)) {
-            s.spawn(|| {
-                while let Some(&(i, sc)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let report = crate::run(sc);
-                    *reports[i].lock().expect("no worker panicked holding it") = Some(report);
-                    progress.set_message(sc.name.clone());
-                    progress.inc();
-                }
-            });
-        }
-    });
+    let done = crate::jobs::in_order(
+        &todo,
+        opts.jobs,
+        |&(_, sc)| {
+            progress.set_message(sc.name.clone());
+            crate::run(sc)
+        },
+        &|| progress.inc(),
+    );
+    let mut reports: Vec<Option<Report>> = loaded.iter().map(|_| None).collect();
+    for (&(i, _), report) in todo.iter().zip(done) {
+        reports[i] = Some(report);
+    }
     progress.finish();
 
     let mut scenarios = Vec::new();
     for ((file, scenario), report) in files.iter().zip(&loaded).zip(reports) {
         let file = file.display().to_string();
-        let entry = match (scenario, report.into_inner().expect("workers are done")) {
+        let entry = match (scenario, report) {
             (Ok(sc), Some(report)) => {
                 let dir = opts.out.join(&sc.name);
                 write_reports(&dir, &report)?;

@@ -18,8 +18,6 @@ use crate::output::{SimError, load_scenario};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed_core::CoreError;
 use testbed_core::report::{OutcomeKind, Report};
 use testbed_core::scenario::{self, Scenario};
@@ -632,25 +630,16 @@ pub struct Run {
 /// progress bar hooks in there).
 pub fn run(plan: &Plan, jobs: usize, on_done: &(dyn Fn() + Sync)) -> Vec<Run> {
     let work: Vec<(usize, u64)> = (0..plan.points.len()).flat_map(|p| plan.seeds_of(p).map(move |s| (p, s))).collect();
-    let results: Mutex<Vec<Option<Run>>> = Mutex::new(vec![None; work.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, work.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(point, seed)) = work.get(i) else { break };
-                    let mut sc = plan.points[point].scenario.clone();
-                    sc.seed = seed;
-                    let report = crate::run(&sc);
-                    let row = Run { point, seed, cells: outputs(&report) };
-                    results.lock().expect("no run panics while holding the lock")[i] = Some(row);
-                    on_done();
-                }
-            });
-        }
-    });
-    results.into_inner().expect("threads done").into_iter().map(|r| r.expect("every run finished")).collect()
+    crate::jobs::in_order(
+        &work,
+        jobs,
+        |&(point, seed)| {
+            let mut sc = plan.points[point].scenario.clone();
+            sc.seed = seed;
+            Run { point, seed, cells: outputs(&crate::run(&sc)) }
+        },
+        on_done,
+    )
 }
 
 /// Mean and 95% confidence band of one output at one grid point, across seeds.

@@ -163,6 +163,11 @@ impl Preferences {
         &self.space
     }
 
+    /// The weights and option values behind `utility`.
+    pub fn linear_utility(&self) -> &LinearUtility {
+        &self.utility
+    }
+
     pub fn clauses(&self) -> &[Clause] {
         &self.clauses
     }

@@ -26,6 +26,16 @@ use serde::{Deserialize, Serialize};
 /// Utilities within this of the best are ties (NegMAS's default `eps`).
 pub const EPS: f64 = 1e-12;
 
+/// Cells per unit of utility of the outcome-space picture (`OutcomeSpace::plane`): 0.02 wide,
+/// fine enough to show the shape of the space, coarse enough to keep reports small.
+pub const PLANE_CELLS: usize = 50;
+
+/// The outcome-space picture's characters: no outcome, only outcomes not both may agree to, an
+/// outcome both may agree to.
+pub const PLANE_EMPTY: char = '.';
+pub const PLANE_OUTCOME: char = '+';
+pub const PLANE_AGREEABLE: char = '#';
+
 /// A point of the utility plane.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
@@ -65,6 +75,12 @@ pub struct OutcomeSpace {
     pub kalai: Vec<Point>,
     pub kalai_smorodinsky: Vec<Point>,
     pub max_welfare: f64,
+    /// Every outcome in the utility plane, as a picture: `PLANE_CELLS + 1` rows of as many
+    /// characters, row 0 at bank utility 1 down to row `PLANE_CELLS` at 0, column `j` at
+    /// platform utility `j / PLANE_CELLS` (each utility rounded to the nearest cell);
+    /// `PLANE_AGREEABLE` where some outcome there is agreeable, else `PLANE_OUTCOME` where
+    /// there is one, else `PLANE_EMPTY`.
+    pub plane: Vec<String>,
 }
 
 /// An agreement measured against its outcome space (in `report.json` under each agreement's
@@ -91,16 +107,22 @@ impl OutcomeSpace {
             Point { platform: f64::NEG_INFINITY, bank: f64::NEG_INFINITY },
         );
         let mut rational: Vec<(Point, OutcomeId)> = Vec::new();
+        let side = PLANE_CELLS + 1;
+        let mut plane = vec![PLANE_EMPTY; side * side];
+        let cell = |u: f64| ((u.clamp(0.0, 1.0) * PLANE_CELLS as f64).round() as usize).min(PLANE_CELLS);
         for o in space.outcomes() {
             let p = point(o);
             worst = Point { platform: worst.platform.min(p.platform), bank: worst.bank.min(p.bank) };
             ideal = Point { platform: ideal.platform.max(p.platform), bank: ideal.bank.max(p.bank) };
-            let agreeable = platform.violated_clause(o).is_none()
-                && bank.violated_clause(o).is_none()
-                && p.platform >= platform.reservation()
-                && p.bank >= bank.reservation();
+            let agreeable = agreeable(platform, bank, o, p);
             if agreeable {
                 rational.push((p, o));
+            }
+            let at = &mut plane[(PLANE_CELLS - cell(p.bank)) * side + cell(p.platform)];
+            if agreeable {
+                *at = PLANE_AGREEABLE;
+            } else if *at == PLANE_EMPTY {
+                *at = PLANE_OUTCOME;
             }
         }
         // The disagreement point: the reservation value, unless it lies below the whole space.
@@ -145,6 +167,7 @@ impl OutcomeSpace {
             nash,
             kalai,
             kalai_smorodinsky,
+            plane: plane.chunks(side).map(|row| row.iter().collect()).collect(),
         }
     }
 
@@ -172,6 +195,46 @@ impl OutcomeSpace {
             advantage_platform,
             advantage_bank,
         })
+    }
+}
+
+/// Whether outcome `o` breaks neither side's clauses.
+fn admissible(platform: &Preferences, bank: &Preferences, o: OutcomeId) -> bool {
+    platform.violated_clause(o).is_none() && bank.violated_clause(o).is_none()
+}
+
+/// Whether both sides may agree to outcome `o` (at `p` in the plane): it is admissible and gives
+/// each side at least its reservation value.
+fn agreeable(platform: &Preferences, bank: &Preferences, o: OutcomeId, p: Point) -> bool {
+    admissible(platform, bank, o) && p.platform >= platform.reservation() && p.bank >= bank.reservation()
+}
+
+/// One negotiation's two utility functions written out outcome by outcome (`sim run
+/// --export-ufuns`), so that another tool (NegMAS: `crosscheck/negmas_compare.py`) can compute
+/// the frontier and the bargaining solutions from the very utilities these figures come from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UfunExport {
+    pub platform: String,
+    pub bank: String,
+    /// Each side's reservation value, `[platform, bank]`.
+    pub reservation: [f64; 2],
+    /// By outcome id: `[platform utility, bank utility, admissible]`, admissible when it breaks
+    /// neither side's clauses (clauses are this testbed's; reservation values are not applied
+    /// here, so that the other tool's own rationality filter does that part).
+    pub outcomes: Vec<(f64, f64, bool)>,
+}
+
+impl UfunExport {
+    pub fn new(names: (&str, &str), platform: &Preferences, bank: &Preferences) -> UfunExport {
+        let outcomes = (platform.space().outcomes())
+            .map(|o| (platform.utility(o), bank.utility(o), admissible(platform, bank, o)))
+            .collect();
+        UfunExport {
+            platform: names.0.into(),
+            bank: names.1.into(),
+            reservation: [platform.reservation(), bank.reservation()],
+            outcomes,
+        }
     }
 }
 
@@ -230,6 +293,19 @@ mod tests {
         assert_eq!(points, vec![pt(0.2, 0.9), pt(0.8, 0.5)]);
         assert_eq!(space.frontier[1].1, OutcomeId(1), "the lowest outcome id of equal points");
         assert_eq!((space.outcomes, space.agreeable), (6, 4));
+        // The picture: (0, 1) and (1, 0) are outcomes only, the rest agreeable, each in its cell.
+        let at = |platform: f64, bank: f64| {
+            let (row, column) = ((50.0 - bank * 50.0).round() as usize, (platform * 50.0).round() as usize);
+            space.plane[row].chars().nth(column).unwrap()
+        };
+        assert_eq!(space.plane.len(), 51);
+        assert!(space.plane.iter().all(|row| row.chars().count() == 51));
+        assert_eq!((at(0.0, 1.0), at(1.0, 0.0)), (PLANE_OUTCOME, PLANE_OUTCOME));
+        for (p, b) in [(0.2, 0.9), (0.5, 0.4), (0.8, 0.5)] {
+            assert_eq!(at(p, b), PLANE_AGREEABLE, "({p}, {b})");
+        }
+        let marked: usize = space.plane.iter().map(|r| r.chars().filter(|&c| c != PLANE_EMPTY).count()).sum();
+        assert_eq!(marked, 5, "the two outcomes at (0.8, 0.5) share a cell");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub enum Swatch {
     Dotted,
     Box,
     Dot,
+    Ring,
+    Triangle,
+    Cross,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +153,9 @@ where
                 }
                 Swatch::Box => area.draw(&Rectangle::new([(x + 4, y - 6), (x + 22, y + 6)], style.filled()))?,
                 Swatch::Dot => area.draw(&Circle::new((x + 13, y), 5, style.filled()))?,
+                Swatch::Ring => area.draw(&Circle::new((x + 13, y), 6, style))?,
+                Swatch::Triangle => area.draw(&TriangleMarker::new((x + 13, y), 7, style.filled()))?,
+                Swatch::Cross => area.draw(&Cross::new((x + 13, y), 5, style))?,
             }
             area.draw(&Text::new(
                 e.label.clone(),
@@ -300,6 +306,140 @@ pub fn dance_chart(d: &Dance) -> Result<String, ChartError> {
             plot.draw(&Text::new(
                 end.label.clone(),
                 (px + dx - plot.get_base_pixel().0, py - 6 - plot.get_base_pixel().1),
+                text_style(14, end.colour).pos(Pos::new(anchor, VPos::Bottom)),
+            ))?;
+        }
+        root.present()?;
+    }
+    Ok(finish(svg, &d.title))
+}
+
+/// Where a negotiation ended in the utility plane, drawn over its outcome space.
+#[derive(Clone, Debug)]
+pub struct PlaneEnd {
+    /// (platform utility, bank utility) of the agreement, or of the last offer on the table.
+    pub at: (f64, f64),
+    pub label: String,
+    pub colour: RGBColor,
+    pub agreement: bool,
+}
+
+/// A negotiation's outcome space in the utility plane: x is the platform's utility, y the
+/// bank's.
+#[derive(Clone, Debug)]
+pub struct Plane {
+    pub title: String,
+    /// Runs of cells of one row holding outcomes: the centres of the first and last cell, the
+    /// row's bank utility, and whether they hold outcomes agreeable to both; each cell `cell`
+    /// wide.
+    pub runs: Vec<(f64, f64, f64, bool)>,
+    pub cell: f64,
+    /// The Pareto frontier of the agreeable outcomes, by platform utility ascending.
+    pub frontier: Vec<(f64, f64)>,
+    pub nash: Vec<(f64, f64)>,
+    pub kalai_smorodinsky: Vec<(f64, f64)>,
+    /// The disagreement point: each side's reservation value.
+    pub reservation: (f64, f64),
+    /// Each side's offers in the order made.
+    pub platform_offers: Vec<(f64, f64)>,
+    pub bank_offers: Vec<(f64, f64)>,
+    pub end: Option<PlaneEnd>,
+}
+
+const NASH_COLOUR: RGBColor = PALETTE[6];
+/// Cells of the outcome space, opaque so that neighbouring cells meet without a seam.
+pub const CELL_OUTCOME: RGBColor = RGBColor(214, 214, 219);
+pub const CELL_AGREEABLE: RGBColor = RGBColor(128, 128, 138);
+const KS_COLOUR: RGBColor = PALETTE[4];
+
+/// Grey cells hold outcomes (dark: agreeable to both), the black line is their Pareto frontier;
+/// each side's offers are a path in its colour from its first offer to its last; dashed lines
+/// are the reservation values, so the agreeable region is the box above and right of both.
+pub fn plane_chart(d: &Plane) -> Result<String, ChartError> {
+    let mut legend = vec![
+        LegendEntry { label: "outcomes (dark: agreeable to both)".into(), colour: CELL_AGREEABLE, swatch: Swatch::Box },
+        LegendEntry { label: "Pareto frontier".into(), colour: TEXT, swatch: Swatch::Line },
+        LegendEntry { label: "Nash point".into(), colour: NASH_COLOUR, swatch: Swatch::Triangle },
+        LegendEntry { label: "Kalai–Smorodinsky point".into(), colour: KS_COLOUR, swatch: Swatch::Cross },
+        LegendEntry { label: "platform's offers".into(), colour: PLATFORM_COLOUR, swatch: Swatch::Line },
+        LegendEntry { label: "bank's offers".into(), colour: BANK_COLOUR, swatch: Swatch::Line },
+        LegendEntry { label: "reservation values".into(), colour: NEUTRAL_COLOUR, swatch: Swatch::Dashed },
+    ];
+    if let Some(end) = &d.end {
+        let swatch = if end.agreement { Swatch::Ring } else { Swatch::Cross };
+        let label = if end.agreement { "agreement" } else { "last offer on the table" };
+        legend.push(LegendEntry { label: label.into(), colour: end.colour, swatch });
+    }
+    let every = (d.runs.iter().flat_map(|r| [(r.0, r.2), (r.1, r.2)]))
+        .chain(d.platform_offers.iter().chain(&d.bank_offers).copied())
+        .chain(std::iter::once(d.reservation));
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for (x, y) in every {
+        lo = lo.min(x).min(y);
+        hi = hi.max(x).max(y);
+    }
+    let pad = (hi - lo) * 0.03;
+    let range = (lo - pad)..(hi + pad);
+    let legend_h = legend_height(&legend, WIDTH);
+    let height = 620 + legend_h;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, plot) = root.split_vertically(legend_h);
+        draw_legend(&top, &legend, WIDTH)?;
+        // Square axes, one unit of utility as long across as up: the plot is as wide as it is
+        // high (620 less the top and bottom margins and the x labels), with room to the left.
+        let (side, left) = (620 - 30 - 6 - 44, 150);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_left(left)
+            .margin_right(WIDTH - left - 58 - side)
+            .margin_bottom(6)
+            .margin_top(30)
+            .x_label_area_size(44)
+            .y_label_area_size(58)
+            .build_cartesian_2d(range.clone(), range.clone())?;
+        house_style(&mut chart.configure_mesh())
+            .x_desc("platform's utility")
+            .y_desc("bank's utility")
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|x| format!("{x:.1}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .draw()?;
+        // A hair over half a cell each way, so that neighbouring cells meet without a seam.
+        let half = d.cell * 0.52;
+        for &(from, to, y, agreeable) in &d.runs {
+            let colour = if agreeable { CELL_AGREEABLE } else { CELL_OUTCOME };
+            let corners = [(from - half, y - half), (to + half, y + half)];
+            chart.draw_series(std::iter::once(Rectangle::new(corners, colour.filled())))?;
+        }
+        let (rp, rb) = d.reservation;
+        let dashed = |from: (f64, f64), to: (f64, f64), colour: RGBColor| {
+            DashedLineSeries::new([from, to], 6, 4, colour.mix(0.7).stroke_width(1))
+        };
+        chart.draw_series(dashed((rp, range.start), (rp, range.end), PLATFORM_COLOUR))?;
+        chart.draw_series(dashed((range.start, rb), (range.end, rb), BANK_COLOUR))?;
+        chart.draw_series(LineSeries::new(d.frontier.iter().copied(), TEXT.stroke_width(2)))?;
+        for (offers, colour) in [(&d.platform_offers, PLATFORM_COLOUR), (&d.bank_offers, BANK_COLOUR)] {
+            chart.draw_series(LineSeries::new(offers.iter().copied(), colour.mix(0.8).stroke_width(2)))?;
+            chart.draw_series(offers.iter().map(|p| Circle::new(*p, 3, colour.filled())))?;
+        }
+        chart.draw_series(d.nash.iter().map(|p| TriangleMarker::new(*p, 9, NASH_COLOUR.filled())))?;
+        chart.draw_series(d.kalai_smorodinsky.iter().map(|p| Cross::new(*p, 7, KS_COLOUR.stroke_width(3))))?;
+        if let Some(end) = &d.end {
+            if end.agreement {
+                chart.draw_series(std::iter::once(Circle::new(end.at, 9, end.colour.stroke_width(3))))?;
+            } else {
+                chart.draw_series(std::iter::once(Cross::new(end.at, 9, end.colour.stroke_width(3))))?;
+            }
+            let (px, py) = chart.backend_coord(&end.at);
+            let (base_x, base_y) = plot.get_base_pixel();
+            let right_half = end.at.0 > (range.start + range.end) / 2.0;
+            let (anchor, dx) = if right_half { (HPos::Right, -14) } else { (HPos::Left, 14) };
+            plot.draw(&Text::new(
+                end.label.clone(),
+                (px + dx - base_x, py - 14 - base_y),
                 text_style(14, end.colour).pos(Pos::new(anchor, VPos::Bottom)),
             ))?;
         }

@@ -8,7 +8,7 @@ pub mod charts;
 use crate::ReportError;
 use charts::{
     AGREEMENT_COLOUR, BANK_COLOUR, BarSeries, Bars, Dance, DanceEnd, DanceOffer, Lanes, LegendEntry, Mark,
-    NEUTRAL_COLOUR, PALETTE, PLATFORM_COLOUR, SENSITIVITY_COLOURS, Span, Swatch, WITHDRAWAL_COLOUR,
+    NEUTRAL_COLOUR, PALETTE, PLATFORM_COLOUR, Plane, PlaneEnd, SENSITIVITY_COLOURS, Span, Swatch, WITHDRAWAL_COLOUR,
 };
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
@@ -16,6 +16,7 @@ use plotters::style::RGBColor;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
+use testbed_core::negotiation::quality::{PLANE_AGREEABLE, PLANE_CELLS, PLANE_OUTCOME};
 use testbed_core::report::{
     Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, TimelineKind, data_tables, ms, narrate,
     quality_line, summary_row, summary_sentences, terms_line, ties_clause,
@@ -158,6 +159,8 @@ struct NegotiationView {
     end: Option<Value>,
     /// How good the deal was (`report::quality_line`).
     quality: Option<String>,
+    /// The outcome space in the utility plane, with both sides' offer paths.
+    plane: Option<Value>,
     revocation: Option<Value>,
 }
 
@@ -396,10 +399,84 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         terms: o.terms.as_ref().map(|t| terms_line(&report.issues, t)),
         end,
         quality: quality_line(n),
+        plane: plane(n).map(|p| charts::plane_chart(&p)).transpose()?.map(safe),
         revocation: n.revocation.as_ref().map(|r| {
             safe(inline_code(&format!("Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason)))
         }),
     })
+}
+
+/// A negotiation's outcome-space chart: every outcome, the frontier, the Nash and
+/// Kalai–Smorodinsky points, the reservation values, each side's offers and how it ended.
+/// `None` for a report without the outcome space.
+fn plane(n: &NegotiationReport) -> Option<Plane> {
+    let space = n.outcome_space.as_ref()?;
+    let xy = |p: &[f64; 2]| (p[0], p[1]);
+    let offers = |side: Side| -> Vec<(f64, f64)> {
+        (n.transcript.iter())
+            .filter(|e| e.action == Action::Offer && e.side == side)
+            .filter_map(|e| e.utility_platform.zip(e.utility_bank))
+            .collect()
+    };
+    let o = &n.outcome;
+    let by = o.by.map_or(String::new(), |s| format!(" by the {}", s.as_str()));
+    // A negotiation that ended without a deal is marked at the last offer on the table.
+    let last_offer = (n.transcript.iter().rev())
+        .find(|e| e.action == Action::Offer)
+        .and_then(|e| e.utility_platform.zip(e.utility_bank));
+    let end = match o.kind {
+        OutcomeKind::Agreement => o.utility_platform.zip(o.utility_bank).map(|at| PlaneEnd {
+            at,
+            label: format!("agreement in round {}{by}", o.round),
+            colour: AGREEMENT_COLOUR,
+            agreement: true,
+        }),
+        OutcomeKind::Withdrawal => last_offer.map(|at| PlaneEnd {
+            at,
+            label: format!("withdrawal{by}: {}", o.clause.as_deref().unwrap_or("no clause given")),
+            colour: WITHDRAWAL_COLOUR,
+            agreement: false,
+        }),
+        OutcomeKind::Timeout | OutcomeKind::Unfinished => last_offer.map(|at| PlaneEnd {
+            at,
+            label: if o.kind == OutcomeKind::Timeout { "timeout".into() } else { "unfinished".into() },
+            colour: NEUTRAL_COLOUR,
+            agreement: false,
+        }),
+    };
+    Some(Plane {
+        title: format!("outcome space of {}", n.pair()),
+        runs: plane_runs(&space.plane),
+        cell: 1.0 / PLANE_CELLS as f64,
+        frontier: space.frontier.iter().map(xy).collect(),
+        nash: space.nash.iter().map(xy).collect(),
+        kalai_smorodinsky: space.kalai_smorodinsky.iter().map(xy).collect(),
+        reservation: xy(&space.disagreement),
+        platform_offers: offers(Side::Platform),
+        bank_offers: offers(Side::Bank),
+        end,
+    })
+}
+
+/// The runs of occupied cells of a report's outcome-space picture (`OutcomeSpaceReport::plane`),
+/// one rectangle each: (platform utility of the first and last cell, bank utility, agreeable).
+fn plane_runs(plane: &[String]) -> Vec<(f64, f64, f64, bool)> {
+    let n = PLANE_CELLS as f64;
+    let mut runs = Vec::new();
+    for (row, line) in plane.iter().enumerate() {
+        let y = (n - row as f64) / n;
+        let chars: Vec<char> = line.chars().collect();
+        let mut start = 0;
+        while start < chars.len() {
+            let c = chars[start];
+            let end = start + chars[start..].iter().take_while(|&&x| x == c).count();
+            if c == PLANE_OUTCOME || c == PLANE_AGREEABLE {
+                runs.push((start as f64 / n, (end - 1) as f64 / n, y, c == PLANE_AGREEABLE));
+            }
+            start = end;
+        }
+    }
+    runs
 }
 
 /// Reads one percentile of a latency summary.

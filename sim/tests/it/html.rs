@@ -62,7 +62,11 @@ fn sim_run_writes_a_self_contained_report_html_with_a_chart_in_every_section() {
     let report: testbed_core::report::Report =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     let negotiations = section(&html, "negotiations");
-    assert_eq!(negotiations.matches("<svg").count(), report.negotiations.len(), "one dance per negotiation");
+    assert_eq!(
+        negotiations.matches("<svg").count(),
+        2 * report.negotiations.len(),
+        "a dance and an outcome space per negotiation"
+    );
     for id in ["latency", "exposure", "timeline"] {
         assert!(section(&html, id).contains("<svg"), "section {id} holds no chart");
     }
@@ -71,6 +75,50 @@ fn sim_run_writes_a_self_contained_report_html_with_a_chart_in_every_section() {
         assert!(summary.contains(&n.pair()), "summary lacks {}", n.pair());
     }
     assert!(html.contains("withdrawal by the bank in round 2: no_off_platform_data"), "the dance marks the clause");
+}
+
+/// The chart whose `aria-label` is `label`.
+fn chart<'a>(html: &'a str, label: &str) -> &'a str {
+    let start = html.find(&format!("aria-label=\"{label}\"")).unwrap_or_else(|| panic!("no chart {label}"));
+    let end = html[start..].find("</svg>").expect("charts are closed");
+    &html[start..start + end]
+}
+
+#[test]
+fn the_outcome_space_chart_draws_every_outcome_cell_each_offer_and_how_each_negotiation_ended() {
+    let report = run_table(&negotiation_table("messenger-2018.toml"));
+    let html = render_html(&report).unwrap();
+    for n in &report.negotiations {
+        let space = n.outcome_space.as_ref().expect("every negotiation is measured");
+        // The picture of the plane: cells with agreeable outcomes (`#`), with others only (`+`).
+        let marked = |c: char| space.plane.iter().map(|r| r.matches(c).count()).sum::<usize>();
+        assert!(marked('#') > 0 && marked('+') > 0, "{}", n.pair());
+        assert!(marked('#') <= space.agreeable as usize && marked('#') + marked('+') <= space.outcomes as usize);
+        let svg = chart(&html, &format!("outcome space of {}", n.pair()));
+        // One rectangle per run of marked cells in a row: dark (#80808A) where agreeable, light
+        // (#D6D6DB) elsewhere.
+        let runs = |c: char| {
+            let mut runs = 0;
+            for row in &space.plane {
+                let mut last = '.';
+                for x in row.chars() {
+                    runs += usize::from(x == c && last != c);
+                    last = x;
+                }
+            }
+            runs
+        };
+        assert_eq!(svg.matches("fill=\"#80808A\"").count(), runs('#') + 1, "{}: and the legend's box", n.pair());
+        assert_eq!(svg.matches("fill=\"#D6D6DB\"").count(), runs('+'), "{}", n.pair());
+        // Offers are the dots of radius 3, one per offer made.
+        let offers = n.transcript.iter().filter(|e| e.action == testbed_core::report::Action::Offer).count();
+        assert_eq!(svg.matches("r=\"3\"").count(), offers, "{}", n.pair());
+        let end = match n.outcome.kind {
+            OutcomeKind::Agreement => format!("agreement in round {}", n.outcome.round),
+            _ => format!("withdrawal by the bank: {}", n.outcome.clause.as_deref().unwrap()),
+        };
+        assert!(svg.contains(&end), "{}: {end}", n.pair());
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod live;
 mod outcomes;
 mod suite;
 mod sweep;
+mod tournament;
 
 use std::path::{Path, PathBuf};
 use testbed_core::report::{NegotiationReport, Report};
