@@ -22,18 +22,19 @@ prepare() { # NAME REV
   local dir="$root/$1"
   git worktree remove --force "$dir" 2>/dev/null || true
   git worktree add --detach "$dir" "$2" >/dev/null
-  # Start from this checkout's build: dependencies that did not change are not built again.
-  [[ -d target/release ]] && cp -a target "$dir/target"
+  # Start from this checkout's release build: dependencies that did not change are not built
+  # again (a copy that fails half-way, say while a build runs, only means more to build).
+  if [[ -d target/release ]]; then mkdir -p "$dir/target" && cp -a target/release "$dir/target/" || true; fi
   cp bench/lib.sh bench/bank-mock-wrk.sh "$dir/bench/"
   (cd "$dir" && export CARGO_TARGET_DIR="$dir/target" \
     && cargo build --release -q -p bank-mock -p platform-mock \
     && cargo build --release -q -p bank-mock --example hello_ceiling \
     && cargo bench -q -p sim --bench engine --no-run >/dev/null 2>&1)
 }
+trap 'git worktree remove --force "$root/head" 2>/dev/null; git worktree remove --force "$root/base" 2>/dev/null' EXIT
 echo "building HEAD ($(git rev-parse --short HEAD)) and $base_rev"
 prepare head HEAD
 prepare base "$base_rev"
-trap 'git worktree remove --force "$root/head"; git worktree remove --force "$root/base"' EXIT
 engine_bin() { ls -t "$root/$1"/target/release/deps/engine-* | grep -v '\.d$' | head -1; }
 declare -A total=([head]=0 [base]=0)
 engine() { # NAME

@@ -157,6 +157,7 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
     let (retry_tx, mut retries) = tokio::sync::mpsc::unbounded_channel::<Outgoing>();
     let mut next_event = 1u64;
     let mut from_ms = state.sim_now().as_millis();
+    let mut epoch = state.clock().started;
     'ticks: loop {
         tokio::select! {
             () = &mut stop => break,
@@ -166,9 +167,15 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
         while let Ok(again) = retries.try_recv() {
             held.push(again);
         }
-        // Read each tick: an in-process driver may restart the calendar for its data phase.
+        // Read each tick: an in-process driver may restart the calendar for its data phase; a
+        // restarted calendar raises events from its new start (the bookings before it, on the
+        // calendar it left, belong to no run).
         let clock = state.clock();
         let now = clock.now();
+        if clock.started != epoch {
+            epoch = clock.started;
+            from_ms = now.as_millis();
+        }
         let to_ms = (now + TICK.mul_f64(clock.scale)).as_millis().max(from_ms);
         let (watches, subscribed): (Vec<_>, BTreeMap<u64, (Option<u32>, String)>) = {
             let desk = state.desk();

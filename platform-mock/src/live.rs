@@ -91,9 +91,9 @@ pub type ClientTokens = BTreeMap<(usize, usize), String>;
 pub trait InProcessBanks {
     /// A bank's own exposure ledger for a platform (by bank index and platform name).
     fn ledger(&self, bank: usize, platform: &str) -> Option<PairLedger>;
-    /// Restart the bank's calendar at the start of the data phase (simulated time zero), running
-    /// `scale` simulated seconds per wall-clock second.
-    fn start_data_phase(&self, bank: usize, scale: f64);
+    /// Restart the bank's calendar: from now on it reads `origin` and runs `scale` simulated
+    /// seconds per wall-clock second.
+    fn start_data_phase(&self, bank: usize, origin: SimTime, scale: f64);
 }
 
 /// Runs `scenario` live against the bank servers at `urls` (one base URL per bank of the
@@ -172,15 +172,16 @@ pub fn run(
             let platform = &scenario.platforms[f.platform].name;
             // A bank's audit revocation ends the flow where the virtual run ends it.
             let fi = ended.len();
-            let revoked = observed.revocations[fi].as_ref().map(|(at_ms, clause, why)| {
+            let revoked = observed.revocations[fi].as_ref().map(|(reading, clause, why)| {
                 let scale = pace.banks[f.bank].scale.max(1e-9);
-                let revocation =
-                    Revocation { at_ms: f.start.as_millis() + at_ms, clause: clause.clone(), reason: why.clone() };
+                let calendar = observed.calendars[fi];
+                let at = calendar.time_of(*reading);
+                let revocation = Revocation { at_ms: at.as_millis(), clause: clause.clone(), reason: why.clone() };
                 let entry =
                     TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
                 timeline.push(entry);
                 revocations.push((f.pair, revocation));
-                ((*at_ms as f64 / scale) as u64).min(wall.as_millis() as u64)
+                ((at.since(calendar.zero).as_secs_f64() * 1e3 / scale) as u64).min(wall.as_millis() as u64)
             });
             ended.push(revoked);
         }
@@ -297,6 +298,32 @@ struct Observed {
     flow_pushed: Vec<u64>,
     /// Per flow under an aggregator design: what the aggregator received while relaying.
     relayed: Vec<Option<PairLedger>>,
+    /// Per flow: how its simulated times read on its bank's calendar.
+    calendars: Vec<Calendar>,
+}
+
+/// How a flow's simulated times read on its bank's calendar in the live data phase.
+#[derive(Clone, Copy, Debug)]
+struct Calendar {
+    /// The simulated time at the start of the phase.
+    zero: SimTime,
+    /// Whether the bank's calendar reads simulated time itself (a bank in this process, its
+    /// calendar restarted at its earliest agreement, where the virtual run's data phase starts),
+    /// or the time since `zero` (a bank elsewhere, on a calendar of its own from its start).
+    absolute: bool,
+}
+
+impl Calendar {
+    /// What the bank's calendar reads at simulated time `t`, in ms.
+    fn reading(self, t: SimTime) -> u64 {
+        if self.absolute { t.as_millis() } else { t.since(self.zero).as_millis() as u64 }
+    }
+
+    /// The simulated time at which the bank's calendar reads `reading_ms`.
+    fn time_of(self, reading_ms: u64) -> SimTime {
+        let ms = SimTime::from_duration(Duration::from_millis(reading_ms));
+        if self.absolute { ms } else { self.zero + Duration::from_millis(reading_ms) }
+    }
 }
 
 /// Consents created at once while linking customers.
@@ -508,6 +535,23 @@ async fn load(
 ) -> Observed {
     let client = HttpClient::default();
     let latency: SharedLatency = Arc::new(Mutex::new(LatencyTable::new(scenario.banks.len())));
+    // A bank in this process runs its calendar from its earliest agreement, as the virtual
+    // run's data phase starts there (so outages, days and hours fall alike); it is set before
+    // customers link, so that their consents are made on the calendar the data flows on.
+    let origins: Vec<SimTime> = (0..scenario.banks.len())
+        .map(|b| flows.iter().filter(|f| f.bank == b).map(|f| f.start).min().unwrap_or(SimTime::ZERO))
+        .collect();
+    let calendars: Vec<Calendar> = (flows.iter())
+        .map(|f| match in_process {
+            Some(_) => Calendar { zero: origins[f.bank], absolute: true },
+            None => Calendar { zero: f.start, absolute: false },
+        })
+        .collect();
+    if let Some(banks) = in_process {
+        for (bank, origin) in origins.iter().enumerate() {
+            banks.start_data_phase(bank, *origin, 1.0);
+        }
+    }
     let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, &stop).await;
     // Per flow, one consent to read back after the phase: a bank's audit revokes them all.
     let probes: Vec<Option<(String, String)>> = consent_customers
@@ -555,7 +599,7 @@ async fn load(
     // microseconds of each other (a millisecond is minutes of simulated time at a high pace).
     if let Some(banks) = in_process {
         for (bank, scale) in scales.iter().enumerate() {
-            banks.start_data_phase(bank, *scale);
+            banks.start_data_phase(bank, origins[bank], *scale);
         }
     }
     let start = tokio::time::Instant::now();
@@ -578,7 +622,8 @@ async fn load(
         alert_flows,
         consent_customers,
         (latency.clone(), ledgers.clone(), flow_requests.clone(), flow_pushed.clone()),
-        (start, scales.to_vec(), &relays),
+        (start, scales.to_vec(), calendars.clone()),
+        &relays,
     )
     .await;
     if let Some((_, subscriptions)) = &callback {
@@ -597,7 +642,7 @@ async fn load(
     }
     for (fi, mut sources) in live_sources(scenario, &plans).into_iter().enumerate() {
         let f = &flows[fi];
-        let (bank, scale, flow_start) = (f.bank, scales[f.bank], plans[fi].start);
+        let (bank, scale, calendar) = (f.bank, scales[f.bank], calendars[fi]);
         if access[fi].iter().all(Option::is_none) || scale <= 0.0 {
             continue;
         }
@@ -619,8 +664,8 @@ async fn load(
         );
         let (revoked, flow_requests) = (revoked.clone(), flow_requests.clone());
         tasks.spawn(async move {
-            // Simulated time since the agreement, on the bank's calendar, as wall time.
-            let wall_of = |t: SimTime| start + Duration::from_secs_f64(t.since(flow_start).as_secs_f64() / scale);
+            // Simulated time as wall time: the phase starts at the calendar's zero.
+            let wall_of = |t: SimTime| start + Duration::from_secs_f64(t.since(calendar.zero).as_secs_f64() / scale);
             while let Some(t) = sources.peek_time() {
                 let intended = wall_of(t);
                 if intended >= end {
@@ -656,7 +701,7 @@ async fn load(
                     with_row(&latency, key, |row| row.recorder.abandoned(why));
                     continue;
                 }
-                let sim_ms = t.since(flow_start).as_millis() as u64;
+                let sim_ms = calendar.reading(t);
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 let pending = Pending {
                     latency: latency.clone(),
@@ -750,6 +795,7 @@ async fn load(
         flow_requests: flow_requests.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         flow_pushed: flow_pushed.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         relayed,
+        calendars,
     }
 }
 
@@ -846,7 +892,8 @@ async fn subscribe_to_alerts(
         Arc<Vec<AtomicU64>>,
         Arc<Vec<AtomicU64>>,
     ),
-    (start, scales, relays): (tokio::time::Instant, Vec<f64>, &[(usize, Relay)]),
+    (start, scales, calendars): (tokio::time::Instant, Vec<f64>, Vec<Calendar>),
+    relays: &[(usize, Relay)],
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
         return None;
@@ -864,7 +911,8 @@ async fn subscribe_to_alerts(
         let Some(&customer) = consent_customers.get(fi).and_then(|c| c.get(&event.consent_id)) else { return };
         let Some(&(_, kind, purpose)) = events[fi].iter().find(|(e, _, _)| *e == event.event_type) else { return };
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(event.time_of_event_unix_micros);
-        let sim_ms = (start.elapsed().as_secs_f64() * scales[banks[fi]] * 1e3) as u64;
+        let since_start = start.elapsed().mul_f64(scales[banks[fi]]);
+        let sim_ms = calendars[fi].reading(calendars[fi].zero + since_start);
         count_received(ledger, body, sim_ms, customer, purpose);
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
         flow_pushed[fi].fetch_add(1, Ordering::Relaxed);

@@ -72,7 +72,7 @@ impl platform_mock::live::InProcessBanks for Banks {
         self.states[bank].desk().ledgers().get(platform).cloned()
     }
 
-    fn start_data_phase(&self, bank: usize, scale: f64) {
-        self.states[bank].set_clock(LiveClock::new(SimTime::ZERO, scale));
+    fn start_data_phase(&self, bank: usize, origin: SimTime, scale: f64) {
+        self.states[bank].set_clock(LiveClock::new(origin, scale));
     }
 }

@@ -204,6 +204,36 @@ fn a_load_spike_multiplies_live_arrivals() {
 }
 
 #[test]
+fn an_in_process_banks_calendar_starts_at_its_agreement_so_an_outage_falls_where_the_virtual_run_has_it() {
+    // The quick bank goes down the moment it agrees, for a month. The agreement comes days into
+    // the scenario and the live run covers only hours after it: every pull at the quick bank
+    // meets the outage, live as in virtual time; the slow bank is unaffected.
+    let mut table = scenario_table("design-direct.toml");
+    table.remove("thresholds");
+    let agreed_at = negotiation(&sim::run(&parse(&table)), "wallet", "quick-bank").outcome.at_ms;
+    assert!(agreed_at > 86_400_000, "the agreement comes after day 1: {agreed_at} ms");
+    let outage: toml::Table = toml::from_str(&format!(
+        "kind = \"outage\"\nat = \"{agreed_at}ms\"\nbank = \"quick-bank\"\nduration = \"30d\"\ndescription = \"down\""
+    ))
+    .unwrap();
+    table.insert("events".into(), toml::Value::Array(vec![toml::Value::Table(outage)]));
+    let opts = LiveOptions { duration: Duration::from_millis(800), max_rate: 500.0, ..Default::default() };
+    let live = run_live(Arc::new(parse(&table)), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = live.data.expect("data phase");
+    let pulls = |bank: &str| {
+        let rows = data.latency.iter().filter(|r| r.bank == bank && r.kind != RequestKind::FraudAlert);
+        rows.fold((0, 0), |(ok, down), r| {
+            (ok + r.latency.ok, down + r.latency.errors.get("unavailable").copied().unwrap_or(0))
+        })
+    };
+    let (quick_ok, quick_down) = pulls("quick-bank");
+    assert_eq!(quick_ok, 0, "no pull at the quick bank got through its outage");
+    assert!(quick_down > 20, "{quick_down} pulls met the outage");
+    let (slow_ok, slow_down) = pulls("slow-bank");
+    assert!(slow_ok > 0 && slow_down == 0, "the slow bank served {slow_ok}, was down for {slow_down}");
+}
+
+#[test]
 fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run() {
     let mut table = scenario_table("live-demo.toml");
     table.remove("thresholds");
