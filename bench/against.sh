@@ -38,14 +38,18 @@ prepare base "$base_rev"
 engine_bin() { ls -t "$root/$1"/target/release/deps/engine-* | grep -v '\.d$' | head -1; }
 declare -A total=([head]=0 [base]=0)
 engine() { # NAME
-  local ms
-  ms=$(cd "$root/$1" && "$(engine_bin "$1")" --bench --noplot 2>&1 | grep -m1 'time:' | awk '{print $5}')
+  local out ms
+  # The whole output first: a pipe closed early would stop the bench with SIGPIPE.
+  out=$(cd "$root/$1" && "$(engine_bin "$1")" --bench --noplot 2>&1)
+  ms=$(awk '/time:/ { print $5; exit }' <<<"$out")
   echo "engine $1: $ms ms (load $(cut -d' ' -f1 /proc/loadavg))"
   total[$1]=$(awk -v a="${total[$1]}" -v b="$ms" 'BEGIN { print a + b }')
 }
 wrk_run() { # NAME
+  local out
+  out=$(cd "$root/$1" && CARGO_TARGET_DIR="$root/$1/target" bash bench/bank-mock-wrk.sh 2>&1)
   echo "wrk $1:"
-  (cd "$root/$1" && CARGO_TARGET_DIR="$root/$1/target" bash bench/bank-mock-wrk.sh 2>&1 | grep -E '^(transactions page|hyper hello)' | head -2)
+  grep -E '^(transactions page|hyper hello)' <<<"$out" | head -2
 }
 for p in $(seq "$pairs"); do
   if (( p % 2 )); then order=(head base); else order=(base head); fi

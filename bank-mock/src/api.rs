@@ -517,9 +517,13 @@ fn merchant_name(merchant: u32) -> &'static str {
 }
 
 /// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
+/// Accounts each customer holds: a checking account and a card.
+pub const ACCOUNTS_PER_CUSTOMER: usize = 2;
+
 pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord> {
     let has = |f| grant.fields.contains(f);
-    [(&customer.checking, "checking"), (&customer.card, "card")]
+    let accounts: [_; ACCOUNTS_PER_CUSTOMER] = [(&customer.checking, "checking"), (&customer.card, "card")];
+    accounts
         .into_iter()
         .map(|(a, kind)| AccountRecord {
             account_id: a.id.clone(),

@@ -414,7 +414,8 @@ impl Phase<'_> {
         let flow = &mut self.flows[fi];
         let spec = &self.banks[flow.bank].spec;
         let records = match (resource, req.pushed) {
-            (Resource::Accounts, _) => Records::Other(2),
+            // The customer's accounts, as `api::account_records` lists them live.
+            (Resource::Accounts, _) => Records::Other(api::ACCOUNTS_PER_CUSTOMER as u64),
             // A balance, a balance change, a derived signal: one record.
             (Resource::Balances, _) | (Resource::FraudAlert, None) => Records::Other(1),
             // A pushed transaction or alert is the transaction the bank booked.

@@ -275,11 +275,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Tournament { strategies, domains, seeds, jobs, out, quiet } => {
             let plan = sim::tournament::plan(&strategies, &domains, seeds)?;
+            let dir = out.unwrap_or_else(sim::tournament::default_out);
+            // A folder that cannot be made is found before the games, not after them.
+            std::fs::create_dir_all(&dir)
+                .map_err(|error| SimError::Write { path: dir.display().to_string(), error })?;
             let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |j| j as usize);
             let progress = sim::progress::Progress::new(plan.games() as u64, "tournament", quiet);
             let games = sim::tournament::play(&plan, jobs, &|| progress.inc());
             progress.finish();
-            let dir = out.unwrap_or_else(sim::tournament::default_out);
             print_out(&sim::tournament::write(&plan, &games, &dir)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -85,7 +85,8 @@ pub struct Game {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Standing {
     pub strategy: String,
-    pub games: u64,
+    /// The sides it played: a game against itself counts once for each side.
+    pub sides_played: u64,
     pub agreement_rate: f64,
     /// Its own utility and its advantage over its reservation value, per game.
     pub mean_utility: f64,
@@ -101,6 +102,12 @@ pub struct Standing {
 /// Plans a tournament: `strategies` by name (`STRATEGY_NAMES`), `domains` as scenario files
 /// (every pair in each) or generated kinds (`GENERATED`).
 pub fn plan(strategies: &[String], domains: &[String], seeds: u32) -> Result<Plan, SimError> {
+    if strategies.iter().any(|n| n.trim().is_empty()) {
+        return Err(SimError::Usage("--strategies: an empty name; give names separated by single commas".into()));
+    }
+    if domains.iter().any(|d| d.trim().is_empty()) {
+        return Err(SimError::Usage("--domains: an empty name; give names separated by single commas".into()));
+    }
     let mut named = Vec::new();
     for name in strategies {
         let strategy = scenario::strategy_named(name).ok_or_else(|| {
@@ -352,7 +359,7 @@ pub fn leaderboard(plan: &Plan, games: &[Game]) -> Vec<Standing> {
             };
             Standing {
                 strategy: name.clone(),
-                games: mine.len() as u64,
+                sides_played: mine.len() as u64,
                 agreement_rate: mean(|m| f64::from(u8::from(m.agreement))),
                 mean_utility: mean(|m| m.utility),
                 mean_advantage: mean(|m| m.advantage),
@@ -374,7 +381,7 @@ pub fn leaderboard(plan: &Plan, games: &[Game]) -> Vec<Standing> {
 
 const COLUMNS: [&str; 9] = [
     "strategy",
-    "games",
+    "sides_played",
     "agreement_rate",
     "mean_utility",
     "mean_advantage",
@@ -389,7 +396,7 @@ fn cells(s: &Standing) -> [String; 9] {
     let o = |x: Option<f64>| x.map_or_else(String::new, f);
     [
         s.strategy.clone(),
-        s.games.to_string(),
+        s.sides_played.to_string(),
         f(s.agreement_rate),
         f(s.mean_utility),
         f(s.mean_advantage),
@@ -471,8 +478,9 @@ svg.chart { width: 100%; height: auto; }
 <h1>Tournament</h1>
 <p class="note">{{ strategies|length }} strategies, each against each in both roles (platform and bank), on
 {{ domains|length }} domain{% if domains|length != 1 %}s{% endif %} and {{ seeds }} seed{% if seeds != 1 %}s{% endif %}:
-{{ games }} games. A side that reaches no agreement gets its reservation value (advantage 0). Pareto and Nash
-optimality are over the strategy's agreements (NegMAS's definitions). Domains: {{ domains|join(", ") }}.</p>
+{{ games }} games. A side that reaches no agreement gets its reservation value (advantage 0). Each figure is
+over the sides a strategy played (a game against itself counts once for each side); Pareto and Nash optimality
+over its agreements (NegMAS's definitions). Domains: {{ domains|join(", ") }}.</p>
 {{ chart }}
 <table>
 <thead><tr>{% for c in columns %}<th scope="col">{{ c }}</th>{% endfor %}</tr></thead>
@@ -591,13 +599,19 @@ mod tests {
         assert!(!hh.agreement);
         assert_eq!((hh.advantage_platform, hh.advantage_bank), (0.0, 0.0));
         let table = leaderboard(&plan, &games);
-        assert_eq!(table.iter().map(|s| s.games).collect::<Vec<_>>(), vec![4, 4], "each plays both roles against both");
+        assert_eq!(
+            table.iter().map(|s| s.sides_played).collect::<Vec<_>>(),
+            vec![4, 4],
+            "each plays both roles against both"
+        );
     }
 
     #[test]
     fn unknown_strategies_and_domains_are_refused_naming_what_is_allowed() {
         let e = plan(&["bouleware".into()], &["general".into()], 1).unwrap_err().to_string();
         assert!(e.contains("unknown strategy `bouleware`") && e.contains("boulware, linear"), "{e}");
+        let e = plan(&["linear".into(), String::new()], &["general".into()], 1).unwrap_err().to_string();
+        assert!(e.contains("--strategies: an empty name"), "{e}");
         let e = plan(&["linear".into()], &["zero_sum".into()], 1).unwrap_err().to_string();
         assert!(e.contains("`zero_sum` is neither a scenario file nor a generated domain (zero-sum"), "{e}");
     }

@@ -38,7 +38,7 @@ fn a_tournament_writes_the_same_leaderboard_with_one_job_or_two() {
     let csv = std::fs::read_to_string(one.path().join("leaderboard.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 6, "{csv}");
-    assert!(rows[0].starts_with("strategy,games,agreement_rate,mean_utility,mean_advantage"));
+    assert!(rows[0].starts_with("strategy,sides_played,agreement_rate,mean_utility,mean_advantage"));
     for row in &rows[1..] {
         // Each strategy plays the five, itself included, in both roles, on 2 domains × 2 seeds.
         assert_eq!(row.split(',').nth(1), Some("40"), "{row}");
