@@ -516,10 +516,10 @@ fn merchant_name(merchant: u32) -> &'static str {
     &names[(merchant % population::MERCHANT_COUNT) as usize]
 }
 
-/// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
 /// Accounts each customer holds: a checking account and a card.
 pub const ACCOUNTS_PER_CUSTOMER: usize = 2;
 
+/// The customer's checking and card accounts; the card number is masked unless `ReadPAN`.
 pub fn account_records(grant: &Grant, customer: &Customer) -> Vec<AccountRecord> {
     let has = |f| grant.fields.contains(f);
     let accounts: [_; ACCOUNTS_PER_CUSTOMER] = [(&customer.checking, "checking"), (&customer.card, "card")];

@@ -785,7 +785,8 @@ fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<
     Ok(delay)
 }
 
-/// Strategy names a scenario's `strategy` key accepts that need no other key.
+/// Strategy names a scenario's `strategy` key accepts that need no other key (for messages;
+/// `strategy_named` reads a name the way the loader does).
 pub const STRATEGY_NAMES: &[&str] =
     &["boulware", "linear", "conceder", "hardliner", "tit_for_tat", "aspiration", "micro"];
 
@@ -793,9 +794,6 @@ pub const STRATEGY_NAMES: &[&str] =
 /// defaults), as the scenario loader makes it; `None` for an unknown name or one that needs an
 /// exponent (`time_based`).
 pub fn strategy_named(name: &str) -> Option<Strategy> {
-    if !STRATEGY_NAMES.contains(&name) {
-        return None;
-    }
     let named = StrategyName::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name));
     convert_strategy("strategy", named.ok()?, None, None).ok()
 }

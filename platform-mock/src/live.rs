@@ -321,8 +321,8 @@ impl Calendar {
 
     /// The simulated time at which the bank's calendar reads `reading_ms`.
     fn time_of(self, reading_ms: u64) -> SimTime {
-        let ms = SimTime::from_duration(Duration::from_millis(reading_ms));
-        if self.absolute { ms } else { self.zero + Duration::from_millis(reading_ms) }
+        let reading = Duration::from_millis(reading_ms);
+        if self.absolute { SimTime::from_duration(reading) } else { self.zero + reading }
     }
 }
 

@@ -196,16 +196,29 @@ impl Plan {
 
 /// Plays every game on up to `jobs` threads; in plan order.
 pub fn play(plan: &Plan, jobs: usize, on_done: &(dyn Fn() + Sync)) -> Vec<Game> {
-    crate::jobs::in_order(&plan.work(), jobs, |&(d, seed, a, b)| game(plan, d, seed, a, b), on_done)
+    // Each domain's scenario for each seed, made once: every pair of strategies plays on it.
+    let seeds = plan.seeds as usize;
+    let scenarios: Vec<Scenario> = (plan.domains.iter())
+        .flat_map(|domain| (1..=plan.seeds).map(move |seed| (domain, seed)))
+        .map(|(domain, seed)| {
+            let mut sc = match &domain.source {
+                Source::Pair(sc) => (**sc).clone(),
+                Source::Generated(kind) => generated(kind, seed),
+            };
+            sc.seed = seed;
+            sc
+        })
+        .collect();
+    let play_one = |&(d, seed, a, b): &(usize, u64, usize, usize)| {
+        game(plan, &plan.domains[d], &scenarios[d * seeds + (seed - 1) as usize], (a, b))
+    };
+    crate::jobs::in_order(&plan.work(), jobs, play_one, on_done)
 }
 
-fn game(plan: &Plan, d: usize, seed: u64, a: usize, b: usize) -> Game {
-    let domain = &plan.domains[d];
-    let mut sc = match &domain.source {
-        Source::Pair(sc) => (**sc).clone(),
-        Source::Generated(kind) => generated(kind, seed),
-    };
-    sc.seed = seed;
+/// Strategies `a` (platform) and `b` (bank) of the plan on `sc`, a scenario of `domain`.
+fn game(plan: &Plan, domain: &Domain, sc: &Scenario, (a, b): (usize, usize)) -> Game {
+    let seed = sc.seed;
+    let mut sc = sc.clone();
     sc.platforms[0].strategy = plan.strategies[a].1;
     sc.banks[0].strategy = plan.strategies[b].1;
     let session = negotiate(&sc, None);

@@ -109,7 +109,7 @@ impl OutcomeSpace {
         let mut rational: Vec<(Point, OutcomeId)> = Vec::new();
         let side = PLANE_CELLS + 1;
         let mut plane = vec![PLANE_EMPTY; side * side];
-        let cell = |u: f64| ((u.clamp(0.0, 1.0) * PLANE_CELLS as f64).round() as usize).min(PLANE_CELLS);
+        let cell = |u: f64| (u.clamp(0.0, 1.0) * PLANE_CELLS as f64).round() as usize;
         for o in space.outcomes() {
             let p = point(o);
             worst = Point { platform: worst.platform.min(p.platform), bank: worst.bank.min(p.bank) };

@@ -308,49 +308,14 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         })
         .collect();
     let last_x = n.transcript.last().map_or(0.0, |e| f64::from(e.round) + second(e.side));
-    let by = o.by.map_or(String::new(), |s| format!(" by the {}", s.as_str()));
-    let (kind, end) = match o.kind {
-        OutcomeKind::Agreement => (
-            "agreement",
-            Some(DanceEnd {
-                x: last_x,
-                label: format!("agreement in round {}{by}", o.round),
-                colour: AGREEMENT_COLOUR,
-                agreed: o.utility_platform.zip(o.utility_bank),
-            }),
-        ),
-        OutcomeKind::Withdrawal => (
-            "withdrawal",
-            Some(DanceEnd {
-                x: last_x,
-                label: format!(
-                    "withdrawal{by} in round {}: {}",
-                    o.round,
-                    o.clause.as_deref().unwrap_or("no clause given")
-                ),
-                colour: WITHDRAWAL_COLOUR,
-                agreed: None,
-            }),
-        ),
-        OutcomeKind::Timeout => (
-            "timeout",
-            Some(DanceEnd {
-                x: f64::from(n.deadline_rounds),
-                label: format!("timeout after {} rounds", n.deadline_rounds),
-                colour: NEUTRAL_COLOUR,
-                agreed: None,
-            }),
-        ),
-        OutcomeKind::Unfinished => (
-            "unfinished",
-            Some(DanceEnd {
-                x: last_x,
-                label: "still negotiating when the scenario ended".into(),
-                colour: NEUTRAL_COLOUR,
-                agreed: None,
-            }),
-        ),
+    let (label, colour) = end_mark(n);
+    let (kind, x, agreed) = match o.kind {
+        OutcomeKind::Agreement => ("agreement", last_x, o.utility_platform.zip(o.utility_bank)),
+        OutcomeKind::Withdrawal => ("withdrawal", last_x, None),
+        OutcomeKind::Timeout => ("timeout", f64::from(n.deadline_rounds), None),
+        OutcomeKind::Unfinished => ("unfinished", last_x, None),
     };
+    let end = Some(DanceEnd { x, label, colour, agreed });
     let reservation_platform = report.platforms.iter().find(|p| p.name == n.platform).map_or(0.0, |p| p.reservation);
     let reservation_bank = report.banks.iter().find(|b| b.name == n.bank).map_or(0.0, |b| b.reservation);
     let last_round = n.transcript.last().map_or(0, |e| e.round);
@@ -362,6 +327,7 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         reservation_bank,
         end,
     };
+    let by = by_whom(o);
     let headline = match o.kind {
         OutcomeKind::Agreement => format!("agreement in round {} after {}", o.round, ms(o.time_to_outcome_ms)),
         OutcomeKind::Withdrawal => format!(
@@ -406,6 +372,25 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
     })
 }
 
+/// ` by the bank` (or platform): who accepted or withdrew.
+fn by_whom(o: &testbed_core::report::Outcome) -> String {
+    o.by.map_or(String::new(), |s| format!(" by the {}", s.as_str()))
+}
+
+/// How a negotiation ended, as both of its charts label it, and in which colour.
+fn end_mark(n: &NegotiationReport) -> (String, RGBColor) {
+    let (o, by) = (&n.outcome, by_whom(&n.outcome));
+    match o.kind {
+        OutcomeKind::Agreement => (format!("agreement in round {}{by}", o.round), AGREEMENT_COLOUR),
+        OutcomeKind::Withdrawal => (
+            format!("withdrawal{by} in round {}: {}", o.round, o.clause.as_deref().unwrap_or("no clause given")),
+            WITHDRAWAL_COLOUR,
+        ),
+        OutcomeKind::Timeout => (format!("timeout after {} rounds", n.deadline_rounds), NEUTRAL_COLOUR),
+        OutcomeKind::Unfinished => ("still negotiating when the scenario ended".into(), NEUTRAL_COLOUR),
+    }
+}
+
 /// A negotiation's outcome-space chart: every outcome, the frontier, the Nash and
 /// Kalai–Smorodinsky points, the reservation values, each side's offers and how it ended.
 /// `None` for a report without the outcome space.
@@ -419,31 +404,16 @@ fn plane(n: &NegotiationReport) -> Option<Plane> {
             .collect()
     };
     let o = &n.outcome;
-    let by = o.by.map_or(String::new(), |s| format!(" by the {}", s.as_str()));
     // A negotiation that ended without a deal is marked at the last offer on the table.
     let last_offer = (n.transcript.iter().rev())
         .find(|e| e.action == Action::Offer)
         .and_then(|e| e.utility_platform.zip(e.utility_bank));
-    let end = match o.kind {
-        OutcomeKind::Agreement => o.utility_platform.zip(o.utility_bank).map(|at| PlaneEnd {
-            at,
-            label: format!("agreement in round {}{by}", o.round),
-            colour: AGREEMENT_COLOUR,
-            agreement: true,
-        }),
-        OutcomeKind::Withdrawal => last_offer.map(|at| PlaneEnd {
-            at,
-            label: format!("withdrawal{by}: {}", o.clause.as_deref().unwrap_or("no clause given")),
-            colour: WITHDRAWAL_COLOUR,
-            agreement: false,
-        }),
-        OutcomeKind::Timeout | OutcomeKind::Unfinished => last_offer.map(|at| PlaneEnd {
-            at,
-            label: if o.kind == OutcomeKind::Timeout { "timeout".into() } else { "unfinished".into() },
-            colour: NEUTRAL_COLOUR,
-            agreement: false,
-        }),
-    };
+    let agreement = o.kind == OutcomeKind::Agreement;
+    let at = if agreement { o.utility_platform.zip(o.utility_bank) } else { last_offer };
+    let end = at.map(|at| {
+        let (label, colour) = end_mark(n);
+        PlaneEnd { at, label, colour, agreement }
+    });
     Some(Plane {
         title: format!("outcome space of {}", n.pair()),
         runs: plane_runs(&space.plane),

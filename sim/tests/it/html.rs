@@ -115,7 +115,9 @@ fn the_outcome_space_chart_draws_every_outcome_cell_each_offer_and_how_each_nego
         assert_eq!(svg.matches("r=\"3\"").count(), offers, "{}", n.pair());
         let end = match n.outcome.kind {
             OutcomeKind::Agreement => format!("agreement in round {}", n.outcome.round),
-            _ => format!("withdrawal by the bank: {}", n.outcome.clause.as_deref().unwrap()),
+            _ => {
+                format!("withdrawal by the bank in round {}: {}", n.outcome.round, n.outcome.clause.as_deref().unwrap())
+            }
         };
         assert!(svg.contains(&end), "{}: {end}", n.pair());
     }
