@@ -154,6 +154,10 @@ pub struct NegotiationReport {
     /// where the tie-break (lowest outcome id), not the preferences, chose.
     #[serde(default)]
     pub offers_among_ties: u32,
+    /// The side a person played (`sim play`) instead of the scenario's agent; absent when the
+    /// agents played both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub played_by_person: Option<Side>,
 }
 
 /// A negotiation's outcome space in the utility plane (`negotiation::quality`, NegMAS's
@@ -499,12 +503,13 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(md, "### {}\n", n.pair());
         let _ = writeln!(
             md,
-            "Opened by the {}; deadline {} rounds; {} offer{}{}.\n",
+            "Opened by the {}; deadline {} rounds; {} offer{}{}{}.\n",
             n.opened_by.as_str(),
             n.deadline_rounds,
             n.offers,
             if n.offers == 1 { "" } else { "s" },
-            ties_clause(n)
+            ties_clause(n),
+            person_clause(n)
         );
         for line in narrate(report, n) {
             let _ = writeln!(md, "- **{}** ({}): {}", line.rounds, line.when, line.text);
@@ -537,6 +542,14 @@ pub fn ties_clause(n: &NegotiationReport) -> String {
         t if t == n.offers => ", all chosen among outcomes of equal utility".into(),
         t => format!(", {t} of them chosen among outcomes of equal utility"),
     }
+}
+
+/// `; the bank's side played by a person (sim play)`: a side `sim play` handed to a person
+/// instead of the scenario's agent (empty when the agents played both).
+pub fn person_clause(n: &NegotiationReport) -> String {
+    n.played_by_person.map_or_else(String::new, |side| {
+        format!("; the {}'s side played by a person (sim play), not by its strategy", side.as_str())
+    })
 }
 
 /// How good the deal was, in one line for report.md and report.html: the agreement's

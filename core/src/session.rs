@@ -12,7 +12,7 @@ use crate::SimTime;
 use crate::negotiation::quality::{OutcomeSpace, Point};
 use crate::negotiation::review::{Standing, Verdict, review, review_after_incident};
 use crate::negotiation::{
-    Assessment, Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
+    Assessment, Decision, End, IssueSpace, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
 };
 use crate::report::{
     Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, NegotiationPart, NegotiationReport, OfferAssessment,
@@ -84,6 +84,11 @@ impl Pair {
         }
     }
 
+    /// The seat of `side` at this pair's table.
+    fn seat(&self, side: Side) -> Seat {
+        Seat { side, party: if side == Side::Platform { self.platform } else { self.bank } }
+    }
+
     fn is_negotiating(&self) -> bool {
         self.protocol.as_ref().is_some_and(|p| p.end().is_none())
     }
@@ -109,9 +114,69 @@ pub trait RemoteBanks {
     -> Verdict;
 }
 
+/// One party's side of every negotiation it is in: the seat a [`Player`] takes in place of the
+/// scenario's agent. `party` indexes the scenario's platforms or banks, as `side` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seat {
+    pub side: Side,
+    pub party: usize,
+}
+
+/// A side decided outside the agents: a person at `sim play`'s page. The schedule, the other
+/// side and every other negotiation stay the scenario's, so only the person's moves differ from
+/// `sim run`. Reviews after events stay with the bank's policy.
+pub trait Player {
+    /// The seat's move in `turn`; one that [`PlayerTurn::check`] allows.
+    fn decide(&mut self, turn: &PlayerTurn<'_>) -> Decision;
+}
+
+/// What the seated side sees at its turn.
+pub struct PlayerTurn<'a> {
+    /// The negotiation's index in the report.
+    pub pair: usize,
+    pub platform: &'a str,
+    pub bank: &'a str,
+    pub side: Side,
+    pub round: u32,
+    pub n_rounds: u32,
+    pub now: SimTime,
+    /// The other side's offer on the table, if any.
+    pub standing: Option<OutcomeId>,
+    /// The seated side's preferences, and the other side's (for the outcome space).
+    pub mine: &'a Preferences,
+    pub theirs: &'a Preferences,
+    /// The negotiation so far.
+    pub transcript: &'a [TranscriptEntry],
+    /// What the scenario's agent for this side would do now, and how it weighed the standing
+    /// offer: its utility, the agent's threshold, the clauses it breaks with their strikes.
+    pub agent: &'a Decision,
+    pub assessment: Option<&'a OfferAssessment>,
+}
+
+impl PlayerTurn<'_> {
+    /// Whether the protocol takes `decision` now (see [`check_move`]).
+    pub fn check(&self, decision: &Decision) -> Result<(), String> {
+        check_move(self.standing, self.mine.space(), decision)
+    }
+}
+
+/// Whether the protocol takes `decision` from the side whose turn it is, with `standing` on the
+/// table: an accept needs an offer there, an offer an outcome of `space`; a withdrawal may name
+/// any clause.
+pub fn check_move(standing: Option<OutcomeId>, space: &IssueSpace, decision: &Decision) -> Result<(), String> {
+    match decision {
+        Decision::Accept if standing.is_none() => Err("there is no offer on the table to accept".into()),
+        Decision::Offer(o) if o.0 >= space.len() => {
+            Err(format!("outcome {} is not in the space of {} outcomes", o.0, space.len()))
+        }
+        _ => Ok(()),
+    }
+}
+
 struct World<'a> {
     sc: &'a Scenario,
     remote: Option<&'a mut dyn RemoteBanks>,
+    player: Option<(Seat, &'a mut dyn Player)>,
     trust: Vec<f64>,
     platform_prefs: Vec<Arc<Preferences>>,
     bank_prefs: Vec<Arc<Preferences>>,
@@ -128,14 +193,27 @@ fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
 /// Runs the negotiation phase of `scenario`: the banks decide in-process, or through `remote`
 /// when one is given.
 pub fn negotiate<'a>(scenario: &'a Scenario, remote: Option<&'a mut dyn RemoteBanks>) -> SessionOutcome {
-    let mut world = World::new(scenario, remote);
+    let mut world = World::new(scenario, remote, None);
     world.run();
-    let (pairs, agreements) = world.agreements();
-    let (negotiation, preferences) = world.into_part();
-    SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect(), preferences }
+    world.outcome()
+}
+
+/// Runs the negotiation phase of `scenario` with `player` deciding `seat`'s side of each of its
+/// negotiations; the banks otherwise decide in-process.
+pub fn negotiate_played(scenario: &Scenario, seat: Seat, player: &mut dyn Player) -> SessionOutcome {
+    let mut world = World::new(scenario, None, Some((seat, player)));
+    world.run();
+    world.outcome()
 }
 
 impl<'a> World<'a> {
+    fn outcome(self) -> SessionOutcome {
+        let world = self;
+        let (pairs, agreements) = world.agreements();
+        let (negotiation, preferences) = world.into_part();
+        SessionOutcome { negotiation, agreements: pairs.into_iter().zip(agreements).collect(), preferences }
+    }
+
     fn run(&mut self) {
         while let Some((now, ev)) = self.queue.pop() {
             match ev {
@@ -148,7 +226,11 @@ impl<'a> World<'a> {
         }
     }
 
-    fn new(sc: &'a Scenario, remote: Option<&'a mut dyn RemoteBanks>) -> Self {
+    fn new(
+        sc: &'a Scenario,
+        remote: Option<&'a mut dyn RemoteBanks>,
+        player: Option<(Seat, &'a mut dyn Player)>,
+    ) -> Self {
         let platform_prefs: Vec<_> = sc.platforms.iter().map(|p| p.preferences.clone()).collect();
         let bank_prefs: Vec<_> = sc.banks.iter().map(|b| b.preferences.clone()).collect();
         let mut queue = Scheduler::default();
@@ -177,6 +259,7 @@ impl<'a> World<'a> {
         World {
             sc,
             remote,
+            player,
             trust: sc.platforms.iter().map(|p| p.trust).collect(),
             platform_prefs,
             bank_prefs,
@@ -236,7 +319,7 @@ impl<'a> World<'a> {
             standing: turn.standing,
             counterparty_trust: trust,
         };
-        let (decision, assessment) = match (side, self.remote.as_deref_mut()) {
+        let (agent, assessment) = match (side, self.remote.as_deref_mut()) {
             (Side::Bank, Some(remote)) => {
                 let (platform, bank) = (&self.sc.platforms[p.platform].name, &self.sc.banks[p.bank].name);
                 let decision = remote.bank_decides(pair, platform, bank, turn.standing, now);
@@ -247,16 +330,46 @@ impl<'a> World<'a> {
                 (decision, assessment)
             }
             (Side::Bank, None) => p.bank_agent.respond_explained(&situation),
-            (Side::Platform, remote) => {
-                let (d, assessment) = p.platform_agent.respond_explained(&situation);
-                if let (Some(remote), Decision::Accept | Decision::Withdraw(_)) = (remote, &d) {
-                    remote.platform_ended(pair, &d, now);
-                }
-                (d, assessment)
-            }
+            (Side::Platform, _) => p.platform_agent.respond_explained(&situation),
         };
+        let assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
+        let p = &self.pairs[pair];
+        let decision = match self.player.as_mut().filter(|(seat, _)| *seat == p.seat(side)) {
+            Some((_, player)) => {
+                let (mine, theirs) = match side {
+                    Side::Platform => (p.platform_agent.preferences(), p.bank_agent.preferences()),
+                    Side::Bank => (p.bank_agent.preferences(), p.platform_agent.preferences()),
+                };
+                let seen = PlayerTurn {
+                    pair,
+                    platform: &self.sc.platforms[p.platform].name,
+                    bank: &self.sc.banks[p.bank].name,
+                    side,
+                    round: turn.round,
+                    n_rounds: turn.n_rounds,
+                    now,
+                    standing: turn.standing,
+                    mine,
+                    theirs,
+                    transcript: &p.transcript,
+                    agent: &agent,
+                    assessment: assessment.as_ref(),
+                };
+                let decision = player.decide(&seen);
+                seen.check(&decision).expect("a player answers with a move the protocol takes");
+                decision
+            }
+            None => agent.clone(),
+        };
+        // The agent's word on the offer is kept when it reached the decision made.
+        let assessment = assessment.filter(|_| decision == agent);
+        if let (Side::Platform, Some(remote), Decision::Accept | Decision::Withdraw(_)) =
+            (side, self.remote.as_deref_mut(), &decision)
+        {
+            remote.platform_ended(pair, &decision, now);
+        }
         let mut entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
-        entry.assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
+        entry.assessment = assessment;
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
         if let Decision::Offer(o) = decision {
@@ -534,6 +647,8 @@ impl<'a> World<'a> {
                     outcome.time_to_outcome_ms = since(*at);
                 }
             }
+            let seat = self.player.as_ref().map(|(seat, _)| *seat);
+            let person = seat.filter(|seat| self.pairs[i].seat(seat.side) == *seat).map(|seat| seat.side);
             negotiations.push(NegotiationReport {
                 platform: platform.name.clone(),
                 bank: bank.name.clone(),
@@ -546,6 +661,7 @@ impl<'a> World<'a> {
                 revocation: self.pairs[i].revocation.clone(),
                 outcome_space: Some((&space).into()),
                 offers_among_ties: self.pairs[i].offers_among_ties,
+                played_by_person: person,
             });
         }
         let space = &sc.space;

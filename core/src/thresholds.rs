@@ -444,6 +444,7 @@ mod tests {
             revocation: None,
             outcome_space: None,
             offers_among_ties: 0,
+            played_by_person: None,
         }
     }
 

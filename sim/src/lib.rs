@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod jobs;
 pub mod live;
 pub mod output;
+pub mod play;
 pub mod progress;
 pub mod run;
 pub mod suite;

@@ -128,6 +128,28 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Play one side of a scenario's negotiations yourself, on a page served on 127.0.0.1,
+    /// against its agents; then the data phase runs and the same report files as `run` are
+    /// written.
+    Play {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The platform or bank whose side you take (its name in the scenario).
+        #[arg(long = "as", value_name = "BANK|PLATFORM")]
+        seat: String,
+        /// Seed to use instead of the scenario's own.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder [default: reports/<scenario name>-play].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The page's address (loopback only; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Give up when the page has made no request for this long (e.g. 30m, 2h).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        idle_timeout: std::time::Duration,
+    },
     /// Compare two report.json files: outcomes, latency and exposure side by side, with deltas.
     Compare {
         /// The first report (A).
@@ -285,6 +307,31 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             progress.finish();
             print_out(&sim::tournament::write(&plan, &games, &dir)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Play { scenario, seat, seed, out, listen, idle_timeout } => {
+            let mut sc = load_scenario(&scenario)?;
+            if let Some(seed) = seed {
+                sc.seed = seed;
+            }
+            let seat = sim::play::seat_of(&sc, &seat)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-play", sc.name)));
+            let play = sim::play::start(sc, seat, listen, dir)?;
+            print_out(&format!("play at {}\n", play.url));
+            match play.wait(idle_timeout) {
+                sim::play::Ended::Done { report, wrote } => {
+                    let mut out = summary(&report);
+                    for path in wrote {
+                        out.push_str(&format!("wrote {}\n", path.display()));
+                    }
+                    print_out(&out);
+                    Ok(ExitCode::from(exit::of_run(&report, false)))
+                }
+                sim::play::Ended::Failed(error) => Err(anyhow::anyhow!(error)),
+                sim::play::Ended::Left(why) => {
+                    eprintln!("error: {why}");
+                    Ok(ExitCode::from(exit::INTERRUPTED))
+                }
+            }
         }
         Command::Compare { a, b, out } => {
             print_out(&sim::compare::execute(&a, &b, out.as_deref())?);

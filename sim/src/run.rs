@@ -6,7 +6,7 @@ use testbed_core::exposure::Exposed;
 use testbed_core::negotiation::quality::UfunExport;
 use testbed_core::report::{DataPart, Mode, Report, RunMeta, Tool, assemble};
 use testbed_core::scenario::Scenario;
-use testbed_core::session::{Agreement, negotiate};
+use testbed_core::session::{Agreement, SessionOutcome, negotiate};
 
 /// What a virtual run produces: the report, and what a user may export beside it.
 pub struct VirtualRun {
@@ -24,7 +24,13 @@ pub fn run(scenario: &Scenario) -> Report {
 
 /// Runs `scenario` in virtual time: the report, and the exports.
 pub fn run_virtual(scenario: &Scenario) -> VirtualRun {
-    let session = negotiate(scenario, None);
+    after_negotiation(scenario, negotiate(scenario, None))
+}
+
+/// The data phase of `scenario` in virtual time under the agreements `session` reached, and the
+/// report of both phases: what `sim run` does after its negotiations, and `sim play` after a
+/// person's.
+pub fn after_negotiation(scenario: &Scenario, session: SessionOutcome) -> VirtualRun {
     let (pairs, agreements): (Vec<usize>, Vec<Agreement>) = session.agreements.into_iter().unzip();
     let ufuns = (session.negotiation.negotiations.iter().zip(&session.preferences))
         .map(|(n, (platform, bank))| UfunExport::new((&n.platform, &n.bank), platform, bank))

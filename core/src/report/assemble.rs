@@ -117,6 +117,7 @@ mod tests {
             revocation,
             outcome_space: None,
             offers_among_ties: 0,
+            played_by_person: None,
         }
     }
 

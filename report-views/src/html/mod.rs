@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use testbed_core::negotiation::Side;
 use testbed_core::negotiation::quality::{PLANE_AGREEABLE, PLANE_CELLS, PLANE_OUTCOME};
 use testbed_core::report::{
-    Action, NegotiationReport, OutcomeKind, Report, SUMMARY_HEADER, TableView, TimelineKind, data_tables, ms, narrate,
-    quality_line, summary_row, summary_sentences, terms_line, ties_clause,
+    Action, NegotiationReport, OutcomeKind, OutcomeSpaceReport, Report, SUMMARY_HEADER, TableView, TimelineKind,
+    TranscriptEntry, data_tables, ms, narrate, person_clause, quality_line, summary_row, summary_sentences, terms_line,
+    ties_clause,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -349,13 +350,14 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         kind,
         headline,
         facts: format!(
-            "Opened by the {} at {}; deadline {} rounds; {} offer{}{}.",
+            "Opened by the {} at {}; deadline {} rounds; {} offer{}{}{}.",
             n.opened_by.as_str(),
             ms(n.started_at_ms),
             n.deadline_rounds,
             n.offers,
             if n.offers == 1 { "" } else { "s" },
-            ties_clause(n)
+            ties_clause(n),
+            person_clause(n)
         ),
         chart: safe(charts::dance_chart(&dance)?),
         narration: narrate(report, n)
@@ -396,13 +398,6 @@ fn end_mark(n: &NegotiationReport) -> (String, RGBColor) {
 /// `None` for a report without the outcome space.
 fn plane(n: &NegotiationReport) -> Option<Plane> {
     let space = n.outcome_space.as_ref()?;
-    let xy = |p: &[f64; 2]| (p[0], p[1]);
-    let offers = |side: Side| -> Vec<(f64, f64)> {
-        (n.transcript.iter())
-            .filter(|e| e.action == Action::Offer && e.side == side)
-            .filter_map(|e| e.utility_platform.zip(e.utility_bank))
-            .collect()
-    };
     let o = &n.outcome;
     // A negotiation that ended without a deal is marked at the last offer on the table.
     let last_offer = (n.transcript.iter().rev())
@@ -414,8 +409,29 @@ fn plane(n: &NegotiationReport) -> Option<Plane> {
         let (label, colour) = end_mark(n);
         PlaneEnd { at, label, colour, agreement }
     });
-    Some(Plane {
-        title: format!("outcome space of {}", n.pair()),
+    Some(Plane { end, ..plane_so_far(&n.pair(), space, &n.transcript) })
+}
+
+/// The outcome-space chart of a negotiation still under way (`sim play` shows it at each
+/// turn): as in the report, without an end.
+pub fn outcome_space_so_far(
+    pair: &str,
+    space: &OutcomeSpaceReport,
+    transcript: &[TranscriptEntry],
+) -> Result<String, charts::ChartError> {
+    charts::plane_chart(&plane_so_far(pair, space, transcript))
+}
+
+fn plane_so_far(pair: &str, space: &OutcomeSpaceReport, transcript: &[TranscriptEntry]) -> Plane {
+    let xy = |p: &[f64; 2]| (p[0], p[1]);
+    let offers = |side: Side| -> Vec<(f64, f64)> {
+        (transcript.iter())
+            .filter(|e| e.action == Action::Offer && e.side == side)
+            .filter_map(|e| e.utility_platform.zip(e.utility_bank))
+            .collect()
+    };
+    Plane {
+        title: format!("outcome space of {pair}"),
         runs: plane_runs(&space.plane),
         cell: 1.0 / PLANE_CELLS as f64,
         frontier: space.frontier.iter().map(xy).collect(),
@@ -424,8 +440,8 @@ fn plane(n: &NegotiationReport) -> Option<Plane> {
         reservation: xy(&space.disagreement),
         platform_offers: offers(Side::Platform),
         bank_offers: offers(Side::Bank),
-        end,
-    })
+        end: None,
+    }
 }
 
 /// The runs of occupied cells of a report's outcome-space picture (`OutcomeSpaceReport::plane`),

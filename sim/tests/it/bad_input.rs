@@ -98,3 +98,21 @@ fn validate_prints_the_estimated_requests_and_peak_memory() {
     assert!(out.status.success());
     assert!(stdout.contains("; about 774060 simulated requests at most, peak memory about"), "{stdout}");
 }
+
+#[test]
+fn sim_play_refuses_a_seat_that_is_no_party_and_a_page_off_loopback_in_one_line() {
+    for (args, expected) in [
+        (
+            &["play", "scenarios/live-demo.toml", "--as", "nobody"][..],
+            "error: --as `nobody` is no platform or bank of the scenario (allowed: demo-platform, demo-bank, limited-bank)",
+        ),
+        (
+            &["play", "scenarios/live-demo.toml", "--as", "demo-bank", "--listen", "0.0.0.0:0"][..],
+            "error: --listen 0.0.0.0:0: sim play serves on loopback only (127.0.0.1)",
+        ),
+    ] {
+        let out = sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end(), expected);
+    }
+}

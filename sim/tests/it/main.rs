@@ -9,6 +9,7 @@ mod golden;
 mod html;
 mod live;
 mod outcomes;
+mod play;
 mod suite;
 mod sweep;
 mod tournament;
