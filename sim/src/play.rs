@@ -328,6 +328,8 @@ pub fn start(scenario: Scenario, seat: Seat, listen: SocketAddr, out: PathBuf) -
         .route("/report.html", get(report_html))
         .route("/report.json", get(report_json))
         .route("/report.md", get(report_md))
+        // The report's page asks for an icon; it has none.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(table.clone());
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -1,0 +1,132 @@
+"""sim play in headless Chromium: a person's clicks take a bank's side to an agreement, then to a
+withdrawal, and the written report says so. Run by .ci/browser, which installs what it needs.
+
+    play_in_chromium.py SIM_BINARY
+    PLAY_SCREENSHOT=page.png play_in_chromium.py SIM_BINARY
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[3]
+SCENARIO = "scenarios/messenger-2018.toml"
+BANK = "citi-like"
+# Where to save a picture of the page at the bank's first offer (for the README), if anywhere.
+SCREENSHOT = os.environ.get("PLAY_SCREENSHOT")
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def start(sim, out):
+    proc = subprocess.Popen(
+        [sim, "play", SCENARIO, "--as", BANK, "--out", str(out), "--idle-timeout", "5m"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("play at "):
+        proc.kill()
+        sys.exit(f"sim play did not start: {line!r} {proc.stderr.read()}")
+    return proc, line.split()[-1]
+
+
+def visible(driver, element_id):
+    return driver.find_element(By.ID, element_id).is_displayed()
+
+
+def play(sim, driver, case, move):
+    """Plays the bank's side with `move(driver)` at each of its turns; returns the report."""
+    out = Path(tempfile.mkdtemp()) / case
+    proc, url = start(sim, out)
+    try:
+        driver.get(url)
+        turns = 0
+        while True:
+            WebDriverWait(driver, 120).until(lambda d: visible(d, "turn") or visible(d, "finished"))
+            if visible(driver, "finished"):
+                break
+            turns += 1
+            heading = driver.find_element(By.ID, "heading").text
+            assert "messenger→citi-like" in heading and "you are the bank" in heading, heading
+            assert driver.find_elements(By.CSS_SELECTOR, "#chart svg"), "the outcome-space chart is drawn"
+            assert driver.find_elements(By.CSS_SELECTOR, "#best tr"), "the best offers are listed"
+            move(driver)
+            WebDriverWait(driver, 30).until(lambda d: not visible(d, "turn") or visible(d, "error") and d.find_element(By.ID, "error").text)
+            error = driver.find_element(By.ID, "error").text
+            assert not error, f"the move was refused: {error}"
+        summary = driver.find_element(By.ID, "summary").text
+        assert "messenger→citi-like" in summary, summary
+        driver.get(url + "report.html")
+        assert "the bank's side played by a person (sim play)" in driver.page_source
+        driver.get(url)
+        WebDriverWait(driver, 30).until(lambda d: visible(d, "finished"))
+        driver.find_element(By.ID, "done").click()
+        code = proc.wait(timeout=30)
+        assert code in (0, 99), f"sim play exited {code}: {proc.stderr.read()}"
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not severe, f"the page logged errors: {severe}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    report = json.loads((out / "report.json").read_text())
+    [n] = [n for n in report["negotiations"] if n["bank"] == BANK]
+    assert n["played_by_person"] == "bank", n.get("played_by_person")
+    return n, turns
+
+
+def offer_then_accept(driver, turns=[0]):
+    """Offers the bank's best outcome at its first turn (composed by clicking it in the list),
+    then accepts the offer on the table."""
+    turns[0] += 1
+    if turns[0] > 1 and visible(driver, "accept-box"):
+        assert driver.find_element(By.ID, "standing-utility").text.startswith("Your utility")
+        driver.find_element(By.ID, "accept").click()
+    else:
+        driver.find_element(By.ID, "best-0").click()
+        best = driver.find_element(By.CSS_SELECTOR, "#best-0 td").text
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "offer-utility").text == best)
+        if SCREENSHOT:
+            driver.save_screenshot(SCREENSHOT)
+        driver.find_element(By.ID, "offer").click()
+
+
+def withdraw(driver):
+    Select(driver.find_element(By.ID, "withdraw-clause")).select_by_value("no_onward_sharing")
+    driver.find_element(By.ID, "withdraw-reason").send_keys("the person at the table walks away")
+    driver.find_element(By.ID, "withdraw").click()
+
+
+def main():
+    sim = sys.argv[1]
+    driver = browser()
+    try:
+        n, turns = play(sim, driver, "agreement", offer_then_accept)
+        assert n["outcome"]["kind"] == "agreement", n["outcome"]
+        assert turns >= 2 and n["transcript"][1]["side"] == "bank" and n["transcript"][1]["action"] == "offer"
+        print(f"agreement: accepted by the {n['outcome']['by']} in round {n['outcome']['round']} after {turns} turn(s)")
+        n, turns = play(sim, driver, "withdrawal", withdraw)
+        o = n["outcome"]
+        assert (o["kind"], o["by"], o["clause"]) == ("withdrawal", "bank", "no_onward_sharing"), o
+        assert o["reason"] == "the person at the table walks away", o
+        print(f"withdrawal: by the bank over {o['clause']} in round {o['round']} after {turns} turn(s)")
+    finally:
+        driver.quit()
+    print("sim play in Chromium: an agreement and a withdrawal, each in report.json")
+
+
+if __name__ == "__main__":
+    main()
