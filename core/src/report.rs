@@ -158,6 +158,21 @@ pub struct NegotiationReport {
     /// agents played both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub played_by_person: Option<Side>,
+    /// Where a platform that weighs its deals together moved its reservation value in this
+    /// negotiation (`[platforms.portfolio]`); absent for one that weighs each deal alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reservation_moves: Vec<ReservationMove>,
+}
+
+/// A platform that weighs its deals together moved its reservation value in one negotiation,
+/// because another negotiation of its ended (`negotiation::portfolio`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReservationMove {
+    pub at_ms: u64,
+    pub from: f64,
+    pub to: f64,
+    /// What ended elsewhere, and why this deal now counts for more or less.
+    pub reason: String,
 }
 
 /// A negotiation's outcome space in the utility plane (`negotiation::quality`, NegMAS's
@@ -319,10 +334,12 @@ pub enum TimelineKind {
     Timeout,
     Unfinished,
     Revocation,
+    /// A platform that weighs its deals together moved its reservation values, or walked away.
+    Portfolio,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 9] = [
+    pub const ALL: [TimelineKind; 10] = [
         TimelineKind::PrivacyIncident,
         TimelineKind::Regulation,
         TimelineKind::Outage,
@@ -332,6 +349,7 @@ impl TimelineKind {
         TimelineKind::Timeout,
         TimelineKind::Unfinished,
         TimelineKind::Revocation,
+        TimelineKind::Portfolio,
     ];
 
     /// The name `report.json` gives it.
@@ -346,6 +364,7 @@ impl TimelineKind {
             TimelineKind::Timeout => "timeout",
             TimelineKind::Unfinished => "unfinished",
             TimelineKind::Revocation => "revocation",
+            TimelineKind::Portfolio => "portfolio",
         }
     }
 }
@@ -525,6 +544,9 @@ pub fn render_markdown(report: &Report) -> String {
         if let Some(line) = quality_line(n) {
             let _ = writeln!(md, "{line}");
         }
+        for line in portfolio_lines(n) {
+            let _ = writeln!(md, "{line}");
+        }
         if let Some(r) = &n.revocation {
             let _ = writeln!(md, "Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason);
         }
@@ -550,6 +572,38 @@ pub fn person_clause(n: &NegotiationReport) -> String {
     n.played_by_person.map_or_else(String::new, |side| {
         format!("; the {}'s side played by a person (sim play), not by its strategy", side.as_str())
     })
+}
+
+/// How a platform that weighs its deals together moved in this negotiation, one line per move
+/// of its reservation value: when, from what to what, why, and what its offers here were worth
+/// to it before and after (for report.md and report.html; none for a platform that weighs each
+/// deal alone).
+pub fn portfolio_lines(n: &NegotiationReport) -> Vec<String> {
+    let offers = |from: u64, to: u64| {
+        (n.transcript.iter())
+            .filter(|e| e.side == Side::Platform && e.action == Action::Offer && (from..to).contains(&e.at_ms))
+            .filter_map(|e| e.utility_platform)
+            .fold(None, |low: Option<f64>, u| Some(low.map_or(u, |l| l.min(u))))
+    };
+    let mut lines = Vec::new();
+    for (i, m) in n.reservation_moves.iter().enumerate() {
+        let next = n.reservation_moves.get(i + 1).map_or(u64::MAX, |m| m.at_ms);
+        let before = offers(0, m.at_ms);
+        let after = offers(m.at_ms, next);
+        let moved = match (before, after) {
+            (Some(b), Some(a)) => format!("the least its offers here were worth to it: {b:.3} before, {a:.3} after"),
+            (None, Some(a)) => format!("the least its offers here were worth to it after: {a:.3}"),
+            (_, None) => "it made no offer here after".to_string(),
+        };
+        lines.push(format!(
+            "The platform weighs its deals together: at {} its reservation value here went {:.3} → {:.3} ({}); {moved}.",
+            ms(m.at_ms),
+            m.from,
+            m.to,
+            m.reason
+        ));
+    }
+    lines
 }
 
 /// How good the deal was, in one line for report.md and report.html: the agreement's
@@ -1182,7 +1236,8 @@ mod tests {
                 "withdrawal",
                 "timeout",
                 "unfinished",
-                "revocation"
+                "revocation",
+                "portfolio"
             ]
         );
         for (e, name) in [

@@ -290,7 +290,11 @@ pub struct Platform {
     pub workload: Vec<WorkloadItem>,
     /// How its data flows (direct pull, aggregator, minimised, push).
     pub design: Design,
+    /// How it values its deals together, if it does (`[platforms.portfolio]`).
+    pub portfolio: Option<Portfolio>,
 }
+
+pub use crate::negotiation::portfolio::Portfolio;
 
 /// How a bank reacts when a privacy incident hits a platform it deals with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -545,6 +549,15 @@ struct PlatformWire {
     #[serde(default)]
     workload: Vec<WorkloadWire>,
     design: Option<DesignWire>,
+    portfolio: Option<PortfolioWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortfolioWire {
+    min_banks: u32,
+    #[serde(default)]
+    shares: BTreeMap<String, f64>,
 }
 
 #[derive(Deserialize)]
@@ -724,6 +737,53 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// `[platforms.portfolio]`: `min_banks` in 1..=the banks asked; `shares` by bank name, every
+/// asked bank or none (then equal), each above 0, normalised to sum to 1.
+fn convert_portfolio(
+    path: &str,
+    wire: &PortfolioWire,
+    asked: &[usize],
+    banks: &[Bank],
+) -> Result<Portfolio, CoreError> {
+    let asked_count = asked.len() as u32;
+    if !(1..=asked_count).contains(&wire.min_banks) {
+        return Err(invalid(
+            format!("{path}.min_banks"),
+            format!("{}; allowed 1..={asked_count} (the banks it asks)", wire.min_banks),
+        ));
+    }
+    let names: Vec<&str> = asked.iter().map(|&b| banks[b].name.as_str()).collect();
+    if let Some(unknown) = wire.shares.keys().find(|k| !names.contains(&k.as_str())) {
+        return Err(invalid(
+            format!("{path}.shares.{unknown}"),
+            format!("not a bank this platform asks (banks: {})", names.join(", ")),
+        ));
+    }
+    let shares: Vec<f64> = if wire.shares.is_empty() {
+        vec![1.0; asked.len()]
+    } else {
+        let mut shares = Vec::new();
+        for name in &names {
+            let share = wire.shares.get(*name).ok_or_else(|| {
+                invalid(
+                    format!("{path}.shares.{name}"),
+                    "missing: give every asked bank a share, or none (equal shares)",
+                )
+            })?;
+            if !(share.is_finite() && *share > 0.0 && *share <= 1e9) {
+                return Err(invalid(
+                    format!("{path}.shares.{name}"),
+                    format!("{}; allowed above 0, up to 1e9", number(*share)),
+                ));
+            }
+            shares.push(*share);
+        }
+        shares
+    };
+    let total: f64 = shares.iter().sum();
+    Ok(Portfolio { min_banks: wire.min_banks, shares: shares.iter().map(|s| s / total).collect() })
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> CoreError {
@@ -1262,11 +1322,16 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             }
             workload.push(WorkloadItem { kind: w.kind, rate, purpose, window });
         }
+        let portfolio = match &p.portfolio {
+            None => None,
+            Some(wire) => Some(convert_portfolio(&format!("{path}.portfolio"), wire, &asked_banks, &banks)?),
+        };
         let design = convert_design(&format!("{path}.design"), p.design.as_ref(), &p.name, network_delay)?;
         if let Design::Aggregator(a) = &design {
             claim(format!("{path}.design.name"), &a.name)?;
         }
         platforms.push(Platform {
+            portfolio,
             design,
             linking,
             client,

@@ -9,14 +9,17 @@
 //! and reach the same outcomes for the same seed.
 
 use crate::SimTime;
+use crate::negotiation::portfolio::{self, Deal, Weighed};
 use crate::negotiation::quality::{OutcomeSpace, Point};
 use crate::negotiation::review::{Standing, Verdict, review, review_after_incident};
 use crate::negotiation::{
     Assessment, Decision, End, IssueSpace, Negotiator, OutcomeId, Preferences, Protocol, Side, Situation, Step,
+    Withdrawal,
 };
 use crate::report::{
     Action, BankInfo, BrokenClause, ClauseInfo, IssueInfo, NegotiationPart, NegotiationReport, OfferAssessment,
-    Outcome, OutcomeKind, PlatformInfo, Revocation, ScenarioInfo, TimelineEntry, TimelineKind, TranscriptEntry,
+    Outcome, OutcomeKind, PlatformInfo, ReservationMove, Revocation, ScenarioInfo, TimelineEntry, TimelineKind,
+    TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
 use crate::scenario::{EventKind, Scenario};
@@ -25,6 +28,10 @@ use crate::terms::Terms;
 use crate::time::format_duration;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The clause a platform that weighs its deals together names when too few banks can still
+/// agree.
+pub const PORTFOLIO_CLAUSE: &str = "portfolio_min_banks";
 
 /// An agreement the data phase runs under.
 #[derive(Clone, Debug)]
@@ -70,6 +77,10 @@ struct Pair {
     /// Offers whose outcome the offering side values exactly as much as another it could have
     /// offered: the tie-break chose it.
     offers_among_ties: u32,
+    /// The platform's reservation value here as its portfolio set it (`None`: its own), and
+    /// each move of it.
+    portfolio_reservation: Option<f64>,
+    reservation_moves: Vec<ReservationMove>,
 }
 
 impl Pair {
@@ -249,6 +260,8 @@ impl<'a> World<'a> {
                     transcript: Vec::new(),
                     offers_among_ties: 0,
                     revocation: None,
+                    portfolio_reservation: None,
+                    reservation_moves: Vec::new(),
                 });
             }
         }
@@ -302,6 +315,8 @@ impl<'a> World<'a> {
         let rounds = sc.platforms[p.platform].deadline_rounds.min(sc.banks[p.bank].deadline_rounds);
         p.protocol = Some(Protocol::new(rounds, sc.opens, now).expect("deadlines are validated to be >= 1"));
         self.schedule_turn(now, pair, sc.opens);
+        let platform = self.pairs[pair].platform;
+        self.weigh_portfolio(now, platform, "its negotiations opened");
     }
 
     fn decide(&mut self, now: SimTime, pair: usize, side: Side) {
@@ -379,7 +394,109 @@ impl<'a> World<'a> {
         let protocol = p.protocol.as_mut().expect("turn came from the protocol");
         match protocol.decide(now, side, decision).expect("the agent answers its own turn") {
             Step::Next(next) => self.schedule_turn(now, pair, next.side),
-            Step::Ended(end) => self.record_end(pair, &end),
+            Step::Ended(end) => {
+                self.record_end(pair, &end);
+                self.weigh_after(now, pair);
+            }
+        }
+    }
+
+    /// A negotiation of `pair` ended or its agreement was revoked: its platform weighs its deals
+    /// again.
+    fn weigh_after(&mut self, now: SimTime, pair: usize) {
+        let p = &self.pairs[pair];
+        let bank = &self.sc.banks[p.bank].name;
+        let what = match (p.protocol.as_ref().and_then(Protocol::end), &p.revocation) {
+            (_, Some(_)) => format!("{bank} revoked its agreement"),
+            (Some(End::Agreement { .. }), None) => format!("{bank} agreed"),
+            (Some(End::Withdrawal { by: Side::Bank, .. }), None) => format!("{bank} withdrew"),
+            (Some(End::Withdrawal { by: Side::Platform, .. }), None) => format!("it withdrew from {bank}"),
+            (Some(End::Timeout { .. }), None) => format!("its negotiation with {bank} timed out"),
+            (None, None) => return,
+        };
+        self.weigh_portfolio(now, p.platform, &what);
+    }
+
+    /// A platform that weighs its deals together (`negotiation::portfolio`) sets its reservation
+    /// value in each negotiation still open, or walks away from them all when too few banks can
+    /// still agree; `cause` says what changed. Each move is in the timeline and its negotiation.
+    fn weigh_portfolio(&mut self, now: SimTime, platform: usize, cause: &str) {
+        let sc = self.sc;
+        let Some(portfolio) = &sc.platforms[platform].portfolio else { return };
+        let pairs: Vec<usize> = (0..self.pairs.len()).filter(|&i| self.pairs[i].platform == platform).collect();
+        let base = self.platform_prefs[platform].clone();
+        let deals: Vec<Deal> = (pairs.iter().map(|&i| &self.pairs[i]))
+            // A negotiation not started yet is still open to it.
+            .map(|p| match (p.agreed_outcome(), p.is_negotiating() || p.protocol.is_none()) {
+                (Some(o), _) => Deal::Agreed(p.platform_agent.preferences().utility(o)),
+                (None, true) => Deal::Open,
+                (None, false) => Deal::Gone,
+            })
+            .collect();
+        let name = &sc.platforms[platform].name;
+        let needs = format!("{name} needs {} of its {} banks", portfolio.min_banks, pairs.len());
+        match portfolio::weigh(portfolio, base.reservation(), &deals) {
+            Weighed::WalkAway { possible } => {
+                // (Too few can agree only once some have ended, so every open one has started.)
+                let open: Vec<usize> = pairs.into_iter().filter(|&i| self.pairs[i].is_negotiating()).collect();
+                if open.is_empty() {
+                    return;
+                }
+                let w = Withdrawal {
+                    clause: PORTFOLIO_CLAUSE.into(),
+                    reason: format!("{cause}; {needs} and only {possible} can still agree"),
+                };
+                for &pair in &open {
+                    let protocol = self.pairs[pair].protocol.as_mut().expect("negotiating");
+                    let round = protocol.round();
+                    let end = protocol.withdraw(now, Side::Platform, w.clone()).expect("negotiating");
+                    let entry =
+                        self.transcript_entry(now, pair, round, Side::Platform, &Decision::Withdraw(w.clone()), None);
+                    self.pairs[pair].transcript.push(entry);
+                    self.record_end(pair, &end);
+                }
+                let banks: Vec<&str> = open.iter().map(|&i| sc.banks[self.pairs[i].bank].name.as_str()).collect();
+                self.timeline.push(TimelineEntry {
+                    at_ms: now.as_millis(),
+                    kind: TimelineKind::Portfolio,
+                    subject: name.clone(),
+                    detail: format!("{}: it walks away from {}", w.reason, banks.join(", ")),
+                });
+            }
+            Weighed::Reservations(reservations) => {
+                let mut moved = Vec::new();
+                for (&pair, r) in pairs.iter().zip(reservations) {
+                    let Some(r) = r else { continue };
+                    let p = &mut self.pairs[pair];
+                    let from = p.portfolio_reservation.unwrap_or(base.reservation());
+                    if (r - from).abs() <= 1e-12 {
+                        continue;
+                    }
+                    p.portfolio_reservation = Some(r);
+                    p.platform_agent.replace_preferences(Arc::new(base.with_reservation(r)));
+                    let why = if r < from {
+                        "its deal is needed to reach that, so it saves the others'"
+                    } else {
+                        "its deal is no longer needed to reach that"
+                    };
+                    let bank = sc.banks[p.bank].name.clone();
+                    p.reservation_moves.push(ReservationMove {
+                        at_ms: now.as_millis(),
+                        from,
+                        to: r,
+                        reason: format!("{cause}; {needs}: with {bank}, {why}"),
+                    });
+                    moved.push(format!("with {bank} {from:.2} → {r:.2}"));
+                }
+                if !moved.is_empty() {
+                    self.timeline.push(TimelineEntry {
+                        at_ms: now.as_millis(),
+                        kind: TimelineKind::Portfolio,
+                        subject: name.clone(),
+                        detail: format!("{cause}; {needs}: reservation value {}", moved.join(", ")),
+                    });
+                }
+            }
         }
     }
 
@@ -498,7 +615,12 @@ impl<'a> World<'a> {
                 }
                 for pair in 0..self.pairs.len() {
                     let p = &mut self.pairs[pair];
-                    p.platform_agent.replace_preferences(self.platform_prefs[p.platform].clone());
+                    // A platform's portfolio keeps the reservation value it set here.
+                    let prefs = &self.platform_prefs[p.platform];
+                    p.platform_agent.replace_preferences(match p.portfolio_reservation {
+                        Some(r) => Arc::new(prefs.with_reservation(r)),
+                        None => prefs.clone(),
+                    });
                     p.bank_agent.replace_preferences(self.bank_prefs[p.bank].clone());
                     if p.agreed_outcome().is_some() {
                         let at = self.bank_decision_time(now, pair);
@@ -548,6 +670,7 @@ impl<'a> World<'a> {
                 let entry = self.transcript_entry(now, pair, round, Side::Bank, &Decision::Withdraw(w), None);
                 self.pairs[pair].transcript.push(entry);
                 self.record_end(pair, &end);
+                self.weigh_after(now, pair);
             }
             Verdict::Revoke(w) => {
                 let label = self.pairs[pair].label(sc);
@@ -559,6 +682,7 @@ impl<'a> World<'a> {
                 });
                 self.pairs[pair].revocation =
                     Some(Revocation { at_ms: now.as_millis(), clause: w.clause, reason: w.reason });
+                self.weigh_after(now, pair);
             }
         }
     }
@@ -662,6 +786,7 @@ impl<'a> World<'a> {
                 outcome_space: Some((&space).into()),
                 offers_among_ties: self.pairs[i].offers_among_ties,
                 played_by_person: person,
+                reservation_moves: std::mem::take(&mut self.pairs[i].reservation_moves),
             });
         }
         let space = &sc.space;

@@ -445,6 +445,7 @@ mod tests {
             outcome_space: None,
             offers_among_ties: 0,
             played_by_person: None,
+            reservation_moves: Vec::new(),
         }
     }
 

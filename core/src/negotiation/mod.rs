@@ -2,6 +2,7 @@
 //! the negotiating agent and the stacked-alternating-offers protocol.
 
 mod negotiator;
+pub mod portfolio;
 mod preferences;
 mod protocol;
 pub mod quality;

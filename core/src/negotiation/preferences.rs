@@ -159,6 +159,12 @@ impl Preferences {
         Ok(p)
     }
 
+    /// The same preferences with another reservation value (clamped to `0..=1`): a platform
+    /// that weighs its deals together moves it per negotiation.
+    pub fn with_reservation(&self, reservation: f64) -> Self {
+        Preferences { reservation: reservation.clamp(0.0, 1.0), ..self.clone() }
+    }
+
     pub fn space(&self) -> &IssueSpace {
         &self.space
     }

@@ -19,8 +19,8 @@ use testbed_core::negotiation::Side;
 use testbed_core::negotiation::quality::{PLANE_AGREEABLE, PLANE_CELLS, PLANE_OUTCOME};
 use testbed_core::report::{
     Action, NegotiationReport, OutcomeKind, OutcomeSpaceReport, Report, SUMMARY_HEADER, TableView, TimelineKind,
-    TranscriptEntry, data_tables, ms, narrate, person_clause, quality_line, summary_row, summary_sentences, terms_line,
-    ties_clause,
+    TranscriptEntry, data_tables, ms, narrate, person_clause, portfolio_lines, quality_line, summary_row,
+    summary_sentences, terms_line, ties_clause,
 };
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -160,6 +160,8 @@ struct NegotiationView {
     end: Option<Value>,
     /// How good the deal was (`report::quality_line`).
     quality: Option<String>,
+    /// How a platform weighing its deals together moved here (`report::portfolio_lines`).
+    portfolio: Vec<String>,
     /// The outcome space in the utility plane, with both sides' offer paths.
     plane: Option<Value>,
     revocation: Option<Value>,
@@ -367,6 +369,7 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         terms: o.terms.as_ref().map(|t| terms_line(&report.issues, t)),
         end,
         quality: quality_line(n),
+        portfolio: portfolio_lines(n),
         plane: plane(n).map(|p| charts::plane_chart(&p)).transpose()?.map(safe),
         revocation: n.revocation.as_ref().map(|r| {
             safe(inline_code(&format!("Revoked at {} under clause `{}`: {}.", ms(r.at_ms), r.clause, r.reason)))
@@ -591,7 +594,7 @@ fn exposure_section(report: &Report) -> Result<Option<Section>, charts::ChartErr
 }
 
 /// Timeline kinds and their colours, in legend order.
-const EVENT_COLOURS: [(TimelineKind, RGBColor); 9] = [
+const EVENT_COLOURS: [(TimelineKind, RGBColor); 10] = [
     (TimelineKind::Agreement, AGREEMENT_COLOUR),
     (TimelineKind::Withdrawal, WITHDRAWAL_COLOUR),
     (TimelineKind::Revocation, RGBColor(120, 30, 70)),
@@ -601,6 +604,7 @@ const EVENT_COLOURS: [(TimelineKind, RGBColor); 9] = [
     (TimelineKind::Regulation, RGBColor(20, 110, 140)),
     (TimelineKind::Outage, RGBColor(30, 30, 30)),
     (TimelineKind::LoadSpike, RGBColor(200, 120, 20)),
+    (TimelineKind::Portfolio, RGBColor(90, 140, 60)),
 ];
 
 fn event_colour(kind: TimelineKind) -> RGBColor {

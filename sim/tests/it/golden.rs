@@ -50,6 +50,11 @@ fn golden_design_minimised_report_matches_a_fresh_run() {
 }
 
 #[test]
+fn golden_messenger_portfolio_report_matches_a_fresh_run() {
+    check("messenger-portfolio");
+}
+
+#[test]
 fn golden_design_push_report_matches_a_fresh_run() {
     check("design-push");
 }

@@ -10,6 +10,7 @@ mod html;
 mod live;
 mod outcomes;
 mod play;
+mod portfolio;
 mod suite;
 mod sweep;
 mod tournament;
