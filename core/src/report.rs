@@ -267,6 +267,9 @@ pub struct TranscriptEntry {
     /// and for withdrawals decided before looking at the offer (trust, reservation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessment: Option<OfferAssessment>,
+    /// A person's move (`sim play`), not the side's strategy's or policy's; absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_person: bool,
 }
 
 /// Why an offer was accepted, refused or walked away from, from the answering side's view.
@@ -569,9 +572,34 @@ pub fn ties_clause(n: &NegotiationReport) -> String {
 /// `; the bank's side played by a person (sim play)`: a side `sim play` handed to a person
 /// instead of the scenario's agent (empty when the agents played both).
 pub fn person_clause(n: &NegotiationReport) -> String {
-    n.played_by_person.map_or_else(String::new, |side| {
-        format!("; the {}'s side played by a person (sim play), not by its strategy", side.as_str())
-    })
+    let Some(side) = n.played_by_person else { return String::new() };
+    let moves = n.transcript.iter().filter(|e| e.side == side).count();
+    let theirs = n.transcript.iter().filter(|e| e.side == side && e.by_person).count();
+    let rest = match moves - theirs {
+        0 => String::new(),
+        1 => ", 1 by its policy (a review after an event)".into(),
+        n => format!(", {n} by its policy (reviews after events)"),
+    };
+    format!(
+        "; the {}'s side played by a person (sim play): {theirs} of its {moves} move{} theirs{rest}",
+        side.as_str(),
+        if moves == 1 { "" } else { "s" }
+    )
+}
+
+/// `A person played the bank citi-like's side (sim play) in messenger→citi-like.`: for the top of
+/// a report, when a person played.
+pub fn person_sentence(report: &Report) -> Option<String> {
+    let played: Vec<&NegotiationReport> = report.negotiations.iter().filter(|n| n.played_by_person.is_some()).collect();
+    let first = played.first()?;
+    let side = first.played_by_person?;
+    let party = if side == Side::Platform { &first.platform } else { &first.bank };
+    let pairs: Vec<String> = played.iter().map(|n| n.pair()).collect();
+    Some(format!(
+        "A person played the {} {party}'s side (sim play), not its strategy, in {}.",
+        side.as_str(),
+        pairs.join(", ")
+    ))
 }
 
 /// How a platform that weighs its deals together moved in this negotiation, one line per move
@@ -747,7 +775,10 @@ impl PaceBound {
 /// exposed nothing against those that did.
 pub fn summary_sentences(report: &Report) -> Vec<String> {
     let live = report.data.as_ref().and_then(|d| d.live.as_ref()).map(live_pace_sentence);
-    live.into_iter().chain(abandoned_sentence(report)).chain(withdrawn_banks_sentence(report)).collect()
+    (person_sentence(report).into_iter().chain(live))
+        .chain(abandoned_sentence(report))
+        .chain(withdrawn_banks_sentence(report))
+        .collect()
 }
 
 /// The sentence saying how many scheduled requests ended with neither an answer nor an error,

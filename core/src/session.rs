@@ -162,6 +162,11 @@ pub struct PlayerTurn<'a> {
     /// offer: its utility, the agent's threshold, the clauses it breaks with their strikes.
     pub agent: &'a Decision,
     pub assessment: Option<&'a OfferAssessment>,
+    /// This is the last round and the other side opened it: a counter-offer now ends the
+    /// negotiation without agreement (timeout).
+    pub last_word: bool,
+    /// Every negotiation of the seat (its pair label) and where it stands, in report order.
+    pub negotiations: Vec<(String, String)>,
 }
 
 impl PlayerTurn<'_> {
@@ -349,6 +354,10 @@ impl<'a> World<'a> {
         };
         let assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
         let p = &self.pairs[pair];
+        let seated = self.player.as_ref().is_some_and(|(seat, _)| *seat == p.seat(side));
+        let negotiations = if seated { self.seat_negotiations(p.seat(side)) } else { Vec::new() };
+        let p = &self.pairs[pair];
+        let first = p.protocol.as_ref().map_or(self.sc.opens, Protocol::first);
         let decision = match self.player.as_mut().filter(|(seat, _)| *seat == p.seat(side)) {
             Some((_, player)) => {
                 let (mine, theirs) = match side {
@@ -369,6 +378,8 @@ impl<'a> World<'a> {
                     transcript: &p.transcript,
                     agent: &agent,
                     assessment: assessment.as_ref(),
+                    last_word: turn.round + 1 == turn.n_rounds && side != first,
+                    negotiations,
                 };
                 let decision = player.decide(&seen);
                 seen.check(&decision).expect("a player answers with a move the protocol takes");
@@ -376,8 +387,9 @@ impl<'a> World<'a> {
             }
             None => agent.clone(),
         };
-        // The agent's word on the offer is kept when it reached the decision made.
-        let assessment = assessment.filter(|_| decision == agent);
+        // The agent's word on the offer is kept when it reached the decision made; a person's
+        // move has no word of the agent's on it (their reasons are their own).
+        let assessment = assessment.filter(|_| decision == agent && !seated);
         if let (Side::Platform, Some(remote), Decision::Accept | Decision::Withdraw(_)) =
             (side, self.remote.as_deref_mut(), &decision)
         {
@@ -385,6 +397,7 @@ impl<'a> World<'a> {
         }
         let mut entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
         entry.assessment = assessment;
+        entry.by_person = seated;
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
         if let Decision::Offer(o) = decision {
@@ -399,6 +412,30 @@ impl<'a> World<'a> {
                 self.weigh_after(now, pair);
             }
         }
+    }
+
+    /// Every negotiation at `seat`'s table and where it stands, for the person at it.
+    fn seat_negotiations(&self, seat: Seat) -> Vec<(String, String)> {
+        (self.pairs.iter())
+            .filter(|p| p.seat(seat.side) == seat)
+            .map(|p| {
+                let state = match (p.protocol.as_ref(), &p.revocation) {
+                    (_, Some(r)) => format!("agreement revoked by the bank over `{}`", r.clause),
+                    (None, None) => "not started".to_string(),
+                    (Some(protocol), None) => match protocol.end() {
+                        None => format!("negotiating, round {}", protocol.round()),
+                        Some(End::Agreement { round, accepted_by, .. }) => {
+                            format!("agreement, accepted by the {} in round {round}", accepted_by.as_str())
+                        }
+                        Some(End::Withdrawal { by, withdrawal, round, .. }) => {
+                            format!("withdrawal by the {} in round {round} over `{}`", by.as_str(), withdrawal.clause)
+                        }
+                        Some(End::Timeout { rounds, .. }) => format!("timeout after {rounds} rounds"),
+                    },
+                };
+                (p.label(self.sc), state)
+            })
+            .collect()
     }
 
     /// A negotiation of `pair` ended or its agreement was revoked: its platform weighs its deals
@@ -528,6 +565,7 @@ impl<'a> World<'a> {
             clause,
             reason,
             assessment: None,
+            by_person: false,
         }
     }
 

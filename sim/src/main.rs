@@ -45,14 +45,8 @@ enum Command {
         /// No progress spinner on stderr.
         #[arg(long)]
         quiet: bool,
-        /// Refuse a virtual run estimated to simulate more requests than this (the scenario's
-        /// `[data] max_requests` can raise it; `sim validate` prints the estimate).
-        #[arg(long, value_name = "N", default_value_t = testbed_core::budget::DEFAULT_MAX_REQUESTS)]
-        max_requests: u64,
-        /// Refuse a virtual run estimated to need more memory than this, in MiB (the scenario's
-        /// `[data] max_memory_mb` can raise it).
-        #[arg(long, value_name = "MB", default_value_t = testbed_core::budget::DEFAULT_MAX_MEMORY_MB)]
-        max_memory_mb: u64,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Run many scenarios in parallel; check their thresholds; write suite.json and junit.xml.
     /// Exit code 99 when a threshold is breached, 2 when a scenario cannot be loaded.
@@ -146,9 +140,11 @@ enum Command {
         /// The page's address (loopback only; port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
-        /// Give up when the page has made no request for this long (e.g. 30m, 2h).
-        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        /// Give up when the page has made no move for this long (e.g. 30m, 2h; at least 1s).
+        #[arg(long, default_value = "1h", value_parser = idle_timeout)]
         idle_timeout: std::time::Duration,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Compare two report.json files: outcomes, latency and exposure side by side, with deltas.
     Compare {
@@ -160,6 +156,37 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The work a virtual run may take on, as `run` and `play` check it before they start.
+#[derive(clap::Args)]
+struct BudgetArgs {
+    /// Refuse a virtual run estimated to simulate more requests than this (the scenario's
+    /// `[data] max_requests` can raise it; `sim validate` prints the estimate).
+    #[arg(long, value_name = "N", default_value_t = testbed_core::budget::DEFAULT_MAX_REQUESTS)]
+    max_requests: u64,
+    /// Refuse a virtual run estimated to need more memory than this, in MiB (the scenario's
+    /// `[data] max_memory_mb` can raise it).
+    #[arg(long, value_name = "MB", default_value_t = testbed_core::budget::DEFAULT_MAX_MEMORY_MB)]
+    max_memory_mb: u64,
+}
+
+impl BudgetArgs {
+    /// Refuses `sc` (read from `path`) when its estimate is above the budget, in one line.
+    fn check(&self, sc: &testbed_core::scenario::Scenario, path: &std::path::Path) -> Result<(), SimError> {
+        let budget = testbed_core::budget::Budget::for_scenario(sc, self.max_requests, self.max_memory_mb);
+        (testbed_core::budget::estimate(sc).check(budget))
+            .map_err(|error| SimError::Scenario { path: path.display().to_string(), error })
+    }
+}
+
+/// `--idle-timeout`: a duration of at least a second.
+fn idle_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("{text} is shorter than the allowed 1s"));
+    }
+    Ok(d)
 }
 
 fn main() -> ExitCode {
@@ -180,24 +207,10 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run {
-            scenario,
-            seed,
-            out,
-            export_exposed,
-            export_ufuns,
-            live,
-            live_args,
-            quiet,
-            max_requests,
-            max_memory_mb,
-        } => {
+        Command::Run { scenario, seed, out, export_exposed, export_ufuns, live, live_args, quiet, budget } => {
             let mut sc = load_scenario(&scenario)?;
             if !live {
-                let budget = testbed_core::budget::Budget::for_scenario(&sc, max_requests, max_memory_mb);
-                testbed_core::budget::estimate(&sc)
-                    .check(budget)
-                    .map_err(|error| SimError::Scenario { path: scenario.display().to_string(), error })?;
+                budget.check(&sc, &scenario)?;
             }
             if let Some(seed) = seed {
                 sc.seed = seed;
@@ -308,8 +321,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             print_out(&sim::tournament::write(&plan, &games, &dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Play { scenario, seat, seed, out, listen, idle_timeout } => {
+        Command::Play { scenario, seat, seed, out, listen, idle_timeout, budget } => {
             let mut sc = load_scenario(&scenario)?;
+            budget.check(&sc, &scenario)?;
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
@@ -318,7 +332,10 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let play = sim::play::start(sc, seat, listen, dir)?;
             print_out(&format!("play at {}\n", play.url));
             match play.wait(idle_timeout) {
-                sim::play::Ended::Done { report, wrote } => {
+                sim::play::Ended::Done { report, wrote, note } => {
+                    if let Some(note) = note {
+                        eprintln!("{note}: the report was written");
+                    }
                     let mut out = summary(&report);
                     for path in wrote {
                         out.push_str(&format!("wrote {}\n", path.display()));

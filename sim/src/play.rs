@@ -75,6 +75,8 @@ enum Status {
     YourTurn {
         turn: Box<TurnView>,
     },
+    /// The negotiations are over; the data phase runs and the report is written.
+    Running,
     Finished {
         summary: String,
         wrote: Vec<String>,
@@ -106,6 +108,16 @@ struct TurnView {
     clauses: Vec<ClauseView>,
     transcript: Vec<MoveView>,
     chart: String,
+    /// A counter-offer now ends the negotiation without agreement (the last round's last word).
+    last_word: bool,
+    /// Every negotiation at the person's table and where it stands.
+    negotiations: Vec<NegotiationLine>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct NegotiationLine {
+    pair: String,
+    state: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -145,6 +157,8 @@ struct MoveView {
     terms: Option<BTreeMap<String, String>>,
     utility: Option<f64>,
     clause: Option<String>,
+    /// The person's own move (else the side's strategy's or policy's).
+    by_person: bool,
 }
 
 /// The game, shared by its thread and the page's requests.
@@ -156,15 +170,24 @@ struct Table {
 struct Game {
     status: Status,
     /// The person's preferences at the turn under way (for `/evaluate` and checking moves),
-    /// and whether an offer is on the table.
+    /// whether an offer is on the table, and the clauses they may withdraw over (id, the reason
+    /// given when they give none).
     mine: Option<Arc<Preferences>>,
     standing: Option<OutcomeId>,
+    clauses: Vec<(String, String)>,
     turns: u64,
     reply: Option<Decision>,
-    /// The finished report, rendered, for the page's links.
+    /// The finished report, for the page's links.
     report: Option<Arc<Report>>,
+    /// The person pressed Done.
     quit: bool,
-    last_request: Instant,
+    /// The report files are being written: an interrupt waits for them.
+    writing: bool,
+    /// Interrupted or given up before the report was written: write nothing.
+    stop: bool,
+    /// The last move, evaluation or Done, or the last turn put on the page: what the idle
+    /// timeout counts from (the page's polling does not count).
+    last_activity: Instant,
 }
 
 impl Table {
@@ -184,10 +207,12 @@ impl Player for WebPlayer {
         let mut game = self.table.lock();
         game.turns += 1;
         let view = turn_view(turn, game.turns);
+        game.clauses = view.clauses.iter().map(|c| (c.id.clone(), c.reason.clone())).collect();
         game.status = Status::YourTurn { turn: Box::new(view) };
         game.mine = Some(Arc::new(turn.mine.clone()));
         game.standing = turn.standing;
         game.reply = None;
+        game.last_activity = Instant::now();
         let mut game = self.table.moved.wait_while(game, |g| g.reply.is_none()).unwrap_or_else(|e| e.into_inner());
         game.reply.take().expect("woken with a reply")
     }
@@ -196,12 +221,7 @@ impl Player for WebPlayer {
 fn turn_view(turn: &PlayerTurn<'_>, id: u64) -> TurnView {
     let (mine, space) = (turn.mine, turn.mine.space());
     let terms = |o: OutcomeId| space.describe(o).into_iter().collect::<BTreeMap<_, _>>();
-    let breaks = |o: OutcomeId| -> Vec<BreakView> {
-        (mine.clauses().iter())
-            .filter(|c| c.is_violated_by(space, o))
-            .map(|c| BreakView { clause: c.id.clone(), reason: c.reason.clone(), strikes: None, patience: c.patience })
-            .collect()
-    };
+    let breaks = |o: OutcomeId| breaks_of(mine, o);
     let standing = turn.standing.map(|o| {
         let mut offer = OfferView { terms: terms(o), utility: mine.utility(o), breaks: breaks(o) };
         // The strikes as the agent counted them, this offer included.
@@ -233,6 +253,13 @@ fn turn_view(turn: &PlayerTurn<'_>, id: u64) -> TurnView {
         id: RESERVATION_CLAUSE.into(),
         reason: "no outcome on offer is worth my reservation value".into(),
     });
+    // The strategy may walk away over a clause of its policy's (a trust floor, the portfolio):
+    // the person may too.
+    if let Decision::Withdraw(w) = turn.agent
+        && !clauses.iter().any(|c| c.id == w.clause)
+    {
+        clauses.push(ClauseView { id: w.clause.clone(), reason: w.reason.clone() });
+    }
     TurnView {
         id,
         pair,
@@ -264,9 +291,14 @@ fn turn_view(turn: &PlayerTurn<'_>, id: u64) -> TurnView {
                     Side::Bank => e.utility_bank,
                 },
                 clause: e.clause.clone(),
+                by_person: e.by_person,
             })
             .collect(),
         chart,
+        last_word: turn.last_word,
+        negotiations: (turn.negotiations.iter())
+            .map(|(pair, state)| NegotiationLine { pair: pair.clone(), state: state.clone() })
+            .collect(),
     }
 }
 
@@ -283,8 +315,9 @@ pub struct Play {
 
 /// How a game of `sim play` ended.
 pub enum Ended {
-    /// The report was written and the person closed the page (or `POST /quit`).
-    Done { report: Arc<Report>, wrote: Vec<PathBuf> },
+    /// The report was written and the person pressed Done (or Ctrl-C, or left the finished
+    /// page alone for the idle time: `note` says which).
+    Done { report: Arc<Report>, wrote: Vec<PathBuf>, note: Option<String> },
     /// Writing the report failed.
     Failed(String),
     /// Interrupted (Ctrl-C) or no request for `idle`: nothing written.
@@ -292,11 +325,14 @@ pub enum Ended {
 }
 
 /// Starts a game: the page on `listen` (a loopback address), the session on a thread of its
-/// own; the report goes to `out` at the end.
+/// own; the report goes to `out` (made now, so that a folder that cannot be made stops the game
+/// before it starts) at the end.
 pub fn start(scenario: Scenario, seat: Seat, listen: SocketAddr, out: PathBuf) -> Result<Play, SimError> {
     if !listen.ip().is_loopback() {
         return Err(SimError::Usage(format!("--listen {listen}: sim play serves on loopback only (127.0.0.1)")));
     }
+    std::fs::create_dir_all(&out)
+        .map_err(|e| SimError::Usage(format!("--out {}: cannot make the folder: {e}", out.display())))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -305,20 +341,26 @@ pub fn start(scenario: Scenario, seat: Seat, listen: SocketAddr, out: PathBuf) -
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(listen))
         .map_err(|e| SimError::Usage(format!("--listen {listen}: {e}")))?;
-    let url = format!("http://{}/", listener.local_addr().map_err(|e| SimError::Usage(e.to_string()))?);
+    let addr = listener.local_addr().map_err(|e| SimError::Usage(e.to_string()))?;
+    let url = format!("http://{addr}/");
     let table = Arc::new(Table {
         game: Mutex::new(Game {
             status: Status::Waiting,
             mine: None,
             standing: None,
+            clauses: Vec::new(),
             turns: 0,
             reply: None,
             report: None,
             quit: false,
-            last_request: Instant::now(),
+            writing: false,
+            stop: false,
+            last_activity: Instant::now(),
         }),
         moved: Condvar::new(),
     });
+    // A page elsewhere that names this address (DNS rebinding) is refused: only these hosts.
+    let hosts = Arc::new(vec![addr.to_string(), format!("localhost:{}", addr.port())]);
     let app = axum::Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/state", get(state))
@@ -330,61 +372,134 @@ pub fn start(scenario: Scenario, seat: Seat, listen: SocketAddr, out: PathBuf) -
         .route("/report.md", get(report_md))
         // The report's page asks for an icon; it has none.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .with_state(table.clone());
+        .with_state(table.clone())
+        .layer(axum::middleware::from_fn_with_state(hosts, only_these_hosts));
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     let game_table = table.clone();
-    std::thread::spawn(move || {
-        let mut player = WebPlayer { table: game_table.clone() };
-        let session = negotiate_played(&scenario, seat, &mut player);
-        let report = crate::run::after_negotiation(&scenario, session).report;
-        let status = match testbed_report::files::write_reports(&out, &report) {
-            Ok(wrote) => Status::Finished {
-                summary: testbed_report::terminal::summary(&report),
-                wrote: wrote.iter().map(|p| p.display().to_string()).collect(),
-            },
-            Err(e) => Status::Failed { error: e.to_string() },
-        };
-        let mut game = game_table.lock();
-        game.status = status;
-        game.report = Some(Arc::new(report));
-        game_table.moved.notify_all();
-    });
+    std::thread::spawn(move || play_game(&scenario, seat, &out, game_table));
     Ok(Play { url, table, rt })
 }
 
+/// The game on its thread: the session with the person seated, the data phase, the report
+/// files. A failure anywhere (a panic included) is put on the page, not left as a page that
+/// waits for ever.
+fn play_game(scenario: &Scenario, seat: Seat, out: &std::path::Path, table: Arc<Table>) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut player = WebPlayer { table: table.clone() };
+        let session = negotiate_played(scenario, seat, &mut player);
+        table.lock().status = Status::Running;
+        crate::run::after_negotiation(scenario, session).report
+    }));
+    let report = match ran {
+        Ok(report) => report,
+        Err(panic) => {
+            let why = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let mut game = table.lock();
+            game.status = Status::Failed { error: format!("the game failed: {why}; nothing written") };
+            game.last_activity = Instant::now();
+            return;
+        }
+    };
+    {
+        let mut game = table.lock();
+        if game.stop {
+            return; // interrupted: nothing written
+        }
+        game.writing = true;
+    }
+    let status = match testbed_report::files::write_reports(out, &report) {
+        Ok(wrote) => Status::Finished {
+            summary: testbed_report::terminal::summary(&report),
+            wrote: wrote.iter().map(|p| p.display().to_string()).collect(),
+        },
+        Err(e) => Status::Failed { error: e.to_string() },
+    };
+    let mut game = table.lock();
+    game.status = status;
+    game.report = Some(Arc::new(report));
+    game.writing = false;
+    game.last_activity = Instant::now();
+}
+
 impl Play {
-    /// Waits until the person closes the finished game, Ctrl-C, or no request for `idle`.
+    /// Waits until the person presses Done after the game, Ctrl-C, or `idle` without a move.
     pub fn wait(self, idle: Duration) -> Ended {
         let table = self.table.clone();
         let ended = self.rt.block_on(async move {
             loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return Ended::Left("interrupted; nothing written".into()),
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                let interrupted = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => true,
+                    () = tokio::time::sleep(Duration::from_millis(100)) => false,
+                };
+                let idle_out = table.lock().last_activity.elapsed() >= idle;
+                if interrupted || idle_out {
+                    // Report files being written are finished first: never half a set (and once
+                    // `stop` is set under this lock, the game writes none).
+                    let mut game = settled(&table);
+                    let why = if interrupted {
+                        "interrupted".to_string()
+                    } else {
+                        format!("no move from the page for {}", format_duration(idle))
+                    };
+                    return match &game.status {
+                        Status::Finished { wrote, .. } => Ended::Done {
+                            report: game.report.clone().expect("a finished game has its report"),
+                            wrote: wrote.iter().map(PathBuf::from).collect(),
+                            note: Some(format!("{why} after the game ended")),
+                        },
+                        Status::Failed { error } => Ended::Failed(error.clone()),
+                        _ => {
+                            game.stop = true;
+                            Ended::Left(format!("{why}; nothing written"))
+                        }
+                    };
                 }
                 let game = table.lock();
                 match (&game.status, game.quit) {
                     (Status::Finished { wrote, .. }, true) => {
                         let report = game.report.clone().expect("a finished game has its report");
-                        return Ended::Done { report, wrote: wrote.iter().map(PathBuf::from).collect() };
+                        return Ended::Done { report, wrote: wrote.iter().map(PathBuf::from).collect(), note: None };
                     }
-                    (Status::Failed { error }, _) => return Ended::Failed(error.clone()),
+                    (Status::Failed { error }, true) => return Ended::Failed(error.clone()),
                     _ => {}
-                }
-                if game.last_request.elapsed() >= idle {
-                    let left = match game.status {
-                        Status::Finished { .. } => "the page was left open",
-                        _ => "nothing written",
-                    };
-                    return Ended::Left(format!("no request from the page for {}; {left}", format_duration(idle)));
                 }
             }
         });
         self.rt.shutdown_timeout(Duration::from_secs(1));
         ended
     }
+}
+
+/// The game once no report file is being written (writing takes moments; this runs on the
+/// thread that waits for the game, not the page's).
+fn settled(table: &Table) -> MutexGuard<'_, Game> {
+    loop {
+        let game = table.lock();
+        if !game.writing {
+            return game;
+        }
+        drop(game);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Refuses a request whose `Host` is not this page's own address (a page elsewhere that
+/// resolves its name to 127.0.0.1 must not drive the game).
+async fn only_these_hosts(
+    State(hosts): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !hosts.iter().any(|h| h == host) {
+        return Refused(StatusCode::FORBIDDEN, format!("this page answers to {} only", hosts.join(" or ")))
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// A request the page made wrong: its status and one line saying what is allowed.
@@ -396,14 +511,15 @@ impl IntoResponse for Refused {
     }
 }
 
-fn seen(table: &Table) -> MutexGuard<'_, Game> {
+/// The game, for a request that counts as the person's activity (a move, an evaluation, Done).
+fn active(table: &Table) -> MutexGuard<'_, Game> {
     let mut game = table.lock();
-    game.last_request = Instant::now();
+    game.last_activity = Instant::now();
     game
 }
 
 async fn state(State(table): State<Arc<Table>>) -> Response {
-    axum::Json(seen(&table).status.clone()).into_response()
+    axum::Json(table.lock().status.clone()).into_response()
 }
 
 /// An outcome the page names: one option for each issue.
@@ -413,50 +529,54 @@ struct Evaluate {
     terms: BTreeMap<String, String>,
 }
 
+fn unprocessable(message: impl Into<String>) -> Refused {
+    Refused(StatusCode::UNPROCESSABLE_ENTITY, message.into())
+}
+
 /// The outcome `terms` names in `prefs`' space, or 422 naming the issue or option at fault.
 fn outcome_of(prefs: &Preferences, terms: &BTreeMap<String, String>) -> Result<OutcomeId, Refused> {
     let space = prefs.space();
+    if let Some(unknown) = terms.keys().find(|k| space.issue_index(k).is_none()) {
+        let names: Vec<&str> = space.issues().iter().map(|i| i.name.as_str()).collect();
+        return Err(unprocessable(format!("terms.{unknown}: no such issue (allowed: {})", names.join(", "))));
+    }
     let mut choice = Vec::new();
     for issue in space.issues() {
-        let option = terms.get(&issue.name).ok_or_else(|| {
-            Refused(StatusCode::UNPROCESSABLE_ENTITY, format!("terms.{}: missing (one option per issue)", issue.name))
-        })?;
+        let option = (terms.get(&issue.name))
+            .ok_or_else(|| unprocessable(format!("terms.{}: missing (one option per issue)", issue.name)))?;
         let index = issue.options.iter().position(|o| o == option).ok_or_else(|| {
-            Refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("terms.{}: `{option}` is not an option (allowed: {})", issue.name, issue.options.join(", ")),
-            )
+            unprocessable(format!(
+                "terms.{}: `{option}` is not an option (allowed: {})",
+                issue.name,
+                issue.options.join(", ")
+            ))
         })?;
         choice.push(index);
     }
-    if let Some(unknown) = terms.keys().find(|k| space.issue_index(k).is_none()) {
-        let names: Vec<&str> = space.issues().iter().map(|i| i.name.as_str()).collect();
-        return Err(Refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("terms.{unknown}: no such issue (allowed: {})", names.join(", ")),
-        ));
-    }
-    space.outcome(&choice).map_err(|e| Refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+    space.outcome(&choice).map_err(|e| unprocessable(e.to_string()))
 }
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refused> {
-    body.map(|Json(b)| b).map_err(|e| Refused(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| Refused(e.status(), e.body_text()))
 }
 
 fn not_your_turn() -> Refused {
     Refused(StatusCode::CONFLICT, "it is not your turn".into())
 }
 
+fn breaks_of(prefs: &Preferences, o: OutcomeId) -> Vec<BreakView> {
+    (prefs.clauses().iter())
+        .filter(|c| c.is_violated_by(prefs.space(), o))
+        .map(|c| BreakView { clause: c.id.clone(), reason: c.reason.clone(), strikes: None, patience: c.patience })
+        .collect()
+}
+
 async fn evaluate(State(table): State<Arc<Table>>, request: Result<Json<Evaluate>, JsonRejection>) -> Response {
     let result = (|| {
         let request = body(request)?;
-        let mine = seen(&table).mine.clone().ok_or_else(not_your_turn)?;
+        let mine = active(&table).mine.clone().ok_or_else(not_your_turn)?;
         let o = outcome_of(&mine, &request.terms)?;
-        let breaks: Vec<BreakView> = (mine.clauses().iter())
-            .filter(|c| c.is_violated_by(mine.space(), o))
-            .map(|c| BreakView { clause: c.id.clone(), reason: c.reason.clone(), strikes: None, patience: c.patience })
-            .collect();
-        Ok::<_, Refused>(OfferView { terms: request.terms, utility: mine.utility(o), breaks })
+        Ok::<_, Refused>(OfferView { utility: mine.utility(o), breaks: breaks_of(&mine, o), terms: request.terms })
     })();
     result.map(axum::Json).into_response()
 }
@@ -476,67 +596,86 @@ struct Move {
     reason: Option<String>,
 }
 
+/// The decision a move names, checked against the turn under way.
+fn decision_of(m: Move, game: &Game) -> Result<Decision, Refused> {
+    let mine = game.mine.clone().ok_or_else(not_your_turn)?;
+    if m.turn != game.turns {
+        let when = if m.turn < game.turns { "is over" } else { "has not come" };
+        return Err(Refused(
+            StatusCode::CONFLICT,
+            format!("turn {} {when}; the turn under way is {}", m.turn, game.turns),
+        ));
+    }
+    let only = |present: bool, what: &str, which: &str| {
+        if present { Err(unprocessable(format!("{what}: only {which}"))) } else { Ok(()) }
+    };
+    let decision = match m.action {
+        Action::Offer => {
+            only(m.clause.is_some(), "clause", "a withdrawal names a clause")?;
+            only(m.reason.is_some(), "reason", "a withdrawal gives a reason")?;
+            let terms =
+                m.terms.as_ref().ok_or_else(|| unprocessable("terms: missing: an offer names one option per issue"))?;
+            Decision::Offer(outcome_of(&mine, terms)?)
+        }
+        Action::Accept => {
+            only(m.terms.is_some(), "terms", "an offer names terms (an accept takes the offer on the table)")?;
+            only(m.clause.is_some(), "clause", "a withdrawal names a clause")?;
+            only(m.reason.is_some(), "reason", "a withdrawal gives a reason")?;
+            Decision::Accept
+        }
+        Action::Withdraw => {
+            only(m.terms.is_some(), "terms", "an offer names terms")?;
+            let ids: Vec<&str> = game.clauses.iter().map(|(id, _)| id.as_str()).collect();
+            let clause = m.clause.ok_or_else(|| {
+                unprocessable(format!("clause: missing: a withdrawal names one (allowed: {})", ids.join(", ")))
+            })?;
+            let Some((_, own_reason)) = game.clauses.iter().find(|(id, _)| *id == clause) else {
+                return Err(unprocessable(format!(
+                    "clause: `{clause}` is not one you may withdraw over (allowed: {})",
+                    ids.join(", ")
+                )));
+            };
+            let reason = m.reason.filter(|r| !r.trim().is_empty());
+            if let Some(r) = &reason {
+                if r.chars().count() > MAX_REASON {
+                    return Err(unprocessable(format!("reason: at most {MAX_REASON} characters")));
+                }
+                if r.chars().any(char::is_control) {
+                    return Err(unprocessable("reason: one line of text, without control characters"));
+                }
+            }
+            Decision::Withdraw(Withdrawal { clause, reason: reason.unwrap_or_else(|| own_reason.clone()) })
+        }
+    };
+    check_move(game.standing, mine.space(), &decision).map_err(|e| Refused(StatusCode::CONFLICT, e))?;
+    Ok(decision)
+}
+
 async fn make_move(State(table): State<Arc<Table>>, request: Result<Json<Move>, JsonRejection>) -> Response {
     let result = (|| {
         let m = body(request)?;
-        let mut game = seen(&table);
-        let mine = game.mine.clone().ok_or_else(not_your_turn)?;
-        if m.turn != game.turns {
-            return Err(Refused(
-                StatusCode::CONFLICT,
-                format!("turn {} is over; the turn under way is {}", m.turn, game.turns),
-            ));
-        }
-        let decision = match m.action {
-            Action::Offer => {
-                let terms = m.terms.as_ref().ok_or_else(|| {
-                    Refused(StatusCode::UNPROCESSABLE_ENTITY, "terms: an offer names one option per issue".into())
-                })?;
-                Decision::Offer(outcome_of(&mine, terms)?)
-            }
-            Action::Accept => Decision::Accept,
-            Action::Withdraw => {
-                let clause = m.clause.clone().unwrap_or_default();
-                let own = mine.clauses().iter().find(|c| c.id == clause).map(|c| c.reason.clone());
-                let known = own.clone().or_else(|| (clause == RESERVATION_CLAUSE).then(String::new));
-                let Some(default_reason) = known else {
-                    let mut ids: Vec<&str> = mine.clauses().iter().map(|c| c.id.as_str()).collect();
-                    ids.push(RESERVATION_CLAUSE);
-                    return Err(Refused(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("clause: `{clause}` is not one of your clauses (allowed: {})", ids.join(", ")),
-                    ));
-                };
-                let reason = m.reason.clone().filter(|r| !r.trim().is_empty());
-                if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON) {
-                    return Err(Refused(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("reason: at most {MAX_REASON} characters"),
-                    ));
-                }
-                let reason = reason.unwrap_or_else(|| {
-                    if default_reason.is_empty() {
-                        "no outcome on offer is worth the reservation value".into()
-                    } else {
-                        default_reason
-                    }
-                });
-                Decision::Withdraw(Withdrawal { clause, reason })
-            }
-        };
-        check_move(game.standing, mine.space(), &decision).map_err(|e| Refused(StatusCode::CONFLICT, e))?;
+        let mut game = active(&table);
+        let decision = decision_of(m, &game)?;
         // The turn is over as soon as its move is taken: the page sees the agents move next.
         game.reply = Some(decision);
         game.status = Status::Waiting;
         game.mine = None;
         table.moved.notify_all();
-        Ok(axum::Json(serde_json::json!({ "ok": true })))
+        Ok::<_, Refused>(axum::Json(serde_json::json!({ "ok": true })))
     })();
     result.into_response()
 }
 
-async fn quit(State(table): State<Arc<Table>>) -> Response {
-    let mut game = seen(&table);
+/// Done: ends `sim play` once the game is over. A JSON request only, so that another site's
+/// form cannot press it.
+async fn quit(State(table): State<Arc<Table>>, headers: axum::http::HeaderMap) -> Response {
+    let json = (headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type: application/json expected".into())
+            .into_response();
+    }
+    let mut game = active(&table);
     if !matches!(game.status, Status::Finished { .. } | Status::Failed { .. }) {
         return Refused(StatusCode::CONFLICT, "the game is not over; withdraw to end a negotiation".into())
             .into_response();
@@ -547,7 +686,7 @@ async fn quit(State(table): State<Arc<Table>>) -> Response {
 
 /// The finished report, rendered by `render`; 404 before the game ends.
 fn report_as(table: &Table, render: impl FnOnce(&Report) -> Result<String, String>, kind: &'static str) -> Response {
-    let report = seen(table).report.clone();
+    let report = table.lock().report.clone();
     match report.map(|r| render(&r)) {
         Some(Ok(text)) => ([(header::CONTENT_TYPE, kind)], text).into_response(),
         Some(Err(e)) => Refused(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),

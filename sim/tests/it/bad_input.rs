@@ -110,9 +110,22 @@ fn sim_play_refuses_a_seat_that_is_no_party_and_a_page_off_loopback_in_one_line(
             &["play", "scenarios/live-demo.toml", "--as", "demo-bank", "--listen", "0.0.0.0:0"][..],
             "error: --listen 0.0.0.0:0: sim play serves on loopback only (127.0.0.1)",
         ),
+        (
+            &["play", "scenarios/live-demo.toml", "--as", "demo-bank", "--out", "README.md/play"][..],
+            "error: --out README.md/play: cannot make the folder: Not a directory (os error 20)",
+        ),
+        (
+            &["play", "scenarios/live-demo.toml", "--as", "demo-bank", "--max-requests", "10"][..],
+            "error: scenarios/live-demo.toml: platforms[0].workload[0].per_customer_per_day: the run would simulate",
+        ),
     ] {
         let out = sim(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end(), expected);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
     }
+    let out = sim(&["play", "scenarios/live-demo.toml", "--as", "demo-bank", "--idle-timeout", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0s is shorter than the allowed 1s"));
 }

@@ -12,10 +12,16 @@ use testbed_core::report::{OutcomeKind, Report};
 /// One HTTP/1.1 request to the game's page server: the status and the JSON body.
 fn call(play: &Play, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let addr = play.url.trim_start_matches("http://").trim_end_matches('/');
+    raw(play, method, path, &format!("host: {addr}\r\ncontent-type: application/json"), body)
+}
+
+/// A request with the given header lines.
+fn raw(play: &Play, method: &str, path: &str, headers: &str, body: Option<Value>) -> (u16, Value) {
+    let addr = play.url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(addr).expect("the page server listens");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{headers}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
@@ -31,7 +37,7 @@ fn next_state(play: &Play) -> Value {
     let give_up = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, state) = call(play, "GET", "/state", None);
-        if state["status"] != "waiting" {
+        if state["status"] != "waiting" && state["status"] != "running" {
             return state;
         }
         assert!(Instant::now() < give_up, "the game never came back to the person");
@@ -50,7 +56,9 @@ fn close(play: Play, out: &Path) -> Report {
     let state = next_state(&play);
     assert_eq!(state["status"], "finished", "{state}");
     assert_eq!(call(&play, "POST", "/quit", None).0, 200);
-    let Ended::Done { report, wrote } = play.wait(Duration::from_secs(60)) else { panic!("the game did not end done") };
+    let Ended::Done { report, wrote, note: None } = play.wait(Duration::from_secs(60)) else {
+        panic!("the game did not end done")
+    };
     assert!(wrote.iter().any(|p| p.ends_with("report.html")));
     let written = std::fs::read_to_string(out.join("report.json")).unwrap();
     assert_eq!(written, testbed_core::report::render_json(&report));
@@ -141,6 +149,28 @@ fn moves_out_of_turn_or_naming_what_does_not_exist_are_refused_with_a_line_that_
     let (status, body) = refused(json!({"turn": id, "action": "withdraw", "clause": "no_such_clause"}));
     assert_eq!(status, 422);
     assert!(body["error"].as_str().unwrap().contains("(allowed: customer_opt_in, "), "{body}");
+    let (status, body) = refused(json!({"turn": id, "action": "withdraw"}));
+    assert_eq!(status, 422);
+    assert!(body["error"].as_str().unwrap().starts_with("clause: missing"), "{body}");
+    let (status, body) =
+        refused(json!({"turn": id, "action": "withdraw", "clause": "customer_opt_in", "reason": "one\n# two"}));
+    assert_eq!(status, 422);
+    assert_eq!(body["error"], "reason: one line of text, without control characters");
+    let (status, body) = refused(json!({"turn": id, "action": "accept", "terms": {}}));
+    assert_eq!(status, 422);
+    assert!(body["error"].as_str().unwrap().starts_with("terms: only an offer"), "{body}");
+    let (status, body) = refused(json!({"turn": id + 5, "action": "accept"}));
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (409, &*format!("turn {} has not come; the turn under way is {id}", id + 5))
+    );
+    // Only this page's own host, and Done only as JSON (no other site's page or form).
+    let (status, _) = raw(&play, "GET", "/state", "host: attacker.example:80", None);
+    assert_eq!(status, 403);
+    let addr = play.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let (status, _) =
+        raw(&play, "POST", "/quit", &format!("host: {addr}\r\ncontent-type: application/x-www-form-urlencoded"), None);
+    assert_eq!(status, 415);
     let (status, body) = refused(json!({"turn": id, "action": "shrug"}));
     assert_eq!(status, 422, "{body}");
     assert_eq!(call(&play, "POST", "/quit", None).0, 409, "the game is not over");
@@ -154,4 +184,29 @@ fn moves_out_of_turn_or_naming_what_does_not_exist_are_refused_with_a_line_that_
     );
     assert_eq!(refused(good).0, 200);
     assert_eq!(refused(json!({"turn": id, "action": "accept"})).0, 409, "that turn is over");
+}
+
+#[test]
+fn a_person_may_walk_away_over_the_policy_clause_their_strategy_names_and_the_report_marks_their_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let play = start("../scenarios/messenger-2018.toml", "us-bank-like", dir.path());
+    let state = next_state(&play);
+    let turn = &state["turn"];
+    // The platform's trust is below this bank's floor: its strategy would walk away over it.
+    assert!(turn["agent"].as_str().unwrap().starts_with("withdraw over clause `min_platform_trust`"), "{turn}");
+    assert!(turn["clauses"].as_array().unwrap().iter().any(|c| c["id"] == "min_platform_trust"));
+    assert_eq!(turn["negotiations"][0]["pair"], "messenger→us-bank-like");
+    let answer = json!({"turn": turn["id"], "action": "withdraw", "clause": "min_platform_trust"});
+    assert_eq!(call(&play, "POST", "/move", Some(answer)).0, 200);
+    let report = close(play, dir.path());
+    let n = report.negotiations.iter().find(|n| n.bank == "us-bank-like").unwrap();
+    assert_eq!(n.outcome.clause.as_deref(), Some("min_platform_trust"));
+    let last = n.transcript.last().unwrap();
+    assert!(last.by_person && last.assessment.is_none(), "a person's move, without the strategy's reasons");
+    assert!(n.transcript.iter().filter(|e| e.side == testbed_core::negotiation::Side::Platform).all(|e| !e.by_person));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("the bank's side played by a person (sim play): 1 of its 1 move theirs"), "{md}");
+    assert!(md.contains(
+        "A person played the bank us-bank-like's side (sim play), not its strategy, in messenger→us-bank-like."
+    ));
 }
