@@ -339,6 +339,10 @@ impl<'a> World<'a> {
             standing: turn.standing,
             counterparty_trust: trust,
         };
+        let before = match side {
+            Side::Platform => p.platform_agent.own_moves(),
+            Side::Bank => p.bank_agent.own_moves(),
+        };
         let (agent, assessment) = match (side, self.remote.as_deref_mut()) {
             (Side::Bank, Some(remote)) => {
                 let (platform, bank) = (&self.sc.platforms[p.platform].name, &self.sc.banks[p.bank].name);
@@ -347,6 +351,9 @@ impl<'a> World<'a> {
                 // kept when it reached the bank's own decision.
                 let (shadow, assessment) = p.bank_agent.respond_explained(&situation);
                 let assessment = assessment.filter(|_| shadow == decision);
+                if shadow != decision {
+                    p.bank_agent.made_instead(before.clone(), &decision);
+                }
                 (decision, assessment)
             }
             (Side::Bank, None) => p.bank_agent.respond_explained(&situation),
@@ -390,6 +397,11 @@ impl<'a> World<'a> {
         // The agent's word on the offer is kept when it reached the decision made; a person's
         // move has no word of the agent's on it (their reasons are their own).
         let assessment = assessment.filter(|_| decision == agent && !seated);
+        if decision != agent {
+            let p = &mut self.pairs[pair];
+            let made_by = if side == Side::Platform { &mut p.platform_agent } else { &mut p.bank_agent };
+            made_by.made_instead(before, &decision);
+        }
         if let (Side::Platform, Some(remote), Decision::Accept | Decision::Withdraw(_)) =
             (side, self.remote.as_deref_mut(), &decision)
         {

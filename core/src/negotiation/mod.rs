@@ -10,7 +10,7 @@ pub mod review;
 mod space;
 mod strategy;
 
-pub use negotiator::{Assessment, Decision, Negotiator, RESERVATION_CLAUSE, Situation, Strike, Withdrawal};
+pub use negotiator::{Assessment, Decision, Negotiator, OwnMoves, RESERVATION_CLAUSE, Situation, Strike, Withdrawal};
 pub use preferences::{Clause, LinearUtility, Preferences, TrustFloor};
 pub use protocol::{End, Protocol, Side, Step, Turn};
 pub use space::{Issue, IssueSpace, MAX_OUTCOMES, OutcomeId};

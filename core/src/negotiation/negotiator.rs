@@ -55,6 +55,13 @@ pub enum Decision {
     Withdraw(Withdrawal),
 }
 
+/// The offers a negotiator remembers making (see [`Negotiator::own_moves`]).
+#[derive(Clone, Debug)]
+pub struct OwnMoves {
+    sent: BTreeSet<OutcomeId>,
+    last_sent: Option<OutcomeId>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Negotiator {
     prefs: Arc<Preferences>,
@@ -131,6 +138,24 @@ impl Negotiator {
                 threshold(umin, umax, aspiration(relative_time(round, n_rounds), offering))
             }
             _ => accepting,
+        }
+    }
+
+    /// The offers this negotiator remembers making (MiCRO's), to set back with
+    /// [`made_instead`](Self::made_instead) when a move is made in its place.
+    pub fn own_moves(&self) -> OwnMoves {
+        OwnMoves { sent: self.sent.clone(), last_sent: self.last_sent }
+    }
+
+    /// Someone else (a person, a bank behind HTTP) made `made` where this negotiator was asked:
+    /// it remembers that move, not its own suggestion, so its next suggestion follows the
+    /// negotiation as it went. `before` is [`own_moves`](Self::own_moves) from before it was asked.
+    pub fn made_instead(&mut self, before: OwnMoves, made: &Decision) {
+        self.sent = before.sent;
+        self.last_sent = before.last_sent;
+        if let Decision::Offer(o) = made {
+            self.sent.insert(*o);
+            self.last_sent = Some(*o);
         }
     }
 

@@ -265,6 +265,24 @@ fn micro_offers_a_new_outcome_only_after_receiving_as_many_and_accepts_what_matc
 }
 
 #[test]
+fn a_micro_negotiator_whose_move_is_made_by_someone_else_suggests_from_the_moves_actually_made() {
+    // As above, but at round 0 a person offers s2 in the bank's place, not s0.
+    let mut b = Negotiator::new(Arc::new(prefs(false, vec![], 0.4)), Strategy::Micro);
+    let sit = |round, o| Situation { round, n_rounds: 10, standing: Some(outcome(o)), counterparty_trust: 1.0 };
+    let before = b.own_moves();
+    assert_eq!(b.respond(&sit(0, 4)), Decision::Offer(outcome(0)));
+    b.made_instead(before, &Decision::Offer(outcome(2)));
+    // Received 1, sent 1 (s2): ready, its next unsent best is s0, not s1 as when it sent s0.
+    assert_eq!(b.respond(&sit(1, 4)), Decision::Offer(outcome(0)));
+    // A person's accept or withdrawal in its place leaves nothing sent.
+    let mut c = Negotiator::new(Arc::new(prefs(false, vec![], 0.4)), Strategy::Micro);
+    let before = c.own_moves();
+    assert_eq!(c.respond(&sit(0, 4)), Decision::Offer(outcome(0)));
+    c.made_instead(before, &Decision::Accept);
+    assert_eq!(c.respond(&sit(1, 4)), Decision::Offer(outcome(0)), "s0 was never sent");
+}
+
+#[test]
 fn an_aspiration_negotiator_offers_on_one_curve_and_accepts_on_the_other() {
     // One round: t = 1/2. Offering x = 4: a = 0.9375, threshold 0.9374, so it offers s0 (1.0).
     // Accepting x = 1: a = 0.5, threshold 0.4999, so s2 (0.5) is accepted and s3 (0.25) is not.

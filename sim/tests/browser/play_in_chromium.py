@@ -1,5 +1,6 @@
 """sim play in headless Chromium: a person's clicks take a bank's side to an agreement, then to a
-withdrawal, and the written report says so. Run by .ci/browser, which installs what it needs.
+withdrawal, then a platform's side out of its two negotiations; each written report says so.
+Run by .ci/browser, which installs what it needs.
 
     play_in_chromium.py SIM_BINARY
     PLAY_SCREENSHOT=page.png play_in_chromium.py SIM_BINARY
@@ -32,9 +33,9 @@ def browser():
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def start(sim, out):
+def start(sim, out, scenario, seat):
     proc = subprocess.Popen(
-        [sim, "play", SCENARIO, "--as", BANK, "--out", str(out), "--idle-timeout", "5m"],
+        [sim, "play", scenario, "--as", seat, "--out", str(out), "--idle-timeout", "5m"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline()
@@ -48,10 +49,11 @@ def visible(driver, element_id):
     return driver.find_element(By.ID, element_id).is_displayed()
 
 
-def play(sim, driver, case, move):
-    """Plays the bank's side with `move(driver)` at each of its turns; returns the report."""
+def play(sim, driver, case, move, scenario=SCENARIO, seat=BANK, side="bank"):
+    """Plays `seat`'s side with `move(driver)` at each of its turns; returns the report and the
+    number of turns."""
     out = Path(tempfile.mkdtemp()) / case
-    proc, url = start(sim, out)
+    proc, url = start(sim, out, scenario, seat)
     try:
         driver.get(url)
         turns = 0
@@ -61,17 +63,23 @@ def play(sim, driver, case, move):
                 break
             turns += 1
             heading = driver.find_element(By.ID, "heading").text
-            assert "messenger→citi-like" in heading and "you are the bank" in heading, heading
+            assert seat in heading and f"you are the {side}" in heading, heading
             assert driver.find_elements(By.CSS_SELECTOR, "#chart svg"), "the outcome-space chart is drawn"
             assert driver.find_elements(By.CSS_SELECTOR, "#best tr"), "the best offers are listed"
+            turn = driver.execute_script("return shown")
             move(driver)
-            WebDriverWait(driver, 30).until(lambda d: not visible(d, "turn") or visible(d, "error") and d.find_element(By.ID, "error").text)
+            # Taken when the page leaves this turn: hidden, or the next turn already shown.
+            WebDriverWait(driver, 30).until(
+                lambda d: not visible(d, "turn")
+                or d.execute_script("return shown") != turn
+                or d.find_element(By.ID, "error").text
+            )
             error = driver.find_element(By.ID, "error").text
             assert not error, f"the move was refused: {error}"
         summary = driver.find_element(By.ID, "summary").text
-        assert "messenger→citi-like" in summary, summary
+        assert seat in summary, summary
         driver.get(url + "report.html")
-        assert "the bank's side played by a person (sim play)" in driver.page_source
+        assert f"the {side}'s side played by a person (sim play)" in driver.page_source
         driver.get(url)
         WebDriverWait(driver, 30).until(lambda d: visible(d, "finished"))
         driver.find_element(By.ID, "done").click()
@@ -83,9 +91,9 @@ def play(sim, driver, case, move):
         if proc.poll() is None:
             proc.kill()
     report = json.loads((out / "report.json").read_text())
-    [n] = [n for n in report["negotiations"] if n["bank"] == BANK]
-    assert n["played_by_person"] == "bank", n.get("played_by_person")
-    return n, turns
+    played = [n for n in report["negotiations"] if n[side] == seat]
+    assert played and all(n["played_by_person"] == side for n in played), played
+    return played, turns
 
 
 def offer_then_accept(driver, turns=[0]):
@@ -110,22 +118,37 @@ def withdraw(driver):
     driver.find_element(By.ID, "withdraw").click()
 
 
+def walk_away_over_reservation(driver):
+    Select(driver.find_element(By.ID, "withdraw-clause")).select_by_value("reservation_value")
+    driver.find_element(By.ID, "withdraw").click()
+
+
 def main():
     sim = sys.argv[1]
     driver = browser()
     try:
-        n, turns = play(sim, driver, "agreement", offer_then_accept)
+        [n], turns = play(sim, driver, "agreement", offer_then_accept)
         assert n["outcome"]["kind"] == "agreement", n["outcome"]
         assert turns >= 2 and n["transcript"][1]["side"] == "bank" and n["transcript"][1]["action"] == "offer"
         print(f"agreement: accepted by the {n['outcome']['by']} in round {n['outcome']['round']} after {turns} turn(s)")
-        n, turns = play(sim, driver, "withdrawal", withdraw)
+        [n], turns = play(sim, driver, "withdrawal", withdraw)
         o = n["outcome"]
         assert (o["kind"], o["by"], o["clause"]) == ("withdrawal", "bank", "no_onward_sharing"), o
         assert o["reason"] == "the person at the table walks away", o
         print(f"withdrawal: by the bank over {o['clause']} in round {o['round']} after {turns} turn(s)")
+        # A platform's seat: it negotiates with two banks; it walks away from each at its turn
+        # over its reservation value.
+        played, turns = play(
+            sim, driver, "platform", walk_away_over_reservation, "scenarios/live-demo.toml", "demo-platform", "platform"
+        )
+        assert turns == 2 and all(
+            (n["outcome"]["kind"], n["outcome"]["by"], n["outcome"]["clause"]) == ("withdrawal", "platform", "reservation_value")
+            for n in played
+        ), [n["outcome"] for n in played]
+        print(f"platform seat: walked away from {len(played)} banks in {turns} turns")
     finally:
         driver.quit()
-    print("sim play in Chromium: an agreement and a withdrawal, each in report.json")
+    print("sim play in Chromium: an agreement, a withdrawal and a platform seat, each in report.json")
 
 
 if __name__ == "__main__":
