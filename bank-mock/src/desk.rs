@@ -600,8 +600,15 @@ impl Desk {
     ) -> Result<Answer, DeskError> {
         let id = access.id;
         let n = self.negotiations.get_mut(&id).ok_or(DeskError::NotFound("negotiation"))?;
-        let step =
-            n.protocol.decide(sim_now, testbed_core::negotiation::Side::Platform, Decision::Withdraw(withdrawal))?;
+        let platform = testbed_core::negotiation::Side::Platform;
+        // In its turn, or out of it (a platform that weighs its deals together walks away when
+        // another bank does, whoever's turn it is).
+        let step = match n.protocol.turn() {
+            Some(turn) if turn.side == platform => {
+                n.protocol.decide(sim_now, platform, Decision::Withdraw(withdrawal))?
+            }
+            _ => testbed_core::negotiation::Step::Ended(n.protocol.withdraw(sim_now, platform, withdrawal)?),
+        };
         self.answer(id, step)
     }
 

@@ -173,6 +173,11 @@ pub struct ReservationMove {
     pub to: f64,
     /// What ended elsewhere, and why this deal now counts for more or less.
     pub reason: String,
+    /// The round under way, and the least the platform accepts in it at the old and the new
+    /// value (its strategy's threshold; `None` with nothing admissible): the move's effect.
+    pub round: u32,
+    pub accepts_before: Option<f64>,
+    pub accepts_after: Option<f64>,
 }
 
 /// A negotiation's outcome space in the utility plane (`negotiation::quality`, NegMAS's
@@ -607,31 +612,27 @@ pub fn person_sentence(report: &Report) -> Option<String> {
 /// to it before and after (for report.md and report.html; none for a platform that weighs each
 /// deal alone).
 pub fn portfolio_lines(n: &NegotiationReport) -> Vec<String> {
-    let offers = |from: u64, to: u64| {
-        (n.transcript.iter())
-            .filter(|e| e.side == Side::Platform && e.action == Action::Offer && (from..to).contains(&e.at_ms))
-            .filter_map(|e| e.utility_platform)
-            .fold(None, |low: Option<f64>, u| Some(low.map_or(u, |l| l.min(u))))
-    };
-    let mut lines = Vec::new();
-    for (i, m) in n.reservation_moves.iter().enumerate() {
-        let next = n.reservation_moves.get(i + 1).map_or(u64::MAX, |m| m.at_ms);
-        let before = offers(0, m.at_ms);
-        let after = offers(m.at_ms, next);
-        let moved = match (before, after) {
-            (Some(b), Some(a)) => format!("the least its offers here were worth to it: {b:.3} before, {a:.3} after"),
-            (None, Some(a)) => format!("the least its offers here were worth to it after: {a:.3}"),
-            (_, None) => "it made no offer here after".to_string(),
-        };
-        lines.push(format!(
-            "The platform weighs its deals together: at {} its reservation value here went {:.3} → {:.3} ({}); {moved}.",
-            ms(m.at_ms),
-            m.from,
-            m.to,
-            m.reason
-        ));
-    }
-    lines
+    (n.reservation_moves.iter())
+        .map(|m| {
+            let effect = match (m.accepts_before, m.accepts_after) {
+                (Some(b), Some(a)) if (a - b).abs() > 1e-9 => format!(
+                    "the least it accepts in round {}: {b:.3} at the old value, {a:.3} at the new",
+                    m.round
+                ),
+                _ => format!(
+                    "its strategy's threshold in round {} is the same at either value, so its offers and acceptances did not change",
+                    m.round
+                ),
+            };
+            format!(
+                "The platform weighs its deals together: at {} its reservation value here went {:.3} → {:.3} ({}); {effect}. The deal-quality figures here measure against the new value.",
+                ms(m.at_ms),
+                m.from,
+                m.to,
+                m.reason
+            )
+        })
+        .collect()
 }
 
 /// How good the deal was, in one line for report.md and report.html: the agreement's
@@ -822,6 +823,10 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
             format!("{} the first {} ({speedup}\u{d7} real time, {why})", b.bank, ms(b.simulated_ms))
         })
         .collect();
+    if banks.is_empty() {
+        // No agreement put data on the wire (every negotiation ended without one).
+        return format!("Live run: {} of wall time; no bank had data to pace.", ms(pace.wall_ms));
+    }
     format!("Live run: {} of wall time covered, at {}.", ms(pace.wall_ms), and_list(&banks))
 }
 

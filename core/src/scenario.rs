@@ -783,7 +783,14 @@ fn convert_portfolio(
         shares
     };
     let total: f64 = shares.iter().sum();
-    Ok(Portfolio { min_banks: wire.min_banks, shares: shares.iter().map(|s| s / total).collect() })
+    let shares: Vec<f64> = shares.iter().map(|s| s / total).collect();
+    if let Some(i) = shares.iter().position(|s| !s.is_normal()) {
+        return Err(invalid(
+            format!("{path}.shares.{}", names[i]),
+            "too small next to the others to count (shares are normalised to sum to 1)",
+        ));
+    }
+    Ok(Portfolio { min_banks: wire.min_banks, shares })
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> CoreError {

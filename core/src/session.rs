@@ -484,17 +484,25 @@ impl<'a> World<'a> {
             .collect();
         let name = &sc.platforms[platform].name;
         let needs = format!("{name} needs {} of its {} banks", portfolio.min_banks, pairs.len());
+        let saved: f64 =
+            (deals.iter().zip(&portfolio.shares)).map(|(d, s)| if let Deal::Agreed(u) = d { s * u } else { 0.0 }).sum();
         match portfolio::weigh(portfolio, base.reservation(), &deals) {
             Weighed::WalkAway { possible } => {
                 // (Too few can agree only once some have ended, so every open one has started.)
                 let open: Vec<usize> = pairs.into_iter().filter(|&i| self.pairs[i].is_negotiating()).collect();
-                if open.is_empty() {
-                    return;
-                }
-                let w = Withdrawal {
-                    clause: PORTFOLIO_CLAUSE.into(),
-                    reason: format!("{cause}; {needs} and only {possible} can still agree"),
-                };
+                let banks: Vec<&str> = open.iter().map(|&i| sc.banks[self.pairs[i].bank].name.as_str()).collect();
+                let reason = format!("{cause}; {needs} and only {possible} can still agree");
+                self.timeline.push(TimelineEntry {
+                    at_ms: now.as_millis(),
+                    kind: TimelineKind::Portfolio,
+                    subject: name.clone(),
+                    detail: if open.is_empty() {
+                        format!("{reason}: it keeps the deals it has (only banks revoke them)")
+                    } else {
+                        format!("{reason}: it walks away from {}", banks.join(", "))
+                    },
+                });
+                let w = Withdrawal { clause: PORTFOLIO_CLAUSE.into(), reason };
                 for &pair in &open {
                     let protocol = self.pairs[pair].protocol.as_mut().expect("negotiating");
                     let round = protocol.round();
@@ -503,14 +511,10 @@ impl<'a> World<'a> {
                         self.transcript_entry(now, pair, round, Side::Platform, &Decision::Withdraw(w.clone()), None);
                     self.pairs[pair].transcript.push(entry);
                     self.record_end(pair, &end);
+                    if let Some(remote) = self.remote.as_deref_mut() {
+                        remote.platform_ended(pair, &Decision::Withdraw(w.clone()), now);
+                    }
                 }
-                let banks: Vec<&str> = open.iter().map(|&i| sc.banks[self.pairs[i].bank].name.as_str()).collect();
-                self.timeline.push(TimelineEntry {
-                    at_ms: now.as_millis(),
-                    kind: TimelineKind::Portfolio,
-                    subject: name.clone(),
-                    detail: format!("{}: it walks away from {}", w.reason, banks.join(", ")),
-                });
             }
             Weighed::Reservations(reservations) => {
                 let mut moved = Vec::new();
@@ -521,12 +525,19 @@ impl<'a> World<'a> {
                     if (r - from).abs() <= 1e-12 {
                         continue;
                     }
+                    // What the move does to its concession: the least it accepts in the round
+                    // under way, at the old and at the new value.
+                    let (round, n_rounds) = p.protocol.as_ref().map_or((0, 1), |pr| (pr.round(), pr.n_rounds()));
+                    let accepts_before = p.platform_agent.threshold(round, n_rounds, None);
                     p.portfolio_reservation = Some(r);
                     p.platform_agent.replace_preferences(Arc::new(base.with_reservation(r)));
+                    let accepts_after = p.platform_agent.threshold(round, n_rounds, None);
                     let why = if r < from {
-                        "its deal is needed to reach that, so it saves the others'"
+                        format!(
+                            "without its deal, the deals agreed (worth {saved:.3} to it) are worth nothing, so it asks less here"
+                        )
                     } else {
-                        "its deal is no longer needed to reach that"
+                        format!("the agreed deals its deal here would save are worth less now ({saved:.3})")
                     };
                     let bank = sc.banks[p.bank].name.clone();
                     p.reservation_moves.push(ReservationMove {
@@ -534,6 +545,9 @@ impl<'a> World<'a> {
                         from,
                         to: r,
                         reason: format!("{cause}; {needs}: with {bank}, {why}"),
+                        round,
+                        accepts_before,
+                        accepts_after,
                     });
                     moved.push(format!("with {bank} {from:.2} → {r:.2}"));
                 }

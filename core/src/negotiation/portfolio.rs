@@ -7,11 +7,12 @@
 //! deal must be worth to it on its own):
 //! - fewer than `min_banks` banks can still agree (agreed + still negotiating): no deal is worth
 //!   anything, so it walks away from the open ones;
-//! - a bank whose deal is needed to reach `min_banks` (it is *pivotal*) holds the others' value
-//!   hostage: without it they are worth nothing. So a deal with it is worth its own `s_b·u` plus
-//!   the `V_others` it saves (the other deals at their worth to the platform: agreed, their
-//!   utility; still open, `r`), and the platform takes from it any `u` with
-//!   `s_b·u + V_others ≥ s_b·r`: its reservation value there is `r − V_others / s_b`, at least 0;
+//! - a bank whose deal is needed to reach `min_banks` (it is *pivotal*) holds the deals already
+//!   agreed hostage: without it they are worth nothing. So a deal with it is worth its own
+//!   `s_b·u` plus the `A = Σ s_a·u_a` of the agreed deals it saves, and the platform takes from it
+//!   any `u` with `s_b·u + A ≥ s_b·r`: its reservation value there is `r − A / s_b`, at least 0.
+//!   Deals still open count for nothing here (they may yet fail): counting them would let two
+//!   pivotal banks each justify a discount with the other's deal;
 //! - a bank that is not pivotal adds `s_b·u` to a set that stands without it: the reservation
 //!   value stays `r`.
 
@@ -51,17 +52,13 @@ pub fn weigh(portfolio: &Portfolio, r: f64, deals: &[Deal]) -> Weighed {
     if possible < portfolio.min_banks {
         return Weighed::WalkAway { possible };
     }
-    let worth = |d: &Deal| match d {
-        Deal::Agreed(u) => *u,
-        Deal::Open => r,
-        Deal::Gone => 0.0,
-    };
-    let total: f64 = deals.iter().zip(&portfolio.shares).map(|(d, s)| s * worth(d)).sum();
+    let agreed: f64 =
+        (deals.iter().zip(&portfolio.shares)).map(|(d, s)| if let Deal::Agreed(u) = d { s * u } else { 0.0 }).sum();
     let pivotal = possible - 1 < portfolio.min_banks;
     Weighed::Reservations(
         (deals.iter().zip(&portfolio.shares))
             .map(|(d, &s)| match d {
-                Deal::Open if pivotal => Some((r - (total - s * r) / s).clamp(0.0, 1.0)),
+                Deal::Open if pivotal && s > 0.0 => Some((r - agreed / s).clamp(0.0, 1.0)),
                 Deal::Open => Some(r),
                 _ => None,
             })
@@ -84,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pivotal_bank_is_asked_for_less_by_what_the_other_deals_it_saves_are_worth() {
+    fn a_pivotal_bank_is_asked_for_less_by_what_the_agreed_deals_it_saves_are_worth() {
         // Needs 2 of 3 with bank 2 gone: bank 1 is pivotal. Bank 0 agreed at 0.6 (share 0.3);
         // for bank 1 (share 0.5): 0.4 − 0.3·0.6 / 0.5 = 0.4 − 0.36 = 0.04.
         let p = Portfolio { min_banks: 2, shares: vec![0.3, 0.5, 0.2] };
@@ -92,12 +89,24 @@ mod tests {
         let Weighed::Reservations(r) = w else { panic!("{w:?}") };
         assert_eq!((r[0], r[2]), (None, None));
         assert!((r[1].unwrap() - 0.04).abs() < 1e-12, "{r:?}");
-        // Both needed from the start: the big bank saves little (0.4 − 0.1·0.4 / 0.9 = 0.3556),
-        // the small one saves the big deal (0.4 − 0.9·0.4 / 0.1 < 0, so 0).
+        // A bigger agreed deal saves more than the pivotal one's own floor: 0.
+        let w = weigh(&p, 0.4, &[Deal::Agreed(1.0), Deal::Open, Deal::Gone]);
+        assert_eq!(w, Weighed::Reservations(vec![None, Some(0.0), None]));
+    }
+
+    #[test]
+    fn pivotal_banks_with_nothing_agreed_yet_keep_the_reservation_value_as_open_deals_save_nothing() {
+        // Both needed from the start, neither agreed: neither discounts on the other's account.
+        let p = Portfolio { min_banks: 2, shares: vec![0.5, 0.5] };
+        assert_eq!(weigh(&p, 0.3, &[Deal::Open, Deal::Open]), Weighed::Reservations(vec![Some(0.3), Some(0.3)]));
+        // Unequal shares change nothing either while nothing is agreed.
         let p = Portfolio { min_banks: 2, shares: vec![0.1, 0.9] };
-        let Weighed::Reservations(r) = weigh(&p, 0.4, &[Deal::Open, Deal::Open]) else { panic!() };
-        assert_eq!(r[0], Some(0.0));
-        assert!((r[1].unwrap() - (0.4 - 0.04 / 0.9)).abs() < 1e-12, "{r:?}");
+        assert_eq!(weigh(&p, 0.3, &[Deal::Open, Deal::Open]), Weighed::Reservations(vec![Some(0.3), Some(0.3)]));
+        // Once the big one agrees at 0.5, the small one saves 0.45: 0.3 − 0.45 / 0.1 < 0, so 0.
+        assert_eq!(weigh(&p, 0.3, &[Deal::Open, Deal::Agreed(0.5)]), Weighed::Reservations(vec![Some(0.0), None]));
+        // And the small one agreeing at 0.5 saves 0.05 for the big one: 0.3 − 0.05 / 0.9.
+        let Weighed::Reservations(r) = weigh(&p, 0.3, &[Deal::Agreed(0.5), Deal::Open]) else { panic!() };
+        assert!((r[1].unwrap() - (0.3 - 0.05 / 0.9)).abs() < 1e-12, "{r:?}");
     }
 
     #[test]

@@ -50,8 +50,8 @@ fn golden_design_minimised_report_matches_a_fresh_run() {
 }
 
 #[test]
-fn golden_messenger_portfolio_report_matches_a_fresh_run() {
-    check("messenger-portfolio");
+fn golden_assistants_portfolio_report_matches_a_fresh_run() {
+    check("assistants-portfolio");
 }
 
 #[test]

@@ -1,66 +1,114 @@
 //! A platform that weighs its deals together (`[platforms.portfolio]`): one bank's walking away
-//! changes how it negotiates with the others.
+//! or agreeing changes how it negotiates with the others.
 
 use crate::*;
 use testbed_core::negotiation::Side;
-use testbed_core::report::{Action, OutcomeKind, TimelineKind};
+use testbed_core::report::{OutcomeKind, TimelineKind};
 
-/// The least utility the platform's offers in `n` had for it in `[from, to)` ms.
-fn least_offered(n: &testbed_core::report::NegotiationReport, from: u64, to: u64) -> f64 {
-    (n.transcript.iter())
-        .filter(|e| e.side == Side::Platform && e.action == Action::Offer && (from..to).contains(&e.at_ms))
-        .filter_map(|e| e.utility_platform)
-        .fold(f64::INFINITY, f64::min)
-}
+const FILE: &str = "assistants-portfolio.toml";
+const GOOGLE: &str = "google-assistant";
 
 #[test]
-fn a_platform_that_needs_two_banks_asks_less_of_the_pivotal_ones_once_a_bank_walks_away() {
-    let table = negotiation_table("messenger-portfolio.toml");
+fn once_a_bank_agrees_the_platform_asks_less_of_the_pivotal_one_and_agrees_sooner_than_alone() {
+    let table = negotiation_table(FILE);
     let report = run_table(&table);
-    let jpmorgan = negotiation(&report, "messenger", "jpmorgan-like");
-    assert_eq!(jpmorgan.outcome.kind, OutcomeKind::Withdrawal);
-    let walked = jpmorgan.outcome.at_ms;
-    for bank in ["citi-like", "wells-like"] {
-        let n = negotiation(&report, "messenger", bank);
-        // us-bank-like walked away first, leaving three for two places: nobody was pivotal yet.
-        assert_eq!(n.reservation_moves.len(), 1, "{bank}: {:?}", n.reservation_moves);
-        let m = &n.reservation_moves[0];
-        assert_eq!((m.at_ms, m.from, m.to), (walked, 0.3, 0.0), "{bank}");
-        assert!(m.reason.starts_with("jpmorgan-like withdrew; messenger needs 2 of its 4 banks"), "{}", m.reason);
-        let (before, after) = (least_offered(n, 0, walked), least_offered(n, walked, u64::MAX));
-        assert!(after < before, "{bank}: the platform's offers went {before} → {after}");
-        assert_eq!(n.outcome.kind, OutcomeKind::Agreement, "{bank}");
-    }
-    for bank in ["jpmorgan-like", "us-bank-like"] {
-        assert!(negotiation(&report, "messenger", bank).reservation_moves.is_empty());
-    }
-    assert!(report.timeline.iter().any(|e| e.kind == TimelineKind::Portfolio && e.at_ms == walked));
+    let wells = negotiation(&report, GOOGLE, "wells-like");
+    assert_eq!(wells.outcome.kind, OutcomeKind::Agreement);
+    let jpmorgan = negotiation(&report, GOOGLE, "jpmorgan-like");
+    // Citi-like and U.S.-Bank-like walked away first: two left for two places, nothing agreed,
+    // so nothing moved until Wells-like agreed.
+    assert_eq!(jpmorgan.reservation_moves.len(), 1, "{:?}", jpmorgan.reservation_moves);
+    let m = &jpmorgan.reservation_moves[0];
+    assert_eq!((m.at_ms, m.from, m.to), (wells.outcome.at_ms, 0.3, 0.0));
+    assert!(m.reason.starts_with("wells-like agreed; google-assistant needs 2 of its 4 banks"), "{}", m.reason);
+    assert!(m.accepts_after.unwrap() < m.accepts_before.unwrap(), "{m:?}");
+    assert!(report.timeline.iter().any(|e| e.kind == TimelineKind::Portfolio && e.at_ms == m.at_ms));
     let md = testbed_core::report::render_markdown(&report);
     assert!(md.contains("The platform weighs its deals together: at "), "report.md says how it moved");
-    // The same scenario weighing each deal alone moves nothing.
+    // Weighing each deal alone, the same platform agrees with JPMorgan-like later, on terms
+    // worth more to it.
     let mut alone = table.clone();
-    entry_mut(&mut alone, "platforms", "messenger").remove("portfolio");
+    entry_mut(&mut alone, "platforms", GOOGLE).remove("portfolio");
     let alone = run_table(&alone);
     assert!(alone.negotiations.iter().all(|n| n.reservation_moves.is_empty()));
     assert!(alone.timeline.iter().all(|e| e.kind != TimelineKind::Portfolio));
+    let before = negotiation(&alone, GOOGLE, "jpmorgan-like");
+    assert!(jpmorgan.outcome.at_ms < before.outcome.at_ms);
+    assert!(jpmorgan.outcome.utility_platform < before.outcome.utility_platform);
+    // The other platform, weighing each deal alone, is untouched.
+    for (a, b) in report.negotiations.iter().zip(&alone.negotiations).filter(|(n, _)| n.platform != GOOGLE) {
+        assert_eq!(a.transcript, b.transcript, "{}", a.pair());
+    }
 }
 
 #[test]
 fn a_platform_that_needs_three_banks_walks_away_from_the_rest_when_only_two_can_still_agree() {
-    let mut table = negotiation_table("messenger-portfolio.toml");
-    entry_mut(&mut table, "platforms", "messenger")["portfolio"]["min_banks"] = 3.into();
+    let mut table = negotiation_table(FILE);
+    entry_mut(&mut table, "platforms", GOOGLE)["portfolio"]["min_banks"] = 3.into();
     let report = run_table(&table);
-    let us_bank = negotiation(&report, "messenger", "us-bank-like");
-    let jpmorgan = negotiation(&report, "messenger", "jpmorgan-like");
-    assert!(us_bank.outcome.at_ms < jpmorgan.outcome.at_ms);
-    for bank in ["citi-like", "wells-like"] {
-        let n = negotiation(&report, "messenger", bank);
-        // Three left for three places after us-bank-like: each one needed.
-        assert_eq!(n.reservation_moves[0].at_ms, us_bank.outcome.at_ms, "{bank}");
+    let us_bank = negotiation(&report, GOOGLE, "us-bank-like");
+    assert_eq!(us_bank.outcome.by, Some(Side::Bank));
+    for bank in ["jpmorgan-like", "wells-like"] {
+        let n = negotiation(&report, GOOGLE, bank);
         assert_eq!(n.outcome.kind, OutcomeKind::Withdrawal, "{bank}");
         assert_eq!(n.outcome.by, Some(Side::Platform));
         assert_eq!(n.outcome.clause.as_deref(), Some(testbed_core::session::PORTFOLIO_CLAUSE));
-        assert_eq!(n.outcome.at_ms, jpmorgan.outcome.at_ms, "{bank}: at once, when the second bank walked away");
+        assert_eq!(n.outcome.at_ms, us_bank.outcome.at_ms, "{bank}: at once, when the second bank walked away");
         assert!(n.outcome.reason.as_deref().unwrap().ends_with("needs 3 of its 4 banks and only 2 can still agree"));
     }
+}
+
+#[test]
+fn a_tit_for_tat_platform_s_moved_reservation_changes_nothing_and_the_report_says_so() {
+    let mut table = negotiation_table(FILE);
+    let amazon = entry_mut(&mut table, "platforms", "amazon-alexa");
+    amazon.insert("portfolio".into(), toml::Value::Table(toml::toml! { min_banks = 3 }));
+    let report = run_table(&table);
+    let alone = run_table(&negotiation_table("assistants-2018.toml"));
+    let mut moves = 0;
+    for (a, b) in report.negotiations.iter().zip(&alone.negotiations).filter(|(n, _)| n.platform == "amazon-alexa") {
+        // The same moves and the same end (its deal-quality figures measure against the moved
+        // reservation value, so they differ, and its thresholds differ in the last bit).
+        let steps = |n: &testbed_core::report::NegotiationReport| -> Vec<_> {
+            n.transcript.iter().map(|e| (e.round, e.side, e.action, e.outcome.clone(), e.at_ms)).collect()
+        };
+        assert_eq!(steps(a), steps(b), "{}", a.pair());
+        assert_eq!((a.outcome.kind, &a.outcome.terms), (b.outcome.kind, &b.outcome.terms), "{}", a.pair());
+        for m in &a.reservation_moves {
+            let (before, after) = (m.accepts_before.unwrap(), m.accepts_after.unwrap());
+            assert!((before - after).abs() < 1e-9, "{m:?}");
+            moves += 1;
+        }
+    }
+    assert!(moves > 0, "its reservation values moved");
+    let md = testbed_core::report::render_markdown(&report);
+    assert!(md.contains("is the same at either value, so its offers and acceptances did not change"));
+}
+
+#[test]
+fn losing_the_set_with_nothing_left_open_is_said_in_the_timeline() {
+    // Both deals made (Wells-like day 197, JPMorgan-like day 243), then a privacy incident at
+    // day 250 drops the assistant's trust below Wells-like's revocation floor: one deal left of
+    // the two it needs, nothing open to walk away from.
+    let mut table = negotiation_table(FILE);
+    let wells = policy_mut(&mut table, "wells-like");
+    wells.insert("revoke_below_trust".into(), 0.3.into());
+    wells.insert("on_privacy_incident".into(), "reassess".into());
+    let incident = toml::toml! {
+        kind = "privacy_incident"
+        at = "250d"
+        platform = "google-assistant"
+        trust_change = -0.5
+    };
+    table["events"].as_array_mut().unwrap().push(toml::Value::Table(incident));
+    let report = run_table(&table);
+    let wells = negotiation(&report, GOOGLE, "wells-like");
+    let revoked = wells.revocation.as_ref().expect("Wells-like revokes after the incident");
+    let said = (report.timeline.iter())
+        .find(|e| e.kind == TimelineKind::Portfolio && e.at_ms == revoked.at_ms)
+        .unwrap_or_else(|| panic!("no portfolio entry at the revocation: {:#?}", report.timeline));
+    assert_eq!(
+        said.detail,
+        "wells-like revoked its agreement; google-assistant needs 2 of its 4 banks and only 1 can still agree: it keeps the deals it has (only banks revoke them)"
+    );
 }
