@@ -319,7 +319,11 @@ fn negotiation_view(report: &Report, n: &NegotiationReport) -> Result<Negotiatio
         OutcomeKind::Unfinished => ("unfinished", last_x, None),
     };
     let end = Some(DanceEnd { x, label, colour, agreed });
-    let reservation_platform = report.platforms.iter().find(|p| p.name == n.platform).map_or(0.0, |p| p.reservation);
+    // As the negotiation ended: a platform weighing its deals together may have moved it.
+    let reservation_platform = match n.reservation_moves.last() {
+        Some(moved) => moved.to,
+        None => report.platforms.iter().find(|p| p.name == n.platform).map_or(0.0, |p| p.reservation),
+    };
     let reservation_bank = report.banks.iter().find(|b| b.name == n.bank).map_or(0.0, |b| b.reservation);
     let last_round = n.transcript.last().map_or(0, |e| e.round);
     let dance = Dance {
