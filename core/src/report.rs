@@ -275,6 +275,10 @@ pub struct TranscriptEntry {
     /// A person's move (`sim play`), not the side's strategy's or policy's; absent otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_person: bool,
+    /// A person's offer or accept that breaks a limit of their own side's (its first clause
+    /// broken); the agents never make one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks_own_limit: Option<String>,
 }
 
 /// Why an offer was accepted, refused or walked away from, from the answering side's view.
@@ -585,8 +589,21 @@ pub fn person_clause(n: &NegotiationReport) -> String {
         1 => ", 1 by its policy (a review after an event)".into(),
         n => format!(", {n} by its policy (reviews after events)"),
     };
+    let mut broken: Vec<&str> = n.transcript.iter().filter_map(|e| e.breaks_own_limit.as_deref()).collect();
+    let breaking = broken.len();
+    broken.sort_unstable();
+    broken.dedup();
+    let limits = match breaking {
+        0 => String::new(),
+        k => format!(
+            ", {k} of them against the {}'s own limit{} {}",
+            side.as_str(),
+            if broken.len() == 1 { "" } else { "s" },
+            broken.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ),
+    };
     format!(
-        "; the {}'s side played by a person (sim play): {theirs} of its {moves} move{} theirs{rest}",
+        "; the {}'s side played by a person (sim play): {theirs} of its {moves} move{} theirs{limits}{rest}",
         side.as_str(),
         if moves == 1 { "" } else { "s" }
     )

@@ -410,6 +410,17 @@ impl<'a> World<'a> {
         let mut entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
         entry.assessment = assessment;
         entry.by_person = seated;
+        if seated {
+            // A person may offer or accept what their side's own limits forbid; the agents never do.
+            let p = &self.pairs[pair];
+            let mine = if side == Side::Platform { p.platform_agent.preferences() } else { p.bank_agent.preferences() };
+            let terms = match &decision {
+                Decision::Offer(o) => Some(*o),
+                Decision::Accept => turn.standing,
+                Decision::Withdraw(_) => None,
+            };
+            entry.breaks_own_limit = terms.and_then(|o| mine.violated_clause(o)).map(|c| c.id.clone());
+        }
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
         if let Decision::Offer(o) = decision {
@@ -592,6 +603,7 @@ impl<'a> World<'a> {
             reason,
             assessment: None,
             by_person: false,
+            breaks_own_limit: None,
         }
     }
 

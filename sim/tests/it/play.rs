@@ -210,3 +210,33 @@ fn a_person_may_walk_away_over_the_policy_clause_their_strategy_names_and_the_re
         "A person played the bank us-bank-like's side (sim play), not its strategy, in messenger→us-bank-like."
     ));
 }
+
+#[test]
+fn a_person_who_accepts_terms_their_own_side_forbids_is_named_for_it_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let play = start("../scenarios/messenger-2018.toml", "us-bank-like", dir.path());
+    let state = next_state(&play);
+    let turn = &state["turn"];
+    // The platform's ask has transaction detail, which this bank's own limits refuse.
+    assert_eq!(turn["standing"]["breaks"][0]["clause"], "no_transaction_detail", "{turn}");
+    assert_eq!(call(&play, "POST", "/move", Some(json!({"turn": turn["id"], "action": "accept"}))).0, 200);
+    let report = close(play, dir.path());
+    let n = report.negotiations.iter().find(|n| n.bank == "us-bank-like").unwrap();
+    assert_eq!(n.outcome.kind, OutcomeKind::Agreement);
+    let accept = n.transcript.last().unwrap();
+    assert_eq!(accept.breaks_own_limit.as_deref(), Some("no_transaction_detail"));
+    // The agents' moves never carry it.
+    assert!(
+        report
+            .negotiations
+            .iter()
+            .flat_map(|n| &n.transcript)
+            .filter(|e| !e.by_person)
+            .all(|e| e.breaks_own_limit.is_none())
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("1 of its 1 move theirs, 1 of them against the bank's own limit `no_transaction_detail`"),
+        "{md}"
+    );
+}
