@@ -95,6 +95,21 @@ impl Pair {
         }
     }
 
+    /// The agent of `side` at this pair's table.
+    fn agent(&self, side: Side) -> &Negotiator {
+        match side {
+            Side::Platform => &self.platform_agent,
+            Side::Bank => &self.bank_agent,
+        }
+    }
+
+    fn agent_mut(&mut self, side: Side) -> &mut Negotiator {
+        match side {
+            Side::Platform => &mut self.platform_agent,
+            Side::Bank => &mut self.bank_agent,
+        }
+    }
+
     /// The seat of `side` at this pair's table.
     fn seat(&self, side: Side) -> Seat {
         Seat { side, party: if side == Side::Platform { self.platform } else { self.bank } }
@@ -204,6 +219,31 @@ struct World<'a> {
 
 fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
     prefs.space().describe(o).into_iter().collect()
+}
+
+/// Every negotiation at `seat`'s table and where it stands, for the person at it.
+fn seat_negotiations(sc: &Scenario, pairs: &[Pair], seat: Seat) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter(|p| p.seat(seat.side) == seat)
+        .map(|p| {
+            let state = match (p.protocol.as_ref(), &p.revocation) {
+                (_, Some(r)) => format!("agreement revoked by the bank over `{}`", r.clause),
+                (None, None) => "not started".to_string(),
+                (Some(protocol), None) => match protocol.end() {
+                    None => format!("negotiating, round {}", protocol.round()),
+                    Some(End::Agreement { round, accepted_by, .. }) => {
+                        format!("agreement, accepted by the {} in round {round}", accepted_by.as_str())
+                    }
+                    Some(End::Withdrawal { by, withdrawal, round, .. }) => {
+                        format!("withdrawal by the {} in round {round} over `{}`", by.as_str(), withdrawal.clause)
+                    }
+                    Some(End::Timeout { rounds, .. }) => format!("timeout after {rounds} rounds"),
+                },
+            };
+            (p.label(sc), state)
+        })
+        .collect()
 }
 
 /// Runs the negotiation phase of `scenario`: the banks decide in-process, or through `remote`
@@ -339,38 +379,24 @@ impl<'a> World<'a> {
             standing: turn.standing,
             counterparty_trust: trust,
         };
-        let before = match side {
-            Side::Platform => p.platform_agent.own_moves(),
-            Side::Bank => p.bank_agent.own_moves(),
-        };
-        let (agent, assessment) = match (side, self.remote.as_deref_mut()) {
+        // The pure agent of this side decides here, or, where a bank behind HTTP or a person
+        // decides, says what it would do and why; its word on the offer is kept only when it
+        // reached the decision made, and it remembers the move actually made.
+        let before = p.agent(side).own_moves();
+        let (local, assessment) = p.agent_mut(side).respond_explained(&situation);
+        let remote = match (side, self.remote.as_deref_mut()) {
             (Side::Bank, Some(remote)) => {
                 let (platform, bank) = (&self.sc.platforms[p.platform].name, &self.sc.banks[p.bank].name);
-                let decision = remote.bank_decides(pair, platform, bank, turn.standing, now);
-                // The same pure agent, run here in the bank's shadow, says why; its word is only
-                // kept when it reached the bank's own decision.
-                let (shadow, assessment) = p.bank_agent.respond_explained(&situation);
-                let assessment = assessment.filter(|_| shadow == decision);
-                if shadow != decision {
-                    p.bank_agent.made_instead(before.clone(), &decision);
-                }
-                (decision, assessment)
+                Some(remote.bank_decides(pair, platform, bank, turn.standing, now))
             }
-            (Side::Bank, None) => p.bank_agent.respond_explained(&situation),
-            (Side::Platform, _) => p.platform_agent.respond_explained(&situation),
+            _ => None,
         };
         let assessment = assessment.map(|a| self.report_assessment(pair, side, &a, turn.standing));
         let p = &self.pairs[pair];
         let seated = self.player.as_ref().is_some_and(|(seat, _)| *seat == p.seat(side));
-        let negotiations = if seated { self.seat_negotiations(p.seat(side)) } else { Vec::new() };
-        let p = &self.pairs[pair];
-        let first = p.protocol.as_ref().map_or(self.sc.opens, Protocol::first);
-        let decision = match self.player.as_mut().filter(|(seat, _)| *seat == p.seat(side)) {
-            Some((_, player)) => {
-                let (mine, theirs) = match side {
-                    Side::Platform => (p.platform_agent.preferences(), p.bank_agent.preferences()),
-                    Side::Bank => (p.bank_agent.preferences(), p.platform_agent.preferences()),
-                };
+        let decision = match (remote, self.player.as_mut().filter(|_| seated)) {
+            (Some(decision), _) => decision,
+            (None, Some((seat, player))) => {
                 let seen = PlayerTurn {
                     pair,
                     platform: &self.sc.platforms[p.platform].name,
@@ -380,27 +406,25 @@ impl<'a> World<'a> {
                     n_rounds: turn.n_rounds,
                     now,
                     standing: turn.standing,
-                    mine,
-                    theirs,
+                    mine: p.agent(side).preferences(),
+                    theirs: p.agent(side.other()).preferences(),
                     transcript: &p.transcript,
-                    agent: &agent,
+                    agent: &local,
                     assessment: assessment.as_ref(),
-                    last_word: turn.round + 1 == turn.n_rounds && side != first,
-                    negotiations,
+                    last_word: turn.round + 1 == turn.n_rounds
+                        && side != p.protocol.as_ref().map_or(self.sc.opens, Protocol::first),
+                    negotiations: seat_negotiations(self.sc, &self.pairs, *seat),
                 };
                 let decision = player.decide(&seen);
                 seen.check(&decision).expect("a player answers with a move the protocol takes");
                 decision
             }
-            None => agent.clone(),
+            (None, None) => local.clone(),
         };
-        // The agent's word on the offer is kept when it reached the decision made; a person's
-        // move has no word of the agent's on it (their reasons are their own).
-        let assessment = assessment.filter(|_| decision == agent && !seated);
-        if decision != agent {
-            let p = &mut self.pairs[pair];
-            let made_by = if side == Side::Platform { &mut p.platform_agent } else { &mut p.bank_agent };
-            made_by.made_instead(before, &decision);
+        // A person's move carries no word of the agent's (their reasons are their own).
+        let assessment = assessment.filter(|_| decision == local && !seated);
+        if decision != local {
+            self.pairs[pair].agent_mut(side).made_instead(before, &decision);
         }
         if let (Side::Platform, Some(remote), Decision::Accept | Decision::Withdraw(_)) =
             (side, self.remote.as_deref_mut(), &decision)
@@ -410,22 +434,10 @@ impl<'a> World<'a> {
         let mut entry = self.transcript_entry(now, pair, turn.round, side, &decision, turn.standing);
         entry.assessment = assessment;
         entry.by_person = seated;
-        if seated {
-            // A person may offer or accept what their side's own limits forbid; the agents never do.
-            let p = &self.pairs[pair];
-            let mine = if side == Side::Platform { p.platform_agent.preferences() } else { p.bank_agent.preferences() };
-            let terms = match &decision {
-                Decision::Offer(o) => Some(*o),
-                Decision::Accept => turn.standing,
-                Decision::Withdraw(_) => None,
-            };
-            entry.breaks_own_limit = terms.and_then(|o| mine.violated_clause(o)).map(|c| c.id.clone());
-        }
         let p = &mut self.pairs[pair];
         p.transcript.push(entry);
         if let Decision::Offer(o) = decision {
-            let agent = if side == Side::Platform { &p.platform_agent } else { &p.bank_agent };
-            p.offers_among_ties += u32::from(agent.preferences().tied(o));
+            p.offers_among_ties += u32::from(p.agent(side).preferences().tied(o));
         }
         let protocol = p.protocol.as_mut().expect("turn came from the protocol");
         match protocol.decide(now, side, decision).expect("the agent answers its own turn") {
@@ -435,30 +447,6 @@ impl<'a> World<'a> {
                 self.weigh_after(now, pair);
             }
         }
-    }
-
-    /// Every negotiation at `seat`'s table and where it stands, for the person at it.
-    fn seat_negotiations(&self, seat: Seat) -> Vec<(String, String)> {
-        (self.pairs.iter())
-            .filter(|p| p.seat(seat.side) == seat)
-            .map(|p| {
-                let state = match (p.protocol.as_ref(), &p.revocation) {
-                    (_, Some(r)) => format!("agreement revoked by the bank over `{}`", r.clause),
-                    (None, None) => "not started".to_string(),
-                    (Some(protocol), None) => match protocol.end() {
-                        None => format!("negotiating, round {}", protocol.round()),
-                        Some(End::Agreement { round, accepted_by, .. }) => {
-                            format!("agreement, accepted by the {} in round {round}", accepted_by.as_str())
-                        }
-                        Some(End::Withdrawal { by, withdrawal, round, .. }) => {
-                            format!("withdrawal by the {} in round {round} over `{}`", by.as_str(), withdrawal.clause)
-                        }
-                        Some(End::Timeout { rounds, .. }) => format!("timeout after {rounds} rounds"),
-                    },
-                };
-                (p.label(self.sc), state)
-            })
-            .collect()
     }
 
     /// A negotiation of `pair` ended or its agreement was revoked: its platform weighs its deals
@@ -591,6 +579,9 @@ impl<'a> World<'a> {
         };
         let pp = p.platform_agent.preferences();
         let bp = p.bank_agent.preferences();
+        // Only a person does it: the agents never offer or accept what their own limits forbid.
+        let breaks_own_limit =
+            outcome.and_then(|o| p.agent(side).preferences().violated_clause(o)).map(|c| c.id.clone());
         TranscriptEntry {
             round,
             side,
@@ -603,7 +594,7 @@ impl<'a> World<'a> {
             reason,
             assessment: None,
             by_person: false,
-            breaks_own_limit: None,
+            breaks_own_limit,
         }
     }
 
@@ -614,11 +605,7 @@ impl<'a> World<'a> {
         a: &Assessment,
         standing: Option<OutcomeId>,
     ) -> OfferAssessment {
-        let p = &self.pairs[pair];
-        let prefs = match side {
-            Side::Platform => p.platform_agent.preferences(),
-            Side::Bank => p.bank_agent.preferences(),
-        };
+        let prefs = self.pairs[pair].agent(side).preferences();
         let space = prefs.space();
         let broken = a
             .broken

@@ -45,6 +45,12 @@ pub enum Weighed {
     Reservations(Vec<Option<f64>>),
 }
 
+/// `A`: what the deals agreed are worth to the platform together (each its utility times its
+/// share).
+pub fn agreed_worth(portfolio: &Portfolio, deals: &[Deal]) -> f64 {
+    (deals.iter().zip(&portfolio.shares)).map(|(d, s)| if let Deal::Agreed(u) = d { s * u } else { 0.0 }).sum()
+}
+
 /// The platform's move given where its negotiations stand (`deals` in the order of `shares`) and
 /// its reservation value `r`.
 pub fn weigh(portfolio: &Portfolio, r: f64, deals: &[Deal]) -> Weighed {
