@@ -516,6 +516,7 @@ enum StrategyName {
     TitForTat,
     Aspiration,
     Micro,
+    NiceTitForTat,
 }
 
 #[derive(Deserialize)]
@@ -855,7 +856,7 @@ fn convert_delay(path: &str, wire: Option<DelayWire>, default: Delay) -> Result<
 /// Strategy names a scenario's `strategy` key accepts that need no other key (for messages;
 /// `strategy_named` reads a name the way the loader does).
 pub const STRATEGY_NAMES: &[&str] =
-    &["boulware", "linear", "conceder", "hardliner", "tit_for_tat", "aspiration", "micro"];
+    &["boulware", "linear", "conceder", "hardliner", "tit_for_tat", "aspiration", "micro", "nice_tit_for_tat"];
 
 /// The strategy a scenario's `strategy = "NAME"` gives with no other key (`aspiration` with its
 /// defaults), as the scenario loader makes it; `None` for an unknown name or one that needs an
@@ -898,6 +899,7 @@ fn convert_strategy(
         StrategyName::Hardliner => Strategy::Hardliner,
         StrategyName::TitForTat => Strategy::TitForTat,
         StrategyName::Micro => Strategy::Micro,
+        StrategyName::NiceTitForTat => Strategy::NiceTitForTat,
         StrategyName::TimeBased => {
             let x = exponent
                 .ok_or_else(|| invalid(format!("{path}.exponent"), "strategy \"time_based\" needs an exponent > 0"))?;
@@ -1779,6 +1781,7 @@ strategy = "boulware"
         assert_eq!(strategy_named("boulware"), Some(Strategy::boulware()));
         assert_eq!(strategy_named("conceder"), Some(Strategy::conceder()));
         assert_eq!(strategy_named("micro"), Some(Strategy::Micro));
+        assert_eq!(strategy_named("nice_tit_for_tat"), Some(Strategy::NiceTitForTat));
         assert_eq!(strategy_named("aspiration"), Some(Strategy::Aspiration { offering: 4.0, accepting: 4.0 }));
         assert!(STRATEGY_NAMES.iter().all(|n| strategy_named(n).is_some()));
         // time_based needs an exponent; unknown names are no strategy.

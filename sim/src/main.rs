@@ -102,7 +102,7 @@ enum Command {
     /// write the leaderboard as leaderboard.csv, tournament.json and tournament.html.
     Tournament {
         /// Strategies, comma-separated: boulware, linear, conceder, hardliner, tit_for_tat,
-        /// aspiration, micro.
+        /// aspiration, micro, nice_tit_for_tat.
         #[arg(long, value_delimiter = ',', required = true)]
         strategies: Vec<String>,
         /// Domains, comma-separated: scenario files (each of their platform–bank pairs is a

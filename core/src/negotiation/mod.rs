@@ -2,6 +2,7 @@
 //! the negotiating agent and the stacked-alternating-offers protocol.
 
 mod negotiator;
+pub mod nice;
 pub mod portfolio;
 mod preferences;
 mod protocol;

@@ -2,6 +2,7 @@
 //! (how often the other side insisted on a forbidden option; its first offer, for
 //! tit-for-tat). Pure: it is told the round and the other side's trust, and answers.
 
+use super::nice::NiceTitForTat;
 use super::preferences::Preferences;
 use super::space::OutcomeId;
 use super::strategy::{Strategy, aspiration, relative_time, threshold};
@@ -73,6 +74,8 @@ pub struct Negotiator {
     sent: BTreeSet<OutcomeId>,
     received: BTreeSet<OutcomeId>,
     last_sent: Option<OutcomeId>,
+    /// Nice tit-for-tat: what it learned of the other side's offers.
+    nice: NiceTitForTat,
 }
 
 impl Negotiator {
@@ -86,6 +89,7 @@ impl Negotiator {
             sent: BTreeSet::new(),
             received: BTreeSet::new(),
             last_sent: None,
+            nice: NiceTitForTat::default(),
         }
     }
 
@@ -126,6 +130,7 @@ impl Negotiator {
                 let mine = if self.ready_to_concede() { self.micro_next() } else { self.last_sent };
                 return Some(mine.map_or(umin, |o| self.prefs.utility(o).max(umin)));
             }
+            Strategy::NiceTitForTat => return self.nice.plan(&self.prefs, round, n_rounds).map(|p| p.threshold),
         };
         Some(threshold(umin, umax, a))
     }
@@ -214,6 +219,9 @@ impl Negotiator {
         }
         if let Some(o) = s.standing {
             self.received.insert(o);
+            if self.strategy == Strategy::NiceTitForTat {
+                self.nice.observe(&self.prefs, o);
+            }
         }
         let threshold = self
             .threshold(s.round, s.n_rounds, offered_utility)
@@ -243,6 +251,7 @@ impl Negotiator {
         }
         let offer = match self.strategy {
             Strategy::Micro => self.micro_offer(),
+            Strategy::NiceTitForTat => self.nice.plan(&self.prefs, s.round, s.n_rounds).map(|p| p.offer),
             _ => self.prefs.lowest_at_or_above(self.offering_threshold(s.round, s.n_rounds, threshold)),
         }
         .expect("the threshold never exceeds the best admissible utility");

@@ -192,6 +192,11 @@ impl Preferences {
         self.admissible.last().map(|a| a.0)
     }
 
+    /// Lowest utility among outcomes that break no clause.
+    pub fn lowest_admissible_utility(&self) -> Option<f64> {
+        self.admissible.first().map(|a| a.0)
+    }
+
     /// `umin` of the NegMAS convention: max(lowest admissible utility, reservation).
     pub fn min_utility(&self) -> Option<f64> {
         self.admissible.first().map(|a| a.0.max(self.reservation))

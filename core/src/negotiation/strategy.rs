@@ -37,6 +37,11 @@ pub enum Strategy {
     /// offers than it has received, and accepts an offer at least as good as the next outcome it
     /// would offer.
     Micro,
+    /// NegMAS's nice tit-for-tat (`NiceTitForTatNegotiator`, after Baarslag, Hindriks and
+    /// Jonker 2013; `negotiation::nice`): reciprocates the other side's concession in its own
+    /// utility towards an estimated Nash point, offers what a frequency model of the other side
+    /// rates highest within its target, and accepts an offer worth its next one.
+    NiceTitForTat,
 }
 
 impl Strategy {
@@ -59,6 +64,7 @@ impl Strategy {
                 format!("aspiration(offering x={offering}, accepting x={accepting})")
             }
             Strategy::Micro => "micro".into(),
+            Strategy::NiceTitForTat => "nice_tit_for_tat".into(),
         }
     }
 }
