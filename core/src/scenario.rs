@@ -1023,6 +1023,25 @@ fn falloff(n: usize, peak: usize, j: usize) -> f64 {
     1.0 - (j.abs_diff(peak) as f64) / far
 }
 
+/// What fall-off past the ask keeps, toward more sharing, when the ask lies between the ends:
+/// the farthest such option is worth this, not 0.
+pub const PAST_THE_ASK_FLOOR: f64 = 0.1;
+
+/// A platform's default value of option `j` of an issue of `n` options whose ask is `ask`:
+/// the fall-off from the ask, but when the ask lies strictly between the ends, the options past
+/// it on the side the banks favour less (more data, or less given in return) fall only to
+/// `PAST_THE_ASK_FLOOR`, so that no two options are worth exactly the same (ties would leave
+/// the choice between them to the tie-break): more than it asked is worth a little more to it
+/// than less.
+fn platform_value(n: usize, ask: usize, bank_favours: Favours, j: usize) -> f64 {
+    let value = falloff(n, ask, j);
+    let past_the_ask = match bank_favours {
+        Favours::First => j > ask,
+        Favours::Last => j < ask,
+    };
+    if ask > 0 && ask + 1 < n && past_the_ask { PAST_THE_ASK_FLOOR + (1.0 - PAST_THE_ASK_FLOOR) * value } else { value }
+}
+
 fn convert(w: FileWire) -> Result<Scenario, CoreError> {
     check_name("scenario.name", &w.scenario.name)?;
     check_duration("scenario.duration", w.scenario.duration, true, MAX_DURATION)?;
@@ -1235,7 +1254,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             &p.weights,
             &p.values,
             |i| if ask[i].is_some() { 1.0 } else { 0.0 },
-            |i, j| ask[i].map_or(1.0, |peak| falloff(space.issues()[i].options.len(), peak, j)),
+            |i, j| ask[i].map_or(1.0, |peak| platform_value(space.issues()[i].options.len(), peak, favours(i), j)),
         )?;
         let ask_outcome: Vec<usize> = ask
             .iter()
@@ -1959,6 +1978,21 @@ strategy = "boulware"
         assert_eq!(s.banks[0].service.rate_limit, Some((0.001, 1e9)));
         // The largest mean a delay can have is computed without overflow.
         assert!(s.banks[0].service.service_time.mean() > MAX_DELAY * 2_000);
+    }
+
+    #[test]
+    fn a_platform_values_more_than_its_ask_a_little_above_less_when_its_ask_is_between_the_ends() {
+        // Asking the middle of three options (banks favour the first): less 0, the ask 1, more 0.1.
+        assert_eq!(platform_value(3, 1, Favours::First, 0), 0.0);
+        assert_eq!(platform_value(3, 1, Favours::First, 1), 1.0);
+        assert_eq!(platform_value(3, 1, Favours::First, 2), PAST_THE_ASK_FLOOR);
+        // Banks favouring the last option (what the platform gives): giving less is "more".
+        assert_eq!(platform_value(3, 1, Favours::Last, 0), PAST_THE_ASK_FLOOR);
+        // Four options, ask the second: 30 days 0.5, 90 days 1, 365 days 0.1 + 0.9 * 0.5 = 0.55.
+        assert!((platform_value(4, 1, Favours::First, 2) - 0.55).abs() < 1e-12);
+        // An ask at an end: the plain fall-off, to 0.
+        assert_eq!(platform_value(3, 0, Favours::First, 2), 0.0);
+        assert_eq!(platform_value(3, 2, Favours::First, 0), 0.0);
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn reports_of_different_scenarios_match_banks_by_name_and_show_the_missing_ones(
     assert!(wells.a.is_some() && wells.b.is_none());
     assert_eq!(wells.changed, ["missing"]);
     let md = sim::compare::render_markdown(&c);
-    assert!(md.contains("| messenger→wells-like | agreement"), "{md}");
+    assert!(md.contains("| messenger→wells-like | withdrawal"), "{md}");
     assert!(md.contains("| missing |"), "{md}");
     assert!(sim::compare::headline(&c).contains("no data phase"), "no exposure to compare without a data phase");
 }

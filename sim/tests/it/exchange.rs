@@ -217,7 +217,13 @@ fn an_audit_revokes_a_platform_that_keeps_over_fetching() {
 
 #[test]
 fn the_summary_sentence_names_every_bank_that_exposed_data_most_exposed_first() {
-    let report = crate::run_committed("messenger-2018.toml");
+    // Without its promise of no third parties, the messenger also agrees with Wells-like (which
+    // offers third-party sharing the promise forbids): two banks expose data, two do not.
+    let mut table = crate::scenario_table("messenger-2018.toml");
+    let messenger = crate::entry_mut(&mut table, "platforms", "messenger");
+    let limits = messenger["limits"].as_array_mut().unwrap();
+    limits.retain(|l| l["id"].as_str() != Some("promise_no_third_parties"));
+    let report = crate::run_table(&table);
     let d = data(&report);
     let mut exposed: Vec<_> = d.banks.iter().filter(|b| b.customers_exposed > 0).collect();
     let quiet: Vec<_> = d.banks.iter().filter(|b| b.customers_exposed == 0).collect();

@@ -116,7 +116,8 @@ fn the_outcome_space_chart_draws_every_outcome_cell_each_offer_and_how_each_nego
         let end = match n.outcome.kind {
             OutcomeKind::Agreement => format!("agreement in round {}", n.outcome.round),
             _ => {
-                format!("withdrawal by the bank in round {}: {}", n.outcome.round, n.outcome.clause.as_deref().unwrap())
+                let by = if n.outcome.by == Some(testbed_core::negotiation::Side::Bank) { "bank" } else { "platform" };
+                format!("withdrawal by the {by} in round {}: {}", n.outcome.round, n.outcome.clause.as_deref().unwrap())
             }
         };
         assert!(svg.contains(&end), "{}: {end}", n.pair());

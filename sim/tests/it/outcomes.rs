@@ -25,12 +25,12 @@ fn lifting_the_jpmorgan_like_refusal_of_off_platform_data_changes_its_outcome() 
     // platform's trust below its floor.
     assert_ne!(jpm.outcome.clause.as_deref(), Some("no_off_platform_data"));
     assert!(jpm.outcome.round > 2, "{:?}", jpm.outcome);
-    // Without the incident either, it strikes a deal that includes off-platform data.
+    assert_eq!(jpm.outcome.clause.as_deref(), Some("min_platform_trust"), "{:?}", jpm.outcome);
+    // Without the incident either, it strikes a deal.
     table.remove("events");
     let report = run_table(&table);
     let jpm = negotiation(&report, "messenger", "jpmorgan-like");
     assert_eq!(jpm.outcome.kind, OutcomeKind::Agreement, "{:?}", jpm.outcome);
-    assert_eq!(jpm.outcome.terms.as_ref().unwrap()["off_platform_transactions"], "included");
 }
 
 #[test]

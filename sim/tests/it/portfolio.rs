@@ -9,7 +9,7 @@ const FILE: &str = "assistants-portfolio.toml";
 const GOOGLE: &str = "google-assistant";
 
 #[test]
-fn once_a_bank_agrees_the_platform_asks_less_of_the_pivotal_one_and_agrees_sooner_than_alone() {
+fn once_a_bank_agrees_the_platform_asks_less_of_the_pivotal_one_and_concedes_further_than_alone() {
     let table = negotiation_table(FILE);
     let report = run_table(&table);
     let wells = negotiation(&report, GOOGLE, "wells-like");
@@ -25,16 +25,26 @@ fn once_a_bank_agrees_the_platform_asks_less_of_the_pivotal_one_and_agrees_soone
     assert!(report.timeline.iter().any(|e| e.kind == TimelineKind::Portfolio && e.at_ms == m.at_ms));
     let md = testbed_core::report::render_markdown(&report);
     assert!(md.contains("The platform weighs its deals together: at "), "report.md says how it moved");
-    // Weighing each deal alone, the same platform agrees with JPMorgan-like later, on terms
-    // worth more to it.
+    // Weighing each deal alone, the same platform makes the same offers up to the move, then
+    // asks more in the next round than it does with its deals weighed together.
     let mut alone = table.clone();
     entry_mut(&mut alone, "platforms", GOOGLE).remove("portfolio");
     let alone = run_table(&alone);
     assert!(alone.negotiations.iter().all(|n| n.reservation_moves.is_empty()));
     assert!(alone.timeline.iter().all(|e| e.kind != TimelineKind::Portfolio));
     let before = negotiation(&alone, GOOGLE, "jpmorgan-like");
-    assert!(jpmorgan.outcome.at_ms < before.outcome.at_ms);
-    assert!(jpmorgan.outcome.utility_platform < before.outcome.utility_platform);
+    let platform_offer = |n: &testbed_core::report::NegotiationReport, round: u32| {
+        (n.transcript.iter())
+            .find(|e| e.round == round && e.side == Side::Platform && e.action == testbed_core::report::Action::Offer)
+            .and_then(|e| e.utility_platform)
+            .expect("a platform offer in that round")
+    };
+    assert_eq!(platform_offer(jpmorgan, m.round), platform_offer(before, m.round), "the move comes after its offer");
+    assert!(platform_offer(jpmorgan, m.round + 1) < platform_offer(before, m.round + 1));
+    // Here that offer breaks the bank's limit a third time in a row: the discount lost the
+    // deal (alone, the platform agrees with it).
+    assert_eq!(jpmorgan.outcome.clause.as_deref(), Some("no_off_platform_data"));
+    assert_eq!(before.outcome.kind, OutcomeKind::Agreement);
     // The other platform, weighing each deal alone, is untouched.
     for (a, b) in report.negotiations.iter().zip(&alone.negotiations).filter(|(n, _)| n.platform != GOOGLE) {
         assert_eq!(a.transcript, b.transcript, "{}", a.pair());
@@ -47,13 +57,15 @@ fn a_platform_that_needs_three_banks_walks_away_from_the_rest_when_only_two_can_
     entry_mut(&mut table, "platforms", GOOGLE)["portfolio"]["min_banks"] = 3.into();
     let report = run_table(&table);
     let us_bank = negotiation(&report, GOOGLE, "us-bank-like");
-    assert_eq!(us_bank.outcome.by, Some(Side::Bank));
+    let citi = negotiation(&report, GOOGLE, "citi-like");
+    assert_eq!((us_bank.outcome.by, citi.outcome.by), (Some(Side::Bank), Some(Side::Bank)));
+    let second = us_bank.outcome.at_ms.max(citi.outcome.at_ms);
     for bank in ["jpmorgan-like", "wells-like"] {
         let n = negotiation(&report, GOOGLE, bank);
         assert_eq!(n.outcome.kind, OutcomeKind::Withdrawal, "{bank}");
         assert_eq!(n.outcome.by, Some(Side::Platform));
         assert_eq!(n.outcome.clause.as_deref(), Some(testbed_core::session::PORTFOLIO_CLAUSE));
-        assert_eq!(n.outcome.at_ms, us_bank.outcome.at_ms, "{bank}: at once, when the second bank walked away");
+        assert_eq!(n.outcome.at_ms, second, "{bank}: at once, when the second bank walked away");
         assert!(n.outcome.reason.as_deref().unwrap().ends_with("needs 3 of its 4 banks and only 2 can still agree"));
     }
 }
@@ -87,8 +99,8 @@ fn a_tit_for_tat_platform_s_moved_reservation_changes_nothing_and_the_report_say
 
 #[test]
 fn losing_the_set_with_nothing_left_open_is_said_in_the_timeline() {
-    // Both deals made (Wells-like day 197, JPMorgan-like day 243), then a privacy incident at
-    // day 250 drops the assistant's trust below Wells-like's revocation floor: one deal left of
+    // Wells-like's deal made (day 167), JPMorgan-like gone (day 215), then a privacy incident
+    // at day 250 drops the assistant's trust below Wells-like's revocation floor: no deal left of
     // the two it needs, nothing open to walk away from.
     let mut table = negotiation_table(FILE);
     let wells = policy_mut(&mut table, "wells-like");
@@ -109,6 +121,6 @@ fn losing_the_set_with_nothing_left_open_is_said_in_the_timeline() {
         .unwrap_or_else(|| panic!("no portfolio entry at the revocation: {:#?}", report.timeline));
     assert_eq!(
         said.detail,
-        "wells-like revoked its agreement; google-assistant needs 2 of its 4 banks and only 1 can still agree: it keeps the deals it has (only banks revoke them)"
+        "wells-like revoked its agreement; google-assistant needs 2 of its 4 banks and only 0 can still agree: it keeps the deals it has (only banks revoke them)"
     );
 }
