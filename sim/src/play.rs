@@ -556,8 +556,14 @@ fn outcome_of(prefs: &Preferences, terms: &BTreeMap<String, String>) -> Result<O
     space.outcome(&choice).map_err(|e| unprocessable(e.to_string()))
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refused> {
-    body.map(|Json(b)| b).map_err(|e| Refused(e.status(), e.body_text()))
+/// A request body: a JSON object (serde would also take a struct's fields as an array, a form
+/// nobody documents or means), read as `T`, or 422 saying what is wrong.
+fn body<T: serde::de::DeserializeOwned>(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<T, Refused> {
+    let Json(value) = body.map_err(|e| Refused(e.status(), e.body_text()))?;
+    if !value.is_object() {
+        return Err(unprocessable("the body must be a JSON object, e.g. {\"turn\": 3, \"action\": \"accept\"}"));
+    }
+    serde_json::from_value(value).map_err(|e| unprocessable(format!("Failed to deserialize the JSON body: {e}")))
 }
 
 fn not_your_turn() -> Refused {
@@ -571,9 +577,12 @@ fn breaks_of(prefs: &Preferences, o: OutcomeId) -> Vec<BreakView> {
         .collect()
 }
 
-async fn evaluate(State(table): State<Arc<Table>>, request: Result<Json<Evaluate>, JsonRejection>) -> Response {
+async fn evaluate(
+    State(table): State<Arc<Table>>,
+    request: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
     let result = (|| {
-        let request = body(request)?;
+        let request: Evaluate = body(request)?;
         let mine = active(&table).mine.clone().ok_or_else(not_your_turn)?;
         let o = outcome_of(&mine, &request.terms)?;
         Ok::<_, Refused>(OfferView { utility: mine.utility(o), breaks: breaks_of(&mine, o), terms: request.terms })
@@ -651,9 +660,12 @@ fn decision_of(m: Move, game: &Game) -> Result<Decision, Refused> {
     Ok(decision)
 }
 
-async fn make_move(State(table): State<Arc<Table>>, request: Result<Json<Move>, JsonRejection>) -> Response {
+async fn make_move(
+    State(table): State<Arc<Table>>,
+    request: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
     let result = (|| {
-        let m = body(request)?;
+        let m: Move = body(request)?;
         let mut game = active(&table);
         let decision = decision_of(m, &game)?;
         // The turn is over as soon as its move is taken: the page sees the agents move next.

@@ -173,6 +173,9 @@ fn moves_out_of_turn_or_naming_what_does_not_exist_are_refused_with_a_line_that_
     assert_eq!(status, 415);
     let (status, body) = refused(json!({"turn": id, "action": "shrug"}));
     assert_eq!(status, 422, "{body}");
+    let (status, body) = refused(json!([id, "accept"]));
+    assert_eq!(status, 422, "a move's fields as an array are not a move: {body}");
+    assert!(body["error"].as_str().unwrap().starts_with("the body must be a JSON object"), "{body}");
     assert_eq!(call(&play, "POST", "/quit", None).0, 409, "the game is not over");
     assert_eq!(call(&play, "GET", "/report.json", None).0, 404);
 
