@@ -224,8 +224,9 @@ impl NiceTitForTat {
             (frontier.iter().filter(|p| p.0 >= target)).fold(None, |best: Option<&(f64, f64, OutcomeId)>, p| {
                 if best.is_none_or(|b| p.1 > b.1) { Some(p) } else { best }
             })?;
+        // Still within its limits: a regulation may have added one since that offer.
         let offer = match self.best_offer {
-            Some((na, theirs)) if na >= planned.0 => theirs,
+            Some((na, theirs)) if na >= planned.0 && prefs.violated_clause(theirs).is_none() => theirs,
             _ => planned.2,
         };
         let next = prefs.utility(offer);
@@ -343,6 +344,22 @@ mod tests {
         let plan = nice.plan(&prefs, 48, 49).unwrap();
         assert!(close(plan.threshold, 0.3));
         assert!(nice.plan(&prefs, 47, 49).unwrap().threshold > 0.3);
+    }
+
+    #[test]
+    fn an_offer_that_a_limit_added_later_forbids_is_not_offered_back() {
+        let prefs = falling(0.0, vec![]);
+        // As in the reciprocity test, it would offer back s1; a regulation then forbids s1.
+        let nice = seen(&prefs, &[4, 1, 2, 2, 4, 4]);
+        let forbid_s1 = Clause {
+            id: "no_s1".into(),
+            reason: "regulation".into(),
+            issue: 0,
+            forbidden: vec![false, true, false, false, false],
+            patience: 3,
+        };
+        let regulated = prefs.with_clause(forbid_s1).unwrap();
+        assert_ne!(nice.plan(&regulated, 2, 10).unwrap().offer, o(1));
     }
 
     #[test]
