@@ -16,10 +16,12 @@
 //!    `(na − d₁)(model − d₂)`, `d` each side's reservation or, below its frontier range, the
 //!    range's low end (`nash_points` with the frontier's ranges); the whole frontier ties when a
 //!    range is empty. `my_nash = clamp(p · max(0, 1.4 − 0.6 · gap), max(0.5, r), 1)`, `p` the
-//!    point's `na` and `gap = 1 − first`, `first` the `na` of the other side's first offer (1
+//!    point's `na` and `gap = 1 − first`, `first` the other side's first offer measured above
+//!    the reservation value (`(na − r) / (1 − r)` when `r > 0`, NegMAS's `eval_normalized`; 1
 //!    before it made one).
 //! 3. **Reciprocity**: `factor = clamp((best − first) / (my_nash − first), 0, 1)` (0 when the
-//!    denominator is ≤ 1e-9), `best` the highest `na` the other side has offered; target
+//!    denominator is ≤ 1e-9), `best` the best the other side has offered, measured as `first`
+//!    is (NegMAS mixes the two scales, and so do we); target
 //!    `1 − factor · (1 − my_nash)`, then lowered by `bonus · (target − my_nash)⁺` with `bonus =
 //!    max(0.1, min(1, 20 · (t − 0.91)⁺))` (0.85 instead of 0.91 above 3,000 outcomes; 0.1 is
 //!    `0.5 − 0.4 · δ` with no discounting, `δ = 1`), and kept within `[r, 1]`.
@@ -115,9 +117,11 @@ impl NiceTitForTat {
         let Some(norm) = Normalised::of(prefs) else { return };
         let admissible = prefs.violated_clause(offer).is_none();
         let na = if admissible { norm.at(prefs.utility(offer)) } else { 0.0 };
-        self.first.get_or_insert(na);
-        if self.best.is_none_or(|b| na > b) {
-            self.best = Some(na);
+        // As NegMAS's `eval_normalized` (above the reserve): 0 at the reservation value.
+        let above = above_reserve(na, norm.at(prefs.reservation()));
+        self.first.get_or_insert(above);
+        if self.best.is_none_or(|b| above > b) {
+            self.best = Some(above);
         }
         if admissible && self.best_offer.is_none_or(|(b, _)| na > b) {
             self.best_offer = Some((na, offer));
@@ -233,6 +237,14 @@ impl NiceTitForTat {
         let threshold = if t >= ACCEPT_ANY_FROM { next.min(prefs.reservation()) } else { next };
         Some(Plan { target, offer, threshold })
     }
+}
+
+/// `na` rescaled so that the reservation value `reserved` (normalised) reads 0 and the best 1,
+/// when the reservation lies above the worst (NegMAS's `eval_normalized(above_reserve=True)`;
+/// 1 when the reservation leaves no range).
+fn above_reserve(na: f64, reserved: f64) -> f64 {
+    let low = reserved.max(0.0);
+    if 1.0 - low < 1e-5 { 1.0 } else { (na - low) / (1.0 - low) }
 }
 
 /// The concession bonus at relative time `t` in a space of `outcomes` outcomes.
@@ -430,6 +442,10 @@ mod tests {
         let mut expected: Vec<String> = ["a0b2", "a0b2"].map(String::from).to_vec();
         expected.resize(20, "a0b0".into());
         assert_eq!(against_script(two(0.0), &wandering, 20), (expected, None));
+        // Above a reservation value of 0.3 the other side's concession from s3 (0.25, below it)
+        // to s2 (0.5) is small: no agreement.
+        let late = repeat(&["s3"; 10], "s2", 20);
+        assert_eq!(against_script(falling(0.3, vec![]), &late, 20), (s0(20), None));
         let giving_in = repeat(&["a2b0", "a2b0", "a2b0", "a1b0", "a1b0", "a1b0"], "a0b0", 20);
         let expected = ["a0b2", "a0b2", "a0b2", "a0b0", "a0b0", "a0b0"].map(String::from).to_vec();
         assert_eq!(against_script(two(0.2), &giving_in, 20), (expected, Some("a0b0".into())));
