@@ -68,7 +68,7 @@ pub struct NiceTitForTat {
     /// Per issue, how many offers of the other side picked each option.
     counts: Vec<Vec<u32>>,
     offers: u32,
-    /// The `na` of its first offer and of its best so far.
+    /// Its first offer and its best so far, measured above this side's reservation value.
     first: Option<f64>,
     best: Option<f64>,
     /// Its admissible offer best for this side (the earliest among equals), with its `na`.
