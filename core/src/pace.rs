@@ -6,12 +6,44 @@
 //! It is not the schedule: which requests leave when is `workload::Sources`, the same in both
 //! modes; the pace only maps a bank's simulated seconds onto wall-clock seconds.
 
+use crate::SimTime;
 use crate::report::PaceBound;
 use crate::scenario::{Bank, Design, Scenario};
 use crate::terms::Terms;
 use crate::workload::{self, Delivery};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// How a flow's simulated times read on its bank's calendar in a live data phase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Calendar {
+    /// The simulated time at the start of the phase.
+    pub zero: SimTime,
+    /// Whether the bank's calendar reads simulated time itself (a bank in the run's process,
+    /// its calendar restarted at its earliest agreement, where the virtual run's data phase
+    /// starts), or the time since `zero` (a bank elsewhere, on a calendar of its own from its
+    /// start).
+    pub absolute: bool,
+}
+
+impl Calendar {
+    /// What the bank's calendar reads at simulated time `t`, in ms.
+    pub fn reading(self, t: SimTime) -> u64 {
+        if self.absolute { t.as_millis() } else { t.since(self.zero).as_millis() as u64 }
+    }
+
+    /// The simulated time at which the bank's calendar reads `reading_ms`.
+    pub fn time_of(self, reading_ms: u64) -> SimTime {
+        let reading = Duration::from_millis(reading_ms);
+        if self.absolute { SimTime::from_duration(reading) } else { self.zero + reading }
+    }
+
+    /// How far into the run's wall clock (ms, at most `wall_ms`) simulated time `t` falls, at
+    /// `scale` simulated seconds a wall-clock second.
+    pub fn wall_ms(self, t: SimTime, scale: f64, wall_ms: u64) -> u64 {
+        ((t.since(self.zero).as_secs_f64() * 1e3 / scale.max(1e-9)) as u64).min(wall_ms)
+    }
+}
 
 /// What a live run allows: its length, its total request rate, and whether banks' own limits
 /// may be exceeded (an overload test).
@@ -157,4 +189,22 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &PaceL
         }
     }
     Pace { banks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calendar_reads_simulated_time_or_the_time_since_its_zero_and_maps_back() {
+        let zero = SimTime::from_duration(Duration::from_secs(100));
+        let t = zero + Duration::from_millis(2_500);
+        let own = Calendar { zero, absolute: false };
+        let shared = Calendar { zero, absolute: true };
+        assert_eq!((own.reading(t), shared.reading(t)), (2_500, 102_500));
+        assert_eq!((own.time_of(2_500), shared.time_of(102_500)), (t, t));
+        // 2.5 simulated seconds at 100 a wall second: 25 ms into the run; capped at its length.
+        assert_eq!(own.wall_ms(t, 100.0, 1_000), 25);
+        assert_eq!(own.wall_ms(t, 0.001, 1_000), 1_000);
+    }
 }

@@ -178,6 +178,30 @@ pub fn pushed_events(platform: &Platform, bank: &Bank, terms: &Terms, customers:
     events
 }
 
+/// Events a second (simulated) that `events` (`pushed_events` of the flow) bring: the rates of
+/// the flow's agreed items whose event is among them.
+pub fn pushed_per_second(
+    platform: &Platform,
+    bank: &Bank,
+    terms: &Terms,
+    customers: u64,
+    events: &[(EventType, usize)],
+) -> f64 {
+    (platform.workload.iter())
+        .filter(|w| agreed(w, terms))
+        .filter(|w| event(w.kind).is_some_and(|e| events.iter().any(|(pushed, _)| *pushed == e)))
+        .map(|w| per_second(w, bank, terms, customers))
+        .sum()
+}
+
+/// The most events a second a live subscription asks its bank to push, for `rate` expected a
+/// second: twice the mean (room for the busy hours of the day), or 10, whichever is more (a few
+/// a second are no flood, and Poisson bursts of them are common). The bank drops those beyond,
+/// so the run's pace (and `--max-rate`) covers pushed events too.
+pub fn pushed_events_cap(rate: f64) -> u32 {
+    (2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32
+}
+
 /// How long the platform waits before attempt `attempt + 1` after attempt `attempt` failed
 /// (when the bank names no time): `backoff`, doubling with each retry.
 pub fn backoff(client: &ClientConfig, attempt: u32) -> Duration {
@@ -545,6 +569,13 @@ fn next_arrival(now: SimTime, rate: f64, spikes: &[Spike], rng: &mut SimRng) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_subscription_asks_for_twice_the_expected_events_and_at_least_ten_a_second() {
+        assert_eq!(pushed_events_cap(0.2), 10);
+        assert_eq!(pushed_events_cap(7.3), 15);
+        assert_eq!(pushed_events_cap(1e12), u32::MAX);
+    }
+
     use super::*;
     use crate::terms::Purpose;
 

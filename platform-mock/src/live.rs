@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
-use testbed_core::pace::{Pace, PaceLimits, pace};
+use testbed_core::pace::{Calendar, Pace, PaceLimits, pace};
 use testbed_core::report::{
     BankPaceRow, BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, Report, Revocation,
     RunMeta, TimelineEntry, Tool, assemble, data_report,
@@ -173,7 +173,6 @@ pub fn run(
             // A bank's audit revocation ends the flow where the virtual run ends it.
             let fi = ended.len();
             let revoked = observed.revocations[fi].as_ref().map(|(reading, clause, why)| {
-                let scale = pace.banks[f.bank].scale.max(1e-9);
                 let calendar = observed.calendars[fi];
                 let at = calendar.time_of(*reading);
                 let revocation = Revocation { at_ms: at.as_millis(), clause: clause.clone(), reason: why.clone() };
@@ -181,7 +180,7 @@ pub fn run(
                     TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
                 timeline.push(entry);
                 revocations.push((f.pair, revocation));
-                ((at.since(calendar.zero).as_secs_f64() * 1e3 / scale) as u64).min(wall.as_millis() as u64)
+                calendar.wall_ms(at, pace.banks[f.bank].scale, wall.as_millis() as u64)
             });
             ended.push(revoked);
         }
@@ -300,30 +299,6 @@ struct Observed {
     relayed: Vec<Option<PairLedger>>,
     /// Per flow: how its simulated times read on its bank's calendar.
     calendars: Vec<Calendar>,
-}
-
-/// How a flow's simulated times read on its bank's calendar in the live data phase.
-#[derive(Clone, Copy, Debug)]
-struct Calendar {
-    /// The simulated time at the start of the phase.
-    zero: SimTime,
-    /// Whether the bank's calendar reads simulated time itself (a bank in this process, its
-    /// calendar restarted at its earliest agreement, where the virtual run's data phase starts),
-    /// or the time since `zero` (a bank elsewhere, on a calendar of its own from its start).
-    absolute: bool,
-}
-
-impl Calendar {
-    /// What the bank's calendar reads at simulated time `t`, in ms.
-    fn reading(self, t: SimTime) -> u64 {
-        if self.absolute { t.as_millis() } else { t.since(self.zero).as_millis() as u64 }
-    }
-
-    /// The simulated time at which the bank's calendar reads `reading_ms`.
-    fn time_of(self, reading_ms: u64) -> SimTime {
-        let reading = Duration::from_millis(reading_ms);
-        if self.absolute { SimTime::from_duration(reading) } else { self.zero + reading }
-    }
 }
 
 /// Consents created at once while linking customers.
@@ -584,12 +559,8 @@ async fn load(
         if consents == 0 || events.is_empty() {
             continue;
         }
-        // The events expected per wall second: every pushed item's rate.
-        let rate: f64 = (platform.workload.iter())
-            .filter(|w| workload::agreed(w, &f.terms))
-            .filter(|w| workload::event(w.kind).is_some_and(|e| events.iter().any(|(pushed, _)| *pushed == e)))
-            .map(|w| workload::per_second(w, bank, &f.terms, consents) * scales[f.bank])
-            .sum();
+        // The events expected per wall second.
+        let rate = workload::pushed_per_second(platform, bank, &f.terms, consents, &events) * scales[f.bank];
         let events = events.iter().map(|&(e, wi)| (e, platform.workload[wi].kind, platform.workload[wi].purpose));
         alert_flows.push(Pushed { flow: fi, events: events.collect(), rate });
     }
@@ -934,11 +905,7 @@ async fn subscribe_to_alerts(
         let data = SubscriptionData {
             callback_url: callback,
             event_types: Some(events.iter().map(|(e, _, _)| *e).collect()),
-            // The run's pace (and so --max-rate) covers pushed alerts too: the bank drops those
-            // beyond twice the planned mean rate (room for the busy hours of the day), or 10 a
-            // second, whichever is more (a few a second are no flood, and Poisson bursts of them
-            // are common).
-            max_events_per_second: Some((2.0 * rate).ceil().clamp(10.0, f64::from(u32::MAX)) as u32),
+            max_events_per_second: Some(workload::pushed_events_cap(rate)),
         };
         let refused = match BankApi::new(client.clone(), urls[f.bank].clone()).subscribe(&f.token, data).await {
             Ok(url) => {
