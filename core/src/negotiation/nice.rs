@@ -173,14 +173,17 @@ impl NiceTitForTat {
         let space = prefs.space();
         let mut points: Vec<(f64, f64, OutcomeId)> =
             prefs.best_first().map(|(u, o)| (norm.at(u), self.modelled(space, weights, o), o)).collect();
-        points.sort_by(|a, b| (b.0 + b.1).total_cmp(&(a.0 + a.1)).then(b.2.cmp(&a.2)));
+        // Best for this side first, then for the other, then highest id: a point is on the
+        // frontier when the other side rates it above every point before it (a sweep, n log n
+        // on spaces of up to a million outcomes); of equal points the highest id stays.
+        points.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2)));
         let mut frontier: Vec<(f64, f64, OutcomeId)> = Vec::new();
         for p in points {
-            // A point dominating another has the greater welfare, so it is met first.
-            if !frontier.iter().any(|q| q.0 >= p.0 && q.1 >= p.1) {
+            if frontier.last().is_none_or(|q| p.1 > q.1) {
                 frontier.push(p);
             }
         }
+        frontier.sort_by(|a, b| (b.0 + b.1).total_cmp(&(a.0 + a.1)).then(b.2.cmp(&a.2)));
         frontier
     }
 
