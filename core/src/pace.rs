@@ -7,7 +7,7 @@
 //! modes; the pace only maps a bank's simulated seconds onto wall-clock seconds.
 
 use crate::SimTime;
-use crate::report::PaceBound;
+use crate::report::{BankPaceRow, LivePace, PaceBound};
 use crate::scenario::{Bank, Design, Scenario};
 use crate::terms::Terms;
 use crate::workload::{self, Delivery};
@@ -78,6 +78,25 @@ pub struct BankPace {
 /// at half of it a bank's queue stays short, so a live run measures its service rather than a
 /// queue the compression of time made.
 pub const CAPACITY_SHARE: f64 = 0.5;
+
+impl Pace {
+    /// What a live run of `wall` covered, for the report: each bank with data flowing (`paced`,
+    /// by bank; the others had nothing to pace), how much of its data phase, at what speed and
+    /// bound by what.
+    pub fn covered(&self, scenario: &Scenario, paced: &[bool], wall: Duration) -> LivePace {
+        let phase = scenario.data.as_ref().map_or(Duration::ZERO, |d| d.duration);
+        let banks = (scenario.banks.iter().zip(&self.banks).zip(paced))
+            .filter(|(_, paced)| **paced)
+            .map(|((b, p), _)| BankPaceRow {
+                bank: b.name.clone(),
+                simulated_ms: ((wall.as_secs_f64() * p.scale).min(phase.as_secs_f64()) * 1e3) as u64,
+                speedup: p.scale,
+                bound: p.bound,
+            })
+            .collect();
+        LivePace { wall_ms: wall.as_millis() as u64, banks }
+    }
+}
 
 /// A bank's capacity in requests per second: its workers over its mean service time; `None`
 /// when service takes no time.
@@ -206,5 +225,25 @@ mod tests {
         // 2.5 simulated seconds at 100 a wall second: 25 ms into the run; capped at its length.
         assert_eq!(own.wall_ms(t, 100.0, 1_000), 25);
         assert_eq!(own.wall_ms(t, 0.001, 1_000), 1_000);
+    }
+
+    #[test]
+    fn a_live_run_covers_the_start_of_each_paced_banks_phase_at_its_speed() {
+        let mut scenario = crate::scenario::parse(include_str!("../../scenarios/live-demo.toml")).unwrap();
+        scenario.data.as_mut().unwrap().duration = Duration::from_secs(1_000);
+        let banks = vec![
+            BankPace { scale: 50.0, bound: PaceBound::RateLimit },
+            BankPace { scale: 500.0, bound: PaceBound::Phase },
+        ];
+        let live = Pace { banks }.covered(&scenario, &[true, true], Duration::from_secs(10));
+        assert_eq!(live.wall_ms, 10_000);
+        // 10 s at 50x: the first 500 simulated seconds; at 500x the whole 1,000 s phase.
+        assert_eq!((live.banks[0].simulated_ms, live.banks[1].simulated_ms), (500_000, 1_000_000));
+        let one = Pace { banks: vec![live_bank(), live_bank()] }.covered(&scenario, &[false, true], Duration::ZERO);
+        assert_eq!(one.banks.iter().map(|b| b.bank.as_str()).collect::<Vec<_>>(), [scenario.banks[1].name.as_str()]);
+    }
+
+    fn live_bank() -> BankPace {
+        BankPace { scale: 1.0, bound: PaceBound::Phase }
     }
 }

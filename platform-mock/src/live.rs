@@ -34,8 +34,8 @@ use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::pace::{Calendar, Pace, PaceLimits, pace};
 use testbed_core::report::{
-    BankPaceRow, BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, Report, Revocation,
-    RunMeta, TimelineEntry, Tool, assemble, data_report,
+    BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, Mode, Report, Revocation, RunMeta, TimelineEntry, Tool,
+    assemble, data_report,
 };
 use testbed_core::scenario::{Design, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -143,7 +143,6 @@ pub fn run(
             on_signal.store(true, Ordering::Relaxed);
         }
     });
-    let data = scenario.data.clone();
     let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
     let session = negotiate(&scenario, Some(&mut banks));
     if let Some(e) = banks.refused.take() {
@@ -158,7 +157,7 @@ pub fn run(
 
     let mut complete = true;
     let mut data_part = None;
-    if let Some(d) = &data {
+    if scenario.data.is_some() {
         let flows = live_flows(&agreements, &tokens);
         let observed = rt.block_on(load(&scenario, urls, &flows, opts, stop.clone(), in_process));
         let (latency, wall, pace) = (observed.latency, observed.wall, observed.pace);
@@ -233,19 +232,7 @@ pub fn run(
             })
             .collect();
         let rows = latency.rows(&scenario, |_| wall);
-        let live = LivePace {
-            wall_ms: wall.as_millis() as u64,
-            // The banks with data flowing: the others had nothing to pace.
-            banks: (scenario.banks.iter().zip(&pace.banks).enumerate())
-                .filter(|(bi, _)| observed.paced[*bi])
-                .map(|(_, (b, p))| BankPaceRow {
-                    bank: b.name.clone(),
-                    simulated_ms: ((wall.as_secs_f64() * p.scale).min(d.duration.as_secs_f64()) * 1e3) as u64,
-                    speedup: p.scale,
-                    bound: p.bound,
-                })
-                .collect(),
-        };
+        let live = pace.covered(&scenario, &observed.paced, wall);
         let (report, designs) = data_report(&scenario, &tallies, &banks, rows, Some(live));
         data_part = Some(DataPart { report, revocations, timeline, designs });
     }
