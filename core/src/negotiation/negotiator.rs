@@ -223,8 +223,13 @@ impl Negotiator {
                 self.nice.observe(&self.prefs, o);
             }
         }
-        let threshold = self
-            .threshold(s.round, s.n_rounds, offered_utility)
+        // Nice tit-for-tat plans its threshold and its offer together: planned once a turn.
+        let nice = match self.strategy {
+            Strategy::NiceTitForTat => self.nice.plan(&self.prefs, s.round, s.n_rounds),
+            _ => None,
+        };
+        let threshold = (nice.map(|p| p.threshold))
+            .or_else(|| self.threshold(s.round, s.n_rounds, offered_utility))
             .expect("has_acceptable_outcome implies an admissible outcome");
         let mut assessment = None;
         if let Some(offer) = s.standing {
@@ -251,7 +256,7 @@ impl Negotiator {
         }
         let offer = match self.strategy {
             Strategy::Micro => self.micro_offer(),
-            Strategy::NiceTitForTat => self.nice.plan(&self.prefs, s.round, s.n_rounds).map(|p| p.offer),
+            Strategy::NiceTitForTat => nice.map(|p| p.offer),
             _ => self.prefs.lowest_at_or_above(self.offering_threshold(s.round, s.n_rounds, threshold)),
         }
         .expect("the threshold never exceeds the best admissible utility");
