@@ -17,7 +17,7 @@ use testbed_core::negotiation::{
     Decision, End, Negotiator, OutcomeId, Preferences, Protocol, Situation, Step, Withdrawal,
 };
 use testbed_core::population::PopulationSpec;
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, PlatformId, Scenario};
 use testbed_core::terms::Terms;
 use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
@@ -137,7 +137,7 @@ pub struct Opened {
 }
 
 struct Negotiation {
-    platform: usize,
+    platform: PlatformId,
     protocol: Protocol,
     agent: Negotiator,
     regulations_applied: usize,
@@ -266,7 +266,7 @@ impl NegotiationAccess {
 /// made only by `Desk::agreement_access`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AgreementAccess {
-    platform: usize,
+    platform: PlatformId,
 }
 
 impl TokenMint {
@@ -353,7 +353,7 @@ pub const SUBSCRIPTIONS_NEED: &str = "event subscriptions are managed with the a
 
 pub struct Desk {
     scenario: Arc<Scenario>,
-    bank: usize,
+    bank: BankId,
     mint: TokenMint,
     spec: PopulationSpec,
     next_id: u64,
@@ -373,7 +373,7 @@ pub struct Desk {
 impl Desk {
     /// The desk of bank `bank` of `scenario`. `secret` keys the token MACs; banks of one run
     /// share it.
-    pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64) -> Desk {
+    pub fn new(scenario: Arc<Scenario>, bank: BankId, secret: u64) -> Desk {
         let spec = scenario.population_spec(bank);
         let mint = TokenMint::new(secret, &scenario.banks[bank].name);
         Desk {
@@ -943,7 +943,8 @@ ask = { balances = "included" }
     #[test]
     fn a_negotiation_moves_only_with_its_own_token() {
         let sc = two_platform_scenario();
-        let (mut a, mut b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
+        let (mut a, mut b) =
+            (Desk::new(sc.clone(), BankId::new(0), sc.seed), Desk::new(sc.clone(), BankId::new(1), sc.seed));
         let first = open(&mut a, "demo-platform", SimTime::ZERO).unwrap();
         // One negotiation with a platform at a time: the first ends before the second opens.
         let why = Withdrawal { clause: "test".into(), reason: "test".into() };
@@ -979,7 +980,8 @@ ask = { balances = "included" }
     #[test]
     fn a_negotiation_opens_only_with_the_client_token_of_the_platform_it_names() {
         let sc = two_platform_scenario();
-        let (mut a, b) = (Desk::new(sc.clone(), 0, sc.seed), Desk::new(sc.clone(), 1, sc.seed));
+        let (mut a, b) =
+            (Desk::new(sc.clone(), BankId::new(0), sc.seed), Desk::new(sc.clone(), BankId::new(1), sc.seed));
         let forbidden = |r: Result<Opened, DeskError>| matches!(r, Err(DeskError::Forbidden(_)));
         let ours = a.client_token("demo-platform").expect("demo-platform negotiates with bank 0");
         assert!(ours.starts_with(&format!("cli.{}.demo-platform.0.", a.bank_name())), "{ours}");
@@ -1004,7 +1006,7 @@ ask = { balances = "included" }
     #[test]
     fn a_second_negotiation_with_a_platform_is_refused_while_the_first_is_open() {
         let sc = two_platform_scenario();
-        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let mut desk = Desk::new(sc.clone(), BankId::new(0), sc.seed);
         let now = SimTime::ZERO;
         let first = open(&mut desk, "demo-platform", now).expect("the first opens");
         let Err(second) = open(&mut desk, "demo-platform", now) else {
@@ -1022,7 +1024,7 @@ ask = { balances = "included" }
     #[test]
     fn what_the_bank_counted_under_a_revoked_agreement_survives_the_next_agreement() {
         let sc = two_platform_scenario();
-        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let mut desk = Desk::new(sc.clone(), BankId::new(0), sc.seed);
         let now = SimTime::ZERO;
         let agree = |desk: &mut Desk| {
             let opened = open(desk, "demo-platform", now).unwrap();
@@ -1067,7 +1069,7 @@ ask = { balances = "included" }
     #[test]
     fn the_alert_look_walks_only_unrevoked_alert_consents_and_finds_what_a_full_scan_finds() {
         let sc = two_platform_scenario();
-        let mut desk = Desk::new(sc.clone(), 0, sc.seed);
+        let mut desk = Desk::new(sc.clone(), BankId::new(0), sc.seed);
         let now = SimTime::ZERO;
         let mut agreement = BTreeMap::new();
         for platform in ["demo-platform", "other-platform"] {

@@ -20,7 +20,7 @@ use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
 use testbed_core::population::{MS_PER_DAY, Transaction};
 use testbed_core::queue::{Admission, BankQueue, RateLimit};
-use testbed_core::scenario::{Bank, EventKind, Scenario};
+use testbed_core::scenario::{Bank, BankId, EventKind, Scenario};
 use testbed_core::terms::FieldSet;
 use testbed_core::terms::{DataCategory, Purpose};
 
@@ -49,7 +49,7 @@ pub enum Entry {
 }
 
 impl Door {
-    pub fn new(scenario: &Scenario, bank: usize) -> Door {
+    pub fn new(scenario: &Scenario, bank: BankId) -> Door {
         let service = &scenario.banks[bank].service;
         let outages = scenario
             .events
@@ -314,9 +314,9 @@ mod tests {
         sc.events.push(ScheduledEvent {
             at: hour,
             description: "down".into(),
-            kind: EventKind::Outage { bank: 0, duration: hour },
+            kind: EventKind::Outage { bank: BankId::new(0), duration: hour },
         });
-        let mut door = Door::new(&sc, 0);
+        let mut door = Door::new(&sc, BankId::new(0));
         let (t, ms) = (|d: Duration| SimTime::ZERO + d, Duration::from_millis);
         let mut drawn = 0;
         // Closed on the calendar: no service time is drawn, whatever the service clock says.

@@ -129,7 +129,7 @@ pub fn estimate(sc: &Scenario) -> Estimate {
     }
     // Per bank: requests per second offered while data flows, and for how long.
     let mut offered = vec![(0.0, 0.0f64); sc.banks.len()];
-    for (pi, p) in sc.platforms.iter().enumerate() {
+    for (pi, p) in sc.platforms_by_id() {
         let window = data.duration.min(sc.duration.saturating_sub(p.start)).as_secs_f64();
         let days = window / SECONDS_PER_DAY;
         let l = &p.linking;
@@ -143,8 +143,8 @@ pub fn estimate(sc: &Scenario) -> Estimate {
                 _ => None,
             })
             .sum();
-        for &bi in &p.banks {
-            let bank = &sc.banks[bi];
+        for &bank_id in &p.banks {
+            let (bank, bi) = (&sc.banks[bank_id], bank_id.index());
             let share = l.opt_in_rate.max(1.0 - l.opt_out_rate);
             let linked = (bank.population.customers as f64 * l.overlap * share).floor();
             let customers_key = format!("banks[{bi}].population.customers");
@@ -171,7 +171,7 @@ pub fn estimate(sc: &Scenario) -> Estimate {
             };
             let mut pushed_items = 0.0;
             for (wi, w) in p.workload.iter().enumerate() {
-                let wp = format!("platforms[{pi}].workload[{wi}]");
+                let wp = format!("platforms[{}].workload[{wi}]", pi.index());
                 let (per_day, mut factors) = match w.rate {
                     Rate::PerCustomerPerDay(r) => (
                         r * linked,
@@ -295,7 +295,7 @@ impl Estimate {
 /// for both front ends to refuse before anything is negotiated.
 pub fn too_many_customers(scenario: &Scenario, max_customers: u64) -> Option<String> {
     use crate::terms::ConsentMode;
-    scenario.platforms.iter().enumerate().find_map(|(pi, p)| {
+    scenario.platforms_by_id().find_map(|(pi, p)| {
         p.banks.iter().find_map(|&bi| {
             let most = [ConsentMode::OptIn, ConsentMode::OptOut]
                 .into_iter()

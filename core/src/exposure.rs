@@ -13,6 +13,7 @@
 
 use crate::population::{MS_PER_DAY, PopulationSpec, Transaction, quasi_identifiers};
 use crate::rng::stream;
+use crate::scenario::BankId;
 use crate::terms::{DataCategory, Field, FieldSet, Purpose};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -397,12 +398,12 @@ pub struct ExposureSummary {
 #[derive(Default)]
 pub struct Exposed {
     /// (receiving party: a platform or an aggregator, bank, ledger).
-    flows: Vec<(String, usize, PairLedger)>,
+    flows: Vec<(String, BankId, PairLedger)>,
 }
 
 impl Exposed {
     /// Adds what `party` (a platform or an aggregator) received from `bank` under one agreement.
-    pub fn push(&mut self, party: String, bank: usize, ledger: PairLedger) {
+    pub fn push(&mut self, party: String, bank: BankId, ledger: PairLedger) {
         self.flows.push((party, bank, ledger));
     }
 

@@ -18,6 +18,7 @@ mod error;
 pub mod budget;
 pub mod delay;
 pub mod exposure;
+pub mod ids;
 pub mod latency;
 pub mod negotiation;
 pub mod pace;

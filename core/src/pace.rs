@@ -8,7 +8,7 @@
 
 use crate::SimTime;
 use crate::report::{BankPaceRow, LivePace, PaceBound};
-use crate::scenario::{Bank, Design, Scenario};
+use crate::scenario::{Bank, BankId, Design, PlatformId, Scenario};
 use crate::terms::Terms;
 use crate::workload::{self, Delivery};
 use std::collections::BTreeMap;
@@ -80,6 +80,11 @@ pub struct BankPace {
 pub const CAPACITY_SHARE: f64 = 0.5;
 
 impl Pace {
+    /// The pace of `bank`'s data phase.
+    pub fn of(&self, bank: BankId) -> &BankPace {
+        &self.banks[bank.index()]
+    }
+
     /// What a live run of `wall` covered, for the report: each bank with data flowing (`paced`,
     /// by bank; the others had nothing to pace), how much of its data phase, at what speed and
     /// bound by what.
@@ -116,7 +121,7 @@ pub const RATE_LIMIT_SHARE: f64 = 0.8;
 /// (unless `opts.ignore_rate_limits`), or all banks together more than `opts.max_rate` requests
 /// per second; then those banks go as fast as that allows and the run covers the first part of
 /// their phase. Each bank has its own calendar, so a slow bank does not slow the others.
-pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &PaceLimits) -> Pace {
+pub fn pace(scenario: &Scenario, agreed: &[(PlatformId, BankId, &Terms)], opts: &PaceLimits) -> Pace {
     let n = scenario.banks.len();
     let Some(data) = &scenario.data else {
         return Pace { banks: vec![BankPace { scale: 1.0, bound: PaceBound::Phase }; n] };
@@ -127,10 +132,10 @@ pub fn pace(scenario: &Scenario, agreed: &[(usize, usize, &Terms)], opts: &PaceL
     let mut pulled = vec![0.0; n];
     let mut pushed = vec![0.0; n];
     // Per aggregator platform: its pulls per simulated second at each bank, all relayed.
-    let mut relayed: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    for &(pi, bi, terms) in agreed {
-        let (platform, bank) = (&scenario.platforms[pi], &scenario.banks[bi]);
-        let linked = scenario.linked_customers(pi, bi, terms.consent_mode);
+    let mut relayed: BTreeMap<PlatformId, Vec<f64>> = BTreeMap::new();
+    for &(pi, bank_id, terms) in agreed {
+        let (platform, bank, bi) = (&scenario.platforms[pi], &scenario.banks[bank_id], bank_id.index());
+        let linked = scenario.linked_customers(pi, bank_id, terms.consent_mode);
         for w in platform.workload.iter().filter(|w| workload::agreed(w, terms)) {
             let rate = workload::per_second(w, bank, terms, linked);
             match (workload::delivery(&platform.design, w.kind), &platform.design) {

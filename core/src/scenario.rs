@@ -7,6 +7,7 @@
 
 use crate::CoreError;
 use crate::delay::Delay;
+pub use crate::ids::{BankId, PlatformId};
 use crate::negotiation::{
     BOULWARE_EXPONENT, CONCEDER_EXPONENT, Clause, Issue, IssueSpace, LINEAR_EXPONENT, LinearUtility, OutcomeId,
     Preferences, Side, Strategy, TrustFloor,
@@ -280,8 +281,8 @@ pub struct Platform {
     pub deadline_rounds: u32,
     pub strategy: Strategy,
     pub preferences: Arc<Preferences>,
-    /// Indices into `Scenario::banks` of the banks this platform asks.
-    pub banks: Vec<usize>,
+    /// The banks this platform asks.
+    pub banks: Vec<BankId>,
     /// The platform's opening ask, one option per issue.
     pub ask: OutcomeId,
     pub decision_delay: Option<Delay>,
@@ -333,14 +334,14 @@ pub struct ScheduledEvent {
 #[derive(Clone, Debug)]
 pub enum EventKind {
     /// A privacy incident at a platform moves its trust by `trust_change` (clamped to 0..=1).
-    PrivacyIncident { platform: usize, trust_change: f64 },
+    PrivacyIncident { platform: PlatformId, trust_change: f64 },
     /// A rule every party must now follow, as a hard limit added to every bank and platform.
     Regulation { clause: Clause },
     /// A bank stops answering for `duration`: negotiation messages wait until it is back, API
     /// requests get 503.
-    Outage { bank: usize, duration: Duration },
+    Outage { bank: BankId, duration: Duration },
     /// A platform's request rates are multiplied by `factor` for `duration`.
-    LoadSpike { platform: usize, duration: Duration, factor: f64 },
+    LoadSpike { platform: PlatformId, duration: Duration, factor: f64 },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -745,7 +746,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 fn convert_portfolio(
     path: &str,
     wire: &PortfolioWire,
-    asked: &[usize],
+    asked: &[BankId],
     banks: &[Bank],
 ) -> Result<Portfolio, CoreError> {
     let asked_count = asked.len() as u32;
@@ -1098,8 +1099,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
     for (i, p) in w.platforms.iter().enumerate() {
         claim(format!("platforms[{i}].name"), &p.name)?;
     }
-    let bank_index = |path: &str, name: &str| -> Result<usize, CoreError> {
-        w.banks.iter().position(|b| b.name == name).ok_or_else(|| {
+    let bank_index = |path: &str, name: &str| -> Result<BankId, CoreError> {
+        w.banks.iter().position(|b| b.name == name).map(BankId::new).ok_or_else(|| {
             let names: Vec<&str> = w.banks.iter().map(|b| b.name.as_str()).collect();
             invalid(path, format!("no bank named `{name}` (banks: {})", names.join(", ")))
         })
@@ -1278,7 +1279,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         let prefs = Preferences::new(space.clone(), utility, clauses, reservation)
             .map_err(|e| invalid(&path, e.to_string()))?;
         let asked_banks = match &p.banks {
-            None => (0..banks.len()).collect(),
+            None => BankId::all(banks.len()).collect(),
             Some(list) => {
                 if list.is_empty() {
                     return Err(invalid(
@@ -1380,8 +1381,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
         });
     }
 
-    let platform_index = |path: &str, name: &str| -> Result<usize, CoreError> {
-        w.platforms.iter().position(|p| p.name == name).ok_or_else(|| {
+    let platform_index = |path: &str, name: &str| -> Result<PlatformId, CoreError> {
+        w.platforms.iter().position(|p| p.name == name).map(PlatformId::new).ok_or_else(|| {
             let names: Vec<&str> = w.platforms.iter().map(|p| p.name.as_str()).collect();
             invalid(path, format!("no platform named `{name}` (platforms: {})", names.join(", ")))
         })
@@ -1538,14 +1539,14 @@ fn convert_design(
 /// them later cannot fail. Clauses are not checked against the limits: a student who deletes a
 /// limit should see the threshold that expected it breached, not a file that no longer loads.
 fn convert_thresholds(w: &FileWire, banks: &[Bank], platforms: &[Platform]) -> Result<Vec<Threshold>, CoreError> {
-    let bank = |path: String, name: &str| -> Result<usize, CoreError> {
-        banks.iter().position(|b| b.name == name).ok_or_else(|| {
+    let bank = |path: String, name: &str| -> Result<BankId, CoreError> {
+        banks.iter().position(|b| b.name == name).map(BankId::new).ok_or_else(|| {
             let names: Vec<&str> = banks.iter().map(|b| b.name.as_str()).collect();
             invalid(path, format!("no bank named `{name}` (banks: {})", names.join(", ")))
         })
     };
-    let platform = |path: String, name: &str| -> Result<usize, CoreError> {
-        platforms.iter().position(|p| p.name == name).ok_or_else(|| {
+    let platform = |path: String, name: &str| -> Result<PlatformId, CoreError> {
+        platforms.iter().position(|p| p.name == name).map(PlatformId::new).ok_or_else(|| {
             let names: Vec<&str> = platforms.iter().map(|p| p.name.as_str()).collect();
             invalid(path, format!("no platform named `{name}` (platforms: {})", names.join(", ")))
         })
@@ -1719,7 +1720,7 @@ impl Scenario {
     /// A platform's trust at simulated time `t`: its initial trust moved by every privacy
     /// incident at or before `t`, in order, clamped to 0..=1 at each step (as the virtual run
     /// applies them).
-    pub fn trust_at(&self, platform: usize, t: Duration) -> f64 {
+    pub fn trust_at(&self, platform: PlatformId, t: Duration) -> f64 {
         let mut trust = self.platforms[platform].trust;
         for e in self.events.iter().take_while(|e| e.at <= t) {
             if let EventKind::PrivacyIncident { platform: p, trust_change } = e.kind
@@ -1741,7 +1742,7 @@ impl Scenario {
 
     /// How many of `bank`'s customers `platform` links under terms with `consent_mode`:
     /// customers × overlap × opt-in rate (opt-in), or × (1 − opt-out rate) (opt-out).
-    pub fn linked_customers(&self, platform: usize, bank: usize, consent_mode: crate::terms::ConsentMode) -> u64 {
+    pub fn linked_customers(&self, platform: PlatformId, bank: BankId, consent_mode: crate::terms::ConsentMode) -> u64 {
         let l = &self.platforms[platform].linking;
         let share = match consent_mode {
             crate::terms::ConsentMode::OptIn => l.opt_in_rate,
@@ -1751,7 +1752,7 @@ impl Scenario {
     }
 
     /// The synthetic population of `bank`.
-    pub fn population_spec(&self, bank: usize) -> crate::population::PopulationSpec {
+    pub fn population_spec(&self, bank: BankId) -> crate::population::PopulationSpec {
         let b = &self.banks[bank];
         crate::population::PopulationSpec {
             seed: self.seed,
@@ -1762,12 +1763,32 @@ impl Scenario {
         }
     }
 
-    pub fn bank_index(&self, name: &str) -> Option<usize> {
-        self.banks.iter().position(|b| b.name == name)
+    pub fn bank_index(&self, name: &str) -> Option<BankId> {
+        self.banks.iter().position(|b| b.name == name).map(BankId::new)
     }
 
-    pub fn platform_index(&self, name: &str) -> Option<usize> {
-        self.platforms.iter().position(|p| p.name == name)
+    pub fn platform_index(&self, name: &str) -> Option<PlatformId> {
+        self.platforms.iter().position(|p| p.name == name).map(PlatformId::new)
+    }
+
+    /// Every bank of the scenario, in order.
+    pub fn bank_ids(&self) -> impl DoubleEndedIterator<Item = BankId> + ExactSizeIterator + Clone + use<> {
+        BankId::all(self.banks.len())
+    }
+
+    /// Every platform of the scenario, in order.
+    pub fn platform_ids(&self) -> impl DoubleEndedIterator<Item = PlatformId> + ExactSizeIterator + Clone + use<> {
+        PlatformId::all(self.platforms.len())
+    }
+
+    /// Every bank of the scenario with its id, in order.
+    pub fn banks_by_id(&self) -> impl Iterator<Item = (BankId, &Bank)> {
+        self.banks.iter().enumerate().map(|(i, b)| (BankId::new(i), b))
+    }
+
+    /// Every platform of the scenario with its id, in order.
+    pub fn platforms_by_id(&self) -> impl Iterator<Item = (PlatformId, &Platform)> {
+        self.platforms.iter().enumerate().map(|(i, p)| (PlatformId::new(i), p))
     }
 }
 
@@ -1831,7 +1852,7 @@ strategy = "boulware"
         let s = parse(MINIMAL).unwrap();
         assert_eq!(s.space.issues().len(), crate::vocabulary::DEFAULT_ISSUES.len());
         assert_eq!(s.platforms[0].deadline_rounds, DEFAULT_DEADLINE_ROUNDS);
-        assert_eq!(s.platforms[0].banks, vec![0]);
+        assert_eq!(s.platforms[0].banks, vec![BankId::new(0)]);
         // The platform's best outcome is its ask; the bank's is sharing nothing.
         let p = &s.platforms[0].preferences;
         assert_eq!(p.utility(s.platforms[0].ask), p.max_utility().unwrap());

@@ -22,7 +22,7 @@ use crate::report::{
     TranscriptEntry,
 };
 use crate::rng::{SimRng, stream};
-use crate::scenario::{EventKind, Scenario};
+use crate::scenario::{BankId, EventKind, PlatformId, Scenario};
 use crate::scheduler::Scheduler;
 use crate::terms::Terms;
 use crate::time::format_duration;
@@ -36,8 +36,8 @@ pub const PORTFOLIO_CLAUSE: &str = "portfolio_min_banks";
 /// An agreement the data phase runs under.
 #[derive(Clone, Debug)]
 pub struct Agreement {
-    pub platform: usize,
-    pub bank: usize,
+    pub platform: PlatformId,
+    pub bank: BankId,
     pub terms: Terms,
     pub at: SimTime,
     /// Revocation decided in the negotiation phase (trust, regulation), if any.
@@ -66,8 +66,8 @@ enum Ev {
 }
 
 struct Pair {
-    platform: usize,
-    bank: usize,
+    platform: PlatformId,
+    bank: BankId,
     rng: SimRng,
     protocol: Option<Protocol>,
     platform_agent: Negotiator,
@@ -112,7 +112,7 @@ impl Pair {
 
     /// The seat of `side` at this pair's table.
     fn seat(&self, side: Side) -> Seat {
-        Seat { side, party: if side == Side::Platform { self.platform } else { self.bank } }
+        Seat { side, party: if side == Side::Platform { self.platform.index() } else { self.bank.index() } }
     }
 
     fn is_negotiating(&self) -> bool {
@@ -296,12 +296,12 @@ impl<'a> World<'a> {
                 let b = &sc.banks[bi];
                 queue.schedule(SimTime::from_duration(p.start), Ev::Start(pairs.len()));
                 pairs.push(Pair {
-                    platform: pi,
+                    platform: PlatformId::new(pi),
                     bank: bi,
                     rng: stream(sc.seed, &format!("negotiation/{}/{}", p.name, b.name)),
                     protocol: None,
                     platform_agent: Negotiator::new(platform_prefs[pi].clone(), p.strategy),
-                    bank_agent: Negotiator::new(bank_prefs[bi].clone(), b.strategy),
+                    bank_agent: Negotiator::new(bank_prefs[bi.index()].clone(), b.strategy),
                     transcript: Vec::new(),
                     offers_among_ties: 0,
                     revocation: None,
@@ -329,8 +329,8 @@ impl<'a> World<'a> {
     }
 
     /// The first moment at or after `t` when `bank` is not in an outage.
-    fn bank_available_at(&self, bank: usize, mut t: SimTime) -> SimTime {
-        while let Some(&(_, end)) = self.outages[bank].iter().find(|(start, end)| *start <= t && t < *end) {
+    fn bank_available_at(&self, bank: BankId, mut t: SimTime) -> SimTime {
+        while let Some(&(_, end)) = self.outages[bank.index()].iter().find(|(start, end)| *start <= t && t < *end) {
             t = end;
         }
         t
@@ -370,7 +370,7 @@ impl<'a> World<'a> {
             return; // the negotiation ended while this side was deliberating
         };
         let trust = match side {
-            Side::Bank => self.trust[p.platform],
+            Side::Bank => self.trust[p.platform.index()],
             Side::Platform => 1.0,
         };
         let situation = Situation {
@@ -468,11 +468,11 @@ impl<'a> World<'a> {
     /// A platform that weighs its deals together (`negotiation::portfolio`) sets its reservation
     /// value in each negotiation still open, or walks away from them all when too few banks can
     /// still agree; `cause` says what changed. Each move is in the timeline and its negotiation.
-    fn weigh_portfolio(&mut self, now: SimTime, platform: usize, cause: &str) {
+    fn weigh_portfolio(&mut self, now: SimTime, platform: PlatformId, cause: &str) {
         let sc = self.sc;
         let Some(portfolio) = &sc.platforms[platform].portfolio else { return };
         let pairs: Vec<usize> = (0..self.pairs.len()).filter(|&i| self.pairs[i].platform == platform).collect();
-        let base = self.platform_prefs[platform].clone();
+        let base = self.platform_prefs[platform.index()].clone();
         let deals: Vec<Deal> = (pairs.iter().map(|&i| &self.pairs[i]))
             // A negotiation not started yet is still open to it.
             .map(|p| match (p.agreed_outcome(), p.is_negotiating() || p.protocol.is_none()) {
@@ -659,9 +659,9 @@ impl<'a> World<'a> {
         let event = &sc.events[i];
         let (subject, detail) = match &event.kind {
             EventKind::PrivacyIncident { platform, trust_change } => {
-                let before = self.trust[*platform];
+                let before = self.trust[platform.index()];
                 let after = (before + trust_change).clamp(0.0, 1.0);
-                self.trust[*platform] = after;
+                self.trust[platform.index()] = after;
                 for pair in 0..self.pairs.len() {
                     let p = &self.pairs[pair];
                     let reacts = sc.banks[p.bank].on_privacy_incident != crate::scenario::IncidentReaction::Ignore;
@@ -679,12 +679,12 @@ impl<'a> World<'a> {
                 for pair in 0..self.pairs.len() {
                     let p = &mut self.pairs[pair];
                     // A platform's portfolio keeps the reservation value it set here.
-                    let prefs = &self.platform_prefs[p.platform];
+                    let prefs = &self.platform_prefs[p.platform.index()];
                     p.platform_agent.replace_preferences(match p.portfolio_reservation {
                         Some(r) => Arc::new(prefs.with_reservation(r)),
                         None => prefs.clone(),
                     });
-                    p.bank_agent.replace_preferences(self.bank_prefs[p.bank].clone());
+                    p.bank_agent.replace_preferences(self.bank_prefs[p.bank.index()].clone());
                     if p.agreed_outcome().is_some() {
                         let at = self.bank_decision_time(now, pair);
                         self.queue.schedule(at, Ev::Review { pair, after_incident: false });
@@ -693,7 +693,7 @@ impl<'a> World<'a> {
                 ("all parties".into(), format!("clause `{}`: {}", clause.id, clause.reason))
             }
             EventKind::Outage { bank, duration } => {
-                self.outages[*bank].push((now, now + *duration));
+                self.outages[bank.index()].push((now, now + *duration));
                 (sc.banks[*bank].name.clone(), format!("unavailable for {}", format_duration(*duration)))
             }
             EventKind::LoadSpike { platform, duration, factor } => (
@@ -709,8 +709,8 @@ impl<'a> World<'a> {
         let sc = self.sc;
         let p = &self.pairs[pair];
         let bank = &sc.banks[p.bank];
-        let prefs = &self.bank_prefs[p.bank];
-        let trust = self.trust[p.platform];
+        let prefs = &self.bank_prefs[p.bank.index()];
+        let trust = self.trust[p.platform.index()];
         let standing = if p.is_negotiating() {
             Standing::Negotiating(&p.bank_agent)
         } else if let Some(outcome) = p.agreed_outcome() {

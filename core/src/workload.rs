@@ -8,7 +8,9 @@
 
 use crate::SimTime;
 use crate::rng::{SimRng, stream};
-use crate::scenario::{Bank, ClientConfig, Design, EventKind, Platform, Rate, RequestKind, Scenario, WorkloadItem};
+use crate::scenario::{
+    Bank, BankId, ClientConfig, Design, EventKind, Platform, PlatformId, Rate, RequestKind, Scenario, WorkloadItem,
+};
 use crate::terms::{DataCategory, Terms};
 use rand::RngExt;
 use serde::{Serialize, Serializer};
@@ -54,13 +56,13 @@ impl RequestKind {
 }
 
 /// The slot of (bank, kind) in a flat table of per-bank, per-kind figures (latency rows).
-pub fn latency_slot(bank: usize, kind: RequestKind) -> usize {
-    bank * RequestKind::ALL.len() + kind.position()
+pub fn latency_slot(bank: BankId, kind: RequestKind) -> usize {
+    bank.index() * RequestKind::ALL.len() + kind.position()
 }
 
 /// The (bank, kind) of a slot made by [`latency_slot`].
-pub fn slot_key(slot: usize) -> (usize, RequestKind) {
-    (slot / RequestKind::ALL.len(), RequestKind::ALL[slot % RequestKind::ALL.len()])
+pub fn slot_key(slot: usize) -> (BankId, RequestKind) {
+    (BankId::new(slot / RequestKind::ALL.len()), RequestKind::ALL[slot % RequestKind::ALL.len()])
 }
 
 /// Requests of `item` per simulated day for `customers` linked customers of `bank` under
@@ -367,8 +369,8 @@ impl Abandoned {
 /// One agreement's data phase, as far as the platform's sources need it.
 #[derive(Clone, Debug)]
 pub struct FlowPlan<'a> {
-    pub platform: usize,
-    pub bank: usize,
+    pub platform: PlatformId,
+    pub bank: BankId,
     pub terms: &'a Terms,
     /// When data starts to flow (the agreement) and stops (phase over, scenario end or a
     /// revocation known in advance).
@@ -384,7 +386,7 @@ impl<'a> FlowPlan<'a> {
     /// customers the terms' consent mode links.
     pub fn new(
         scenario: &Scenario,
-        (platform, bank): (usize, usize),
+        (platform, bank): (PlatformId, BankId),
         terms: &'a Terms,
         at: SimTime,
         revoked_at: Option<SimTime>,
@@ -432,7 +434,7 @@ struct Spike {
 pub struct Sources {
     streams: Vec<Stream>,
     /// Per flow: the platform, the customers to choose from, and when its sources stop.
-    flows: Vec<(usize, u64, SimTime)>,
+    flows: Vec<(PlatformId, u64, SimTime)>,
     over_fetch: Vec<f64>,
     spikes: Vec<Vec<Spike>>,
     /// Pending arrivals: (time, order of scheduling, stream).
@@ -447,7 +449,7 @@ impl Sources {
         for e in &scenario.events {
             if let EventKind::LoadSpike { platform, duration, factor } = e.kind {
                 let from = SimTime::from_duration(e.at);
-                spikes[platform].push(Spike { from, to: from + duration, factor });
+                spikes[platform.index()].push(Spike { from, to: from + duration, factor });
             }
         }
         let mut sources = Sources {
@@ -472,7 +474,7 @@ impl Sources {
                 }
                 let mut rng = stream(scenario.seed, &format!("arrivals/{pair}/{wi}"));
                 let rate = per_day / NANOS_PER_DAY;
-                let first = next_arrival(f.start, rate, &sources.spikes[f.platform], &mut rng);
+                let first = next_arrival(f.start, rate, &sources.spikes[f.platform.index()], &mut rng);
                 let si = sources.streams.len();
                 sources.streams.push(Stream { flow: fi, item: wi, kind: w.kind, rate, rng });
                 sources.push(first, si);
@@ -508,9 +510,9 @@ impl Sources {
             if now >= end {
                 continue; // the agreement's data phase is over: this stream stops
             }
-            let next = next_arrival(now, s.rate, &self.spikes[platform], &mut s.rng);
+            let next = next_arrival(now, s.rate, &self.spikes[platform.index()], &mut s.rng);
             let customer = s.rng.random_range(0..linked);
-            let p = self.over_fetch[platform];
+            let p = self.over_fetch[platform.index()];
             let over_fetch = p > 0.0 && s.rng.random::<f64>() < p;
             let arrival = Arrival { flow: s.flow, item: s.item, kind: s.kind, customer, over_fetch };
             if next < end {
@@ -610,7 +612,7 @@ mod tests {
     #[test]
     fn latency_slots_cover_every_kind_of_every_bank_once() {
         let mut seen = Vec::new();
-        for bank in 0..3 {
+        for bank in BankId::all(3) {
             for kind in RequestKind::ALL {
                 let slot = latency_slot(bank, kind);
                 assert_eq!(slot_key(slot), (bank, kind));

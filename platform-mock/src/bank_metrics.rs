@@ -6,7 +6,7 @@
 use crate::client::HttpClient;
 use std::time::Duration;
 use testbed_core::report::LatencyTable;
-use testbed_core::scenario::RequestKind;
+use testbed_core::scenario::{BankId, RequestKind};
 use testbed_core::workload::RequestError;
 
 /// Counters a bank publishes at `/metrics` (bank-mock does; another server may not): its
@@ -74,7 +74,8 @@ pub(crate) fn parse_counters(text: &str, at: tokio::time::Instant) -> Option<Ban
 /// fraud_alert row as sent and failed, by the bank's own count over the data phase.
 pub(crate) fn count_dropped_alerts(table: &mut LatencyTable, counters: &[Option<(BankCounters, BankCounters)>]) {
     for (bank, counters) in counters.iter().enumerate() {
-        let (Some((before, after)), Some(row)) = (counters, table.get_mut(bank, RequestKind::FraudAlert)) else {
+        let (Some((before, after)), Some(row)) = (counters, table.get_mut(BankId::new(bank), RequestKind::FraudAlert))
+        else {
             continue;
         };
         for (kind, n) in [
@@ -130,10 +131,10 @@ mod tests {
         let after =
             BankCounters { dropped_slow_callback: 5.0, dropped_over_rate: 17.0, dropped_server_error: 4.0, ..before };
         let mut table = LatencyTable::new(2);
-        table.sent(0, RequestKind::FraudAlert, SimTime::ZERO).recorder.record(Duration::from_millis(2));
+        table.sent(BankId::new(0), RequestKind::FraudAlert, SimTime::ZERO).recorder.record(Duration::from_millis(2));
         // Bank 1 has no fraud_alert row (no subscription): nothing is added for it.
         count_dropped_alerts(&mut table, &[Some((before, after)), Some((before, after))]);
-        let row = table.get_mut(0, RequestKind::FraudAlert).expect("bank 0's row");
+        let row = table.get_mut(BankId::new(0), RequestKind::FraudAlert).expect("bank 0's row");
         assert_eq!(row.requests, 1 + 2 + 10 + 3);
         assert_eq!(row.recorder.summary(Duration::from_secs(1)).errors.get("server_error"), Some(&3));
         let errors = row.recorder.summary(Duration::from_secs(1)).errors;

@@ -37,7 +37,7 @@ use testbed_core::report::{
     BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, Mode, Report, Revocation, RunMeta, TimelineEntry, Tool,
     assemble, data_report,
 };
-use testbed_core::scenario::{Design, RequestKind, Scenario};
+use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
 use testbed_core::wire::{EventNotification, SubscriptionData, data_path};
@@ -84,16 +84,16 @@ impl Default for LiveOptions {
 /// The platforms' client credentials at the banks, by (platform, bank) index of the scenario:
 /// what each bank issued each platform it negotiates with, out of band (`bank-mock serve` prints
 /// them), and the platform presents to open a negotiation.
-pub type ClientTokens = BTreeMap<(usize, usize), String>;
+pub type ClientTokens = BTreeMap<(PlatformId, BankId), String>;
 
 /// What a caller that runs the banks itself (in this process) can do that a remote client
 /// cannot: read their ledgers, and set their calendars to the pace of the data phase.
 pub trait InProcessBanks {
     /// A bank's own exposure ledger for a platform (by bank index and platform name).
-    fn ledger(&self, bank: usize, platform: &str) -> Option<PairLedger>;
+    fn ledger(&self, bank: BankId, platform: &str) -> Option<PairLedger>;
     /// Restart the bank's calendar: from now on it reads `origin` and runs `scale` simulated
     /// seconds per wall-clock second.
-    fn start_data_phase(&self, bank: usize, origin: SimTime, scale: f64);
+    fn start_data_phase(&self, bank: BankId, origin: SimTime, scale: f64);
 }
 
 /// Runs `scenario` live against the bank servers at `urls` (one base URL per bank of the
@@ -124,7 +124,7 @@ pub fn run(
     if let Some(why) = testbed_core::budget::too_many_customers(&scenario, opts.max_customers) {
         return Err(ClientError::Live(why));
     }
-    for (pi, p) in scenario.platforms.iter().enumerate() {
+    for (pi, p) in scenario.platforms_by_id() {
         if let Some(&bi) = p.banks.iter().find(|&&bi| !client_tokens.contains_key(&(pi, bi))) {
             return Err(ClientError::Live(format!(
                 "no client token for platform `{}` at bank `{}`",
@@ -179,7 +179,7 @@ pub fn run(
                     TimelineEntry::revocation(revocation.at_ms, platform, &scenario.banks[f.bank].name, clause, why);
                 timeline.push(entry);
                 revocations.push((f.pair, revocation));
-                calendar.wall_ms(at, pace.banks[f.bank].scale, wall.as_millis() as u64)
+                calendar.wall_ms(at, pace.of(f.bank).scale, wall.as_millis() as u64)
             });
             ended.push(revoked);
         }
@@ -212,13 +212,13 @@ pub fn run(
                 pushed: observed.flow_pushed[fi],
             })
             .collect();
-        let banks: Vec<BankTally> = (0..scenario.banks.len())
+        let banks: Vec<BankTally> = (scenario.bank_ids())
             .map(|bi| {
-                let queue = observed.counters[bi].map(queue_figures);
+                let queue = observed.counters[bi.index()].map(queue_figures);
                 BankTally {
                     // As in virtual mode: requests the bank admitted to its queue, by its own
                     // count; for a bank that does not publish it, the platform's answered pulls.
-                    requests_served: match observed.counters[bi] {
+                    requests_served: match observed.counters[bi.index()] {
                         Some((before, after)) => (after.admitted - before.admitted).max(0.0) as u64,
                         None => (latency.iter())
                             .filter(|((b, kind), _)| *b == bi && *kind != RequestKind::FraudAlert)
@@ -250,8 +250,8 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 struct LiveFlow {
     /// The negotiation's index in the session's report.
     pair: usize,
-    platform: usize,
-    bank: usize,
+    platform: PlatformId,
+    bank: BankId,
     /// When the agreement was reached: simulated time zero of the flow's live data phase.
     start: SimTime,
     token: String,
@@ -304,7 +304,7 @@ async fn link_customers(
     let (mut access, mut permissions, mut consent_customers) = (Vec::new(), Vec::new(), Vec::new());
     for f in flows {
         let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
-        let bank = BankApi::new(client.clone(), urls[f.bank].clone());
+        let bank = BankApi::new(client.clone(), urls[f.bank.index()].clone());
         let mut tokens: Vec<Option<String>> = vec![None; linked as usize];
         let mut granted = Vec::new();
         let mut customers = BTreeMap::new();
@@ -336,7 +336,7 @@ type SharedLatency = Arc<Mutex<LatencyTable>>;
 /// Per flow: what the platform received, shared by the tasks that receive it.
 type SharedLedgers = Arc<Vec<Mutex<PairLedger>>>;
 
-fn with_row<T>(latency: &SharedLatency, key: (usize, RequestKind), f: impl FnOnce(&mut LatencyTally) -> T) -> T {
+fn with_row<T>(latency: &SharedLatency, key: (BankId, RequestKind), f: impl FnOnce(&mut LatencyTally) -> T) -> T {
     let mut l = latency.lock().unwrap_or_else(|e| e.into_inner());
     f(l.row(key.0, key.1, SimTime::ZERO))
 }
@@ -345,7 +345,7 @@ fn with_row<T>(latency: &SharedLatency, key: (usize, RequestKind), f: impl FnOnc
 /// was cut short), it counts itself abandoned, so every request in a row ends somewhere.
 struct Pending {
     latency: SharedLatency,
-    key: (usize, RequestKind),
+    key: (BankId, RequestKind),
     stop: Arc<AtomicBool>,
     in_flight: Arc<AtomicU64>,
     sent: bool,
@@ -479,7 +479,7 @@ fn live_flows(agreements: &[(usize, Agreement)], tokens: &BTreeMap<usize, String
 
 /// The request schedule a live run sends under `agreements` (those it sends data under, as
 /// `run` picks them): one `Sources` per flow, with the flow's (platform, bank).
-pub fn schedule(scenario: &Scenario, agreements: &[(usize, Agreement)]) -> Vec<((usize, usize), Sources)> {
+pub fn schedule(scenario: &Scenario, agreements: &[(usize, Agreement)]) -> Vec<((PlatformId, BankId), Sources)> {
     let tokens: BTreeMap<usize, String> = agreements.iter().map(|(pair, _)| (*pair, String::new())).collect();
     let flows = live_flows(agreements, &tokens);
     let plans = flow_plans(scenario, &flows);
@@ -500,17 +500,17 @@ async fn load(
     // A bank in this process runs its calendar from its earliest agreement, as the virtual
     // run's data phase starts there (so outages, days and hours fall alike); it is set before
     // customers link, so that their consents are made on the calendar the data flows on.
-    let origins: Vec<SimTime> = (0..scenario.banks.len())
+    let origins: Vec<SimTime> = (scenario.bank_ids())
         .map(|b| flows.iter().filter(|f| f.bank == b).map(|f| f.start).min().unwrap_or(SimTime::ZERO))
         .collect();
     let calendars: Vec<Calendar> = (flows.iter())
         .map(|f| match in_process {
-            Some(_) => Calendar { zero: origins[f.bank], absolute: true },
+            Some(_) => Calendar { zero: origins[f.bank.index()], absolute: true },
             None => Calendar { zero: f.start, absolute: false },
         })
         .collect();
     if let Some(banks) = in_process {
-        for (bank, origin) in origins.iter().enumerate() {
+        for (bank, origin) in scenario.bank_ids().zip(&origins) {
             banks.start_data_phase(bank, *origin, 1.0);
         }
     }
@@ -528,13 +528,13 @@ async fn load(
     let ledgers: Vec<Mutex<PairLedger>> = plans.iter().map(|p| Mutex::new(PairLedger::new(p.linked))).collect();
     // Paced on the flows that linked a customer: an agreement whose consents were all refused
     // sends nothing and takes no share of `max_rate`.
-    let linked_flows: Vec<(usize, usize, &Terms)> = flows
+    let linked_flows: Vec<(PlatformId, BankId, &Terms)> = flows
         .iter()
         .zip(&access)
         .filter(|(_, a)| a.iter().any(Option::is_some))
         .map(|(f, _)| (f.platform, f.bank, &f.terms))
         .collect();
-    let paced: Vec<bool> = (0..scenario.banks.len()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
+    let paced: Vec<bool> = (scenario.bank_ids()).map(|b| linked_flows.iter().any(|f| f.1 == b)).collect();
     let pace = pace(scenario, &linked_flows, &opts.pace_limits());
     let scales: Vec<f64> = pace.banks.iter().map(|b| b.scale).collect();
     // Flows whose bank pushes events: fraud alerts always, every polled kind under a push design.
@@ -547,7 +547,7 @@ async fn load(
             continue;
         }
         // The events expected per wall second.
-        let rate = workload::pushed_per_second(platform, bank, &f.terms, consents, &events) * scales[f.bank];
+        let rate = workload::pushed_per_second(platform, bank, &f.terms, consents, &events) * scales[f.bank.index()];
         let events = events.iter().map(|&(e, wi)| (e, platform.workload[wi].kind, platform.workload[wi].purpose));
         alert_flows.push(Pushed { flow: fi, events: events.collect(), rate });
     }
@@ -556,8 +556,8 @@ async fn load(
     // The data phase starts now, on every calendar: the banks' and the platform's start within
     // microseconds of each other (a millisecond is minutes of simulated time at a high pace).
     if let Some(banks) = in_process {
-        for (bank, scale) in scales.iter().enumerate() {
-            banks.start_data_phase(bank, origins[bank], *scale);
+        for (bank, scale) in scenario.bank_ids().zip(&scales) {
+            banks.start_data_phase(bank, origins[bank.index()], *scale);
         }
     }
     let start = tokio::time::Instant::now();
@@ -600,13 +600,13 @@ async fn load(
     }
     for (fi, mut sources) in live_sources(scenario, &plans).into_iter().enumerate() {
         let f = &flows[fi];
-        let (bank, scale, calendar) = (f.bank, scales[f.bank], calendars[fi]);
+        let (bank, scale, calendar) = (f.bank, scales[f.bank.index()], calendars[fi]);
         if access[fi].iter().all(Option::is_none) || scale <= 0.0 {
             continue;
         }
         let (base, via_relay) = match relays.iter().find(|(pi, _)| *pi == f.platform) {
             Some((_, relay)) => (relay.url(fi), true),
-            None => (urls[bank].clone(), false),
+            None => (urls[bank.index()].clone(), false),
         };
         let bank_name = scenario.banks[bank].name.clone();
         let platform = scenario.platforms[f.platform].clone();
@@ -765,9 +765,9 @@ async fn start_relays(
     flows: &[LiveFlow],
     (plans, scales, consents): (&[FlowPlan<'_>], &[f64], &[BTreeMap<String, u64>]),
     client: &HttpClient,
-) -> Vec<(usize, Relay)> {
+) -> Vec<(PlatformId, Relay)> {
     let mut relays = Vec::new();
-    for (pi, p) in scenario.platforms.iter().enumerate() {
+    for (pi, p) in scenario.platforms_by_id() {
         let Design::Aggregator(config) = &p.design else { continue };
         let routes = (flows.iter().enumerate())
             .filter(|(_, f)| f.platform == pi)
@@ -776,9 +776,9 @@ async fn start_relays(
                     .find(|w| w.kind == RequestKind::FraudAlert)
                     .map_or(Purpose::FraudAlerts, |w| w.purpose);
                 let route = RelayRoute {
-                    bank: urls[f.bank].clone(),
+                    bank: urls[f.bank.index()].clone(),
                     ledger: Mutex::new(PairLedger::new(plans[fi].linked)),
-                    scale: scales[f.bank],
+                    scale: scales[f.bank.index()],
                     consents: consents[fi].clone(),
                     events_purpose,
                     hook: std::sync::OnceLock::new(),
@@ -804,7 +804,7 @@ async fn read_revocations(
 ) -> Vec<Option<(u64, String, String)>> {
     let mut out = Vec::new();
     for (f, probe) in flows.iter().zip(probes) {
-        let bank = BankApi::new(client.clone(), urls[f.bank].clone());
+        let bank = BankApi::new(client.clone(), urls[f.bank.index()].clone());
         out.push(match probe {
             Some((id, token)) => bank.revocation(id, token, Duration::from_secs(2)).await,
             None => None,
@@ -851,12 +851,12 @@ async fn subscribe_to_alerts(
         Arc<Vec<AtomicU64>>,
     ),
     (start, scales, calendars): (tokio::time::Instant, Vec<f64>, Vec<Calendar>),
-    relays: &[(usize, Relay)],
+    relays: &[(PlatformId, Relay)],
 ) -> Option<(CallbackServer, Arc<Vec<(String, String)>>)> {
     if alert_flows.is_empty() {
         return None;
     }
-    let banks: Vec<usize> = flows.iter().map(|f| f.bank).collect();
+    let banks: Vec<BankId> = flows.iter().map(|f| f.bank).collect();
     let mut events = vec![Vec::new(); flows.len()];
     for p in &alert_flows {
         events[p.flow] = p.events.clone();
@@ -869,7 +869,7 @@ async fn subscribe_to_alerts(
         let Some(&customer) = consent_customers.get(fi).and_then(|c| c.get(&event.consent_id)) else { return };
         let Some(&(_, kind, purpose)) = events[fi].iter().find(|(e, _, _)| *e == event.event_type) else { return };
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(event.time_of_event_unix_micros);
-        let since_start = start.elapsed().mul_f64(scales[banks[fi]]);
+        let since_start = start.elapsed().mul_f64(scales[banks[fi].index()]);
         let sim_ms = calendars[fi].reading(calendars[fi].zero + since_start);
         count_received(ledger, body, sim_ms, customer, purpose);
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
@@ -894,7 +894,7 @@ async fn subscribe_to_alerts(
             event_types: Some(events.iter().map(|(e, _, _)| *e).collect()),
             max_events_per_second: Some(workload::pushed_events_cap(rate)),
         };
-        let refused = match BankApi::new(client.clone(), urls[f.bank].clone()).subscribe(&f.token, data).await {
+        let refused = match BankApi::new(client.clone(), urls[f.bank.index()].clone()).subscribe(&f.token, data).await {
             Ok(url) => {
                 subscriptions.push((url, f.token.clone()));
                 continue;

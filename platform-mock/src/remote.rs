@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use testbed_core::SimTime;
 use testbed_core::negotiation::review::Verdict;
 use testbed_core::negotiation::{Decision, OutcomeId, Withdrawal};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, Scenario};
 use testbed_core::session::RemoteBanks;
 use testbed_core::wire::{
     self, NegotiationAnswer, OfferBody, OpenBody, Opened, ReviewAnswer, ReviewDecision, TimeBody, WithdrawBody,
@@ -36,7 +36,7 @@ pub(crate) struct HttpBanks<'a> {
 
 #[derive(Clone)]
 struct RemoteNegotiation {
-    bank: usize,
+    bank: BankId,
     id: String,
     token: String,
 }
@@ -113,7 +113,7 @@ impl RemoteBanks for HttpBanks<'_> {
     ) -> Decision {
         let b = self.scenario.bank_index(bank).expect("bank of the scenario");
         if !self.negotiations.contains_key(&pair) {
-            let url = format!("{}/negotiations", self.urls[b]);
+            let url = format!("{}/negotiations", self.urls[b.index()]);
             let p = self.scenario.platform_index(platform).expect("platform of the scenario");
             let Some(client) = self.client_tokens.get(&(p, b)) else {
                 self.error.get_or_insert(format!("no client token for platform `{platform}` at bank `{bank}`"));
@@ -154,7 +154,7 @@ impl RemoteBanks for HttpBanks<'_> {
         let n = self.negotiations[&pair].clone();
         let Some(offer) = standing else { return self.failed() };
         let outcome: BTreeMap<String, String> = self.scenario.space.describe(offer).into_iter().collect();
-        let url = format!("{}/negotiations/{}/offers", self.urls[n.bank], n.id);
+        let url = format!("{}/negotiations/{}/offers", self.urls[n.bank.index()], n.id);
         let Some(answer) =
             self.post::<_, NegotiationAnswer>(&url, &n.token, &OfferBody { outcome, sim_time_ms: Some(ms(now)) })
         else {
@@ -181,14 +181,14 @@ impl RemoteBanks for HttpBanks<'_> {
         let Some(n) = self.negotiations.get(&pair).cloned() else { return };
         match decision {
             Decision::Accept => {
-                let url = format!("{}/negotiations/{}/accept", self.urls[n.bank], n.id);
+                let url = format!("{}/negotiations/{}/accept", self.urls[n.bank.index()], n.id);
                 let body = TimeBody { sim_time_ms: Some(ms(now)), after_incident: false };
                 if let Some(NegotiationAnswer { agreement: Some(a), .. }) = self.post(&url, &n.token, &body) {
                     self.tokens.insert(pair, a.token);
                 }
             }
             Decision::Withdraw(w) => {
-                let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank], n.id);
+                let url = format!("{}/negotiations/{}/withdraw", self.urls[n.bank.index()], n.id);
                 let body =
                     WithdrawBody { clause: w.clause.clone(), reason: w.reason.clone(), sim_time_ms: Some(ms(now)) };
                 self.post::<_, NegotiationAnswer>(&url, &n.token, &body);
@@ -208,9 +208,9 @@ impl RemoteBanks for HttpBanks<'_> {
         let Some(n) = self.negotiations.get(&pair).cloned() else { return Verdict::Continue };
         // A running negotiation is reviewed with its token, an agreement with the agreement's.
         let (url, token) = if negotiating {
-            (format!("{}/negotiations/{}/review", self.urls[n.bank], n.id), n.token)
+            (format!("{}/negotiations/{}/review", self.urls[n.bank.index()], n.id), n.token)
         } else {
-            let url = format!("{}/agreements/{platform}/review", self.urls[n.bank]);
+            let url = format!("{}/agreements/{platform}/review", self.urls[n.bank.index()]);
             let Some(token) = self.tokens.get(&pair).cloned() else {
                 self.error.get_or_insert(format!("{url}: no agreement token for the review"));
                 return Verdict::Continue;

@@ -145,10 +145,10 @@ fn bank_urls(sc: &Scenario, flags: &[String], allow_non_loopback: bool) -> Resul
                 "--bank `{flag}`: `{host}` is not on loopback; load goes only to 127.0.0.0/8, localhost or [::1] unless --allow-non-loopback"
             )));
         }
-        if urls[b].is_some() {
+        if urls[b.index()].is_some() {
             return Err(bad_input(format!("--bank `{flag}`: bank `{name}` is given twice")));
         }
-        urls[b] = Some(url.trim_end_matches('/').to_string());
+        urls[b.index()] = Some(url.trim_end_matches('/').to_string());
     }
     let missing: Vec<&str> =
         sc.banks.iter().zip(&urls).filter(|(_, u)| u.is_none()).map(|(b, _)| b.name.as_str()).collect();
@@ -203,9 +203,7 @@ fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live:
         }
     }
     let missing: Vec<String> = sc
-        .platforms
-        .iter()
-        .enumerate()
+        .platforms_by_id()
         .flat_map(|(p, platform)| platform.banks.iter().map(move |&b| (p, b, &platform.name)))
         .filter(|(p, b, _)| !tokens.contains_key(&(*p, *b)))
         .map(|(_, b, platform)| format!("{platform} at {}", sc.banks[b].name))

@@ -24,7 +24,7 @@ use testbed_core::report::{
     BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
 };
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{Design, RequestKind, Scenario};
+use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, FieldSet, Terms};
@@ -74,8 +74,8 @@ enum Ev {
 }
 
 struct Flow {
-    platform: usize,
-    bank: usize,
+    platform: PlatformId,
+    bank: BankId,
     terms: Terms,
     consent: Consent,
     start: SimTime,
@@ -132,7 +132,7 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             .banks
             .iter()
             .enumerate()
-            .map(|(i, _)| Bank { spec: sc.population_spec(i), door: Door::new(sc, i) })
+            .map(|(i, _)| Bank { spec: sc.population_spec(BankId::new(i)), door: Door::new(sc, BankId::new(i)) })
             .collect(),
         latency: LatencyTable::new(sc.banks.len()),
         timeline: Vec::new(),
@@ -282,7 +282,7 @@ impl Phase<'_> {
             unreachable!("only aggregator flows reach an aggregator")
         };
         let service = a.service_time.sample(rng);
-        let queue = self.aggregators[flow.platform].as_mut().expect("an aggregator design has a queue");
+        let queue = self.aggregators[flow.platform.index()].as_mut().expect("an aggregator design has a queue");
         let Admission::Served { finish, .. } = queue.admit(now, service) else {
             unreachable!("aggregators have no rate limit")
         };
@@ -307,7 +307,7 @@ impl Phase<'_> {
         let service = &sc.banks[bank_i].service;
         let client = &sc.platforms[platform_i].client;
         let rng = &mut self.flows[fi].rng;
-        let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
+        let finish = match self.banks[bank_i.index()].door.admit(now, now, || service.service_time.sample(rng)) {
             Entry::Unavailable { .. } => {
                 let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
                 return self.failed(back, req, RequestError::Unavailable, None);
@@ -319,7 +319,7 @@ impl Phase<'_> {
             Entry::Served { finish, .. } => finish,
         };
         let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-        if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
+        if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {
             return self.failed(back, req, RequestError::ServerError, None);
         }
         let resource = match item.kind {
@@ -412,7 +412,7 @@ impl Phase<'_> {
     fn disclose(&mut self, fi: usize, req: &Req, resource: Resource, grant: &Grant, at: SimTime) {
         let purpose = self.item(req).purpose;
         let flow = &mut self.flows[fi];
-        let spec = &self.banks[flow.bank].spec;
+        let spec = &self.banks[flow.bank.index()].spec;
         let records = match (resource, req.pushed) {
             // The customer's accounts, as `api::account_records` lists them live.
             (Resource::Accounts, _) => Records::Other(api::ACCOUNTS_PER_CUSTOMER as u64),
@@ -450,7 +450,7 @@ impl Phase<'_> {
         if now >= flow.end {
             return;
         }
-        let spec = &self.banks[flow.bank].spec;
+        let spec = &self.banks[flow.bank.index()].spec;
         let day_start = u64::from(day) * DAY_MS;
         let (from, to) = (day_start.max(flow.start.as_millis()), (day_start + DAY_MS).min(flow.end.as_millis()));
         // `due` takes the bookings in (from, to]: these are those in [from, to).
@@ -495,7 +495,7 @@ impl Phase<'_> {
             self.latency.sent(bank_i, kind, now);
         }
         let rng = &mut self.flows[fi].rng;
-        let finish = match self.banks[bank_i].door.admit(now, now, || service.service_time.sample(rng)) {
+        let finish = match self.banks[bank_i.index()].door.admit(now, now, || service.service_time.sample(rng)) {
             // During an outage the bank holds its deliveries and sends them once it is back.
             Entry::Unavailable { until } => {
                 return self.queue.schedule(until, Ev::Push(Req { deferred: true, ..req }));
@@ -508,7 +508,7 @@ impl Phase<'_> {
         };
         // Through the platform's aggregator, if it has one, as the live relay forwards events.
         let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-        if self.banks[bank_i].door.fails(&mut self.flows[fi].rng) {
+        if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {
             return self.failed(delivered, req, RequestError::ServerError, None);
         }
         // What the pushed kind arrives as, as the live pusher sends it; account look-ups are

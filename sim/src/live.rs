@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::report::{Report, Tool};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, Scenario};
 
 pub use platform_mock::live::LiveOptions;
 
@@ -22,7 +22,7 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
     let mut urls = Vec::new();
     let mut states = Vec::new();
     let mut shutdowns = Vec::new();
-    for b in 0..scenario.banks.len() {
+    for b in scenario.bank_ids() {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
@@ -38,9 +38,9 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
     }
     // The banks are ours, so the platforms' client registrations are made here.
     let mut client_tokens = platform_mock::live::ClientTokens::new();
-    for (p, platform) in scenario.platforms.iter().enumerate() {
+    for (p, platform) in scenario.platforms_by_id() {
         for &b in &platform.banks {
-            if let Some(token) = states[b].client_token(&platform.name) {
+            if let Some(token) = states[b.index()].client_token(&platform.name) {
                 client_tokens.insert((p, b), token);
             }
         }
@@ -68,11 +68,11 @@ struct Banks {
 }
 
 impl platform_mock::live::InProcessBanks for Banks {
-    fn ledger(&self, bank: usize, platform: &str) -> Option<PairLedger> {
-        self.states[bank].desk().ledgers().get(platform).cloned()
+    fn ledger(&self, bank: BankId, platform: &str) -> Option<PairLedger> {
+        self.states[bank.index()].desk().ledgers().get(platform).cloned()
     }
 
-    fn start_data_phase(&self, bank: usize, origin: SimTime, scale: f64) {
-        self.states[bank].set_clock(LiveClock::new(origin, scale));
+    fn start_data_phase(&self, bank: BankId, origin: SimTime, scale: f64) {
+        self.states[bank.index()].set_clock(LiveClock::new(origin, scale));
     }
 }

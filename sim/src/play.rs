@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use testbed_core::negotiation::quality::OutcomeSpace;
 use testbed_core::negotiation::{Decision, OutcomeId, Preferences, RESERVATION_CLAUSE, Side, Withdrawal};
 use testbed_core::report::{Action, Report, render_json, render_markdown};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, Scenario};
 use testbed_core::session::{Player, PlayerTurn, Seat, check_move, negotiate_played};
 use testbed_core::time::format_duration;
 
@@ -58,7 +58,7 @@ pub fn seat_of(scenario: &Scenario, name: &str) -> Result<Seat, SimError> {
     };
     let negotiates = match seat.side {
         Side::Platform => !scenario.platforms[seat.party].banks.is_empty(),
-        Side::Bank => scenario.platforms.iter().any(|p| p.banks.contains(&seat.party)),
+        Side::Bank => scenario.platforms.iter().any(|p| p.banks.contains(&BankId::new(seat.party))),
     };
     if !negotiates {
         return Err(SimError::Usage(format!("--as `{name}`: it negotiates with no one in this scenario")));

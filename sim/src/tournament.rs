@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use testbed_core::negotiation::Strategy;
 use testbed_core::report::{NegotiationReport, OutcomeKind};
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::{self, STRATEGY_NAMES, Scenario};
+use testbed_core::scenario::{self, BankId, PlatformId, STRATEGY_NAMES, Scenario};
 use testbed_core::session::negotiate;
 use testbed_core::vocabulary::{DEFAULT_ISSUES, Favours};
 use testbed_report::files::write_atomically;
@@ -135,7 +135,7 @@ pub fn plan(strategies: &[String], domains: &[String], seeds: u32) -> Result<Pla
             )));
         }
         let sc = load_scenario(path)?;
-        for (p, platform) in sc.platforms.iter().enumerate() {
+        for (p, platform) in sc.platforms_by_id() {
             for &b in &platform.banks {
                 let name = format!("{}:{}/{}", sc.name, platform.name, sc.banks[b].name);
                 planned.push(Domain { name, source: Source::Pair(Box::new(pair_only(&sc, p, b))) });
@@ -160,10 +160,10 @@ pub fn plan(strategies: &[String], domains: &[String], seeds: u32) -> Result<Pla
 
 /// `sc` with only platform `p`, bank `b` and their one negotiation: no events, data phase or
 /// thresholds.
-fn pair_only(sc: &Scenario, p: usize, b: usize) -> Scenario {
+fn pair_only(sc: &Scenario, p: PlatformId, b: BankId) -> Scenario {
     let mut one = sc.clone();
     let mut platform = sc.platforms[p].clone();
-    platform.banks = vec![0];
+    platform.banks = vec![BankId::new(0)];
     one.platforms = vec![platform];
     one.banks = vec![sc.banks[b].clone()];
     one.events.clear();

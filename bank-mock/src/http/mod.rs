@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use testbed_core::SimTime;
 use testbed_core::population::PopulationSpec;
 use testbed_core::rng::{SimRng, stream};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, Scenario};
 use testbed_core::time::CalendarError;
 use tokio::net::TcpListener;
 
@@ -173,7 +173,7 @@ const STATUS_SLOTS: usize = 600;
 pub struct AppState {
     desk: Mutex<Desk>,
     scenario: Arc<Scenario>,
-    bank: usize,
+    bank: BankId,
     /// The desk's population, copied out so data requests need not lock the desk to read it.
     spec: PopulationSpec,
     /// The desk's token mint, copied out so requests are authenticated without locking the desk
@@ -218,14 +218,14 @@ impl Default for Limits {
 }
 
 impl AppState {
-    pub fn new(scenario: Arc<Scenario>, bank: usize, secret: u64, clock: LiveClock) -> Arc<AppState> {
+    pub fn new(scenario: Arc<Scenario>, bank: BankId, secret: u64, clock: LiveClock) -> Arc<AppState> {
         AppState::with_limits(scenario, bank, secret, clock, Limits::default())
     }
 
     /// `new`, with other bounds on clients than the defaults.
     pub fn with_limits(
         scenario: Arc<Scenario>,
-        bank: usize,
+        bank: BankId,
         secret: u64,
         clock: LiveClock,
         limits: Limits,

@@ -8,7 +8,7 @@ use crate::SimTime;
 use crate::exposure::{ExposureSummary, FieldValues, PairLedger};
 use crate::latency::LatencyRecorder;
 use crate::population::GENERATOR_VERSION;
-use crate::scenario::{Design, RequestKind, Scenario};
+use crate::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use crate::terms::Terms;
 use crate::workload::{EndedBy, latency_slot, slot_key};
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 /// One agreement's data phase as its driver saw it.
 pub struct FlowTally<'a> {
-    pub platform: usize,
-    pub bank: usize,
+    pub platform: PlatformId,
+    pub bank: BankId,
     pub started_at_ms: u64,
     pub ended_at_ms: u64,
     pub ended_by: EndedBy,
@@ -73,7 +73,7 @@ impl LatencyTable {
 
     /// The row of (`bank`, `kind`), made empty if no request of it was sent yet, with its
     /// span starting `at`.
-    pub fn row(&mut self, bank: usize, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
+    pub fn row(&mut self, bank: BankId, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
         let slot = latency_slot(bank, kind);
         if self.slots.len() <= slot {
             self.slots.resize(slot + 1, None);
@@ -82,19 +82,19 @@ impl LatencyTable {
     }
 
     /// A request of `kind` to `bank` is sent `at`.
-    pub fn sent(&mut self, bank: usize, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
+    pub fn sent(&mut self, bank: BankId, kind: RequestKind, at: SimTime) -> &mut LatencyTally {
         let row = self.row(bank, kind, at);
         row.requests += 1;
         row
     }
 
     /// The row of (`bank`, `kind`), if a request of it was sent.
-    pub fn get_mut(&mut self, bank: usize, kind: RequestKind) -> Option<&mut LatencyTally> {
+    pub fn get_mut(&mut self, bank: BankId, kind: RequestKind) -> Option<&mut LatencyTally> {
         self.slots.get_mut(latency_slot(bank, kind))?.as_mut()
     }
 
     /// Every row, by bank and then kind.
-    pub fn iter(&self) -> impl Iterator<Item = ((usize, RequestKind), &LatencyTally)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = ((BankId, RequestKind), &LatencyTally)> + '_ {
         self.slots.iter().enumerate().filter_map(|(slot, row)| Some((slot_key(slot), row.as_ref()?)))
     }
 
@@ -122,7 +122,7 @@ pub fn data_report(
 ) -> (DataReport, Vec<DesignReport>) {
     let data = sc.data.as_ref();
     let weights = data.map_or(crate::terms::DEFAULT_SENSITIVITY_WEIGHTS, |d| d.sensitivity_weights);
-    let aggregator = |pi: usize| match &sc.platforms[pi].design {
+    let aggregator = |pi: PlatformId| match &sc.platforms[pi].design {
         Design::Aggregator(a) => Some(a.name.clone()),
         _ => None,
     };
@@ -150,9 +150,7 @@ pub fn data_report(
         .map(|f| Some(f.relay?.summarize(&sc.population_spec(f.bank), &aggregator(f.platform)?, weights)))
         .collect();
     let bank_rows = sc
-        .banks
-        .iter()
-        .enumerate()
+        .banks_by_id()
         .map(|(bi, b)| {
             let mine: Vec<usize> = (0..flows.len()).filter(|&i| flows[i].bank == bi).collect();
             let mut union = vec![false; b.population.customers as usize];
@@ -166,7 +164,7 @@ pub fn data_report(
             let parties: Vec<&ExposureSummary> =
                 mine.iter().flat_map(|&i| std::iter::once(&reports[i].exposure).chain(relayed[i].as_ref())).collect();
             let sum = |g: fn(&FieldValues) -> u64| parties.iter().map(|e| g(&e.field_values)).sum();
-            let tally = banks[bi];
+            let tally = banks[bi.index()];
             BankDataRow {
                 bank: b.name.clone(),
                 population: b.population.customers,
@@ -186,9 +184,7 @@ pub fn data_report(
         })
         .collect();
     let designs = sc
-        .platforms
-        .iter()
-        .enumerate()
+        .platforms_by_id()
         .filter(|(_, p)| p.design != Design::Direct)
         .map(|(pi, p)| {
             let mine = || (0..flows.len()).filter(move |&i| flows[i].platform == pi);

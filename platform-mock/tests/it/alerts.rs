@@ -21,7 +21,7 @@ fn a_live_run_records_pushed_fraud_alerts_and_counts_no_more_than_the_banks_sent
     let received = &flow.exposure.by_purpose["fraud_alerts"];
     assert_eq!(received.records, row.latency.ok, "{bank}: one record per alert received");
     let b = scenario.bank_index(bank).unwrap();
-    let desk = states[b].desk();
+    let desk = states[b.index()].desk();
     let sent = &desk.ledgers()[&flow.platform].summarize(desk.population(), &flow.platform, [1.0, 3.0, 9.0]);
     let sent = &sent.by_purpose["fraud_alerts"];
     assert!(received.records <= sent.records, "{bank}: received {received:?}, the bank sent {sent:?}");

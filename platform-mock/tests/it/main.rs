@@ -47,11 +47,10 @@ fn start_banks(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut urls = Vec::new();
     let mut states = Vec::new();
-    for b in 0..scenario.banks.len() {
+    for b in scenario.bank_ids() {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         urls.push(format!("http://{}", listener.local_addr().unwrap()));
-        let state =
-            AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, pace.banks[b].scale));
+        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, pace.of(b).scale));
         states.push(state.clone());
         rt.spawn(serve(listener, state, std::future::pending::<()>()));
     }
@@ -62,9 +61,9 @@ fn start_banks(
 /// would hold them after registering (`bank-mock serve` prints them).
 fn client_tokens(scenario: &Scenario, states: &[Arc<AppState>]) -> ClientTokens {
     let mut tokens = ClientTokens::new();
-    for (p, platform) in scenario.platforms.iter().enumerate() {
+    for (p, platform) in scenario.platforms_by_id() {
         for &b in &platform.banks {
-            tokens.insert((p, b), states[b].client_token(&platform.name).expect("a platform of the bank"));
+            tokens.insert((p, b), states[b.index()].client_token(&platform.name).expect("a platform of the bank"));
         }
     }
     tokens
@@ -128,7 +127,7 @@ fn the_platform_counts_no_more_than_the_bank_disclosed_and_only_fields_the_terms
         let received = &flow.exposure;
         assert!(received.customers_exposed > 0, "{}: the platform received data", flow.bank);
         let b = scenario.bank_index(&flow.bank).unwrap();
-        let desk = states[b].desk();
+        let desk = states[b.index()].desk();
         let disclosed = desk.ledgers()[&flow.platform].summarize(desk.population(), &flow.platform, [1.0, 3.0, 9.0]);
         assert!(received.customers_exposed <= disclosed.customers_exposed, "{received:?} vs {disclosed:?}");
         let (r, d) = (&received.field_values, &disclosed.field_values);
@@ -328,7 +327,7 @@ fn an_interrupted_live_run_reports_the_time_it_ran_not_the_duration_asked_for() 
         assert_eq!(flow.ended_at_ms, live.wall_ms, "{}", flow.bank);
     }
     for row in &live.banks {
-        let bank = &pace.banks[scenario.bank_index(&row.bank).unwrap()];
+        let bank = pace.of(scenario.bank_index(&row.bank).unwrap());
         let covered = (live.wall_ms as f64 * bank.scale).min(data.phase_ms as f64);
         assert!((row.simulated_ms as f64 - covered).abs() <= bank.scale + 1.0, "{}: {row:?}", row.bank);
     }

@@ -6,7 +6,7 @@ use platform_mock::live::LiveOptions;
 use std::time::Duration;
 use testbed_core::pace::{CAPACITY_SHARE, Pace, RATE_LIMIT_SHARE, capacity};
 use testbed_core::report::PaceBound;
-use testbed_core::scenario::{Rate, RequestKind, Scenario};
+use testbed_core::scenario::{BankId, Rate, RequestKind, Scenario};
 use testbed_core::terms::DataCategory;
 
 /// The pace of the agreements the session reaches.
@@ -15,16 +15,16 @@ fn pace(scenario: &Scenario, opts: &LiveOptions) -> Pace {
 }
 
 /// Requests per simulated second the platforms send `bank` under the agreements reached.
-fn offered(scenario: &Scenario, bank: usize) -> f64 {
+fn offered(scenario: &Scenario, bank: BankId) -> f64 {
     offered_of(scenario, bank, |_| true)
 }
 
 /// Requests per simulated second the platforms pull from `bank` (pushed alerts left out).
-fn pulled(scenario: &Scenario, bank: usize) -> f64 {
+fn pulled(scenario: &Scenario, bank: BankId) -> f64 {
     offered_of(scenario, bank, |kind| kind != RequestKind::FraudAlert)
 }
 
-fn offered_of(scenario: &Scenario, bank: usize, counted: impl Fn(RequestKind) -> bool) -> f64 {
+fn offered_of(scenario: &Scenario, bank: BankId, counted: impl Fn(RequestKind) -> bool) -> f64 {
     let session = testbed_core::session::negotiate(scenario, None);
     let mut per_second = 0.0;
     for (_, a) in session.agreements.iter().filter(|(_, a)| a.bank == bank && a.revoked_at.is_none()) {
@@ -56,7 +56,7 @@ fn a_compressed_phase_that_would_flood_a_bank_is_held_to_its_rate_limit() {
     let p = pace(&scenario, &opts(Duration::from_secs(10), 1e9));
     let whole = scenario.data.as_ref().unwrap().duration.as_secs_f64() / 10.0;
     let mut held = 0;
-    for (i, (bank, bp)) in scenario.banks.iter().zip(&p.banks).enumerate() {
+    for (i, (bank, bp)) in scenario.bank_ids().zip(scenario.banks.iter().zip(&p.banks)) {
         let (limit, _) = bank.service.rate_limit.expect("every bank of the default scenario has a rate limit");
         if offered(&scenario, i) == 0.0 {
             // A bank that withdrew gets no load: nothing holds its calendar back.
@@ -79,8 +79,8 @@ fn a_bank_without_a_rate_limit_is_not_slowed_by_one_that_has_one() {
     let limited = scenario.bank_index("limited-bank").unwrap();
     let free = scenario.bank_index("demo-bank").unwrap();
     assert!(scenario.banks[free].service.rate_limit.is_none());
-    assert_eq!((p.banks[free].scale, p.banks[free].bound), (whole, PaceBound::Phase));
-    assert!(p.banks[limited].scale <= p.banks[free].scale, "{p:?}");
+    assert_eq!((p.of(free).scale, p.of(free).bound), (whole, PaceBound::Phase));
+    assert!(p.of(limited).scale <= p.of(free).scale, "{p:?}");
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn max_rate_slows_every_bank_in_proportion() {
     let scenario = load("messenger-2018.toml");
     let free = pace(&scenario, &opts(Duration::from_secs(10), 1e9));
     let slow = pace(&scenario, &opts(Duration::from_secs(10), 10.0));
-    for (i, (f, s)) in free.banks.iter().zip(&slow.banks).enumerate() {
+    for (i, (f, s)) in scenario.bank_ids().zip(free.banks.iter().zip(&slow.banks)) {
         if offered(&scenario, i) > 0.0 {
             assert_eq!(s.bound, PaceBound::MaxRate);
             assert!(s.scale < f.scale);
@@ -124,12 +124,12 @@ fn a_compressed_phase_beyond_half_a_banks_capacity_is_held_there_unless_overload
     let slow = scenario.bank_index("slow-bank").unwrap();
     let capacity = capacity(&scenario.banks[slow]).expect("service takes time");
     let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
-    assert_eq!(p.banks[slow].bound, PaceBound::Capacity, "{p:?}");
-    let planned = offered(&scenario, slow) * p.banks[slow].scale;
+    assert_eq!(p.of(slow).bound, PaceBound::Capacity, "{p:?}");
+    let planned = offered(&scenario, slow) * p.of(slow).scale;
     let half = capacity * CAPACITY_SHARE;
     assert!((planned - half).abs() / half < 1e-9, "planned {planned}/s, half the capacity {half}/s");
     let overload = LiveOptions { ignore_rate_limits: true, ..opts(Duration::from_secs(5), 1e9) };
-    assert_eq!(pace(&scenario, &overload).banks[slow].bound, PaceBound::Phase);
+    assert_eq!(pace(&scenario, &overload).of(slow).bound, PaceBound::Phase);
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn the_banks_an_aggregator_relays_to_are_held_together_to_half_its_capacity() {
     let capacity = 1.0 / a.service_time.mean().as_secs_f64();
     let p = pace(&scenario, &opts(Duration::from_secs(5), 1e9));
     // It relays the pulls; the banks push their alerts to the platform through it unqueued.
-    let through: f64 = (0..scenario.banks.len()).map(|b| pulled(&scenario, b) * p.banks[b].scale).sum();
+    let through: f64 = scenario.bank_ids().map(|b| pulled(&scenario, b) * p.of(b).scale).sum();
     let half = capacity * CAPACITY_SHARE;
     assert!((through - half).abs() / half < 1e-9, "relayed {through}/s, half its capacity {half}/s: {p:?}");
     assert!(p.banks.iter().all(|b| b.bound == PaceBound::AggregatorCapacity), "{p:?}");

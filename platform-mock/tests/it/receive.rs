@@ -84,7 +84,12 @@ fn a_banks_fraud_alerts_reach_the_receiver_as_in_the_readme_walk_through() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let bank = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(scenario.clone(), 0, 2018, LiveClock::new(SimTime::ZERO, 86_400.0));
+    let state = AppState::new(
+        scenario.clone(),
+        testbed_core::scenario::BankId::new(0),
+        2018,
+        LiveClock::new(SimTime::ZERO, 86_400.0),
+    );
     rt.spawn(serve(listener, state.clone(), std::future::pending::<()>()));
     let (child, mut stdout, base) = start_receiver(&["--max", "3"]);
     let client = HttpClient::default();
