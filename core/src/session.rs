@@ -112,7 +112,10 @@ impl Pair {
 
     /// The seat of `side` at this pair's table.
     fn seat(&self, side: Side) -> Seat {
-        Seat { side, party: if side == Side::Platform { self.platform.index() } else { self.bank.index() } }
+        match side {
+            Side::Platform => Seat::Platform(self.platform),
+            Side::Bank => Seat::Bank(self.bank),
+        }
     }
 
     fn is_negotiating(&self) -> bool {
@@ -141,11 +144,21 @@ pub trait RemoteBanks {
 }
 
 /// One party's side of every negotiation it is in: the seat a [`Player`] takes in place of the
-/// scenario's agent. `party` indexes the scenario's platforms or banks, as `side` says.
+/// scenario's agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Seat {
-    pub side: Side,
-    pub party: usize,
+pub enum Seat {
+    Platform(PlatformId),
+    Bank(BankId),
+}
+
+impl Seat {
+    /// The side the seat's party takes in each of its negotiations.
+    pub fn side(self) -> Side {
+        match self {
+            Seat::Platform(_) => Side::Platform,
+            Seat::Bank(_) => Side::Bank,
+        }
+    }
 }
 
 /// A side decided outside the agents: a person at `sim play`'s page. The schedule, the other
@@ -225,7 +238,7 @@ fn outcome_map(prefs: &Preferences, o: OutcomeId) -> BTreeMap<String, String> {
 fn seat_negotiations(sc: &Scenario, pairs: &[Pair], seat: Seat) -> Vec<(String, String)> {
     pairs
         .iter()
-        .filter(|p| p.seat(seat.side) == seat)
+        .filter(|p| p.seat(seat.side()) == seat)
         .map(|p| {
             let state = match (p.protocol.as_ref(), &p.revocation) {
                 (_, Some(r)) => format!("agreement revoked by the bank over `{}`", r.clause),
@@ -835,7 +848,7 @@ impl<'a> World<'a> {
                 }
             }
             let seat = self.player.as_ref().map(|(seat, _)| *seat);
-            let person = seat.filter(|seat| self.pairs[i].seat(seat.side) == *seat).map(|seat| seat.side);
+            let person = seat.filter(|seat| self.pairs[i].seat(seat.side()) == *seat).map(|seat| seat.side());
             negotiations.push(NegotiationReport {
                 platform: platform.name.clone(),
                 bank: bank.name.clone(),

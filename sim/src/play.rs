@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use testbed_core::negotiation::quality::OutcomeSpace;
 use testbed_core::negotiation::{Decision, OutcomeId, Preferences, RESERVATION_CLAUSE, Side, Withdrawal};
 use testbed_core::report::{Action, Report, render_json, render_markdown};
-use testbed_core::scenario::{BankId, Scenario};
+use testbed_core::scenario::Scenario;
 use testbed_core::session::{Player, PlayerTurn, Seat, check_move, negotiate_played};
 use testbed_core::time::format_duration;
 
@@ -38,11 +38,9 @@ const MAX_REASON: usize = 300;
 
 /// The seat `name` names: one platform or one bank of the scenario that negotiates at all.
 pub fn seat_of(scenario: &Scenario, name: &str) -> Result<Seat, SimError> {
-    let platform = scenario.platforms.iter().position(|p| p.name == name);
-    let bank = scenario.banks.iter().position(|b| b.name == name);
-    let seat = match (platform, bank) {
-        (Some(party), None) => Seat { side: Side::Platform, party },
-        (None, Some(party)) => Seat { side: Side::Bank, party },
+    let seat = match (scenario.platform_index(name), scenario.bank_index(name)) {
+        (Some(platform), None) => Seat::Platform(platform),
+        (None, Some(bank)) => Seat::Bank(bank),
         (Some(_), Some(_)) => {
             return Err(SimError::Usage(format!("--as `{name}` names both a platform and a bank of the scenario")));
         }
@@ -56,9 +54,9 @@ pub fn seat_of(scenario: &Scenario, name: &str) -> Result<Seat, SimError> {
             )));
         }
     };
-    let negotiates = match seat.side {
-        Side::Platform => !scenario.platforms[seat.party].banks.is_empty(),
-        Side::Bank => scenario.platforms.iter().any(|p| p.banks.contains(&BankId::new(seat.party))),
+    let negotiates = match seat {
+        Seat::Platform(platform) => !scenario.platforms[platform].banks.is_empty(),
+        Seat::Bank(bank) => scenario.platforms.iter().any(|p| p.banks.contains(&bank)),
     };
     if !negotiates {
         return Err(SimError::Usage(format!("--as `{name}`: it negotiates with no one in this scenario")));
