@@ -781,6 +781,11 @@ impl Desk {
         Ok((&entry.consent, entry.customer))
     }
 
+    /// The customer of consent `id`, if it exists: where the bank's router sends its requests.
+    pub fn consent_customer(&self, id: u64) -> Option<u64> {
+        self.consents.get(&id).map(|entry| entry.customer)
+    }
+
     pub fn revoke_consent(&mut self, token: Verified<'_>, id: u64, now: SimTime) -> Result<(), DeskError> {
         self.consent(token, id)?;
         let entry = self.consents.get_mut(&id).expect("checked");

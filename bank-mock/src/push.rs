@@ -234,7 +234,7 @@ pub async fn run(state: Arc<AppState>, stop: impl std::future::Future<Output = (
                 continue;
             }
             // The bank's door, as for a data request: closed, out of tokens, or a worker's time.
-            let (entry, fail) = state.knock();
+            let (entry, fail) = state.knock(o.alert.customer);
             let finish = match entry {
                 Entry::Unavailable { until } => {
                     held.push(Outgoing { at: until, new: false, ..o });

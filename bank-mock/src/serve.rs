@@ -19,15 +19,19 @@ use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
 use testbed_core::population::{MS_PER_DAY, Transaction};
-use testbed_core::queue::{Admission, BankQueue, RateLimit};
+use testbed_core::queue::{Admission, BankQueue, RateLimit, partition_of};
 use testbed_core::scenario::{Bank, BankId, EventKind, Scenario};
 use testbed_core::terms::FieldSet;
 use testbed_core::terms::{DataCategory, Purpose};
 
-/// One bank's door: outages, rate limit and workers, with the figures the report shows.
+/// One bank's door: outages, rate limit and workers, with the figures the report shows. A bank
+/// with `partitions` > 1 serves each customer at one partition (`queue::partition_of`), each
+/// with its share of the workers and of the rate limit; outages and injected errors are the
+/// bank's.
 #[derive(Clone, Debug)]
 pub struct Door {
-    queue: BankQueue,
+    /// One queue per partition.
+    queues: Vec<BankQueue>,
     workers: u32,
     /// Outage windows `[start, end)` on the calendar.
     outages: Vec<(SimTime, SimTime)>,
@@ -62,11 +66,9 @@ impl Door {
                 _ => None,
             })
             .collect();
+        let rate_limit = service.partition_rate_limit().map(|(per_second, burst)| RateLimit { per_second, burst });
         Door {
-            queue: BankQueue::new(
-                service.workers,
-                service.rate_limit.map(|(per_second, burst)| RateLimit { per_second, burst }),
-            ),
+            queues: (0..service.partitions).map(|_| BankQueue::new(service.partition_workers(), rate_limit)).collect(),
             workers: service.workers.max(1),
             outages,
             error_rate: service.error_rate,
@@ -75,15 +77,23 @@ impl Door {
         }
     }
 
-    /// A request reaches the door at `calendar` on the bank's calendar and `clock` on its
-    /// service clock (the same time in virtual runs); `service` draws the worker's time it
-    /// needs, once the bank is found open. Requests must come in service-clock order.
+    /// A request for `customer` reaches the door at `calendar` on the bank's calendar and
+    /// `clock` on its service clock (the same time in virtual runs); `service` draws the
+    /// worker's time it needs, once the bank is found open. Requests must come in service-clock
+    /// order.
     #[inline]
-    pub fn admit(&mut self, calendar: SimTime, clock: SimTime, service: impl FnOnce() -> Duration) -> Entry {
+    pub fn admit(
+        &mut self,
+        calendar: SimTime,
+        clock: SimTime,
+        customer: u64,
+        service: impl FnOnce() -> Duration,
+    ) -> Entry {
         if let Some(&(_, until)) = self.outages.iter().find(|(s, e)| *s <= calendar && calendar < *e) {
             return Entry::Unavailable { until };
         }
-        match self.queue.admit(clock, service()) {
+        let partition = partition_of(customer, self.queues.len() as u32) as usize;
+        match self.queues[partition].admit(clock, service()) {
             Admission::RateLimited { retry_after } => Entry::RateLimited { retry_after },
             Admission::Served { start, finish } => {
                 self.first = Some(self.first.map_or(clock, |f| f.min(clock)));
@@ -100,33 +110,42 @@ impl Door {
         self.error_rate > 0.0 && rand::RngExt::random::<f64>(rng) < self.error_rate
     }
 
+    /// The bank's workers, over all partitions.
     pub fn workers(&self) -> u32 {
         self.workers
     }
 
-    /// Requests admitted to the queue.
+    /// Requests admitted to the queues.
     pub fn admitted(&self) -> u64 {
-        self.queue.admitted()
+        self.queues.iter().map(BankQueue::admitted).sum()
     }
 
     /// Time admitted requests waited for a worker, in total.
     pub fn total_wait(&self) -> Duration {
-        self.queue.total_wait()
+        Duration::from_secs_f64(self.wait_secs())
+    }
+
+    fn wait_secs(&self) -> f64 {
+        self.queues.iter().map(BankQueue::wait_secs).sum()
     }
 
     /// Mean time admitted requests waited for a worker.
     pub fn mean_wait(&self) -> Duration {
-        self.queue.mean_wait()
+        match self.admitted() {
+            0 => Duration::ZERO,
+            n => Duration::from_secs_f64(self.wait_secs() / n as f64),
+        }
     }
 
-    /// Mean number of requests in the bank seen by admitted arrivals.
+    /// Mean number of requests in the bank seen by admitted arrivals: over its partitions, the
+    /// sum of what each partition's arrivals saw in it.
     pub fn mean_in_system_seen(&self) -> f64 {
-        self.queue.mean_in_system_seen()
+        self.queues.iter().map(BankQueue::mean_in_system_seen).sum()
     }
 
     /// Worker time given, in total, in seconds.
     pub fn busy_secs(&self) -> f64 {
-        self.queue.busy_secs()
+        self.queues.iter().map(BankQueue::busy_secs).sum()
     }
 
     /// Share of the workers' time busy between the first admission and the last finish.
@@ -320,19 +339,42 @@ mod tests {
         let (t, ms) = (|d: Duration| SimTime::ZERO + d, Duration::from_millis);
         let mut drawn = 0;
         // Closed on the calendar: no service time is drawn, whatever the service clock says.
-        let entry = door.admit(t(hour + ms(1)), t(ms(1)), || {
+        let entry = door.admit(t(hour + ms(1)), t(ms(1)), 0, || {
             drawn += 1;
             ms(10)
         });
         assert_eq!(entry, Entry::Unavailable { until: t(2 * hour) });
         assert_eq!(drawn, 0);
         // Open: one worker, so the second request waits for the first on the service clock.
-        assert_eq!(door.admit(t(ms(0)), t(ms(0)), || ms(10)), Entry::Served { start: t(ms(0)), finish: t(ms(10)) });
-        assert_eq!(door.admit(t(ms(5)), t(ms(5)), || ms(10)), Entry::Served { start: t(ms(10)), finish: t(ms(20)) });
+        assert_eq!(door.admit(t(ms(0)), t(ms(0)), 0, || ms(10)), Entry::Served { start: t(ms(0)), finish: t(ms(10)) });
+        assert_eq!(door.admit(t(ms(5)), t(ms(5)), 0, || ms(10)), Entry::Served { start: t(ms(10)), finish: t(ms(20)) });
         assert_eq!(door.admitted(), 2);
         assert_eq!(door.mean_wait(), ms(5) / 2);
         // 20 ms of work over the 20 ms from the first arrival to the last finish.
         assert!((door.utilisation() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_partitioned_door_queues_each_customer_at_its_own_partition_with_its_share_of_workers_and_tokens() {
+        let mut sc = scenario();
+        sc.banks[0].service.workers = 2;
+        sc.banks[0].service.partitions = 2;
+        sc.banks[0].service.rate_limit = Some((1.0, 4.0));
+        let mut door = Door::new(&sc, BankId::new(0));
+        let (t, ms) = (|d: Duration| SimTime::ZERO + d, Duration::from_millis);
+        // Customers 0 and 1 are routed to partition 1, customer 2 to partition 0.
+        assert_eq!([0, 1, 2].map(|c| partition_of(c, 2)), [1, 1, 0]);
+        // One worker each: customer 1 waits for customer 0, customer 2 does not.
+        assert_eq!(door.admit(t(ms(0)), t(ms(0)), 0, || ms(10)), Entry::Served { start: t(ms(0)), finish: t(ms(10)) });
+        assert_eq!(door.admit(t(ms(1)), t(ms(1)), 1, || ms(10)), Entry::Served { start: t(ms(10)), finish: t(ms(20)) });
+        assert_eq!(door.admit(t(ms(2)), t(ms(2)), 2, || ms(10)), Entry::Served { start: t(ms(2)), finish: t(ms(12)) });
+        // Two tokens each (burst 4 over 2 partitions): partition 1's are spent, partition 0 has one.
+        assert!(matches!(door.admit(t(ms(3)), t(ms(3)), 0, || ms(10)), Entry::RateLimited { .. }));
+        assert!(matches!(door.admit(t(ms(3)), t(ms(3)), 2, || ms(10)), Entry::Served { .. }));
+        // The bank's figures are over its partitions: 4 admitted, 9 ms waited in all.
+        assert_eq!(door.admitted(), 4);
+        assert_eq!(door.total_wait(), ms(9) + ms(12 - 3));
+        assert_eq!(door.workers(), 2);
     }
 
     #[test]

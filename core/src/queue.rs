@@ -110,6 +110,11 @@ impl BankQueue {
         if self.admitted == 0 { Duration::ZERO } else { Duration::from_secs_f64(self.wait_sum / self.admitted as f64) }
     }
 
+    /// Total time admitted requests waited for a worker, in seconds (the exact sum).
+    pub fn wait_secs(&self) -> f64 {
+        self.wait_sum
+    }
+
     /// Total time admitted requests waited for a worker.
     pub fn total_wait(&self) -> Duration {
         Duration::from_secs_f64(self.wait_sum)
@@ -120,6 +125,20 @@ impl BankQueue {
     pub fn busy_secs(&self) -> f64 {
         (self.busy_nanos / 1_000_000_000) as f64 + (self.busy_nanos % 1_000_000_000) as f64 / 1e9
     }
+}
+
+/// The partition of `partitions` that serves `customer`: the bank's hash router. A fixed
+/// integer hash (SplitMix64's finaliser), so a customer keeps its partition in every run, mode
+/// and shard; one partition is partition 0.
+pub fn partition_of(customer: u64, partitions: u32) -> u32 {
+    if partitions <= 1 {
+        return 0;
+    }
+    let mut z = customer.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % u64::from(partitions)) as u32
 }
 
 /// Erlang C: the probability that an arrival waits, for `c` servers at offered load
@@ -143,6 +162,21 @@ pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_router_sends_every_customer_to_one_fixed_partition_and_spreads_them_evenly() {
+        assert!((0..1_000).all(|c| partition_of(c, 1) == 0));
+        let mut counts = [0u32; 4];
+        for c in 0..100_000 {
+            let p = partition_of(c, 4);
+            assert_eq!(p, partition_of(c, 4));
+            counts[p as usize] += 1;
+        }
+        // Each within 2% of a quarter.
+        assert!(counts.iter().all(|&n| n.abs_diff(25_000) < 500), "{counts:?}");
+        // Fixed across builds and shards: a customer's partition is part of the model.
+        assert_eq!([0, 1, 2, 3, 4, 5].map(|c| partition_of(c, 4)), [3, 1, 2, 1, 2, 2]);
+    }
+
     use super::*;
 
     #[test]

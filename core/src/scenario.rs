@@ -46,6 +46,8 @@ pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(86_400);
 pub const RATE_LIMIT_PER_SECOND: (f64, f64) = (0.001, 1e9);
 /// Largest token-bucket burst.
 pub const MAX_BURST: f64 = 1e9;
+/// Most partitions a bank's API may have.
+pub const MAX_PARTITIONS: u32 = 4_096;
 /// Largest `per_second` of a workload item: a million requests a second.
 pub const MAX_PER_SECOND: f64 = 1e6;
 /// Largest `per_customer_per_day` of a workload item: one request a second per customer.
@@ -116,8 +118,25 @@ pub struct ServiceConfig {
     pub network_delay: Delay,
     /// Probability that a served request fails with a 5xx.
     pub error_rate: f64,
-    /// Requests per second and burst of the token bucket (429 with Retry-After beyond it).
+    /// Requests per second and burst of the token bucket (429 with Retry-After beyond it): the
+    /// bank's total, split evenly among its partitions.
     pub rate_limit: Option<(f64, f64)>,
+    /// Partitions behind a hash router (`queue::partition_of`): each customer's requests go to
+    /// one, each with `workers / partitions` workers and its share of the rate limit.
+    pub partitions: u32,
+}
+
+impl ServiceConfig {
+    /// Workers of each partition.
+    pub fn partition_workers(&self) -> u32 {
+        self.workers / self.partitions
+    }
+
+    /// Rate limit (per second, burst) of each partition.
+    pub fn partition_rate_limit(&self) -> Option<(f64, f64)> {
+        let n = f64::from(self.partitions);
+        self.rate_limit.map(|(per_second, burst)| (per_second / n, burst / n))
+    }
 }
 
 /// Which of a bank's customers a platform can link.
@@ -392,6 +411,7 @@ struct ServiceWire {
     network_delay: Option<DelayWire>,
     error_rate: Option<f64>,
     rate_limit: Option<RateLimitWire>,
+    partitions: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -795,6 +815,47 @@ fn convert_portfolio(
     Ok(Portfolio { min_banks: wire.min_banks, shares })
 }
 
+/// `[banks.service] partitions`: `1..=MAX_PARTITIONS`, and the bank's `workers` and rate limit
+/// split evenly among them: whole workers each, a whole share of the burst each, and a rate
+/// each within the rate limit's range.
+fn check_partitions(sp: &str, partitions: u32, workers: u32, rate_limit: Option<(f64, f64)>) -> Result<(), CoreError> {
+    let key = format!("{sp}.partitions");
+    if !(1..=MAX_PARTITIONS).contains(&partitions) {
+        return Err(invalid(key, format!("{partitions}; allowed 1..={MAX_PARTITIONS}")));
+    }
+    if !workers.is_multiple_of(partitions) {
+        return Err(invalid(
+            key,
+            format!(
+                "{partitions} partitions do not split {sp}.workers = {workers} evenly; allowed a divisor of {workers}"
+            ),
+        ));
+    }
+    let Some((per_second, burst)) = rate_limit else { return Ok(()) };
+    let n = f64::from(partitions);
+    if burst % n != 0.0 {
+        return Err(invalid(
+            format!("{sp}.rate_limit.burst"),
+            format!(
+                "{} does not split evenly into {partitions} partitions; allowed a multiple of {partitions} (give the burst explicitly)",
+                number(burst)
+            ),
+        ));
+    }
+    let (lo, _) = RATE_LIMIT_PER_SECOND;
+    if per_second / n < lo {
+        return Err(invalid(
+            format!("{sp}.rate_limit.per_second"),
+            format!(
+                "{} split into {partitions} partitions is below {lo} a second each; allowed at least {}",
+                number(per_second),
+                number(lo * n)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> CoreError {
     CoreError::ScenarioInvalid { path: path.into(), message: message.into() }
 }
@@ -1189,6 +1250,8 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
                 Some((per_second, burst))
             }
         };
+        let partitions = b.service.partitions.unwrap_or(1);
+        check_partitions(&sp, partitions, workers, rate_limit)?;
         let service = ServiceConfig {
             workers,
             service_time: convert_delay(
@@ -1199,6 +1262,7 @@ fn convert(w: FileWire) -> Result<Scenario, CoreError> {
             network_delay: convert_delay(&format!("{sp}.network_delay"), b.service.network_delay, network_delay)?,
             error_rate: check_unit(&format!("{sp}.error_rate"), b.service.error_rate.unwrap_or(0.0))?,
             rate_limit,
+            partitions,
         };
         banks.push(Bank {
             population,
@@ -1980,6 +2044,35 @@ strategy = "boulware"
         ];
         for (text, want) in cases {
             assert_eq!(parse(&text).map(|_| ()).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn a_bank_has_one_partition_unless_told_and_its_totals_split_evenly_or_the_file_is_refused() {
+        let service = |lines: &str| with_data("", &format!("[banks.service]\n{lines}"));
+        let s = parse(&service("workers = 8")).unwrap();
+        assert_eq!(s.banks[0].service.partitions, 1);
+        let s = parse(&service("workers = 8\npartitions = 4\nrate_limit = { per_second = 100, burst = 20 }")).unwrap();
+        let b = &s.banks[0].service;
+        assert_eq!((b.partitions, b.partition_workers(), b.partition_rate_limit()), (4, 2, Some((25.0, 5.0))));
+        let refused = [
+            ("workers = 8\npartitions = 0", "banks[0].service.partitions: 0; allowed 1..=4096"),
+            ("workers = 8\npartitions = 5000", "banks[0].service.partitions: 5000; allowed 1..=4096"),
+            (
+                "workers = 8\npartitions = 3",
+                "banks[0].service.partitions: 3 partitions do not split banks[0].service.workers = 8 evenly; allowed a divisor of 8",
+            ),
+            (
+                "workers = 8\npartitions = 4\nrate_limit = { per_second = 100, burst = 10 }",
+                "banks[0].service.rate_limit.burst: 10 does not split evenly into 4 partitions; allowed a multiple of 4 (give the burst explicitly)",
+            ),
+            (
+                "workers = 8\npartitions = 4\nrate_limit = { per_second = 0.002, burst = 4 }",
+                "banks[0].service.rate_limit.per_second: 0.002 split into 4 partitions is below 0.001 a second each; allowed at least 0.004",
+            ),
+        ];
+        for (lines, want) in refused {
+            assert_eq!(parse(&service(lines)).map(|_| ()).unwrap_err().to_string(), want, "{lines}");
         }
     }
 

@@ -307,17 +307,18 @@ impl Phase<'_> {
         let service = &sc.banks[bank_i].service;
         let client = &sc.platforms[platform_i].client;
         let rng = &mut self.flows[fi].rng;
-        let finish = match self.banks[bank_i.index()].door.admit(now, now, || service.service_time.sample(rng)) {
-            Entry::Unavailable { .. } => {
-                let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                return self.failed(back, req, RequestError::Unavailable, None);
-            }
-            Entry::RateLimited { retry_after } => {
-                let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                return self.failed(back, req, RequestError::RateLimited, Some(retry_after));
-            }
-            Entry::Served { finish, .. } => finish,
-        };
+        let finish =
+            match self.banks[bank_i.index()].door.admit(now, now, req.customer, || service.service_time.sample(rng)) {
+                Entry::Unavailable { .. } => {
+                    let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
+                    return self.failed(back, req, RequestError::Unavailable, None);
+                }
+                Entry::RateLimited { retry_after } => {
+                    let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
+                    return self.failed(back, req, RequestError::RateLimited, Some(retry_after));
+                }
+                Entry::Served { finish, .. } => finish,
+            };
         let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {
             return self.failed(back, req, RequestError::ServerError, None);
@@ -495,17 +496,18 @@ impl Phase<'_> {
             self.latency.sent(bank_i, kind, now);
         }
         let rng = &mut self.flows[fi].rng;
-        let finish = match self.banks[bank_i.index()].door.admit(now, now, || service.service_time.sample(rng)) {
-            // During an outage the bank holds its deliveries and sends them once it is back.
-            Entry::Unavailable { until } => {
-                return self.queue.schedule(until, Ev::Push(Req { deferred: true, ..req }));
-            }
-            // The bank's rate limit paces its pushes too: a delivery waits for a token.
-            Entry::RateLimited { retry_after } => {
-                return self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
-            }
-            Entry::Served { finish, .. } => finish,
-        };
+        let finish =
+            match self.banks[bank_i.index()].door.admit(now, now, req.customer, || service.service_time.sample(rng)) {
+                // During an outage the bank holds its deliveries and sends them once it is back.
+                Entry::Unavailable { until } => {
+                    return self.queue.schedule(until, Ev::Push(Req { deferred: true, ..req }));
+                }
+                // The bank's rate limit paces its pushes too: a delivery waits for a token.
+                Entry::RateLimited { retry_after } => {
+                    return self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
+                }
+                Entry::Served { finish, .. } => finish,
+            };
         // Through the platform's aggregator, if it has one, as the live relay forwards events.
         let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
         if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {

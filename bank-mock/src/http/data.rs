@@ -74,7 +74,7 @@ pub(super) async fn service<'h, T>(
     work: impl FnOnce(Verified<'h>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let token = authenticate(state, headers)?;
-    let (entry, fail) = state.knock();
+    let (entry, fail) = state.knock(state.routed_customer(&token));
     match entry {
         Entry::Unavailable { .. } => {
             return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the bank is in an outage", None));

@@ -17,7 +17,7 @@ mod metrics;
 mod negotiation;
 mod subscriptions;
 
-use crate::desk::{Desk, DeskError, TokenMint, Verified};
+use crate::desk::{Desk, DeskError, TokenKind, TokenMint, Verified};
 use crate::push::{OpenSends, PushCounters};
 use crate::serve::{Door, Entry};
 use axum::body::Bytes;
@@ -304,16 +304,26 @@ impl AppState {
         self.scenario.platforms.iter().find(|p| p.name == platform).map(|p| &p.client)
     }
 
-    /// A data request at the door now: what it answers, and whether the request then fails
-    /// with an injected error. The service clock is read under the door's lock, so requests
-    /// reach it in time order.
-    pub(crate) fn knock(&self) -> (Entry, bool) {
+    /// The customer a data request made with `token` is for, as the bank's router sees it: its
+    /// consent's customer when the bank has partitions to route to (0 for a token that is no
+    /// consent's, which the desk then refuses), else 0 without looking.
+    pub(crate) fn routed_customer(&self, token: &Verified<'_>) -> u64 {
+        if self.scenario.banks[self.bank].service.partitions <= 1 || token.kind() != TokenKind::Access {
+            return 0;
+        }
+        self.desk().consent_customer(token.id()).unwrap_or(0)
+    }
+
+    /// A data request for `customer` at the door now: what it answers, and whether the request
+    /// then fails with an injected error. The service clock is read under the door's lock, so
+    /// requests reach it in time order.
+    pub(crate) fn knock(&self, customer: u64) -> (Entry, bool) {
         let calendar = self.sim_now();
         let service = &self.scenario.banks[self.bank].service;
         let mut door = self.door.lock().unwrap_or_else(|e| e.into_inner());
         let (door, rng) = &mut *door;
         let clock = SimTime::from_duration(self.origin.elapsed());
-        let entry = door.admit(calendar, clock, || service.service_time.sample(rng));
+        let entry = door.admit(calendar, clock, customer, || service.service_time.sample(rng));
         let fail = matches!(entry, Entry::Served { .. }) && door.fails(rng);
         (entry, fail)
     }

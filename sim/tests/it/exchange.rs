@@ -64,12 +64,18 @@ fn data(r: &Report) -> &DataReport {
 /// Poisson arrivals at `lambda`/s to `workers` servers with exponential service of mean
 /// `1/mu`, for `seconds`.
 fn queue(workers: u32, lambda: f64, mu: f64, seconds: u64) -> Report {
+    partitioned_queue(workers, 1, lambda, mu, seconds)
+}
+
+/// As [`queue`], with the workers split among `partitions` behind the bank's router.
+fn partitioned_queue(workers: u32, partitions: u32, lambda: f64, mu: f64, seconds: u64) -> Report {
     let bank = format!(
         r#"
 [banks.population]
 customers = 1000
 [banks.service]
 workers = {workers}
+partitions = {partitions}
 service_time = {{ dist = "exponential", mean = "{}us" }}
 network_delay = {{ dist = "fixed", value = "0s" }}
 "#,
@@ -113,6 +119,36 @@ fn several_workers_wait_as_long_as_erlang_c_says() {
     let mean_wait_ms = bank.mean_wait_ms.expect("virtual mode measures the queue");
     let err = (mean_wait_ms - theory_ms).abs() / theory_ms;
     assert!(err < 0.02, "mean wait {mean_wait_ms} ms vs Erlang C {theory_ms} ms ({:.2}% off)", err * 100.0);
+}
+
+#[test]
+fn a_bank_split_into_partitions_waits_as_its_separate_queues_do_longer_than_one_pooled_queue() {
+    // 4 workers as 4 partitions of one: each an M/M/1 fed by its customers' share of λ.
+    let (c, lambda, mu) = (4, 3_200.0, 1_000.0);
+    let report = partitioned_queue(c, c, lambda, mu, 400);
+    let bank = &data(&report).banks[0];
+    assert!(bank.requests_served >= 1_000_000, "only {}", bank.requests_served);
+    // The 1,000 linked customers are asked uniformly; each partition gets those routed to it.
+    let mut share = [0.0; 4];
+    for customer in 0..1_000 {
+        share[testbed_core::queue::partition_of(customer, c) as usize] += 1e-3;
+    }
+    // M/M/1 mean wait at λᵢ = share·λ: ρᵢ / (μ − λᵢ); a request's expected wait over partitions.
+    let theory_ms: f64 = share.iter().map(|s| s * (s * lambda / mu) / (mu - s * lambda) * 1e3).sum();
+    let mean_wait_ms = bank.mean_wait_ms.expect("virtual mode measures the queue");
+    let err = (mean_wait_ms - theory_ms).abs() / theory_ms;
+    assert!(
+        err < 0.03,
+        "mean wait {mean_wait_ms} ms vs separate M/M/1 queues {theory_ms} ms ({:.2}% off)",
+        err * 100.0
+    );
+    let pooled_ms = testbed_core::queue::mmc_mean_wait(c, lambda, mu) * 1e3;
+    assert!(mean_wait_ms > 4.0 * pooled_ms, "partitioned {mean_wait_ms} ms vs pooled {pooled_ms} ms");
+    // Little's law for the whole bank: L over its partitions against λ·W.
+    let row = &data(&report).latency[0];
+    let little = row.latency.throughput_per_s * row.latency.mean_ms / 1e3;
+    let mean_in_system = bank.mean_in_system.expect("virtual mode measures the queue");
+    assert!((mean_in_system - little).abs() / little < 0.03, "L = {mean_in_system} but λW = {little}");
 }
 
 #[test]

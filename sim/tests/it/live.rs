@@ -189,6 +189,31 @@ fn pulled_requests(table: &toml::Table, bank: &str) -> u64 {
 }
 
 #[test]
+fn a_partitioned_bank_serves_live_each_request_at_its_customers_partition() {
+    let mut table = scenario_table("live-demo.toml");
+    table.remove("thresholds");
+    let banks = table.get_mut("banks").and_then(toml::Value::as_array_mut).unwrap();
+    let service = banks[0].get_mut("service").and_then(toml::Value::as_table_mut).unwrap();
+    service.insert("partitions".into(), toml::Value::Integer(4));
+    let scenario = parse(&table);
+    assert_eq!(scenario.banks[0].service.partitions, 4);
+    let opts = LiveOptions { duration: Duration::from_millis(700), max_rate: 500.0, ..Default::default() };
+    let report = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
+    let data = report.data.expect("data phase");
+    let answered: u64 = data
+        .latency
+        .iter()
+        .filter(|r| r.bank == "demo-bank" && r.kind != RequestKind::FraudAlert)
+        .map(|r| r.latency.ok)
+        .sum();
+    let bank = data.banks.iter().find(|b| b.bank == "demo-bank").unwrap();
+    assert!(answered > 100, "demo-bank answered {answered}");
+    // Every pull it answered went through one of its partitions' queues, by the bank's count.
+    assert!(bank.requests_served >= answered, "{} admitted, {answered} answered", bank.requests_served);
+    assert!(report.complete, "{:?}", data.latency);
+}
+
+#[test]
 fn a_load_spike_multiplies_live_arrivals() {
     let calm = scenario_table("live-demo.toml");
     let mut spiked = calm.clone();
