@@ -127,18 +127,25 @@ impl BankQueue {
     }
 }
 
-/// The partition of `partitions` that serves `customer`: the bank's hash router. A fixed
-/// integer hash (SplitMix64's finaliser), so a customer keeps its partition in every run, mode
-/// and shard; one partition is partition 0.
+/// The partition of `partitions` that serves `customer`: the bank's router. A customer's
+/// number is already a random identity (everything about the customer is drawn from a keyed
+/// hash of it, `population`), so routing by the number modulo `partitions` is a uniform hash of
+/// the customer that can also be inverted: partition `i` serves customers `i`, `i + N`,
+/// `i + 2N`, … ([`partition_customer`]), which lets a partition draw its own customers without
+/// the others. The same in every run, mode and shard; one partition is partition 0.
 pub fn partition_of(customer: u64, partitions: u32) -> u32 {
-    if partitions <= 1 {
-        return 0;
-    }
-    let mut z = customer.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z % u64::from(partitions)) as u32
+    (customer % u64::from(partitions.max(1))) as u32
+}
+
+/// Customers among the first `linked` that partition `partition` of `partitions` serves.
+pub fn partition_customers(linked: u64, partition: u32, partitions: u32) -> u64 {
+    let (i, n) = (u64::from(partition), u64::from(partitions.max(1)));
+    if linked <= i { 0 } else { (linked - i).div_ceil(n) }
+}
+
+/// The `k`th customer partition `partition` of `partitions` serves.
+pub fn partition_customer(k: u64, partition: u32, partitions: u32) -> u64 {
+    u64::from(partition) + k * u64::from(partitions.max(1))
 }
 
 /// Erlang C: the probability that an arrival waits, for `c` servers at offered load
@@ -162,22 +169,22 @@ pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_router_sends_every_customer_to_one_fixed_partition_and_spreads_them_evenly() {
-        assert!((0..1_000).all(|c| partition_of(c, 1) == 0));
-        let mut counts = [0u32; 4];
-        for c in 0..100_000 {
-            let p = partition_of(c, 4);
-            assert_eq!(p, partition_of(c, 4));
-            counts[p as usize] += 1;
-        }
-        // Each within 2% of a quarter.
-        assert!(counts.iter().all(|&n| n.abs_diff(25_000) < 500), "{counts:?}");
-        // Fixed across builds and shards: a customer's partition is part of the model.
-        assert_eq!([0, 1, 2, 3, 4, 5].map(|c| partition_of(c, 4)), [3, 1, 2, 1, 2, 2]);
-    }
-
     use super::*;
+
+    #[test]
+    fn the_router_sends_every_customer_to_one_fixed_partition_and_each_partition_lists_its_own() {
+        assert!((0..1_000).all(|c| partition_of(c, 1) == 0));
+        let (linked, n) = (1_003, 4);
+        for p in 0..n {
+            let mine: Vec<u64> = (0..linked).filter(|&c| partition_of(c, n) == p).collect();
+            assert_eq!(partition_customers(linked, p, n), mine.len() as u64);
+            let listed: Vec<u64> = (0..mine.len() as u64).map(|k| partition_customer(k, p, n)).collect();
+            assert_eq!(listed, mine, "partition {p}");
+        }
+        // Even: 1,003 customers over 4 partitions are 251, 251, 251 and 250.
+        assert_eq!([0, 1, 2, 3].map(|p| partition_customers(linked, p, n)), [251, 251, 251, 250]);
+        assert_eq!(partition_customers(2, 3, 4), 0);
+    }
 
     #[test]
     fn a_free_worker_serves_at_once_and_a_busy_one_queues_fifo() {

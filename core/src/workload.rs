@@ -7,6 +7,7 @@
 //! It is not the bank's side: queues, rate limits, consents and ledgers are served elsewhere.
 
 use crate::SimTime;
+use crate::queue::{partition_customer, partition_customers, partition_of};
 use crate::rng::{SimRng, stream};
 use crate::scenario::{
     Bank, BankId, ClientConfig, Design, EventKind, Platform, PlatformId, Rate, RequestKind, Scenario, WorkloadItem,
@@ -415,7 +416,28 @@ struct Stream {
     kind: RequestKind,
     /// Requests per nanosecond of simulated time, before load spikes.
     rate: f64,
+    /// The bank's partition the stream's customers are routed to, of how many, and how many
+    /// of the flow's linked customers it serves.
+    partition: u32,
+    partitions: u32,
+    customers: u64,
     rng: SimRng,
+}
+
+/// Which partition of the banks a run simulates: shard `index` of `count` runs partition
+/// `index` of every bank with `count` partitions (`[banks.service] partitions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether the shard simulates `customer` of a bank with `partitions` partitions (a whole
+    /// run, `None`, simulates every customer).
+    pub fn has(shard: Option<Shard>, customer: u64, partitions: u32) -> bool {
+        shard.is_none_or(|s| partitions != s.count || partition_of(customer, partitions) == s.index)
+    }
 }
 
 /// A load spike: a platform's rates multiplied by `factor` in `[from, to)`.
@@ -431,6 +453,11 @@ struct Spike {
 /// stream's draws do not depend on which other streams exist), multiplied by load spikes, each
 /// arrival naming a uniformly chosen linked customer and, at the platform's `over_fetch` share,
 /// asking beyond the terms. Drained in time order by [`Sources::next`].
+///
+/// At a bank with N > 1 partitions each stream is N streams, one per partition
+/// (`…/<item>/partition-<i>`), each at its partition's share of the rate and choosing among its
+/// partition's customers: the same process, drawn so that a partition's arrivals depend on no
+/// other partition's, and a shard can draw its own alone.
 pub struct Sources {
     streams: Vec<Stream>,
     /// Per flow: the platform, the customers to choose from, and when its sources stop.
@@ -445,6 +472,11 @@ pub struct Sources {
 impl Sources {
     /// The sources of `flows` under `scenario`: the polled items (see [`delivery`]).
     pub fn new(scenario: &Scenario, flows: &[FlowPlan<'_>]) -> Sources {
+        Sources::of_shard(scenario, flows, None)
+    }
+
+    /// The sources of `flows` that `shard` simulates (all of them for `None`).
+    pub fn of_shard(scenario: &Scenario, flows: &[FlowPlan<'_>], shard: Option<Shard>) -> Sources {
         let mut spikes = vec![Vec::new(); scenario.platforms.len()];
         for e in &scenario.events {
             if let EventKind::LoadSpike { platform, duration, factor } = e.kind {
@@ -472,12 +504,25 @@ impl Sources {
                 if !agreed(w, f.terms) || per_day <= 0.0 || delivery(&platform.design, w.kind) != Delivery::Polled {
                     continue;
                 }
-                let mut rng = stream(scenario.seed, &format!("arrivals/{pair}/{wi}"));
-                let rate = per_day / NANOS_PER_DAY;
-                let first = next_arrival(f.start, rate, &sources.spikes[f.platform.index()], &mut rng);
-                let si = sources.streams.len();
-                sources.streams.push(Stream { flow: fi, item: wi, kind: w.kind, rate, rng });
-                sources.push(first, si);
+                let partitions = bank.service.partitions;
+                for partition in 0..partitions {
+                    let customers = partition_customers(f.linked, partition, partitions);
+                    if customers == 0 || !Shard::has(shard, u64::from(partition), partitions) {
+                        continue;
+                    }
+                    let name = match partitions {
+                        1 => format!("arrivals/{pair}/{wi}"),
+                        _ => format!("arrivals/{pair}/{wi}/partition-{partition}"),
+                    };
+                    let mut rng = stream(scenario.seed, &name);
+                    let rate = per_day / NANOS_PER_DAY * (customers as f64 / f.linked as f64);
+                    let first = next_arrival(f.start, rate, &sources.spikes[f.platform.index()], &mut rng);
+                    let si = sources.streams.len();
+                    let kind = w.kind;
+                    let s = Stream { flow: fi, item: wi, kind, rate, partition, partitions, customers, rng };
+                    sources.streams.push(s);
+                    sources.push(first, si);
+                }
             }
         }
         sources
@@ -506,12 +551,12 @@ impl Sources {
     pub fn next(&mut self) -> Option<(SimTime, Arrival)> {
         while let Some(Reverse((now, _, si))) = self.heap.pop() {
             let s = &mut self.streams[si];
-            let (platform, linked, end) = self.flows[s.flow];
+            let (platform, _, end) = self.flows[s.flow];
             if now >= end {
                 continue; // the agreement's data phase is over: this stream stops
             }
             let next = next_arrival(now, s.rate, &self.spikes[platform.index()], &mut s.rng);
-            let customer = s.rng.random_range(0..linked);
+            let customer = partition_customer(s.rng.random_range(0..s.customers), s.partition, s.partitions);
             let p = self.over_fetch[platform.index()];
             let over_fetch = p > 0.0 && s.rng.random::<f64>() < p;
             let arrival = Arrival { flow: s.flow, item: s.item, kind: s.kind, customer, over_fetch };

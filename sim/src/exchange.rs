@@ -19,6 +19,7 @@ use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::{Booking, Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
+use testbed_core::queue::partition_of;
 use testbed_core::queue::{Admission, BankQueue};
 use testbed_core::report::{
     BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
@@ -28,7 +29,7 @@ use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
 use testbed_core::terms::{DataCategory, FieldSet, Terms};
-use testbed_core::workload::{self, Arrival, EndedBy, EventType, FlowPlan, RequestError, Sources};
+use testbed_core::workload::{self, Arrival, EndedBy, EventType, FlowPlan, RequestError, Shard, Sources};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -83,7 +84,9 @@ struct Flow {
     ended_by: EndedBy,
     revoked_at: Option<SimTime>,
     ledger: PairLedger,
-    rng: SimRng,
+    /// The flow's draws for network, service and errors: one stream, or one per partition of
+    /// its bank, so that a partition's requests depend on no other's.
+    rngs: Vec<SimRng>,
     requests: u64,
     audit_revoked: Option<Revocation>,
     /// Aggregator designs: what the aggregator saw, and its own stream for the extra hops.
@@ -99,6 +102,14 @@ struct Flow {
     alerts: AlertSchedule,
     watches: Vec<Watch>,
     pushed: u64,
+}
+
+impl Flow {
+    /// The stream that draws for a request of `customer`: its partition's.
+    fn rng(&mut self, customer: u64) -> &mut SimRng {
+        let partitions = self.rngs.len() as u32;
+        &mut self.rngs[partition_of(customer, partitions) as usize]
+    }
 }
 
 struct Bank {
@@ -122,12 +133,18 @@ struct Phase<'a> {
 
 /// Runs the data phase for `agreements`. `None` when the scenario has no `[data]` table.
 pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
+    run_shard(sc, agreements, None)
+}
+
+/// Runs the part of the data phase that `shard` simulates: every partition (`None`), or one
+/// partition of every bank with the shard's count of partitions.
+pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) -> Option<DataOutcome> {
     sc.data.as_ref()?;
     let mut phase = Phase {
         sc,
         queue: Scheduler::default(),
         flows: Vec::new(),
-        sources: schedule(sc, agreements),
+        sources: Sources::of_shard(sc, &plans(sc, agreements), shard),
         banks: sc
             .banks
             .iter()
@@ -179,7 +196,10 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             ended_by,
             revoked_at: a.revoked_at,
             ledger: PairLedger::new(linked),
-            rng: stream(sc.seed, &format!("data/{pair}")),
+            rngs: match bank.service.partitions {
+                1 => vec![stream(sc.seed, &format!("data/{pair}"))],
+                n => (0..n).map(|i| stream(sc.seed, &format!("data/{pair}/partition-{i}"))).collect(),
+            },
             requests: 0,
             audit_revoked: None,
             relay,
@@ -199,7 +219,9 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
             let off_platform = a.terms.grants(DataCategory::OffPlatformTransactions);
             // Bookings after `since_ms` raise events: those from the agreement on.
             let since_ms = a.at.as_millis().saturating_sub(1);
+            let partitions = bank.service.partitions;
             flow.watches = (0..linked)
+                .filter(|&customer| Shard::has(shard, customer, partitions))
                 .map(|customer| Watch { subscription: 0, consent: customer, customer, off_platform, since_ms, events })
                 .collect();
             flow.pushed_events = pushed_events;
@@ -232,9 +254,11 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
 /// The platforms' request schedule under `agreements`: every agreement's sources, drained in
 /// time order by the event loop (audits may end a flow's sources early).
 pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
-    let plans: Vec<FlowPlan<'_>> =
-        agreements.iter().map(|a| FlowPlan::new(sc, (a.platform, a.bank), &a.terms, a.at, a.revoked_at)).collect();
-    Sources::new(sc, &plans)
+    Sources::new(sc, &plans(sc, agreements))
+}
+
+fn plans<'a>(sc: &Scenario, agreements: &'a [Agreement]) -> Vec<FlowPlan<'a>> {
+    agreements.iter().map(|a| FlowPlan::new(sc, (a.platform, a.bank), &a.terms, a.at, a.revoked_at)).collect()
 }
 
 impl Phase<'_> {
@@ -269,7 +293,7 @@ impl Phase<'_> {
             self.queue.schedule(now + hop, Ev::AtAggregator(req));
             return;
         }
-        let delay = self.sc.banks[flow.bank].service.network_delay.sample(&mut flow.rng);
+        let delay = self.sc.banks[flow.bank].service.network_delay.sample(flow.rng(req.customer));
         self.queue.schedule(now + delay, Ev::AtBank(req));
     }
 
@@ -286,7 +310,7 @@ impl Phase<'_> {
         let Admission::Served { finish, .. } = queue.admit(now, service) else {
             unreachable!("aggregators have no rate limit")
         };
-        let delay = self.sc.banks[flow.bank].service.network_delay.sample(&mut flow.rng);
+        let delay = self.sc.banks[flow.bank].service.network_delay.sample(flow.rng(req.customer));
         self.queue.schedule(finish + delay, Ev::AtBank(req));
     }
 
@@ -306,21 +330,23 @@ impl Phase<'_> {
         let (bank_i, platform_i) = (self.flows[fi].bank, self.flows[fi].platform);
         let service = &sc.banks[bank_i].service;
         let client = &sc.platforms[platform_i].client;
-        let rng = &mut self.flows[fi].rng;
-        let finish =
-            match self.banks[bank_i.index()].door.admit(now, now, req.customer, || service.service_time.sample(rng)) {
-                Entry::Unavailable { .. } => {
-                    let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                    return self.failed(back, req, RequestError::Unavailable, None);
-                }
-                Entry::RateLimited { retry_after } => {
-                    let back = now + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-                    return self.failed(back, req, RequestError::RateLimited, Some(retry_after));
-                }
-                Entry::Served { finish, .. } => finish,
-            };
-        let back = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-        if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {
+        let rng = self.flows[fi].rng(req.customer);
+        let finish = match self.banks[bank_i.index()]
+            .door
+            .admit(now, now, req.customer, || service.service_time.sample(rng))
+        {
+            Entry::Unavailable { .. } => {
+                let back = now + service.network_delay.sample(self.flows[fi].rng(req.customer)) + self.relay_back(fi);
+                return self.failed(back, req, RequestError::Unavailable, None);
+            }
+            Entry::RateLimited { retry_after } => {
+                let back = now + service.network_delay.sample(self.flows[fi].rng(req.customer)) + self.relay_back(fi);
+                return self.failed(back, req, RequestError::RateLimited, Some(retry_after));
+            }
+            Entry::Served { finish, .. } => finish,
+        };
+        let back = finish + service.network_delay.sample(self.flows[fi].rng(req.customer)) + self.relay_back(fi);
+        if self.banks[bank_i.index()].door.fails(self.flows[fi].rng(req.customer)) {
             return self.failed(back, req, RequestError::ServerError, None);
         }
         let resource = match item.kind {
@@ -495,7 +521,7 @@ impl Phase<'_> {
             flow.pushed += 1;
             self.latency.sent(bank_i, kind, now);
         }
-        let rng = &mut self.flows[fi].rng;
+        let rng = self.flows[fi].rng(req.customer);
         let finish =
             match self.banks[bank_i.index()].door.admit(now, now, req.customer, || service.service_time.sample(rng)) {
                 // During an outage the bank holds its deliveries and sends them once it is back.
@@ -509,8 +535,8 @@ impl Phase<'_> {
                 Entry::Served { finish, .. } => finish,
             };
         // Through the platform's aggregator, if it has one, as the live relay forwards events.
-        let delivered = finish + service.network_delay.sample(&mut self.flows[fi].rng) + self.relay_back(fi);
-        if self.banks[bank_i.index()].door.fails(&mut self.flows[fi].rng) {
+        let delivered = finish + service.network_delay.sample(self.flows[fi].rng(req.customer)) + self.relay_back(fi);
+        if self.banks[bank_i.index()].door.fails(self.flows[fi].rng(req.customer)) {
             return self.failed(delivered, req, RequestError::ServerError, None);
         }
         // What the pushed kind arrives as, as the live pusher sends it; account look-ups are

@@ -129,10 +129,7 @@ fn a_bank_split_into_partitions_waits_as_its_separate_queues_do_longer_than_one_
     let bank = &data(&report).banks[0];
     assert!(bank.requests_served >= 1_000_000, "only {}", bank.requests_served);
     // The 1,000 linked customers are asked uniformly; each partition gets those routed to it.
-    let mut share = [0.0; 4];
-    for customer in 0..1_000 {
-        share[testbed_core::queue::partition_of(customer, c) as usize] += 1e-3;
-    }
+    let share: Vec<f64> = (0..c).map(|p| testbed_core::queue::partition_customers(1_000, p, c) as f64 / 1e3).collect();
     // M/M/1 mean wait at λᵢ = share·λ: ρᵢ / (μ − λᵢ); a request's expected wait over partitions.
     let theory_ms: f64 = share.iter().map(|s| s * (s * lambda / mu) / (mu - s * lambda) * 1e3).sum();
     let mean_wait_ms = bank.mean_wait_ms.expect("virtual mode measures the queue");

@@ -11,6 +11,7 @@ mod live;
 mod outcomes;
 mod play;
 mod portfolio;
+mod shards;
 mod suite;
 mod sweep;
 mod tournament;
