@@ -121,6 +121,42 @@ impl PairLedger {
         }
     }
 
+    /// Adds what `other` counted: the same agreement's disclosures to other customers (say, at
+    /// another partition of the bank), so that the merged ledger is the one a single run would
+    /// have kept. Customers' counts add, and a customer's trace points follow its own.
+    pub fn merge(&mut self, other: &PairLedger) {
+        self.widen(other.linked);
+        for (mine, theirs) in self.customers.iter_mut().zip(&other.customers) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
+        for (m, t) in self.records_by_category.iter_mut().zip(other.records_by_category) {
+            *m += t;
+        }
+        for (m, t) in self.field_values_by_class.iter_mut().zip(other.field_values_by_class) {
+            *m += t;
+        }
+        for (m, t) in self.by_purpose.iter_mut().zip(&other.by_purpose) {
+            m.requests += t.requests;
+            m.records += t.records;
+            m.field_values += t.field_values;
+        }
+        self.minimisation_excess += other.minimisation_excess;
+        self.blocked_requests += other.blocked_requests;
+        self.blocked_field_values += other.blocked_field_values;
+        self.blocked_off_platform_requests += other.blocked_off_platform_requests;
+        self.violations += other.violations;
+        for (reason, n) in &other.refused {
+            *self.refused.entry(reason.clone()).or_default() += n;
+        }
+        for (mine, theirs) in self.traces.iter_mut().zip(&other.traces) {
+            mine.extend_from_slice(theirs);
+        }
+        self.first_ms = self.first_ms.into_iter().chain(other.first_ms).min();
+        self.last_ms = self.last_ms.into_iter().chain(other.last_ms).max();
+    }
+
     /// `records` records, each carrying `fields`, of which `off_platform` were transactions made
     /// outside the platform, left the bank at `at_ms` for `customer`, for `purpose`.
     pub fn disclose(
@@ -405,6 +441,11 @@ impl Exposed {
     /// Adds what `party` (a platform or an aggregator) received from `bank` under one agreement.
     pub fn push(&mut self, party: String, bank: BankId, ledger: PairLedger) {
         self.flows.push((party, bank, ledger));
+    }
+
+    /// Each agreement's ledger, with the party that received it and the bank, in the order added.
+    pub fn ledgers(&self) -> impl Iterator<Item = (&str, BankId, &PairLedger)> {
+        self.flows.iter().map(|(party, bank, ledger)| (party.as_str(), *bank, ledger))
     }
 
     /// One row per exposed customer and agreement: who, the quasi-identifiers, and the number of

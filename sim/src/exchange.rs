@@ -43,6 +43,13 @@ pub struct DataOutcome {
     pub timeline: Vec<TimelineEntry>,
     /// Integration designs other than the direct pull, for `Report::designs`.
     pub designs: Vec<DesignReport>,
+    /// The latency table the report's rows were summarised from (partitions merged in order).
+    pub latency: LatencyTable,
+}
+
+/// The latency table of `customer`'s partition at `bank`.
+fn table<'t>(tables: &'t mut [LatencyTable], sc: &Scenario, bank: BankId, customer: u64) -> &'t mut LatencyTable {
+    &mut tables[partition_of(customer, sc.banks[bank].service.partitions) as usize]
 }
 
 #[derive(Clone, Copy)]
@@ -123,8 +130,9 @@ struct Phase<'a> {
     flows: Vec<Flow>,
     sources: Sources,
     banks: Vec<Bank>,
-    /// Per (bank, request kind): requests sent, their latency, and the span of time they covered.
-    latency: LatencyTable,
+    /// Per partition, per (bank, request kind): requests sent, their latency, and the span of
+    /// time they covered. One table at banks of one partition; merged in partition order.
+    latency: Vec<LatencyTable>,
     timeline: Vec<TimelineEntry>,
     scratch: Vec<Transaction>,
     /// Per platform: its aggregator's queue, for aggregator designs.
@@ -151,7 +159,9 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             .enumerate()
             .map(|(i, _)| Bank { spec: sc.population_spec(BankId::new(i)), door: Door::new(sc, BankId::new(i)) })
             .collect(),
-        latency: LatencyTable::new(sc.banks.len()),
+        latency: (0..sc.banks.iter().map(|b| b.service.partitions).max().unwrap_or(1))
+            .map(|_| LatencyTable::new(sc.banks.len()))
+            .collect(),
         timeline: Vec::new(),
         scratch: Vec::new(),
         aggregators: sc
@@ -280,7 +290,7 @@ impl Phase<'_> {
             pushed: None,
             deferred: false,
         };
-        self.latency.sent(flow.bank, a.kind, now);
+        table(&mut self.latency, self.sc, flow.bank, a.customer).sent(flow.bank, a.kind, now);
         self.send(now, req);
     }
 
@@ -372,7 +382,7 @@ impl Phase<'_> {
             let gave_up = req.sent + client.timeout;
             self.failed(gave_up, req, RequestError::Timeout, None);
         } else {
-            let row = self.latency.row(bank_i, item.kind, req.intended);
+            let row = table(&mut self.latency, sc, bank_i, req.customer).row(bank_i, item.kind, req.intended);
             row.recorder.record(back.since(req.intended));
             row.last = row.last.max(back);
         }
@@ -418,7 +428,8 @@ impl Phase<'_> {
         let client = &self.sc.platforms[self.flows[req.flow as usize].platform].client;
         if let Some(wait) = workload::retry_wait(client, u32::from(req.attempt), &kind, retry_after) {
             let (bank, item_kind) = (self.flows[req.flow as usize].bank, self.item(&req).kind);
-            let rec = &mut self.latency.row(bank, item_kind, req.intended).recorder;
+            let rec =
+                &mut table(&mut self.latency, self.sc, bank, req.customer).row(bank, item_kind, req.intended).recorder;
             rec.error(&kind);
             rec.retried();
             let retry = Req { attempt: req.attempt + 1, ..req };
@@ -430,7 +441,7 @@ impl Phase<'_> {
 
     fn final_error(&mut self, req: Req, kind: RequestError) {
         let (bank, item_kind) = (self.flows[req.flow as usize].bank, self.item(&req).kind);
-        self.latency.row(bank, item_kind, req.intended).recorder.error(&kind);
+        table(&mut self.latency, self.sc, bank, req.customer).row(bank, item_kind, req.intended).recorder.error(&kind);
     }
 
     /// Counts what a served request disclosed (`PairLedger::count`, as the bank counts it live),
@@ -519,7 +530,7 @@ impl Phase<'_> {
             }
             flow.requests += 1;
             flow.pushed += 1;
-            self.latency.sent(bank_i, kind, now);
+            table(&mut self.latency, sc, bank_i, req.customer).sent(bank_i, kind, now);
         }
         let rng = self.flows[fi].rng(req.customer);
         let finish =
@@ -547,7 +558,7 @@ impl Phase<'_> {
             Err(refusal) => self.final_error(req, RequestError::Refused(refusal.as_str().into())),
             Ok(grant) => {
                 self.disclose(fi, &req, resource, &grant, finish);
-                let row = self.latency.row(bank_i, kind, req.intended);
+                let row = table(&mut self.latency, sc, bank_i, req.customer).row(bank_i, kind, req.intended);
                 row.recorder.record(delivered.since(req.intended));
                 row.last = row.last.max(delivered);
             }
@@ -583,8 +594,12 @@ impl Phase<'_> {
                 utilisation: Some(b.door.utilisation()),
             })
             .collect();
-        let latency = self.latency.rows(sc, |row| row.last.since(row.first));
-        let (report, designs) = data_report(sc, &flows, &banks, latency, None);
+        let mut latency = LatencyTable::new(sc.banks.len());
+        for partition in &self.latency {
+            latency.merge(partition);
+        }
+        let rows = latency.rows(sc, |row| row.last.since(row.first));
+        let (report, designs) = data_report(sc, &flows, &banks, rows, None);
         let mut exposed = Exposed::default();
         for f in self.flows {
             exposed.push(sc.platforms[f.platform].name.clone(), f.bank, f.ledger);
@@ -592,6 +607,6 @@ impl Phase<'_> {
                 exposed.push(a.name.clone(), f.bank, relay);
             }
         }
-        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs }
+        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency }
     }
 }

@@ -93,6 +93,28 @@ impl LatencyTable {
         self.slots.get_mut(latency_slot(bank, kind))?.as_mut()
     }
 
+    /// Adds `other`'s rows to these, as [`LatencyRecorder::merge`] adds a recorder's: requests
+    /// summed, answers and errors merged, the span widened. A run of partitioned banks keeps a
+    /// table per partition and merges them in partition order, so merging its shards' tables in
+    /// that order gives the same rows.
+    pub fn merge(&mut self, other: &LatencyTable) {
+        for (slot, row) in other.slots.iter().enumerate() {
+            let Some(row) = row else { continue };
+            if self.slots.len() <= slot {
+                self.slots.resize(slot + 1, None);
+            }
+            match &mut self.slots[slot] {
+                Some(mine) => {
+                    mine.requests += row.requests;
+                    mine.recorder.merge(&row.recorder);
+                    mine.first = mine.first.min(row.first);
+                    mine.last = mine.last.max(row.last);
+                }
+                empty => *empty = Some(row.clone()),
+            }
+        }
+    }
+
     /// Every row, by bank and then kind.
     pub fn iter(&self) -> impl Iterator<Item = ((BankId, RequestKind), &LatencyTally)> + '_ {
         self.slots.iter().enumerate().filter_map(|(slot, row)| Some((slot_key(slot), row.as_ref()?)))

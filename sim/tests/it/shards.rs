@@ -1,10 +1,10 @@
 //! Partitions and shards: a bank's partitions are independent parts of one run, so a run is
-//! the union of its partitions simulated alone (the ground a sharded run and its merge stand on).
+//! its partitions simulated alone and merged in partition order (the ground a sharded run and
+//! its merge stand on).
 
 use crate::*;
 use sim::exchange::{self, DataOutcome};
-use std::collections::BTreeMap;
-use testbed_core::report::DataReport;
+use testbed_core::report::LatencyTable;
 use testbed_core::scenario::Scenario;
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::workload::Shard;
@@ -21,67 +21,40 @@ fn partitioned(name: &str, partitions: i64) -> Scenario {
     testbed_core::scenario::parse(&toml::to_string(&table).expect("tables serialise")).expect("partitioned scenario")
 }
 
-fn data_phase(scenario: &Scenario, shard: Option<Shard>) -> DataReport {
-    let agreements: Vec<Agreement> = negotiate(scenario, None).agreements.into_iter().map(|(_, a)| a).collect();
-    let outcome: DataOutcome = exchange::run_shard(scenario, &agreements, shard).expect("a data phase");
-    outcome.report
-}
-
-/// What adds up across partitions: per latency row (bank, kind) its requests, answers, errors
-/// by kind and retries, and the answers' total latency; per flow its requests, the customers it
-/// exposed and its records by category; per bank the requests it served.
-#[derive(Debug, Default, PartialEq)]
-struct Totals {
-    rows: BTreeMap<String, (u64, u64, BTreeMap<String, u64>, u64)>,
-    latency_ms: BTreeMap<String, f64>,
-    flows: BTreeMap<String, (u64, u64, BTreeMap<String, u64>)>,
-    served: BTreeMap<String, u64>,
-}
-
-impl Totals {
-    fn add(&mut self, d: &DataReport) {
-        for r in &d.latency {
-            let key = format!("{}/{}", r.bank, r.kind.as_str());
-            let row = self.rows.entry(key.clone()).or_default();
-            row.0 += r.requests;
-            row.1 += r.latency.ok;
-            for (e, n) in &r.latency.errors {
-                *row.2.entry(e.clone()).or_default() += n;
-            }
-            row.3 += r.latency.retries;
-            *self.latency_ms.entry(key).or_default() += r.latency.mean_ms * r.latency.ok as f64;
-        }
-        for f in &d.flows {
-            let flow = self.flows.entry(format!("{}/{}", f.platform, f.bank)).or_default();
-            flow.0 += f.requests;
-            flow.1 += f.exposure.customers_exposed;
-            for (c, n) in &f.exposure.records_by_category {
-                *flow.2.entry(c.clone()).or_default() += n;
-            }
-        }
-        for b in &d.banks {
-            *self.served.entry(b.bank.clone()).or_default() += b.requests_served;
-        }
-    }
+fn agreements(scenario: &Scenario) -> Vec<Agreement> {
+    negotiate(scenario, None).agreements.into_iter().map(|(_, a)| a).collect()
 }
 
 #[test]
-fn a_run_of_partitioned_banks_is_the_union_of_its_partitions_simulated_alone() {
+fn a_run_of_partitioned_banks_is_its_partitions_run_alone_merged_in_partition_order() {
     for name in ["messenger-2018.toml", "design-direct.toml", "design-push.toml"] {
         let scenario = partitioned(name, 2);
-        let mut whole = Totals::default();
-        whole.add(&data_phase(&scenario, None));
-        let mut parts = Totals::default();
-        for index in 0..2 {
-            parts.add(&data_phase(&scenario, Some(Shard { index, count: 2 })));
+        let agreements = agreements(&scenario);
+        let whole: DataOutcome = exchange::run_shard(&scenario, &agreements, None).expect("a data phase");
+        let shards: Vec<DataOutcome> = (0..2)
+            .map(|index| exchange::run_shard(&scenario, &agreements, Some(Shard { index, count: 2 })).unwrap())
+            .collect();
+        // The latency rows, every field: percentiles, mean, interval, errors, retries, span.
+        let mut latency = LatencyTable::new(scenario.banks.len());
+        for shard in &shards {
+            latency.merge(&shard.latency);
         }
-        assert!(whole.rows.values().map(|r| r.1).sum::<u64>() > 1_000, "{name}: {whole:?}");
-        assert_eq!(whole.rows, parts.rows, "{name}");
-        assert_eq!(whole.flows, parts.flows, "{name}");
-        assert_eq!(whole.served, parts.served, "{name}");
-        for (key, total) in &whole.latency_ms {
-            let relative = (total - parts.latency_ms[key]).abs() / total.max(1e-9);
-            assert!(relative < 1e-9, "{name} {key}: {total} ms in all, {} in the parts", parts.latency_ms[key]);
+        let rows = latency.rows(&scenario, |row| row.last.since(row.first));
+        assert!(rows.iter().map(|r| r.latency.ok).sum::<u64>() > 1_000, "{name}: {rows:?}");
+        assert_eq!(rows, whole.report.latency, "{name}");
+        // What each platform received, every figure of its exposure summary.
+        let weights = scenario.data.as_ref().expect("a data phase").sensitivity_weights;
+        let parts: Vec<Vec<_>> = shards.iter().map(|s| s.exposed.ledgers().collect()).collect();
+        for (i, (party, bank, ledger)) in whole.exposed.ledgers().enumerate() {
+            let mut merged = parts[0][i].2.clone();
+            merged.merge(parts[1][i].2);
+            let spec = scenario.population_spec(bank);
+            assert_eq!(merged.summarize(&spec, party, weights), ledger.summarize(&spec, party, weights), "{name}");
+        }
+        // The banks served, between them, what the whole run served.
+        for (b, row) in whole.report.banks.iter().enumerate() {
+            let served: u64 = shards.iter().map(|s| s.report.banks[b].requests_served).sum();
+            assert_eq!(served, row.requests_served, "{name} {}", row.bank);
         }
     }
 }
