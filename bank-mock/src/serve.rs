@@ -19,7 +19,7 @@ use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::negotiation::Withdrawal;
 use testbed_core::population::{MS_PER_DAY, Transaction};
-use testbed_core::queue::{Admission, BankQueue, RateLimit, partition_of};
+use testbed_core::queue::{Admission, BankQueue, QueueFigures, RateLimit, partition_of};
 use testbed_core::scenario::{Bank, BankId, EventKind, Scenario};
 use testbed_core::terms::FieldSet;
 use testbed_core::terms::{DataCategory, Purpose};
@@ -110,48 +110,14 @@ impl Door {
         self.error_rate > 0.0 && rand::RngExt::random::<f64>(rng) < self.error_rate
     }
 
-    /// The bank's workers, over all partitions.
-    pub fn workers(&self) -> u32 {
-        self.workers
-    }
-
-    /// Requests admitted to the queues.
-    pub fn admitted(&self) -> u64 {
-        self.queues.iter().map(BankQueue::admitted).sum()
-    }
-
-    /// Time admitted requests waited for a worker, in total.
-    pub fn total_wait(&self) -> Duration {
-        Duration::from_secs_f64(self.wait_secs())
-    }
-
-    fn wait_secs(&self) -> f64 {
-        self.queues.iter().map(BankQueue::wait_secs).sum()
-    }
-
-    /// Mean time admitted requests waited for a worker.
-    pub fn mean_wait(&self) -> Duration {
-        match self.admitted() {
-            0 => Duration::ZERO,
-            n => Duration::from_secs_f64(self.wait_secs() / n as f64),
+    /// The door's figures over the run so far, per partition (`QueueFigures`).
+    pub fn figures(&self) -> QueueFigures {
+        QueueFigures {
+            partitions: self.queues.iter().map(BankQueue::figures).collect(),
+            workers: self.workers,
+            first: self.first,
+            last: self.last,
         }
-    }
-
-    /// Mean number of requests in the bank seen by admitted arrivals: over its partitions, the
-    /// sum of what each partition's arrivals saw in it.
-    pub fn mean_in_system_seen(&self) -> f64 {
-        self.queues.iter().map(BankQueue::mean_in_system_seen).sum()
-    }
-
-    /// Worker time given, in total, in seconds.
-    pub fn busy_secs(&self) -> f64 {
-        self.queues.iter().map(BankQueue::busy_secs).sum()
-    }
-
-    /// Share of the workers' time busy between the first admission and the last finish.
-    pub fn utilisation(&self) -> f64 {
-        let span = self.first.map_or(Duration::ZERO, |f| self.last.since(f));
-        if span.is_zero() { 0.0 } else { self.busy_secs() / (span.as_secs_f64() * f64::from(self.workers)) }
     }
 }
 
@@ -348,10 +314,11 @@ mod tests {
         // Open: one worker, so the second request waits for the first on the service clock.
         assert_eq!(door.admit(t(ms(0)), t(ms(0)), 0, || ms(10)), Entry::Served { start: t(ms(0)), finish: t(ms(10)) });
         assert_eq!(door.admit(t(ms(5)), t(ms(5)), 0, || ms(10)), Entry::Served { start: t(ms(10)), finish: t(ms(20)) });
-        assert_eq!(door.admitted(), 2);
-        assert_eq!(door.mean_wait(), ms(5) / 2);
+        let figures = door.figures();
+        assert_eq!(figures.admitted(), 2);
+        assert_eq!(figures.mean_wait(), ms(5) / 2);
         // 20 ms of work over the 20 ms from the first arrival to the last finish.
-        assert!((door.utilisation() - 1.0).abs() < 1e-12);
+        assert!((figures.utilisation() - 1.0).abs() < 1e-12);
     }
 
     #[test]
@@ -372,9 +339,10 @@ mod tests {
         assert!(matches!(door.admit(t(ms(3)), t(ms(3)), 0, || ms(10)), Entry::RateLimited { .. }));
         assert!(matches!(door.admit(t(ms(3)), t(ms(3)), 1, || ms(10)), Entry::Served { .. }));
         // The bank's figures are over its partitions: 4 admitted, 9 ms waited in all.
-        assert_eq!(door.admitted(), 4);
-        assert_eq!(door.total_wait(), ms(9) + ms(12 - 3));
-        assert_eq!(door.workers(), 2);
+        let figures = door.figures();
+        assert_eq!(figures.admitted(), 4);
+        assert_eq!(figures.total_wait(), ms(9) + ms(12 - 3));
+        assert_eq!(figures.workers, 2);
     }
 
     #[test]

@@ -125,6 +125,99 @@ impl BankQueue {
     pub fn busy_secs(&self) -> f64 {
         (self.busy_nanos / 1_000_000_000) as f64 + (self.busy_nanos % 1_000_000_000) as f64 / 1e9
     }
+
+    /// What a bank's figures are summed from.
+    pub fn figures(&self) -> PartitionFigures {
+        PartitionFigures {
+            admitted: self.admitted,
+            wait_secs: self.wait_sum,
+            mean_in_system_seen: self.mean_in_system_seen(),
+            busy_secs: self.busy_secs(),
+        }
+    }
+}
+
+/// One partition's queue over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PartitionFigures {
+    pub admitted: u64,
+    /// Time admitted requests waited for a worker, in total, in seconds.
+    pub wait_secs: f64,
+    /// Mean number of requests in the partition seen by its admitted arrivals.
+    pub mean_in_system_seen: f64,
+    /// Worker time given, in total, in seconds.
+    pub busy_secs: f64,
+}
+
+/// A bank's queue figures over a run: its partitions' (in partition order), its workers, and
+/// the service-clock span of its admitted requests. The bank's figures are sums over its
+/// partitions in that order, so the figures of runs of single partitions, merged, are those of
+/// the run of all.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueFigures {
+    pub partitions: Vec<PartitionFigures>,
+    pub workers: u32,
+    /// First arrival and last finish of the admitted requests.
+    pub first: Option<SimTime>,
+    pub last: SimTime,
+}
+
+impl QueueFigures {
+    /// Requests admitted to the queues.
+    pub fn admitted(&self) -> u64 {
+        self.partitions.iter().map(|p| p.admitted).sum()
+    }
+
+    fn wait_secs(&self) -> f64 {
+        self.partitions.iter().map(|p| p.wait_secs).sum()
+    }
+
+    /// Time admitted requests waited for a worker, in total.
+    pub fn total_wait(&self) -> Duration {
+        Duration::from_secs_f64(self.wait_secs())
+    }
+
+    /// Mean time admitted requests waited for a worker.
+    pub fn mean_wait(&self) -> Duration {
+        match self.admitted() {
+            0 => Duration::ZERO,
+            n => Duration::from_secs_f64(self.wait_secs() / n as f64),
+        }
+    }
+
+    /// Mean number of requests in the bank seen by admitted arrivals: over its partitions, the
+    /// sum of what each partition's arrivals saw in it.
+    pub fn mean_in_system_seen(&self) -> f64 {
+        self.partitions.iter().map(|p| p.mean_in_system_seen).sum()
+    }
+
+    /// Worker time given, in total, in seconds.
+    pub fn busy_secs(&self) -> f64 {
+        self.partitions.iter().map(|p| p.busy_secs).sum()
+    }
+
+    /// Share of the workers' time busy between the first admission and the last finish.
+    pub fn utilisation(&self) -> f64 {
+        let span = self.first.map_or(Duration::ZERO, |f| self.last.since(f));
+        if span.is_zero() { 0.0 } else { self.busy_secs() / (span.as_secs_f64() * f64::from(self.workers)) }
+    }
+
+    /// Adds `other`'s partitions to these, partition by partition (a run of one partition has
+    /// the others empty), and widens the span.
+    pub fn merge(&mut self, other: &QueueFigures) {
+        if self.partitions.len() < other.partitions.len() {
+            self.partitions.resize(other.partitions.len(), PartitionFigures::default());
+        }
+        for (mine, theirs) in self.partitions.iter_mut().zip(&other.partitions) {
+            mine.admitted += theirs.admitted;
+            mine.wait_secs += theirs.wait_secs;
+            mine.mean_in_system_seen += theirs.mean_in_system_seen;
+            mine.busy_secs += theirs.busy_secs;
+        }
+        self.workers = self.workers.max(other.workers);
+        self.first = self.first.into_iter().chain(other.first).min();
+        self.last = self.last.max(other.last);
+    }
 }
 
 /// The partition of `partitions` that serves `customer`: the bank's router. A customer's

@@ -20,7 +20,7 @@ use testbed_core::SimTime;
 use testbed_core::exposure::{Booking, Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::partition_of;
-use testbed_core::queue::{Admission, BankQueue};
+use testbed_core::queue::{Admission, BankQueue, QueueFigures};
 use testbed_core::report::{
     BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
 };
@@ -45,6 +45,8 @@ pub struct DataOutcome {
     pub designs: Vec<DesignReport>,
     /// The latency table the report's rows were summarised from (partitions merged in order).
     pub latency: LatencyTable,
+    /// Each bank's queue figures, per partition, that its row was summed from.
+    pub queues: Vec<QueueFigures>,
 }
 
 /// The latency table of `customer`'s partition at `bank`.
@@ -586,14 +588,8 @@ impl Phase<'_> {
                 pushed: f.pushed,
             })
             .collect();
-        let banks: Vec<BankTally> = (self.banks.iter())
-            .map(|b| BankTally {
-                requests_served: b.door.admitted(),
-                mean_wait_ms: Some(b.door.mean_wait().as_secs_f64() * 1e3),
-                mean_in_system: Some(b.door.mean_in_system_seen()),
-                utilisation: Some(b.door.utilisation()),
-            })
-            .collect();
+        let queues: Vec<QueueFigures> = self.banks.iter().map(|b| b.door.figures()).collect();
+        let banks: Vec<BankTally> = queues.iter().map(BankTally::of).collect();
         let mut latency = LatencyTable::new(sc.banks.len());
         for partition in &self.latency {
             latency.merge(partition);
@@ -607,6 +603,6 @@ impl Phase<'_> {
                 exposed.push(a.name.clone(), f.bank, relay);
             }
         }
-        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency }
+        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency, queues }
     }
 }

@@ -336,7 +336,8 @@ impl AppState {
     /// The door's figures: admitted requests, their total wait and the workers' busy seconds.
     fn door_figures(&self) -> (u64, Duration, f64, u32) {
         let door = self.door.lock().unwrap_or_else(|e| e.into_inner());
-        (door.0.admitted(), door.0.total_wait(), door.0.busy_secs(), door.0.workers())
+        let figures = door.0.figures();
+        (figures.admitted(), figures.total_wait(), figures.busy_secs(), figures.workers)
     }
 }
 

@@ -8,6 +8,7 @@ use crate::SimTime;
 use crate::exposure::{ExposureSummary, FieldValues, PairLedger};
 use crate::latency::LatencyRecorder;
 use crate::population::GENERATOR_VERSION;
+use crate::queue::QueueFigures;
 use crate::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use crate::terms::Terms;
 use crate::workload::{EndedBy, latency_slot, slot_key};
@@ -42,6 +43,18 @@ pub struct BankTally {
     pub mean_wait_ms: Option<f64>,
     pub mean_in_system: Option<f64>,
     pub utilisation: Option<f64>,
+}
+
+impl BankTally {
+    /// A bank's row from its queue figures (virtual runs, and a bank that publishes them).
+    pub fn of(queue: &QueueFigures) -> BankTally {
+        BankTally {
+            requests_served: queue.admitted(),
+            mean_wait_ms: Some(queue.mean_wait().as_secs_f64() * 1e3),
+            mean_in_system: Some(queue.mean_in_system_seen()),
+            utilisation: Some(queue.utilisation()),
+        }
+    }
 }
 
 /// Requests and their latency per (bank, request kind), kept one way by both drivers: the

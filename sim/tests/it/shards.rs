@@ -4,7 +4,7 @@
 
 use crate::*;
 use sim::exchange::{self, DataOutcome};
-use testbed_core::report::LatencyTable;
+use testbed_core::report::{BankTally, LatencyTable};
 use testbed_core::scenario::Scenario;
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::workload::Shard;
@@ -51,10 +51,15 @@ fn a_run_of_partitioned_banks_is_its_partitions_run_alone_merged_in_partition_or
             let spec = scenario.population_spec(bank);
             assert_eq!(merged.summarize(&spec, party, weights), ledger.summarize(&spec, party, weights), "{name}");
         }
-        // The banks served, between them, what the whole run served.
+        // Each bank's queue figures, partition by partition: served, mean wait, mean number in
+        // the bank, utilisation.
         for (b, row) in whole.report.banks.iter().enumerate() {
-            let served: u64 = shards.iter().map(|s| s.report.banks[b].requests_served).sum();
-            assert_eq!(served, row.requests_served, "{name} {}", row.bank);
+            let mut queue = shards[0].queues[b].clone();
+            queue.merge(&shards[1].queues[b]);
+            let merged = BankTally::of(&queue);
+            let whole_row = (row.requests_served, row.mean_wait_ms, row.mean_in_system, row.utilisation);
+            let merged_row = (merged.requests_served, merged.mean_wait_ms, merged.mean_in_system, merged.utilisation);
+            assert_eq!(merged_row, whole_row, "{name} {}", row.bank);
         }
     }
 }
