@@ -28,6 +28,9 @@ const PUSH_BYTES_PER_DELIVERY: f64 = 128.0;
 const QUEUED_BYTES_PER_REQUEST: f64 = 16.0;
 /// Bytes per outcome per negotiating party (utilities and the admissible outcomes in order).
 const NEGOTIATION_BYTES_PER_OUTCOME: f64 = 16.0;
+/// Bytes of one latency row: its HdrHistogram (1 µs to a day at 3 significant digits: 28,672
+/// counts of 8 bytes) and the rest of the row.
+const LATENCY_ROW_BYTES: f64 = 240.0 * 1024.0;
 /// What a run holds whatever the scenario (code, histograms, report).
 const BASE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 const SECONDS_PER_DAY: f64 = 86_400.0;
@@ -122,10 +125,23 @@ pub fn estimate(sc: &Scenario) -> Estimate {
     let Some(data) = &sc.data else {
         return Estimate { requests, peak_bytes: memory, requests_by, memory_by };
     };
-    for (bi, b) in sc.banks.iter().enumerate() {
+    for (bank, b) in sc.banks_by_id() {
+        let bi = bank.index();
         let bytes = b.population.customers as f64 * BANK_BYTES_PER_CUSTOMER;
         let key = format!("banks[{bi}].population.customers");
         add_memory(bytes, Culprit { how: format!("{} customers", b.population.customers), key, amount: bytes });
+        // A partitioned bank's latency rows are kept per partition (merged at the end).
+        let partitions = b.service.partitions;
+        if partitions > 1 {
+            let mut kinds: Vec<_> = (sc.platforms.iter().filter(|p| p.banks.contains(&bank)))
+                .flat_map(|p| p.workload.iter().map(|w| w.kind))
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            let bytes = f64::from(partitions) * kinds.len() as f64 * LATENCY_ROW_BYTES;
+            let how = format!("{partitions} partitions × {} request kinds, a latency histogram each", kinds.len());
+            add_memory(bytes, Culprit { key: format!("banks[{bi}].service.partitions"), how, amount: bytes });
+        }
     }
     // Per bank: requests per second offered while data flows, and for how long.
     let mut offered = vec![(0.0, 0.0f64); sc.banks.len()];
@@ -318,7 +334,11 @@ mod tests {
     use crate::scenario::parse;
 
     fn scenario(customers: u64, per_customer_per_day: f64, data: &str) -> Scenario {
-        parse(&format!(
+        parse(&scenario_text(customers, per_customer_per_day, data)).unwrap()
+    }
+
+    fn scenario_text(customers: u64, per_customer_per_day: f64, data: &str) -> String {
+        format!(
             r#"
 [scenario]
 name = "budget"
@@ -347,8 +367,7 @@ strategy = "boulware"
 [banks.population]
 customers = {customers}
 "#
-        ))
-        .unwrap()
+        )
     }
 
     #[test]
@@ -387,6 +406,20 @@ customers = {customers}
         let sc = scenario(100_000_000, 0.0, "");
         let err = estimate(&sc).check(Budget { max_requests: u64::MAX, max_memory_mb: 1_024 }).unwrap_err();
         assert!(err.to_string().starts_with("banks[0].population.customers: the run would need about"), "{err}");
+    }
+
+    #[test]
+    fn a_bank_of_many_partitions_is_refused_for_its_latency_rows_naming_its_partitions() {
+        let text = |partitions| {
+            format!("{}[banks.service]\nworkers = 4096\npartitions = {partitions}\n", scenario_text(10_000, 1.0, ""))
+        };
+        let budget = Budget { max_requests: u64::MAX, max_memory_mb: 512 };
+        let one = parse(&text(1)).unwrap();
+        assert!(estimate(&one).check(budget).is_ok());
+        // 4,096 partitions × one request kind × 240 KiB: about 960 MiB.
+        let many = parse(&text(4096)).unwrap();
+        let err = estimate(&many).check(budget).unwrap_err().to_string();
+        assert!(err.starts_with("banks[0].service.partitions: the run would need about"), "{err}");
     }
 
     #[test]
