@@ -433,6 +433,43 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Why `scenario` cannot run as shard `self`, in one line naming the key, if it cannot: a
+    /// shard runs one partition of every bank, so every bank needs the shard's count of
+    /// partitions, and nothing may couple a bank's partitions. Two things do: an audit that
+    /// revokes after violations counted over all of an agreement's requests (when the platform
+    /// over-fetches, so that there are violations to count), and an aggregator, one queue for
+    /// all its platform's requests.
+    pub fn refusal(self, scenario: &Scenario) -> Option<String> {
+        let Shard { index, count } = self;
+        if count == 0 || index >= count {
+            return Some(format!("--shard {index}/{count}: allowed I/N with 0 <= I < N"));
+        }
+        for (bank, b) in scenario.banks_by_id() {
+            let bi = bank.index();
+            if b.service.partitions != count {
+                return Some(format!(
+                    "banks[{bi}].service.partitions: {}, but shard {index}/{count} runs partition {index} of every bank: give every bank partitions = {count}",
+                    b.service.partitions
+                ));
+            }
+            let over_fetching =
+                scenario.platforms.iter().find(|p| p.banks.contains(&bank) && p.client.over_fetch > 0.0);
+            if let (Some(limit), Some(p)) = (b.revoke_after_violations, over_fetching) {
+                return Some(format!(
+                    "banks[{bi}].policy.revoke_after_violations: {limit} violations counted over every partition of `{}`'s requests (it over-fetches) cannot be counted by one shard; run it in one process",
+                    p.name
+                ));
+            }
+        }
+        if let Some((pi, _)) = scenario.platforms_by_id().find(|(_, p)| matches!(p.design, Design::Aggregator(_))) {
+            return Some(format!(
+                "platforms[{}].design.kind: an aggregator queues its platform's requests to every partition in one queue, which one shard cannot run; run it in one process",
+                pi.index()
+            ));
+        }
+        None
+    }
+
     /// Whether the shard simulates `customer` of a bank with `partitions` partitions (a whole
     /// run, `None`, simulates every customer).
     pub fn has(shard: Option<Shard>, customer: u64, partitions: u32) -> bool {
@@ -625,6 +662,40 @@ mod tests {
 
     use super::*;
     use crate::terms::Purpose;
+
+    #[test]
+    fn a_shard_runs_only_where_every_bank_has_its_partitions_and_nothing_couples_them() {
+        let direct = include_str!("../../scenarios/design-direct.toml");
+        let mut sc = crate::scenario::parse(direct).expect("design-direct parses");
+        let shard = Shard { index: 1, count: 2 };
+        assert_eq!(
+            shard.refusal(&sc).as_deref(),
+            Some(
+                "banks[0].service.partitions: 1, but shard 1/2 runs partition 1 of every bank: give every bank partitions = 2"
+            )
+        );
+        for b in &mut sc.banks {
+            b.service.partitions = 2;
+        }
+        assert_eq!(shard.refusal(&sc), None);
+        assert_eq!(
+            Shard { index: 2, count: 2 }.refusal(&sc).as_deref(),
+            Some("--shard 2/2: allowed I/N with 0 <= I < N")
+        );
+        // An audit couples the partitions only when there are violations to count.
+        sc.banks[1].revoke_after_violations = Some(20);
+        assert_eq!(shard.refusal(&sc), None);
+        sc.platforms[0].client.over_fetch = 0.01;
+        let refused = shard.refusal(&sc).expect("refused");
+        assert!(refused.starts_with("banks[1].policy.revoke_after_violations: 20 violations"), "{refused}");
+        let aggregator = include_str!("../../scenarios/design-aggregator.toml");
+        let mut sc = crate::scenario::parse(aggregator).expect("design-aggregator parses");
+        for b in &mut sc.banks {
+            b.service.partitions = 2;
+        }
+        let refused = shard.refusal(&sc).expect("refused");
+        assert!(refused.starts_with("platforms[0].design.kind: an aggregator"), "{refused}");
+    }
 
     #[test]
     fn a_booking_raises_each_pushed_event_once_named_by_the_first_item_of_its_kind() {

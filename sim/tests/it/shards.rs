@@ -27,8 +27,9 @@ fn agreements(scenario: &Scenario) -> Vec<Agreement> {
 
 #[test]
 fn a_run_of_partitioned_banks_is_its_partitions_run_alone_merged_in_partition_order() {
-    for name in ["messenger-2018.toml", "design-direct.toml", "design-push.toml"] {
+    for name in ["messenger-2018.toml", "design-direct.toml", "design-push.toml", "design-minimised.toml"] {
         let scenario = partitioned(name, 2);
+        assert_eq!(Shard { index: 0, count: 2 }.refusal(&scenario), None, "{name} may run in shards");
         let agreements = agreements(&scenario);
         let whole: DataOutcome = exchange::run_shard(&scenario, &agreements, None).expect("a data phase");
         let shards: Vec<DataOutcome> = (0..2)
