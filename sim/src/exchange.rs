@@ -47,6 +47,9 @@ pub struct DataOutcome {
     pub latency: LatencyTable,
     /// Each bank's queue figures, per partition, that its row was summed from.
     pub queues: Vec<QueueFigures>,
+    /// Events the run processed (arrivals, and the events they and pushed bookings caused):
+    /// its work.
+    pub events: u64,
 }
 
 /// The latency table of `customer`'s partition at `bank`.
@@ -124,6 +127,8 @@ impl Flow {
 struct Bank {
     spec: PopulationSpec,
     door: Door,
+    /// Per partition: when the next delivery held back by the rate limit may try again.
+    held_pushes: Vec<SimTime>,
 }
 
 struct Phase<'a> {
@@ -159,7 +164,11 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             .banks
             .iter()
             .enumerate()
-            .map(|(i, _)| Bank { spec: sc.population_spec(BankId::new(i)), door: Door::new(sc, BankId::new(i)) })
+            .map(|(i, b)| Bank {
+                spec: sc.population_spec(BankId::new(i)),
+                door: Door::new(sc, BankId::new(i)),
+                held_pushes: vec![SimTime::ZERO; b.service.partitions as usize],
+            })
             .collect(),
         latency: (0..sc.banks.iter().map(|b| b.service.partitions).max().unwrap_or(1))
             .map(|_| LatencyTable::new(sc.banks.len()))
@@ -242,7 +251,9 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
     }
     // Arrivals and the events they cause run in one time order; an event due at the same
     // instant as an arrival runs first.
+    let mut events = 0u64;
     loop {
+        events += 1;
         let next_event = phase.queue.peek_time();
         if let Some(at) = phase.sources.peek_time()
             && next_event.is_none_or(|e| at < e)
@@ -251,7 +262,10 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             phase.arrival(now, arrival);
             continue;
         }
-        let Some((now, ev)) = phase.queue.pop() else { break };
+        let Some((now, ev)) = phase.queue.pop() else {
+            events -= 1;
+            break;
+        };
         match ev {
             Ev::Send(req) => phase.send(now, req),
             Ev::AtBank(req) => phase.at_bank(now, req),
@@ -260,7 +274,7 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             Ev::Push(req) => phase.push(now, req),
         }
     }
-    Some(phase.finish())
+    Some(DataOutcome { events, ..phase.finish() })
 }
 
 /// The platforms' request schedule under `agreements`: every agreement's sources, drained in
@@ -541,9 +555,17 @@ impl Phase<'_> {
                 Entry::Unavailable { until } => {
                     return self.queue.schedule(until, Ev::Push(Req { deferred: true, ..req }));
                 }
-                // The bank's rate limit paces its pushes too: a delivery waits for a token.
+                // The bank's rate limit paces its pushes too: a delivery waits for a token, and
+                // deliveries held together wait one token apart, in the order they were held
+                // (each trying again at the same instant would cost every one of them an event
+                // per token: quadratic in the deliveries held).
                 Entry::RateLimited { retry_after } => {
-                    return self.queue.schedule(now + retry_after, Ev::Push(Req { deferred: true, ..req }));
+                    let partition = partition_of(req.customer, service.partitions) as usize;
+                    let slot = &mut self.banks[bank_i.index()].held_pushes[partition];
+                    let at = (now + retry_after).max(*slot);
+                    let per_second = service.partition_rate_limit().map_or(f64::INFINITY, |(per_second, _)| per_second);
+                    *slot = at + Duration::from_secs_f64(1.0 / per_second);
+                    return self.queue.schedule(at, Ev::Push(Req { deferred: true, ..req }));
                 }
                 Entry::Served { finish, .. } => finish,
             };
@@ -603,6 +625,6 @@ impl Phase<'_> {
                 exposed.push(a.name.clone(), f.bank, relay);
             }
         }
-        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency, queues }
+        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency, queues, events: 0 }
     }
 }

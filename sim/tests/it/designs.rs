@@ -162,3 +162,29 @@ fn bad_design_keys_give_one_line_errors_naming_the_key_and_the_allowed_values() 
     let err = parse(&with_design("[platforms.design]\nkind = \"direct\"\nhops = 2\n")).unwrap_err().to_string();
     assert!(err.contains("unknown field `hops`") && err.contains("`kind`"), "{err}");
 }
+
+#[test]
+fn pushes_held_by_the_rate_limit_wait_one_token_apart_and_cost_one_event_each() {
+    // design-push for 6 hours against banks that let a push out every 50 s, fewer than the
+    // bookings raise: deliveries pile up behind the rate limit.
+    let mut table = scenario_table("design-push.toml");
+    table.remove("thresholds");
+    table["data"].as_table_mut().unwrap().insert("duration".into(), toml::Value::String("6h".into()));
+    for bank in table["banks"].as_array_mut().unwrap() {
+        let service = bank.as_table_mut().unwrap()["service"].as_table_mut().unwrap();
+        let limit: toml::Table = toml::from_str("per_second = 0.02\nburst = 1").unwrap();
+        service.insert("rate_limit".into(), toml::Value::Table(limit));
+    }
+    let scenario = parse(&toml::to_string(&table).unwrap()).unwrap();
+    let agreements: Vec<_> =
+        testbed_core::session::negotiate(&scenario, None).agreements.into_iter().map(|(_, a)| a).collect();
+    let outcome = sim::exchange::run(&scenario, &agreements).expect("a data phase");
+    let pushed: u64 = outcome.designs.iter().flat_map(|d| d.pushed.values()).sum();
+    let requests: u64 = outcome.report.latency.iter().map(|r| r.requests).sum();
+    // More was pushed than 6 hours of tokens lets out (432 a bank), so deliveries were held.
+    assert!(pushed > 2 * 432, "{pushed} deliveries");
+    // Each request is a handful of events (arrival, hops, the delivery, a wait for its token);
+    // deliveries all trying again at every token would be hundreds each.
+    let per_request = outcome.events as f64 / requests as f64;
+    assert!(per_request < 6.0, "{} events for {requests} requests: {per_request:.1} each", outcome.events);
+}
