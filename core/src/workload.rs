@@ -497,8 +497,8 @@ struct Spike {
 /// other partition's, and a shard can draw its own alone.
 pub struct Sources {
     streams: Vec<Stream>,
-    /// Per flow: the platform, the customers to choose from, and when its sources stop.
-    flows: Vec<(PlatformId, u64, SimTime)>,
+    /// Per flow: the platform, and when its sources stop.
+    flows: Vec<(PlatformId, SimTime)>,
     over_fetch: Vec<f64>,
     spikes: Vec<Vec<Spike>>,
     /// Pending arrivals: (time, order of scheduling, stream).
@@ -523,7 +523,7 @@ impl Sources {
         }
         let mut sources = Sources {
             streams: Vec::new(),
-            flows: flows.iter().map(|f| (f.platform, f.linked, f.end)).collect(),
+            flows: flows.iter().map(|f| (f.platform, f.end)).collect(),
             over_fetch: scenario.platforms.iter().map(|p| p.client.over_fetch).collect(),
             spikes,
             heap: BinaryHeap::new(),
@@ -574,7 +574,7 @@ impl Sources {
     /// so the time is that of the arrival `next` returns).
     pub fn peek_time(&mut self) -> Option<SimTime> {
         while let Some(Reverse((t, _, si))) = self.heap.peek() {
-            if *t < self.flows[self.streams[*si].flow].2 {
+            if *t < self.flows[self.streams[*si].flow].1 {
                 return Some(*t);
             }
             self.heap.pop();
@@ -588,7 +588,7 @@ impl Sources {
     pub fn next(&mut self) -> Option<(SimTime, Arrival)> {
         while let Some(Reverse((now, _, si))) = self.heap.pop() {
             let s = &mut self.streams[si];
-            let (platform, _, end) = self.flows[s.flow];
+            let (platform, end) = self.flows[s.flow];
             if now >= end {
                 continue; // the agreement's data phase is over: this stream stops
             }
@@ -608,7 +608,7 @@ impl Sources {
     /// Stops `flow`'s streams at `at` (say, an audit revoked its agreement): nothing at or after
     /// it is sent.
     pub fn end_flow(&mut self, flow: usize, at: SimTime) {
-        let end = &mut self.flows[flow].2;
+        let end = &mut self.flows[flow].1;
         *end = (*end).min(at);
     }
 

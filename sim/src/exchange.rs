@@ -19,8 +19,7 @@ use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::exposure::{Booking, Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
-use testbed_core::queue::partition_of;
-use testbed_core::queue::{Admission, BankQueue, QueueFigures};
+use testbed_core::queue::{Admission, BankQueue, QueueFigures, partition_of};
 use testbed_core::report::{
     BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
 };
@@ -253,19 +252,17 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
     // instant as an arrival runs first.
     let mut events = 0u64;
     loop {
-        events += 1;
         let next_event = phase.queue.peek_time();
         if let Some(at) = phase.sources.peek_time()
             && next_event.is_none_or(|e| at < e)
         {
+            events += 1;
             let (now, arrival) = phase.sources.next().expect("an arrival is due");
             phase.arrival(now, arrival);
             continue;
         }
-        let Some((now, ev)) = phase.queue.pop() else {
-            events -= 1;
-            break;
-        };
+        let Some((now, ev)) = phase.queue.pop() else { break };
+        events += 1;
         match ev {
             Ev::Send(req) => phase.send(now, req),
             Ev::AtBank(req) => phase.at_bank(now, req),
