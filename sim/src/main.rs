@@ -296,6 +296,15 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     sc.space.len(),
                     testbed_core::budget::estimate(&sc).describe()
                 ));
+                // Valid, but `sim run` would refuse it at the default budget: say so, so that
+                // a check before a run does not miss the refusal.
+                let defaults = BudgetArgs {
+                    max_requests: testbed_core::budget::DEFAULT_MAX_REQUESTS,
+                    max_memory_mb: testbed_core::budget::DEFAULT_MAX_MEMORY_MB,
+                };
+                if let Err(refused) = defaults.check(&sc, &path) {
+                    eprintln!("warning: `sim run` refuses it at the default budget: {refused}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

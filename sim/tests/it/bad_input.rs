@@ -100,6 +100,21 @@ fn validate_prints_the_estimated_requests_and_peak_memory() {
 }
 
 #[test]
+fn validate_warns_when_sim_run_would_refuse_the_scenario_at_the_default_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.toml");
+    let text = std::fs::read_to_string(repo_root().join("scenarios/design-direct.toml")).unwrap();
+    std::fs::write(&path, text.replace("customers = 4000", "customers = 100000000")).unwrap();
+    let out = sim(&["validate", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "valid, only large: {stderr}");
+    assert!(stderr.starts_with("warning: `sim run` refuses it at the default budget: "), "{stderr}");
+    assert!(stderr.contains("banks[0].population.customers: the run would"), "{stderr}");
+    // A scenario within the budget gets no warning.
+    assert!(sim(&["validate", "scenarios/design-direct.toml"]).stderr.is_empty());
+}
+
+#[test]
 fn sim_play_refuses_a_seat_that_is_no_party_and_a_page_off_loopback_in_one_line() {
     for (args, expected) in [
         (
