@@ -64,14 +64,16 @@ impl From<&Transaction> for Booking {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PurposeTally {
     requests: u64,
     records: u64,
     field_values: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "LedgerState", try_from = "LedgerState")]
 pub struct PairLedger {
     linked: u64,
     /// Records disclosed per category, per linked customer.
@@ -90,7 +92,108 @@ pub struct PairLedger {
     last_ms: Option<u64>,
 }
 
+/// A ledger as a shard writes it (issue 13): only the customers it disclosed anything about
+/// (a shard serves one partition's customers), each with its records per category; the rest
+/// as kept.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerState {
+    linked: u64,
+    /// (customer, records per category), by customer.
+    customers: Vec<(u64, [u32; DataCategory::ALL.len()])>,
+    records_by_category: [u64; DataCategory::ALL.len()],
+    field_values_by_class: [u64; 3],
+    by_purpose: [PurposeTally; Purpose::ALL.len()],
+    minimisation_excess: u64,
+    blocked_requests: u64,
+    blocked_field_values: u64,
+    blocked_off_platform_requests: u64,
+    violations: u64,
+    refused: BTreeMap<String, u64>,
+    /// (customer, its (merchant, day) points), for the sampled customers with any.
+    traces: Vec<(u64, Vec<(u32, u32)>)>,
+    first_ms: Option<u64>,
+    last_ms: Option<u64>,
+}
+
+impl From<PairLedger> for LedgerState {
+    fn from(l: PairLedger) -> Self {
+        LedgerState {
+            linked: l.linked,
+            customers: (l.customers.into_iter().enumerate())
+                .filter(|(_, counts)| counts.iter().any(|&n| n > 0))
+                .map(|(c, counts)| (c as u64, counts))
+                .collect(),
+            records_by_category: l.records_by_category,
+            field_values_by_class: l.field_values_by_class,
+            by_purpose: l.by_purpose,
+            minimisation_excess: l.minimisation_excess,
+            blocked_requests: l.blocked_requests,
+            blocked_field_values: l.blocked_field_values,
+            blocked_off_platform_requests: l.blocked_off_platform_requests,
+            violations: l.violations,
+            refused: l.refused,
+            traces: (l.traces.into_iter().enumerate())
+                .filter(|(_, t)| !t.is_empty())
+                .map(|(c, t)| (c as u64, t))
+                .collect(),
+            first_ms: l.first_ms,
+            last_ms: l.last_ms,
+        }
+    }
+}
+
+impl TryFrom<LedgerState> for PairLedger {
+    type Error = String;
+
+    fn try_from(s: LedgerState) -> Result<Self, String> {
+        if s.linked > crate::scenario::MAX_CUSTOMERS {
+            return Err(format!("linked: {}; allowed 0..={}", s.linked, crate::scenario::MAX_CUSTOMERS));
+        }
+        let increasing_below = |customers: &mut dyn Iterator<Item = u64>, limit: u64, what: &str| {
+            let mut previous = None;
+            for c in customers {
+                if c >= limit || previous.is_some_and(|p| c <= p) {
+                    return Err(format!(
+                        "{what}: customer {c} out of order or range; allowed increasing, below {limit}"
+                    ));
+                }
+                previous = Some(c);
+            }
+            Ok(())
+        };
+        increasing_below(&mut s.customers.iter().map(|(c, _)| *c), s.linked, "customers")?;
+        increasing_below(&mut s.traces.iter().map(|(c, _)| *c), s.linked.min(UNICITY_SAMPLE), "traces")?;
+        let mut ledger = PairLedger::new(s.linked);
+        for (c, counts) in s.customers {
+            ledger.customers[c as usize] = counts;
+        }
+        for (c, points) in s.traces {
+            ledger.traces[c as usize] = points;
+        }
+        Ok(PairLedger {
+            records_by_category: s.records_by_category,
+            field_values_by_class: s.field_values_by_class,
+            by_purpose: s.by_purpose,
+            minimisation_excess: s.minimisation_excess,
+            blocked_requests: s.blocked_requests,
+            blocked_field_values: s.blocked_field_values,
+            blocked_off_platform_requests: s.blocked_off_platform_requests,
+            violations: s.violations,
+            refused: s.refused,
+            first_ms: s.first_ms,
+            last_ms: s.last_ms,
+            ..ledger
+        })
+    }
+}
+
 impl PairLedger {
+    /// The customers it may count (`0..linked`).
+    pub fn linked(&self) -> u64 {
+        self.linked
+    }
+
     /// A ledger for `linked` customers (indices `0..linked`).
     pub fn new(linked: u64) -> Self {
         PairLedger {
@@ -128,7 +231,7 @@ impl PairLedger {
         self.widen(other.linked);
         for (mine, theirs) in self.customers.iter_mut().zip(&other.customers) {
             for (m, t) in mine.iter_mut().zip(theirs) {
-                *m += t;
+                *m = m.saturating_add(*t);
             }
         }
         for (m, t) in self.records_by_category.iter_mut().zip(other.records_by_category) {
@@ -540,5 +643,29 @@ mod tests {
         l.count(13, &d(6, FieldSet::of(&[Field::AccountId]), Records::Other(2)));
         assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 5);
         assert!(l.is_exposed(6) && l.is_exposed(UNICITY_SAMPLE as usize + 1));
+    }
+
+    #[test]
+    fn a_ledger_read_back_from_its_shard_form_is_the_ledger_written() {
+        let mut l = PairLedger::new(UNICITY_SAMPLE + 5);
+        let with_merchant = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant]);
+        let booking = Booking { merchant: 7, day: 3, on_platform: false };
+        let d = |customer, records| Disclosure { customer, purpose: Purpose::Commerce, fields: with_merchant, records };
+        l.count(10, &d(4, Records::Transaction(booking)));
+        l.count(20, &d(UNICITY_SAMPLE + 3, Records::Other(2)));
+        l.disclose(30, 9, Purpose::FraudAlerts, FieldSet::of(&[Field::AccountId]), 1, 0);
+        let json = serde_json::to_string(&l).expect("a ledger serialises");
+        // Only the three customers disclosed to are written, not the ten thousand linked.
+        assert!(json.len() < 1_000, "{json}");
+        let back: PairLedger = serde_json::from_str(&json).expect("and reads back");
+        assert_eq!(format!("{back:?}"), format!("{l:?}"));
+    }
+
+    #[test]
+    fn a_ledger_file_naming_a_customer_beyond_the_linked_ones_is_refused() {
+        let mut json: serde_json::Value = serde_json::to_value(PairLedger::new(3)).expect("serialises");
+        json["customers"] = serde_json::json!([[3, vec![1u32; DataCategory::ALL.len()]]]);
+        let refused = serde_json::from_value::<PairLedger>(json).expect_err("customer 3 of 3");
+        assert!(refused.to_string().contains("customers: customer 3 out of order or range"), "{refused}");
     }
 }

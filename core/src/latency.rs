@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Highest latency recorded exactly; larger values are clamped (and counted as such).
 const MAX_MICROS: u64 = 24 * 3_600 * 1_000_000;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "RecorderState", try_from = "RecorderState")]
 pub struct LatencyRecorder {
     hist: Histogram<u64>,
     sum: f64,
@@ -147,7 +148,8 @@ const T975: [f64; 63] = [
 /// works and batches grow with the run, as they must for the interval to stay honest. Values of
 /// the batch still being filled count in the mean (kept exactly elsewhere) but not in the
 /// interval.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "BatchState", try_from = "BatchState")]
 pub struct BatchMeans {
     /// Sums of full batches in recording order; the first `len` are in use.
     sums: [f64; MAX_BATCHES],
@@ -258,6 +260,128 @@ impl BatchMeans {
         let mean = means().sum::<f64>() / b as f64;
         let var = means().map(|m| (m - mean) * (m - mean)).sum::<f64>() / (b - 1) as f64;
         T975[b - 2] * (var / b as f64).sqrt()
+    }
+}
+
+/// A recorder as a shard writes it (issue 13): the histogram in HdrHistogram's V2 serialisation
+/// (base64), every float as its bits, so that the recorder read back merges to exactly what the
+/// shard held.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecorderState {
+    histogram: String,
+    sum_bits: u64,
+    batches: BatchMeans,
+    errors: BTreeMap<String, u64>,
+    retries: u64,
+    abandoned: BTreeMap<String, u64>,
+}
+
+impl From<LatencyRecorder> for RecorderState {
+    fn from(r: LatencyRecorder) -> Self {
+        use base64::Engine as _;
+        let mut bytes = Vec::new();
+        hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &r.hist,
+            &mut bytes,
+        )
+        .expect("a histogram serialises into memory");
+        RecorderState {
+            histogram: base64::engine::general_purpose::STANDARD.encode(bytes),
+            sum_bits: r.sum.to_bits(),
+            batches: r.batches,
+            errors: r.errors,
+            retries: r.retries,
+            abandoned: r.abandoned.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+}
+
+impl TryFrom<RecorderState> for LatencyRecorder {
+    type Error = String;
+
+    fn try_from(s: RecorderState) -> Result<Self, String> {
+        use base64::Engine as _;
+        let bytes = (base64::engine::general_purpose::STANDARD.decode(&s.histogram))
+            .map_err(|e| format!("histogram: not base64 ({e})"))?;
+        let hist: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram: not an HdrHistogram V2 serialisation ({e:?})"))?;
+        let ours = LatencyRecorder::default().hist;
+        let bounds = |h: &Histogram<u64>| (h.low(), h.high(), h.sigfig());
+        if bounds(&hist) != bounds(&ours) {
+            return Err(format!(
+                "histogram: bounds {:?}; allowed {:?} (lowest, highest, significant digits)",
+                bounds(&hist),
+                bounds(&ours)
+            ));
+        }
+        let sum = f64::from_bits(s.sum_bits);
+        if !sum.is_finite() || sum < 0.0 {
+            return Err("sum_bits: not a finite sum of latencies; allowed a float >= 0".into());
+        }
+        let abandoned = (s.abandoned.into_iter())
+            .map(|(k, v)| match Abandoned::ALL.iter().find(|a| a.as_str() == k) {
+                Some(a) => Ok((a.as_str(), v)),
+                None => Err(format!(
+                    "abandoned: `{k}` is not a reason; allowed {}",
+                    Abandoned::ALL.map(Abandoned::as_str).join(", ")
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(LatencyRecorder { hist, sum, batches: s.batches, errors: s.errors, retries: s.retries, abandoned })
+    }
+}
+
+/// Batch means as a shard writes them: the full batches' sums, and the open batch, as bits.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchState {
+    sums_bits: Vec<u64>,
+    size: u64,
+    open_sum_bits: u64,
+    open_len: u64,
+}
+
+impl From<BatchMeans> for BatchState {
+    fn from(b: BatchMeans) -> Self {
+        BatchState {
+            sums_bits: b.sums[..b.len].iter().map(|s| s.to_bits()).collect(),
+            size: b.size,
+            open_sum_bits: b.open_sum.to_bits(),
+            open_len: b.open_len,
+        }
+    }
+}
+
+impl TryFrom<BatchState> for BatchMeans {
+    type Error = String;
+
+    fn try_from(s: BatchState) -> Result<Self, String> {
+        if s.sums_bits.len() >= MAX_BATCHES {
+            return Err(format!("batches: {} full batches; allowed fewer than {MAX_BATCHES}", s.sums_bits.len()));
+        }
+        if !s.size.is_power_of_two() || s.open_len >= s.size {
+            return Err(format!(
+                "batches: size {} with {} open; allowed a power of two, more than the open values",
+                s.size, s.open_len
+            ));
+        }
+        let mut b = BatchMeans {
+            size: s.size,
+            open_sum: f64::from_bits(s.open_sum_bits),
+            open_len: s.open_len,
+            ..BatchMeans::default()
+        };
+        for (slot, bits) in b.sums.iter_mut().zip(&s.sums_bits) {
+            *slot = f64::from_bits(*bits);
+        }
+        b.len = s.sums_bits.len();
+        if !b.open_sum.is_finite() || b.sums[..b.len].iter().any(|s| !s.is_finite()) {
+            return Err("batches: a sum that is not finite; allowed finite floats".into());
+        }
+        Ok(b)
     }
 }
 
@@ -415,5 +539,42 @@ mod tests {
         assert!((s.max_ms - 100.0).abs() / 100.0 < 0.01);
         assert!(s.mean_ci95_ms[0] < 50.5 && s.mean_ci95_ms[1] > 50.5);
         assert!((s.throughput_per_s - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_recorder_read_back_from_its_shard_form_merges_and_summarises_as_the_one_written() {
+        let mut r = LatencyRecorder::default();
+        for x in ar1(7, 5_000, 0.9, 2_000.0) {
+            r.record(Duration::from_secs_f64(x.max(1.0) / 1e6));
+        }
+        r.error(&RequestError::RateLimited);
+        r.retried();
+        r.abandoned(Abandoned::Deadline);
+        let back: LatencyRecorder =
+            serde_json::from_str(&serde_json::to_string(&r).expect("serialises")).expect("reads back");
+        let active = Duration::from_secs(10);
+        assert_eq!(back.summary(active), r.summary(active));
+        assert_eq!(back.sum.to_bits(), r.sum.to_bits());
+        let (mut a, mut b) = (r.clone(), r.clone());
+        a.merge(&r);
+        b.merge(&back);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+
+    #[test]
+    fn a_recorder_file_whose_histogram_has_other_bounds_is_refused() {
+        use base64::Engine as _;
+        let mut json = serde_json::to_value(LatencyRecorder::default()).expect("serialises");
+        let other = Histogram::<u64>::new_with_bounds(1, 1_000, 2).expect("bounds");
+        let mut bytes = Vec::new();
+        hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &other,
+            &mut bytes,
+        )
+        .expect("serialises");
+        json["histogram"] = base64::engine::general_purpose::STANDARD.encode(bytes).into();
+        let refused = serde_json::from_value::<LatencyRecorder>(json).expect_err("other bounds");
+        assert!(refused.to_string().contains("histogram: bounds (1, 1000, 2)"), "{refused}");
     }
 }

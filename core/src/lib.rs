@@ -28,6 +28,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod scheduler;
+pub mod serde_bits;
 pub mod serde_duration;
 pub mod session;
 pub mod terms;

@@ -6,6 +6,7 @@
 //! FIFO multi-server queue (the Kiefer–Wolfowitz recursion), so no departure events are needed.
 
 use crate::SimTime;
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
@@ -138,14 +139,20 @@ impl BankQueue {
 }
 
 /// One partition's queue over a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+///
+/// Floats travel as their bits in a shard's file, so that a merge sums the very values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PartitionFigures {
     pub admitted: u64,
     /// Time admitted requests waited for a worker, in total, in seconds.
+    #[serde(with = "crate::serde_bits")]
     pub wait_secs: f64,
     /// Mean number of requests in the partition seen by its admitted arrivals.
+    #[serde(with = "crate::serde_bits")]
     pub mean_in_system_seen: f64,
     /// Worker time given, in total, in seconds.
+    #[serde(with = "crate::serde_bits")]
     pub busy_secs: f64,
 }
 
@@ -153,7 +160,8 @@ pub struct PartitionFigures {
 /// the service-clock span of its admitted requests. The bank's figures are sums over its
 /// partitions in that order, so the figures of runs of single partitions, merged, are those of
 /// the run of all.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueueFigures {
     pub partitions: Vec<PartitionFigures>,
     pub workers: u32,

@@ -8,7 +8,7 @@ mod tally;
 
 pub use assemble::{DataPart, NegotiationPart, RunMeta, assemble};
 pub use narration::{NarratedRounds, narrate};
-pub use tally::{BankTally, FlowTally, LatencyTable, LatencyTally, data_report};
+pub use tally::{BankTally, DataParts, FlowPart, FlowTally, LatencyTable, LatencyTally, data_report};
 
 use crate::negotiation::Side;
 use crate::scenario::DesignKind;

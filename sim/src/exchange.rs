@@ -21,13 +21,14 @@ use testbed_core::exposure::{Booking, Disclosure, Exposed, PairLedger, Records};
 use testbed_core::population::{self, PopulationSpec, Transaction};
 use testbed_core::queue::{Admission, BankQueue, QueueFigures, partition_of};
 use testbed_core::report::{
-    BankTally, DataReport, DesignReport, FlowTally, LatencyTable, Revocation, TimelineEntry, data_report,
+    BankTally, DataParts, DataReport, DesignReport, FlowPart, FlowTally, LatencyTable, Revocation, TimelineEntry,
+    data_report,
 };
 use testbed_core::rng::{SimRng, stream};
 use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::scheduler::Scheduler;
 pub use testbed_core::session::Agreement;
-use testbed_core::terms::{DataCategory, FieldSet, Terms};
+use testbed_core::terms::{DataCategory, FieldSet};
 use testbed_core::workload::{self, Arrival, EndedBy, EventType, FlowPlan, RequestError, Shard, Sources};
 
 const DAY_MS: u64 = 86_400_000;
@@ -88,11 +89,9 @@ enum Ev {
 struct Flow {
     platform: PlatformId,
     bank: BankId,
-    terms: Terms,
     consent: Consent,
     start: SimTime,
     end: SimTime,
-    ended_by: EndedBy,
     revoked_at: Option<SimTime>,
     ledger: PairLedger,
     /// The flow's draws for network, service and errors: one stream, or one per partition of
@@ -153,6 +152,12 @@ pub fn run(sc: &Scenario, agreements: &[Agreement]) -> Option<DataOutcome> {
 /// Runs the part of the data phase that `shard` simulates: every partition (`None`), or one
 /// partition of every bank with the shard's count of partitions.
 pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) -> Option<DataOutcome> {
+    let (parts, audits) = run_parts(sc, agreements, shard)?;
+    Some(outcome(sc, agreements, parts, audits))
+}
+
+/// What the part of the data phase that `shard` simulates counted, and what its audits did.
+pub fn run_parts(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) -> Option<(DataParts, Audits)> {
     sc.data.as_ref()?;
     let mut phase = Phase {
         sc,
@@ -186,16 +191,8 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
     for (fi, a) in agreements.iter().enumerate() {
         let platform = &sc.platforms[a.platform];
         let bank = &sc.banks[a.bank];
-        let (end, ended_by) = workload::data_window(sc, a.at, a.revoked_at);
-        // How the design has the bank serve the flow (minimised: derived signals), as behind HTTP.
-        let serving = api::Serving::new(&platform.design, &a.terms);
-        let mut consent = Consent::new(
-            format!("consent-{}-{}", platform.name, bank.name),
-            platform.name.clone(),
-            &serving.consent_terms,
-            a.at,
-        );
-        consent.authorise();
+        let (end, _) = workload::data_window(sc, a.at, a.revoked_at);
+        let (serving, consent) = consent_of(sc, a);
         let allowance = {
             let basis = serve::Basis::new(&consent, &serving);
             (basis.allowed, basis.off_platform)
@@ -209,11 +206,9 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
         phase.flows.push(Flow {
             platform: a.platform,
             bank: a.bank,
-            terms: a.terms.clone(),
             consent,
             start: a.at,
             end,
-            ended_by,
             revoked_at: a.revoked_at,
             ledger: PairLedger::new(linked),
             rngs: match bank.service.partitions {
@@ -271,13 +266,28 @@ pub fn run_shard(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             Ev::Push(req) => phase.push(now, req),
         }
     }
-    Some(DataOutcome { events, ..phase.finish() })
+    Some(phase.finish(events))
 }
 
 /// The platforms' request schedule under `agreements`: every agreement's sources, drained in
 /// time order by the event loop (audits may end a flow's sources early).
 pub fn schedule(sc: &Scenario, agreements: &[Agreement]) -> Sources {
     Sources::new(sc, &plans(sc, agreements))
+}
+
+/// How the platform's design has the bank serve an agreement (minimised: derived signals), as
+/// behind HTTP, and the authorised consent the flow's requests carry.
+fn consent_of(sc: &Scenario, a: &Agreement) -> (api::Serving, Consent) {
+    let (platform, bank) = (&sc.platforms[a.platform], &sc.banks[a.bank]);
+    let serving = api::Serving::new(&platform.design, &a.terms);
+    let mut consent = Consent::new(
+        format!("consent-{}-{}", platform.name, bank.name),
+        platform.name.clone(),
+        &serving.consent_terms,
+        a.at,
+    );
+    consent.authorise();
+    (serving, consent)
 }
 
 fn plans<'a>(sc: &Scenario, agreements: &'a [Agreement]) -> Vec<FlowPlan<'a>> {
@@ -422,7 +432,6 @@ impl Phase<'_> {
             flow.consent.revoke(at, "bank", &reason);
             if at < flow.end {
                 flow.end = at;
-                flow.ended_by = EndedBy::Revoked;
                 self.sources.end_flow(fi, at);
             }
             let revocation = Revocation { at_ms: at.as_millis(), clause: why.clause.clone(), reason };
@@ -586,42 +595,85 @@ impl Phase<'_> {
         }
     }
 
-    fn finish(self) -> DataOutcome {
-        let sc = self.sc;
-        let revocations =
-            (self.flows.iter().enumerate()).filter_map(|(fi, f)| Some((fi, f.audit_revoked.clone()?))).collect();
-        let flows: Vec<FlowTally<'_>> = self
-            .flows
-            .iter()
-            .map(|f| FlowTally {
-                platform: f.platform,
-                bank: f.bank,
-                started_at_ms: f.start.as_millis(),
-                ended_at_ms: f.end.as_millis(),
-                ended_by: f.ended_by,
-                terms: &f.terms,
-                permissions: f.consent.permissions.iter().map(|p| format!("{p:?}")).collect(),
-                requests: f.requests,
-                ledger: &f.ledger,
-                relay: f.relay.as_ref().map(|(l, _)| l),
-                pushed: f.pushed,
-            })
-            .collect();
-        let queues: Vec<QueueFigures> = self.banks.iter().map(|b| b.door.figures()).collect();
-        let banks: Vec<BankTally> = queues.iter().map(BankTally::of).collect();
-        let mut latency = LatencyTable::new(sc.banks.len());
+    /// What the run counted, and what its audits did.
+    fn finish(self, events: u64) -> (DataParts, Audits) {
+        let mut latency = LatencyTable::new(self.sc.banks.len());
         for partition in &self.latency {
             latency.merge(partition);
         }
-        let rows = latency.rows(sc, |row| row.last.since(row.first));
-        let (report, designs) = data_report(sc, &flows, &banks, rows, None);
-        let mut exposed = Exposed::default();
-        for f in self.flows {
-            exposed.push(sc.platforms[f.platform].name.clone(), f.bank, f.ledger);
-            if let (Design::Aggregator(a), Some((relay, _))) = (&sc.platforms[f.platform].design, f.relay) {
-                exposed.push(a.name.clone(), f.bank, relay);
+        let queues = self.banks.iter().map(|b| b.door.figures()).collect();
+        let mut revoked = Vec::with_capacity(self.flows.len());
+        let flows = (self.flows.into_iter())
+            .map(|f| {
+                revoked.push(f.audit_revoked.zip(f.revoked_at));
+                FlowPart { requests: f.requests, pushed: f.pushed, ledger: f.ledger, relay: f.relay.map(|(l, _)| l) }
+            })
+            .collect();
+        (DataParts { flows, latency, queues, events }, Audits { revoked, timeline: self.timeline })
+    }
+}
+
+/// What audits did to a run's agreements: by agreement, the revocation one made and when; and
+/// the timeline entries. A shard makes none (`Shard::refusal` refuses what could).
+pub struct Audits {
+    pub revoked: Vec<Option<(Revocation, SimTime)>>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Audits {
+    /// No audit revoked anything.
+    pub fn none(agreements: usize) -> Audits {
+        Audits { revoked: vec![None; agreements], timeline: Vec::new() }
+    }
+}
+
+/// The data phase's outcome from what it counted (`parts`: one run's, or its shards' merged)
+/// under `agreements` and what audits did: one way for a run and for a merge, so the two give
+/// the same report.
+pub fn outcome(sc: &Scenario, agreements: &[Agreement], parts: DataParts, audits: Audits) -> DataOutcome {
+    let tallies: Vec<FlowTally<'_>> = (agreements.iter().zip(&parts.flows).zip(&audits.revoked))
+        .map(|((a, part), revoked)| {
+            let (mut end, mut ended_by) = workload::data_window(sc, a.at, a.revoked_at);
+            if let Some((_, at)) = revoked
+                && *at < end
+            {
+                (end, ended_by) = (*at, EndedBy::Revoked);
             }
+            FlowTally {
+                platform: a.platform,
+                bank: a.bank,
+                started_at_ms: a.at.as_millis(),
+                ended_at_ms: end.as_millis(),
+                ended_by,
+                terms: &a.terms,
+                permissions: consent_of(sc, a).1.permissions.iter().map(|p| format!("{p:?}")).collect(),
+                requests: part.requests,
+                ledger: &part.ledger,
+                relay: part.relay.as_ref(),
+                pushed: part.pushed,
+            }
+        })
+        .collect();
+    let banks: Vec<BankTally> = parts.queues.iter().map(BankTally::of).collect();
+    let rows = parts.latency.rows(sc, |row| row.last.since(row.first));
+    let (report, designs) = data_report(sc, &tallies, &banks, rows, None);
+    drop(tallies);
+    let mut exposed = Exposed::default();
+    for (a, part) in agreements.iter().zip(parts.flows) {
+        exposed.push(sc.platforms[a.platform].name.clone(), a.bank, part.ledger);
+        if let (Design::Aggregator(aggregator), Some(relay)) = (&sc.platforms[a.platform].design, part.relay) {
+            exposed.push(aggregator.name.clone(), a.bank, relay);
         }
-        DataOutcome { exposed, report, revocations, timeline: self.timeline, designs, latency, queues, events: 0 }
+    }
+    let revocations = (audits.revoked.into_iter().enumerate()).filter_map(|(fi, r)| Some((fi, r?.0))).collect();
+    DataOutcome {
+        exposed,
+        report,
+        revocations,
+        timeline: audits.timeline,
+        designs,
+        latency: parts.latency,
+        queues: parts.queues,
+        events: parts.events,
     }
 }

@@ -12,6 +12,7 @@ use crate::queue::QueueFigures;
 use crate::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use crate::terms::Terms;
 use crate::workload::{EndedBy, latency_slot, slot_key};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -59,14 +60,16 @@ impl BankTally {
 
 /// Requests and their latency per (bank, request kind), kept one way by both drivers: the
 /// report's latency table before it is summarised.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatencyTable {
     /// By `workload::latency_slot`; a row exists once a request of its kind was sent.
     slots: Vec<Option<LatencyTally>>,
 }
 
 /// One row of a [`LatencyTable`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatencyTally {
     /// Requests sent (first attempts, and pushed deliveries).
     pub requests: u64,
@@ -143,6 +146,57 @@ impl LatencyTable {
                 latency: row.recorder.summary(span(row)),
             })
             .collect()
+    }
+}
+
+/// What a data phase counted, in a form that merges exactly: per agreement, its requests and
+/// ledgers; the latency table; each bank's queue figures per partition. A virtual run's parts
+/// are its partitions' parts merged in partition order, so the parts a scenario's shards write
+/// (issue 13), merged in shard order, are the one-process run's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataParts {
+    /// By agreement, in the session's order.
+    pub flows: Vec<FlowPart>,
+    pub latency: LatencyTable,
+    /// By bank.
+    pub queues: Vec<QueueFigures>,
+    /// Events the run processed: its work (not in the report).
+    pub events: u64,
+}
+
+/// What one agreement's data phase counted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowPart {
+    /// Requests scheduled (pulls, and pushed deliveries).
+    pub requests: u64,
+    /// Push designs: deliveries the bank pushed.
+    pub pushed: u64,
+    /// What the platform received.
+    pub ledger: PairLedger,
+    /// Aggregator designs: what the aggregator received while relaying.
+    pub relay: Option<PairLedger>,
+}
+
+impl DataParts {
+    /// Adds `other`'s counts as if its partitions came after `self`'s. Both must be parts of
+    /// one scenario under the same agreements: the same flows and banks, as the caller checks.
+    pub fn merge(&mut self, other: &DataParts) {
+        debug_assert_eq!((self.flows.len(), self.queues.len()), (other.flows.len(), other.queues.len()));
+        for (mine, theirs) in self.flows.iter_mut().zip(&other.flows) {
+            mine.requests += theirs.requests;
+            mine.pushed += theirs.pushed;
+            mine.ledger.merge(&theirs.ledger);
+            if let (Some(mine), Some(theirs)) = (&mut mine.relay, &theirs.relay) {
+                mine.merge(theirs);
+            }
+        }
+        self.latency.merge(&other.latency);
+        for (mine, theirs) in self.queues.iter_mut().zip(&other.queues) {
+            mine.merge(theirs);
+        }
+        self.events += other.events;
     }
 }
 
