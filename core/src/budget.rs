@@ -268,6 +268,19 @@ fn short(n: f64) -> String {
 }
 
 impl Estimate {
+    /// The work of one of `count` shards of the run (`sim run --shard`): its share of the
+    /// requests; memory stays the whole run's, an upper bound (a shard keeps every bank's
+    /// population and every agreement's ledger, counting only its partition's customers).
+    pub fn of_shard(mut self, count: u32) -> Estimate {
+        let share = f64::from(count.max(1));
+        self.requests /= share;
+        if let Some(by) = &mut self.requests_by {
+            by.amount /= share;
+            by.how = format!("{}, one shard of {count}", by.how);
+        }
+        self
+    }
+
     /// Peak memory in MiB, rounded up.
     pub fn peak_mb(&self) -> u64 {
         (self.peak_bytes / (1024.0 * 1024.0)).ceil() as u64

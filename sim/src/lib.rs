@@ -13,6 +13,7 @@ pub mod output;
 pub mod play;
 pub mod progress;
 pub mod run;
+pub mod shards;
 pub mod suite;
 pub mod sweep;
 pub mod tournament;

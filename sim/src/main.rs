@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sim::output::{SimError, load_scenario};
+use sim::output::{SimError, load_scenario, read_scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use testbed_report::files::write_reports;
@@ -47,6 +47,31 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         budget: BudgetArgs,
+        /// Run shard I of N: the whole negotiation, and partition I of every bank (each needs
+        /// `[banks.service] partitions = N`); writes shard.json to --out [default:
+        /// reports/<scenario name>-shard-I-of-N] for `sim merge`.
+        #[arg(long, value_name = "I/N", value_parser = sim::shards::parse_shard,
+              conflicts_with_all = ["live", "export_exposed", "export_ufuns", "shard_count"])]
+        shard: Option<testbed_core::workload::Shard>,
+        /// Run one shard of N, its index taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed
+        /// Job sets it) or SLURM_ARRAY_TASK_ID; as --shard otherwise.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(testbed_core::scenario::MAX_PARTITIONS)),
+              conflicts_with_all = ["live", "export_exposed", "export_ufuns"])]
+        shard_count: Option<u32>,
+    },
+    /// Merge the shards of one sharded run (`sim run --shard`) into the report the one-process
+    /// run writes: report.json (byte for byte), report.md, report.html, transcript.jsonl.
+    /// Exit code 99 when a threshold is breached, 2 for missing, duplicate or foreign shards.
+    Merge {
+        /// The shards' --out folders (or their shard.json files), all N of them, in any order.
+        #[arg(required = true, value_name = "PART_DIR")]
+        parts: Vec<PathBuf>,
+        /// Output folder [default: reports/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write what was disclosed, one row per exposed customer (CSV).
+        #[arg(long, value_name = "FILE.csv")]
+        export_exposed: Option<PathBuf>,
     },
     /// Run many scenarios in parallel; check their thresholds; write suite.json and junit.xml.
     /// Exit code 99 when a threshold is breached, 2 when a scenario cannot be loaded.
@@ -172,6 +197,18 @@ struct BudgetArgs {
 }
 
 impl BudgetArgs {
+    /// The same for one of `count` shards of `sc`'s run.
+    fn check_shard(
+        &self,
+        sc: &testbed_core::scenario::Scenario,
+        path: &std::path::Path,
+        count: u32,
+    ) -> Result<(), SimError> {
+        let budget = testbed_core::budget::Budget::for_scenario(sc, self.max_requests, self.max_memory_mb);
+        (testbed_core::budget::estimate(sc).of_shard(count).check(budget))
+            .map_err(|error| SimError::Scenario { path: path.display().to_string(), error })
+    }
+
     /// Refuses `sc` (read from `path`) when its estimate is above the budget, in one line.
     fn check(&self, sc: &testbed_core::scenario::Scenario, path: &std::path::Path) -> Result<(), SimError> {
         let budget = testbed_core::budget::Budget::for_scenario(sc, self.max_requests, self.max_memory_mb);
@@ -207,8 +244,34 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, out, export_exposed, export_ufuns, live, live_args, quiet, budget } => {
-            let mut sc = load_scenario(&scenario)?;
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            export_exposed,
+            export_ufuns,
+            live,
+            live_args,
+            quiet,
+            budget,
+            shard,
+            shard_count,
+        } => {
+            let shard = match (shard, shard_count) {
+                (Some(shard), _) => Some(shard),
+                (None, Some(count)) => {
+                    Some(sim::shards::shard_from_env(count, |name| std::env::var(name).ok()).map_err(SimError::Usage)?)
+                }
+                (None, None) => None,
+            };
+            let (text, mut sc) = read_scenario(&scenario)?;
+            if let Some(shard) = shard {
+                budget.check_shard(&sc, &scenario, shard.count)?;
+                if let Some(seed) = seed {
+                    sc.seed = seed;
+                }
+                return run_shard(&scenario, &text, &sc, shard, out, quiet);
+            }
             if !live {
                 budget.check(&sc, &scenario)?;
             }
@@ -238,38 +301,21 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 (run.report, run.exposed, run.ufuns)
             };
             spinner.finish();
+            let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
             let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
-            let mut written = write_reports(&dir, &report).context("writing reports")?;
-            if let Some(path) = export_exposed {
-                testbed_report::files::write_atomically(&path, exposed.to_csv(&sc).as_bytes())
-                    .context("writing the exposed-data export")?;
-                written.push(path);
-            }
-            if let Some(path) = export_ufuns {
-                let mut json = serde_json::to_string(&ufuns).context("writing the utility functions")?;
-                json.push('\n');
-                testbed_report::files::write_atomically(&path, json.as_bytes())
-                    .context("writing the utility functions")?;
-                written.push(path);
-            }
-            let mut out = summary(&report);
-            if let Some(results) = &report.thresholds {
-                out.push_str(&format!("\nThresholds\n{}", testbed_report::terminal::thresholds(results)));
-            }
-            for path in written {
-                out.push_str(&format!("wrote {}\n", path.display()));
-            }
-            print_out(&out);
-            let code = exit::of_run(&report, stop.load(std::sync::atomic::Ordering::Relaxed));
-            match code {
-                exit::INTERRUPTED => eprintln!("error: interrupted; the report covers the part that ran"),
-                exit::THRESHOLDS_BREACHED => {
-                    let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
-                    eprintln!("error: {breached} threshold(s) breached");
-                }
-                _ => {}
-            }
-            Ok(ExitCode::from(code))
+            finish_run(
+                &sc,
+                &report,
+                Exports { exposed: &exposed, ufuns: &ufuns, export_exposed, export_ufuns },
+                &dir,
+                interrupted,
+            )
+        }
+        Command::Merge { parts, out, export_exposed } => {
+            let (sc, run) = sim::shards::merge(&parts)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
+            let exports = Exports { exposed: &run.exposed, ufuns: &run.ufuns, export_exposed, export_ufuns: None };
+            finish_run(&sc, &run.report, exports, &dir, false)
         }
         Command::Suite { inputs, jobs, out, quiet } => {
             let files = sim::suite::scenario_files(&inputs)?;
@@ -364,6 +410,86 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What a run may export beside its report, and where.
+struct Exports<'a> {
+    exposed: &'a testbed_core::exposure::Exposed,
+    ufuns: &'a [testbed_core::negotiation::quality::UfunExport],
+    export_exposed: Option<PathBuf>,
+    export_ufuns: Option<PathBuf>,
+}
+
+/// Writes a run's report files (and exports) to `dir`, prints its summary and thresholds, and
+/// gives its exit code: `sim run` and `sim merge` end the same way.
+fn finish_run(
+    sc: &testbed_core::scenario::Scenario,
+    report: &testbed_core::report::Report,
+    exports: Exports<'_>,
+    dir: &std::path::Path,
+    interrupted: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut written = write_reports(dir, report).context("writing reports")?;
+    if let Some(path) = exports.export_exposed {
+        testbed_report::files::write_atomically(&path, exports.exposed.to_csv(sc).as_bytes())
+            .context("writing the exposed-data export")?;
+        written.push(path);
+    }
+    if let Some(path) = exports.export_ufuns {
+        let mut json = serde_json::to_string(exports.ufuns).context("writing the utility functions")?;
+        json.push('\n');
+        testbed_report::files::write_atomically(&path, json.as_bytes()).context("writing the utility functions")?;
+        written.push(path);
+    }
+    let mut out = summary(report);
+    if let Some(results) = &report.thresholds {
+        out.push_str(&format!("\nThresholds\n{}", testbed_report::terminal::thresholds(results)));
+    }
+    for path in written {
+        out.push_str(&format!("wrote {}\n", path.display()));
+    }
+    print_out(&out);
+    let code = exit::of_run(report, interrupted);
+    match code {
+        exit::INTERRUPTED => eprintln!("error: interrupted; the report covers the part that ran"),
+        exit::THRESHOLDS_BREACHED => {
+            let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
+            eprintln!("error: {breached} threshold(s) breached");
+        }
+        _ => {}
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// `sim run --shard`: runs one shard and writes its shard.json.
+fn run_shard(
+    path: &std::path::Path,
+    text: &str,
+    sc: &testbed_core::scenario::Scenario,
+    shard: testbed_core::workload::Shard,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let label = format!("{} shard {}/{}", sc.name, shard.index, shard.count);
+    let spinner = sim::progress::Progress::spinner(&label, quiet);
+    tracing::info!(scenario = %sc.name, seed = sc.seed, shard = %label, "running one shard in virtual time");
+    let file = sim::shards::run(path, text, sc, shard)?;
+    spinner.finish();
+    let dir = out.unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-shard-{}-of-{}", sc.name, shard.index, shard.count))
+    });
+    let written = sim::shards::write(&dir, &file)?;
+    let (requests, events) =
+        file.parts.as_ref().map_or((0, 0), |p| (p.flows.iter().map(|f| f.requests).sum(), p.events));
+    print_out(&format!(
+        "shard {}/{} of {} (seed {}): {requests} requests, {events} events\nwrote {}\n",
+        shard.index,
+        shard.count,
+        sc.name,
+        sc.seed,
+        written.display()
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a closed pipe (`sim run … | head`) is not an error worth a panic.

@@ -32,9 +32,15 @@ impl SimError {
 
 /// Reads and validates a scenario file; errors read `file:line:col: …` or `file: key.path: …`.
 pub fn load_scenario(path: &Path) -> Result<Scenario, SimError> {
+    Ok(read_scenario(path)?.1)
+}
+
+/// The same, with the file's text (a shard carries it to the merge).
+pub fn read_scenario(path: &Path) -> Result<(String, Scenario), SimError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| SimError::Read { path: shown.clone(), error })?;
-    scenario::parse(&text).map_err(|error| SimError::Scenario { path: shown, error })
+    let sc = scenario::parse(&text).map_err(|error| SimError::Scenario { path: shown, error })?;
+    Ok((text, sc))
 }
 
 /// `file:line:col: …` for syntax errors, `file: key.path: …` for the rest.

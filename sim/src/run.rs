@@ -31,12 +31,24 @@ pub fn run_virtual(scenario: &Scenario) -> VirtualRun {
 /// report of both phases: what `sim run` does after its negotiations, and `sim play` after a
 /// person's.
 pub fn after_negotiation(scenario: &Scenario, session: SessionOutcome) -> VirtualRun {
-    let (pairs, agreements): (Vec<usize>, Vec<Agreement>) = session.agreements.into_iter().unzip();
+    let data = exchange::run(scenario, &agreements(&session));
+    report_of(scenario, session, data)
+}
+
+/// The agreements `session` reached, in its order.
+pub fn agreements(session: &SessionOutcome) -> Vec<Agreement> {
+    session.agreements.iter().map(|(_, a)| a.clone()).collect()
+}
+
+/// The report of `session` and the data phase under its agreements (`data`: one run's, or its
+/// shards' merged), and the exports: one way for a run and a merge.
+pub fn report_of(scenario: &Scenario, session: SessionOutcome, data: Option<exchange::DataOutcome>) -> VirtualRun {
+    let pairs: Vec<usize> = session.agreements.iter().map(|(pair, _)| *pair).collect();
     let ufuns = (session.negotiation.negotiations.iter().zip(&session.preferences))
         .map(|(n, (platform, bank))| UfunExport::new((&n.platform, &n.bank), platform, bank))
         .collect();
     let mut exposed = Exposed::default();
-    let data = exchange::run(scenario, &agreements).map(|data| {
+    let data = data.map(|data| {
         exposed = data.exposed;
         DataPart {
             report: data.report,

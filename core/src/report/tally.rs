@@ -131,6 +131,11 @@ impl LatencyTable {
         }
     }
 
+    /// Room for rows: banks × request kinds, or fewer.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Every row, by bank and then kind.
     pub fn iter(&self) -> impl Iterator<Item = ((BankId, RequestKind), &LatencyTally)> + '_ {
         self.slots.iter().enumerate().filter_map(|(slot, row)| Some((slot_key(slot), row.as_ref()?)))

@@ -64,3 +64,97 @@ fn a_run_of_partitioned_banks_is_its_partitions_run_alone_merged_in_partition_or
         }
     }
 }
+
+/// `name`'s text with every bank's API in `partitions` partitions, its workers and bursts
+/// rounded up to split evenly; thresholds kept.
+fn sharded_text(name: &str, partitions: i64) -> String {
+    let mut table = scenario_table(name);
+    for bank in table.get_mut("banks").and_then(toml::Value::as_array_mut).expect("banks") {
+        let bank = bank.as_table_mut().expect("a bank is a table");
+        let service = bank.entry("service").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let service = service.as_table_mut().expect("a table");
+        service.insert("partitions".into(), toml::Value::Integer(partitions));
+        if let Some(workers) = service.get("workers").and_then(toml::Value::as_integer) {
+            let split = (workers + partitions - 1) / partitions * partitions;
+            service.insert("workers".into(), toml::Value::Integer(split));
+        }
+    }
+    toml::to_string(&table).expect("tables serialise")
+}
+
+fn sim_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sim")).current_dir(dir).args(args).output().expect("sim runs")
+}
+
+fn shard_dirs(dir: &std::path::Path, count: u32, seed: Option<&str>) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let out = format!("shard-{i}-of-{count}{}", seed.map_or(String::new(), |s| format!("-seed-{s}")));
+            let mut args = vec!["run", "scenario.toml", "--quiet", "--out", &out];
+            let spec = format!("{i}/{count}");
+            args.extend(["--shard", &spec]);
+            if let Some(seed) = seed {
+                args.extend(["--seed", seed]);
+            }
+            let run = sim_in(dir, &args);
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn the_shards_of_a_partitioned_scenario_merged_give_the_one_process_report_byte_for_byte() {
+    for (name, count) in [("messenger-2018.toml", 2), ("design-direct.toml", 2), ("design-direct.toml", 3)] {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(dir.path().join("scenario.toml"), sharded_text(name, i64::from(count))).expect("written");
+        let whole = sim_in(dir.path(), &["run", "scenario.toml", "--quiet", "--out", "whole"]);
+        let mut shards = shard_dirs(dir.path(), count, None);
+        // Given in any order: the merge puts them in shard order.
+        shards.reverse();
+        let mut args = vec!["merge", "--out", "merged"];
+        args.extend(shards.iter().map(String::as_str));
+        let merged = sim_in(dir.path(), &args);
+        assert_eq!(merged.status.code(), whole.status.code(), "{}", String::from_utf8_lossy(&merged.stderr));
+        let read = |folder: &str, file: &str| std::fs::read(dir.path().join(folder).join(file)).expect("a report");
+        let report: Report = serde_json::from_slice(&read("whole", "report.json")).expect("a report");
+        let answered: u64 = report.data.as_ref().expect("a data phase").latency.iter().map(|r| r.latency.ok).sum();
+        assert!(answered > 1_000, "{name}: {answered} answers");
+        for file in ["report.json", "report.md", "transcript.jsonl"] {
+            assert!(read("whole", file) == read("merged", file), "{name} in {count} shards: {file} differs");
+        }
+    }
+}
+
+#[test]
+fn a_merge_refuses_a_missing_a_duplicate_and_a_foreign_shard_in_one_line_with_exit_2() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("scenario.toml"), sharded_text("design-direct.toml", 2)).expect("written");
+    let shards = shard_dirs(dir.path(), 2, None);
+    let other_seed = shard_dirs(dir.path(), 2, Some("8"));
+    let cases = [
+        (vec![shards[0].as_str()], "missing shard 1/2 of scenario `design-direct`"),
+        (vec![&shards[0], &shards[0], &shards[1]], "shard 0/2 given twice"),
+        (vec![&shards[0], &other_seed[1]], "a shard of another run (seed 8)"),
+    ];
+    for (parts, says) in cases {
+        let mut args = vec!["merge", "--out", "merged"];
+        args.extend(parts);
+        let merge = sim_in(dir.path(), &args);
+        let stderr = String::from_utf8_lossy(&merge.stderr);
+        assert_eq!(merge.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!dir.path().join("merged").exists(), "nothing written");
+    }
+}
+
+#[test]
+fn a_shard_of_a_scenario_whose_banks_have_another_count_of_partitions_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("scenario.toml"), sharded_text("design-direct.toml", 2)).expect("written");
+    let run = sim_in(dir.path(), &["run", "scenario.toml", "--shard", "0/4"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("banks[0].service.partitions: 2, but shard 0/4"), "{stderr}");
+}

@@ -1,0 +1,296 @@
+//! Sharded runs (issue 13). `sim run --shard I/N` runs the negotiation whole (small and
+//! deterministic) and partition I of every bank's API, and writes what it counted
+//! ([`DataParts`]) with what a merge needs to check it belongs: the scenario's text, digest and
+//! seed, the shard's place, the tool's version. `sim merge` reads the N shards, refuses any
+//! that is missing, given twice or of another run, replays the negotiation, merges the parts in
+//! shard order (the order a one-process run merges its partitions in) and makes the report the
+//! one-process run makes, byte for byte.
+
+use crate::exchange::{self, Audits};
+use crate::output::SimError;
+use crate::run::{VirtualRun, agreements, report_of};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+use testbed_core::report::DataParts;
+use testbed_core::scenario::{self, RequestKind, Scenario};
+use testbed_core::session::negotiate;
+use testbed_core::workload::Shard;
+
+/// The file a shard writes into its `--out` folder.
+pub const SHARD_JSON: &str = "shard.json";
+/// The shard file's format; a merge refuses any other.
+pub const FORMAT: &str = "testbed-shard/1";
+/// Environment variables a shard's index may come from (`--shard-count N`): a Kubernetes
+/// Indexed Job's, then a Slurm job array's.
+pub const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"];
+
+/// What one shard writes.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardFile {
+    pub format: String,
+    /// The `sim` that wrote it: a merge by another version could make another report.
+    pub tool_version: String,
+    pub scenario: ScenarioOf,
+    pub shard: ShardOf,
+    /// What the shard's data phase counted; `None` for a scenario without `[data]`.
+    pub parts: Option<DataParts>,
+}
+
+/// The run a shard belongs to.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioOf {
+    pub name: String,
+    /// SHA-256 of `text`, in hex.
+    pub digest: String,
+    /// The seed the run used (the file's, or `--seed`).
+    pub seed: u64,
+    /// The scenario file as read, so that a merge needs nothing else.
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardOf {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// `--shard I/N`.
+pub fn parse_shard(text: &str) -> Result<Shard, String> {
+    let allowed = "allowed I/N with 0 <= I < N, e.g. 0/4";
+    let (i, n) = text.split_once('/').ok_or_else(|| format!("`{text}` is not I/N; {allowed}"))?;
+    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("`{text}` is not I/N; {allowed}"));
+    let shard = Shard { index: number(i)?, count: number(n)? };
+    if shard.count == 0 || shard.index >= shard.count {
+        return Err(format!("`{text}`: {allowed}"));
+    }
+    Ok(shard)
+}
+
+/// Shard `?/count`'s index from the first of [`INDEX_VARIABLES`] that is set (`--shard-count`).
+pub fn shard_from_env(count: u32, var: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+    let Some((name, value)) = INDEX_VARIABLES.iter().find_map(|name| Some((*name, var(name)?))) else {
+        return Err(format!(
+            "--shard-count {count}: the shard's index comes from {} or {}, and neither is set; set one, or give --shard I/{count}",
+            INDEX_VARIABLES[0], INDEX_VARIABLES[1]
+        ));
+    };
+    match value.trim().parse::<u32>() {
+        Ok(index) if index < count => Ok(Shard { index, count }),
+        _ => Err(format!("{name}={value}: allowed 0..{count} (--shard-count {count})")),
+    }
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `shard` of `sc`, read from `path` as `text` (its seed already chosen): the whole
+/// negotiation, and the shard's partition of every bank. Refuses a scenario that cannot run in
+/// shards, in one line naming the key.
+pub fn run(path: &Path, text: &str, sc: &Scenario, shard: Shard) -> Result<ShardFile, SimError> {
+    if let Some(why) = shard.refusal(sc) {
+        return Err(SimError::Usage(format!("{}: {why}", path.display())));
+    }
+    let session = negotiate(sc, None);
+    let agreements = agreements(&session);
+    let parts = match exchange::run_parts(sc, &agreements, Some(shard)) {
+        None => None,
+        Some((parts, audits)) => {
+            // `Shard::refusal` refuses what could revoke; should it miss a way, the merge could
+            // not reproduce the revocation, so the shard fails rather than write a wrong part.
+            if let Some((revocation, _)) = audits.revoked.iter().flatten().next() {
+                return Err(SimError::Usage(format!(
+                    "{}: shard {}/{} revoked an agreement by audit ({}), which a merge of shards cannot reproduce; run it in one process",
+                    path.display(),
+                    shard.index,
+                    shard.count,
+                    revocation.clause
+                )));
+            }
+            Some(parts)
+        }
+    };
+    Ok(ShardFile {
+        format: FORMAT.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: ScenarioOf { name: sc.name.clone(), digest: digest(text), seed: sc.seed, text: text.into() },
+        shard: ShardOf { index: shard.index, count: shard.count },
+        parts,
+    })
+}
+
+/// Writes `file` as `dir/shard.json`, whole or not at all.
+pub fn write(dir: &Path, file: &ShardFile) -> Result<PathBuf, SimError> {
+    std::fs::create_dir_all(dir).map_err(|error| SimError::Write { path: dir.display().to_string(), error })?;
+    let path = dir.join(SHARD_JSON);
+    let mut json = serde_json::to_string(file).expect("a shard file serialises");
+    json.push('\n');
+    testbed_report::files::write_atomically(&path, json.as_bytes())?;
+    Ok(path)
+}
+
+/// Reads a shard: `input` is a shard's `--out` folder or its `shard.json`.
+pub fn read(input: &Path) -> Result<(PathBuf, ShardFile), SimError> {
+    let path = if input.is_dir() { input.join(SHARD_JSON) } else { input.to_path_buf() };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|error| SimError::Read { path: shown.clone(), error })?;
+    // The format first, so that another file gets a clear line, not a missing field.
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file (cut short?): {e}")))?;
+    let format = value.get("format").and_then(|f| f.as_str().map(str::to_owned));
+    if format.as_deref() != Some(FORMAT) {
+        let found = format.map_or_else(|| "no format".to_owned(), |f| format!("format `{f}`"));
+        return Err(SimError::Usage(format!(
+            "{shown}: not a shard file ({found}); allowed the {SHARD_JSON} `sim run --shard` writes ({FORMAT})"
+        )));
+    }
+    let file: ShardFile =
+        serde_json::from_value(value).map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file: {e}")))?;
+    Ok((path, file))
+}
+
+/// Merges the shards read from `inputs` into the report of the one-process run.
+pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
+    let mut shards = inputs.iter().map(|i| read(i)).collect::<Result<Vec<_>, _>>()?;
+    let (first_path, first) = shards.first().map(|(p, f)| (p.display().to_string(), f)).ok_or_else(|| {
+        SimError::Usage("sim merge: no shards given; allowed the N folders of one run's shards".into())
+    })?;
+    let (scenario_of, count, version) = (first.scenario.clone(), first.shard.count, first.tool_version.clone());
+    for (path, f) in &shards[1..] {
+        let foreign = if f.scenario.digest != scenario_of.digest {
+            Some(format!(
+                "scenario `{}` (digest {}…)",
+                f.scenario.name,
+                &f.scenario.digest[..12.min(f.scenario.digest.len())]
+            ))
+        } else if f.scenario.seed != scenario_of.seed {
+            Some(format!("seed {}", f.scenario.seed))
+        } else if f.shard.count != count {
+            Some(format!("{} shards", f.shard.count))
+        } else if f.tool_version != version {
+            Some(format!("sim {}", f.tool_version))
+        } else {
+            None
+        };
+        if let Some(what) = foreign {
+            return Err(SimError::Usage(format!(
+                "{}: a shard of another run ({what}); {first_path} is of scenario `{}` (digest {}…), seed {}, {count} shards, sim {version}",
+                path.display(),
+                scenario_of.name,
+                &scenario_of.digest[..12.min(scenario_of.digest.len())],
+                scenario_of.seed,
+            )));
+        }
+    }
+    if version != env!("CARGO_PKG_VERSION") {
+        return Err(SimError::Usage(format!(
+            "{first_path}: written by sim {version}; this is sim {}, whose report could differ: merge with sim {version}",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    if let Some((path, f)) = shards.iter().find(|(_, f)| f.shard.index >= count) {
+        return Err(SimError::Usage(format!(
+            "{}: shard {}/{count}: allowed 0..{count}",
+            path.display(),
+            f.shard.index
+        )));
+    }
+    shards.sort_by_key(|(_, f)| f.shard.index);
+    for pair in shards.windows(2) {
+        if pair[0].1.shard.index == pair[1].1.shard.index {
+            return Err(SimError::Usage(format!(
+                "shard {}/{count} given twice: {} and {}",
+                pair[0].1.shard.index,
+                pair[0].0.display(),
+                pair[1].0.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !shards.iter().any(|(_, f)| f.shard.index == *i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SimError::Usage(format!(
+            "missing shard{} {} of scenario `{}` (seed {}): a merge needs all {count}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            scenario_of.name,
+            scenario_of.seed
+        )));
+    }
+    if digest(&scenario_of.text) != scenario_of.digest {
+        return Err(SimError::Usage(format!("{first_path}: the scenario's text does not match its digest")));
+    }
+    let mut sc = scenario::parse(&scenario_of.text)
+        .map_err(|error| SimError::Scenario { path: format!("{first_path}: scenario"), error })?;
+    sc.seed = scenario_of.seed;
+    let shard = Shard { index: 0, count };
+    if let Some(why) = shard.refusal(&sc) {
+        return Err(SimError::Usage(format!("{first_path}: {why}")));
+    }
+    let session = negotiate(&sc, None);
+    let agreements = agreements(&session);
+    let mut merged: Option<DataParts> = None;
+    for (path, f) in shards {
+        let shown = path.display().to_string();
+        match (f.parts, sc.data.is_some()) {
+            (Some(parts), true) => {
+                check_shape(&sc, &agreements, &parts).map_err(|why| SimError::Usage(format!("{shown}: {why}")))?;
+                match &mut merged {
+                    Some(m) => m.merge(&parts),
+                    None => merged = Some(parts),
+                }
+            }
+            (None, false) => {}
+            (parts, _) => {
+                let has = if parts.is_some() { "has" } else { "has no" };
+                return Err(SimError::Usage(format!("{shown}: {has} data phase, unlike its scenario")));
+            }
+        }
+    }
+    let data = merged.map(|parts| exchange::outcome(&sc, &agreements, parts, Audits::none(agreements.len())));
+    let run = report_of(&sc, session, data);
+    Ok((sc, run))
+}
+
+/// Whether `parts` fit the run of `sc` under `agreements`: a flow per agreement with a ledger of
+/// its linked customers, a queue per bank with its partitions, latency rows of its banks only.
+fn check_shape(sc: &Scenario, agreements: &[exchange::Agreement], parts: &DataParts) -> Result<(), String> {
+    if parts.flows.len() != agreements.len() || parts.queues.len() != sc.banks.len() {
+        return Err(format!(
+            "{} flows and {} banks; its scenario's negotiation gives {} agreements and {} banks",
+            parts.flows.len(),
+            parts.queues.len(),
+            agreements.len(),
+            sc.banks.len()
+        ));
+    }
+    for (fi, (flow, a)) in parts.flows.iter().zip(agreements).enumerate() {
+        let linked = sc.linked_customers(a.platform, a.bank, a.terms.consent_mode);
+        let relay_fits = flow.relay.as_ref().is_none_or(|r| r.linked() == linked);
+        if flow.ledger.linked() != linked || !relay_fits {
+            return Err(format!(
+                "flows[{fi}]: a ledger of {} customers; the agreement links {linked}",
+                flow.ledger.linked()
+            ));
+        }
+    }
+    for (bi, (queue, bank)) in parts.queues.iter().zip(&sc.banks).enumerate() {
+        if queue.partitions.len() != bank.service.partitions as usize {
+            return Err(format!(
+                "queues[{bi}]: {} partitions; banks[{bi}].service.partitions is {}",
+                queue.partitions.len(),
+                bank.service.partitions
+            ));
+        }
+    }
+    if parts.latency.slots() > sc.banks.len() * RequestKind::ALL.len() {
+        return Err(format!("latency: rows beyond its scenario's {} banks", sc.banks.len()));
+    }
+    Ok(())
+}
