@@ -235,23 +235,25 @@ impl PairLedger {
             }
         }
         for (m, t) in self.records_by_category.iter_mut().zip(other.records_by_category) {
-            *m += t;
+            *m = m.saturating_add(t);
         }
         for (m, t) in self.field_values_by_class.iter_mut().zip(other.field_values_by_class) {
-            *m += t;
+            *m = m.saturating_add(t);
         }
         for (m, t) in self.by_purpose.iter_mut().zip(&other.by_purpose) {
-            m.requests += t.requests;
-            m.records += t.records;
-            m.field_values += t.field_values;
+            m.requests = m.requests.saturating_add(t.requests);
+            m.records = m.records.saturating_add(t.records);
+            m.field_values = m.field_values.saturating_add(t.field_values);
         }
-        self.minimisation_excess += other.minimisation_excess;
-        self.blocked_requests += other.blocked_requests;
-        self.blocked_field_values += other.blocked_field_values;
-        self.blocked_off_platform_requests += other.blocked_off_platform_requests;
-        self.violations += other.violations;
+        self.minimisation_excess = self.minimisation_excess.saturating_add(other.minimisation_excess);
+        self.blocked_requests = self.blocked_requests.saturating_add(other.blocked_requests);
+        self.blocked_field_values = self.blocked_field_values.saturating_add(other.blocked_field_values);
+        self.blocked_off_platform_requests =
+            self.blocked_off_platform_requests.saturating_add(other.blocked_off_platform_requests);
+        self.violations = self.violations.saturating_add(other.violations);
         for (reason, n) in &other.refused {
-            *self.refused.entry(reason.clone()).or_default() += n;
+            let count = self.refused.entry(reason.clone()).or_default();
+            *count = count.saturating_add(*n);
         }
         for (mine, theirs) in self.traces.iter_mut().zip(&other.traces) {
             mine.extend_from_slice(theirs);

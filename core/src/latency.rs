@@ -14,6 +14,9 @@ use std::time::Duration;
 
 /// Highest latency recorded exactly; larger values are clamped (and counted as such).
 const MAX_MICROS: u64 = 24 * 3_600 * 1_000_000;
+/// Most values a recorder read from a shard's file may hold: 2^50, so that the recorders of the
+/// most shards a run may have (4,096) sum without overflow.
+const MAX_RECORDED: u64 = 1 << 50;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(into = "RecorderState", try_from = "RecorderState")]
@@ -86,12 +89,14 @@ impl LatencyRecorder {
         self.hist.add(&other.hist).expect("same bounds");
         self.sum += other.sum;
         self.batches.merge(&other.batches);
-        self.retries += other.retries;
+        self.retries = self.retries.saturating_add(other.retries);
         for (k, v) in &other.errors {
-            *self.errors.entry(k.clone()).or_default() += v;
+            let n = self.errors.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
         for (k, v) in &other.abandoned {
-            *self.abandoned.entry(k).or_default() += v;
+            let n = self.abandoned.entry(k).or_default();
+            *n = n.saturating_add(*v);
         }
     }
 
@@ -316,6 +321,10 @@ impl TryFrom<RecorderState> for LatencyRecorder {
                 bounds(&hist),
                 bounds(&ours)
             ));
+        }
+        // Bounded so that merging up to MAX_PARTITIONS shards cannot overflow a count.
+        if hist.len() > MAX_RECORDED {
+            return Err(format!("histogram: {} values; allowed at most {MAX_RECORDED}", hist.len()));
         }
         let sum = f64::from_bits(s.sum_bits);
         if !sum.is_finite() || sum < 0.0 {

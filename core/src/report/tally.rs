@@ -121,7 +121,7 @@ impl LatencyTable {
             }
             match &mut self.slots[slot] {
                 Some(mine) => {
-                    mine.requests += row.requests;
+                    mine.requests = mine.requests.saturating_add(row.requests);
                     mine.recorder.merge(&row.recorder);
                     mine.first = mine.first.min(row.first);
                     mine.last = mine.last.max(row.last);
@@ -190,8 +190,8 @@ impl DataParts {
     pub fn merge(&mut self, other: &DataParts) {
         debug_assert_eq!((self.flows.len(), self.queues.len()), (other.flows.len(), other.queues.len()));
         for (mine, theirs) in self.flows.iter_mut().zip(&other.flows) {
-            mine.requests += theirs.requests;
-            mine.pushed += theirs.pushed;
+            mine.requests = mine.requests.saturating_add(theirs.requests);
+            mine.pushed = mine.pushed.saturating_add(theirs.pushed);
             mine.ledger.merge(&theirs.ledger);
             if let (Some(mine), Some(theirs)) = (&mut mine.relay, &theirs.relay) {
                 mine.merge(theirs);
@@ -201,7 +201,7 @@ impl DataParts {
         for (mine, theirs) in self.queues.iter_mut().zip(&other.queues) {
             mine.merge(theirs);
         }
-        self.events += other.events;
+        self.events = self.events.saturating_add(other.events);
     }
 }
 
