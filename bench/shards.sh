@@ -6,6 +6,8 @@
 # scenario in one process and says whether the merged report.json is byte-identical to it.
 # Every bank of the scenario needs `[banks.service] partitions = N`.
 # Usage: bench/shards.sh N SCENARIO [--jobs J] [--out DIR] [--check] [-- SIM_RUN_FLAGS...]
+#   e.g. sed 's/^\[banks\.service\]$/&\npartitions = 4/' scenarios/messenger-2018.toml > /tmp/m4.toml
+#        bench/shards.sh 4 /tmp/m4.toml --check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bench/shards.sh N SCENARIO [--jobs J] [--out DIR] [--check] [-- SIM_RUN_FLAGS...]"
@@ -30,8 +32,13 @@ done
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "bench/shards.sh: --jobs $jobs; allowed a whole number >= 1" >&2; exit 2; }
 [ -f "$scenario" ] || { echo "bench/shards.sh: $scenario: no such file" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 2; }
-cargo build --release -q -p sim --locked
-sim=target/release/sim
+# SIM names a sim binary to use instead of building the release one (.ci/shards uses the test build).
+if [ -n "${SIM:-}" ]; then
+  sim=$SIM
+else
+  cargo build --release -q -p sim --locked
+  sim=target/release/sim
+fi
 # Fail before the shards when the scenario cannot run in N shards (one line naming the key).
 "$sim" validate "$scenario" >/dev/null
 rm -rf "$out"
