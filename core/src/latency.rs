@@ -586,4 +586,37 @@ mod tests {
         let refused = serde_json::from_value::<LatencyRecorder>(json).expect_err("other bounds");
         assert!(refused.to_string().contains("histogram: bounds (1, 1000, 2)"), "{refused}");
     }
+
+    #[test]
+    fn the_p99_of_recorders_merged_from_their_files_is_the_p99_of_one_recorder_of_every_sample() {
+        // Two shards with different distributions: an average of their p99s would be neither's.
+        let (mut fast, mut slow, mut all) =
+            (LatencyRecorder::default(), LatencyRecorder::default(), LatencyRecorder::default());
+        for (i, x) in ar1(11, 20_000, 0.5, 5_000.0).enumerate() {
+            let latency = Duration::from_secs_f64(x.max(1.0) * if i % 3 == 0 { 40.0 } else { 1.0 } / 1e6);
+            if i % 3 == 0 {
+                slow.record(latency)
+            } else {
+                fast.record(latency)
+            }
+            all.record(latency);
+        }
+        let read = |r: &LatencyRecorder| -> LatencyRecorder {
+            serde_json::from_str(&serde_json::to_string(r).expect("serialises")).expect("reads back")
+        };
+        let mut merged = read(&fast);
+        merged.merge(&read(&slow));
+        let active = Duration::from_secs(1);
+        let (one, two) = (all.summary(active), merged.summary(active));
+        assert_eq!(
+            (two.ok, two.p50_ms, two.p99_ms, two.p999_ms, two.max_ms),
+            (one.ok, one.p50_ms, one.p99_ms, one.p999_ms, one.max_ms)
+        );
+        let average = (fast.summary(active).p99_ms + slow.summary(active).p99_ms) / 2.0;
+        assert!(
+            (average - one.p99_ms).abs() > 1.0,
+            "the test tells a merge from an average: {average} vs {}",
+            one.p99_ms
+        );
+    }
 }

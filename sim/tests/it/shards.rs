@@ -158,3 +158,37 @@ fn a_shard_of_a_scenario_whose_banks_have_another_count_of_partitions_is_refused
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("banks[0].service.partitions: 2, but shard 0/4"), "{stderr}");
 }
+
+#[test]
+fn k_and_the_unique_share_from_merged_shards_equal_those_of_the_one_process_runs_exported_customers() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("scenario.toml"), sharded_text("design-direct.toml", 2)).expect("written");
+    let whole =
+        sim_in(dir.path(), &["run", "scenario.toml", "--quiet", "--out", "whole", "--export-exposed", "exposed.csv"]);
+    assert!(whole.status.code().is_some_and(|c| c == 0 || c == 99), "{}", String::from_utf8_lossy(&whole.stderr));
+    let shards = shard_dirs(dir.path(), 2, None);
+    let merged = sim_in(dir.path(), &["merge", "--out", "merged", &shards[0], &shards[1]]);
+    assert_eq!(merged.status.code(), whole.status.code(), "{}", String::from_utf8_lossy(&merged.stderr));
+    // Equivalence classes on (ZIP5, date of birth, sex) per (platform, bank), from the CSV.
+    let csv = std::fs::read_to_string(dir.path().join("exposed.csv")).expect("the export");
+    let mut classes: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<String, u64>> =
+        Default::default();
+    for line in csv.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let qi = format!("{}|{}|{}", cols[3], cols[4], cols[5]);
+        *classes.entry((cols[0].into(), cols[1].into())).or_default().entry(qi).or_default() += 1;
+    }
+    let report: Report = serde_json::from_slice(&std::fs::read(dir.path().join("merged/report.json")).expect("merged"))
+        .expect("a report");
+    let flows = &report.data.as_ref().expect("a data phase").flows;
+    let exposing: Vec<_> = flows.iter().filter(|f| f.exposure.customers_exposed > 0).collect();
+    assert_eq!(exposing.len(), classes.len(), "every exposing flow is in the export");
+    for flow in exposing {
+        let sizes = &classes[&(flow.platform.clone(), flow.bank.clone())];
+        let exposed: u64 = sizes.values().sum();
+        let unique = sizes.values().filter(|&&k| k == 1).count() as f64 / exposed as f64;
+        assert_eq!(exposed, flow.exposure.customers_exposed, "{}/{}", flow.platform, flow.bank);
+        assert_eq!(Some(*sizes.values().min().expect("a class")), flow.exposure.qi_min_k);
+        assert_eq!(unique, flow.exposure.qi_unique_share, "{}/{}", flow.platform, flow.bank);
+    }
+}
