@@ -133,29 +133,61 @@ pub fn write(dir: &Path, file: &ShardFile) -> Result<PathBuf, SimError> {
     Ok(path)
 }
 
-/// Reads a shard: `input` is a shard's `--out` folder or its `shard.json`.
-pub fn read(input: &Path) -> Result<(PathBuf, ShardFile), SimError> {
-    let path = if input.is_dir() { input.join(SHARD_JSON) } else { input.to_path_buf() };
+/// What a merge checks of a shard before it reads its counts: a shard file's fields but its
+/// parts (which serde skips without building them).
+#[derive(Deserialize)]
+pub struct ShardHead {
+    pub format: String,
+    pub tool_version: String,
+    pub scenario: ScenarioOf,
+    pub shard: ShardOf,
+}
+
+/// The shard file of `input`: a shard's `--out` folder or its `shard.json`.
+fn shard_path(input: &Path) -> PathBuf {
+    if input.is_dir() { input.join(SHARD_JSON) } else { input.to_path_buf() }
+}
+
+fn read_text(path: &Path) -> Result<String, SimError> {
+    std::fs::read_to_string(path).map_err(|error| SimError::Read { path: path.display().to_string(), error })
+}
+
+/// Reads what a merge checks of the shard at `input` (see [`shard_path`]).
+pub fn read_head(input: &Path) -> Result<(PathBuf, ShardHead), SimError> {
+    let path = shard_path(input);
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|error| SimError::Read { path: shown.clone(), error })?;
+    let text = read_text(&path)?;
     // The format first, so that another file gets a clear line, not a missing field.
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file (cut short?): {e}")))?;
-    let format = value.get("format").and_then(|f| f.as_str().map(str::to_owned));
-    if format.as_deref() != Some(FORMAT) {
-        let found = format.map_or_else(|| "no format".to_owned(), |f| format!("format `{f}`"));
+    #[derive(Deserialize)]
+    struct Format {
+        format: Option<serde_json::Value>,
+    }
+    let format = serde_json::from_str::<Format>(&text)
+        .map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file (cut short?): {e}")))?
+        .format;
+    if format.as_ref().and_then(|f| f.as_str()) != Some(FORMAT) {
+        let found = format.map_or_else(|| "no format".to_owned(), |f| format!("format {f}"));
         return Err(SimError::Usage(format!(
             "{shown}: not a shard file ({found}); allowed the {SHARD_JSON} `sim run --shard` writes ({FORMAT})"
         )));
     }
-    let file: ShardFile =
-        serde_json::from_value(value).map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file: {e}")))?;
-    Ok((path, file))
+    let head: ShardHead =
+        serde_json::from_str(&text).map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file: {e}")))?;
+    Ok((path, head))
 }
 
-/// Merges the shards read from `inputs` into the report of the one-process run.
+/// Reads the whole shard file at `path` (as [`read_head`] found it).
+pub fn read(path: &Path) -> Result<ShardFile, SimError> {
+    let shown = path.display().to_string();
+    serde_json::from_str(&read_text(path)?)
+        .map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file: {e}")))
+}
+
+/// Merges the shards read from `inputs` into the report of the one-process run. The shards are
+/// checked first from their heads; then read one at a time, in shard order, each merged and
+/// dropped before the next (a shard's ledgers are as large as its bank's linked customers).
 pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
-    let mut shards = inputs.iter().map(|i| read(i)).collect::<Result<Vec<_>, _>>()?;
+    let mut shards = inputs.iter().map(|i| read_head(i)).collect::<Result<Vec<_>, _>>()?;
     let (first_path, first) = shards.first().map(|(p, f)| (p.display().to_string(), f)).ok_or_else(|| {
         SimError::Usage("sim merge: no shards given; allowed the N folders of one run's shards".into())
     })?;
@@ -236,8 +268,14 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
     let session = negotiate(&sc, None);
     let agreements = agreements(&session);
     let mut merged: Option<DataParts> = None;
-    for (path, f) in shards {
+    for (path, head) in shards {
         let shown = path.display().to_string();
+        let f = read(&path)?;
+        if (f.format, f.tool_version, f.scenario, f.shard)
+            != (head.format, head.tool_version, head.scenario, head.shard)
+        {
+            return Err(SimError::Usage(format!("{shown}: changed while the merge read it")));
+        }
         match (f.parts, sc.data.is_some()) {
             (Some(parts), true) => {
                 check_shape(&sc, &agreements, &parts).map_err(|why| SimError::Usage(format!("{shown}: {why}")))?;
