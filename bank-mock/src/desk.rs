@@ -1044,7 +1044,8 @@ ask = { balances = "included" }
             records: Records::Other(1),
         };
         desk.record_disclosure("demo-platform", &d, now);
-        let counted = |desk: &Desk| desk.ledgers()["demo-platform"].customer_counts()[3].iter().sum::<u32>();
+        let counted =
+            |desk: &Desk| desk.ledgers()["demo-platform"].counts_of(3).expect("customer 3").iter().sum::<u32>();
         assert_eq!(counted(&desk), 1);
         desk.revoke_agreement("demo-platform", Withdrawal { clause: "test".into(), reason: "test".into() }, now);
         agree(&mut desk);

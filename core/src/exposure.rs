@@ -76,7 +76,11 @@ struct PurposeTally {
 #[serde(into = "LedgerState", try_from = "LedgerState")]
 pub struct PairLedger {
     linked: u64,
-    /// Records disclosed per category, per linked customer.
+    /// Which customers it keeps: `customer % stride == offset` (a shard's ledger keeps its
+    /// partition's, `queue::partition_of`), each at slot `customer / stride`. 1 and 0: all.
+    stride: u64,
+    offset: u64,
+    /// Records disclosed per category, per kept linked customer, by slot.
     customers: Vec<[u32; DataCategory::ALL.len()]>,
     records_by_category: [u64; DataCategory::ALL.len()],
     field_values_by_class: [u64; 3],
@@ -87,6 +91,7 @@ pub struct PairLedger {
     blocked_off_platform_requests: u64,
     violations: u64,
     refused: BTreeMap<String, u64>,
+    /// The (merchant, day) points of the kept customers in the unicity sample, by slot.
     traces: Vec<Vec<(u32, u32)>>,
     first_ms: Option<u64>,
     last_ms: Option<u64>,
@@ -99,6 +104,9 @@ pub struct PairLedger {
 #[serde(deny_unknown_fields)]
 struct LedgerState {
     linked: u64,
+    /// The customers the ledger keeps: `customer % stride == offset`.
+    stride: u64,
+    offset: u64,
     /// (customer, records per category), by customer.
     customers: Vec<(u64, [u32; DataCategory::ALL.len()])>,
     records_by_category: [u64; DataCategory::ALL.len()],
@@ -118,11 +126,14 @@ struct LedgerState {
 
 impl From<PairLedger> for LedgerState {
     fn from(l: PairLedger) -> Self {
+        let customer = |slot: usize| slot as u64 * l.stride + l.offset;
         LedgerState {
             linked: l.linked,
-            customers: (l.customers.into_iter().enumerate())
+            stride: l.stride,
+            offset: l.offset,
+            customers: (l.customers.iter().enumerate())
                 .filter(|(_, counts)| counts.iter().any(|&n| n > 0))
-                .map(|(c, counts)| (c as u64, counts))
+                .map(|(slot, counts)| (customer(slot), *counts))
                 .collect(),
             records_by_category: l.records_by_category,
             field_values_by_class: l.field_values_by_class,
@@ -133,9 +144,9 @@ impl From<PairLedger> for LedgerState {
             blocked_off_platform_requests: l.blocked_off_platform_requests,
             violations: l.violations,
             refused: l.refused,
-            traces: (l.traces.into_iter().enumerate())
+            traces: (l.traces.iter().enumerate())
                 .filter(|(_, t)| !t.is_empty())
-                .map(|(c, t)| (c as u64, t))
+                .map(|(slot, t)| (customer(slot), t.clone()))
                 .collect(),
             first_ms: l.first_ms,
             last_ms: l.last_ms,
@@ -162,14 +173,24 @@ impl TryFrom<LedgerState> for PairLedger {
             }
             Ok(())
         };
+        if s.stride == 0 || s.stride > u64::from(crate::scenario::MAX_PARTITIONS) || s.offset >= s.stride {
+            return Err(format!(
+                "stride {} and offset {}: allowed 1 <= stride <= {}, offset < stride",
+                s.stride,
+                s.offset,
+                crate::scenario::MAX_PARTITIONS
+            ));
+        }
         increasing_below(&mut s.customers.iter().map(|(c, _)| *c), s.linked, "customers")?;
         increasing_below(&mut s.traces.iter().map(|(c, _)| *c), s.linked.min(UNICITY_SAMPLE), "traces")?;
-        let mut ledger = PairLedger::new(s.linked);
+        let mut ledger = PairLedger::for_partition(s.linked, s.offset as u32, s.stride as u32);
         for (c, counts) in s.customers {
-            ledger.customers[c as usize] = counts;
+            let slot = ledger.slot(c).ok_or_else(|| format!("customers: customer {c} is not kept by this ledger"))?;
+            ledger.customers[slot] = counts;
         }
         for (c, points) in s.traces {
-            ledger.traces[c as usize] = points;
+            let slot = ledger.slot(c).ok_or_else(|| format!("traces: customer {c} is not kept by this ledger"))?;
+            ledger.traces[slot] = points;
         }
         Ok(PairLedger {
             records_by_category: s.records_by_category,
@@ -196,9 +217,19 @@ impl PairLedger {
 
     /// A ledger for `linked` customers (indices `0..linked`).
     pub fn new(linked: u64) -> Self {
+        PairLedger::for_partition(linked, 0, 1)
+    }
+
+    /// A ledger of `linked` customers that keeps partition `partition` of `partitions`'s only
+    /// (a shard's): its memory, and the span of memory its counts touch, are a partition's.
+    pub fn for_partition(linked: u64, partition: u32, partitions: u32) -> Self {
+        let (stride, offset) = (u64::from(partitions.max(1)), u64::from(partition));
+        let kept = |n: u64| crate::queue::partition_customers(n, partition, partitions) as usize;
         PairLedger {
             linked,
-            customers: vec![[0; DataCategory::ALL.len()]; linked as usize],
+            stride,
+            offset,
+            customers: vec![[0; DataCategory::ALL.len()]; kept(linked)],
             records_by_category: [0; DataCategory::ALL.len()],
             field_values_by_class: [0; 3],
             by_purpose: Default::default(),
@@ -208,10 +239,41 @@ impl PairLedger {
             blocked_off_platform_requests: 0,
             violations: 0,
             refused: BTreeMap::new(),
-            traces: vec![Vec::new(); linked.min(UNICITY_SAMPLE) as usize],
+            traces: vec![Vec::new(); kept(linked.min(UNICITY_SAMPLE))],
             first_ms: None,
             last_ms: None,
         }
+    }
+
+    /// Where `customer`'s counts are kept, if this ledger keeps them.
+    #[inline]
+    fn slot(&self, customer: u64) -> Option<usize> {
+        if self.stride == 1 {
+            return (customer < self.linked).then_some(customer as usize);
+        }
+        (customer % self.stride == self.offset && customer < self.linked).then_some((customer / self.stride) as usize)
+    }
+
+    /// Keeps every customer from now on (a merge of partitions needs room for all).
+    fn keep_all(&mut self) {
+        if self.stride == 1 {
+            return;
+        }
+        let mut whole = PairLedger::new(self.linked);
+        for (slot, counts) in std::mem::take(&mut self.customers).into_iter().enumerate() {
+            whole.customers[slot * self.stride as usize + self.offset as usize] = counts;
+        }
+        for (slot, points) in std::mem::take(&mut self.traces).into_iter().enumerate() {
+            whole.traces[slot * self.stride as usize + self.offset as usize] = points;
+        }
+        (self.stride, self.offset, self.customers, self.traces) = (1, 0, whole.customers, whole.traces);
+    }
+
+    /// The customers anything was disclosed about, in increasing order, with their counts.
+    pub fn exposed(&self) -> impl Iterator<Item = (u64, &[u32; DataCategory::ALL.len()])> + '_ {
+        (self.customers.iter().enumerate())
+            .filter(|(_, counts)| counts.iter().any(|&n| n > 0))
+            .map(|(slot, counts)| (slot as u64 * self.stride + self.offset, counts))
     }
 
     /// Makes room for `linked` customers (indices `0..linked`), keeping what was counted: a
@@ -219,8 +281,10 @@ impl PairLedger {
     pub fn widen(&mut self, linked: u64) {
         if linked > self.linked {
             self.linked = linked;
-            self.customers.resize(linked as usize, [0; DataCategory::ALL.len()]);
-            self.traces.resize(linked.min(UNICITY_SAMPLE) as usize, Vec::new());
+            let (partition, partitions) = (self.offset as u32, self.stride as u32);
+            let kept = |n: u64| crate::queue::partition_customers(n, partition, partitions) as usize;
+            self.customers.resize(kept(linked), [0; DataCategory::ALL.len()]);
+            self.traces.resize(kept(linked.min(UNICITY_SAMPLE)), Vec::new());
         }
     }
 
@@ -229,8 +293,12 @@ impl PairLedger {
     /// have kept. Customers' counts add, and a customer's trace points follow its own.
     pub fn merge(&mut self, other: &PairLedger) {
         self.widen(other.linked);
-        for (mine, theirs) in self.customers.iter_mut().zip(&other.customers) {
-            for (m, t) in mine.iter_mut().zip(theirs) {
+        if (self.stride, self.offset) != (other.stride, other.offset) {
+            self.keep_all();
+        }
+        for (customer, theirs) in other.exposed() {
+            let slot = self.slot(customer).expect("a merged ledger keeps the other's customers");
+            for (m, t) in self.customers[slot].iter_mut().zip(theirs) {
                 *m = m.saturating_add(*t);
             }
         }
@@ -255,8 +323,10 @@ impl PairLedger {
             let count = self.refused.entry(reason.clone()).or_default();
             *count = count.saturating_add(*n);
         }
-        for (mine, theirs) in self.traces.iter_mut().zip(&other.traces) {
-            mine.extend_from_slice(theirs);
+        for (slot, theirs) in other.traces.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
+            let customer = slot as u64 * other.stride + other.offset;
+            let mine = self.slot(customer).expect("a merged ledger keeps the other's sample");
+            self.traces[mine].extend_from_slice(theirs);
         }
         self.first_ms = self.first_ms.into_iter().chain(other.first_ms).min();
         self.last_ms = self.last_ms.into_iter().chain(other.last_ms).max();
@@ -276,7 +346,10 @@ impl PairLedger {
         if records == 0 || fields.is_empty() {
             return;
         }
-        let mut per_customer = self.customers.get_mut(customer as usize);
+        let mut per_customer = match self.slot(customer) {
+            Some(slot) => self.customers.get_mut(slot),
+            None => None,
+        };
         let sat = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         for c in DataCategory::ALL {
             if !fields.intersect(c.fields()).is_empty() {
@@ -332,7 +405,7 @@ impl PairLedger {
 
     /// A (merchant, day) point of `customer` became visible to the platform.
     pub fn trace(&mut self, customer: u64, merchant: u32, day: u32) {
-        if let Some(t) = self.traces.get_mut(customer as usize) {
+        if let Some(t) = self.slot(customer).and_then(|slot| self.traces.get_mut(slot)) {
             t.push((merchant, day));
         }
     }
@@ -362,18 +435,19 @@ impl PairLedger {
         self.last_ms
     }
 
-    /// Records disclosed per category (indexed by `DataCategory as usize`), per linked customer.
-    pub fn customer_counts(&self) -> &[[u32; DataCategory::ALL.len()]] {
-        &self.customers
+    /// Records disclosed about `customer` per category (indexed by `DataCategory as usize`),
+    /// if the ledger keeps that customer.
+    pub fn counts_of(&self, customer: u64) -> Option<&[u32; DataCategory::ALL.len()]> {
+        self.slot(customer).and_then(|slot| self.customers.get(slot))
     }
 
     /// Whether anything about `customer` was disclosed.
-    pub fn is_exposed(&self, customer: usize) -> bool {
-        self.customers.get(customer).is_some_and(|c| c.iter().any(|n| *n > 0))
+    pub fn is_exposed(&self, customer: u64) -> bool {
+        self.counts_of(customer).is_some_and(|c| c.iter().any(|n| *n > 0))
     }
 
     pub fn summarize(&self, spec: &PopulationSpec, platform: &str, weights: [f64; 3]) -> ExposureSummary {
-        let exposed: Vec<u64> = (0..self.customers.len()).filter(|&i| self.is_exposed(i)).map(|i| i as u64).collect();
+        let exposed: Vec<u64> = self.exposed().map(|(customer, _)| customer).collect();
         let (qi_unique_share, qi_min_k) = quasi_identifier_uniqueness(spec, &exposed);
         let (unicity, sample) = unicity(spec.seed, &format!("unicity/{}/{platform}", spec.bank), &self.traces);
         let n = exposed.len() as f64;
@@ -564,11 +638,8 @@ impl Exposed {
         out.push('\n');
         for (party, bank, ledger) in &self.flows {
             let spec = sc.population_spec(*bank);
-            for (i, counts) in ledger.customer_counts().iter().enumerate() {
-                if counts.iter().all(|n| *n == 0) {
-                    continue;
-                }
-                let qi = quasi_identifiers(&spec, i as u64);
+            for (i, counts) in ledger.exposed() {
+                let qi = quasi_identifiers(&spec, i);
                 let sex = match qi.sex {
                     crate::population::Sex::Female => "F",
                     crate::population::Sex::Male => "M",
@@ -612,7 +683,7 @@ mod tests {
         assert_eq!(l.minimisation_excess, 2);
         assert!(l.is_exposed(3));
         assert_eq!((0..10).filter(|&i| l.is_exposed(i)).count(), 1);
-        assert_eq!(l.customer_counts()[3][DataCategory::OffPlatformTransactions as usize], 1);
+        assert_eq!(l.counts_of(3).expect("customer 3")[DataCategory::OffPlatformTransactions as usize], 1);
     }
 
     #[test]
@@ -644,7 +715,7 @@ mod tests {
         assert_eq!(l.traces.len() as u64, UNICITY_SAMPLE);
         l.count(13, &d(6, FieldSet::of(&[Field::AccountId]), Records::Other(2)));
         assert_eq!(l.records_by_category[DataCategory::OffPlatformTransactions as usize], 5);
-        assert!(l.is_exposed(6) && l.is_exposed(UNICITY_SAMPLE as usize + 1));
+        assert!(l.is_exposed(6) && l.is_exposed(UNICITY_SAMPLE + 1));
     }
 
     #[test]
@@ -669,5 +740,37 @@ mod tests {
         json["customers"] = serde_json::json!([[3, vec![1u32; DataCategory::ALL.len()]]]);
         let refused = serde_json::from_value::<PairLedger>(json).expect_err("customer 3 of 3");
         assert!(refused.to_string().contains("customers: customer 3 out of order or range"), "{refused}");
+    }
+
+    #[test]
+    fn partition_ledgers_keep_a_partitions_customers_only_and_merge_into_the_whole_ledger() {
+        let linked = UNICITY_SAMPLE + 7;
+        let (mut whole, mut parts) =
+            (PairLedger::new(linked), [0, 1, 2].map(|p| PairLedger::for_partition(linked, p, 3)));
+        assert_eq!(parts.iter().map(|p| p.customers.len() as u64).sum::<u64>(), linked);
+        let with_merchant = FieldSet::of(&[Field::TxnAmount, Field::TxnMerchant]);
+        for (i, customer) in [4, 5, 9, 4, UNICITY_SAMPLE + 6, 11, 5].into_iter().enumerate() {
+            let booking = Booking { merchant: i as u32, day: 3, on_platform: i % 2 == 0 };
+            let d = Disclosure {
+                customer,
+                purpose: Purpose::Commerce,
+                fields: with_merchant,
+                records: Records::Transaction(booking),
+            };
+            whole.count(10 + i as u64, &d);
+            parts[(customer % 3) as usize].count(10 + i as u64, &d);
+            // A ledger of another partition keeps no other partition's customer.
+            let mut other = PairLedger::for_partition(linked, ((customer + 1) % 3) as u32, 3);
+            other.count(10, &d);
+            assert_eq!((other.exposed().count(), other.traces.iter().filter(|t| !t.is_empty()).count()), (0, 0));
+        }
+        let read = |l: &PairLedger| -> PairLedger {
+            serde_json::from_str(&serde_json::to_string(l).expect("serialises")).expect("reads")
+        };
+        let mut merged = read(&parts[0]);
+        for p in &parts[1..] {
+            merged.merge(&read(p));
+        }
+        assert_eq!(format!("{merged:?}"), format!("{whole:?}"));
     }
 }

@@ -199,8 +199,14 @@ pub fn run_parts(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
         };
         let linked = sc.linked_customers(a.platform, a.bank, a.terms.consent_mode);
         let pair = format!("{}/{}", platform.name, bank.name);
+        // A shard's ledgers keep its partition's customers only: a partition's memory, and
+        // counts close together in it.
+        let ledger = || match shard {
+            Some(s) if s.count == bank.service.partitions => PairLedger::for_partition(linked, s.index, s.count),
+            _ => PairLedger::new(linked),
+        };
         let relay = match &platform.design {
-            Design::Aggregator(_) => Some((PairLedger::new(linked), stream(sc.seed, &format!("aggregator/{pair}")))),
+            Design::Aggregator(_) => Some((ledger(), stream(sc.seed, &format!("aggregator/{pair}")))),
             _ => None,
         };
         phase.flows.push(Flow {
@@ -210,7 +216,7 @@ pub fn run_parts(sc: &Scenario, agreements: &[Agreement], shard: Option<Shard>) 
             start: a.at,
             end,
             revoked_at: a.revoked_at,
-            ledger: PairLedger::new(linked),
+            ledger: ledger(),
             rngs: match bank.service.partitions {
                 1 => vec![stream(sc.seed, &format!("data/{pair}"))],
                 n => (0..n).map(|i| stream(sc.seed, &format!("data/{pair}/partition-{i}"))).collect(),
@@ -513,7 +519,9 @@ impl Phase<'_> {
         let spec = &self.banks[flow.bank.index()].spec;
         let day_start = u64::from(day) * DAY_MS;
         let (from, to) = (day_start.max(flow.start.as_millis()), (day_start + DAY_MS).min(flow.end.as_millis()));
-        // `due` takes the bookings in (from, to]: these are those in [from, to).
+        // `due` takes the bookings in (from, to]: these are those in [from, to). The day's
+        // deliveries are scheduled together: a run the scheduler takes in order.
+        let mut day_pushes = Vec::new();
         for alert in flow.alerts.due(spec, &flow.watches, from.saturating_sub(1), to.saturating_sub(1)) {
             let Some(&(_, item)) = flow.pushed_events.iter().find(|(e, _)| *e == alert.event) else { continue };
             let at = alert.at();
@@ -528,8 +536,9 @@ impl Phase<'_> {
                 pushed: Some(Booking::from(&alert.transaction)),
                 deferred: false,
             };
-            self.queue.schedule(at, Ev::Push(req));
+            day_pushes.push((at, Ev::Push(req)));
         }
+        self.queue.schedule_all(day_pushes);
         let next = SimTime::from_duration(Duration::from_millis(day_start + DAY_MS));
         if next < flow.end {
             self.queue.schedule(next, Ev::PushDay { flow: fi, day: day + 1 });

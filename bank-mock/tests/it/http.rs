@@ -1355,7 +1355,8 @@ async fn nothing_booked_after_the_banks_own_clock_is_served_or_counted() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(transaction_ids(&r.json()).is_empty(), "{}", r.text());
     // Records counted for customer 3 (each counts once in every category it carries).
-    let counted = || bank.state.desk().ledgers()[PLATFORM].customer_counts()[3].iter().copied().max().unwrap_or(0);
+    let counted =
+        || bank.state.desk().ledgers()[PLATFORM].counts_of(3).expect("customer 3").iter().copied().max().unwrap_or(0);
     assert_eq!(counted(), 0, "nothing was disclosed");
     // A window reaching past the clock holds what was booked until now, and no later booking.
     let r = api.get(&bank, &page(0, 40)).bearer(&access).send().await;

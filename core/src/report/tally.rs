@@ -249,8 +249,10 @@ pub fn data_report(
             let mine: Vec<usize> = (0..flows.len()).filter(|&i| flows[i].bank == bi).collect();
             let mut union = vec![false; b.population.customers as usize];
             for f in mine.iter().map(|&i| &flows[i]) {
-                for (i, exposed) in union.iter_mut().enumerate().take(f.ledger.customer_counts().len()) {
-                    *exposed |= f.ledger.is_exposed(i) || f.relay.is_some_and(|l| l.is_exposed(i));
+                for (customer, _) in f.ledger.exposed().chain(f.relay.into_iter().flat_map(PairLedger::exposed)) {
+                    if let Some(exposed) = union.get_mut(customer as usize) {
+                        *exposed = true;
+                    }
                 }
             }
             let exposed = union.iter().filter(|x| **x).count() as u64;
