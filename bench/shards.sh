@@ -9,6 +9,7 @@
 #   e.g. sed 's/^\[banks\.service\]$/&\npartitions = 4/' scenarios/messenger-2018.toml > /tmp/m4.toml
 #        bench/shards.sh 4 /tmp/m4.toml --check
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
 usage="usage: bench/shards.sh N SCENARIO [--jobs J] [--out DIR] [--check] [-- SIM_RUN_FLAGS...]"
 [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
@@ -21,8 +22,9 @@ check=false
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --jobs) jobs=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
+    --jobs|--out) [ $# -ge 2 ] || { echo "bench/shards.sh: $1 needs a value; $usage" >&2; exit 2; }
+      if [ "$1" = --jobs ]; then jobs=$2; else out=$2; fi
+      shift 2 ;;
     --check) check=true; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bench/shards.sh: unknown argument $1; $usage" >&2; exit 2 ;;
@@ -30,18 +32,21 @@ while [ $# -gt 0 ]; do
 done
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "bench/shards.sh: N = $count; allowed a whole number >= 1" >&2; exit 2; }
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "bench/shards.sh: --jobs $jobs; allowed a whole number >= 1" >&2; exit 2; }
+# Paths are the caller's: relative ones from where the script was run.
+absolute() { case $1 in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
+scenario=$(absolute "$scenario")
+out=$(absolute "$out")
 [ -f "$scenario" ] || { echo "bench/shards.sh: $scenario: no such file" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 2; }
 # SIM names a sim binary to use instead of building the release one (.ci/shards uses the test build).
 if [ -n "${SIM:-}" ]; then
-  sim=$SIM
+  sim=$(absolute "$SIM")
 else
   cargo build --release -q -p sim --locked
   sim=target/release/sim
 fi
-# Fail before the shards when the scenario cannot run in N shards (one line naming the key).
-"$sim" validate "$scenario" >/dev/null
-rm -rf "$out"
+# Only what this script writes is replaced in --out: shards/, logs/, merged/, whole/.
+rm -rf "$out/shards" "$out/logs" "$out/merged" "$out/whole"
 mkdir -p "$out/shards" "$out/logs"
 
 # Shard i, as pod i of the Indexed Job runs it.
@@ -54,9 +59,19 @@ run_shard() {
 
 echo "$count shards of $scenario, $jobs at a time"
 start=$(date +%s.%N)
+# Shard 0 first, alone: a scenario that cannot run in N shards fails once, in one line naming
+# the key, not N times.
+set +e
+run_shard 0
+first=$?
+set -e
+if [ "$first" -ne 0 ]; then
+  cat "$out/logs/0.err" >&2
+  exit "$first"
+fi
 failed=0
 running=0
-for ((i = 0; i < count; i++)); do
+for ((i = 1; i < count; i++)); do
   run_shard "$i" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then

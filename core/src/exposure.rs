@@ -215,6 +215,11 @@ impl PairLedger {
         self.linked
     }
 
+    /// Which customers it keeps: those of partition `.0` of `.1` (`0` of `1`: all).
+    pub fn partition(&self) -> (u64, u64) {
+        (self.offset, self.stride)
+    }
+
     /// A ledger for `linked` customers (indices `0..linked`).
     pub fn new(linked: u64) -> Self {
         PairLedger::for_partition(linked, 0, 1)

@@ -204,7 +204,7 @@ pub struct QueueFigures {
 impl QueueFigures {
     /// Requests admitted to the queues.
     pub fn admitted(&self) -> u64 {
-        self.partitions.iter().map(|p| p.admitted).sum()
+        self.partitions.iter().fold(0, |sum, p| sum.saturating_add(p.admitted))
     }
 
     fn wait_secs(&self) -> f64 {

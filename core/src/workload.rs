@@ -455,13 +455,19 @@ impl Shard {
             let over_fetching =
                 scenario.platforms.iter().find(|p| p.banks.contains(&bank) && p.client.over_fetch > 0.0);
             if let (Some(limit), Some(p)) = (b.revoke_after_violations, over_fetching) {
+                let why = if count == 1 {
+                    "may revoke an agreement by audit, which a merge of shards does not replay".to_owned()
+                } else {
+                    "counted over every partition cannot be counted by one shard".to_owned()
+                };
                 return Some(format!(
-                    "banks[{bi}].policy.revoke_after_violations: {limit} violations counted over every partition of `{}`'s requests (it over-fetches) cannot be counted by one shard; run it in one process",
+                    "banks[{bi}].policy.revoke_after_violations: {limit} violations of `{}` (it over-fetches) {why}; run it in one process",
                     p.name
                 ));
             }
         }
-        if let Some((pi, _)) = scenario.platforms_by_id().find(|(_, p)| matches!(p.design, Design::Aggregator(_))) {
+        let aggregator = scenario.platforms_by_id().find(|(_, p)| matches!(p.design, Design::Aggregator(_)));
+        if let (Some((pi, _)), true) = (aggregator, count > 1) {
             return Some(format!(
                 "platforms[{}].design.kind: an aggregator queues its platform's requests to every partition in one queue, which one shard cannot run; run it in one process",
                 pi.index()

@@ -259,9 +259,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let shard = match (shard, shard_count) {
                 (Some(shard), _) => Some(shard),
-                (None, Some(count)) => {
-                    Some(sim::shards::shard_from_env(count, |name| std::env::var(name).ok()).map_err(SimError::Usage)?)
-                }
+                (None, Some(count)) => Some(
+                    sim::shards::shard_from_env(count, |name| {
+                        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+                    })
+                    .map_err(SimError::Usage)?,
+                ),
                 (None, None) => None,
             };
             let (text, mut sc) = read_scenario(&scenario)?;

@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use testbed_core::report::DataParts;
-use testbed_core::scenario::{self, RequestKind, Scenario};
+use testbed_core::scenario::{self, MAX_PARTITIONS, RequestKind, Scenario};
 use testbed_core::session::negotiate;
 use testbed_core::workload::Shard;
 
 /// The file a shard writes into its `--out` folder.
 pub const SHARD_JSON: &str = "shard.json";
 /// The shard file's format; a merge refuses any other.
-pub const FORMAT: &str = "testbed-shard/1";
+pub const FORMAT: &str = "testbed-shard/2";
 /// Environment variables a shard's index may come from (`--shard-count N`): a Kubernetes
 /// Indexed Job's, then a Slurm job array's.
 pub const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"];
@@ -62,10 +62,23 @@ pub struct ShardOf {
 pub fn parse_shard(text: &str) -> Result<Shard, String> {
     let allowed = "allowed I/N with 0 <= I < N, e.g. 0/4";
     let (i, n) = text.split_once('/').ok_or_else(|| format!("`{text}` is not I/N; {allowed}"))?;
-    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("`{text}` is not I/N; {allowed}"));
+    let number = |s: &str| {
+        s.trim().parse::<u32>().map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => {
+                format!("`{text}`: {s} is too large; {allowed}, N <= {MAX_PARTITIONS}")
+            }
+            _ => format!("`{text}` is not I/N; {allowed}"),
+        })
+    };
     let shard = Shard { index: number(i)?, count: number(n)? };
     if shard.count == 0 || shard.index >= shard.count {
         return Err(format!("`{text}`: {allowed}"));
+    }
+    if shard.count > MAX_PARTITIONS {
+        return Err(format!(
+            "`{text}`: {} shards; allowed at most {MAX_PARTITIONS} (a bank's most partitions)",
+            shard.count
+        ));
     }
     Ok(shard)
 }
@@ -82,6 +95,11 @@ pub fn shard_from_env(count: u32, var: impl Fn(&str) -> Option<String>) -> Resul
         Ok(index) if index < count => Ok(Shard { index, count }),
         _ => Err(format!("{name}={value}: allowed 0..{count} (--shard-count {count})")),
     }
+}
+
+/// The first 12 characters of a digest, as a message shows it (any text: a file may be edited).
+fn short(digest: &str) -> String {
+    digest.chars().take(12).collect()
 }
 
 fn digest(text: &str) -> String {
@@ -163,7 +181,10 @@ pub fn read_head(input: &Path) -> Result<(PathBuf, ShardHead), SimError> {
         format: Option<serde_json::Value>,
     }
     let format = serde_json::from_str::<Format>(&text)
-        .map_err(|e| SimError::Usage(format!("{shown}: not a whole shard file (cut short?): {e}")))?
+        .map_err(|e| {
+            let cut = if e.is_eof() { " (cut short?)" } else { "" };
+            SimError::Usage(format!("{shown}: not a whole shard file{cut}: {e}"))
+        })?
         .format;
     if format.as_ref().and_then(|f| f.as_str()) != Some(FORMAT) {
         let found = format.map_or_else(|| "no format".to_owned(), |f| format!("format {f}"));
@@ -194,11 +215,7 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
     let (scenario_of, count, version) = (first.scenario.clone(), first.shard.count, first.tool_version.clone());
     for (path, f) in &shards[1..] {
         let foreign = if f.scenario.digest != scenario_of.digest {
-            Some(format!(
-                "scenario `{}` (digest {}…)",
-                f.scenario.name,
-                &f.scenario.digest[..12.min(f.scenario.digest.len())]
-            ))
+            Some(format!("scenario `{}` (digest {}…)", f.scenario.name, short(&f.scenario.digest)))
         } else if f.scenario.seed != scenario_of.seed {
             Some(format!("seed {}", f.scenario.seed))
         } else if f.shard.count != count {
@@ -213,7 +230,7 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
                 "{}: a shard of another run ({what}); {first_path} is of scenario `{}` (digest {}…), seed {}, {count} shards, sim {version}",
                 path.display(),
                 scenario_of.name,
-                &scenario_of.digest[..12.min(scenario_of.digest.len())],
+                short(&scenario_of.digest),
                 scenario_of.seed,
             )));
         }
@@ -278,7 +295,8 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
         }
         match (f.parts, sc.data.is_some()) {
             (Some(parts), true) => {
-                check_shape(&sc, &agreements, &parts).map_err(|why| SimError::Usage(format!("{shown}: {why}")))?;
+                check_shape(&sc, &agreements, &parts, f.shard)
+                    .map_err(|why| SimError::Usage(format!("{shown}: {why}")))?;
                 match &mut merged {
                     Some(m) => m.merge(&parts),
                     None => merged = Some(parts),
@@ -298,7 +316,12 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
 
 /// Whether `parts` fit the run of `sc` under `agreements`: a flow per agreement with a ledger of
 /// its linked customers, a queue per bank with its partitions, latency rows of its banks only.
-fn check_shape(sc: &Scenario, agreements: &[exchange::Agreement], parts: &DataParts) -> Result<(), String> {
+fn check_shape(
+    sc: &Scenario,
+    agreements: &[exchange::Agreement],
+    parts: &DataParts,
+    shard: ShardOf,
+) -> Result<(), String> {
     if parts.flows.len() != agreements.len() || parts.queues.len() != sc.banks.len() {
         return Err(format!(
             "{} flows and {} banks; its scenario's negotiation gives {} agreements and {} banks",
@@ -317,8 +340,31 @@ fn check_shape(sc: &Scenario, agreements: &[exchange::Agreement], parts: &DataPa
                 flow.ledger.linked()
             ));
         }
+        // Each ledger keeps the shard's partition (a file renamed to another index does not).
+        let kept = flow.ledger.partition();
+        let expected = if shard.count == 1 { (0, 1) } else { (u64::from(shard.index), u64::from(shard.count)) };
+        if kept != expected || flow.relay.as_ref().is_some_and(|r| r.partition() != expected) {
+            return Err(format!(
+                "flows[{fi}]: a ledger of partition {} of {}; shard {}/{} keeps partition {} of {}",
+                kept.0, kept.1, shard.index, shard.count, expected.0, expected.1
+            ));
+        }
     }
     for (bi, (queue, bank)) in parts.queues.iter().zip(&sc.banks).enumerate() {
+        if queue.workers != bank.service.workers.max(1) {
+            return Err(format!(
+                "queues[{bi}]: {} workers; banks[{bi}].service.workers is {}",
+                queue.workers, bank.service.workers
+            ));
+        }
+        let elsewhere = (queue.partitions.iter().enumerate())
+            .any(|(p, figures)| shard.count > 1 && p as u32 != shard.index && figures.admitted > 0);
+        if elsewhere {
+            return Err(format!(
+                "queues[{bi}]: requests admitted at a partition other than the shard's {}",
+                shard.index
+            ));
+        }
         if queue.partitions.len() != bank.service.partitions as usize {
             return Err(format!(
                 "queues[{bi}]: {} partitions; banks[{bi}].service.partitions is {}",

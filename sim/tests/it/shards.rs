@@ -136,7 +136,14 @@ fn a_merge_refuses_a_missing_a_duplicate_and_a_foreign_shard_in_one_line_with_ex
         (vec![shards[0].as_str()], "missing shard 1/2 of scenario `design-direct`"),
         (vec![&shards[0], &shards[0], &shards[1]], "shard 0/2 given twice"),
         (vec![&shards[0], &other_seed[1]], "a shard of another run (seed 8)"),
+        (vec![&shards[0], "renamed"], "flows[0]: a ledger of partition 0 of 2; shard 1/2 keeps partition 1 of 2"),
     ];
+    // Shard 0's file, claiming to be shard 1.
+    std::fs::create_dir(dir.path().join("renamed")).expect("a folder");
+    let text = std::fs::read_to_string(dir.path().join(&shards[0]).join("shard.json")).expect("shard 0");
+    let renamed = text.replacen(r#""shard":{"index":0,"count":2}"#, r#""shard":{"index":1,"count":2}"#, 1);
+    assert_ne!(renamed, text, "the shard's index is in its file");
+    std::fs::write(dir.path().join("renamed/shard.json"), renamed).expect("written");
     for (parts, says) in cases {
         let mut args = vec!["merge", "--out", "merged"];
         args.extend(parts);
