@@ -213,6 +213,9 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Scenario, VirtualRun), SimError> {
         SimError::Usage("sim merge: no shards given; allowed the N folders of one run's shards".into())
     })?;
     let (scenario_of, count, version) = (first.scenario.clone(), first.shard.count, first.tool_version.clone());
+    if !(1..=MAX_PARTITIONS).contains(&count) {
+        return Err(SimError::Usage(format!("{first_path}: {count} shards; allowed 1..={MAX_PARTITIONS}")));
+    }
     for (path, f) in &shards[1..] {
         let foreign = if f.scenario.digest != scenario_of.digest {
             Some(format!("scenario `{}` (digest {}…)", f.scenario.name, short(&f.scenario.digest)))
