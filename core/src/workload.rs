@@ -17,6 +17,7 @@ use rand::RngExt;
 use serde::{Serialize, Serializer};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fmt;
 use std::time::Duration;
 
@@ -592,11 +593,15 @@ impl Sources {
     /// its flow's end.
     #[allow(clippy::should_implement_trait)] // arrivals are drained, with `peek_time`, not iterated
     pub fn next(&mut self) -> Option<(SimTime, Arrival)> {
-        while let Some(Reverse((now, _, si))) = self.heap.pop() {
+        // The stream's next arrival replaces it at the top of the heap (one sift, not a pop and
+        // a push): the same order, as keys are unique.
+        while let Some(mut top) = self.heap.peek_mut() {
+            let Reverse((now, _, si)) = *top;
             let s = &mut self.streams[si];
             let (platform, end) = self.flows[s.flow];
             if now >= end {
-                continue; // the agreement's data phase is over: this stream stops
+                PeekMut::pop(top); // the agreement's data phase is over: this stream stops
+                continue;
             }
             let next = next_arrival(now, s.rate, &self.spikes[platform.index()], &mut s.rng);
             let customer = partition_customer(s.rng.random_range(0..s.customers), s.partition, s.partitions);
@@ -604,7 +609,10 @@ impl Sources {
             let over_fetch = p > 0.0 && s.rng.random::<f64>() < p;
             let arrival = Arrival { flow: s.flow, item: s.item, kind: s.kind, customer, over_fetch };
             if next < end {
-                self.push(next, si);
+                *top = Reverse((next, self.seq, si));
+                self.seq += 1;
+            } else {
+                PeekMut::pop(top);
             }
             return Some((now, arrival));
         }
@@ -631,6 +639,15 @@ fn next_arrival(now: SimTime, rate: f64, spikes: &[Spike], rng: &mut SimRng) -> 
     let u: f64 = rng.random();
     let mut work = -(1.0 - u).ln(); // Exp(1)
     let mut t = now.as_nanos() as f64;
+    if spikes.is_empty() {
+        // The loop below without spikes, in the same arithmetic: one step at the base rate.
+        let at = t + work / rate;
+        return if rate > 0.0 && at < f64::INFINITY {
+            SimTime::from_nanos(at.min(u64::MAX as f64) as u64)
+        } else {
+            SimTime::MAX
+        };
+    }
     loop {
         let factor: f64 = spikes
             .iter()
