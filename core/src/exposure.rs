@@ -264,11 +264,12 @@ impl PairLedger {
         if self.stride == 1 {
             return;
         }
+        // Only what was counted is copied: the rest of the whole ledger stays untouched zeros.
         let mut whole = PairLedger::new(self.linked);
-        for (slot, counts) in std::mem::take(&mut self.customers).into_iter().enumerate() {
-            whole.customers[slot * self.stride as usize + self.offset as usize] = counts;
+        for (customer, counts) in self.exposed() {
+            whole.customers[customer as usize] = *counts;
         }
-        for (slot, points) in std::mem::take(&mut self.traces).into_iter().enumerate() {
+        for (slot, points) in std::mem::take(&mut self.traces).into_iter().enumerate().filter(|(_, t)| !t.is_empty()) {
             whole.traces[slot * self.stride as usize + self.offset as usize] = points;
         }
         (self.stride, self.offset, self.customers, self.traces) = (1, 0, whole.customers, whole.traces);

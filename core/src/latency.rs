@@ -310,6 +310,7 @@ impl TryFrom<RecorderState> for LatencyRecorder {
         use base64::Engine as _;
         let bytes = (base64::engine::general_purpose::STANDARD.decode(&s.histogram))
             .map_err(|e| format!("histogram: not base64 ({e})"))?;
+        check_v2_counts(&bytes)?;
         let hist: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram: not an HdrHistogram V2 serialisation ({e:?})"))?;
@@ -341,6 +342,57 @@ impl TryFrom<RecorderState> for LatencyRecorder {
             .collect::<Result<_, _>>()?;
         Ok(LatencyRecorder { hist, sum, batches: s.batches, errors: s.errors, retries: s.retries, abandoned })
     }
+}
+
+/// Checks the counts of a V2 serialisation before the `hdrhistogram` crate decodes them: its
+/// decoder assumes a well-formed payload and overflows (a panic where overflow is checked) on a
+/// run of zeros of 2^63 or on counts whose total exceeds a `u64`, and allocates whatever payload
+/// length the header claims. The payload (after the 40-byte
+/// header, its length at bytes 4..8) is zig-zag LEB128 numbers, 9 bytes at most, the ninth
+/// whole: counts, or runs of zeros as negatives. Anything else wrong is the decoder's to refuse.
+fn check_v2_counts(bytes: &[u8]) -> Result<(), String> {
+    const HEADER: usize = 40;
+    let Some(len) = bytes.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) else {
+        return Ok(());
+    };
+    // The decoder allocates the length it is told before it reads: a length beyond the bytes
+    // would have it allocate gigabytes for a few.
+    if HEADER + len > bytes.len() {
+        return Err(format!(
+            "histogram: a payload of {len} bytes in a serialisation of {}; allowed what it holds",
+            bytes.len()
+        ));
+    }
+    let payload = &bytes[HEADER..HEADER + len];
+    let (mut i, mut total) = (0, 0u64);
+    while i < payload.len() {
+        let mut zig_zag = 0u64;
+        let mut read = 0;
+        while read < 9 && i < payload.len() {
+            let b = payload[i];
+            i += 1;
+            if read == 8 {
+                zig_zag |= u64::from(b) << 56;
+                break;
+            }
+            zig_zag |= u64::from(b & 0x7f) << (7 * read);
+            read += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let n = ((zig_zag >> 1) as i64) ^ -((zig_zag & 1) as i64);
+        if n == i64::MIN {
+            return Err("histogram: a run of 2^63 zero counts; allowed runs within the histogram".into());
+        }
+        if n > 0 {
+            total = total.saturating_add(n as u64);
+            if total > MAX_RECORDED {
+                return Err(format!("histogram: more than {MAX_RECORDED} values; allowed at most {MAX_RECORDED}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Batch means as a shard writes them: the full batches' sums, and the open batch, as bits.
@@ -618,5 +670,42 @@ mod tests {
             "the test tells a merge from an average: {average} vs {}",
             one.p99_ms
         );
+    }
+
+    #[test]
+    fn a_recorder_file_whose_histogram_counts_would_overflow_the_decoder_is_refused() {
+        use base64::Engine as _;
+        let mut bytes = Vec::new();
+        hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &LatencyRecorder::default().hist,
+            &mut bytes,
+        )
+        .expect("serialises");
+        bytes.truncate(40);
+        let with_payload = |payload: &[u8]| {
+            let mut b = bytes.clone();
+            b[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+            b.extend_from_slice(payload);
+            let mut json = serde_json::to_value(LatencyRecorder::default()).expect("serialises");
+            json["histogram"] = base64::engine::general_purpose::STANDARD.encode(b).into();
+            serde_json::from_value::<LatencyRecorder>(json).map(|r| r.count()).map_err(|e| e.to_string())
+        };
+        // A run of 2^63 zeros: zig-zag of u64::MAX, nine bytes.
+        let refused = with_payload(&[0xff; 9]).expect_err("a run of 2^63 zeros");
+        assert!(refused.contains("a run of 2^63 zero counts"), "{refused}");
+        // Counts of 2^62 each (zig-zag 2^63: eight bytes of 0x80, then 0x80 whole).
+        let big = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
+        let refused = with_payload(&[big, big, big].concat()).expect_err("counts beyond a u64");
+        assert!(refused.contains("more than"), "{refused}");
+        // A small well-formed payload still reads: 3 values at the first index.
+        assert_eq!(with_payload(&[0x06]), Ok(3));
+        // A header claiming more payload than the bytes hold (the decoder would allocate it).
+        let mut b = bytes.clone();
+        b[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut json = serde_json::to_value(LatencyRecorder::default()).expect("serialises");
+        json["histogram"] = base64::engine::general_purpose::STANDARD.encode(b).into();
+        let refused = serde_json::from_value::<LatencyRecorder>(json).expect_err("a payload it does not hold");
+        assert!(refused.to_string().contains("a payload of 4294967295 bytes in a serialisation of 40"), "{refused}");
     }
 }
