@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -79,7 +80,13 @@ def play(sim, driver, case, move, scenario=SCENARIO, seat=BANK, side="bank"):
         summary = driver.find_element(By.ID, "summary").text
         assert seat in summary, summary
         driver.get(url + "report.html")
-        assert f"the {side}'s side played by a person (sim play)" in driver.page_source
+        # Waited for, not read at once: a large page (inline charts) may still be parsing when
+        # `get` returns, which made this check fail now and then on a loaded machine.
+        played = f"the {side}'s side played by a person (sim play)"
+        try:
+            WebDriverWait(driver, 30).until(lambda d: played in d.page_source)
+        except TimeoutException:
+            raise AssertionError(f"report.html never said {played!r}: {driver.page_source[:500]}") from None
         driver.get(url)
         WebDriverWait(driver, 30).until(lambda d: visible(d, "finished"))
         driver.find_element(By.ID, "done").click()
