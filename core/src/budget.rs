@@ -272,7 +272,10 @@ impl Estimate {
     /// requests; memory stays the whole run's, an upper bound (a shard keeps every bank's
     /// population and every agreement's ledger, counting only its partition's customers).
     pub fn of_shard(mut self, count: u32) -> Estimate {
-        let share = f64::from(count.max(1));
+        if count <= 1 {
+            return self; // the whole run
+        }
+        let share = f64::from(count);
         self.requests /= share;
         if let Some(by) = &mut self.requests_by {
             by.amount /= share;

@@ -142,49 +142,18 @@ impl BankQueue {
 ///
 /// Floats travel as their bits in a shard's file, so that a merge sums the very values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "PartitionState")]
+#[serde(deny_unknown_fields)]
 pub struct PartitionFigures {
     pub admitted: u64,
     /// Time admitted requests waited for a worker, in total, in seconds.
-    #[serde(with = "crate::serde_bits")]
+    #[serde(with = "crate::serde_bits::bounded")]
     pub wait_secs: f64,
     /// Mean number of requests in the partition seen by its admitted arrivals.
-    #[serde(with = "crate::serde_bits")]
+    #[serde(with = "crate::serde_bits::bounded")]
     pub mean_in_system_seen: f64,
     /// Worker time given, in total, in seconds.
-    #[serde(with = "crate::serde_bits")]
+    #[serde(with = "crate::serde_bits::bounded")]
     pub busy_secs: f64,
-}
-
-/// Partition figures as read from a shard's file, checked before use: times of 0 or more and
-/// below 10^15 seconds, so that a sum of them is a `Duration`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartitionState {
-    admitted: u64,
-    #[serde(with = "crate::serde_bits")]
-    wait_secs: f64,
-    #[serde(with = "crate::serde_bits")]
-    mean_in_system_seen: f64,
-    #[serde(with = "crate::serde_bits")]
-    busy_secs: f64,
-}
-
-impl TryFrom<PartitionState> for PartitionFigures {
-    type Error = String;
-
-    fn try_from(s: PartitionState) -> Result<Self, String> {
-        const MAX_SECS: f64 = 1e15;
-        for (key, x) in
-            [("wait_secs", s.wait_secs), ("mean_in_system_seen", s.mean_in_system_seen), ("busy_secs", s.busy_secs)]
-        {
-            if !(0.0..MAX_SECS).contains(&x) {
-                return Err(format!("{key}: {x}; allowed 0 <= x < {MAX_SECS:e}"));
-            }
-        }
-        let PartitionState { admitted, wait_secs, mean_in_system_seen, busy_secs } = s;
-        Ok(PartitionFigures { admitted, wait_secs, mean_in_system_seen, busy_secs })
-    }
 }
 
 /// A bank's queue figures over a run: its partitions' (in partition order), its workers, and

@@ -197,7 +197,7 @@ struct BudgetArgs {
 }
 
 impl BudgetArgs {
-    /// The same for one of `count` shards of `sc`'s run.
+    /// The same for one of `count` shards of `sc`'s run (1: the whole run).
     fn check_shard(
         &self,
         sc: &testbed_core::scenario::Scenario,
@@ -211,9 +211,7 @@ impl BudgetArgs {
 
     /// Refuses `sc` (read from `path`) when its estimate is above the budget, in one line.
     fn check(&self, sc: &testbed_core::scenario::Scenario, path: &std::path::Path) -> Result<(), SimError> {
-        let budget = testbed_core::budget::Budget::for_scenario(sc, self.max_requests, self.max_memory_mb);
-        (testbed_core::budget::estimate(sc).check(budget))
-            .map_err(|error| SimError::Scenario { path: path.display().to_string(), error })
+        self.check_shard(sc, path, 1)
     }
 }
 
@@ -268,18 +266,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 (None, None) => None,
             };
             let (text, mut sc) = read_scenario(&scenario)?;
-            if let Some(shard) = shard {
-                budget.check_shard(&sc, &scenario, shard.count)?;
-                if let Some(seed) = seed {
-                    sc.seed = seed;
-                }
-                return run_shard(&scenario, &text, &sc, shard, out, quiet);
-            }
             if !live {
-                budget.check(&sc, &scenario)?;
+                budget.check_shard(&sc, &scenario, shard.map_or(1, |s| s.count))?;
             }
             if let Some(seed) = seed {
                 sc.seed = seed;
+            }
+            if let Some(shard) = shard {
+                return run_shard(&scenario, &text, &sc, shard, out, quiet);
             }
             if let Some(why) =
                 live.then(|| testbed_core::budget::too_many_customers(&sc, live_args.max_customers)).flatten()
