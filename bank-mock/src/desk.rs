@@ -542,6 +542,30 @@ impl Desk {
 
     fn agree(&mut self, id: u64, outcome: OutcomeId, round: u32) -> AgreementInfo {
         let platform = self.negotiations[&id].platform;
+        self.agree_with(platform, id, outcome, round)
+    }
+
+    /// Holds an agreement reached elsewhere: the scenario's own negotiation, run in virtual time
+    /// before the server starts (`bank-mock serve --agreed`). `revoked` is a revocation decided
+    /// in that negotiation phase, which the agreement then starts under. The agreement token in
+    /// the answer is the platform's, as if it had negotiated here.
+    pub fn install_agreement(
+        &mut self,
+        platform: PlatformId,
+        outcome: OutcomeId,
+        round: u32,
+        revoked: Option<Withdrawal>,
+    ) -> AgreementInfo {
+        let id = self.id();
+        let info = self.agree_with(platform, id, outcome, round);
+        if let Some(why) = revoked {
+            self.revoke_agreement(&info.platform, why, SimTime::ZERO);
+        }
+        info
+    }
+
+    /// The agreement of `platform` on `outcome`, its token numbered `id`.
+    fn agree_with(&mut self, platform: PlatformId, id: u64, outcome: OutcomeId, round: u32) -> AgreementInfo {
         let sc = self.scenario.clone();
         let terms = Terms::from_outcome(&sc.space, outcome);
         let name = sc.platforms[platform].name.clone();

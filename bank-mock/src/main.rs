@@ -50,6 +50,13 @@ enum Command {
         /// process's open-file limit (`ulimit -n`).
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         max_connections: u32,
+        /// Start holding the agreements the scenario's own negotiation reaches with this bank
+        /// (run in virtual time at start, as `sim run` runs it), and print each with its
+        /// agreement token, for clients that only want the data API. The calendar then starts
+        /// at the earliest agreement, as a virtual run's data phase does. The negotiation API
+        /// still answers.
+        #[arg(long)]
+        agreed: bool,
     },
 }
 
@@ -78,6 +85,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         header_read_timeout,
         body_read_timeout,
         max_connections,
+        agreed,
     } = command;
     for (flag, d) in [("--header-read-timeout", header_read_timeout), ("--body-read-timeout", body_read_timeout)] {
         if !(Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&d) {
@@ -111,12 +119,26 @@ fn run(command: Command) -> anyhow::Result<()> {
         let sc = Arc::new(sc);
         let clock = LiveClock::new(SimTime::ZERO, time_scale);
         let state = AppState::with_limits(sc.clone(), index, secret, clock, limits);
+        let held = if agreed {
+            let (held, origin) = bank_mock::agreed::install(&sc, index, &mut state.desk());
+            state.set_clock(LiveClock::new(origin, time_scale));
+            println!(
+                "calendar starts at {} (the earliest agreement)",
+                testbed_core::time::calendar_text(origin.as_millis())
+            );
+            held
+        } else {
+            Vec::new()
+        };
         // The out-of-band registration: each platform the scenario pairs with this bank gets its
         // client credential here, to open negotiations with (a platform's key, not customer data).
         for platform in &sc.platforms {
             if let Some(token) = state.client_token(&platform.name) {
                 println!("client token for {}: {token}", platform.name);
             }
+        }
+        for line in held.iter().flat_map(bank_mock::agreed::Held::lines) {
+            println!("{line}");
         }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -38,6 +38,10 @@ pub const PORTFOLIO_CLAUSE: &str = "portfolio_min_banks";
 pub struct Agreement {
     pub platform: PlatformId,
     pub bank: BankId,
+    /// The outcome agreed, and the round it was agreed in: what a bank holding the agreement
+    /// reviews it by.
+    pub outcome: OutcomeId,
+    pub round: u32,
     pub terms: Terms,
     pub at: SimTime,
     /// Revocation decided in the negotiation phase (trust, regulation), if any.
@@ -768,11 +772,13 @@ impl<'a> World<'a> {
         let mut pairs = Vec::new();
         let mut agreements = Vec::new();
         for (i, p) in self.pairs.iter().enumerate() {
-            if let Some(End::Agreement { outcome, at, .. }) = p.protocol.as_ref().and_then(Protocol::end) {
+            if let Some(End::Agreement { outcome, round, at, .. }) = p.protocol.as_ref().and_then(Protocol::end) {
                 pairs.push(i);
                 agreements.push(Agreement {
                     platform: p.platform,
                     bank: p.bank,
+                    outcome: *outcome,
+                    round: *round,
                     terms: Terms::from_outcome(&self.sc.space, *outcome),
                     at: *at,
                     revoked_at: p.revocation.as_ref().map(|r| SimTime::from_nanos(r.at_ms * 1_000_000)),

@@ -26,6 +26,7 @@ use testbed_core::scenario::Scenario;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+mod agreed;
 mod alerts;
 mod spelling;
 
