@@ -285,9 +285,13 @@ impl TokenMint {
     /// string is built: this runs on every request). `|` cannot occur in names or tags, so the
     /// pieces cannot be shifted into one another.
     fn mac(&self, kind: TokenKind, platform: &str, id: u64, bank: &str) -> u64 {
+        self.mac_tagged(kind.tag(), platform, id, bank)
+    }
+
+    fn mac_tagged(&self, tag: &str, platform: &str, id: u64, bank: &str) -> u64 {
         use std::hash::Hasher as _;
         let mut h = siphasher::sip::SipHasher24::new_with_keys(self.keys.0, self.keys.1);
-        for part in [kind.tag(), bank, platform] {
+        for part in [tag, bank, platform] {
             h.write(part.as_bytes());
             h.write(b"|");
         }
@@ -301,6 +305,21 @@ impl TokenMint {
     }
 
     /// A token of this bank for `platform` and `id`.
+    /// `platform`'s OAuth client secret at this bank (its `client_id` is its name): two MACs
+    /// under a tag no token has, so a secret is no bearer token and no token is a secret.
+    pub fn client_secret(&self, platform: &str) -> String {
+        let bank = &self.bank;
+        let (a, b) = (self.mac_tagged("sec", platform, 0, bank), self.mac_tagged("sec", platform, 1, bank));
+        format!("{a:016x}{b:016x}")
+    }
+
+    /// Whether `secret` is `platform`'s client secret, compared in time independent of where
+    /// it differs.
+    pub fn is_client_secret(&self, platform: &str, secret: &str) -> bool {
+        let want = self.client_secret(platform);
+        want.len() == secret.len() && want.bytes().zip(secret.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+
     pub fn issue(&self, kind: TokenKind, platform: &str, id: u64) -> String {
         let (tag, bank) = (kind.tag(), &self.bank);
         format!("{tag}.{bank}.{platform}.{id}.{:016x}", self.mac(kind, platform, id, bank))
@@ -736,15 +755,27 @@ impl Desk {
         now: SimTime,
     ) -> Result<(Consent, String), DeskError> {
         token.must_be(TokenKind::Agreement, CONSENTS_NEED)?;
-        let agreement =
-            self.agreements.get(token.platform).ok_or_else(|| DeskError::NoAgreement(token.platform.into()))?;
+        self.create_consent_for(token.platform, customer, permissions, window_ms, now)
+    }
+
+    /// `create_consent` for `platform`, whose credentials the caller checked (its agreement
+    /// token, or its OAuth client secret on the sandbox route).
+    pub fn create_consent_for(
+        &mut self,
+        platform: &str,
+        customer: u64,
+        permissions: Option<Vec<Permission>>,
+        window_ms: (Option<u64>, Option<u64>),
+        now: SimTime,
+    ) -> Result<(Consent, String), DeskError> {
+        let agreement = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
         if let Some(w) = &agreement.revoked {
             return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
         }
         if customer >= agreement.info.linked_customers {
             return Err(DeskError::CustomerNotLinked(customer));
         }
-        let mut consent = Consent::new(String::new(), token.platform.into(), &agreement.serving.consent_terms, now);
+        let mut consent = Consent::new(String::new(), platform.into(), &agreement.serving.consent_terms, now);
         if let Some(asked) = permissions {
             let beyond: Vec<String> =
                 asked.iter().filter(|p| !consent.permissions.contains(p)).map(|p| format!("{p:?}")).collect();
@@ -756,7 +787,7 @@ impl Desk {
         consent.transaction_from_ms = window_ms.0;
         consent.transaction_to_ms = window_ms.1;
         consent.authorise();
-        let platform = token.platform.to_string();
+        let platform = platform.to_string();
         self.make_room_for_consent(&platform, customer, now)?;
         let id = self.id();
         consent.id = format!("{id}");

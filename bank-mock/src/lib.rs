@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod api;
 pub mod desk;
 pub mod http;
+pub mod obie;
 pub mod policy;
 pub mod push;
 pub mod serve;

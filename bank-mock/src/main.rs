@@ -1,7 +1,7 @@
 //! `bank-mock serve`: one bank of a scenario behind HTTP on loopback.
 
 use anyhow::{Context as _, bail};
-use bank_mock::http::{AppState, Limits, LiveClock, serve};
+use bank_mock::http::{ApiProfile, AppState, Limits, LiveClock, serve};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +57,11 @@ enum Command {
         /// still answers.
         #[arg(long)]
         agreed: bool,
+        /// The data API to speak: `testbed` (ours, `openapi.json`), or `obie` (UK Open Banking
+        /// v3.1.11 under /open-banking/v3.1/aisp, with OAuth 2.0 at /token and the sandbox
+        /// shortcut POST /sandbox/consents; prints each platform's OAuth client).
+        #[arg(long, value_enum, default_value_t = ApiProfile::Testbed)]
+        api: ApiProfile,
     },
 }
 
@@ -86,6 +91,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         body_read_timeout,
         max_connections,
         agreed,
+        api,
     } = command;
     for (flag, d) in [("--header-read-timeout", header_read_timeout), ("--body-read-timeout", body_read_timeout)] {
         if !(Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&d) {
@@ -106,6 +112,21 @@ fn run(command: Command) -> anyhow::Result<()> {
         let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
         bail!("--bank: no bank named `{bank}` in {} (banks: {})", scenario.display(), names.join(", "));
     };
+    if api != ApiProfile::Testbed {
+        // A derived signal (a balance band, a fraud flag) has no shape in the standards.
+        let index = sc.bank_index(&bank).expect("checked above");
+        if let Some(p) = sc
+            .platforms
+            .iter()
+            .find(|p| p.banks.contains(&index) && p.design.kind() == testbed_core::scenario::DesignKind::Minimised)
+        {
+            bail!(
+                "--api {}: platform `{}` has design kind = \"minimised\" ([platforms.design]), whose derived signals the standard has no shape for; serve it with --api testbed",
+                api.as_str(),
+                p.name
+            );
+        }
+    }
     if !(time_scale.is_finite() && (1e-6..=1e9).contains(&time_scale)) {
         bail!("--time-scale: {time_scale:?} is not a number from 0.000001 to 1000000000");
     }
@@ -118,7 +139,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         println!("bank-mock {bank} listening on http://{addr}");
         let sc = Arc::new(sc);
         let clock = LiveClock::new(SimTime::ZERO, time_scale);
-        let state = AppState::with_limits(sc.clone(), index, secret, clock, limits);
+        let state = AppState::speaking(sc.clone(), index, secret, clock, limits, api);
         let held = if agreed {
             let (held, origin) = bank_mock::agreed::install(&sc, index, &mut state.desk());
             state.set_clock(LiveClock::new(origin, time_scale));
@@ -135,6 +156,11 @@ fn run(command: Command) -> anyhow::Result<()> {
         for platform in &sc.platforms {
             if let Some(token) = state.client_token(&platform.name) {
                 println!("client token for {}: {token}", platform.name);
+            }
+            if api != ApiProfile::Testbed
+                && let Some(secret) = state.client_secret(&platform.name)
+            {
+                println!("oauth client for {0}: client_id={0} client_secret={secret}", platform.name);
             }
         }
         for line in held.iter().flat_map(bank_mock::agreed::Held::lines) {

@@ -14,6 +14,9 @@
 //! answers) explicitly, and builds the records from its population under a grant.
 //! Pure data, like the rest of the core: no HTTP here.
 
+pub mod oauth;
+pub mod obie;
+
 use crate::population::{card_id, checking_id};
 use crate::scenario::RequestKind;
 use crate::terms::{DataCategory, Field, FieldSet};

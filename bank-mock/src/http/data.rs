@@ -3,7 +3,7 @@
 //! (`service`: outage, token, rate limit, a worker, injected latency and errors; `Serving`: the
 //! in-flight gauge and busy time), with the cache of generated transaction days.
 
-use super::{AppState, Failure, MAX_PAGE, Reply, authenticate, calendar_ms, calendar_time, path_param};
+use super::{AppState, Failure, MAX_PAGE, Reply, authenticate, calendar_time, path_param};
 use crate::api::{self, Asking, Resource};
 use crate::desk::{DeskError, Disclosure, Records, Verified, account_belongs};
 use crate::serve::{Ask, Entry, transactions_page as page_of};
@@ -220,19 +220,36 @@ pub(super) fn transactions_page(
         return Ok(Json(FraudSignalResponse { data: FraudSignalList { fraud_signal: vec![signal] } }).into_response());
     }
     let mut slice: Vec<population::Transaction> = Vec::new();
-    // A checking account has no card transactions.
-    let pages = if account.starts_with("card-") {
-        let day = |d, out: &mut Vec<_>| state.days.transactions_on_day(&state.spec, customer, d, out);
-        page_of(day, (from, to), nowt.as_millis(), grant.off_platform, page, &mut slice)
-    } else {
-        1
-    };
+    let pages =
+        transaction_slice(state, customer, account, (from, to), nowt.as_millis(), grant.off_platform, page, &mut slice);
     let records = Records::Transactions(&slice);
     let disclosure = Disclosure { customer, purpose, fields: grant.fields, records };
     state.desk().record_consent_disclosure(served.consent, &disclosure, nowt);
     let mut out = Vec::with_capacity(320 + 320 * slice.len());
     write_transaction_page(&mut out, api::transaction_views(&grant, account, &slice), account, (from, to), page, pages);
     Ok(json_response(out))
+}
+
+/// Page `page` of the transactions of `customer`'s `account` booked in `window` up to `now_ms`
+/// into `out` (off-platform ones only if `off_platform`): the number of pages. A checking
+/// account has no card transactions.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn transaction_slice(
+    state: &AppState,
+    customer: u64,
+    account: &str,
+    window: (u64, u64),
+    now_ms: u64,
+    off_platform: bool,
+    page: usize,
+    out: &mut Vec<population::Transaction>,
+) -> usize {
+    if !account.starts_with("card-") {
+        out.clear();
+        return 1;
+    }
+    let day = |d, out: &mut Vec<_>| state.days.transactions_on_day(&state.spec, customer, d, out);
+    page_of(day, window, now_ms, off_platform, page, out)
 }
 
 /// The query of `GET /accounts/{account}/transactions`: the booking window's ends as given
@@ -248,6 +265,15 @@ impl TransactionsQuery {
     /// Parses a raw query: `fromBookingDateTime` and `toBookingDateTime` (RFC 3339) and `page`
     /// (1 unless given); 400 for anything else or a value out of its range.
     pub fn parse(query: Option<&str>) -> Result<TransactionsQuery, Failure> {
+        TransactionsQuery::parse_dates_by(query, testbed_core::time::calendar_ms)
+    }
+
+    /// `parse`, reading dates with `read` (the standard profiles take any offset).
+    pub fn parse_dates_by(
+        query: Option<&str>,
+        read: fn(&str) -> Result<u64, testbed_core::time::CalendarError>,
+    ) -> Result<TransactionsQuery, Failure> {
+        let calendar_ms = |text: &str, path: &str| super::calendar_ms_by(read, text, path);
         let mut parsed = TransactionsQuery { from_ms: None, to_ms: None, page: 1 };
         // application/x-www-form-urlencoded: names and values fully percent-decoded (and `+` is
         // a space); borrowed, not copied, when there is nothing to decode.

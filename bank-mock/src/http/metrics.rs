@@ -8,7 +8,7 @@
 //! read at scrape time through a `Collector`: a labelled `Family` of the crate would take a lock
 //! and hash the labels on every counted request, the hot path included.
 
-use super::{AppState, OPENAPI, Route, STATUS_SLOTS};
+use super::{ApiProfile, AppState, OPENAPI, Route, STATUS_SLOTS};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -38,8 +38,15 @@ pub(super) async fn openapi(State(state): State<Arc<AppState>>) -> Response {
 /// The OpenAPI document a server of `scenario` serves: `OPENAPI` with `Outcome` narrowed to the
 /// scenario's issues and their options, so that a client (or a schema-driven fuzzer) can tell a
 /// well-formed offer from the document alone. Members come out in sorted order.
-pub(super) fn openapi_document(scenario: &Scenario) -> String {
-    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+pub(super) fn openapi_document(scenario: &Scenario, api: ApiProfile) -> String {
+    let source = match api {
+        ApiProfile::Testbed => OPENAPI,
+        ApiProfile::Obie => super::OPENAPI_OBIE,
+    };
+    let mut doc: serde_json::Value = serde_json::from_str(source).expect("an OpenAPI document is JSON");
+    if doc["components"]["schemas"].get("Outcome").is_none() {
+        return serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
+    }
     let issues = scenario.space.issues();
     let properties: serde_json::Map<String, serde_json::Value> =
         issues.iter().map(|i| (i.name.clone(), json!({"type": "string", "enum": i.options}))).collect();

@@ -15,6 +15,8 @@ mod consents;
 mod data;
 mod metrics;
 mod negotiation;
+mod oauth;
+mod obie;
 mod subscriptions;
 
 use crate::desk::{Desk, DeskError, TokenKind, TokenMint, Verified};
@@ -53,6 +55,10 @@ pub const EPOCH_UNIX: u64 = 1_514_764_800;
 
 /// The OpenAPI 3 document of this server, checked in beside the crate.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The OpenAPI 3 document of the UK Open Banking profile (`--api obie`), ours, checked in beside
+/// the crate: what this server serves, in the standard's shapes, our extensions marked `x-testbed`.
+pub const OPENAPI_OBIE: &str = include_str!("../../openapi-obie.json");
 
 /// Maps wall time since start to scenario time: `offset + elapsed × scale`.
 #[derive(Clone, Copy, Debug)]
@@ -97,11 +103,19 @@ enum Route {
     NegotiationReview,
     NegotiationWithdraw,
     Negotiations,
+    ObieAccount,
+    ObieAccounts,
+    ObieBalances,
+    ObieConsent,
+    ObieConsentDelete,
+    ObieTransactions,
+    SandboxConsents,
+    Token,
     Transactions,
 }
 
 impl Route {
-    const ALL: [Route; 15] = [
+    const ALL: [Route; 23] = [
         Route::Accounts,
         Route::AgreementReview,
         Route::Balances,
@@ -116,6 +130,14 @@ impl Route {
         Route::NegotiationReview,
         Route::NegotiationWithdraw,
         Route::Negotiations,
+        Route::ObieAccount,
+        Route::ObieAccounts,
+        Route::ObieBalances,
+        Route::ObieConsent,
+        Route::ObieConsentDelete,
+        Route::ObieTransactions,
+        Route::SandboxConsents,
+        Route::Token,
         Route::Transactions,
     ];
 
@@ -136,6 +158,14 @@ impl Route {
             Route::NegotiationReview => "negotiation_review",
             Route::NegotiationWithdraw => "negotiation_withdraw",
             Route::Negotiations => "negotiations",
+            Route::ObieAccount => "obie_account",
+            Route::ObieAccounts => "obie_accounts",
+            Route::ObieBalances => "obie_balances",
+            Route::ObieConsent => "obie_consent",
+            Route::ObieConsentDelete => "obie_consent_delete",
+            Route::ObieTransactions => "obie_transactions",
+            Route::SandboxConsents => "sandbox_consents",
+            Route::Token => "token",
             Route::Transactions => "transactions",
         }
     }
@@ -162,8 +192,37 @@ impl Route {
             "/accounts" if get => Route::Accounts,
             "/accounts/{account}/balances" if get => Route::Balances,
             "/accounts/{account}/transactions" if get => Route::Transactions,
+            "/open-banking/v3.1/aisp/account-access-consents/{id}" if get => Route::ObieConsent,
+            "/open-banking/v3.1/aisp/account-access-consents/{id}" if delete => Route::ObieConsentDelete,
+            "/open-banking/v3.1/aisp/accounts" if get => Route::ObieAccounts,
+            "/open-banking/v3.1/aisp/accounts/{account}" if get => Route::ObieAccount,
+            "/open-banking/v3.1/aisp/accounts/{account}/balances" if get => Route::ObieBalances,
+            "/open-banking/v3.1/aisp/accounts/{account}/transactions" if get => Route::ObieTransactions,
+            "/sandbox/consents" if post => Route::SandboxConsents,
+            "/token" if post => Route::Token,
             _ => return None,
         })
+    }
+}
+
+/// The data API a server speaks. The negotiation and event-subscription routes (ours: no
+/// standard negotiates terms) and the operational ones are served in every profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiProfile {
+    /// The testbed's own API (`openapi.json`).
+    #[default]
+    Testbed,
+    /// UK Open Banking's Account and Transaction API v3.1.11 under `/open-banking/v3.1/aisp`,
+    /// with OAuth 2.0 (`/token`) and the sandbox shortcut (`/sandbox/consents`).
+    Obie,
+}
+
+impl ApiProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiProfile::Testbed => "testbed",
+            ApiProfile::Obie => "obie",
+        }
     }
 }
 
@@ -195,6 +254,7 @@ pub struct AppState {
     /// The address `serve` listens on, set when it starts: no callback may point there.
     listening: std::sync::OnceLock<std::net::SocketAddr>,
     limits: Limits,
+    api: ApiProfile,
     /// `GET /openapi.json`: the document narrowed to this scenario (`metrics::openapi_document`).
     openapi: Bytes,
 }
@@ -230,9 +290,21 @@ impl AppState {
         clock: LiveClock,
         limits: Limits,
     ) -> Arc<AppState> {
+        AppState::speaking(scenario, bank, secret, clock, limits, ApiProfile::Testbed)
+    }
+
+    /// `with_limits`, speaking `api`.
+    pub fn speaking(
+        scenario: Arc<Scenario>,
+        bank: BankId,
+        secret: u64,
+        clock: LiveClock,
+        limits: Limits,
+        api: ApiProfile,
+    ) -> Arc<AppState> {
         let desk = Desk::new(scenario.clone(), bank, secret);
         let rng = stream(scenario.seed, &format!("service/{}", scenario.banks[bank].name));
-        let openapi = metrics::openapi_document(&scenario).into();
+        let openapi = metrics::openapi_document(&scenario, api).into();
         Arc::new(AppState {
             spec: desk.population().clone(),
             tokens: desk.tokens().clone(),
@@ -249,6 +321,7 @@ impl AppState {
             open_sends: OpenSends::default(),
             listening: std::sync::OnceLock::new(),
             limits,
+            api,
             openapi,
         })
     }
@@ -287,6 +360,17 @@ impl AppState {
     /// what the bank gives the platform out of band, and it presents to open negotiations.
     pub fn client_token(&self, platform: &str) -> Option<String> {
         self.desk().client_token(platform)
+    }
+
+    /// The OAuth client secret of `platform` (whose `client_id` is its name), under the same
+    /// condition as its client token: the out-of-band registration a TPP makes.
+    pub fn client_secret(&self, platform: &str) -> Option<String> {
+        self.client_token(platform).map(|_| self.tokens.client_secret(platform))
+    }
+
+    /// The data API this server speaks.
+    pub fn api(&self) -> ApiProfile {
+        self.api
     }
 
     pub fn desk(&self) -> std::sync::MutexGuard<'_, Desk> {
@@ -484,7 +568,7 @@ pub fn resource_id(id: &str, what: &str) -> Result<u64, Failure> {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(metrics::openapi))
@@ -501,9 +585,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/event-subscriptions/{id}",
             get(subscriptions::get_subscription).delete(subscriptions::delete_subscription),
         )
-        .route("/accounts", get(data::accounts))
-        .route("/accounts/{account}/balances", get(data::balances))
-        .route("/accounts/{account}/transactions", get(data::transactions))
+        .merge(match state.api {
+            ApiProfile::Testbed => Router::new()
+                .route("/accounts", get(data::accounts))
+                .route("/accounts/{account}/balances", get(data::balances))
+                .route("/accounts/{account}/transactions", get(data::transactions)),
+            ApiProfile::Obie => obie::routes().merge(oauth::routes()),
+        })
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "not_found", "no such route", None) })
         .method_not_allowed_fallback(|| async {
             Failure::new(
@@ -515,8 +603,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), read_body_in_time))
-        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses));
+    let router = match state.api {
+        ApiProfile::Testbed => router,
+        ApiProfile::Obie => router.layer(middleware::from_fn(obie::shape)),
+    };
+    router.with_state(state)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,
@@ -634,6 +726,8 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let hot = if request.method() == axum::http::Method::GET { hot_route(request.uri().path()) } else { None };
+        // The transactions page is the testbed profile's; the others route it.
+        let hot = hot.filter(|h| matches!(h, HotRoute::Healthz) || self.state.api == ApiProfile::Testbed);
         match hot {
             Some(HotRoute::Healthz) => Box::pin(async { Ok(metrics::healthz_response()) }),
             Some(HotRoute::Transactions) => {
@@ -730,7 +824,12 @@ async fn count_responses(State(state): State<Arc<AppState>>, request: Request, n
 /// day 0: nothing was booked before the calendar began, so a window reaching further back holds
 /// what it holds from day 0 on.
 fn calendar_ms(text: &str, path: &str) -> Result<u64, Failure> {
-    match testbed_core::time::calendar_ms(text) {
+    calendar_ms_by(testbed_core::time::calendar_ms, text, path)
+}
+
+/// `calendar_ms` with another reading of the text (the standard profiles take any offset).
+fn calendar_ms_by(read: fn(&str) -> Result<u64, CalendarError>, text: &str, path: &str) -> Result<u64, Failure> {
+    match read(text) {
         Ok(ms) => Ok(ms),
         Err(CalendarError::BeforeEpoch) => Ok(0),
         Err(CalendarError::Syntax(e)) => Err(Failure::bad(

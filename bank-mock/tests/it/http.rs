@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 mod agreed;
 mod alerts;
+mod obie;
 mod spelling;
 
 const PLATFORM: &str = "demo-platform";
@@ -96,8 +97,18 @@ impl Bank {
     }
 
     async fn start_limited(sc: Arc<Scenario>, name: &str, clock: LiveClock, limits: Limits) -> Bank {
+        Bank::start_speaking(sc, name, clock, limits, bank_mock::http::ApiProfile::Testbed).await
+    }
+
+    async fn start_speaking(
+        sc: Arc<Scenario>,
+        name: &str,
+        clock: LiveClock,
+        limits: Limits,
+        api: bank_mock::http::ApiProfile,
+    ) -> Bank {
         let index = sc.bank_index(name).expect("bank in the scenario");
-        let state = AppState::with_limits(sc.clone(), index, sc.seed, clock, limits);
+        let state = AppState::speaking(sc.clone(), index, sc.seed, clock, limits, api);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -160,6 +171,8 @@ impl Resp {
 struct Api {
     client: Client<HttpConnector, Full<Bytes>>,
     log: Mutex<Vec<Exchange>>,
+    /// The document the exchanges are checked against.
+    spec: &'static Spec,
 }
 
 struct Call<'a> {
@@ -173,7 +186,11 @@ struct Call<'a> {
 
 impl Api {
     fn new() -> Api {
-        Api { client: Client::builder(TokioExecutor::new()).build_http(), log: Mutex::new(Vec::new()) }
+        Api::checked_against(spec())
+    }
+
+    fn checked_against(spec: &'static Spec) -> Api {
+        Api { client: Client::builder(TokioExecutor::new()).build_http(), log: Mutex::new(Vec::new()), spec }
     }
 
     fn call<'a>(&'a self, bank: &'a Bank, method: Method, target: &str) -> Call<'a> {
@@ -196,7 +213,7 @@ impl Api {
     fn check_openapi(&self) {
         let log = self.log.lock().unwrap();
         assert!(!log.is_empty(), "no exchange to check");
-        let problems: Vec<String> = log.iter().filter_map(|x| check_exchange(x).err()).collect();
+        let problems: Vec<String> = log.iter().filter_map(|x| check_exchange(x, self.spec).err()).collect();
         assert!(
             problems.is_empty(),
             "{} of {} responses do not match openapi.json:\n{}",
@@ -285,6 +302,8 @@ fn assert_error(r: &Resp, status: u16, code: &str) -> Value {
 // ---------------------------------------------------------------------------------------------
 
 struct Spec {
+    /// The schema of an error on a route the document does not have.
+    error_schema: &'static str,
     doc: Value,
     /// `components.schemas` with OpenAPI's `nullable` rewritten for JSON Schema.
     schemas: Value,
@@ -293,11 +312,13 @@ struct Spec {
 
 fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
-        let schemas = to_json_schema(&doc["components"]["schemas"]);
-        Spec { doc, schemas, validators: Mutex::new(HashMap::new()) }
-    })
+    SPEC.get_or_init(|| Spec::of(OPENAPI, "Error"))
+}
+
+/// The UK Open Banking profile's document.
+fn obie_spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| Spec::of(bank_mock::http::OPENAPI_OBIE, "OBErrorResponse1"))
 }
 
 /// OpenAPI 3.0 `nullable: true` → `anyOf: [schema, {type: null}]`, recursively.
@@ -315,6 +336,12 @@ fn to_json_schema(v: &Value) -> Value {
 }
 
 impl Spec {
+    fn of(text: &str, error_schema: &'static str) -> Spec {
+        let doc: Value = serde_json::from_str(text).expect("an OpenAPI document is JSON");
+        let schemas = to_json_schema(&doc["components"]["schemas"]);
+        Spec { error_schema, doc, schemas, validators: Mutex::new(HashMap::new()) }
+    }
+
     /// Follows a `$ref` (`#/components/...`) within the document.
     fn resolve<'a>(&'a self, v: &'a Value) -> &'a Value {
         match v.get("$ref").and_then(Value::as_str) {
@@ -357,8 +384,7 @@ impl Spec {
     }
 }
 
-fn check_exchange(x: &Exchange) -> Result<(), String> {
-    let spec = spec();
+fn check_exchange(x: &Exchange, spec: &Spec) -> Result<(), String> {
     let path = x.target.split('?').next().unwrap();
     let what = format!("{} {} → {}", x.method, x.target, x.status);
     let body_text = String::from_utf8_lossy(&x.body);
@@ -369,7 +395,8 @@ fn check_exchange(x: &Exchange) -> Result<(), String> {
     let op = spec.template(path).and_then(|t| spec.doc["paths"][t].get(&method).map(|op| (t, op)));
     let Some((template, op)) = op else {
         // No such route or method: the router's own answer must still be the one error shape.
-        let errs = spec.errors("Error", &json!({"$ref": "#/components/schemas/Error"}), &json_body()?);
+        let schema = json!({"$ref": format!("#/components/schemas/{}", spec.error_schema)});
+        let errs = spec.errors(spec.error_schema, &schema, &json_body()?);
         return if errs.is_empty() && [404, 405].contains(&x.status) {
             Ok(())
         } else {
@@ -414,14 +441,13 @@ fn check_exchange(x: &Exchange) -> Result<(), String> {
     } else {
         return Err(format!("{what}: no media type the checker knows"));
     }
-    check_request_body(x, &method, template, op)
+    check_request_body(x, &method, template, op, spec)
 }
 
 /// A request body answered 2xx matches the documented request schema; one refused as
 /// `invalid_body` (and still JSON) does not: the document is as strict as the server.
-fn check_request_body(x: &Exchange, method: &str, template: &str, op: &Value) -> Result<(), String> {
-    let spec = spec();
-    let Some(media) = op.get("requestBody").map(|b| &b["content"]["application/json"]) else { return Ok(()) };
+fn check_request_body(x: &Exchange, method: &str, template: &str, op: &Value, spec: &Spec) -> Result<(), String> {
+    let Some(media) = op.get("requestBody").and_then(|b| b["content"].get("application/json")) else { return Ok(()) };
     let raw = x.request_body.clone().unwrap_or_default();
     let text = String::from_utf8_lossy(&raw);
     let value = if text.trim().is_empty() { Some(json!({})) } else { serde_json::from_str::<Value>(&text).ok() };
@@ -681,7 +707,7 @@ fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
             body: Bytes::from(body.to_string()),
         }
     };
-    let ok = |x: Exchange| check_exchange(&x);
+    let ok = |x: Exchange| check_exchange(&x, spec());
     let error = r#"{"Code":"rate_limited","Message":"slow down"}"#;
     assert_eq!(ok(exchange(Method::GET, "/accounts", 429, &[("retry-after", "1")], error)), Ok(()));
     let consent = json!({"Data": {
@@ -714,7 +740,7 @@ fn the_openapi_checker_rejects_what_the_document_does_not_allow() {
     bad.push(exchange(Method::GET, "/nowhere", 404, &[], "not found"));
     bad.push(exchange(Method::DELETE, "/account-access-consents/2", 204, &[], "{}"));
     for x in bad {
-        assert!(check_exchange(&x).is_err(), "accepted: {} {} {} {:?}", x.method, x.target, x.status, x.body);
+        assert!(check_exchange(&x, spec()).is_err(), "accepted: {} {} {} {:?}", x.method, x.target, x.status, x.body);
     }
 }
 

@@ -321,6 +321,30 @@ fn check_only_granted_data_leaves(case: Case) -> Result<(), TestCaseError> {
             }
         }
     }
+
+    // (f) The UK Open Banking profile shapes the same grant: what its records carry is granted,
+    // no merchant or place member appears without transaction detail in the terms, the same
+    // transactions leave, and the full numbers only with their fields.
+    if let Ok((shaped, sent)) = bank_mock::obie::transactions(&grant, &person.card.id, &txns) {
+        prop_assert_eq!(sent.minus(grant.fields), FieldSet::EMPTY);
+        prop_assert_eq!(shaped.len(), records.len());
+        let text = serde_json::to_string(&shaped).unwrap();
+        if !terms.grants(DataCategory::TransactionsDetail) {
+            for word in ["Merchant", "AddressLine"] {
+                prop_assert!(!text.contains(word), "{} without transaction detail: {}", word, text);
+            }
+        }
+    }
+    let (shaped, sent) = bank_mock::obie::accounts(&grant, &person);
+    prop_assert_eq!(sent.minus(grant.fields), FieldSet::EMPTY);
+    let text = serde_json::to_string(&shaped).unwrap();
+    prop_assert!(pan_granted || !text.contains(pan), "card number without CardPan: {}", text);
+    prop_assert!(
+        grant.fields.contains(Field::AccountNumber) || !text.contains(&person.checking.number),
+        "account number without AccountNumber: {}",
+        text
+    );
+    prop_assert!(grant.fields.contains(Field::Name) || !text.contains(&person.name), "name without Name: {}", text);
     Ok(())
 }
 

@@ -1,0 +1,382 @@
+//! The UK Open Banking profile's routes under `/open-banking/v3.1/aisp` (`serve --api obie`):
+//! account-access consents (read and revoked with the client-credentials token `/token` gives),
+//! accounts, an account, its balances and its transactions (with a consent's access token).
+//! Requests go through the same door (`data::service`) and desk as the testbed profile's;
+//! records are shaped by `crate::obie`. One middleware (`shape`) gives every response of the
+//! profile its `x-fapi-interaction-id` (echoed, or made) and turns every error into the
+//! standard's `OBErrorResponse1`; an unknown or foreign resource id is 403, as the standard
+//! declares no 404 on these operations.
+
+use super::data::{self, asking_header, purpose_header, service};
+use super::{AppState, Failure, Reply, authenticate, path_param};
+use crate::api::{self, Resource};
+use crate::desk::{DeskError, Disclosure, Records, Served, account_belongs};
+use crate::obie::{self as shapes, Unshapeable};
+use crate::serve::Ask;
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use testbed_core::population;
+use testbed_core::terms::{FieldSet, Purpose};
+use testbed_core::time::calendar_text;
+use testbed_core::wire::ApiError;
+use testbed_core::wire::obie::{self as wire, BASE};
+
+const INTERACTION: &str = "x-fapi-interaction-id";
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(&format!("{BASE}/account-access-consents/{{id}}"), get(get_consent).delete(delete_consent))
+        .route(&format!("{BASE}/accounts"), get(accounts))
+        .route(&format!("{BASE}/accounts/{{account}}"), get(account))
+        .route(&format!("{BASE}/accounts/{{account}}/balances"), get(balances))
+        .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(transactions))
+}
+
+/// Whether `path` is one of the profile's routes (whatever the method).
+fn is_route(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix(BASE) else { return false };
+    let segments: Vec<&str> = rest.split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["accounts"] => true,
+        ["accounts", id] | ["account-access-consents", id] => !id.is_empty(),
+        ["accounts", id, "balances" | "transactions"] => !id.is_empty(),
+        _ => false,
+    }
+}
+
+/// The interaction id of a request: its own when it sent a usable one, else a new UUID.
+fn interaction_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(INTERACTION)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value"))
+}
+
+/// Every response of the profile: the interaction id on it, and an error (the server's one
+/// shape, `ApiError`) rewritten as `OBErrorResponse1` (its `Code` the testbed's stable code,
+/// its one `Errors` entry the standard's `ErrorCode`).
+/// It wraps the whole router (so that the router's own 404 and 405 under the profile's base are
+/// shaped too) and leaves every other path alone.
+pub(super) async fn shape(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with(BASE) {
+        return next.run(request).await;
+    }
+    let interaction = interaction_id(request.headers());
+    let matched = is_route(request.uri().path());
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, super::MAX_BODY).await.unwrap_or_default();
+        let ours: ApiError = serde_json::from_slice(&bytes).unwrap_or_else(|_| ApiError {
+            code: "server_error".into(),
+            message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            path: None,
+        });
+        // A resource id that is no consent's or account's of the token: 403 in the standard.
+        if matched && parts.status == StatusCode::NOT_FOUND {
+            parts.status = StatusCode::FORBIDDEN;
+        }
+        let message: String = match ours.message.as_str() {
+            "" => parts.status.to_string(),
+            m => m.chars().take(500).collect(),
+        };
+        let body = wire::ErrorResponse {
+            code: ours.code.chars().take(40).collect(),
+            id: None,
+            message: message.clone(),
+            errors: vec![wire::Error {
+                error_code: error_code(&ours.code, parts.status),
+                message,
+                path: ours.path.filter(|p| !p.is_empty()).map(|p| p.chars().take(500).collect()),
+            }],
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+    }
+    response.headers_mut().insert(INTERACTION, interaction);
+    response
+}
+
+/// The standard's `ErrorCode` for the testbed's `code`: one of `UK.OBIE.*` where one fits,
+/// else the testbed's own, marked `x-testbed.`.
+fn error_code(code: &str, status: StatusCode) -> String {
+    let standard = match code {
+        "invalid_date" => "UK.OBIE.Field.InvalidDate",
+        "invalid_query" | "invalid_body" | "invalid_path" => "UK.OBIE.Field.Invalid",
+        "invalid_header" => "UK.OBIE.Header.Invalid",
+        "unauthorized" => "UK.OBIE.Header.Missing",
+        "not_found" => "UK.OBIE.Resource.NotFound",
+        "consent_not_authorised" | "consent_revoked" | "consent_expired" => "UK.OBIE.Resource.InvalidConsentStatus",
+        "missing_permission" | "purpose_not_agreed" | "outside_window" | "forbidden" | "not_in_standard" => {
+            "UK.OBIE.Resource.ConsentMismatch"
+        }
+        "permission_not_agreed" => "UK.OBIE.Field.Unexpected",
+        _ if status.is_server_error() && code != "unavailable" => "UK.OBIE.UnexpectedError",
+        _ => return format!("x-testbed.{code}"),
+    };
+    standard.to_string()
+}
+
+/// The base of this server's absolute links: the `Host` the client used, when it is a plain
+/// host and port, else the address it listens on.
+fn origin(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| {
+        !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    });
+    match (host, state.listening.get()) {
+        (Some(h), _) => format!("http://{h}"),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => "http://127.0.0.1".into(),
+    }
+}
+
+fn links(state: &AppState, headers: &HeaderMap, path: &str) -> wire::Links {
+    wire::Links { self_link: format!("{}{BASE}{path}", origin(state, headers)), ..Default::default() }
+}
+
+fn single_page() -> wire::Meta {
+    wire::Meta { total_pages: Some(1), ..Default::default() }
+}
+
+/// A 403 for a response the terms leave without a member the standard requires.
+fn unshapeable(Unshapeable(field): Unshapeable) -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        "not_in_standard",
+        format!("the agreed terms do not grant `{}`, which this response needs under the standard", field.as_str()),
+        None,
+    )
+}
+
+/// A data request decided by the desk: what it granted, for which purpose, when.
+struct Decided {
+    served: Served,
+    purpose: Purpose,
+    now: testbed_core::SimTime,
+}
+
+fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: crate::desk::Verified<'_>,
+    resource: Resource,
+    default: Purpose,
+) -> Result<Decided, Failure> {
+    let purpose = purpose_header(headers, default)?;
+    let asking = asking_header(headers)?;
+    let now = state.sim_now();
+    let served = state.desk().serve_consent(token, Ask { resource, purpose, asking }, now)?;
+    Ok(Decided { served, purpose, now })
+}
+
+impl Decided {
+    /// Counts what the response carries in the platform's ledger.
+    fn disclose(&self, state: &AppState, fields: FieldSet, records: Records<'_>) {
+        let d = Disclosure { customer: self.served.customer, purpose: self.purpose, fields, records };
+        state.desk().record_consent_disclosure(self.served.consent, &d, self.now);
+    }
+}
+
+async fn get_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = path_param(path)?;
+    let token = authenticate(&state, &headers)?;
+    let id = super::resource_id(&id, "consent")?;
+    let desk = state.desk();
+    let (c, _) = desk.consent(token, id)?;
+    let body = consent_response(c, links(&state, &headers, &format!("/account-access-consents/{id}")));
+    Ok(Json(body).into_response())
+}
+
+/// `OBReadConsentResponse1` of a consent: its permissions in the standard's codes (the testbed's
+/// own, such as off-platform transactions, are governed by the terms and not listed).
+pub(super) fn consent_response(c: &api::Consent, links: wire::Links) -> wire::ConsentResponse {
+    let status_at = c.revocation.as_ref().map_or(c.created_at, |r| r.at);
+    wire::ConsentResponse {
+        data: wire::ConsentResponseData {
+            consent_id: c.id.clone(),
+            creation_date_time: calendar_text(c.created_at.as_millis()),
+            status: format!("{:?}", c.status),
+            status_update_date_time: calendar_text(status_at.as_millis()),
+            permissions: c.permissions.iter().filter_map(|p| shapes::permission_code(*p)).map(String::from).collect(),
+            expiration_date_time: c.expiration.map(|e| calendar_text(e.as_millis())),
+            transaction_from_date_time: c.transaction_from_ms.map(calendar_text),
+            transaction_to_date_time: c.transaction_to_ms.map(calendar_text),
+        },
+        risk: wire::Risk {},
+        links,
+        meta: wire::Meta::default(),
+    }
+}
+
+async fn delete_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = path_param(path)?;
+    let token = authenticate(&state, &headers)?;
+    let id = super::resource_id(&id, "consent")?;
+    state.desk().revoke_consent(token, id, state.sim_now())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn accounts(State(state): State<Arc<AppState>>, request: Request) -> Reply {
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let decided = decide(&state, headers, token, Resource::Accounts, Purpose::CustomerService)?;
+        let person = population::customer(&state.spec, decided.served.customer);
+        let (records, sent) = shapes::accounts(&decided.served.grant, &person);
+        decided.disclose(&state, sent, Records::Other(records.len() as u64));
+        let body = wire::Read {
+            data: wire::AccountData { account: records },
+            links: links(&state, headers, "/accounts"),
+            meta: single_page(),
+        };
+        Ok(Json(body).into_response())
+    })
+    .await
+}
+
+async fn account(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let decided = decide(&state, headers, token, Resource::Accounts, Purpose::CustomerService)?;
+        if !account_belongs(&state.spec, decided.served.customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
+        let person = population::customer(&state.spec, decided.served.customer);
+        let (records, sent) = shapes::accounts(&decided.served.grant, &person);
+        let records: Vec<wire::Account> = records.into_iter().filter(|a| a.account_id == account).collect();
+        decided.disclose(&state, sent, Records::Other(records.len() as u64));
+        let body = wire::Read {
+            data: wire::AccountData { account: records },
+            links: links(&state, headers, &format!("/accounts/{account}")),
+            meta: single_page(),
+        };
+        Ok(Json(body).into_response())
+    })
+    .await
+}
+
+async fn balances(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let decided = decide(&state, headers, token, Resource::Balances, Purpose::BalanceDisplay)?;
+        let customer = decided.served.customer;
+        if !account_belongs(&state.spec, customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
+        let day = (decided.now.as_millis() / 86_400_000) as u32;
+        let card = account.starts_with("card-");
+        let cents = if card {
+            population::card_balance_cents(&state.spec, customer, day)
+        } else {
+            population::balance_cents(&state.spec, customer, day)
+        };
+        let (records, sent) = shapes::balances(&decided.served.grant, &account, cents, card, decided.now.as_millis())
+            .map_err(unshapeable)?;
+        decided.disclose(&state, sent, Records::Other(1));
+        let body = wire::Read {
+            data: wire::BalanceData { balance: records },
+            links: links(&state, headers, &format!("/accounts/{account}/balances")),
+            meta: single_page(),
+        };
+        Ok(Json(body).into_response())
+    })
+    .await
+}
+
+/// The booking window of a transactions request, in calendar ms: as asked, 30 days up to now
+/// by default. The standard has no error for a reversed or a long window: a reversed one holds
+/// nothing, and one longer than 366 days is served its last 366 (what `Meta` says was served).
+fn window(query: &data::TransactionsQuery, now_ms: u64) -> (u64, u64) {
+    let to = query.to_ms.unwrap_or(now_ms);
+    let from = query.from_ms.unwrap_or(to.saturating_sub(30 * 86_400_000));
+    let from = from.max(to.saturating_sub(366 * 86_400_000));
+    (from.min(to), to)
+}
+
+async fn transactions(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    let headers = request.headers();
+    service(&state, headers, |token| {
+        let query =
+            data::TransactionsQuery::parse_dates_by(query.as_deref(), testbed_core::time::calendar_ms_any_offset)?;
+        let now_ms = state.sim_now().as_millis();
+        let (from, to) = window(&query, now_ms);
+        let resource = Resource::Transactions { from_ms: from, to_ms: to };
+        let decided = decide(&state, headers, token, resource, Purpose::Commerce)?;
+        let (customer, grant) = (decided.served.customer, decided.served.grant);
+        if !account_belongs(&state.spec, customer, &account) {
+            return Err(DeskError::NotFound("account").into());
+        }
+        if decided.served.resource != resource {
+            // A derived signal (a minimised design) has no shape in the standard.
+            return Err(unshapeable(Unshapeable(testbed_core::terms::Field::TxnAmount)));
+        }
+        let mut slice = Vec::new();
+        let pages = data::transaction_slice(
+            &state,
+            customer,
+            &account,
+            (from, to),
+            decided.now.as_millis(),
+            grant.off_platform,
+            query.page,
+            &mut slice,
+        );
+        let (records, sent) = shapes::transactions(&grant, &account, &slice).map_err(unshapeable)?;
+        decided.disclose(&state, sent, Records::Transactions(&slice));
+        let base = format!("{}{BASE}/accounts/{account}/transactions", origin(&state, headers));
+        let (from_text, to_text) = (calendar_text(from), calendar_text(to));
+        let link =
+            |page: usize| format!("{base}?fromBookingDateTime={from_text}&toBookingDateTime={to_text}&page={page}");
+        let page = query.page;
+        let body = wire::Read {
+            data: wire::TransactionData { transaction: records },
+            links: wire::Links {
+                self_link: link(page),
+                first: Some(link(1)),
+                prev: (page > 1).then(|| link((page - 1).min(pages))),
+                next: (page < pages).then(|| link(page + 1)),
+                last: Some(link(pages)),
+            },
+            meta: wire::Meta {
+                total_pages: Some(pages.min(u32::MAX as usize) as u32),
+                first_available_date_time: Some(from_text.clone()),
+                last_available_date_time: Some(calendar_text(to.min(decided.now.as_millis()))),
+            },
+        };
+        Ok(Json(body).into_response())
+    })
+    .await
+}

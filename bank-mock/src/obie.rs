@@ -1,0 +1,202 @@
+//! What the UK Open Banking profile (`serve --api obie`) sends, without I/O: the bank's records
+//! under a grant, in the standard's shapes (`testbed_core::wire::obie`), each with the fields
+//! it actually carries, which is what the exposure ledger counts. One grant, one field filter
+//! (`api`), whatever the profile: a field outside the terms never leaves the bank, and a field
+//! the standard has no place for is not sent and not counted.
+//!
+//! The standard requires some members the terms may not grant. `AccountId` is always written:
+//! it is the id the request itself named (in the path, or of the customer's own accounts), so it
+//! tells the client nothing it did not send, and it is counted only when granted. A transaction
+//! needs its amount, date and status (`TransactionsBasic`, which every transactions consent
+//! holds); a response that could not carry them is refused instead (`Unshapeable`).
+
+use crate::api::{Grant, Permission, transaction_id};
+use testbed_core::population::{self, Customer, MerchantCategory, Transaction};
+use testbed_core::terms::{Field, FieldSet};
+use testbed_core::time::calendar_text;
+use testbed_core::wire::obie;
+
+/// The currency of every amount: the scenario's banks are US banks.
+pub const CURRENCY: &str = "USD";
+
+/// A response the grant leaves without a member the standard requires: the field missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unshapeable(pub Field);
+
+/// The standard's code of `p`; `None` for the testbed's own permissions, which the standard has
+/// no code for (the agreed terms still govern them).
+pub fn permission_code(p: Permission) -> Option<&'static str> {
+    let code = p.as_str();
+    obie::PERMISSIONS.contains(&code).then_some(code)
+}
+
+/// Permissions asked for in the standard's codes: those the testbed models, or `Err` with the
+/// first code the standard has that the testbed never grants (`known`), or that is no code of
+/// the standard at all.
+pub fn parse_permissions(codes: &[String]) -> Result<Vec<Permission>, (String, bool)> {
+    codes
+        .iter()
+        .map(|code| {
+            Permission::ALL
+                .into_iter()
+                .find(|p| permission_code(*p) == Some(code.as_str()))
+                .ok_or_else(|| (code.clone(), obie::PERMISSIONS.contains(&code.as_str())))
+        })
+        .collect()
+}
+
+/// A merchant category as an ISO 18245 merchant category code (a representative one).
+pub fn merchant_category_code(c: MerchantCategory) -> &'static str {
+    match c {
+        MerchantCategory::Groceries => "5411",
+        MerchantCategory::Restaurants => "5812",
+        MerchantCategory::Fuel => "5541",
+        MerchantCategory::Travel => "4722",
+        MerchantCategory::Entertainment => "7832",
+        MerchantCategory::Retail => "5311",
+        MerchantCategory::Health => "8011",
+        MerchantCategory::Utilities => "4900",
+    }
+}
+
+/// Cents as the standard's unsigned amount and its indicator: `debit_when_positive` says which
+/// sign is a debit (a transaction's positive amount is money out; a balance's is money held).
+fn amount(cents: i64, debit_when_positive: bool) -> (obie::Amount, &'static str) {
+    let abs = cents.unsigned_abs();
+    let debit = (cents > 0) == debit_when_positive && cents != 0;
+    let indicator = if debit { "Debit" } else { "Credit" };
+    (obie::Amount { amount: format!("{}.{:02}", abs / 100, abs % 100), currency: CURRENCY.into() }, indicator)
+}
+
+/// The customer's two accounts (`OBAccount6`) under `grant`, and the fields they carry.
+pub fn accounts(grant: &Grant, customer: &Customer) -> (Vec<obie::Account>, FieldSet) {
+    let has = |f| grant.fields.contains(f);
+    let mut sent = FieldSet::EMPTY;
+    let mut put = |f: Field| sent = sent.union(FieldSet::of(&[f]));
+    if has(Field::AccountId) {
+        put(Field::AccountId);
+    }
+    let mut out = Vec::new();
+    for (account, card) in [(&customer.checking, false), (&customer.card, true)] {
+        let (number_field, scheme) =
+            if card { (Field::CardPan, "UK.OBIE.PAN") } else { (Field::AccountNumber, "US.AccountNumber") };
+        // The full number when granted, else the masked one when that is, else no identification.
+        let identification = if has(number_field) {
+            put(number_field);
+            Some(account.number.clone())
+        } else if has(Field::MaskedNumber) {
+            put(Field::MaskedNumber);
+            Some(account.masked.clone())
+        } else {
+            None
+        };
+        // The holder's name rides on an identification; without one the standard has no place for it.
+        let name = (identification.is_some() && has(Field::Name)).then(|| {
+            put(Field::Name);
+            customer.name.clone()
+        });
+        let kind = has(Field::AccountType).then(|| {
+            put(Field::AccountType);
+            ("Personal".to_string(), if card { "CreditCard" } else { "CurrentAccount" }.to_string())
+        });
+        let servicer = (has(Field::RoutingNumber) && !card).then(|| account.routing.clone()).flatten().map(|r| {
+            put(Field::RoutingNumber);
+            obie::Servicer { scheme_name: "US.ABA".into(), identification: r }
+        });
+        out.push(obie::Account {
+            account_id: account.id.clone(),
+            currency: CURRENCY.into(),
+            account_type: kind.as_ref().map(|k| k.0.clone()),
+            account_sub_type: kind.map(|k| k.1),
+            account: identification
+                .map(|identification| obie::CashAccount { scheme_name: scheme.into(), identification, name })
+                .into_iter()
+                .collect(),
+            servicer,
+        });
+    }
+    (out, sent)
+}
+
+/// An account's balances (`OBReadBalance1.Data.Balance`) at `at_ms`: the available one
+/// (`InterimAvailable`) and the booked one (`InterimBooked`) as granted. A card's positive
+/// balance is owed (a debit). `Err` when neither is granted: the standard needs one.
+pub fn balances(
+    grant: &Grant,
+    account_id: &str,
+    cents: i64,
+    card: bool,
+    at_ms: u64,
+) -> Result<(Vec<obie::Balance>, FieldSet), Unshapeable> {
+    let mut sent =
+        if grant.fields.contains(Field::AccountId) { FieldSet::of(&[Field::AccountId]) } else { FieldSet::EMPTY };
+    let mut out = Vec::new();
+    for (field, kind) in [(Field::BalanceAvailable, "InterimAvailable"), (Field::BalanceCurrent, "InterimBooked")] {
+        if grant.fields.contains(field) {
+            sent = sent.union(FieldSet::of(&[field]));
+            let (amount, indicator) = amount(cents, card);
+            out.push(obie::Balance {
+                account_id: account_id.into(),
+                amount,
+                credit_debit_indicator: indicator.into(),
+                kind: kind.into(),
+                date_time: calendar_text(at_ms),
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(Unshapeable(Field::BalanceAvailable));
+    }
+    Ok((out, sent))
+}
+
+/// Transactions (`OBTransaction6`) under `grant`, off-platform ones dropped unless granted, and
+/// the fields they carry. The merchant (`MerchantDetails`) and the place (`AddressLine`) are
+/// transaction detail; the category is the narrative (`TransactionInformation`) and, with the
+/// detail, the merchant's category code too.
+pub fn transactions(
+    grant: &Grant,
+    account_id: &str,
+    transactions: &[Transaction],
+) -> Result<(Vec<obie::Transaction>, FieldSet), Unshapeable> {
+    let has = |f| grant.fields.contains(f);
+    for required in [Field::TxnAmount, Field::TxnDate, Field::TxnStatus] {
+        if !has(required) {
+            return Err(Unshapeable(required));
+        }
+    }
+    // Every transaction field has a member here (the derived fraud flag has none).
+    let carried = FieldSet::of(&[
+        Field::AccountId,
+        Field::TxnAmount,
+        Field::TxnDate,
+        Field::TxnStatus,
+        Field::TxnCategory,
+        Field::TxnMerchant,
+        Field::TxnPlace,
+    ]);
+    let sent = grant.fields.intersect(carried);
+    let visible = transactions.iter().filter(|t| t.on_platform || grant.off_platform);
+    let out = visible
+        .into_iter()
+        .map(|t| {
+            let (amount, indicator) = amount(t.amount_cents, true);
+            let merchant_name = has(Field::TxnMerchant).then(|| population::merchant_name(t.merchant));
+            let code = (has(Field::TxnMerchant) && has(Field::TxnCategory))
+                .then(|| merchant_category_code(t.category).to_string());
+            obie::Transaction {
+                account_id: account_id.into(),
+                transaction_id: transaction_id(account_id, t.id),
+                credit_debit_indicator: indicator.into(),
+                status: if t.pending { "Pending" } else { "Booked" }.into(),
+                booking_date_time: calendar_text(t.at_ms),
+                amount,
+                transaction_information: has(Field::TxnCategory).then(|| t.category.as_str().to_string()),
+                address_line: has(Field::TxnPlace).then(|| format!("{:05}", t.place_zip5)),
+                merchant_details: (merchant_name.is_some() || code.is_some())
+                    .then_some(obie::MerchantDetails { merchant_name, merchant_category_code: code }),
+            }
+        })
+        .collect();
+    Ok((out, sent))
+}

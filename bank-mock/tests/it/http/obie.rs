@@ -1,0 +1,271 @@
+//! `bank-mock serve --api obie`: the UK Open Banking profile over real HTTP, with tokens from
+//! `/token` and `/sandbox/consents`. Every exchange is checked against `openapi-obie.json`.
+
+use super::*;
+use bank_mock::agreed::{Held, install};
+use bank_mock::http::ApiProfile;
+use base64::Engine as _;
+
+const BASE: &str = "/open-banking/v3.1/aisp";
+
+fn committed(name: &str) -> Arc<Scenario> {
+    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Arc::new(testbed_core::scenario::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}")))
+}
+
+/// `name` of the committed scenario `scenario`, speaking obie, holding its agreements, its
+/// calendar `day` days after the earliest of them.
+async fn obie_bank(scenario: &str, name: &str, day: u64) -> (Bank, Vec<Held>) {
+    let sc = committed(scenario);
+    let bank =
+        Bank::start_speaking(sc.clone(), name, LiveClock::new(SimTime::ZERO, 1.0), Limits::default(), ApiProfile::Obie)
+            .await;
+    let (held, origin) = install(&sc, sc.bank_index(name).unwrap(), &mut bank.state.desk());
+    bank.state.set_clock(LiveClock::new(origin + Duration::from_secs(day * 86_400), 1.0));
+    (bank, held)
+}
+
+fn basic(bank: &Bank, platform: &str) -> String {
+    let secret = bank.state.client_secret(platform).expect("a registered client");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{platform}:{secret}")))
+}
+
+/// The client-credentials token of `platform`.
+async fn tpp_token(api: &Api, bank: &Bank, platform: &str) -> String {
+    let r = api
+        .post(bank, "/token")
+        .header("authorization", &basic(bank, platform))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw("grant_type=client_credentials&scope=accounts")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+/// An authorised consent of `platform` for `customer` from the sandbox: `(consent id, access token)`.
+async fn sandbox_consent(api: &Api, bank: &Bank, platform: &str, customer: u64) -> (String, String) {
+    let r = api
+        .post(bank, "/sandbox/consents")
+        .header("authorization", &basic(bank, platform))
+        .json(json!({"customer": customer}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    (v["consent_id"].as_str().unwrap().to_string(), v["access_token"].as_str().unwrap().to_string())
+}
+
+/// The path and query of one of the server's absolute links.
+fn target(link: &Value) -> String {
+    let url = link.as_str().unwrap_or_else(|| panic!("a link: {link}"));
+    let rest = url.strip_prefix("http://").expect("an absolute http URL");
+    rest[rest.find('/').expect("a path")..].to_string()
+}
+
+#[track_caller]
+fn assert_obie_error(r: &Resp, status: u16, code: &str, error_code: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["Code"], code, "{v}");
+    assert_eq!(v["Errors"][0]["ErrorCode"], error_code, "{v}");
+    assert!(r.header("x-fapi-interaction-id").is_some_and(|h| !h.is_empty()));
+}
+
+#[tokio::test]
+async fn a_client_reads_accounts_balances_and_every_transaction_page_in_the_standards_shapes() {
+    // design-direct: quick-bank agrees to balances and transaction detail with `wallet`.
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 400).await;
+    let api = Api::checked_against(obie_spec());
+    let (_, access) = sandbox_consent(&api, &bank, "wallet", 0).await;
+    let spec = bank.population();
+    let (checking, card) = (population::checking_id(&spec.bank, 0), population::card_id(&spec.bank, 0));
+
+    let r = api
+        .get(&bank, &format!("{BASE}/accounts"))
+        .bearer(&access)
+        .header("x-fapi-interaction-id", "trace-7")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-fapi-interaction-id"), Some("trace-7"), "echoed");
+    let accounts = r.json()["Data"]["Account"].clone();
+    let ids: Vec<&str> = accounts.as_array().unwrap().iter().map(|a| a["AccountId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [checking.as_str(), card.as_str()]);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{card}")).bearer(&access).send().await;
+    assert_eq!(r.json()["Data"]["Account"].as_array().unwrap().len(), 1);
+
+    let r = api.get(&bank, &format!("{BASE}/accounts/{checking}/balances")).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let types: Vec<&str> =
+        v["Data"]["Balance"].as_array().unwrap().iter().map(|b| b["Type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["InterimAvailable", "InterimBooked"]);
+
+    // 300 days of card transactions, walked page by page through Links.Next.
+    let mut next = Some(format!(
+        "{BASE}/accounts/{card}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+        calendar(10),
+        calendar(310)
+    ));
+    let (mut seen, mut pages, mut total) = (Vec::new(), 0, None);
+    while let Some(t) = next {
+        let r = api.get(&bank, &t).bearer(&access).send().await;
+        assert_eq!(r.status, 200, "{t}: {}", r.text());
+        let v = r.json();
+        for t in v["Data"]["Transaction"].as_array().unwrap() {
+            assert!(t["MerchantDetails"]["MerchantName"].is_string(), "detail granted: {t}");
+            seen.push(t["TransactionId"].as_str().unwrap().to_string());
+        }
+        pages += 1;
+        total = total.or(v["Meta"]["TotalPages"].as_u64());
+        assert_eq!(v["Meta"]["TotalPages"].as_u64(), total, "every page counts the same pages");
+        next = v["Links"].get("Next").map(target);
+    }
+    assert_eq!(Some(pages), total, "Next walks every page");
+    let expected: Vec<String> = booked(&spec, 0, 10, 310)
+        .iter()
+        .filter(|t| t.on_platform)
+        .map(|t| bank_mock::api::transaction_id(&card, t.id))
+        .collect();
+    assert!(pages > 1, "the window takes more than one page");
+    assert_eq!(seen, expected, "every on-platform transaction of the window once, in booking order");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn terms_without_transaction_detail_never_put_a_merchant_on_the_wire_whatever_is_asked() {
+    // assistants-2018: jpmorgan-like agrees basic transactions (balance display only) with amazon-alexa.
+    let (bank, _) = obie_bank("assistants-2018", "jpmorgan-like", 40).await;
+    let api = Api::checked_against(obie_spec());
+    let card = population::card_id(&bank.population().bank, 2);
+    let (_, access) = sandbox_consent(&api, &bank, "amazon-alexa", 2).await;
+    let mut transactions = 0;
+    for asking in [None, Some("*")] {
+        let mut call = api
+            .get(&bank, &format!("{BASE}/accounts/{card}/transactions"))
+            .bearer(&access)
+            .header("x-purpose", "balance_display");
+        if let Some(a) = asking {
+            call = call.header("x-requested-fields", a);
+        }
+        let r = call.send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        transactions += r.json()["Data"]["Transaction"].as_array().unwrap().len();
+        for word in ["Merchant", "AddressLine"] {
+            assert!(!r.text().contains(word), "{word} under basic terms: {}", r.text());
+        }
+    }
+    assert!(transactions > 0, "the check saw transactions");
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_revoked_consent_gets_the_standards_error_on_the_very_next_request_even_the_next_page() {
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 400).await;
+    let api = Api::checked_against(obie_spec());
+    let tpp = tpp_token(&api, &bank, "wallet").await;
+    let (id, access) = sandbox_consent(&api, &bank, "wallet", 1).await;
+    let card = population::card_id(&bank.population().bank, 1);
+    let first = format!(
+        "{BASE}/accounts/{card}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
+        calendar(0),
+        calendar(300)
+    );
+    let r = api.get(&bank, &first).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let next = target(&r.json()["Links"]["Next"]);
+
+    let r = api.get(&bank, &format!("{BASE}/account-access-consents/{id}")).bearer(&tpp).send().await;
+    assert_eq!(r.json()["Data"]["Status"], "Authorised", "{}", r.text());
+    let r = api.delete(&bank, &format!("{BASE}/account-access-consents/{id}")).bearer(&tpp).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let r = api.get(&bank, &next).bearer(&access).send().await;
+    assert_obie_error(&r, 403, "consent_revoked", "UK.OBIE.Resource.InvalidConsentStatus");
+    let r = api.get(&bank, &format!("{BASE}/account-access-consents/{id}")).bearer(&tpp).send().await;
+    assert_eq!(r.json()["Data"]["Status"], "Revoked", "{}", r.text());
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 5).await;
+    let api = Api::checked_against(obie_spec());
+    let (_, access) = sandbox_consent(&api, &bank, "wallet", 1).await;
+    let other = population::card_id(&bank.population().bank, 2);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{other}/balances")).bearer(&access).send().await;
+    assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
+    let r = api.get(&bank, &format!("{BASE}/accounts")).send().await;
+    assert_obie_error(&r, 401, "unauthorized", "UK.OBIE.Header.Missing");
+    let r = api
+        .get(&bank, &format!("{BASE}/accounts/{other}/transactions?fromBookingDateTime=yesterday"))
+        .bearer(&access)
+        .send()
+        .await;
+    assert_obie_error(&r, 400, "invalid_date", "UK.OBIE.Field.InvalidDate");
+    let r = api.post(&bank, &format!("{BASE}/accounts")).bearer(&access).send().await;
+    assert_obie_error(&r, 405, "method_not_allowed", "x-testbed.method_not_allowed");
+    assert!(r.header("allow").is_some());
+    // A date with an offset is the UTC time it names.
+    let card = population::card_id(&bank.population().bank, 1);
+    let r = api
+        .get(&bank, &format!("{BASE}/accounts/{card}/transactions?fromBookingDateTime=2018-01-01T01:00:00%2B01:00"))
+        .bearer(&access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["Meta"]["FirstAvailableDateTime"], "2018-01-01T00:00:00Z");
+    api.check_openapi();
+}
+
+fn form<'a>(call: Call<'a>, body: &str) -> Call<'a> {
+    call.header("content-type", "application/x-www-form-urlencoded").raw(body.to_string())
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_as_rfc_6749_says() {
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 0).await;
+    let api = Api::checked_against(obie_spec());
+    let wrong = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("wallet:not-the-secret"));
+    let r =
+        form(api.post(&bank, "/token").header("authorization", &wrong), "grant_type=client_credentials").send().await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (401, Some("invalid_client")), "{}", r.text());
+    assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Basic")));
+    let wallet = basic(&bank, "wallet");
+    for (body, error) in [
+        ("grant_type=password", "unsupported_grant_type"),
+        ("scope=accounts", "invalid_request"),
+        ("grant_type=client_credentials&scope=payments", "invalid_scope"),
+        ("grant_type=client_credentials&grant_type=client_credentials", "invalid_request"),
+    ] {
+        let r = form(api.post(&bank, "/token").header("authorization", &wallet), body).send().await;
+        assert_eq!((r.status, r.json()["error"].as_str()), (400, Some(error)), "{body}: {}", r.text());
+    }
+    // The secret in the form (client_secret_post) does as well as Basic.
+    let secret = bank.state.client_secret("wallet").unwrap();
+    let r = form(
+        api.post(&bank, "/token"),
+        &format!("grant_type=client_credentials&client_id=wallet&client_secret={secret}"),
+    )
+    .send()
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["access_token"].as_str().map(|t| t.starts_with("agr.quick-bank.wallet.")), Some(true));
+    // The sandbox wants the client too.
+    let r = api.post(&bank, "/sandbox/consents").json(json!({"customer": 0})).send().await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    api.check_openapi();
+
+    // A platform the bank walked away from has no agreement to take a token under.
+    let (bank, _) = obie_bank("messenger-2018", "jpmorgan-like", 0).await;
+    let r = form(
+        api.post(&bank, "/token").header("authorization", &basic(&bank, "messenger")),
+        "grant_type=client_credentials",
+    )
+    .send()
+    .await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("unauthorized_client")), "{}", r.text());
+}

@@ -1,0 +1,251 @@
+//! UK Open Banking (Account and Transaction API v3.1.11) bodies, as `bank-mock serve --api obie`
+//! writes and reads them under `/open-banking/v3.1/aisp`: the standard's member names and
+//! shapes (`OBReadConsent1`, `OBReadConsentResponse1`, `OBReadAccount6`, `OBReadBalance1`,
+//! `OBReadTransaction6`, `OBErrorResponse1`), only the members the mock fills. Optional members
+//! are omitted when empty, as the standard marks them optional; nothing here is ours except
+//! where a name says `x-testbed`.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the profile's routes live.
+pub const BASE: &str = "/open-banking/v3.1/aisp";
+
+/// The standard's permission codes (`OBReadConsent1.Data.Permissions`), all 21.
+pub const PERMISSIONS: [&str; 21] = [
+    "ReadAccountsBasic",
+    "ReadAccountsDetail",
+    "ReadBalances",
+    "ReadBeneficiariesBasic",
+    "ReadBeneficiariesDetail",
+    "ReadDirectDebits",
+    "ReadOffers",
+    "ReadPAN",
+    "ReadParty",
+    "ReadPartyPSU",
+    "ReadProducts",
+    "ReadScheduledPaymentsBasic",
+    "ReadScheduledPaymentsDetail",
+    "ReadStandingOrdersBasic",
+    "ReadStandingOrdersDetail",
+    "ReadStatementsBasic",
+    "ReadStatementsDetail",
+    "ReadTransactionsBasic",
+    "ReadTransactionsCredits",
+    "ReadTransactionsDebits",
+    "ReadTransactionsDetail",
+];
+
+/// `OBRisk2`: always `{}` in this API.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Risk {}
+
+/// `POST /account-access-consents`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ConsentRequest {
+    pub data: ConsentRequestData,
+    pub risk: Risk,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsentRequestData {
+    pub permissions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_from_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_to_date_time: Option<String>,
+}
+
+/// `OBReadConsentResponse1`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsentResponse {
+    pub data: ConsentResponseData,
+    pub risk: Risk,
+    pub links: Links,
+    pub meta: Meta,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsentResponseData {
+    pub consent_id: String,
+    pub creation_date_time: String,
+    pub status: String,
+    pub status_update_date_time: String,
+    pub permissions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_from_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_to_date_time: Option<String>,
+}
+
+/// `Links`: absolute URLs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Links {
+    #[serde(rename = "Self")]
+    pub self_link: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_available_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_available_date_time: Option<String>,
+}
+
+/// A read: `{"Data": ..., "Links": ..., "Meta": ...}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Read<D> {
+    pub data: D,
+    pub links: Links,
+    pub meta: Meta,
+}
+
+/// `OBReadAccount6.Data`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountData {
+    pub account: Vec<Account>,
+}
+
+/// `OBAccount6`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Account {
+    pub account_id: String,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sub_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account: Vec<CashAccount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicer: Option<Servicer>,
+}
+
+/// `OBCashAccount5`: one identification of an account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CashAccount {
+    pub scheme_name: String,
+    pub identification: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `OBBranchAndFinancialInstitutionIdentification5`: the account's servicer (a US bank's ABA
+/// routing number).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Servicer {
+    pub scheme_name: String,
+    pub identification: String,
+}
+
+/// `OBReadBalance1.Data`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalanceData {
+    pub balance: Vec<Balance>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Balance {
+    pub account_id: String,
+    pub amount: Amount,
+    pub credit_debit_indicator: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub date_time: String,
+}
+
+/// `OBActiveOrHistoricCurrencyAndAmount`: unsigned; the sign is the `CreditDebitIndicator`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Amount {
+    pub amount: String,
+    pub currency: String,
+}
+
+/// `OBReadDataTransaction6`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactionData {
+    pub transaction: Vec<Transaction>,
+}
+
+/// `OBTransaction6`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Transaction {
+    pub account_id: String,
+    pub transaction_id: String,
+    pub credit_debit_indicator: String,
+    pub status: String,
+    pub booking_date_time: String,
+    pub amount: Amount,
+    /// The merchant category's name, as the narrative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_information: Option<String>,
+    /// Where the card was used: the ZIP code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_line: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_details: Option<MerchantDetails>,
+}
+
+/// `OBMerchantDetails1`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct MerchantDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_category_code: Option<String>,
+}
+
+/// `OBErrorResponse1`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorResponse {
+    /// Ours, stable: the testbed's error code (`consent_revoked`, `rate_limited`...).
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub message: String,
+    pub errors: Vec<Error>,
+}
+
+/// `OBError1`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Error {
+    /// The standard's code (`UK.OBIE.Field.Invalid`...).
+    pub error_code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
