@@ -370,6 +370,9 @@ pub const CONSENTS_NEED: &str = "consents are created with the agreement token";
 /// What event subscriptions are managed with.
 pub const SUBSCRIPTIONS_NEED: &str = "event subscriptions are managed with the agreement token";
 
+/// Who revoked a consent the platform revoked through the API (`Consent::revocation.by`).
+pub const REVOKED_BY_PLATFORM: &str = "platform";
+
 pub struct Desk {
     scenario: Arc<Scenario>,
     bank: BankId,
@@ -844,7 +847,7 @@ impl Desk {
     pub fn revoke_consent(&mut self, token: Verified<'_>, id: u64, now: SimTime) -> Result<(), DeskError> {
         self.consent(token, id)?;
         let entry = self.consents.get_mut(&id).expect("checked");
-        entry.consent.revoke(now, "platform", "revoked through the API");
+        entry.consent.revoke(now, REVOKED_BY_PLATFORM, "revoked through the API");
         if let Some(ids) = self.alert_consents.get_mut(&entry.platform) {
             ids.remove(&id);
         }

@@ -115,7 +115,7 @@ pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
 pub fn calendar_ms_any_offset(text: &str) -> Result<u64, CalendarError> {
     let syntax = |what: &str| Err(CalendarError::Syntax(what.into()));
     let b = text.as_bytes();
-    if b.len() < 6 || b.ends_with(b"Z") {
+    if b.len() < 6 || b.ends_with(b"Z") || !text.is_char_boundary(text.len() - 6) {
         return calendar_ms(text);
     }
     let (head, offset) = text.split_at(text.len() - 6);
@@ -227,6 +227,8 @@ mod tests {
             "2018-01-01T00:00:00+0100",
             "2018-01-01T00:00:00",
             "x",
+            "2018-01-01T00:00:0\u{e9}+01:00",
+            "\u{e9}\u{e9}\u{e9}x",
         ] {
             assert!(matches!(calendar_ms_any_offset(text), Err(CalendarError::Syntax(_))), "{text}");
         }

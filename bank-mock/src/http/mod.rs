@@ -600,15 +600,17 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "this route does not take that method",
                 None,
             )
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), read_body_in_time))
-        .layer(middleware::from_fn_with_state(state.clone(), count_responses));
+        });
+    // A profile's own shapes go on inside the counting, so that `/metrics` counts what clients get.
     let router = match state.api {
         ApiProfile::Testbed => router,
         ApiProfile::Obie => router.layer(middleware::from_fn(obie::shape)),
     };
-    router.with_state(state)
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body_in_time))
+        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .with_state(state)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,

@@ -56,7 +56,7 @@ fn is_route(path: &str) -> bool {
 fn interaction_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get(INTERACTION)
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+        .filter(|v| !v.is_empty() && v.to_str().is_ok())
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value"))
 }
@@ -197,6 +197,9 @@ async fn get_consent(
     let id = super::resource_id(&id, "consent")?;
     let desk = state.desk();
     let (c, _) = desk.consent(token, id)?;
+    if deleted(c) {
+        return Err(DeskError::NotFound("consent").into());
+    }
     let body = consent_response(c, links(&state, &headers, &format!("/account-access-consents/{id}")));
     Ok(Json(body).into_response())
 }
@@ -222,6 +225,13 @@ pub(super) fn consent_response(c: &api::Consent, links: wire::Links) -> wire::Co
     }
 }
 
+/// Whether the platform deleted the consent (`DELETE`): the standard's consent resource is then
+/// gone (403 as an unknown id), while the bank keeps it revoked, so that a data request under it
+/// is refused as revoked and counted.
+fn deleted(c: &api::Consent) -> bool {
+    c.revocation.as_ref().is_some_and(|r| r.by == crate::desk::REVOKED_BY_PLATFORM)
+}
+
 async fn delete_consent(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -230,7 +240,11 @@ async fn delete_consent(
     let id = path_param(path)?;
     let token = authenticate(&state, &headers)?;
     let id = super::resource_id(&id, "consent")?;
-    state.desk().revoke_consent(token, id, state.sim_now())?;
+    let mut desk = state.desk();
+    if deleted(desk.consent(token, id)?.0) {
+        return Err(DeskError::NotFound("consent").into());
+    }
+    desk.revoke_consent(token, id, state.sim_now())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -185,8 +185,11 @@ async fn a_revoked_consent_gets_the_standards_error_on_the_very_next_request_eve
 
     let r = api.get(&bank, &next).bearer(&access).send().await;
     assert_obie_error(&r, 403, "consent_revoked", "UK.OBIE.Resource.InvalidConsentStatus");
+    // The platform deleted the consent resource: gone for it, as an unknown id is.
     let r = api.get(&bank, &format!("{BASE}/account-access-consents/{id}")).bearer(&tpp).send().await;
-    assert_eq!(r.json()["Data"]["Status"], "Revoked", "{}", r.text());
+    assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
+    let r = api.delete(&bank, &format!("{BASE}/account-access-consents/{id}")).bearer(&tpp).send().await;
+    assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
     api.check_openapi();
 }
 
@@ -198,6 +201,12 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
     let other = population::card_id(&bank.population().bank, 2);
     let r = api.get(&bank, &format!("{BASE}/accounts/{other}/balances")).bearer(&access).send().await;
     assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
+    let doc = api.get(&bank, "/openapi.json").send().await.json();
+    assert_eq!(doc["info"]["title"], "bank-mock: UK Open Banking profile", "the profile's own document");
+    // /metrics counts what the client got.
+    let m = api.get(&bank, "/metrics").send().await.text();
+    let forbidden = r#"bank_http_responses_total{bank="quick-bank",route="obie_balances",status="403"}"#;
+    assert_eq!(sample(&m, forbidden), Some(1.0), "{m}");
     let r = api.get(&bank, &format!("{BASE}/accounts")).send().await;
     assert_obie_error(&r, 401, "unauthorized", "UK.OBIE.Header.Missing");
     let r = api
