@@ -22,7 +22,9 @@ use testbed_core::terms::Terms;
 use testbed_core::{CoreError, SimTime};
 use thiserror::Error;
 
+mod pending;
 mod subscriptions;
+pub use pending::{Approval, MAX_PENDING_CONSENTS};
 pub use subscriptions::Released;
 
 /// Consents one customer may hold with one platform at a time (an app on a phone and one on
@@ -168,6 +170,9 @@ pub enum TokenKind {
     Agreement,
     /// Issued with a consent: lets the platform read that consent's data.
     Access,
+    /// Issued with a consent's access token at the OAuth token endpoint: gets that access token
+    /// again (`grant_type=refresh_token`) while the consent is in force. Reads nothing itself.
+    Refresh,
 }
 
 impl TokenKind {
@@ -177,6 +182,7 @@ impl TokenKind {
             TokenKind::Negotiation => "neg",
             TokenKind::Agreement => "agr",
             TokenKind::Access => "acc",
+            TokenKind::Refresh => "ref",
         }
     }
 }
@@ -339,6 +345,7 @@ impl TokenMint {
             "neg" => TokenKind::Negotiation,
             "agr" => TokenKind::Agreement,
             "acc" => TokenKind::Access,
+            "ref" => TokenKind::Refresh,
             _ => return Err(DeskError::Unauthorized),
         };
         // One spelling per token: the id in plain decimal, the MAC as 16 lower-case hex digits.
@@ -390,6 +397,9 @@ pub struct Desk {
     /// By platform, the consents that can raise fraud alerts: unrevoked, with the permission.
     /// The pusher's look each tick walks these, not every consent ever made.
     alert_consents: BTreeMap<String, BTreeSet<u64>>,
+    /// Consents created in the standard's two steps, not yet authorised by a customer (or
+    /// rejected), oldest first: at most `MAX_PENDING_CONSENTS`.
+    pending: pending::Pending,
 }
 
 impl Desk {
@@ -411,6 +421,7 @@ impl Desk {
             ledgers: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             alert_consents: BTreeMap::new(),
+            pending: pending::Pending::default(),
         }
     }
 
@@ -742,6 +753,11 @@ impl Desk {
         self.alert_consents.remove(platform);
     }
 
+    /// The permissions `platform`'s consents can hold under its agreement (none without one).
+    pub fn agreed_permissions(&self, platform: &str) -> Option<Vec<Permission>> {
+        self.agreements.get(platform).map(|a| api::permissions_for(&a.serving.consent_terms))
+    }
+
     pub fn agreement(&self, platform: &str) -> Option<(&AgreementInfo, Option<&Withdrawal>)> {
         self.agreements.get(platform).map(|a| (&a.info, a.revoked.as_ref()))
     }
@@ -771,12 +787,22 @@ impl Desk {
         window_ms: (Option<u64>, Option<u64>),
         now: SimTime,
     ) -> Result<(Consent, String), DeskError> {
+        let consent = self.consent_under(platform, permissions, window_ms, now)?;
+        self.hold_consent(platform, customer, consent, now)
+    }
+
+    /// A consent of `platform` under its agreement, awaiting authorisation: the agreement's
+    /// permissions, or `permissions` if given (within them), and the transaction window.
+    fn consent_under(
+        &self,
+        platform: &str,
+        permissions: Option<Vec<Permission>>,
+        window_ms: (Option<u64>, Option<u64>),
+        now: SimTime,
+    ) -> Result<Consent, DeskError> {
         let agreement = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
         if let Some(w) = &agreement.revoked {
             return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
-        }
-        if customer >= agreement.info.linked_customers {
-            return Err(DeskError::CustomerNotLinked(customer));
         }
         let mut consent = Consent::new(String::new(), platform.into(), &agreement.serving.consent_terms, now);
         if let Some(asked) = permissions {
@@ -789,10 +815,32 @@ impl Desk {
         }
         consent.transaction_from_ms = window_ms.0;
         consent.transaction_to_ms = window_ms.1;
+        Ok(consent)
+    }
+
+    /// Authorises `consent` for `customer` and holds it (numbered now unless it has its id):
+    /// `CustomerNotLinked` for a customer who has not linked on the platform.
+    fn hold_consent(
+        &mut self,
+        platform: &str,
+        customer: u64,
+        mut consent: Consent,
+        now: SimTime,
+    ) -> Result<(Consent, String), DeskError> {
+        let agreement = self.agreements.get(platform).ok_or_else(|| DeskError::NoAgreement(platform.into()))?;
+        if let Some(w) = &agreement.revoked {
+            return Err(DeskError::Forbidden(format!("the agreement was revoked: {}", w.reason)));
+        }
+        if customer >= agreement.info.linked_customers {
+            return Err(DeskError::CustomerNotLinked(customer));
+        }
         consent.authorise();
         let platform = platform.to_string();
         self.make_room_for_consent(&platform, customer, now)?;
-        let id = self.id();
+        let id = match consent.id.parse() {
+            Ok(id) => id,
+            Err(_) => self.id(),
+        };
         consent.id = format!("{id}");
         let access = self.mint.issue(TokenKind::Access, &platform, id);
         if crate::alerts::EventType::ALL
@@ -829,7 +877,7 @@ impl Desk {
     pub fn consent(&self, token: Verified<'_>, id: u64) -> Result<(&Consent, u64), DeskError> {
         let entry = self.consents.get(&id).ok_or(DeskError::NotFound("consent"))?;
         let allowed = match token.kind {
-            TokenKind::Client | TokenKind::Negotiation => false,
+            TokenKind::Client | TokenKind::Negotiation | TokenKind::Refresh => false,
             TokenKind::Agreement => token.platform == entry.platform,
             TokenKind::Access => token.id == id,
         };
@@ -837,6 +885,11 @@ impl Desk {
             return Err(DeskError::Forbidden("the token does not cover this consent".into()));
         }
         Ok((&entry.consent, entry.customer))
+    }
+
+    /// Whether consent `id` exists and can be used at `now`.
+    pub fn consent_in_force(&self, id: u64, now: SimTime) -> bool {
+        self.consents.get(&id).is_some_and(|c| c.consent.check(now).is_ok())
     }
 
     /// The customer of consent `id`, if it exists: where the bank's router sends its requests.

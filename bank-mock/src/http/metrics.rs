@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use testbed_core::scenario::Scenario;
+use testbed_core::scenario::{BankId, Scenario};
 
 pub(super) async fn healthz() -> Response {
     healthz_response()
@@ -38,13 +38,23 @@ pub(super) async fn openapi(State(state): State<Arc<AppState>>) -> Response {
 /// The OpenAPI document a server of `scenario` serves: `OPENAPI` with `Outcome` narrowed to the
 /// scenario's issues and their options, so that a client (or a schema-driven fuzzer) can tell a
 /// well-formed offer from the document alone. Members come out in sorted order.
-pub(super) fn openapi_document(scenario: &Scenario, api: ApiProfile) -> String {
+///
+/// The UK Open Banking profile's document has its `/authorize` `client_id` narrowed to the
+/// clients registered at this bank (the platforms the scenario pairs with it) instead.
+pub(super) fn openapi_document(scenario: &Scenario, bank: BankId, api: ApiProfile) -> String {
     let source = match api {
         ApiProfile::Testbed => OPENAPI,
         ApiProfile::Obie => super::OPENAPI_OBIE,
     };
     let mut doc: serde_json::Value = serde_json::from_str(source).expect("an OpenAPI document is JSON");
-    if doc["components"]["schemas"].get("Outcome").is_none() {
+    if api == ApiProfile::Obie {
+        let clients: Vec<&str> =
+            scenario.platforms.iter().filter(|p| p.banks.contains(&bank)).map(|p| p.name.as_str()).collect();
+        if let Some(params) = doc["paths"]["/authorize"]["get"]["parameters"].as_array_mut() {
+            for p in params.iter_mut().filter(|p| p["name"] == "client_id") {
+                p["schema"] = json!({"type": "string", "enum": clients});
+            }
+        }
         return serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
     }
     let issues = scenario.space.issues();

@@ -91,6 +91,7 @@ impl LiveClock {
 enum Route {
     Accounts,
     AgreementReview,
+    Authorize,
     Balances,
     Consent,
     ConsentDelete,
@@ -108,6 +109,7 @@ enum Route {
     ObieBalances,
     ObieConsent,
     ObieConsentDelete,
+    ObieConsents,
     ObieTransactions,
     SandboxConsents,
     Token,
@@ -115,9 +117,10 @@ enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 23] = [
+    const ALL: [Route; 25] = [
         Route::Accounts,
         Route::AgreementReview,
+        Route::Authorize,
         Route::Balances,
         Route::Consent,
         Route::ConsentDelete,
@@ -135,6 +138,7 @@ impl Route {
         Route::ObieBalances,
         Route::ObieConsent,
         Route::ObieConsentDelete,
+        Route::ObieConsents,
         Route::ObieTransactions,
         Route::SandboxConsents,
         Route::Token,
@@ -146,6 +150,7 @@ impl Route {
         match self {
             Route::Accounts => "accounts",
             Route::AgreementReview => "agreement_review",
+            Route::Authorize => "authorize",
             Route::Balances => "balances",
             Route::Consent => "consent",
             Route::ConsentDelete => "consent_delete",
@@ -163,6 +168,7 @@ impl Route {
             Route::ObieBalances => "obie_balances",
             Route::ObieConsent => "obie_consent",
             Route::ObieConsentDelete => "obie_consent_delete",
+            Route::ObieConsents => "obie_consents",
             Route::ObieTransactions => "obie_transactions",
             Route::SandboxConsents => "sandbox_consents",
             Route::Token => "token",
@@ -200,6 +206,8 @@ impl Route {
             "/open-banking/v3.1/aisp/accounts/{account}/transactions" if get => Route::ObieTransactions,
             "/sandbox/consents" if post => Route::SandboxConsents,
             "/token" if post => Route::Token,
+            "/authorize" if get => Route::Authorize,
+            "/open-banking/v3.1/aisp/account-access-consents" if post => Route::ObieConsents,
             _ => return None,
         })
     }
@@ -255,6 +263,8 @@ pub struct AppState {
     listening: std::sync::OnceLock<std::net::SocketAddr>,
     limits: Limits,
     api: ApiProfile,
+    /// Authorization codes issued at `/authorize` and not yet exchanged (the standard profiles).
+    codes: Mutex<oauth::Codes>,
     /// `GET /openapi.json`: the document narrowed to this scenario (`metrics::openapi_document`).
     openapi: Bytes,
 }
@@ -304,7 +314,7 @@ impl AppState {
     ) -> Arc<AppState> {
         let desk = Desk::new(scenario.clone(), bank, secret);
         let rng = stream(scenario.seed, &format!("service/{}", scenario.banks[bank].name));
-        let openapi = metrics::openapi_document(&scenario, api).into();
+        let openapi = metrics::openapi_document(&scenario, bank, api).into();
         Arc::new(AppState {
             spec: desk.population().clone(),
             tokens: desk.tokens().clone(),
@@ -322,6 +332,7 @@ impl AppState {
             listening: std::sync::OnceLock::new(),
             limits,
             api,
+            codes: Mutex::new(oauth::Codes::default()),
             openapi,
         })
     }
@@ -366,6 +377,10 @@ impl AppState {
     /// condition as its client token: the out-of-band registration a TPP makes.
     pub fn client_secret(&self, platform: &str) -> Option<String> {
         self.client_token(platform).map(|_| self.tokens.client_secret(platform))
+    }
+
+    fn codes(&self) -> std::sync::MutexGuard<'_, oauth::Codes> {
+        self.codes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The data API this server speaks.

@@ -5,29 +5,226 @@
 //! (`client_secret_basic`) or in the form (`client_secret_post`).
 //!
 //! The client-credentials grant answers the platform's agreement token: what the standard's
-//! consent step is authorised with, and here what the agreed terms are held to.
+//! consent step is authorised with, and here what the agreed terms are held to. The customer's
+//! approval of a consent is the authorization-code flow with PKCE (S256): `GET /authorize`
+//! names the consent (`consent_id`, or the request object's `openbanking_intent_id`) and the
+//! customer (`login_hint`), the mock decides as the customer headlessly (`Desk::decide_pending`)
+//! and redirects with a code or with `error=access_denied`; `/token` exchanges the code for the
+//! consent's access token and a refresh token. `/.well-known/openid-configuration` lists it all.
 
 use super::{AppState, Failure, Reply, parse_body};
 use crate::api::Permission;
-use crate::desk::DeskError;
+use crate::desk::{Approval, DeskError, TokenKind};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::RawQuery;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use base64::Engine as _;
-use std::collections::BTreeMap;
+use sha2::Digest as _;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use testbed_core::wire::oauth::{OAuthError, SandboxConsentRequest, SandboxConsentResponse, TokenResponse};
 
 /// The one scope of the account-information APIs.
 pub const SCOPE: &str = "accounts";
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/token", post(token)).route("/sandbox/consents", post(sandbox_consent))
+    Router::new()
+        .route("/token", post(token))
+        .route("/authorize", get(authorize))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/sandbox/consents", post(sandbox_consent))
+}
+
+/// How long a code can be exchanged (RFC 6749 §4.1.2 recommends at most 10 minutes).
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+/// Codes issued and not yet exchanged that the server keeps; beyond it the oldest is forgotten.
+pub const MAX_CODES: usize = 100_000;
+
+/// An authorization code not yet exchanged.
+struct Code {
+    platform: String,
+    consent: u64,
+    redirect_uri: String,
+    challenge: String,
+    access: String,
+    issued: Instant,
+}
+
+/// The codes issued and not yet exchanged, oldest first.
+#[derive(Default)]
+pub(super) struct Codes {
+    by_code: BTreeMap<String, Code>,
+    order: VecDeque<String>,
+}
+
+impl Codes {
+    fn insert(&mut self, code: String, value: Code) {
+        if self.order.len() >= MAX_CODES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_code.remove(&oldest);
+        }
+        self.order.push_back(code.clone());
+        self.by_code.insert(code, value);
+    }
+
+    /// Takes `code` out: a code is good once.
+    fn take(&mut self, code: &str) -> Option<Code> {
+        let value = self.by_code.remove(code)?;
+        self.order.retain(|c| c != code);
+        Some(value)
+    }
+}
+
+/// A redirect URI a code can go to: absolute `http` or `https` with a host name or IPv4
+/// address (`localhost` for IPv6 loopback) and an optional port, no fragment (RFC 6749
+/// §3.1.2), printable ASCII, at most 2,048 bytes.
+fn redirect_uri_ok(uri: &str) -> bool {
+    let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else { return false };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b));
+    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok && uri.len() <= 2048 && tail.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
+}
+
+/// `redirect_uri` with `params` added to its query.
+fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        query.append_pair(k, v);
+    }
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let location = format!("{redirect_uri}{sep}{}", query.finish());
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut().insert(header::LOCATION, v);
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(_) => OAuthFailure::new("invalid_request", "redirect_uri cannot carry the answer").into_response(),
+    }
+}
+
+/// The consent a request object (an unsecured or signed JWT; the mock reads it without
+/// checking a signature) names in `openbanking_intent_id`, as UK Open Banking passes it: at the
+/// top, or in `claims.id_token` or `claims.userinfo` (as `{"value": ...}`).
+fn intent_of_request_object(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let as_text = |v: &serde_json::Value| {
+        v.as_str().map(String::from).or_else(|| v.get("value").and_then(|v| v.as_str()).map(String::from))
+    };
+    let intent = "openbanking_intent_id";
+    claims
+        .get(intent)
+        .and_then(as_text)
+        .or_else(|| claims.pointer(&format!("/claims/id_token/{intent}")).and_then(as_text))
+        .or_else(|| claims.pointer(&format!("/claims/userinfo/{intent}")).and_then(as_text))
+}
+
+/// `GET /authorize`: the customer's approval, played headlessly. Until the client and its
+/// redirect URI are known good, errors are answered here (400); after, they go to the redirect
+/// URI (RFC 6749 §4.1.2.1).
+async fn authorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = match form(query.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(platform) = params.get("client_id").filter(|id| state.client_secret(id).is_some()) else {
+        return OAuthFailure::new("invalid_request", "client_id names no client registered at this bank")
+            .into_response();
+    };
+    let Some(redirect_uri) = params.get("redirect_uri").filter(|u| redirect_uri_ok(u)) else {
+        return OAuthFailure::new("invalid_request", "redirect_uri must be an absolute http(s) URL without a fragment")
+            .into_response();
+    };
+    let state_param = params.get("state").map(String::as_str);
+    let fail = |error: &str, description: &str| {
+        let mut answer = vec![("error", error), ("error_description", description)];
+        answer.extend(state_param.map(|s| ("state", s)));
+        redirect(redirect_uri, &answer)
+    };
+    if params.get("response_type").map(String::as_str) != Some("code") {
+        return fail("unsupported_response_type", "response_type must be `code`");
+    }
+    if let Some(scope) = params.get("scope")
+        && scope.split(' ').any(|s| !s.is_empty() && s != SCOPE && s != "openid")
+    {
+        return fail("invalid_scope", "scopes offered: `accounts`, `openid`");
+    }
+    let challenge = match (params.get("code_challenge"), params.get("code_challenge_method").map(String::as_str)) {
+        (Some(c), Some("S256"))
+            if c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
+        {
+            c.clone()
+        }
+        (Some(_), Some("S256")) => {
+            return fail("invalid_request", "code_challenge is not a base64url SHA-256 (43 characters)");
+        }
+        _ => return fail("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256"),
+    };
+    let Some(customer) = params.get("login_hint").and_then(|h| super::resource_id(h, "customer").ok()) else {
+        return fail("invalid_request", "login_hint must name the customer: their index at this bank, e.g. 0");
+    };
+    let intent =
+        params.get("consent_id").cloned().or_else(|| params.get("request").and_then(|r| intent_of_request_object(r)));
+    let Some(consent) = intent.as_deref().and_then(|id| super::resource_id(id, "consent").ok()) else {
+        return fail("invalid_request", "name the consent: consent_id, or openbanking_intent_id in the request object");
+    };
+    let decided = state.desk().decide_pending(platform, consent, customer, state.sim_now());
+    match decided {
+        Ok(Approval::Approved { access }) => {
+            let code = format!("{:032x}", rand::random::<u128>());
+            let value = Code {
+                platform: platform.clone(),
+                consent,
+                redirect_uri: redirect_uri.clone(),
+                challenge,
+                access,
+                issued: Instant::now(),
+            };
+            state.codes().insert(code.clone(), value);
+            let mut answer = vec![("code", code.as_str())];
+            answer.extend(state_param.map(|s| ("state", s)));
+            redirect(redirect_uri, &answer)
+        }
+        Ok(Approval::Rejected { why }) => fail("access_denied", &format!("the customer rejected the consent: {why}")),
+        Err(DeskError::NotFound(_)) => {
+            fail("invalid_request", "no consent of this client awaits authorisation with that id")
+        }
+        Err(e) => fail("invalid_request", &e.to_string()),
+    }
+}
+
+/// `GET /.well-known/openid-configuration`: the server's OAuth endpoints and what they take.
+async fn discovery(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let issuer = super::obie::origin(&state, &headers);
+    let body = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid", SCOPE],
+        "subject_types_supported": ["public"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": true,
+        "x-testbed-notes": "No ID token is issued; the customer is named by login_hint and decides headlessly, as the scenario's linking says; consent_id names the consent where the request object is not used.",
+    });
+    Json(body).into_response()
 }
 
 /// An OAuth error response (RFC 6749 §5.2): 400, or 401 with a `WWW-Authenticate` challenge for
@@ -159,9 +356,66 @@ fn token_grant(
                 scope: SCOPE.into(),
             })
         }
+        Some("authorization_code") => {
+            let (Some(code), Some(verifier)) = (form.get("code"), form.get("code_verifier")) else {
+                return Err(OAuthFailure::new("invalid_request", "code and code_verifier are required"));
+            };
+            let Some(issued) = state.codes().take(code) else {
+                return Err(OAuthFailure::new("invalid_grant", "the code is unknown or was used already"));
+            };
+            if issued.platform != platform {
+                return Err(OAuthFailure::new("invalid_grant", "the code was issued to another client"));
+            }
+            if form.get("redirect_uri") != Some(&issued.redirect_uri) {
+                return Err(OAuthFailure::new(
+                    "invalid_grant",
+                    "redirect_uri differs from the authorization request's",
+                ));
+            }
+            if issued.issued.elapsed() > CODE_LIFETIME {
+                return Err(OAuthFailure::new("invalid_grant", "the code expired (it lasts 10 minutes)"));
+            }
+            let verifier_ok = (43..=128).contains(&verifier.len())
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            if !verifier_ok || base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) != issued.challenge {
+                return Err(OAuthFailure::new("invalid_grant", "code_verifier does not match the code_challenge"));
+            }
+            Ok(TokenResponse {
+                access_token: issued.access,
+                token_type: "Bearer".into(),
+                expires_in: None,
+                refresh_token: Some(state.tokens.issue(TokenKind::Refresh, &platform, issued.consent)),
+                scope: SCOPE.into(),
+            })
+        }
+        Some("refresh_token") => {
+            let refresh = form
+                .get("refresh_token")
+                .ok_or_else(|| OAuthFailure::new("invalid_request", "refresh_token is required"))?;
+            let token = state
+                .tokens
+                .check(refresh)
+                .ok()
+                .filter(|t| t.kind() == TokenKind::Refresh && t.platform() == platform)
+                .ok_or_else(|| OAuthFailure::new("invalid_grant", "not a refresh token of this client"))?;
+            let in_force = state.desk().consent_in_force(token.id(), state.sim_now());
+            if !in_force {
+                return Err(OAuthFailure::new("invalid_grant", "the consent is no longer in force"));
+            }
+            Ok(TokenResponse {
+                access_token: state.tokens.issue(TokenKind::Access, &platform, token.id()),
+                token_type: "Bearer".into(),
+                expires_in: None,
+                refresh_token: Some(refresh.clone()),
+                scope: SCOPE.into(),
+            })
+        }
         Some(other) => Err(OAuthFailure::new(
             "unsupported_grant_type",
-            format!("grant_type `{other}` is not served (served: client_credentials)"),
+            format!(
+                "grant_type `{other}` is not served (served: client_credentials, authorization_code, refresh_token)"
+            ),
         )),
         None => Err(OAuthFailure::new("invalid_request", "grant_type is missing")),
     }

@@ -8,21 +8,23 @@
 //! declares no 404 on these operations.
 
 use super::data::{self, asking_header, purpose_header, service};
-use super::{AppState, Failure, Reply, authenticate, path_param};
-use crate::api::{self, Resource};
-use crate::desk::{DeskError, Disclosure, Records, Served, account_belongs};
+use super::{AppState, Failure, Reply, authenticate, parse_body, path_param};
+use crate::api::{self, Permission, Resource};
+use crate::desk::{CONSENTS_NEED, DeskError, Disclosure, Records, Served, TokenKind, account_belongs};
 use crate::obie::{self as shapes, Unshapeable};
 use crate::serve::Ask;
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
+use testbed_core::SimTime;
 use testbed_core::population;
 use testbed_core::terms::{FieldSet, Purpose};
 use testbed_core::time::calendar_text;
@@ -33,6 +35,7 @@ const INTERACTION: &str = "x-fapi-interaction-id";
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route(&format!("{BASE}/account-access-consents"), post(create_consent))
         .route(&format!("{BASE}/account-access-consents/{{id}}"), get(get_consent).delete(delete_consent))
         .route(&format!("{BASE}/accounts"), get(accounts))
         .route(&format!("{BASE}/accounts/{{account}}"), get(account))
@@ -45,7 +48,7 @@ fn is_route(path: &str) -> bool {
     let Some(rest) = path.strip_prefix(BASE) else { return false };
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
     match segments.as_slice() {
-        ["accounts"] => true,
+        ["accounts"] | ["account-access-consents"] => true,
         ["accounts", id] | ["account-access-consents", id] => !id.is_empty(),
         ["accounts", id, "balances" | "transactions"] => !id.is_empty(),
         _ => false,
@@ -129,7 +132,7 @@ fn error_code(code: &str, status: StatusCode) -> String {
 
 /// The base of this server's absolute links: the `Host` the client used, when it is a plain
 /// host and port, else the address it listens on.
-fn origin(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| {
         !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
@@ -187,6 +190,64 @@ impl Decided {
     }
 }
 
+/// `POST /account-access-consents` with the client-credentials token: a consent awaiting the
+/// customer. Its permissions in the standard's codes, within the agreed terms (403
+/// `permission_not_agreed` beyond them, 400 for a code the standard does not have); transactions
+/// made off the platform come with any transactions permission when the terms grant them, as
+/// the standard has no code for them.
+async fn create_consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    // The token before the body: a caller without one learns nothing about the schema.
+    let token = authenticate(&state, &headers)?;
+    token.must_be(TokenKind::Agreement, CONSENTS_NEED)?;
+    let request: wire::ConsentRequest = parse_body(body)?;
+    let data = &request.data;
+    if data.permissions.is_empty() {
+        return Err(Failure::bad(
+            "invalid_body",
+            "Permissions needs at least one permission",
+            Some("Data.Permissions"),
+        ));
+    }
+    let mut permissions = shapes::parse_permissions(&data.permissions).map_err(|(code, known)| {
+        if known {
+            Failure::from(DeskError::PermissionNotAgreed(code))
+        } else {
+            Failure::bad("invalid_body", format!("`{code}` is no permission of the standard"), Some("Data.Permissions"))
+        }
+    })?;
+    let asks_transactions =
+        permissions.iter().any(|p| matches!(p, Permission::ReadTransactionsBasic | Permission::ReadTransactionsDetail));
+    let off_platform = Permission::ReadOffPlatformTransactions;
+    if asks_transactions && state.desk().agreed_permissions(token.platform()).is_some_and(|p| p.contains(&off_platform))
+    {
+        permissions.push(off_platform);
+    }
+    let date = |text: &Option<String>, path: &str| {
+        text.as_deref().map(|t| super::calendar_ms_by(testbed_core::time::calendar_ms_any_offset, t, path)).transpose()
+    };
+    let from = date(&data.transaction_from_date_time, "Data.TransactionFromDateTime")?;
+    let to = date(&data.transaction_to_date_time, "Data.TransactionToDateTime")?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(Failure::bad(
+            "invalid_date",
+            "TransactionFromDateTime is after TransactionToDateTime",
+            Some("Data"),
+        ));
+    }
+    let expiration = date(&data.expiration_date_time, "Data.ExpirationDateTime")?
+        .map(|ms| SimTime::from_nanos(ms.saturating_mul(1_000_000)));
+    let now = state.sim_now();
+    let consent = state.desk().create_pending_consent(token, permissions, (from, to), expiration, now)?;
+    let body = consent_response(&consent, links(&state, &headers, &format!("/account-access-consents/{}", consent.id)));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
 async fn get_consent(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -196,10 +257,15 @@ async fn get_consent(
     let token = authenticate(&state, &headers)?;
     let id = super::resource_id(&id, "consent")?;
     let desk = state.desk();
-    let (c, _) = desk.consent(token, id)?;
-    if deleted(c) {
-        return Err(DeskError::NotFound("consent").into());
-    }
+    let c = match desk.consent(token, id) {
+        Ok((c, _)) if !deleted(c) => c,
+        Ok(_) => return Err(DeskError::NotFound("consent").into()),
+        // Awaiting the customer, or rejected: read with the client-credentials token.
+        Err(DeskError::NotFound(_)) if token.kind() == TokenKind::Agreement => {
+            desk.pending_consent(token.platform(), id)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let body = consent_response(c, links(&state, &headers, &format!("/account-access-consents/{id}")));
     Ok(Json(body).into_response())
 }
@@ -241,10 +307,14 @@ async fn delete_consent(
     let token = authenticate(&state, &headers)?;
     let id = super::resource_id(&id, "consent")?;
     let mut desk = state.desk();
-    if deleted(desk.consent(token, id)?.0) {
-        return Err(DeskError::NotFound("consent").into());
+    match desk.consent(token, id) {
+        Ok((c, _)) if deleted(c) => return Err(DeskError::NotFound("consent").into()),
+        Ok(_) => desk.revoke_consent(token, id, state.sim_now())?,
+        Err(DeskError::NotFound(_)) if token.kind() == TokenKind::Agreement => {
+            desk.delete_pending(token.platform(), id)?
+        }
+        Err(e) => return Err(e.into()),
     }
-    desk.revoke_consent(token, id, state.sim_now())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

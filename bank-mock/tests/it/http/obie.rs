@@ -278,3 +278,168 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
     .await;
     assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("unauthorized_client")), "{}", r.text());
 }
+
+/// A PKCE pair: a verifier of 64 unreserved characters and its S256 challenge.
+fn pkce(seed: u8) -> (String, String) {
+    use sha2::Digest as _;
+    let verifier: String =
+        (0..64).map(|i| (b'a' + (i as u8).wrapping_mul(7).wrapping_add(seed) % 26) as char).collect();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The query parameters of a redirect's `Location`.
+fn location_params(r: &Resp) -> BTreeMap<String, String> {
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("location").expect("a Location");
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+const CALLBACK: &str = "http://127.0.0.1:9/callback";
+
+/// A consent of `wallet` awaiting the customer: its id.
+async fn asked_consent(api: &Api, bank: &Bank, tpp: &str, permissions: Value) -> String {
+    let r = api
+        .post(bank, &format!("{BASE}/account-access-consents"))
+        .bearer(tpp)
+        .json(json!({"Data": {"Permissions": permissions}, "Risk": {}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["Data"]["Status"], "AwaitingAuthorisation");
+    v["Data"]["ConsentId"].as_str().unwrap().to_string()
+}
+
+fn authorize_target(consent: &str, customer: u64, challenge: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "wallet")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("scope", "openid accounts")
+        .append_pair("state", "s-42")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("login_hint", &customer.to_string())
+        .append_pair("consent_id", consent);
+    format!("/authorize?{}", q.finish())
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_with_pkce_gives_a_token_that_reads_transactions() {
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 30).await;
+    let api = Api::checked_against(obie_spec());
+    let tpp = tpp_token(&api, &bank, "wallet").await;
+    let consent = asked_consent(
+        &api,
+        &bank,
+        &tpp,
+        json!(["ReadAccountsBasic", "ReadTransactionsBasic", "ReadTransactionsDetail"]),
+    )
+    .await;
+    let (verifier, challenge) = pkce(3);
+
+    // The customer (4, who linked on the wallet) approves: the code comes back with the state.
+    let r = api.get(&bank, &authorize_target(&consent, 4, &challenge)).send().await;
+    let answer = location_params(&r);
+    assert_eq!(answer.get("state").map(String::as_str), Some("s-42"));
+    assert!(r.header("location").unwrap().starts_with(CALLBACK));
+    let code = answer.get("code").expect("a code").clone();
+
+    let exchange = |code: &str, verifier: &str| {
+        format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+        )
+    };
+    let wallet = basic(&bank, "wallet");
+    let r = form(api.post(&bank, "/token").header("authorization", &wallet), &exchange(&code, &verifier)).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tokens = r.json();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    // A code is good once.
+    let r = form(api.post(&bank, "/token").header("authorization", &wallet), &exchange(&code, &verifier)).send().await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")));
+
+    let r = api.get(&bank, &format!("{BASE}/account-access-consents/{consent}")).bearer(&tpp).send().await;
+    assert_eq!(r.json()["Data"]["Status"], "Authorised", "{}", r.text());
+    let card = population::card_id(&bank.population().bank, 4);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{card}/transactions")).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.json()["Data"]["Transaction"].as_array().unwrap().is_empty(), "30 days of a card's bookings");
+    // Another customer's account is not this consent's.
+    let other = population::card_id(&bank.population().bank, 5);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{other}/transactions")).bearer(&access).send().await;
+    assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
+
+    // The refresh token gets the access token again while the consent is in force.
+    let r = form(
+        api.post(&bank, "/token").header("authorization", &wallet),
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+    )
+    .send()
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["access_token"], access.as_str());
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_or_a_rejected_approval_gets_the_standards_error() {
+    let (bank, held) = obie_bank("design-direct", "quick-bank", 30).await;
+    let api = Api::checked_against(obie_spec());
+    let tpp = tpp_token(&api, &bank, "wallet").await;
+    let wallet = basic(&bank, "wallet");
+
+    // A verifier that is not the challenge's: no token.
+    let consent = asked_consent(&api, &bank, &tpp, json!(["ReadBalances"])).await;
+    let (_, challenge) = pkce(1);
+    let (other_verifier, _) = pkce(2);
+    let code =
+        location_params(&api.get(&bank, &authorize_target(&consent, 1, &challenge)).send().await)["code"].clone();
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={other_verifier}",
+        form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+    );
+    let r = form(api.post(&bank, "/token").header("authorization", &wallet), &body).send().await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")), "{}", r.text());
+
+    // A customer who never linked on the wallet rejects: access_denied, and the consent says so.
+    let linked = held
+        .iter()
+        .find_map(|h| match h {
+            Held::Agreed { info, .. } => Some(info.linked_customers),
+            Held::NotAgreed { .. } => None,
+        })
+        .unwrap();
+    let consent = asked_consent(&api, &bank, &tpp, json!(["ReadBalances"])).await;
+    let answer = location_params(&api.get(&bank, &authorize_target(&consent, linked, &challenge)).send().await);
+    assert_eq!(answer.get("error").map(String::as_str), Some("access_denied"), "{answer:?}");
+    assert_eq!(answer.get("state").map(String::as_str), Some("s-42"));
+    assert!(!answer.contains_key("code"));
+    let r = api.get(&bank, &format!("{BASE}/account-access-consents/{consent}")).bearer(&tpp).send().await;
+    assert_eq!(r.json()["Data"]["Status"], "Rejected", "{}", r.text());
+    // Decided once: asking again is refused, not approved.
+    let again = location_params(&api.get(&bank, &authorize_target(&consent, 1, &challenge)).send().await);
+    assert_eq!(again.get("error").map(String::as_str), Some("invalid_request"), "{again:?}");
+
+    // Permissions beyond the agreed terms are refused when the consent is asked for.
+    let r = api
+        .post(&bank, &format!("{BASE}/account-access-consents"))
+        .bearer(&tpp)
+        .json(json!({"Data": {"Permissions": ["ReadPAN"]}, "Risk": {}}))
+        .send()
+        .await;
+    assert_obie_error(&r, 403, "permission_not_agreed", "UK.OBIE.Field.Unexpected");
+
+    // The consent named in a request object (an unsecured JWT), as UK Open Banking passes it.
+    let consent = asked_consent(&api, &bank, &tpp, json!(["ReadBalances"])).await;
+    let claims = json!({"claims": {"id_token": {"openbanking_intent_id": {"value": consent, "essential": true}}}});
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let jwt = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims));
+    let target = authorize_target("", 2, &challenge).replace("&consent_id=", &format!("&request={jwt}"));
+    assert!(location_params(&api.get(&bank, &target).send().await).contains_key("code"));
+    api.check_openapi();
+}
