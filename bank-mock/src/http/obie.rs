@@ -19,7 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,15 +43,18 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(transactions))
 }
 
-/// Whether `path` is one of the profile's routes (whatever the method).
-fn is_route(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix(BASE) else { return false };
+/// The methods `path` takes, if it is one of the profile's routes.
+fn methods_of(path: &str) -> Option<&'static [Method]> {
+    let rest = path.strip_prefix(BASE)?;
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
     match segments.as_slice() {
-        ["accounts"] | ["account-access-consents"] => true,
-        ["accounts", id] | ["account-access-consents", id] => !id.is_empty(),
-        ["accounts", id, "balances" | "transactions"] => !id.is_empty(),
-        _ => false,
+        ["account-access-consents"] => Some(&[Method::POST]),
+        ["account-access-consents", id] if !id.is_empty() => Some(&[Method::GET, Method::HEAD, Method::DELETE]),
+        ["accounts"] => Some(&[Method::GET, Method::HEAD]),
+        ["accounts", id] | ["accounts", id, "balances" | "transactions"] if !id.is_empty() => {
+            Some(&[Method::GET, Method::HEAD])
+        }
+        _ => None,
     }
 }
 
@@ -74,8 +77,19 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let interaction = interaction_id(request.headers());
-    let matched = is_route(request.uri().path());
-    let mut response = next.run(request).await;
+    let methods = methods_of(request.uri().path());
+    let matched = methods.is_some();
+    // Headers are checked only for a request the route takes: another method gets its 405.
+    let routed = methods.is_some_and(|m| m.contains(request.method()));
+    let mut response = match !routed || auth_date_ok(request.headers()) {
+        true => next.run(request).await,
+        false => Failure::bad(
+            "invalid_header",
+            "x-fapi-auth-date is not an HTTP date as the standard writes it, e.g. Sun, 10 Sep 2017 19:43:31 GMT",
+            Some("x-fapi-auth-date"),
+        )
+        .into_response(),
+    };
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         let (mut parts, body) = response.into_parts();
@@ -108,6 +122,26 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
     }
     response.headers_mut().insert(INTERACTION, interaction);
     response
+}
+
+/// Whether the request's `x-fapi-auth-date`, if it has one, is in the standard's form:
+/// `Www, DD Mmm YYYY hh:mm:ss GMT` (or `UTC`).
+fn auth_date_ok(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get("x-fapi-auth-date") else { return true };
+    let Ok(text) = value.to_str() else { return false };
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = text.split(' ').collect();
+    let [day, date, month, year, time, zone] = parts.as_slice() else { return false };
+    let clock: Vec<&str> = time.split(':').collect();
+    day.strip_suffix(',').is_some_and(|d| days.contains(&d))
+        && digits(date, 2)
+        && months.contains(month)
+        && digits(year, 4)
+        && clock.len() == 3
+        && clock.iter().all(|c| digits(c, 2))
+        && matches!(*zone, "GMT" | "UTC")
 }
 
 /// The standard's `ErrorCode` for the testbed's `code`: one of `UK.OBIE.*` where one fits,

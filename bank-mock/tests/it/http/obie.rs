@@ -218,6 +218,28 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
     let r = api.post(&bank, &format!("{BASE}/accounts")).bearer(&access).send().await;
     assert_obie_error(&r, 405, "method_not_allowed", "x-testbed.method_not_allowed");
     assert!(r.header("allow").is_some());
+    // x-fapi-auth-date in the standard's form, or 400; another method still gets its 405 first.
+    let accounts = format!("{BASE}/accounts");
+    let r = api
+        .get(&bank, &accounts)
+        .bearer(&access)
+        .header("x-fapi-auth-date", "Sun, 10 Sep 2017 19:43:31 GMT")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.get(&bank, &accounts).bearer(&access).header("x-fapi-auth-date", "2017-09-10").send().await;
+    assert_obie_error(&r, 400, "invalid_header", "UK.OBIE.Header.Invalid");
+    let r = api.delete(&bank, &accounts).bearer(&access).header("x-fapi-auth-date", "0").send().await;
+    assert_obie_error(&r, 405, "method_not_allowed", "x-testbed.method_not_allowed");
+    // A consent's dates are strings when present: null is refused, as the standard's schema does.
+    let tpp = tpp_token(&api, &bank, "wallet").await;
+    let r = api
+        .post(&bank, &format!("{BASE}/account-access-consents"))
+        .bearer(&tpp)
+        .json(json!({"Data": {"Permissions": ["ReadBalances"], "TransactionToDateTime": null}, "Risk": {}}))
+        .send()
+        .await;
+    assert_obie_error(&r, 400, "invalid_body", "UK.OBIE.Field.Invalid");
     // A date with an offset is the UTC time it names.
     let card = population::card_id(&bank.population().bank, 1);
     let r = api
