@@ -172,6 +172,8 @@ pub enum Resource {
     },
     /// A fraud alert pushed for one new transaction.
     FraudAlert,
+    /// An account's holder and how to reach them (FDX's account contact): identity data.
+    Contact,
 }
 
 impl Resource {
@@ -191,6 +193,7 @@ impl Resource {
             Resource::FraudAlert => {
                 of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId, Field::FraudFlag]))
             }
+            Resource::Contact => of(&[Identity]),
         }
     }
 
@@ -200,6 +203,7 @@ impl Resource {
             Resource::Accounts => Permission::ReadAccountsBasic,
             Resource::Balances => Permission::ReadBalances,
             Resource::Transactions { .. } | Resource::FraudAlert => Permission::ReadTransactionsBasic,
+            Resource::Contact => Permission::ReadParty,
         }
     }
 }
@@ -280,7 +284,7 @@ impl Serving {
             return None;
         }
         match resource {
-            Resource::Accounts => None,
+            Resource::Accounts | Resource::Contact => None,
             Resource::Balances => Some((Resource::Balances, FieldSet::of(&[Field::AccountId, Field::BalanceBand]))),
             Resource::Transactions { .. } | Resource::FraudAlert => {
                 Some((Resource::FraudAlert, FieldSet::of(&[Field::AccountId, Field::FraudFlag])))

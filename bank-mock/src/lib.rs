@@ -15,6 +15,7 @@ pub mod agreed;
 pub mod alerts;
 pub mod api;
 pub mod desk;
+pub mod fdx;
 pub mod http;
 pub mod obie;
 pub mod policy;

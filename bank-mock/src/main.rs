@@ -57,9 +57,10 @@ enum Command {
         /// still answers.
         #[arg(long)]
         agreed: bool,
-        /// The data API to speak: `testbed` (ours, `openapi.json`), or `obie` (UK Open Banking
-        /// v3.1.11 under /open-banking/v3.1/aisp, with OAuth 2.0 at /token and the sandbox
-        /// shortcut POST /sandbox/consents; prints each platform's OAuth client).
+        /// The data API to speak: `testbed` (ours, `openapi.json`), `obie` (UK Open Banking
+        /// v3.1.11 under /open-banking/v3.1/aisp) or `fdx` (FDX 6.4 under /fdx/v6). The
+        /// standard ones come with OAuth 2.0 (/authorize, /token) and the sandbox shortcut POST
+        /// /sandbox/consents, and print each platform's OAuth client.
         #[arg(long, value_enum, default_value_t = ApiProfile::Testbed)]
         api: ApiProfile,
     },

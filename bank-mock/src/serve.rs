@@ -221,13 +221,30 @@ pub const PAGE_SIZE: usize = 50;
 /// order, `PAGE_SIZE` to a page. Leaves page `page` (from 1) in `out` and returns how many
 /// pages the window has (at least one). `day` appends one day's bookings to its buffer.
 pub fn transactions_page(
-    mut day: impl FnMut(u32, &mut Vec<Transaction>),
-    (from_ms, to_ms): (u64, u64),
+    day: impl FnMut(u32, &mut Vec<Transaction>),
+    window: (u64, u64),
     now_ms: u64,
     off_platform: bool,
     page: usize,
     out: &mut Vec<Transaction>,
 ) -> usize {
+    visible_transactions(day, window, now_ms, off_platform, out);
+    let pages = out.len().div_ceil(PAGE_SIZE).max(1);
+    out.drain(..(page.saturating_sub(1) * PAGE_SIZE).min(out.len()));
+    out.truncate(PAGE_SIZE);
+    pages
+}
+
+/// Every transaction a response about the window `[from_ms, to_ms)` may carry, in time order,
+/// into `out`: booked by `now_ms` on the bank's clock, and off the platform only if
+/// `off_platform`. The pages of every profile are cut from this one list.
+pub fn visible_transactions(
+    mut day: impl FnMut(u32, &mut Vec<Transaction>),
+    (from_ms, to_ms): (u64, u64),
+    now_ms: u64,
+    off_platform: bool,
+    out: &mut Vec<Transaction>,
+) {
     out.clear();
     let until = to_ms.min(now_ms);
     if until > from_ms {
@@ -236,10 +253,6 @@ pub fn transactions_page(
         }
         out.retain(|t| t.at_ms >= from_ms && t.at_ms < until && (t.on_platform || off_platform));
     }
-    let pages = out.len().div_ceil(PAGE_SIZE).max(1);
-    out.drain(..(page.saturating_sub(1) * PAGE_SIZE).min(out.len()));
-    out.truncate(PAGE_SIZE);
-    pages
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! answers) explicitly, and builds the records from its population under a grant.
 //! Pure data, like the rest of the core: no HTTP here.
 
+pub mod fdx;
 pub mod oauth;
 pub mod obie;
 

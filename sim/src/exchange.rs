@@ -483,7 +483,7 @@ impl Phase<'_> {
             // The customer's accounts, as `api::account_records` lists them live.
             (Resource::Accounts, _) => Records::Other(api::ACCOUNTS_PER_CUSTOMER as u64),
             // A balance, a balance change, a derived signal: one record.
-            (Resource::Balances, _) | (Resource::FraudAlert, None) => Records::Other(1),
+            (Resource::Balances | Resource::Contact, _) | (Resource::FraudAlert, None) => Records::Other(1),
             // A pushed transaction or alert is the transaction the bank booked.
             (Resource::FraudAlert | Resource::Transactions { .. }, Some(t)) => Records::Transaction(t),
             // The first page of the window, as the live platform asks for it.

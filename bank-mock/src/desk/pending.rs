@@ -40,7 +40,21 @@ impl Desk {
         now: SimTime,
     ) -> Result<Consent, DeskError> {
         token.must_be(TokenKind::Agreement, super::CONSENTS_NEED)?;
-        let mut consent = self.consent_under(token.platform, Some(permissions), window_ms, now)?;
+        self.create_pending_consent_for(token.platform, Some(permissions), window_ms, expiration, now)
+    }
+
+    /// `create_pending_consent` for `platform`, whose credentials the caller checked; the
+    /// agreement's permissions when none are named (the FDX authorization request, which names
+    /// no consent: the customer approves what the agreement allows).
+    pub fn create_pending_consent_for(
+        &mut self,
+        platform: &str,
+        permissions: Option<Vec<Permission>>,
+        window_ms: (Option<u64>, Option<u64>),
+        expiration: Option<SimTime>,
+        now: SimTime,
+    ) -> Result<Consent, DeskError> {
+        let mut consent = self.consent_under(platform, permissions, window_ms, now)?;
         // The terms bound the authorisation period; a platform may ask for less.
         if let Some(asked) = expiration {
             consent.expiration = Some(consent.expiration.map_or(asked, |e| e.min(asked)));

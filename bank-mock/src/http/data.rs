@@ -252,6 +252,24 @@ pub(super) fn transaction_slice(
     page_of(day, window, now_ms, off_platform, page, out)
 }
 
+/// Every transaction of `customer`'s `account` a response about `window` may carry
+/// (`serve::visible_transactions`), into `out`; none for a checking account.
+pub(super) fn visible_transactions(
+    state: &AppState,
+    customer: u64,
+    account: &str,
+    window: (u64, u64),
+    now_ms: u64,
+    off_platform: bool,
+    out: &mut Vec<population::Transaction>,
+) {
+    out.clear();
+    if account.starts_with("card-") {
+        let day = |d, out: &mut Vec<_>| state.days.transactions_on_day(&state.spec, customer, d, out);
+        crate::serve::visible_transactions(day, window, now_ms, off_platform, out);
+    }
+}
+
 /// The query of `GET /accounts/{account}/transactions`: the booking window's ends as given
 /// (calendar ms) and the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

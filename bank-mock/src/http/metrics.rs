@@ -45,9 +45,10 @@ pub(super) fn openapi_document(scenario: &Scenario, bank: BankId, api: ApiProfil
     let source = match api {
         ApiProfile::Testbed => OPENAPI,
         ApiProfile::Obie => super::OPENAPI_OBIE,
+        ApiProfile::Fdx => super::OPENAPI_FDX,
     };
     let mut doc: serde_json::Value = serde_json::from_str(source).expect("an OpenAPI document is JSON");
-    if api == ApiProfile::Obie {
+    if api != ApiProfile::Testbed {
         let clients: Vec<&str> =
             scenario.platforms.iter().filter(|p| p.banks.contains(&bank)).map(|p| p.name.as_str()).collect();
         if let Some(params) = doc["paths"]["/authorize"]["get"]["parameters"].as_array_mut() {

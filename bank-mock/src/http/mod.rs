@@ -13,6 +13,7 @@
 
 mod consents;
 mod data;
+mod fdx;
 mod metrics;
 mod negotiation;
 mod oauth;
@@ -60,6 +61,9 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// the crate: what this server serves, in the standard's shapes, our extensions marked `x-testbed`.
 pub const OPENAPI_OBIE: &str = include_str!("../../openapi-obie.json");
 
+/// The OpenAPI 3 document of the FDX profile (`--api fdx`), ours likewise.
+pub const OPENAPI_FDX: &str = include_str!("../../openapi-fdx.json");
+
 /// Maps wall time since start to scenario time: `offset + elapsed × scale`.
 #[derive(Clone, Copy, Debug)]
 pub struct LiveClock {
@@ -99,6 +103,11 @@ enum Route {
     EventSubscription,
     EventSubscriptionDelete,
     EventSubscriptions,
+    FdxAccount,
+    FdxAccounts,
+    FdxContact,
+    FdxCustomer,
+    FdxTransactions,
     NegotiationAccept,
     NegotiationOffers,
     NegotiationReview,
@@ -117,7 +126,7 @@ enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 25] = [
+    const ALL: [Route; 30] = [
         Route::Accounts,
         Route::AgreementReview,
         Route::Authorize,
@@ -128,6 +137,11 @@ impl Route {
         Route::EventSubscription,
         Route::EventSubscriptionDelete,
         Route::EventSubscriptions,
+        Route::FdxAccount,
+        Route::FdxAccounts,
+        Route::FdxContact,
+        Route::FdxCustomer,
+        Route::FdxTransactions,
         Route::NegotiationAccept,
         Route::NegotiationOffers,
         Route::NegotiationReview,
@@ -158,6 +172,11 @@ impl Route {
             Route::EventSubscription => "event_subscription",
             Route::EventSubscriptionDelete => "event_subscription_delete",
             Route::EventSubscriptions => "event_subscriptions",
+            Route::FdxAccount => "fdx_account",
+            Route::FdxAccounts => "fdx_accounts",
+            Route::FdxContact => "fdx_contact",
+            Route::FdxCustomer => "fdx_customer",
+            Route::FdxTransactions => "fdx_transactions",
             Route::NegotiationAccept => "negotiation_accept",
             Route::NegotiationOffers => "negotiation_offers",
             Route::NegotiationReview => "negotiation_review",
@@ -205,6 +224,11 @@ impl Route {
             "/open-banking/v3.1/aisp/accounts/{account}/balances" if get => Route::ObieBalances,
             "/open-banking/v3.1/aisp/accounts/{account}/transactions" if get => Route::ObieTransactions,
             "/sandbox/consents" if post => Route::SandboxConsents,
+            "/fdx/v6/customers/current" if get => Route::FdxCustomer,
+            "/fdx/v6/accounts" if get => Route::FdxAccounts,
+            "/fdx/v6/accounts/{account}" if get => Route::FdxAccount,
+            "/fdx/v6/accounts/{account}/transactions" if get => Route::FdxTransactions,
+            "/fdx/v6/accounts/{account}/contact" if get => Route::FdxContact,
             "/token" if post => Route::Token,
             "/authorize" if get => Route::Authorize,
             "/open-banking/v3.1/aisp/account-access-consents" if post => Route::ObieConsents,
@@ -223,6 +247,8 @@ pub enum ApiProfile {
     /// UK Open Banking's Account and Transaction API v3.1.11 under `/open-banking/v3.1/aisp`,
     /// with OAuth 2.0 (`/token`) and the sandbox shortcut (`/sandbox/consents`).
     Obie,
+    /// FDX 6.4 (Plaid Core Exchange) under `/fdx/v6`, with the same OAuth 2.0 and sandbox.
+    Fdx,
 }
 
 impl ApiProfile {
@@ -230,6 +256,7 @@ impl ApiProfile {
         match self {
             ApiProfile::Testbed => "testbed",
             ApiProfile::Obie => "obie",
+            ApiProfile::Fdx => "fdx",
         }
     }
 }
@@ -606,6 +633,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .route("/accounts/{account}/balances", get(data::balances))
                 .route("/accounts/{account}/transactions", get(data::transactions)),
             ApiProfile::Obie => obie::routes().merge(oauth::routes()),
+            ApiProfile::Fdx => fdx::routes().merge(oauth::routes()),
         })
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "not_found", "no such route", None) })
         .method_not_allowed_fallback(|| async {
@@ -620,6 +648,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let router = match state.api {
         ApiProfile::Testbed => router,
         ApiProfile::Obie => router.layer(middleware::from_fn(obie::shape)),
+        ApiProfile::Fdx => router.layer(middleware::from_fn(fdx::shape)),
     };
     router
         .layer(DefaultBodyLimit::max(MAX_BODY))

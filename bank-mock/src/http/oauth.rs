@@ -179,8 +179,24 @@ async fn authorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
     };
     let intent =
         params.get("consent_id").cloned().or_else(|| params.get("request").and_then(|r| intent_of_request_object(r)));
-    let Some(consent) = intent.as_deref().and_then(|id| super::resource_id(id, "consent").ok()) else {
-        return fail("invalid_request", "name the consent: consent_id, or openbanking_intent_id in the request object");
+    let consent = match intent.as_deref() {
+        Some(id) => match super::resource_id(id, "consent") {
+            Ok(id) => id,
+            Err(_) => return fail("invalid_request", "no consent of this client awaits authorisation with that id"),
+        },
+        // FDX names no consent: the customer approves what the agreement allows.
+        None if state.api() == super::ApiProfile::Fdx => {
+            match state.desk().create_pending_consent_for(platform, None, (None, None), None, state.sim_now()) {
+                Ok(c) => c.id.parse().unwrap_or_default(),
+                Err(e) => return fail("access_denied", &e.to_string()),
+            }
+        }
+        None => {
+            return fail(
+                "invalid_request",
+                "name the consent: consent_id, or openbanking_intent_id in the request object",
+            );
+        }
     };
     let decided = state.desk().decide_pending(platform, consent, customer, state.sim_now());
     match decided {

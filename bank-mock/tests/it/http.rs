@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 mod agreed;
 mod alerts;
+mod fdx;
 mod obie;
 mod spelling;
 
@@ -313,6 +314,12 @@ struct Spec {
 fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| Spec::of(OPENAPI, "Error"))
+}
+
+/// The FDX profile's document.
+fn fdx_spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| Spec::of(bank_mock::http::OPENAPI_FDX, "Error"))
 }
 
 /// The UK Open Banking profile's document.

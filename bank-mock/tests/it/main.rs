@@ -119,6 +119,7 @@ fn arb_resource() -> impl Strategy<Value = Resource> {
         (0u64..90 * DAY_MS, 0u64..30 * DAY_MS)
             .prop_map(|(from_ms, len)| Resource::Transactions { from_ms, to_ms: from_ms + len }),
         Just(Resource::FraudAlert),
+        Just(Resource::Contact),
     ]
 }
 
@@ -128,6 +129,7 @@ fn required_category(resource: Resource) -> DataCategory {
         Resource::Accounts => DataCategory::AccountBasic,
         Resource::Balances => DataCategory::Balances,
         Resource::Transactions { .. } | Resource::FraudAlert => DataCategory::TransactionsBasic,
+        Resource::Contact => DataCategory::Identity,
     }
 }
 
@@ -345,6 +347,25 @@ fn check_only_granted_data_leaves(case: Case) -> Result<(), TestCaseError> {
         text
     );
     prop_assert!(grant.fields.contains(Field::Name) || !text.contains(&person.name), "name without Name: {}", text);
+
+    // (g) The FDX profile likewise: no merchant's name without transaction detail (FDX has no
+    // merchant member; the description names it only under detail), only granted fields counted.
+    if let Ok((shaped, sent)) = bank_mock::fdx::transactions(&grant, &person.card.id, &txns) {
+        prop_assert_eq!(sent.minus(grant.fields), FieldSet::EMPTY);
+        prop_assert_eq!(shaped.len(), records.len());
+        if !grant.fields.contains(Field::TxnMerchant) {
+            let merchants: Vec<String> = txns.iter().map(|t| population::merchant_name(t.merchant)).collect();
+            for record in &shaped {
+                let text = serde_json::to_string(record).unwrap();
+                prop_assert!(!merchants.iter().any(|m| text.contains(m)), "merchant without detail: {}", text);
+            }
+        }
+    }
+    let (_, sent) = bank_mock::fdx::accounts(&grant, &person);
+    prop_assert_eq!(sent.minus(grant.fields), FieldSet::EMPTY);
+    if let Ok((contact, sent)) = bank_mock::fdx::contact(&grant, &person) {
+        prop_assert_eq!(sent.minus(grant.fields), FieldSet::EMPTY, "{:?}", contact);
+    }
     Ok(())
 }
 

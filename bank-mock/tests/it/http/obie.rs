@@ -17,22 +17,25 @@ fn committed(name: &str) -> Arc<Scenario> {
 /// `name` of the committed scenario `scenario`, speaking obie, holding its agreements, its
 /// calendar `day` days after the earliest of them.
 async fn obie_bank(scenario: &str, name: &str, day: u64) -> (Bank, Vec<Held>) {
+    bank_speaking(scenario, name, day, ApiProfile::Obie).await
+}
+
+/// `obie_bank`, speaking `api`.
+pub(super) async fn bank_speaking(scenario: &str, name: &str, day: u64, api: ApiProfile) -> (Bank, Vec<Held>) {
     let sc = committed(scenario);
-    let bank =
-        Bank::start_speaking(sc.clone(), name, LiveClock::new(SimTime::ZERO, 1.0), Limits::default(), ApiProfile::Obie)
-            .await;
+    let bank = Bank::start_speaking(sc.clone(), name, LiveClock::new(SimTime::ZERO, 1.0), Limits::default(), api).await;
     let (held, origin) = install(&sc, sc.bank_index(name).unwrap(), &mut bank.state.desk());
     bank.state.set_clock(LiveClock::new(origin + Duration::from_secs(day * 86_400), 1.0));
     (bank, held)
 }
 
-fn basic(bank: &Bank, platform: &str) -> String {
+pub(super) fn basic(bank: &Bank, platform: &str) -> String {
     let secret = bank.state.client_secret(platform).expect("a registered client");
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{platform}:{secret}")))
 }
 
 /// The client-credentials token of `platform`.
-async fn tpp_token(api: &Api, bank: &Bank, platform: &str) -> String {
+pub(super) async fn tpp_token(api: &Api, bank: &Bank, platform: &str) -> String {
     let r = api
         .post(bank, "/token")
         .header("authorization", &basic(bank, platform))
@@ -46,7 +49,7 @@ async fn tpp_token(api: &Api, bank: &Bank, platform: &str) -> String {
 }
 
 /// An authorised consent of `platform` for `customer` from the sandbox: `(consent id, access token)`.
-async fn sandbox_consent(api: &Api, bank: &Bank, platform: &str, customer: u64) -> (String, String) {
+pub(super) async fn sandbox_consent(api: &Api, bank: &Bank, platform: &str, customer: u64) -> (String, String) {
     let r = api
         .post(bank, "/sandbox/consents")
         .header("authorization", &basic(bank, platform))
@@ -252,7 +255,7 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
     api.check_openapi();
 }
 
-fn form<'a>(call: Call<'a>, body: &str) -> Call<'a> {
+pub(super) fn form<'a>(call: Call<'a>, body: &str) -> Call<'a> {
     call.header("content-type", "application/x-www-form-urlencoded").raw(body.to_string())
 }
 
@@ -302,7 +305,7 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
 }
 
 /// A PKCE pair: a verifier of 64 unreserved characters and its S256 challenge.
-fn pkce(seed: u8) -> (String, String) {
+pub(super) fn pkce(seed: u8) -> (String, String) {
     use sha2::Digest as _;
     let verifier: String =
         (0..64).map(|i| (b'a' + (i as u8).wrapping_mul(7).wrapping_add(seed) % 26) as char).collect();
@@ -311,14 +314,14 @@ fn pkce(seed: u8) -> (String, String) {
 }
 
 /// The query parameters of a redirect's `Location`.
-fn location_params(r: &Resp) -> BTreeMap<String, String> {
+pub(super) fn location_params(r: &Resp) -> BTreeMap<String, String> {
     assert_eq!(r.status, 302, "{}", r.text());
     let location = r.header("location").expect("a Location");
     let query = location.split_once('?').map_or("", |(_, q)| q);
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
-const CALLBACK: &str = "http://127.0.0.1:9/callback";
+pub(super) const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 /// A consent of `wallet` awaiting the customer: its id.
 async fn asked_consent(api: &Api, bank: &Bank, tpp: &str, permissions: Value) -> String {

@@ -1,0 +1,185 @@
+//! What the FDX profile (`serve --api fdx`) sends, without I/O: the bank's records under a
+//! grant in FDX 6.4's shapes (`testbed_core::wire::fdx`), each with the fields it actually
+//! carries, which is what the exposure ledger counts. The rules are `crate::obie`'s: a field
+//! outside the terms never leaves the bank, a field FDX has no place for is not sent and not
+//! counted, and a response that cannot carry a member FDX requires is refused (`Unshapeable`).
+//!
+//! FDX requires some members that say nothing the request did not: the account's id (named in
+//! the path or the customer's own), its category and type (the id's `chk-`/`card-` prefix tells
+//! them), a product name and status (the same for every account here), and a transaction's
+//! `description`, which is the merchant only when transaction detail is granted and otherwise
+//! the fixed `Card transaction`. They are written always and counted only when granted. FDX 6.4
+//! has no merchant member and no place; the merchant category is `category` (its ISO 18245
+//! code) with the category's name as `subCategory`.
+
+use crate::api::{Grant, transaction_id};
+use crate::obie::{Unshapeable, merchant_category_code};
+use testbed_core::population::{self, Customer, Transaction};
+use testbed_core::terms::{Field, FieldSet};
+use testbed_core::time::calendar_text;
+use testbed_core::wire::fdx;
+
+const CURRENCY: &str = "USD";
+
+fn put(sent: &mut FieldSet, f: Field) {
+    *sent = sent.union(FieldSet::of(&[f]));
+}
+
+/// `(accountCategory, accountType, productName)` of one of a customer's accounts.
+fn kind(card: bool) -> (&'static str, &'static str, &'static str) {
+    if card { ("LOC_ACCOUNT", "CREDITCARD", "Credit card") } else { ("DEPOSIT_ACCOUNT", "CHECKING", "Checking") }
+}
+
+fn descriptor(id: &str, card: bool) -> fdx::Account {
+    let (category, account_type, product) = kind(card);
+    fdx::Account {
+        account_category: category.into(),
+        account_id: id.into(),
+        account_type: account_type.into(),
+        product_name: product.into(),
+        status: "OPEN".into(),
+        currency: fdx::Currency { currency_code: CURRENCY.into() },
+        account_number_display: None,
+        current_balance: None,
+        available_balance: None,
+    }
+}
+
+/// The customer's two account descriptors under `grant`, and the fields they carry.
+pub fn accounts(grant: &Grant, customer: &Customer) -> (Vec<fdx::Account>, FieldSet) {
+    let has = |f| grant.fields.contains(f);
+    let mut sent = FieldSet::EMPTY;
+    for f in [Field::AccountId, Field::AccountType] {
+        if has(f) {
+            put(&mut sent, f);
+        }
+    }
+    let out = [(&customer.checking, false), (&customer.card, true)]
+        .into_iter()
+        .map(|(account, card)| {
+            let mut d = descriptor(&account.id, card);
+            if has(Field::MaskedNumber) {
+                put(&mut sent, Field::MaskedNumber);
+                d.account_number_display = Some(account.masked.clone());
+            }
+            d
+        })
+        .collect();
+    (out, sent)
+}
+
+/// One account with its balances (`DepositAccount` needs the current and the available one, a
+/// line of credit the current one), and the fields it carries.
+pub fn account(
+    grant: &Grant,
+    account_id: &str,
+    cents: i64,
+    card: bool,
+) -> Result<(fdx::Account, FieldSet), Unshapeable> {
+    let has = |f| grant.fields.contains(f);
+    let needed: &[Field] =
+        if card { &[Field::BalanceCurrent] } else { &[Field::BalanceCurrent, Field::BalanceAvailable] };
+    if let Some(missing) = needed.iter().find(|f| !has(**f)) {
+        return Err(Unshapeable(*missing));
+    }
+    let mut sent = FieldSet::of(needed);
+    if has(Field::AccountId) {
+        put(&mut sent, Field::AccountId);
+    }
+    let amount = cents as f64 / 100.0;
+    let mut d = descriptor(account_id, card);
+    d.current_balance = Some(amount);
+    d.available_balance = (!card).then_some(amount);
+    Ok((d, sent))
+}
+
+/// Transactions (`LineOfCreditTransaction`s of a card) under `grant`, off-platform ones
+/// dropped unless granted, and the fields they carry.
+pub fn transactions(
+    grant: &Grant,
+    account_id: &str,
+    transactions: &[Transaction],
+) -> Result<(Vec<fdx::Transaction>, FieldSet), Unshapeable> {
+    let has = |f| grant.fields.contains(f);
+    for required in [Field::TxnAmount, Field::TxnDate, Field::TxnStatus] {
+        if !has(required) {
+            return Err(Unshapeable(required));
+        }
+    }
+    let carried = FieldSet::of(&[
+        Field::AccountId,
+        Field::TxnAmount,
+        Field::TxnDate,
+        Field::TxnStatus,
+        Field::TxnCategory,
+        Field::TxnMerchant,
+    ]);
+    let sent = grant.fields.intersect(carried);
+    let out = transactions
+        .iter()
+        .filter(|t| t.on_platform || grant.off_platform)
+        .map(|t| {
+            let at = calendar_text(t.at_ms);
+            fdx::Transaction {
+                account_category: "LOC_ACCOUNT".into(),
+                transaction_id: transaction_id(account_id, t.id),
+                transaction_timestamp: at.clone(),
+                posted_timestamp: (!t.pending).then_some(at),
+                description: if has(Field::TxnMerchant) {
+                    population::merchant_name(t.merchant)
+                } else {
+                    "Card transaction".into()
+                },
+                debit_credit_memo: if t.amount_cents >= 0 { "DEBIT" } else { "CREDIT" }.into(),
+                status: if t.pending { "PENDING" } else { "POSTED" }.into(),
+                amount: t.amount_cents.unsigned_abs() as f64 / 100.0,
+                category: has(Field::TxnCategory).then(|| merchant_category_code(t.category).to_string()),
+                sub_category: has(Field::TxnCategory).then(|| t.category.as_str().to_string()),
+                transaction_type: Some(if t.amount_cents >= 0 { "PURCHASE" } else { "PAYMENT" }.into()),
+            }
+        })
+        .collect();
+    Ok((out, sent))
+}
+
+/// The customer (`Customer`): their id, and their name when granted.
+pub fn customer(grant: &Grant, customer: &Customer, customer_id: String) -> (fdx::Customer, FieldSet) {
+    let name = grant.fields.contains(Field::Name).then(|| split_name(&customer.name));
+    let sent = if name.is_some() { FieldSet::of(&[Field::Name]) } else { FieldSet::EMPTY };
+    (fdx::Customer { customer_id, name }, sent)
+}
+
+fn split_name(full: &str) -> fdx::Name {
+    let (first, last) = full.rsplit_once(' ').unwrap_or((full, full));
+    fdx::Name { first: first.into(), last: last.into() }
+}
+
+/// The account's contact (`AccountContact`): FDX requires a holder, an email, an address and a
+/// telephone, so all of name, email, street address, ZIP code and phone must be granted.
+pub fn contact(grant: &Grant, customer: &Customer) -> Result<(fdx::Contact, FieldSet), Unshapeable> {
+    let needed = [Field::Name, Field::Email, Field::StreetAddress, Field::Zip5, Field::Phone];
+    if let Some(missing) = needed.iter().find(|f| !grant.fields.contains(**f)) {
+        return Err(Unshapeable(*missing));
+    }
+    let contact = fdx::Contact {
+        holders: vec![fdx::Holder {
+            kind: "CONSUMER".into(),
+            name: split_name(&customer.name),
+            relationship: "PRIMARY".into(),
+        }],
+        emails: vec![customer.email.clone()],
+        addresses: vec![fdx::Address {
+            line1: customer.street_address.chars().take(64).collect(),
+            city: customer.city.chars().take(64).collect(),
+            region: customer.state.clone(),
+            postal_code: format!("{:05}", customer.qi.zip5),
+            country: "US".into(),
+        }],
+        telephones: vec![fdx::Telephone {
+            kind: "HOME".into(),
+            number: customer.phone.chars().filter(char::is_ascii_digit).take(15).collect(),
+            country: "1".into(),
+        }],
+    };
+    Ok((contact, FieldSet::of(&needed)))
+}
