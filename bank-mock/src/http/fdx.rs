@@ -323,7 +323,7 @@ async fn transactions(
         decided.disclose(&state, sent, Records::Transactions(slice));
         let next = (end < total).then(|| end.to_string());
         let page = wire::Page { next_offset: next.clone(), next_page_key: next, total_elements: total as u64 };
-        Ok(Json(wire::Transactions { page, transactions: records }).into_response())
+        Ok(data::json_sized(&wire::Transactions { page, transactions: records }, slice.len()))
     })
     .await
 }
