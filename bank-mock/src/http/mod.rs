@@ -473,7 +473,10 @@ pub use crate::wire::ApiError;
 // so that the fuzz targets in `fuzz/` run the server's own code.
 pub use consents::consent_window;
 pub use data::{TransactionsQuery, asking_header, purpose_header};
+pub use fdx::Paging as FdxPaging;
 pub use negotiation::parse_outcome;
+pub use oauth::{intent_of_request_object, redirect_uri_ok};
+pub use obie::auth_date_ok;
 pub use subscriptions::subscription_request;
 
 /// A refused request: its status and the body in the one error shape.

@@ -86,7 +86,7 @@ impl Codes {
 /// A redirect URI a code can go to: absolute `http` or `https` with a host name or IPv4
 /// address (`localhost` for IPv6 loopback) and an optional port, no fragment (RFC 6749
 /// §3.1.2), printable ASCII, at most 2,048 bytes.
-fn redirect_uri_ok(uri: &str) -> bool {
+pub fn redirect_uri_ok(uri: &str) -> bool {
     let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else { return false };
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
@@ -118,7 +118,7 @@ fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 /// The consent a request object (an unsecured or signed JWT; the mock reads it without
 /// checking a signature) names in `openbanking_intent_id`, as UK Open Banking passes it: at the
 /// top, or in `claims.id_token` or `claims.userinfo` (as `{"value": ...}`).
-fn intent_of_request_object(jwt: &str) -> Option<String> {
+pub fn intent_of_request_object(jwt: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;

@@ -126,7 +126,7 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
 
 /// Whether the request's `x-fapi-auth-date`, if it has one, is in the standard's form:
 /// `Www, DD Mmm YYYY hh:mm:ss GMT` (or `UTC`).
-fn auth_date_ok(headers: &HeaderMap) -> bool {
+pub fn auth_date_ok(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get("x-fapi-auth-date") else { return true };
     let Ok(text) = value.to_str() else { return false };
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
