@@ -21,6 +21,7 @@ pub mod obie;
 pub mod policy;
 pub mod push;
 pub mod serve;
+pub mod tls;
 pub use testbed_core::wire;
 
 pub use policy::{Standing, Verdict, negotiator, review, review_after_incident};

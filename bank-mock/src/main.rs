@@ -63,6 +63,11 @@ enum Command {
         /// /sandbox/consents, and print each platform's OAuth client.
         #[arg(long, value_enum, default_value_t = ApiProfile::Testbed)]
         api: ApiProfile,
+        /// Serve mutual TLS, as FAPI asks: make a CA, the server's certificate and one client
+        /// certificate per platform at start, write them as PEM into DIR (ca.pem,
+        /// client-PLATFORM.pem, client-PLATFORM-key.pem) and accept only clients presenting one.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
     },
 }
 
@@ -93,6 +98,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         max_connections,
         agreed,
         api,
+        tls,
     } = command;
     for (flag, d) in [("--header-read-timeout", header_read_timeout), ("--body-read-timeout", body_read_timeout)] {
         if !(Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&d) {
@@ -137,10 +143,22 @@ fn run(command: Command) -> anyhow::Result<()> {
         let listener =
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
         let addr = listener.local_addr()?;
-        println!("bank-mock {bank} listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("bank-mock {bank} listening on {scheme}://{addr}");
         let sc = Arc::new(sc);
         let clock = LiveClock::new(SimTime::ZERO, time_scale);
         let state = AppState::speaking(sc.clone(), index, secret, clock, limits, api);
+        if let Some(dir) = &tls {
+            let platforms: Vec<&str> =
+                sc.platforms.iter().filter(|p| p.banks.contains(&index)).map(|p| p.name.as_str()).collect();
+            let (acceptor, files) =
+                bank_mock::tls::make(dir, &platforms).with_context(|| format!("--tls: {}", dir.display()))?;
+            state.use_tls(acceptor);
+            println!("tls: clients present a certificate of {}", files.ca.display());
+            for (platform, cert, key) in &files.clients {
+                println!("tls client for {platform}: cert={} key={}", cert.display(), key.display());
+            }
+        }
         let held = if agreed {
             let (held, origin) = bank_mock::agreed::install(&sc, index, &mut state.desk());
             state.set_clock(LiveClock::new(origin, time_scale));

@@ -290,6 +290,8 @@ pub struct AppState {
     listening: std::sync::OnceLock<std::net::SocketAddr>,
     limits: Limits,
     api: ApiProfile,
+    /// Mutual TLS (`serve --tls`): set once, before `serve` starts.
+    tls: std::sync::OnceLock<tokio_rustls::TlsAcceptor>,
     /// Authorization codes issued at `/authorize` and not yet exchanged (the standard profiles).
     codes: Mutex<oauth::Codes>,
     /// `GET /openapi.json`: the document narrowed to this scenario (`metrics::openapi_document`).
@@ -359,6 +361,7 @@ impl AppState {
             listening: std::sync::OnceLock::new(),
             limits,
             api,
+            tls: std::sync::OnceLock::new(),
             codes: Mutex::new(oauth::Codes::default()),
             openapi,
         })
@@ -408,6 +411,12 @@ impl AppState {
 
     fn codes(&self) -> std::sync::MutexGuard<'_, oauth::Codes> {
         self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serves mutual TLS with `acceptor` (`crate::tls::make`): every connection must present a
+    /// client certificate of the run's CA. Set before `serve` starts; a second call is ignored.
+    pub fn use_tls(&self, acceptor: tokio_rustls::TlsAcceptor) {
+        let _ = self.tls.set(acceptor);
     }
 
     /// The data API this server speaks.
@@ -701,8 +710,10 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         while connections.try_join_next().is_some() {}
         if connections.len() >= state.limits.max_connections {
-            // One connection too many: told so in the error shape, and closed.
-            let _ = stream.try_write(&too_many_connections());
+            // One connection too many: told so in the error shape (in plain HTTP only), and closed.
+            if state.tls.get().is_none() {
+                let _ = stream.try_write(&too_many_connections());
+            }
             continue;
         }
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -712,19 +723,16 @@ pub async fn serve(
         stops.push(stop);
         let service = Hot { state: state.clone(), router: TowerToHyperService::new(router.clone()) };
         let header_read = state.limits.header_read;
+        let tls = state.tls.get().cloned();
         connections.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_read)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                biased;
-                _ = conn.as_mut() => {}
-                _ = stopped => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+            match tls {
+                None => drive(stream, service, header_read, stopped).await,
+                // The handshake is bounded like a request's head.
+                Some(acceptor) => match tokio::time::timeout(header_read, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => drive(stream, service, header_read, stopped).await,
+                    Ok(Err(e)) => tracing::debug!("TLS handshake refused: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake not done within {header_read:?}"),
+                },
             }
         });
     }
@@ -736,6 +744,26 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
     let _ = pusher.await;
     Ok(())
+}
+
+/// Serves one connection until it closes or `stopped` fires (then lets its request finish).
+async fn drive<S>(stream: S, service: Hot, header_read: Duration, stopped: tokio::sync::oneshot::Receiver<()>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => {}
+        _ = stopped => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// The whole HTTP/1.1 response a connection beyond `Limits::max_connections` gets: 503 in the

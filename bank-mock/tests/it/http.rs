@@ -31,6 +31,7 @@ mod alerts;
 mod fdx;
 mod obie;
 mod spelling;
+mod tls;
 
 const PLATFORM: &str = "demo-platform";
 
