@@ -69,7 +69,8 @@ pub fn accounts(grant: &Grant, customer: &Customer) -> (Vec<fdx::Account>, Field
 }
 
 /// One account with its balances (`DepositAccount` needs the current and the available one, a
-/// line of credit the current one), and the fields it carries.
+/// line of credit the current one: what is owed on it, positive as FDX writes it), and the
+/// fields it carries.
 pub fn account(
     grant: &Grant,
     account_id: &str,
@@ -86,7 +87,8 @@ pub fn account(
     if has(Field::AccountId) {
         put(&mut sent, Field::AccountId);
     }
-    let amount = cents as f64 / 100.0;
+    // A card's balance is negative when owed (`population::card_balance_cents`).
+    let amount = if card { -cents } else { cents } as f64 / 100.0;
     let mut d = descriptor(account_id, card);
     d.current_balance = Some(amount);
     d.available_balance = (!card).then_some(amount);

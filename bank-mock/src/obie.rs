@@ -30,19 +30,32 @@ pub fn permission_code(p: Permission) -> Option<&'static str> {
     obie::PERMISSIONS.contains(&code).then_some(code)
 }
 
-/// Permissions asked for in the standard's codes: those the testbed models, or `Err` with the
-/// first code the standard has that the testbed never grants (`known`), or that is no code of
-/// the standard at all.
+/// Permissions asked for in the standard's codes, as the standard reads them: a Detail
+/// permission includes its Basic one, and `ReadTransactionsCredits` / `ReadTransactionsDebits`
+/// are filters on the transactions a transactions permission reads, not data of their own (the
+/// mock serves credits and debits alike). `Err` with the first code the standard has that the
+/// testbed never grants (`known`), or that is no code of the standard at all.
 pub fn parse_permissions(codes: &[String]) -> Result<Vec<Permission>, (String, bool)> {
-    codes
-        .iter()
-        .map(|code| {
-            Permission::ALL
-                .into_iter()
-                .find(|p| permission_code(*p) == Some(code.as_str()))
-                .ok_or_else(|| (code.clone(), obie::PERMISSIONS.contains(&code.as_str())))
-        })
-        .collect()
+    let mut out: Vec<Permission> = Vec::new();
+    let mut add = |p: Permission| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for code in codes {
+        match code.as_str() {
+            "ReadTransactionsCredits" | "ReadTransactionsDebits" => continue,
+            "ReadAccountsDetail" => add(Permission::ReadAccountsBasic),
+            "ReadTransactionsDetail" => add(Permission::ReadTransactionsBasic),
+            _ => {}
+        }
+        let p = Permission::ALL
+            .into_iter()
+            .find(|p| permission_code(*p) == Some(code.as_str()))
+            .ok_or_else(|| (code.clone(), obie::PERMISSIONS.contains(&code.as_str())))?;
+        add(p);
+    }
+    Ok(out)
 }
 
 /// A merchant category as an ISO 18245 merchant category code (a representative one).
@@ -119,13 +132,13 @@ pub fn accounts(grant: &Grant, customer: &Customer) -> (Vec<obie::Account>, Fiel
 }
 
 /// An account's balances (`OBReadBalance1.Data.Balance`) at `at_ms`: the available one
-/// (`InterimAvailable`) and the booked one (`InterimBooked`) as granted. A card's positive
-/// balance is owed (a debit). `Err` when neither is granted: the standard needs one.
+/// (`InterimAvailable`) and the booked one (`InterimBooked`) as granted. A negative balance (a
+/// card's is what is owed on it, as `population::card_balance_cents` has it) is a debit.
+/// `Err` when neither is granted: the standard needs one.
 pub fn balances(
     grant: &Grant,
     account_id: &str,
     cents: i64,
-    card: bool,
     at_ms: u64,
 ) -> Result<(Vec<obie::Balance>, FieldSet), Unshapeable> {
     let mut sent =
@@ -134,7 +147,7 @@ pub fn balances(
     for (field, kind) in [(Field::BalanceAvailable, "InterimAvailable"), (Field::BalanceCurrent, "InterimBooked")] {
         if grant.fields.contains(field) {
             sent = sent.union(FieldSet::of(&[field]));
-            let (amount, indicator) = amount(cents, card);
+            let (amount, indicator) = amount(cents, false);
             out.push(obie::Balance {
                 account_id: account_id.into(),
                 amount,

@@ -109,37 +109,35 @@ pub fn calendar_ms(text: &str) -> Result<u64, CalendarError> {
     u64::try_from(ms).map_err(|_| CalendarError::BeforeEpoch)
 }
 
-/// [`calendar_ms`] for any RFC 3339 date-time: `Z`, or a numeric offset (`+01:00`, `-05:00`)
-/// that the time is converted from, as the standards' documents write times. An offset's hours
-/// run to 23 and its minutes to 59.
-pub fn calendar_ms_any_offset(text: &str) -> Result<u64, CalendarError> {
+/// [`calendar_ms`] as UK Open Banking reads its date filters: the time may be left out
+/// (`YYYY-MM-DD` is midnight), and a zone, `Z` or a numeric offset (`+01:00`), may be given and
+/// is ignored ("the ASPSP must ignore the timezone component"), so the time is read as the
+/// calendar's. An offset's hours run to 23 and its minutes to 59.
+pub fn calendar_ms_zone_ignored(text: &str) -> Result<u64, CalendarError> {
     let syntax = |what: &str| Err(CalendarError::Syntax(what.into()));
-    let b = text.as_bytes();
-    if b.len() < 6 || b.ends_with(b"Z") || !text.is_char_boundary(text.len() - 6) {
-        return calendar_ms(text);
+    if text.len() == 10 {
+        return calendar_ms(&format!("{text}T00:00:00Z"));
     }
-    let (head, offset) = text.split_at(text.len() - 6);
-    let o = offset.as_bytes();
-    let digits = |r: std::ops::Range<usize>| o[r].iter().all(u8::is_ascii_digit);
-    if !(matches!(o[0], b'+' | b'-') && digits(1..3) && o[3] == b':' && digits(4..6)) {
-        return syntax("it must end in `Z` or an offset `+hh:mm` / `-hh:mm`");
-    }
-    let (hours, minutes): (i64, i64) = (offset[1..3].parse().expect("digits"), offset[4..6].parse().expect("digits"));
-    if hours > 23 || minutes > 59 {
-        return syntax("an offset's hours run to 23 and its minutes to 59");
-    }
-    let sign = if o[0] == b'-' { -1 } else { 1 };
-    let local = match calendar_ms(&format!("{head}Z")) {
-        Ok(ms) => i128::from(ms),
-        // A local time before day 0 may still be after it in UTC (a negative offset).
-        Err(CalendarError::BeforeEpoch) if sign < 0 && head.starts_with("2017-12-31") => {
-            let day = calendar_ms(&format!("2018-01-01{}Z", &head[10..])).map_err(|_| CalendarError::BeforeEpoch)?;
-            i128::from(day) - 86_400_000
+    let local = match text.strip_suffix('Z') {
+        Some(local) => local,
+        None if text.len() > 6 && text.is_char_boundary(text.len() - 6) => {
+            let (local, offset) = text.split_at(text.len() - 6);
+            let o = offset.as_bytes();
+            let digits = |r: std::ops::Range<usize>| o[r].iter().all(u8::is_ascii_digit);
+            if matches!(o[0], b'+' | b'-') && digits(1..3) && o[3] == b':' && digits(4..6) {
+                let (hours, minutes): (u32, u32) =
+                    (offset[1..3].parse().expect("digits"), offset[4..6].parse().expect("digits"));
+                if hours > 23 || minutes > 59 {
+                    return syntax("an offset's hours run to 23 and its minutes to 59");
+                }
+                local
+            } else {
+                text
+            }
         }
-        Err(e) => return Err(e),
+        None => text,
     };
-    let utc = local - i128::from(sign * (hours * 60 + minutes) * 60_000);
-    u64::try_from(utc).map_err(|_| CalendarError::BeforeEpoch)
+    calendar_ms(&format!("{local}Z"))
 }
 
 /// A short human form with at most two units: `12d 3h`, `4m 10s`, `250ms`, `0s`.
@@ -212,25 +210,25 @@ mod tests {
     }
 
     #[test]
-    fn a_date_time_with_an_offset_is_read_as_the_utc_time_it_names() {
-        assert_eq!(calendar_ms_any_offset("2018-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(calendar_ms_any_offset("2018-01-01T01:00:00+01:00"), Ok(0));
-        assert_eq!(calendar_ms_any_offset("2018-01-02T00:00:00+00:00"), Ok(86_400_000));
-        assert_eq!(calendar_ms_any_offset("2018-01-01T10:30:00+10:30"), Ok(0));
-        // Local 31 December, which is 1 January in UTC.
-        assert_eq!(calendar_ms_any_offset("2017-12-31T20:00:00-05:00"), Ok(3_600_000));
-        assert_eq!(calendar_ms_any_offset("2017-12-31T18:00:00-05:00"), Err(CalendarError::BeforeEpoch));
-        assert_eq!(calendar_ms_any_offset("2018-01-01T00:30:00+01:00"), Err(CalendarError::BeforeEpoch));
+    fn a_date_time_is_read_with_its_zone_ignored_and_its_time_optional() {
+        assert_eq!(calendar_ms_zone_ignored("2018-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(calendar_ms_zone_ignored("2018-01-01T01:00:00+01:00"), Ok(3_600_000));
+        assert_eq!(calendar_ms_zone_ignored("2018-01-01T01:00:00-05:00"), Ok(3_600_000));
+        assert_eq!(calendar_ms_zone_ignored("2018-01-01T01:00:00"), Ok(3_600_000));
+        assert_eq!(calendar_ms_zone_ignored("2018-01-02"), Ok(86_400_000));
+        assert_eq!(calendar_ms_zone_ignored("2018-01-01T00:00:00.5+00:00"), Ok(500));
+        assert_eq!(calendar_ms_zone_ignored("2017-12-31T23:00:00+01:00"), Err(CalendarError::BeforeEpoch));
         for text in [
             "2018-01-01T00:00:00+24:00",
             "2018-01-01T00:00:00+01:60",
             "2018-01-01T00:00:00+0100",
-            "2018-01-01T00:00:00",
+            "2018-13-01",
             "x",
             "2018-01-01T00:00:0\u{e9}+01:00",
             "\u{e9}\u{e9}\u{e9}x",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}x",
         ] {
-            assert!(matches!(calendar_ms_any_offset(text), Err(CalendarError::Syntax(_))), "{text}");
+            assert!(matches!(calendar_ms_zone_ignored(text), Err(CalendarError::Syntax(_))), "{text}");
         }
     }
 

@@ -36,7 +36,7 @@ fuzz_target!(|bytes: &[u8]| {
     // The standard profiles read dates with any offset: refused in 4xx or read into the calendar,
     // and a text that reads without offsets reads the same with them.
     let plain = TransactionsQuery::parse(Some(text));
-    match TransactionsQuery::parse_dates_by(Some(text), testbed_core::time::calendar_ms_any_offset) {
+    match TransactionsQuery::parse_dates_by(Some(text), testbed_core::time::calendar_ms_zone_ignored) {
         Ok(query) => {
             assert!((1..=bank_mock::http::MAX_PAGE).contains(&query.page));
             if let Ok(plain) = plain {
@@ -45,7 +45,7 @@ fuzz_target!(|bytes: &[u8]| {
         }
         Err(refused) => assert!(refused.status().is_client_error()),
     }
-    if let Ok(ms) = testbed_core::time::calendar_ms_any_offset(text) {
+    if let Ok(ms) = testbed_core::time::calendar_ms_zone_ignored(text) {
         // Within a day of what the same wall time reads in UTC, when that reads at all.
         if let Some(head) = text.get(..text.len().saturating_sub(6))
             && let Ok(utc) = testbed_core::time::calendar_ms(&format!("{head}Z"))

@@ -5,7 +5,7 @@
 
 use super::{AppState, Failure, MAX_PAGE, Reply, authenticate, calendar_time, path_param};
 use crate::api::{self, Asking, Resource};
-use crate::desk::{DeskError, Disclosure, Records, Verified, account_belongs};
+use crate::desk::{DeskError, Disclosure, Records, Served, Verified, account_belongs};
 use crate::serve::{Ask, Entry, transactions_page as page_of};
 use crate::wire::{
     AccountList, AccountsResponse, BalanceList, BalancesResponse, FraudSignal, FraudSignalList, FraudSignalResponse,
@@ -18,9 +18,9 @@ use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use testbed_core::SimTime;
 use testbed_core::population::{self, PopulationSpec};
-use testbed_core::terms::Field;
-use testbed_core::terms::Purpose;
+use testbed_core::terms::{Field, FieldSet, Purpose};
 
 /// The purpose a data request is made for (`X-Purpose`), or the route's `default` without the
 /// header: 400 for an unknown purpose or a second header.
@@ -170,12 +170,7 @@ pub(super) async fn balances(
         if !account_belongs(&state.spec, served.customer, &account) {
             return Err(DeskError::NotFound("account").into());
         }
-        let day = (now.as_millis() / 86_400_000) as u32;
-        let cents = if account.starts_with("card-") {
-            population::card_balance_cents(&state.spec, served.customer, day)
-        } else {
-            population::balance_cents(&state.spec, served.customer, day)
-        };
+        let cents = balance_cents(&state.spec, served.customer, &account, now);
         let record = api::balance_record(&served.grant, &account, cents);
         let records = Records::Other(1);
         let disclosure = Disclosure { customer: served.customer, purpose, fields: served.grant.fields, records };
@@ -277,6 +272,73 @@ pub(super) fn visible_transactions(
     if account.starts_with("card-") {
         let day = |d, out: &mut Vec<_>| state.days.transactions_on_day(&state.spec, customer, d, out);
         crate::serve::visible_transactions(day, window, now_ms, off_platform, out);
+    }
+}
+
+/// A 403 for a response the terms leave without a member a standard profile requires.
+pub(super) fn unshapeable(crate::obie::Unshapeable(field): crate::obie::Unshapeable) -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        "not_in_standard",
+        format!("the agreed terms do not grant `{}`, which this response needs under the standard", field.as_str()),
+        None,
+    )
+}
+
+/// A data request of a standard profile decided by the desk: what it granted, for which
+/// purpose, when.
+pub(super) struct Decided {
+    pub(super) served: Served,
+    pub(super) purpose: Purpose,
+    pub(super) now: SimTime,
+}
+
+/// The desk's decision on a request for `resource` made with `token`, its purpose from the
+/// headers (`default` without one).
+pub(super) fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: Verified<'_>,
+    resource: Resource,
+    default: Purpose,
+) -> Result<Decided, Failure> {
+    let purpose = purpose_header(headers, default)?;
+    let asking = asking_header(headers)?;
+    let now = state.sim_now();
+    let served = state.desk().serve_consent(token, Ask { resource, purpose, asking }, now)?;
+    Ok(Decided { served, purpose, now })
+}
+
+impl Decided {
+    /// Counts what the response carries in the platform's ledger.
+    pub(super) fn disclose(&self, state: &AppState, fields: FieldSet, records: Records<'_>) {
+        let d = Disclosure { customer: self.served.customer, purpose: self.purpose, fields, records };
+        state.desk().record_consent_disclosure(self.served.consent, &d, self.now);
+    }
+
+    /// 404 `not_found` unless `account` is one of the consent's customer's own.
+    pub(super) fn own_account(&self, state: &AppState, account: &str) -> Result<(), Failure> {
+        if account_belongs(&state.spec, self.served.customer, account) {
+            Ok(())
+        } else {
+            Err(DeskError::NotFound("account").into())
+        }
+    }
+
+    /// The balance of the customer's `account` on today's date of the bank's calendar.
+    pub(super) fn balance_cents(&self, state: &AppState, account: &str) -> i64 {
+        balance_cents(&state.spec, self.served.customer, account, self.now)
+    }
+}
+
+/// The balance of `customer`'s `account` at `now` on the bank's calendar: a card's is what was
+/// spent since its cycle began, a checking account's what it holds.
+pub(super) fn balance_cents(spec: &PopulationSpec, customer: u64, account: &str, now: SimTime) -> i64 {
+    let day = (now.as_millis() / 86_400_000) as u32;
+    if account.starts_with("card-") {
+        population::card_balance_cents(spec, customer, day)
+    } else {
+        population::balance_cents(spec, customer, day)
     }
 }
 

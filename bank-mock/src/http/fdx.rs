@@ -5,26 +5,24 @@
 //! `crate::fdx`. One middleware (`shape`) turns every error of the profile into FDX's error
 //! entity: `code` the FDX code, `debugMessage` starting with the testbed's stable code.
 
-use super::data::{self, asking_header, purpose_header, service};
+use super::data::{self, decide, service, unshapeable};
 use super::{AppState, Failure, Reply, path_param};
 use crate::api::Resource;
-use crate::desk::{DeskError, Disclosure, Records, Served, Verified, account_belongs};
+use crate::desk::Records;
 use crate::fdx as shapes;
 use crate::obie::Unshapeable;
-use crate::serve::Ask;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
-use testbed_core::SimTime;
 use testbed_core::population;
-use testbed_core::terms::{FieldSet, Purpose};
+use testbed_core::terms::Purpose;
 use testbed_core::wire::ApiError;
 use testbed_core::wire::fdx::{self as wire, BASE};
 
@@ -60,7 +58,7 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
         message: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
         path: None,
     });
-    let (code, message) = fdx_code(&ours.code, parts.status);
+    let (code, message) = fdx_code(&ours, parts.status);
     let body =
         wire::Error { code, message: message.into(), debug_message: Some(format!("{}: {}", ours.code, ours.message)) };
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -68,63 +66,19 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
 }
 
 /// FDX's code and message for the testbed's `code` at `status`.
-fn fdx_code(code: &str, status: StatusCode) -> (u32, &'static str) {
-    match (code, status.as_u16()) {
+fn fdx_code(error: &ApiError, status: StatusCode) -> (u32, &'static str) {
+    let account = error.message.contains("account");
+    match (error.code.as_str(), status.as_u16()) {
         ("invalid_date_range", _) => (703, "Invalid date range"),
         ("invalid_date", _) => (702, "Invalid start or end date"),
         (_, 400) => (401, "Invalid input"),
         (_, 401 | 403) => (602, "Customer not authorized"),
-        ("not_found", 404) => (701, "Account not found"),
+        ("not_found", 404) if account => (701, "Account not found"),
         (_, 404) => (404, "Not found"),
         (_, 405) => (405, "Method not allowed"),
         (_, 429) => (429, "Too many requests"),
         (_, 503) => (503, "Service unavailable"),
         _ => (500, "Internal server error"),
-    }
-}
-
-fn unshapeable(Unshapeable(field): Unshapeable) -> Failure {
-    Failure::new(
-        StatusCode::FORBIDDEN,
-        "not_in_standard",
-        format!("the agreed terms do not grant `{}`, which this response needs under the standard", field.as_str()),
-        None,
-    )
-}
-
-/// A data request decided by the desk.
-struct Decided {
-    served: Served,
-    purpose: Purpose,
-    now: SimTime,
-}
-
-fn decide(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: Verified<'_>,
-    resource: Resource,
-    default: Purpose,
-) -> Result<Decided, Failure> {
-    let purpose = purpose_header(headers, default)?;
-    let asking = asking_header(headers)?;
-    let now = state.sim_now();
-    let served = state.desk().serve_consent(token, Ask { resource, purpose, asking }, now)?;
-    Ok(Decided { served, purpose, now })
-}
-
-impl Decided {
-    fn disclose(&self, state: &AppState, fields: FieldSet, records: Records<'_>) {
-        let d = Disclosure { customer: self.served.customer, purpose: self.purpose, fields, records };
-        state.desk().record_consent_disclosure(self.served.consent, &d, self.now);
-    }
-
-    fn own_account(&self, state: &AppState, account: &str) -> Result<(), Failure> {
-        if account_belongs(&state.spec, self.served.customer, account) {
-            Ok(())
-        } else {
-            Err(DeskError::NotFound("account").into())
-        }
     }
 }
 
@@ -169,14 +123,8 @@ async fn account(
     service(&state, headers, |token| {
         let decided = decide(&state, headers, token, Resource::Balances, Purpose::BalanceDisplay)?;
         decided.own_account(&state, &account)?;
-        let day = (decided.now.as_millis() / DAY_MS) as u32;
         let card = account.starts_with("card-");
-        let customer = decided.served.customer;
-        let cents = if card {
-            population::card_balance_cents(&state.spec, customer, day)
-        } else {
-            population::balance_cents(&state.spec, customer, day)
-        };
+        let cents = decided.balance_cents(&state, &account);
         let (body, sent) = shapes::account(&decided.served.grant, &account, cents, card).map_err(unshapeable)?;
         decided.disclose(&state, sent, Records::Other(1));
         Ok(Json(body).into_response())

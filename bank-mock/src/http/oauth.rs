@@ -50,11 +50,20 @@ pub const MAX_CODES: usize = 100_000;
 /// An authorization code not yet exchanged.
 struct Code {
     platform: String,
-    consent: u64,
     redirect_uri: String,
     challenge: String,
-    access: String,
     issued: Instant,
+    approved: Approved,
+}
+
+/// What a code stands for.
+enum Approved {
+    /// A consent the customer approved at `/authorize`, and its access token.
+    Consent { consent: u64, access: String },
+    /// FDX: the customer approved what the agreement allows; the consent is made when the
+    /// client, authenticated, exchanges the code, so that no one but the client can make the
+    /// bank hold consents.
+    Agreement { customer: u64 },
 }
 
 /// The codes issued and not yet exchanged, oldest first.
@@ -83,17 +92,22 @@ impl Codes {
     }
 }
 
-/// A redirect URI a code can go to: absolute `http` or `https` with a host name or IPv4
-/// address (`localhost` for IPv6 loopback) and an optional port, no fragment (RFC 6749
-/// §3.1.2), printable ASCII, at most 2,048 bytes.
+/// A redirect URI a code can go to: absolute `http` or `https` on loopback (`localhost` or an
+/// address `127.d.d.d`), with an optional port, no fragment (RFC 6749 §3.1.2), printable ASCII,
+/// at most 2,048 bytes. Clients register no redirect URIs with the mock, so it sends codes only
+/// back to the machine it runs on (RFC 9700 §4.11: no open redirector).
 pub fn redirect_uri_ok(uri: &str) -> bool {
     let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else { return false };
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     let (host, port) = authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
-    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b));
+    let octets: Vec<&str> = host.split('.').collect();
+    let loopback = host == "localhost"
+        || (octets.len() == 4
+            && octets[0] == "127"
+            && octets.iter().all(|o| (1..=3).contains(&o.len()) && o.bytes().all(|b| b.is_ascii_digit())));
     let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
-    host_ok && port_ok && uri.len() <= 2048 && tail.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
+    loopback && port_ok && uri.len() <= 2048 && tail.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
 }
 
 /// `redirect_uri` with `params` added to its query.
@@ -146,8 +160,11 @@ async fn authorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
             .into_response();
     };
     let Some(redirect_uri) = params.get("redirect_uri").filter(|u| redirect_uri_ok(u)) else {
-        return OAuthFailure::new("invalid_request", "redirect_uri must be an absolute http(s) URL without a fragment")
-            .into_response();
+        return OAuthFailure::new(
+            "invalid_request",
+            "redirect_uri must be an absolute http(s) URL on loopback (localhost or 127.x.y.z) without a fragment",
+        )
+        .into_response();
     };
     let state_param = params.get("state").map(String::as_str);
     let fail = |error: &str, description: &str| {
@@ -179,17 +196,42 @@ async fn authorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
     };
     let intent =
         params.get("consent_id").cloned().or_else(|| params.get("request").and_then(|r| intent_of_request_object(r)));
+    let issue = |approved: Approved| {
+        let code = format!("{:032x}", rand::random::<u128>());
+        let value = Code {
+            platform: platform.clone(),
+            redirect_uri: redirect_uri.clone(),
+            challenge: challenge.clone(),
+            issued: Instant::now(),
+            approved,
+        };
+        state.codes().insert(code.clone(), value);
+        let mut answer = vec![("code", code.as_str())];
+        answer.extend(state_param.map(|s| ("state", s)));
+        redirect(redirect_uri, &answer)
+    };
     let consent = match intent.as_deref() {
         Some(id) => match super::resource_id(id, "consent") {
             Ok(id) => id,
             Err(_) => return fail("invalid_request", "no consent of this client awaits authorisation with that id"),
         },
-        // FDX names no consent: the customer approves what the agreement allows.
+        // FDX names no consent: the customer approves what the agreement allows, if they linked.
         None if state.api() == super::ApiProfile::Fdx => {
-            match state.desk().create_pending_consent_for(platform, None, (None, None), None, state.sim_now()) {
-                Ok(c) => c.id.parse().unwrap_or_default(),
-                Err(e) => return fail("access_denied", &e.to_string()),
-            }
+            let linked = state
+                .desk()
+                .agreement(platform)
+                .filter(|(_, revoked)| revoked.is_none())
+                .map(|(a, _)| a.linked_customers);
+            return match linked {
+                Some(linked) if customer < linked => issue(Approved::Agreement { customer }),
+                Some(_) => fail(
+                    "access_denied",
+                    &format!(
+                        "the customer rejected: customer {customer} has not linked their account to this platform"
+                    ),
+                ),
+                None => fail("access_denied", "the platform has no agreement in force with this bank"),
+            };
         }
         None => {
             return fail(
@@ -200,21 +242,7 @@ async fn authorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
     };
     let decided = state.desk().decide_pending(platform, consent, customer, state.sim_now());
     match decided {
-        Ok(Approval::Approved { access }) => {
-            let code = format!("{:032x}", rand::random::<u128>());
-            let value = Code {
-                platform: platform.clone(),
-                consent,
-                redirect_uri: redirect_uri.clone(),
-                challenge,
-                access,
-                issued: Instant::now(),
-            };
-            state.codes().insert(code.clone(), value);
-            let mut answer = vec![("code", code.as_str())];
-            answer.extend(state_param.map(|s| ("state", s)));
-            redirect(redirect_uri, &answer)
-        }
+        Ok(Approval::Approved { access }) => issue(Approved::Consent { consent, access }),
         Ok(Approval::Rejected { why }) => fail("access_denied", &format!("the customer rejected the consent: {why}")),
         Err(DeskError::NotFound(_)) => {
             fail("invalid_request", "no consent of this client awaits authorisation with that id")
@@ -397,11 +425,30 @@ fn token_grant(
             if !verifier_ok || base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) != issued.challenge {
                 return Err(OAuthFailure::new("invalid_grant", "code_verifier does not match the code_challenge"));
             }
+            let now = state.sim_now();
+            let (consent, access) = match issued.approved {
+                Approved::Consent { consent, access } => (consent, access),
+                Approved::Agreement { customer } => {
+                    let mut desk = state.desk();
+                    let made = desk.create_pending_consent_for(&platform, None, (None, None), None, now);
+                    let id =
+                        made.map_err(|e| OAuthFailure::new("invalid_grant", e.to_string()))?.id.parse().unwrap_or(0);
+                    match desk.decide_pending(&platform, id, customer, now) {
+                        Ok(Approval::Approved { access }) => (id, access),
+                        Ok(Approval::Rejected { why }) => return Err(OAuthFailure::new("invalid_grant", why)),
+                        Err(e) => return Err(OAuthFailure::new("invalid_grant", e.to_string())),
+                    }
+                }
+            };
+            // A consent revoked or expired between the approval and the exchange gets no token.
+            if !state.desk().consent_in_force(consent, now) {
+                return Err(OAuthFailure::new("invalid_grant", "the consent is no longer in force"));
+            }
             Ok(TokenResponse {
-                access_token: issued.access,
+                access_token: access,
                 token_type: "Bearer".into(),
                 expires_in: None,
-                refresh_token: Some(state.tokens.issue(TokenKind::Refresh, &platform, issued.consent)),
+                refresh_token: Some(state.tokens.issue(TokenKind::Refresh, &platform, consent)),
                 scope: SCOPE.into(),
             })
         }

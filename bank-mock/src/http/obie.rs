@@ -7,12 +7,11 @@
 //! standard's `OBErrorResponse1`; an unknown or foreign resource id is 403, as the standard
 //! declares no 404 on these operations.
 
-use super::data::{self, asking_header, purpose_header, service};
+use super::data::{self, decide, service, unshapeable};
 use super::{AppState, Failure, Reply, authenticate, parse_body, path_param};
 use crate::api::{self, Permission, Resource};
-use crate::desk::{CONSENTS_NEED, DeskError, Disclosure, Records, Served, TokenKind, account_belongs};
+use crate::desk::{CONSENTS_NEED, DeskError, Records, TokenKind, account_belongs};
 use crate::obie::{self as shapes, Unshapeable};
-use crate::serve::Ask;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -26,7 +25,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use testbed_core::SimTime;
 use testbed_core::population;
-use testbed_core::terms::{FieldSet, Purpose};
+use testbed_core::terms::Purpose;
 use testbed_core::time::calendar_text;
 use testbed_core::wire::ApiError;
 use testbed_core::wire::obie::{self as wire, BASE};
@@ -185,45 +184,6 @@ fn single_page() -> wire::Meta {
     wire::Meta { total_pages: Some(1), ..Default::default() }
 }
 
-/// A 403 for a response the terms leave without a member the standard requires.
-fn unshapeable(Unshapeable(field): Unshapeable) -> Failure {
-    Failure::new(
-        StatusCode::FORBIDDEN,
-        "not_in_standard",
-        format!("the agreed terms do not grant `{}`, which this response needs under the standard", field.as_str()),
-        None,
-    )
-}
-
-/// A data request decided by the desk: what it granted, for which purpose, when.
-struct Decided {
-    served: Served,
-    purpose: Purpose,
-    now: testbed_core::SimTime,
-}
-
-fn decide(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: crate::desk::Verified<'_>,
-    resource: Resource,
-    default: Purpose,
-) -> Result<Decided, Failure> {
-    let purpose = purpose_header(headers, default)?;
-    let asking = asking_header(headers)?;
-    let now = state.sim_now();
-    let served = state.desk().serve_consent(token, Ask { resource, purpose, asking }, now)?;
-    Ok(Decided { served, purpose, now })
-}
-
-impl Decided {
-    /// Counts what the response carries in the platform's ledger.
-    fn disclose(&self, state: &AppState, fields: FieldSet, records: Records<'_>) {
-        let d = Disclosure { customer: self.served.customer, purpose: self.purpose, fields, records };
-        state.desk().record_consent_disclosure(self.served.consent, &d, self.now);
-    }
-}
-
 /// `POST /account-access-consents` with the client-credentials token: a consent awaiting the
 /// customer. Its permissions in the standard's codes, within the agreed terms (403
 /// `permission_not_agreed` beyond them, 400 for a code the standard does not have); transactions
@@ -261,7 +221,9 @@ async fn create_consent(
         permissions.push(off_platform);
     }
     let date = |text: &Option<String>, path: &str| {
-        text.as_deref().map(|t| super::calendar_ms_by(testbed_core::time::calendar_ms_any_offset, t, path)).transpose()
+        text.as_deref()
+            .map(|t| super::calendar_ms_by(testbed_core::time::calendar_ms_zone_ignored, t, path))
+            .transpose()
     };
     let from = date(&data.transaction_from_date_time, "Data.TransactionFromDateTime")?;
     let to = date(&data.transaction_to_date_time, "Data.TransactionToDateTime")?;
@@ -404,19 +366,10 @@ async fn balances(
     let headers = request.headers();
     service(&state, headers, |token| {
         let decided = decide(&state, headers, token, Resource::Balances, Purpose::BalanceDisplay)?;
-        let customer = decided.served.customer;
-        if !account_belongs(&state.spec, customer, &account) {
-            return Err(DeskError::NotFound("account").into());
-        }
-        let day = (decided.now.as_millis() / 86_400_000) as u32;
-        let card = account.starts_with("card-");
-        let cents = if card {
-            population::card_balance_cents(&state.spec, customer, day)
-        } else {
-            population::balance_cents(&state.spec, customer, day)
-        };
-        let (records, sent) = shapes::balances(&decided.served.grant, &account, cents, card, decided.now.as_millis())
-            .map_err(unshapeable)?;
+        decided.own_account(&state, &account)?;
+        let cents = decided.balance_cents(&state, &account);
+        let (records, sent) =
+            shapes::balances(&decided.served.grant, &account, cents, decided.now.as_millis()).map_err(unshapeable)?;
         decided.disclose(&state, sent, Records::Other(1));
         let body = wire::Read {
             data: wire::BalanceData { balance: records },
@@ -448,7 +401,7 @@ async fn transactions(
     let headers = request.headers();
     service(&state, headers, |token| {
         let query =
-            data::TransactionsQuery::parse_dates_by(query.as_deref(), testbed_core::time::calendar_ms_any_offset)?;
+            data::TransactionsQuery::parse_dates_by(query.as_deref(), testbed_core::time::calendar_ms_zone_ignored)?;
         let now_ms = state.sim_now().as_millis();
         let (from, to) = window(&query, now_ms);
         let resource = Resource::Transactions { from_ms: from, to_ms: to };

@@ -168,3 +168,34 @@ async fn fdx_errors_carry_fdx_codes_and_a_revoked_consent_stops_the_next_page() 
     assert_fdx_error(&r, 403, 602, "consent_revoked");
     api.check_openapi();
 }
+
+#[tokio::test]
+async fn an_fdx_authorization_makes_no_consent_until_the_client_exchanges_its_code() {
+    let (bank, _) = bank_speaking("design-direct", "quick-bank", 30, ApiProfile::Fdx).await;
+    let api = Api::checked_against(fdx_spec());
+    // Nine authorization requests for customer 5, no code exchanged: nothing is held for them,
+    // so the customer is not locked out of consents (at most 8 in force).
+    let (_, challenge) = pkce(4);
+    for _ in 0..9 {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", "wallet")
+            .append_pair("redirect_uri", CALLBACK)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("login_hint", "5");
+        let r = api.get(&bank, &format!("/authorize?{}", q.finish())).send().await;
+        assert!(location_params(&r).contains_key("code"));
+    }
+    let (_, access) = sandbox_consent(&api, &bank, "wallet", 5).await;
+    // The exchanged flow still reads, and a card's balance is what is owed on it, positive.
+    let token = authorised(&api, &bank, 5).await;
+    assert_ne!(token, access);
+    let card = population::card_id(&bank.population().bank, 5);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{card}")).bearer(&token).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let day = (bank.state.sim_now().as_millis() / 86_400_000) as u32;
+    let owed = -population::card_balance_cents(&bank.population(), 5, day);
+    assert_eq!((r.json()["currentBalance"].as_f64().unwrap() * 100.0).round() as i64, owed);
+    api.check_openapi();
+}

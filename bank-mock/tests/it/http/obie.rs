@@ -243,15 +243,18 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
         .send()
         .await;
     assert_obie_error(&r, 400, "invalid_body", "UK.OBIE.Field.Invalid");
-    // A date with an offset is the UTC time it names.
+    // A date's zone is ignored and its time optional, as the standard has it.
     let card = population::card_id(&bank.population().bank, 1);
-    let r = api
-        .get(&bank, &format!("{BASE}/accounts/{card}/transactions?fromBookingDateTime=2018-01-01T01:00:00%2B01:00"))
-        .bearer(&access)
-        .send()
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["Meta"]["FirstAvailableDateTime"], "2018-01-01T00:00:00Z");
+    for (from, read) in [
+        ("2018-01-01T01:00:00%2B01:00", "2018-01-01T01:00:00Z"),
+        ("2018-01-01T01:00:00", "2018-01-01T01:00:00Z"),
+        ("2018-01-02", "2018-01-02T00:00:00Z"),
+    ] {
+        let target = format!("{BASE}/accounts/{card}/transactions?fromBookingDateTime={from}");
+        let r = api.get(&bank, &target).bearer(&access).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["Meta"]["FirstAvailableDateTime"], read, "{from}");
+    }
     api.check_openapi();
 }
 
@@ -466,5 +469,49 @@ async fn a_wrong_verifier_or_a_rejected_approval_gets_the_standards_error() {
     let jwt = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims));
     let target = authorize_target("", 2, &challenge).replace("&consent_id=", &format!("&request={jwt}"));
     assert!(location_params(&api.get(&bank, &target).send().await).contains_key("code"));
+    api.check_openapi();
+}
+
+#[tokio::test]
+async fn the_standards_own_readings_hold_and_codes_go_only_to_loopback() {
+    let (bank, _) = obie_bank("design-direct", "quick-bank", 30).await;
+    let api = Api::checked_against(obie_spec());
+    let tpp = tpp_token(&api, &bank, "wallet").await;
+    let (_, challenge) = pkce(5);
+
+    // Codes go back to the machine only: another host gets no redirect at all.
+    let away = authorize_target("2", 1, &challenge).replace("127.0.0.1%3A9", "evil.example");
+    let r = api.get(&bank, &away).send().await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")), "{}", r.text());
+    assert!(r.header("location").is_none());
+
+    // The standard's usual set: credits and debits are filters, a Detail permission holds its Basic one.
+    let asked =
+        json!(["ReadAccountsBasic", "ReadTransactionsCredits", "ReadTransactionsDebits", "ReadTransactionsDetail"]);
+    let consent = asked_consent(&api, &bank, &tpp, asked).await;
+    let r = api.get(&bank, &format!("{BASE}/account-access-consents/{consent}")).bearer(&tpp).send().await;
+    let held: Vec<String> =
+        r.json()["Data"]["Permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    assert_eq!(held, ["ReadAccountsBasic", "ReadTransactionsBasic", "ReadTransactionsDetail"]);
+
+    // A consent deleted between the approval and the exchange gets no token.
+    let (verifier, challenge) = pkce(6);
+    let code =
+        location_params(&api.get(&bank, &authorize_target(&consent, 3, &challenge)).send().await)["code"].clone();
+    let r = api.delete(&bank, &format!("{BASE}/account-access-consents/{consent}")).bearer(&tpp).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let callback = form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>();
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={callback}&code_verifier={verifier}");
+    let r = form(api.post(&bank, "/token").header("authorization", &basic(&bank, "wallet")), &body).send().await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")), "{}", r.text());
+
+    // What is owed on a card is a debit.
+    let (_, access) = sandbox_consent(&api, &bank, "wallet", 3).await;
+    let card = population::card_id(&bank.population().bank, 3);
+    let r = api.get(&bank, &format!("{BASE}/accounts/{card}/balances")).bearer(&access).send().await;
+    let day = (bank.state.sim_now().as_millis() / 86_400_000) as u32;
+    let owed = -population::card_balance_cents(&bank.population(), 3, day);
+    assert!(owed > 0, "the card was used this cycle");
+    assert_eq!(r.json()["Data"]["Balance"][0]["CreditDebitIndicator"], "Debit", "{}", r.text());
     api.check_openapi();
 }
