@@ -753,6 +753,20 @@ impl Desk {
         self.alert_consents.remove(platform);
     }
 
+    /// `preferred` if `platform`'s agreement allows it, else the first purpose it allows
+    /// (`preferred` without an agreement, for the desk to refuse).
+    pub fn agreed_purpose(
+        &self,
+        platform: &str,
+        preferred: testbed_core::terms::Purpose,
+    ) -> testbed_core::terms::Purpose {
+        let Some(a) = self.agreements.get(platform) else { return preferred };
+        if a.info.terms.allows(preferred) {
+            return preferred;
+        }
+        testbed_core::terms::Purpose::ALL.iter().copied().find(|p| a.info.terms.allows(*p)).unwrap_or(preferred)
+    }
+
     /// The permissions `platform`'s consents can hold under its agreement (none without one).
     pub fn agreed_permissions(&self, platform: &str) -> Option<Vec<Permission>> {
         self.agreements.get(platform).map(|a| api::permissions_for(&a.serving.consent_terms))

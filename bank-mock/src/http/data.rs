@@ -293,8 +293,10 @@ pub(super) struct Decided {
     pub(super) now: SimTime,
 }
 
-/// The desk's decision on a request for `resource` made with `token`, its purpose from the
-/// headers (`default` without one).
+/// The desk's decision on a request for `resource` made with `token`. Its purpose is the one
+/// `X-Purpose` names; without the header (a standard client knows no such header), the route's
+/// `default` if the platform's agreement allows it, else the first purpose the agreement allows:
+/// the platform agreed its purposes in the terms, and a standard request cannot say which.
 pub(super) fn decide(
     state: &AppState,
     headers: &HeaderMap,
@@ -302,7 +304,10 @@ pub(super) fn decide(
     resource: Resource,
     default: Purpose,
 ) -> Result<Decided, Failure> {
-    let purpose = purpose_header(headers, default)?;
+    let purpose = match headers.get("x-purpose") {
+        Some(_) => purpose_header(headers, default)?,
+        None => state.desk().agreed_purpose(token.platform(), default),
+    };
     let asking = asking_header(headers)?;
     let now = state.sim_now();
     let served = state.desk().serve_consent(token, Ask { resource, purpose, asking }, now)?;

@@ -145,12 +145,15 @@ async fn terms_without_transaction_detail_never_put_a_merchant_on_the_wire_whate
     let api = Api::checked_against(obie_spec());
     let card = population::card_id(&bank.population().bank, 2);
     let (_, access) = sandbox_consent(&api, &bank, "amazon-alexa", 2).await;
+    // A standard client sends no X-Purpose: the request is taken for a purpose the agreement
+    // allows (here only balance_display), not refused for the route's default.
+    let r = api.get(&bank, &format!("{BASE}/accounts")).bearer(&access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.get(&bank, &format!("{BASE}/accounts")).bearer(&access).header("x-purpose", "commerce").send().await;
+    assert_obie_error(&r, 403, "purpose_not_agreed", "UK.OBIE.Resource.ConsentMismatch");
     let mut transactions = 0;
     for asking in [None, Some("*")] {
-        let mut call = api
-            .get(&bank, &format!("{BASE}/accounts/{card}/transactions"))
-            .bearer(&access)
-            .header("x-purpose", "balance_display");
+        let mut call = api.get(&bank, &format!("{BASE}/accounts/{card}/transactions")).bearer(&access);
         if let Some(a) = asking {
             call = call.header("x-requested-fields", a);
         }
