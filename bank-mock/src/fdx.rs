@@ -13,7 +13,7 @@
 //! code) with the category's name as `subCategory`.
 
 use crate::api::{Grant, transaction_id};
-use crate::obie::{Unshapeable, merchant_category_code};
+use crate::obie::{Unshapeable, merchant_category_code, require};
 use testbed_core::population::{self, Customer, Transaction};
 use testbed_core::terms::{Field, FieldSet};
 use testbed_core::time::calendar_text;
@@ -71,18 +71,12 @@ pub fn accounts(grant: &Grant, customer: &Customer) -> (Vec<fdx::Account>, Field
 /// One account with its balances (`DepositAccount` needs the current and the available one, a
 /// line of credit the current one: what is owed on it, positive as FDX writes it), and the
 /// fields it carries.
-pub fn account(
-    grant: &Grant,
-    account_id: &str,
-    cents: i64,
-    card: bool,
-) -> Result<(fdx::Account, FieldSet), Unshapeable> {
+pub fn account(grant: &Grant, account_id: &str, cents: i64) -> Result<(fdx::Account, FieldSet), Unshapeable> {
     let has = |f| grant.fields.contains(f);
+    let card = account_id.starts_with("card-");
     let needed: &[Field] =
         if card { &[Field::BalanceCurrent] } else { &[Field::BalanceCurrent, Field::BalanceAvailable] };
-    if let Some(missing) = needed.iter().find(|f| !has(**f)) {
-        return Err(Unshapeable(*missing));
-    }
+    require(grant, needed)?;
     let mut sent = FieldSet::of(needed);
     if has(Field::AccountId) {
         put(&mut sent, Field::AccountId);
@@ -103,11 +97,7 @@ pub fn transactions(
     transactions: &[Transaction],
 ) -> Result<(Vec<fdx::Transaction>, FieldSet), Unshapeable> {
     let has = |f| grant.fields.contains(f);
-    for required in [Field::TxnAmount, Field::TxnDate, Field::TxnStatus] {
-        if !has(required) {
-            return Err(Unshapeable(required));
-        }
-    }
+    require(grant, &[Field::TxnAmount, Field::TxnDate, Field::TxnStatus])?;
     let carried = FieldSet::of(&[
         Field::AccountId,
         Field::TxnAmount,
@@ -160,9 +150,7 @@ fn split_name(full: &str) -> fdx::Name {
 /// telephone, so all of name, email, street address, ZIP code and phone must be granted.
 pub fn contact(grant: &Grant, customer: &Customer) -> Result<(fdx::Contact, FieldSet), Unshapeable> {
     let needed = [Field::Name, Field::Email, Field::StreetAddress, Field::Zip5, Field::Phone];
-    if let Some(missing) = needed.iter().find(|f| !grant.fields.contains(**f)) {
-        return Err(Unshapeable(*missing));
-    }
+    require(grant, &needed)?;
     let contact = fdx::Contact {
         holders: vec![fdx::Holder {
             kind: "CONSUMER".into(),

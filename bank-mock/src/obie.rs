@@ -23,6 +23,11 @@ pub const CURRENCY: &str = "USD";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unshapeable(pub Field);
 
+/// `Err` naming the first of `fields` the grant leaves out: a member the standard requires.
+pub fn require(grant: &Grant, fields: &[Field]) -> Result<(), Unshapeable> {
+    fields.iter().find(|f| !grant.fields.contains(**f)).map_or(Ok(()), |f| Err(Unshapeable(*f)))
+}
+
 /// The standard's code of `p`; `None` for the testbed's own permissions, which the standard has
 /// no code for (the agreed terms still govern them).
 pub fn permission_code(p: Permission) -> Option<&'static str> {
@@ -173,11 +178,7 @@ pub fn transactions(
     transactions: &[Transaction],
 ) -> Result<(Vec<obie::Transaction>, FieldSet), Unshapeable> {
     let has = |f| grant.fields.contains(f);
-    for required in [Field::TxnAmount, Field::TxnDate, Field::TxnStatus] {
-        if !has(required) {
-            return Err(Unshapeable(required));
-        }
-    }
+    require(grant, &[Field::TxnAmount, Field::TxnDate, Field::TxnStatus])?;
     // Every transaction field has a member here (the derived fraud flag has none).
     let carried = FieldSet::of(&[
         Field::AccountId,

@@ -123,9 +123,8 @@ async fn account(
     service(&state, headers, |token| {
         let decided = decide(&state, headers, token, Resource::Balances, Purpose::BalanceDisplay)?;
         decided.own_account(&state, &account)?;
-        let card = account.starts_with("card-");
         let cents = decided.balance_cents(&state, &account);
-        let (body, sent) = shapes::account(&decided.served.grant, &account, cents, card).map_err(unshapeable)?;
+        let (body, sent) = shapes::account(&decided.served.grant, &account, cents).map_err(unshapeable)?;
         decided.disclose(&state, sent, Records::Other(1));
         Ok(Json(body).into_response())
     })

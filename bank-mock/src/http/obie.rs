@@ -10,7 +10,7 @@
 use super::data::{self, decide, service, unshapeable};
 use super::{AppState, Failure, Reply, authenticate, parse_body, path_param};
 use crate::api::{self, Permission, Resource};
-use crate::desk::{CONSENTS_NEED, DeskError, Records, TokenKind, account_belongs};
+use crate::desk::{CONSENTS_NEED, DeskError, Records, TokenKind};
 use crate::obie::{self as shapes, Unshapeable};
 use axum::Json;
 use axum::Router;
@@ -340,9 +340,7 @@ async fn account(
     let headers = request.headers();
     service(&state, headers, |token| {
         let decided = decide(&state, headers, token, Resource::Accounts, Purpose::CustomerService)?;
-        if !account_belongs(&state.spec, decided.served.customer, &account) {
-            return Err(DeskError::NotFound("account").into());
-        }
+        decided.own_account(&state, &account)?;
         let person = population::customer(&state.spec, decided.served.customer);
         let (records, sent) = shapes::accounts(&decided.served.grant, &person);
         let records: Vec<wire::Account> = records.into_iter().filter(|a| a.account_id == account).collect();
@@ -407,9 +405,7 @@ async fn transactions(
         let resource = Resource::Transactions { from_ms: from, to_ms: to };
         let decided = decide(&state, headers, token, resource, Purpose::Commerce)?;
         let (customer, grant) = (decided.served.customer, decided.served.grant);
-        if !account_belongs(&state.spec, customer, &account) {
-            return Err(DeskError::NotFound("account").into());
-        }
+        decided.own_account(&state, &account)?;
         if decided.served.resource != resource {
             // A derived signal (a minimised design) has no shape in the standard.
             return Err(unshapeable(Unshapeable(testbed_core::terms::Field::TxnAmount)));
