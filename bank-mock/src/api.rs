@@ -6,13 +6,11 @@
 use serde::{Deserialize, Serialize};
 use testbed_core::SimTime;
 use testbed_core::population::{self, Customer, PopulationSpec, Transaction};
+use testbed_core::scenario::RequestKind;
 use testbed_core::terms::{DataCategory, Field, FieldSet, Purpose, Terms};
-pub use testbed_core::wire::{AccountRecord, BalanceRecord, ConsentStatus, Permission, TransactionRecord};
-
-/// The permissions an agreement supports: one per granted category.
-pub fn permissions_for(terms: &Terms) -> Vec<Permission> {
-    Permission::ALL.into_iter().filter(|p| terms.grants(p.category())).collect()
-}
+pub use testbed_core::wire::{
+    AccountRecord, BalanceRecord, ConsentStatus, Permission, TransactionRecord, carried_fields, permissions_for,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RevocationRecord {
@@ -180,20 +178,12 @@ impl Resource {
     /// The fields a resource can carry at most: those its records have a member for, so that
     /// what is counted as disclosed is what a response can hold.
     pub fn fields(self) -> FieldSet {
-        use DataCategory::*;
-        let of = |cats: &[DataCategory]| cats.iter().fold(FieldSet::EMPTY, |m, c| m.union(c.fields()));
         match self {
-            // An account record names its holder; no other identity field is in it.
-            Resource::Accounts => of(&[AccountBasic, AccountNumbers, CardPan]).union(FieldSet::of(&[Field::Name])),
-            // A balance record: the account, the amounts, the band.
-            Resource::Balances => of(&[Balances]).union(FieldSet::of(&[Field::AccountId, Field::BalanceBand])),
-            Resource::Transactions { .. } => {
-                of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId]))
-            }
-            Resource::FraudAlert => {
-                of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId, Field::FraudFlag]))
-            }
-            Resource::Contact => of(&[Identity]),
+            Resource::Accounts => carried_fields(RequestKind::Accounts),
+            Resource::Balances => carried_fields(RequestKind::BalanceLookup),
+            Resource::Transactions { .. } => carried_fields(RequestKind::TransactionSync),
+            Resource::FraudAlert => carried_fields(RequestKind::FraudAlert),
+            Resource::Contact => DataCategory::Identity.fields(),
         }
     }
 

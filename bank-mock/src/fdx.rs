@@ -173,3 +173,69 @@ pub fn contact(grant: &Grant, customer: &Customer) -> Result<(fdx::Contact, Fiel
     };
     Ok((contact, FieldSet::of(&needed)))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fields the bank counts as sent for a response are the fields its records carry as
+    //! a client counts them (`testbed_core::wire::{obie, fdx}`'s `fields`), for any grant: the
+    //! bank's ledger and a platform's count of what it received cannot drift apart.
+
+    use crate::api::Grant;
+    use proptest::prelude::*;
+    use testbed_core::population::{self, PopulationSpec};
+    use testbed_core::terms::{Field, FieldSet};
+
+    fn grant(bits: u32, off_platform: bool) -> Grant {
+        let all = Field::ALL.iter().fold(0u32, |m, f| m | FieldSet::of(&[*f]).0);
+        Grant { fields: FieldSet(bits & all), blocked: FieldSet::EMPTY, off_platform, blocked_off_platform: false }
+    }
+
+    fn union<T>(records: &[T], fields: impl Fn(&T) -> FieldSet) -> FieldSet {
+        records.iter().fold(FieldSet::EMPTY, |f, r| f.union(fields(r)))
+    }
+
+    proptest! {
+        #[test]
+        fn what_the_bank_counts_as_sent_is_what_a_client_counts_as_received(
+            bits in any::<u32>(), off_platform in any::<bool>(), index in 0u64..200, day in 0u32..30,
+        ) {
+            let spec = PopulationSpec {
+                seed: 7, bank: "b".into(), size: 200, transactions_per_day: 6.0, on_platform_share: 0.5,
+            };
+            let g = grant(bits, off_platform);
+            let person = population::customer(&spec, index);
+            let mut txns = Vec::new();
+            population::transactions_on_day(&spec, index, day, &mut txns);
+            let card = person.card.id.clone();
+
+            let (accounts, sent) = crate::obie::accounts(&g, &person);
+            prop_assert_eq!(union(&accounts, |a| a.fields(g.fields)), sent);
+            if let Ok((balances, sent)) = crate::obie::balances(&g, &person.checking.id, 12_345, 0) {
+                prop_assert_eq!(union(&balances, |b| b.fields(g.fields)), sent);
+            }
+            if let Ok((records, sent)) = crate::obie::transactions(&g, &card, &txns) {
+                for r in &records {
+                    prop_assert_eq!(r.fields(g.fields), sent);
+                }
+            }
+
+            let (accounts, sent) = super::accounts(&g, &person);
+            prop_assert_eq!(union(&accounts, |a| a.fields(g.fields)), sent);
+            for id in [&person.checking.id, &card] {
+                if let Ok((account, sent)) = super::account(&g, id, -4_200) {
+                    prop_assert_eq!(account.fields(g.fields), sent);
+                }
+            }
+            if let Ok((records, sent)) = super::transactions(&g, &card, &txns) {
+                for r in &records {
+                    prop_assert_eq!(r.fields(g.fields), sent);
+                }
+            }
+            let (customer, sent) = super::customer(&g, &person, "cust-b-0".into());
+            prop_assert_eq!(customer.fields(), sent);
+            if let Ok((contact, sent)) = super::contact(&g, &person) {
+                prop_assert_eq!(contact.fields(), sent);
+            }
+        }
+    }
+}

@@ -61,7 +61,7 @@ enum Command {
         /// v3.1.11 under /open-banking/v3.1/aisp) or `fdx` (FDX 6.4 under /fdx/v6). The
         /// standard ones come with OAuth 2.0 (/authorize, /token) and the sandbox shortcut POST
         /// /sandbox/consents, and print each platform's OAuth client.
-        #[arg(long, value_enum, default_value_t = ApiProfile::Testbed)]
+        #[arg(long, default_value = "testbed", value_parser = str::parse::<ApiProfile>)]
         api: ApiProfile,
         /// Serve mutual TLS, as FAPI asks: make a CA, the server's certificate and one client
         /// certificate per platform at start, write them as PEM into DIR (ca.pem,
@@ -119,20 +119,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
         bail!("--bank: no bank named `{bank}` in {} (banks: {})", scenario.display(), names.join(", "));
     };
-    if api != ApiProfile::Testbed {
-        // A derived signal (a balance band, a fraud flag) has no shape in the standards.
-        let index = sc.bank_index(&bank).expect("checked above");
-        if let Some(p) = sc
-            .platforms
-            .iter()
-            .find(|p| p.banks.contains(&index) && p.design.kind() == testbed_core::scenario::DesignKind::Minimised)
-        {
-            bail!(
-                "--api {}: platform `{}` has design kind = \"minimised\" ([platforms.design]), whose derived signals the standard has no shape for; serve it with --api testbed",
-                api.as_str(),
-                p.name
-            );
-        }
+    if let Some(why) = api.refusal(&sc, |b| b == index) {
+        bail!("{why}");
     }
     if !(time_scale.is_finite() && (1e-6..=1e9).contains(&time_scale)) {
         bail!("--time-scale: {time_scale:?} is not a number from 0.000001 to 1000000000");

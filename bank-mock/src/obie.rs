@@ -28,12 +28,7 @@ pub fn require(grant: &Grant, fields: &[Field]) -> Result<(), Unshapeable> {
     fields.iter().find(|f| !grant.fields.contains(**f)).map_or(Ok(()), |f| Err(Unshapeable(*f)))
 }
 
-/// The standard's code of `p`; `None` for the testbed's own permissions, which the standard has
-/// no code for (the agreed terms still govern them).
-pub fn permission_code(p: Permission) -> Option<&'static str> {
-    let code = p.as_str();
-    obie::PERMISSIONS.contains(&code).then_some(code)
-}
+pub use testbed_core::wire::obie::permission_code;
 
 /// Permissions asked for in the standard's codes, as the standard reads them: a Detail
 /// permission includes its Basic one, and `ReadTransactionsCredits` / `ReadTransactionsDebits`

@@ -99,7 +99,7 @@ impl Pace {
                 bound: p.bound,
             })
             .collect();
-        LivePace { wall_ms: wall.as_millis() as u64, banks }
+        LivePace { api: Default::default(), wall_ms: wall.as_millis() as u64, banks }
     }
 }
 

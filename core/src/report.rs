@@ -737,6 +737,9 @@ pub struct DataReport {
 /// How a live run mapped each bank's data phase onto the wall clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LivePace {
+    /// The data API the banks spoke (`--api`).
+    #[serde(default)]
+    pub api: crate::wire::ApiProfile,
     /// Wall-clock length of the run's data phase.
     pub wall_ms: u64,
     pub banks: Vec<BankPaceRow>,
@@ -840,11 +843,12 @@ pub fn live_pace_sentence(pace: &LivePace) -> String {
             format!("{} the first {} ({speedup}\u{d7} real time, {why})", b.bank, ms(b.simulated_ms))
         })
         .collect();
+    let over = pace.api.title();
     if banks.is_empty() {
         // No agreement put data on the wire (every negotiation ended without one).
-        return format!("Live run: {} of wall time; no bank had data to pace.", ms(pace.wall_ms));
+        return format!("Live run over {over}: {} of wall time; no bank had data to pace.", ms(pace.wall_ms));
     }
-    format!("Live run: {} of wall time covered, at {}.", ms(pace.wall_ms), and_list(&banks))
+    format!("Live run over {over}: {} of wall time covered, at {}.", ms(pace.wall_ms), and_list(&banks))
 }
 
 /// Data flowing under one agreement.

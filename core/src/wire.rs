@@ -19,32 +19,140 @@ pub mod oauth;
 pub mod obie;
 
 use crate::population::{card_id, checking_id};
-use crate::scenario::RequestKind;
-use crate::terms::{DataCategory, Field, FieldSet};
+use crate::scenario::{BankId, DesignKind, RequestKind, Scenario};
+use crate::terms::{DataCategory, Field, FieldSet, Terms};
 use crate::time::calendar_text;
 use crate::workload::EventType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The path (with its query) a data request of `kind` about `customer` takes at `bank`, sent
-/// `at_ms` into the bank's calendar: a transactions request asks for the `window` up to then
-/// (and the phase's first `window` before that much time has passed).
-pub fn data_path(kind: RequestKind, bank: &str, customer: u64, window: Duration, at_ms: u64) -> String {
-    match kind {
-        RequestKind::BalanceLookup => format!("/accounts/{}/balances", checking_id(bank, customer)),
-        RequestKind::Accounts => "/accounts".to_string(),
-        RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert => {
-            let window = window.as_millis() as u64;
-            let to = at_ms.max(window);
-            format!(
-                "/accounts/{}/transactions?fromBookingDateTime={}&toBookingDateTime={}",
-                card_id(bank, customer),
-                calendar_text(to - window),
-                calendar_text(to)
-            )
+/// The data API a bank server speaks. The negotiation and event-subscription routes (ours: no
+/// standard negotiates terms) and the operational ones are served in every profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiProfile {
+    /// The testbed's own API (`openapi.json`).
+    #[default]
+    Testbed,
+    /// UK Open Banking's Account and Transaction API v3.1.11 under `/open-banking/v3.1/aisp`,
+    /// with OAuth 2.0 (`/token`) and the sandbox shortcut (`/sandbox/consents`).
+    Obie,
+    /// FDX 6.4 (Plaid Core Exchange) under `/fdx/v6`, with the same OAuth 2.0 and sandbox.
+    Fdx,
+}
+
+impl ApiProfile {
+    pub const ALL: [ApiProfile; 3] = [ApiProfile::Testbed, ApiProfile::Obie, ApiProfile::Fdx];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiProfile::Testbed => "testbed",
+            ApiProfile::Obie => "obie",
+            ApiProfile::Fdx => "fdx",
         }
     }
+
+    /// The API's name in a sentence.
+    pub fn title(self) -> &'static str {
+        match self {
+            ApiProfile::Testbed => "the testbed's own API",
+            ApiProfile::Obie => "UK Open Banking v3.1.11",
+            ApiProfile::Fdx => "FDX 6.4",
+        }
+    }
+
+    /// Whether this is a published standard (with OAuth 2.0), not the testbed's own API.
+    pub fn is_standard(self) -> bool {
+        self != ApiProfile::Testbed
+    }
+
+    /// Why `scenario` cannot be served in this profile at the banks `serves` picks, as one line
+    /// naming the key: a minimised design's derived signals (a balance band, a fraud flag) have
+    /// no shape in the standards.
+    pub fn refusal(self, scenario: &Scenario, serves: impl Fn(BankId) -> bool) -> Option<String> {
+        if !self.is_standard() {
+            return None;
+        }
+        let p = (scenario.platforms.iter())
+            .find(|p| p.banks.iter().any(|b| serves(*b)) && p.design.kind() == DesignKind::Minimised)?;
+        Some(format!(
+            "--api {}: platform `{}` has design kind = \"minimised\" ([platforms.design]), whose derived signals the standard has no shape for; use --api testbed",
+            self.as_str(),
+            p.name
+        ))
+    }
+}
+
+impl std::str::FromStr for ApiProfile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ApiProfile::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| {
+            let all: Vec<&str> = ApiProfile::ALL.iter().map(|a| a.as_str()).collect();
+            format!("`{s}` is no API profile (allowed: {})", all.join(", "))
+        })
+    }
+}
+
+/// The path (with its query) a data request of `kind` about `customer` takes at `bank` in the
+/// profile `api`, sent `at_ms` into the bank's calendar: a transactions request asks for the
+/// `window` up to then (and the phase's first `window` before that much time has passed). FDX
+/// names whole days, so its window starts at the midnight before and runs to now.
+pub fn data_path(
+    api: ApiProfile,
+    kind: RequestKind,
+    bank: &str,
+    customer: u64,
+    window: Duration,
+    at_ms: u64,
+) -> String {
+    let base = match api {
+        ApiProfile::Testbed => "",
+        ApiProfile::Obie => obie::BASE,
+        ApiProfile::Fdx => fdx::BASE,
+    };
+    match (kind, api) {
+        (RequestKind::BalanceLookup, ApiProfile::Fdx) => format!("{base}/accounts/{}", checking_id(bank, customer)),
+        (RequestKind::BalanceLookup, _) => format!("{base}/accounts/{}/balances", checking_id(bank, customer)),
+        (RequestKind::Accounts, _) => format!("{base}/accounts"),
+        (RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert, _) => {
+            let window = window.as_millis() as u64;
+            let to = at_ms.max(window);
+            let (from, to) = (calendar_text(to - window), calendar_text(to));
+            let card = card_id(bank, customer);
+            match api {
+                ApiProfile::Fdx => {
+                    format!("{base}/accounts/{card}/transactions?startTime={}&endTime={}", &from[..10], &to[..10])
+                }
+                _ => format!("{base}/accounts/{card}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}"),
+            }
+        }
+    }
+}
+
+/// The fields a response to a request of `kind` can carry at most: those its records have a
+/// member for, so that what is counted as disclosed is what a response can hold.
+pub fn carried_fields(kind: RequestKind) -> FieldSet {
+    use DataCategory::*;
+    let of = |cats: &[DataCategory]| cats.iter().fold(FieldSet::EMPTY, |m, c| m.union(c.fields()));
+    match kind {
+        // An account record names its holder; no other identity field is in it.
+        RequestKind::Accounts => of(&[AccountBasic, AccountNumbers, CardPan]).union(FieldSet::of(&[Field::Name])),
+        // A balance record: the account, the amounts, the band.
+        RequestKind::BalanceLookup => of(&[Balances]).union(FieldSet::of(&[Field::AccountId, Field::BalanceBand])),
+        RequestKind::TransactionSync | RequestKind::Commerce => {
+            of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId]))
+        }
+        RequestKind::FraudAlert => {
+            of(&[TransactionsBasic, TransactionsDetail]).union(FieldSet::of(&[Field::AccountId, Field::FraudFlag]))
+        }
+    }
+}
+
+/// The permissions an agreement supports: one per granted category.
+pub fn permissions_for(terms: &Terms) -> Vec<Permission> {
+    Permission::ALL.into_iter().filter(|p| terms.grants(p.category())).collect()
 }
 
 /// An outcome of the negotiation space: issue name → option label.

@@ -13,7 +13,7 @@
 
 use crate::client::HttpClient;
 use crate::loopback::{LoopbackServer, read_body, status};
-use crate::received::count_received;
+use crate::received::{Shapes, count_received};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -45,6 +45,8 @@ pub struct RelayRoute {
     pub events_purpose: Purpose,
     /// The platform's callback the relay passes notifications on to, once it listens.
     pub hook: std::sync::OnceLock<String>,
+    /// How the bank's answers are read (its API profile; the agreed fields).
+    pub shapes: Shapes,
 }
 
 struct State {
@@ -152,7 +154,7 @@ async fn relay(request: Request<Incoming>, state: &State) -> Response<Full<Bytes
     };
     if answer.status.is_success() {
         let sim_ms = (state.origin.elapsed().as_secs_f64() * route.scale * 1e3) as u64;
-        count_received(&route.ledger, &answer.body, sim_ms, customer, purpose);
+        count_received(&route.ledger, &answer.body, sim_ms, customer, purpose, route.shapes);
     }
     let mut response = Response::new(Full::new(answer.body));
     *response.status_mut() = answer.status;
@@ -180,7 +182,7 @@ async fn pass_on_event(request: Request<Incoming>, route: usize, state: &State) 
         return status(StatusCode::NOT_FOUND);
     };
     let sim_ms = (state.origin.elapsed().as_secs_f64() * route.scale * 1e3) as u64;
-    count_received(&route.ledger, &body, sim_ms, customer, route.events_purpose);
+    count_received(&route.ledger, &body, sim_ms, customer, route.events_purpose, Shapes::testbed(route.shapes.agreed));
     // Passed on as it came.
     match state.client.send(hyper::Method::POST, callback, None, &[], Some(body)).await {
         Ok(answer) => status(answer.status),

@@ -24,6 +24,8 @@ pub enum ClientError {
     Live(String),
     #[error("{url}: bank `{bank}` refused platform `{platform}`'s client token ({status}: {message})")]
     ClientTokenRefused { url: String, platform: String, bank: String, status: hyper::StatusCode, message: String },
+    #[error("bank `{bank}` refused platform `{platform}`'s OAuth client (POST /token, grant_type=client_credentials)")]
+    OAuthClientRefused { platform: String, bank: String },
 }
 
 #[derive(Clone)]
@@ -39,10 +41,11 @@ impl Default for HttpClient {
     }
 }
 
-/// A response: status, `Retry-After` in seconds if any, and the body.
+/// A response: status, `Retry-After` in seconds if any, `Location` if any, and the body.
 pub struct Answer {
     pub status: StatusCode,
     pub retry_after: Option<u64>,
+    pub location: Option<String>,
     pub body: Bytes,
 }
 
@@ -80,7 +83,10 @@ impl HttpClient {
         }
         let bytes = match body {
             Some(b) => {
-                req = req.header("content-type", "application/json");
+                // JSON unless the caller named the body's type.
+                if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                    req = req.header("content-type", "application/json");
+                }
                 b
             }
             None => Bytes::new(),
@@ -95,13 +101,14 @@ impl HttpClient {
         let status = resp.status();
         let retry_after =
             resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| ClientError::Transport { url: url.into(), message: e.to_string() })?
             .to_bytes();
-        Ok(Answer { status, retry_after, body })
+        Ok(Answer { status, retry_after, location, body })
     }
 
     /// POSTs `body` and reads the answer: `R` for a 2xx, else the API's error.

@@ -13,7 +13,7 @@
 
 mod aggregator;
 pub mod alerts;
-mod bank_api;
+pub mod bank_api;
 mod bank_metrics;
 pub mod client;
 pub mod live;

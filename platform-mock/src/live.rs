@@ -21,10 +21,10 @@
 
 use crate::aggregator::{Relay, RelayRoute};
 use crate::alerts::{CallbackServer, OnNotification};
-use crate::bank_api::{Asking, BankApi, Failed};
+use crate::bank_api::{Asking, BankApi, Failed, OAuthClient};
 use crate::bank_metrics::{BankCounters, count_dropped_alerts, queue_figures, read_counters};
 use crate::client::{ClientError, HttpClient};
-use crate::received::count_received;
+use crate::received::{Shapes, count_received};
 use crate::remote::HttpBanks;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,15 +34,16 @@ use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::pace::{Calendar, Pace, PaceLimits, pace};
 use testbed_core::report::{
-    BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, Mode, Report, Revocation, RunMeta, TimelineEntry, Tool,
-    assemble, data_report,
+    BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, Report, Revocation, RunMeta,
+    TimelineEntry, Tool, assemble, data_report,
 };
 use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
 use testbed_core::terms::{Purpose, Terms};
-use testbed_core::wire::{EventNotification, SubscriptionData, data_path};
+use testbed_core::wire::{ApiProfile, EventNotification, SubscriptionData, carried_fields, data_path, permissions_for};
 use testbed_core::workload::{self, Abandoned, EventType, FlowPlan, Sources};
 
+#[derive(Clone)]
 pub struct LiveOptions {
     /// Wall-clock length of the data phase.
     pub duration: Duration,
@@ -59,7 +60,16 @@ pub struct LiveOptions {
     /// Compress each bank's phase into `duration` even beyond the share of its rate limit and
     /// capacity the platform plans to use (`testbed_core::pace`): an overload test.
     pub ignore_rate_limits: bool,
+    /// The data API the banks speak (`bank-mock serve --api`): the paths asked, the shapes read,
+    /// and how customers link.
+    pub api: ApiProfile,
+    /// Under a standard profile, each platform's OAuth client at each bank it talks to, by
+    /// (platform, bank): as `bank-mock serve` prints them.
+    pub oauth_clients: OAuthClients,
 }
+
+/// The platforms' OAuth clients at the banks, by (platform, bank) index of the scenario.
+pub type OAuthClients = BTreeMap<(PlatformId, BankId), OAuthClient>;
 
 impl LiveOptions {
     /// What the run allows the pace of its banks' data phases (`testbed_core::pace`).
@@ -77,6 +87,8 @@ impl Default for LiveOptions {
             drain: Duration::from_secs(3),
             max_in_flight: 256,
             ignore_rate_limits: false,
+            api: ApiProfile::Testbed,
+            oauth_clients: OAuthClients::new(),
         }
     }
 }
@@ -131,6 +143,19 @@ pub fn run(
                 p.name, scenario.banks[bi].name
             )));
         }
+        if opts.api.is_standard()
+            && let Some(&bi) = p.banks.iter().find(|&&bi| !opts.oauth_clients.contains_key(&(pi, bi)))
+        {
+            return Err(ClientError::Live(format!(
+                "--api {}: no OAuth client for platform `{}` at bank `{}`",
+                opts.api.as_str(),
+                p.name,
+                scenario.banks[bi].name
+            )));
+        }
+    }
+    if let Some(why) = opts.api.refusal(&scenario, |_| true) {
+        return Err(ClientError::Live(why));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -143,6 +168,20 @@ pub fn run(
             on_signal.store(true, Ordering::Relaxed);
         }
     });
+    if opts.api.is_standard() {
+        // Each OAuth client proven before any negotiation: a wrong secret changes nothing at the banks.
+        for (pi, p) in scenario.platforms_by_id() {
+            for &bi in &p.banks {
+                let bank = bank_api(&HttpClient::default(), urls, opts, pi, bi);
+                if rt.block_on(bank.knows_client()) == Some(false) {
+                    return Err(ClientError::OAuthClientRefused {
+                        platform: p.name.clone(),
+                        bank: scenario.banks[bi].name.clone(),
+                    });
+                }
+            }
+        }
+    }
     let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
     let session = negotiate(&scenario, Some(&mut banks));
     if let Some(e) = banks.refused.take() {
@@ -158,7 +197,18 @@ pub fn run(
     let mut complete = true;
     let mut data_part = None;
     if scenario.data.is_some() {
-        let flows = live_flows(&agreements, &tokens);
+        let mut flows = live_flows(&agreements, &tokens);
+        if opts.api.is_standard() {
+            // The standard's consent step is authorised with the client-credentials token: it
+            // also proves the OAuth client before any customer links.
+            for f in &mut flows {
+                let bank = bank_api(&HttpClient::default(), urls, opts, f.platform, f.bank);
+                f.token = rt.block_on(bank.client_credentials()).ok_or_else(|| ClientError::OAuthClientRefused {
+                    platform: scenario.platforms[f.platform].name.clone(),
+                    bank: scenario.banks[f.bank].name.clone(),
+                })?;
+            }
+        }
         let observed = rt.block_on(load(&scenario, urls, &flows, opts, stop.clone(), in_process));
         let (latency, wall, pace) = (observed.latency, observed.wall, observed.pace);
         // Incomplete: interrupted, or some scheduled requests were abandoned (each row says how
@@ -232,7 +282,7 @@ pub fn run(
             })
             .collect();
         let rows = latency.rows(&scenario, |_| wall);
-        let live = pace.covered(&scenario, &observed.paced, wall);
+        let live = LivePace { api: opts.api, ..pace.covered(&scenario, &observed.paced, wall) };
         let (report, designs) = data_report(&scenario, &tallies, &banks, rows, Some(live));
         data_part = Some(DataPart { report, revocations, timeline, designs });
     }
@@ -299,12 +349,14 @@ async fn link_customers(
     scenario: &Scenario,
     urls: &[String],
     flows: &[LiveFlow],
+    opts: &LiveOptions,
     stop: &AtomicBool,
 ) -> (Vec<Vec<Option<String>>>, Vec<Vec<String>>, Vec<BTreeMap<String, u64>>) {
     let (mut access, mut permissions, mut consent_customers) = (Vec::new(), Vec::new(), Vec::new());
     for f in flows {
         let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
-        let bank = BankApi::new(client.clone(), urls[f.bank.index()].clone());
+        let bank = bank_api(client, urls, opts, f.platform, f.bank);
+        let asked = Arc::new(permissions_for(&f.terms));
         let mut tokens: Vec<Option<String>> = vec![None; linked as usize];
         let mut granted = Vec::new();
         let mut customers = BTreeMap::new();
@@ -312,13 +364,18 @@ async fn link_customers(
         let mut next = 0u64;
         while (next < linked || !pending.is_empty()) && !stop.load(Ordering::Relaxed) {
             while next < linked && pending.len() < LINKING_CONCURRENCY {
-                let (bank, token, c) = (bank.clone(), f.token.clone(), next);
-                pending.spawn(async move { (c, bank.link(&token, c).await) });
+                let (bank, token, c, asked) = (bank.clone(), f.token.clone(), next, asked.clone());
+                pending.spawn(async move { (c, bank.link(&token, c, &asked).await) });
                 next += 1;
             }
             let Some(Ok((c, Some(linked)))) = pending.join_next().await else { continue };
             if granted.is_empty() {
-                granted = linked.permissions;
+                // The standards name some permissions the testbed's way only (off-platform
+                // transactions): read the first consent back for them, by the testbed's names.
+                granted = match opts.api {
+                    ApiProfile::Testbed => linked.permissions,
+                    _ => bank.permissions(&linked.consent_id, &linked.access_token).await.unwrap_or_default(),
+                };
             }
             customers.insert(linked.consent_id, c);
             tokens[c as usize] = Some(linked.access_token);
@@ -328,6 +385,12 @@ async fn link_customers(
         consent_customers.push(customers);
     }
     (access, permissions, consent_customers)
+}
+
+/// The API of `bank` for `platform`, in the run's profile with the platform's OAuth client there.
+fn bank_api(client: &HttpClient, urls: &[String], opts: &LiveOptions, platform: PlatformId, bank: BankId) -> BankApi {
+    let oauth = opts.oauth_clients.get(&(platform, bank)).cloned();
+    BankApi::speaking(client.clone(), urls[bank.index()].clone(), opts.api, oauth)
 }
 
 /// Requests and latency per (bank, kind), shared by the tasks that send them.
@@ -388,6 +451,8 @@ struct Send {
     cfg: testbed_core::scenario::ClientConfig,
     slots: Arc<tokio::sync::Semaphore>,
     ledger: Arc<Vec<Mutex<PairLedger>>>,
+    /// How the bank's answers are read.
+    shapes: Shapes,
     flow: usize,
     customer: u64,
     sim_ms: u64,
@@ -421,9 +486,9 @@ async fn send_request(r: Send, mut pending: Pending, revoked: &AtomicBool) {
         let asking =
             Asking { purpose: r.purpose, over_fetch: r.over_fetch, link: r.via_relay.then_some(link.as_str()) };
         let Failed { error, retry_after, revoked: revoked_now } =
-            match BankApi::data(&r.client, &r.url, &r.token, &asking, r.cfg.timeout).await {
+            match BankApi::data(r.shapes.api, &r.client, &r.url, &r.token, &asking, r.cfg.timeout).await {
                 Ok(body) => {
-                    count_received(&r.ledger[r.flow], &body, r.sim_ms, r.customer, r.purpose);
+                    count_received(&r.ledger[r.flow], &body, r.sim_ms, r.customer, r.purpose, r.shapes);
                     break Ok(());
                 }
                 Err(failed) => failed,
@@ -514,7 +579,7 @@ async fn load(
             banks.start_data_phase(bank, *origin, 1.0);
         }
     }
-    let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, &stop).await;
+    let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, opts, &stop).await;
     // Per flow, one consent to read back after the phase: a bank's audit revokes them all.
     let probes: Vec<Option<(String, String)>> = consent_customers
         .iter()
@@ -551,7 +616,7 @@ async fn load(
         let events = events.iter().map(|&(e, wi)| (e, platform.workload[wi].kind, platform.workload[wi].purpose));
         alert_flows.push(Pushed { flow: fi, events: events.collect(), rate });
     }
-    let relays = start_relays(scenario, urls, flows, (&plans, &scales, &consent_customers), &client).await;
+    let relays = start_relays(scenario, urls, flows, (&plans, &scales, &consent_customers), &client, opts.api).await;
     let counters_before = read_counters(&client, urls).await;
     // The data phase starts now, on every calendar: the banks' and the platform's start within
     // microseconds of each other (a millisecond is minutes of simulated time at a high pace).
@@ -610,6 +675,7 @@ async fn load(
         };
         let bank_name = scenario.banks[bank].name.clone();
         let platform = scenario.platforms[f.platform].clone();
+        let (api, agreed) = (opts.api, f.terms.allowed_fields());
         let (client, latency, access, stop, in_flight, slots, ledgers, cut) = (
             client.clone(),
             latency.clone(),
@@ -671,7 +737,7 @@ async fn load(
                 };
                 let request = Send {
                     client: client.clone(),
-                    url: format!("{base}{}", data_path(a.kind, &bank_name, a.customer, item.window, sim_ms)),
+                    url: format!("{base}{}", data_path(api, a.kind, &bank_name, a.customer, item.window, sim_ms)),
                     token: access[fi][a.customer as usize].clone().expect("checked above"),
                     purpose: item.purpose,
                     over_fetch: a.over_fetch,
@@ -679,6 +745,7 @@ async fn load(
                     cfg: platform.client.clone(),
                     slots: slots.clone(),
                     ledger: ledgers.clone(),
+                    shapes: Shapes { api, agreed: agreed.intersect(carried_fields(a.kind)) },
                     flow: fi,
                     customer: a.customer,
                     sim_ms,
@@ -765,6 +832,7 @@ async fn start_relays(
     flows: &[LiveFlow],
     (plans, scales, consents): (&[FlowPlan<'_>], &[f64], &[BTreeMap<String, u64>]),
     client: &HttpClient,
+    api: ApiProfile,
 ) -> Vec<(PlatformId, Relay)> {
     let mut relays = Vec::new();
     for (pi, p) in scenario.platforms_by_id() {
@@ -782,6 +850,7 @@ async fn start_relays(
                     consents: consents[fi].clone(),
                     events_purpose,
                     hook: std::sync::OnceLock::new(),
+                    shapes: Shapes { api, agreed: f.terms.allowed_fields() },
                 };
                 (fi, route)
             })
@@ -862,6 +931,7 @@ async fn subscribe_to_alerts(
         events[p.flow] = p.events.clone();
     }
     let record_latency = latency.clone();
+    let agreed: Vec<_> = flows.iter().map(|f| f.terms.allowed_fields()).collect();
     let on_notification: OnNotification = Arc::new(move |fi: usize, body: &[u8]| {
         let received = SystemTime::now();
         let Ok(event) = serde_json::from_slice::<EventNotification>(body) else { return };
@@ -871,7 +941,7 @@ async fn subscribe_to_alerts(
         let booked = SystemTime::UNIX_EPOCH + Duration::from_micros(event.time_of_event_unix_micros);
         let since_start = start.elapsed().mul_f64(scales[banks[fi].index()]);
         let sim_ms = calendars[fi].reading(calendars[fi].zero + since_start);
-        count_received(ledger, body, sim_ms, customer, purpose);
+        count_received(ledger, body, sim_ms, customer, purpose, Shapes::testbed(agreed[fi]));
         flow_requests[fi].fetch_add(1, Ordering::Relaxed);
         flow_pushed[fi].fetch_add(1, Ordering::Relaxed);
         let mut l = record_latency.lock().unwrap_or_else(|e| e.into_inner());

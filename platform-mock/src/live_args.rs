@@ -4,6 +4,7 @@
 use crate::live::LiveOptions;
 use clap::Args;
 use std::time::Duration;
+use testbed_core::wire::ApiProfile;
 
 #[derive(Args, Clone, Debug)]
 pub struct LiveArgs {
@@ -26,6 +27,11 @@ pub struct LiveArgs {
     /// for one longer than the platform's timeout is abandoned (`client_timeout`).
     #[arg(long, default_value_t = LiveOptions::default().max_in_flight)]
     pub max_in_flight: usize,
+    /// Live: the data API the banks speak: `testbed` (ours), `obie` (UK Open Banking v3.1.11)
+    /// or `fdx` (FDX 6.4), as `bank-mock serve --api` serves it. Under a standard, customers
+    /// link through OAuth 2.0 (authorization code with PKCE) and data is read in its shapes.
+    #[arg(long, default_value = "testbed", value_parser = str::parse::<ApiProfile>)]
+    pub api: ApiProfile,
 }
 
 /// `1ms` to `1h`, in the scenario files' duration syntax.
@@ -52,6 +58,7 @@ impl LiveArgs {
             ignore_rate_limits: self.ignore_rate_limits,
             max_customers: self.max_customers,
             max_in_flight: self.max_in_flight,
+            api: self.api,
             ..LiveOptions::default()
         })
     }

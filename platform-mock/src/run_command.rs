@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use testbed_core::report::Tool;
-use testbed_core::scenario::{self, Scenario};
+use testbed_core::scenario::{self, BankId, PlatformId, Scenario};
 
 use testbed_report::exit;
 
@@ -27,6 +27,11 @@ pub struct RunArgs {
     /// bank the scenario pairs.
     #[arg(long = "client-token", value_name = "TOKEN")]
     client_tokens: Vec<String>,
+    /// With `--api obie|fdx`: a platform's OAuth client at a bank, as that bank's `bank-mock
+    /// serve` prints it (`oauth client for PLATFORM: client_id=ID client_secret=SECRET`), given
+    /// as `BANK=ID:SECRET`; one per platform and bank the scenario pairs.
+    #[arg(long = "oauth-client", value_name = "BANK=ID:SECRET")]
+    oauth_clients: Vec<String>,
     /// Seed to use instead of the scenario's own.
     #[arg(long)]
     seed: Option<u64>,
@@ -74,7 +79,11 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
     if let Some(seed) = args.seed {
         sc.seed = seed;
     }
-    let opts = args.live.options().map_err(bad_input)?;
+    let mut opts = args.live.options().map_err(bad_input)?;
+    if let Some(why) = opts.api.refusal(&sc, |_| true) {
+        return Err(bad_input(why));
+    }
+    opts.oauth_clients = oauth_clients(&sc, &args.oauth_clients, opts.api)?;
     if let Some(why) = testbed_core::budget::too_many_customers(&sc, opts.max_customers) {
         return Err(bad_input(why));
     }
@@ -85,9 +94,17 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
     let report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop.clone(), None, tool)
         .map_err(|e| {
             // A bank refusing the credential it was given is bad input, not a failed run.
-            let bad_input = matches!(e, platform_mock::client::ClientError::ClientTokenRefused { .. });
-            let hint = if bad_input { "; give the token that bank's `bank-mock serve` printed" } else { "" };
-            Failure { bad_input, message: format!("{}{e}{hint}", if bad_input { "--client-token: " } else { "" }) }
+            use platform_mock::client::ClientError;
+            let (flag, hint) = match e {
+                ClientError::ClientTokenRefused { .. } => {
+                    ("--client-token: ", "; give the token that bank's `bank-mock serve` printed")
+                }
+                ClientError::OAuthClientRefused { .. } => {
+                    ("--oauth-client: ", "; give the client that bank's `bank-mock serve --api` printed")
+                }
+                _ => ("", ""),
+            };
+            Failure { bad_input: !flag.is_empty(), message: format!("{flag}{e}{hint}") }
         })?;
     let breached = report.thresholds.as_deref().map_or(0, testbed_core::thresholds::breached);
     let dir = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
@@ -202,12 +219,7 @@ fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live:
             )));
         }
     }
-    let missing: Vec<String> = sc
-        .platforms_by_id()
-        .flat_map(|(p, platform)| platform.banks.iter().map(move |&b| (p, b, &platform.name)))
-        .filter(|(p, b, _)| !tokens.contains_key(&(*p, *b)))
-        .map(|(_, b, platform)| format!("{platform} at {}", sc.banks[b].name))
-        .collect();
+    let missing = missing_pairs(sc, |pair| tokens.contains_key(&pair));
     if !missing.is_empty() {
         return Err(bad_input(format!(
             "--client-token: none for {}; give each platform's token as each `bank-mock serve` prints it (client token for PLATFORM: TOKEN)",
@@ -215,4 +227,71 @@ fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live:
         )));
     }
     Ok(tokens)
+}
+
+/// The platforms' OAuth clients, by (platform, bank), from `--oauth-client BANK=ID:SECRET`
+/// flags (the client id is the platform's name, as `bank-mock serve` registers it): under a
+/// standard profile every pair of the scenario needs one; under the testbed's API none is taken.
+fn oauth_clients(
+    sc: &Scenario,
+    flags: &[String],
+    api: testbed_core::wire::ApiProfile,
+) -> Result<platform_mock::live::OAuthClients, Failure> {
+    use platform_mock::bank_api::OAuthClient;
+    let mut clients = platform_mock::live::OAuthClients::new();
+    if !api.is_standard() {
+        return match flags.first() {
+            Some(flag) => Err(bad_input(format!(
+                "--oauth-client `{flag}`: OAuth clients are for --api obie or fdx (the testbed's API takes client tokens)"
+            ))),
+            None => Ok(clients),
+        };
+    }
+    for flag in flags {
+        let shape = || {
+            bad_input(format!(
+                "--oauth-client `{flag}`: expected BANK=ID:SECRET, from the bank's line `oauth client for PLATFORM: client_id=ID client_secret=SECRET`"
+            ))
+        };
+        let (bank, client) = flag.split_once('=').ok_or_else(shape)?;
+        let (id, secret) = client.split_once(':').ok_or_else(shape)?;
+        if secret.is_empty() {
+            return Err(shape());
+        }
+        let Some(b) = sc.bank_index(bank) else {
+            let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "--oauth-client `{flag}`: no bank `{bank}` in the scenario; its banks: {}",
+                names.join(", ")
+            )));
+        };
+        let Some(p) = sc.platform_index(id).filter(|p| sc.platforms[*p].banks.contains(&b)) else {
+            return Err(bad_input(format!(
+                "--oauth-client `{flag}`: client id `{id}` is no platform of the scenario that negotiates with bank `{bank}`"
+            )));
+        };
+        let client = OAuthClient { id: id.to_string(), secret: secret.to_string() };
+        if clients.insert((p, b), client).is_some() {
+            return Err(bad_input(format!("--oauth-client `{flag}`: platform `{id}` at bank `{bank}` is given twice")));
+        }
+    }
+    let missing = missing_pairs(sc, |pair| clients.contains_key(&pair));
+    if !missing.is_empty() {
+        return Err(bad_input(format!(
+            "--oauth-client: none for {}; --api {} needs each platform's OAuth client as each `bank-mock serve --api {}` prints it",
+            missing.join(", "),
+            api.as_str(),
+            api.as_str()
+        )));
+    }
+    Ok(clients)
+}
+
+/// The (platform, bank) pairs of the scenario `given` has no credential for, as `PLATFORM at BANK`.
+fn missing_pairs(sc: &Scenario, given: impl Fn((PlatformId, BankId)) -> bool) -> Vec<String> {
+    sc.platforms_by_id()
+        .flat_map(|(p, platform)| platform.banks.iter().map(move |&b| (p, b, &platform.name)))
+        .filter(|(p, b, _)| !given((*p, *b)))
+        .map(|(_, b, platform)| format!("{platform} at {}", sc.banks[b].name))
+        .collect()
 }

@@ -2,7 +2,8 @@
 //! platform's live driver (`platform_mock::live`) over real HTTP. Running the banks here lets the
 //! report count exposure in the banks' own ledgers.
 
-use bank_mock::http::{AppState, LiveClock, serve};
+use bank_mock::http::{AppState, Limits, LiveClock, serve};
+use platform_mock::bank_api::OAuthClient;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use testbed_core::SimTime;
@@ -28,7 +29,8 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         urls.push(format!("http://{addr}"));
-        let state = AppState::new(scenario.clone(), b, secret, LiveClock::new(SimTime::ZERO, 1.0));
+        let clock = LiveClock::new(SimTime::ZERO, 1.0);
+        let state = AppState::speaking(scenario.clone(), b, secret, clock, Limits::default(), opts.api);
         states.push(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         shutdowns.push(tx);
@@ -36,12 +38,17 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
             let _ = rx.await;
         }));
     }
-    // The banks are ours, so the platforms' client registrations are made here.
+    // The banks are ours, so the platforms' client registrations are made here: the client
+    // token that opens a negotiation, and the OAuth client of a standard profile.
     let mut client_tokens = platform_mock::live::ClientTokens::new();
+    let mut opts = opts.clone();
     for (p, platform) in scenario.platforms_by_id() {
         for &b in &platform.banks {
             if let Some(token) = states[b.index()].client_token(&platform.name) {
                 client_tokens.insert((p, b), token);
+            }
+            if let Some(secret) = states[b.index()].client_secret(&platform.name) {
+                opts.oauth_clients.insert((p, b), OAuthClient { id: platform.name.clone(), secret });
             }
         }
     }
@@ -50,7 +57,7 @@ pub fn run_live(scenario: Arc<Scenario>, opts: &LiveOptions, stop: Arc<AtomicBoo
         scenario.clone(),
         &urls,
         &client_tokens,
-        opts,
+        &opts,
         stop,
         Some(&banks),
         Tool::new("sim", env!("CARGO_PKG_VERSION")),

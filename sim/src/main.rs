@@ -280,6 +280,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             {
                 return Err(SimError::Usage(why).into());
             }
+            if !live && live_args.api.is_standard() {
+                return Err(SimError::Usage("--api works with --live only (a virtual run has no HTTP)".into()).into());
+            }
+            if let Some(why) = live.then(|| live_args.api.refusal(&sc, |_| true)).flatten() {
+                return Err(SimError::Usage(why).into());
+            }
             if live && (export_exposed.is_some() || export_ufuns.is_some()) {
                 let flag = if export_exposed.is_some() { "--export-exposed" } else { "--export-ufuns" };
                 return Err(SimError::Usage(format!("{flag} works in virtual mode only")).into());

@@ -237,29 +237,7 @@ impl Route {
     }
 }
 
-/// The data API a server speaks. The negotiation and event-subscription routes (ours: no
-/// standard negotiates terms) and the operational ones are served in every profile.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ApiProfile {
-    /// The testbed's own API (`openapi.json`).
-    #[default]
-    Testbed,
-    /// UK Open Banking's Account and Transaction API v3.1.11 under `/open-banking/v3.1/aisp`,
-    /// with OAuth 2.0 (`/token`) and the sandbox shortcut (`/sandbox/consents`).
-    Obie,
-    /// FDX 6.4 (Plaid Core Exchange) under `/fdx/v6`, with the same OAuth 2.0 and sandbox.
-    Fdx,
-}
-
-impl ApiProfile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiProfile::Testbed => "testbed",
-            ApiProfile::Obie => "obie",
-            ApiProfile::Fdx => "fdx",
-        }
-    }
-}
+pub use testbed_core::wire::ApiProfile;
 
 /// Response counters per route hold one slot per status code below this.
 const STATUS_SLOTS: usize = 600;

@@ -398,6 +398,7 @@ fn token_grant(
                 expires_in: None,
                 refresh_token: None,
                 scope: SCOPE.into(),
+                consent_id: None,
             })
         }
         Some("authorization_code") => {
@@ -450,6 +451,7 @@ fn token_grant(
                 expires_in: None,
                 refresh_token: Some(state.tokens.issue(TokenKind::Refresh, &platform, consent)),
                 scope: SCOPE.into(),
+                consent_id: Some(consent.to_string()),
             })
         }
         Some("refresh_token") => {
@@ -472,6 +474,7 @@ fn token_grant(
                 expires_in: None,
                 refresh_token: Some(refresh.clone()),
                 scope: SCOPE.into(),
+                consent_id: Some(token.id().to_string()),
             })
         }
         Some(other) => Err(OAuthFailure::new(

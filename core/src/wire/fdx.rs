@@ -3,6 +3,7 @@
 //! account list and one account (deposit or line of credit), a page of transactions and an
 //! account's contact, and the error entity. Optional members are omitted when empty.
 
+use crate::terms::{Field, FieldSet};
 use serde::{Deserialize, Serialize};
 
 /// Where the profile's routes live.
@@ -145,4 +146,61 @@ pub struct Error {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_message: Option<String>,
+}
+
+// What a record carries, by the members present: how a client counts what it received, and the
+// fields the bank counts as sent for it (a test in bank-mock holds the two together). FDX
+// requires members that can say nothing the client did not ask for: the account's id and type
+// (named in the path or of the client's own accounts; the id's prefix tells the type) and a
+// transaction's `description`, the merchant only under transaction detail. They count only
+// where `agreed` has their field.
+
+fn agreed_only(agreed: FieldSet, fields: &[Field]) -> FieldSet {
+    agreed.intersect(FieldSet::of(fields))
+}
+
+fn with(set: FieldSet, field: Field, present: bool) -> FieldSet {
+    if present { set.union(FieldSet::of(&[field])) } else { set }
+}
+
+impl Account {
+    /// The fields this account carries: its id as agreed, its type as agreed in a listing (a
+    /// balance read, the account with its balances, answers for balances only), the masked
+    /// number and the balances where present.
+    pub fn fields(&self, agreed: FieldSet) -> FieldSet {
+        let balance_read = self.current_balance.is_some() || self.available_balance.is_some();
+        let listed = if balance_read { &[Field::AccountId][..] } else { &[Field::AccountId, Field::AccountType] };
+        let f = agreed_only(agreed, listed);
+        let f = with(f, Field::MaskedNumber, self.account_number_display.is_some());
+        let f = with(f, Field::BalanceCurrent, self.current_balance.is_some());
+        with(f, Field::BalanceAvailable, self.available_balance.is_some())
+    }
+}
+
+impl Transaction {
+    /// The fields this transaction carries: amount, date and status always (FDX requires
+    /// them), the account's id and the merchant (`description`) as agreed, the category where
+    /// present.
+    pub fn fields(&self, agreed: FieldSet) -> FieldSet {
+        let f = agreed_only(agreed, &[Field::AccountId, Field::TxnMerchant]).union(FieldSet::of(&[
+            Field::TxnAmount,
+            Field::TxnDate,
+            Field::TxnStatus,
+        ]));
+        with(f, Field::TxnCategory, self.category.is_some() || self.sub_category.is_some())
+    }
+}
+
+impl Customer {
+    /// The fields the customer record carries: the name where present.
+    pub fn fields(&self) -> FieldSet {
+        with(FieldSet::EMPTY, Field::Name, self.name.is_some())
+    }
+}
+
+impl Contact {
+    /// The fields the contact carries: FDX requires all of them.
+    pub fn fields(&self) -> FieldSet {
+        FieldSet::of(&[Field::Name, Field::Email, Field::StreetAddress, Field::Zip5, Field::Phone])
+    }
 }

@@ -15,6 +15,10 @@ pub struct TokenResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// The consent the access token stands for (an addition of ours, as RFC 6749 §5.1 allows:
+    /// FDX's authorization makes the consent, and its client learns the id here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_id: Option<String>,
 }
 
 /// An OAuth error (RFC 6749 §5.2): `invalid_request`, `invalid_client`, `invalid_grant`,

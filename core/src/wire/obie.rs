@@ -5,6 +5,7 @@
 //! are omitted when empty, as the standard marks them optional; nothing here is ours except
 //! where a name says `x-testbed`.
 
+use crate::terms::{Field, FieldSet};
 use serde::{Deserialize, Serialize};
 
 /// Where the profile's routes live.
@@ -254,4 +255,58 @@ pub struct Error {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+/// The standard's code of `p`; `None` for the testbed's own permissions, which the standard has
+/// no code for (the agreed terms still govern them).
+pub fn permission_code(p: crate::wire::Permission) -> Option<&'static str> {
+    let code = p.as_str();
+    PERMISSIONS.contains(&code).then_some(code)
+}
+
+// What a record carries, by the members present: how a client counts what it received, and the
+// fields the bank counts as sent for it (a test in bank-mock holds the two together). A member
+// the standard requires in every record and that can say nothing the client did not ask for
+// (`AccountId`, the id it named or of its own accounts) counts only where `agreed` has it.
+
+fn with(set: FieldSet, field: Field, present: bool) -> FieldSet {
+    if present { set.union(FieldSet::of(&[field])) } else { set }
+}
+
+fn account_id(agreed: FieldSet) -> FieldSet {
+    with(FieldSet::EMPTY, Field::AccountId, agreed.contains(Field::AccountId))
+}
+
+impl Account {
+    /// The fields this account record carries. An identification is the full number (a PAN
+    /// under `UK.OBIE.PAN`, else an account number) when it is all digits, else the masked one.
+    pub fn fields(&self, agreed: FieldSet) -> FieldSet {
+        let mut f = with(account_id(agreed), Field::AccountType, self.account_type.is_some());
+        for a in &self.account {
+            let full = a.identification.bytes().all(|b| b.is_ascii_digit());
+            let number = if a.scheme_name == "UK.OBIE.PAN" { Field::CardPan } else { Field::AccountNumber };
+            f = with(f, if full { number } else { Field::MaskedNumber }, true);
+            f = with(f, Field::Name, a.name.is_some());
+        }
+        with(f, Field::RoutingNumber, self.servicer.is_some())
+    }
+}
+
+impl Balance {
+    /// The fields this balance carries: the available or the booked (current) balance.
+    pub fn fields(&self, agreed: FieldSet) -> FieldSet {
+        let available = self.kind == "InterimAvailable";
+        with(account_id(agreed), if available { Field::BalanceAvailable } else { Field::BalanceCurrent }, true)
+    }
+}
+
+impl Transaction {
+    /// The fields this transaction carries: amount, date and status always (the standard
+    /// requires them), the category, place and merchant where present.
+    pub fn fields(&self, agreed: FieldSet) -> FieldSet {
+        let f = account_id(agreed).union(FieldSet::of(&[Field::TxnAmount, Field::TxnDate, Field::TxnStatus]));
+        let f = with(f, Field::TxnCategory, self.transaction_information.is_some());
+        let f = with(f, Field::TxnPlace, self.address_line.is_some());
+        with(f, Field::TxnMerchant, self.merchant_details.as_ref().is_some_and(|m| m.merchant_name.is_some()))
+    }
 }

@@ -14,6 +14,7 @@ use testbed_core::scenario::Scenario;
 mod alerts;
 mod faults;
 mod pace;
+mod profiles;
 mod receive;
 
 fn scenario_path(name: &str) -> PathBuf {
@@ -44,13 +45,23 @@ fn start_banks(
     scenario: &Arc<Scenario>,
     pace: &testbed_core::pace::Pace,
 ) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
+    start_banks_speaking(scenario, pace, testbed_core::wire::ApiProfile::Testbed)
+}
+
+/// `start_banks`, the banks speaking `api` (as `bank-mock serve --api` would).
+fn start_banks_speaking(
+    scenario: &Arc<Scenario>,
+    pace: &testbed_core::pace::Pace,
+    api: testbed_core::wire::ApiProfile,
+) -> (Vec<String>, Vec<Arc<AppState>>, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut urls = Vec::new();
     let mut states = Vec::new();
     for b in scenario.bank_ids() {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         urls.push(format!("http://{}", listener.local_addr().unwrap()));
-        let state = AppState::new(scenario.clone(), b, scenario.seed, LiveClock::new(SimTime::ZERO, pace.of(b).scale));
+        let clock = LiveClock::new(SimTime::ZERO, pace.of(b).scale);
+        let state = AppState::speaking(scenario.clone(), b, scenario.seed, clock, Default::default(), api);
         states.push(state.clone());
         rt.spawn(serve(listener, state, std::future::pending::<()>()));
     }
@@ -172,6 +183,19 @@ fn platform_mock(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_platform-mock")).args(args).output().unwrap()
 }
 
+/// `platform-mock run`'s arguments for `scenario` (file `name`) against the banks at `urls`,
+/// with the client tokens they issued.
+fn run_args(name: &str, scenario: &Scenario, urls: &[String], states: &[Arc<AppState>]) -> Vec<String> {
+    let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path(name).display().to_string()];
+    for (b, url) in scenario.banks.iter().zip(urls) {
+        args.extend(["--bank".into(), format!("{}={url}", b.name)]);
+    }
+    for token in client_tokens(scenario, states).values() {
+        args.extend(["--client-token".into(), token.clone()]);
+    }
+    args
+}
+
 #[test]
 fn run_writes_the_report_files_of_sim_against_bank_urls() {
     let scenario = Arc::new(load("live-demo.toml"));
@@ -180,13 +204,7 @@ fn run_writes_the_report_files_of_sim_against_bank_urls() {
     let pace = expected_pace(&scenario, &opts);
     let (urls, states, _rt) = start_banks(&scenario, &pace);
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec!["run".to_string(), "--scenario".into(), scenario_path("live-demo.toml").display().to_string()];
-    for (b, url) in scenario.banks.iter().zip(&urls) {
-        args.extend(["--bank".into(), format!("{}={url}", b.name)]);
-    }
-    for token in client_tokens(&scenario, &states).values() {
-        args.extend(["--client-token".into(), token.clone()]);
-    }
+    let mut args = run_args("live-demo.toml", &scenario, &urls, &states);
     args.extend(["--duration".into(), "1s".into(), "--max-rate".into(), "200".into()]);
     args.extend(["--out".into(), out.path().display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -260,6 +260,16 @@ fn an_in_process_banks_calendar_starts_at_its_agreement_so_an_outage_falls_where
 
 #[test]
 fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run() {
+    over_fetching_is_revoked_live_over(testbed_core::wire::ApiProfile::Testbed);
+}
+
+#[test]
+fn an_over_fetching_platform_is_revoked_by_the_audit_over_the_standard_apis_too() {
+    over_fetching_is_revoked_live_over(testbed_core::wire::ApiProfile::Obie);
+    over_fetching_is_revoked_live_over(testbed_core::wire::ApiProfile::Fdx);
+}
+
+fn over_fetching_is_revoked_live_over(api: testbed_core::wire::ApiProfile) {
     let mut table = scenario_table("live-demo.toml");
     table.remove("thresholds");
     let platform = entry_mut(&mut table, "platforms", "demo-platform");
@@ -273,9 +283,9 @@ fn an_over_fetching_platform_is_revoked_live_by_the_audit_as_in_the_virtual_run(
         n.revocation.as_ref().map(|v| v.clause.clone())
     };
     assert_eq!(revoked(&virtual_report).as_deref(), Some("revoke_after_violations"), "the virtual run revokes");
-    let opts = LiveOptions { duration: Duration::from_millis(1_000), max_rate: 500.0, ..Default::default() };
+    let opts = LiveOptions { duration: Duration::from_millis(1_000), max_rate: 500.0, api, ..Default::default() };
     let live = run_live(Arc::new(scenario), &opts, Arc::new(AtomicBool::new(false))).expect("live run");
-    assert_eq!(revoked(&live), revoked(&virtual_report), "the live run revokes over the same clause");
+    assert_eq!(revoked(&live), revoked(&virtual_report), "{api:?}: the live run revokes over the same clause");
     let data = live.data.as_ref().unwrap();
     let flow = data.flows.iter().find(|f| f.bank == "demo-bank").unwrap();
     assert_eq!(flow.ended_by, testbed_core::workload::EndedBy::Revoked);
@@ -403,4 +413,52 @@ fn a_live_run_that_would_link_more_customers_than_allowed_is_refused_in_one_line
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--max-customers") && stderr.contains("1000"), "{stderr}");
     assert!(!out.path().join("report.json").exists(), "nothing written");
+}
+
+/// A live run of `scenario` with the banks speaking `api`.
+fn live_over(
+    scenario: &Scenario,
+    api: testbed_core::wire::ApiProfile,
+    opts: &LiveOptions,
+) -> testbed_core::report::Report {
+    let opts = LiveOptions { api, ..opts.clone() };
+    run_live(Arc::new(scenario.clone()), &opts, Arc::new(AtomicBool::new(false))).expect("live run")
+}
+
+#[test]
+fn one_scenario_over_any_api_profile_reaches_the_same_outcomes_and_exposes_the_same_data() {
+    use testbed_core::wire::ApiProfile;
+    let scenario = parse(&scenario_table("design-direct.toml"));
+    let opts = LiveOptions { duration: Duration::from_millis(1_200), max_rate: 600.0, ..Default::default() };
+    let [ours, obie, fdx] = ApiProfile::ALL.map(|api| live_over(&scenario, api, &opts));
+    for (api, report) in [(ApiProfile::Obie, &obie), (ApiProfile::Fdx, &fdx)] {
+        assert_eq!(report.data.as_ref().unwrap().live.as_ref().unwrap().api, api, "the report names the API");
+        for (n, o) in report.negotiations.iter().zip(&ours.negotiations) {
+            assert_eq!((&n.outcome, &n.revocation), (&o.outcome, &o.revocation), "{api:?}: {}", n.pair());
+        }
+        let (flows, our_flows) = (&report.data.as_ref().unwrap().flows, &ours.data.as_ref().unwrap().flows);
+        assert_eq!(flows.len(), our_flows.len());
+        for (f, o) in flows.iter().zip(our_flows) {
+            assert!(f.exposure.customers_exposed > 0, "{api:?} {}: nothing flowed", f.bank);
+            // The permissions the bank put on the consents, by the testbed's names whatever the
+            // profile, and the same kinds of data reached the platform.
+            assert_eq!(f.permissions, o.permissions, "{api:?} {}", f.bank);
+            let kinds = |f: &testbed_core::report::FlowReport| -> Vec<String> {
+                f.exposure.records_by_category.iter().filter(|(_, n)| **n > 0).map(|(c, _)| c.clone()).collect()
+            };
+            assert_eq!(kinds(f), kinds(o), "{api:?} {}", f.bank);
+            assert_eq!(f.requests, o.requests, "{api:?} {}: the same schedule", f.bank);
+        }
+    }
+    // Where every request was answered, UK Open Banking disclosed exactly what the testbed's
+    // API did: the same records to the same customers. FDX names whole days, so its
+    // transaction reads reach back to midnight and carry at least as much.
+    if [&ours, &obie, &fdx].iter().all(|r| r.complete) {
+        let flows = |r: &testbed_core::report::Report| r.data.as_ref().unwrap().flows.clone();
+        for ((o, b), f) in flows(&ours).iter().zip(flows(&obie)).zip(flows(&fdx)) {
+            assert_eq!(b.exposure.customers_exposed, o.exposure.customers_exposed, "{}", o.bank);
+            assert_eq!(b.exposure.records_by_category, o.exposure.records_by_category, "{}", o.bank);
+            assert!(f.exposure.customers_exposed >= o.exposure.customers_exposed, "{}", o.bank);
+        }
+    }
 }
