@@ -367,7 +367,7 @@ pub fn transaction_id(account_id: &str, id: u64) -> String {
     format!("tx-{:016x}", transaction_id_bits(account_id, id))
 }
 
-fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
+pub(crate) fn transaction_id_bits(account_id: &str, id: u64) -> u64 {
     let h = testbed_core::rng::fnv1a(account_id.as_bytes());
     let mut z = h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -471,12 +471,18 @@ impl TransactionView<'_> {
         if has(Field::TxnStatus) {
             out.extend_from_slice(if t.pending { b"\"Status\":\"Pending\"," } else { b"\"Status\":\"Booked\"," });
         }
-        out.extend_from_slice(b"\"TransactionId\":\"tx-");
-        let id = transaction_id_bits(self.account_id, t.id);
-        for shift in (0..16).rev() {
-            out.push(b"0123456789abcdef"[(id >> (shift * 4)) as usize & 0xf]);
-        }
+        out.extend_from_slice(b"\"TransactionId\":\"");
+        write_transaction_id(out, self.account_id, t.id);
         out.extend_from_slice(b"\"}");
+    }
+}
+
+/// Appends `transaction_id(account_id, id)` to `out` without allocating.
+pub fn write_transaction_id(out: &mut Vec<u8>, account_id: &str, id: u64) {
+    out.extend_from_slice(b"tx-");
+    let id = transaction_id_bits(account_id, id);
+    for shift in (0..16).rev() {
+        out.push(b"0123456789abcdef"[(id >> (shift * 4)) as usize & 0xf]);
     }
 }
 
@@ -504,7 +510,7 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
 }
 
 /// The catalogue's merchant names, built once: every page shows some.
-fn merchant_name(merchant: u32) -> &'static str {
+pub(crate) fn merchant_name(merchant: u32) -> &'static str {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| (0..population::MERCHANT_COUNT).map(population::merchant_name).collect());
     &names[(merchant % population::MERCHANT_COUNT) as usize]

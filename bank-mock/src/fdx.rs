@@ -12,11 +12,11 @@
 //! has no merchant member and no place; the merchant category is `category` (its ISO 18245
 //! code) with the category's name as `subCategory`.
 
-use crate::api::{Grant, transaction_id};
+use crate::api::{Grant, merchant_name, transaction_id, write_json_str, write_transaction_id};
 use crate::obie::{Unshapeable, merchant_category_code, require};
 use testbed_core::population::{self, Customer, Transaction};
 use testbed_core::terms::{Field, FieldSet};
-use testbed_core::time::calendar_text;
+use testbed_core::time::{calendar_text, write_calendar_text};
 use testbed_core::wire::fdx;
 
 const CURRENCY: &str = "USD";
@@ -97,16 +97,7 @@ pub fn transactions(
     transactions: &[Transaction],
 ) -> Result<(Vec<fdx::Transaction>, FieldSet), Unshapeable> {
     let has = |f| grant.fields.contains(f);
-    require(grant, &[Field::TxnAmount, Field::TxnDate, Field::TxnStatus])?;
-    let carried = FieldSet::of(&[
-        Field::AccountId,
-        Field::TxnAmount,
-        Field::TxnDate,
-        Field::TxnStatus,
-        Field::TxnCategory,
-        Field::TxnMerchant,
-    ]);
-    let sent = grant.fields.intersect(carried);
+    let sent = transactions_sent(grant)?;
     let out = transactions
         .iter()
         .filter(|t| t.on_platform || grant.off_platform)
@@ -174,6 +165,51 @@ pub fn contact(grant: &Grant, customer: &Customer) -> Result<(fdx::Contact, Fiel
     Ok((contact, FieldSet::of(&needed)))
 }
 
+/// The fields a page of transactions under `grant` carries (FDX has no place member), or the
+/// member FDX requires that the grant leaves out.
+pub fn transactions_sent(grant: &Grant) -> Result<FieldSet, Unshapeable> {
+    crate::obie::transaction_fields(grant, FieldSet::of(&[Field::TxnCategory, Field::TxnMerchant]))
+}
+
+/// Appends the JSON `serde_json` writes for the record `transactions` makes of `t` (one its
+/// off-platform filter keeps) under `fields`, without making it: the page's hot path (a test
+/// holds the two together).
+pub fn write_transaction(out: &mut Vec<u8>, fields: FieldSet, account_id: &str, t: &Transaction) {
+    out.extend_from_slice(b"{\"accountCategory\":\"LOC_ACCOUNT\",\"transactionId\":\"");
+    write_transaction_id(out, account_id, t.id);
+    out.extend_from_slice(b"\",\"transactionTimestamp\":\"");
+    write_calendar_text(out, t.at_ms);
+    if !t.pending {
+        out.extend_from_slice(b"\",\"postedTimestamp\":\"");
+        write_calendar_text(out, t.at_ms);
+    }
+    out.extend_from_slice(b"\",\"description\":");
+    write_json_str(
+        out,
+        if fields.contains(Field::TxnMerchant) { merchant_name(t.merchant) } else { "Card transaction" },
+    );
+    let purchase = t.amount_cents >= 0;
+    out.extend_from_slice(if purchase {
+        b",\"debitCreditMemo\":\"DEBIT\""
+    } else {
+        b",\"debitCreditMemo\":\"CREDIT\""
+    });
+    out.extend_from_slice(if t.pending { b",\"status\":\"PENDING\"" } else { b",\"status\":\"POSTED\"" });
+    out.extend_from_slice(b",\"amount\":");
+    out.extend_from_slice(ryu::Buffer::new().format_finite(t.amount_cents.unsigned_abs() as f64 / 100.0).as_bytes());
+    if fields.contains(Field::TxnCategory) {
+        out.extend_from_slice(b",\"category\":\"");
+        out.extend_from_slice(merchant_category_code(t.category).as_bytes());
+        out.extend_from_slice(b"\",\"subCategory\":");
+        write_json_str(out, t.category.as_str());
+    }
+    out.extend_from_slice(if purchase {
+        b",\"transactionType\":\"PURCHASE\"}"
+    } else {
+        b",\"transactionType\":\"PAYMENT\"}"
+    });
+}
+
 #[cfg(test)]
 mod tests {
     //! The fields the bank counts as sent for a response are the fields its records carry as
@@ -217,6 +253,12 @@ mod tests {
                 for r in &records {
                     prop_assert_eq!(r.fields(g.fields), sent);
                 }
+                let visible = txns.iter().filter(|t| t.on_platform || g.off_platform);
+                for (r, t) in records.iter().zip(visible) {
+                    let mut out = Vec::new();
+                    crate::obie::write_transaction(&mut out, g.fields, &card, t);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(r).unwrap());
+                }
             }
 
             let (accounts, sent) = super::accounts(&g, &person);
@@ -229,6 +271,13 @@ mod tests {
             if let Ok((records, sent)) = super::transactions(&g, &card, &txns) {
                 for r in &records {
                     prop_assert_eq!(r.fields(g.fields), sent);
+                }
+                // The hot path writes the very bytes serde writes for the records.
+                let visible = txns.iter().filter(|t| t.on_platform || g.off_platform);
+                for (r, t) in records.iter().zip(visible) {
+                    let mut out = Vec::new();
+                    super::write_transaction(&mut out, g.fields, &card, t);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(r).unwrap());
                 }
             }
             let (customer, sent) = super::customer(&g, &person, "cust-b-0".into());

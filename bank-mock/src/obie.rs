@@ -10,10 +10,12 @@
 //! needs its amount, date and status (`TransactionsBasic`, which every transactions consent
 //! holds); a response that could not carry them is refused instead (`Unshapeable`).
 
-use crate::api::{Grant, Permission, transaction_id};
+use crate::api::{
+    Grant, Permission, merchant_name, transaction_id, write_decimal, write_json_str, write_transaction_id,
+};
 use testbed_core::population::{self, Customer, MerchantCategory, Transaction};
 use testbed_core::terms::{Field, FieldSet};
-use testbed_core::time::calendar_text;
+use testbed_core::time::{calendar_text, write_calendar_text};
 use testbed_core::wire::obie;
 
 /// The currency of every amount: the scenario's banks are US banks.
@@ -173,18 +175,7 @@ pub fn transactions(
     transactions: &[Transaction],
 ) -> Result<(Vec<obie::Transaction>, FieldSet), Unshapeable> {
     let has = |f| grant.fields.contains(f);
-    require(grant, &[Field::TxnAmount, Field::TxnDate, Field::TxnStatus])?;
-    // Every transaction field has a member here (the derived fraud flag has none).
-    let carried = FieldSet::of(&[
-        Field::AccountId,
-        Field::TxnAmount,
-        Field::TxnDate,
-        Field::TxnStatus,
-        Field::TxnCategory,
-        Field::TxnMerchant,
-        Field::TxnPlace,
-    ]);
-    let sent = grant.fields.intersect(carried);
+    let sent = transactions_sent(grant)?;
     let visible = transactions.iter().filter(|t| t.on_platform || grant.off_platform);
     let out = visible
         .into_iter()
@@ -208,4 +199,68 @@ pub fn transactions(
         })
         .collect();
     Ok((out, sent))
+}
+
+/// The fields a page of transactions under `grant` carries, or the member the standard requires
+/// that the grant leaves out.
+pub fn transactions_sent(grant: &Grant) -> Result<FieldSet, Unshapeable> {
+    // Every transaction field has a member here (the derived fraud flag has none).
+    transaction_fields(grant, FieldSet::of(&[Field::TxnCategory, Field::TxnMerchant, Field::TxnPlace]))
+}
+
+/// The fields a page of transactions carries under `grant` in a standard whose records have a
+/// member for the account's id, the amount, date and status (which it requires), and for the
+/// fields of `optional`; or the required member the grant leaves out.
+pub fn transaction_fields(grant: &Grant, optional: FieldSet) -> Result<FieldSet, Unshapeable> {
+    require(grant, &[Field::TxnAmount, Field::TxnDate, Field::TxnStatus])?;
+    let carried = FieldSet::of(&[Field::AccountId, Field::TxnAmount, Field::TxnDate, Field::TxnStatus]);
+    Ok(grant.fields.intersect(carried.union(optional)))
+}
+
+/// Appends the JSON `serde_json` writes for the record `transactions` makes of `t` (one its
+/// off-platform filter keeps) under `fields`, without making it: the page's hot path (a test
+/// holds the two together).
+pub fn write_transaction(out: &mut Vec<u8>, fields: FieldSet, account_id: &str, t: &Transaction) {
+    let has = |f| fields.contains(f);
+    out.extend_from_slice(b"{\"AccountId\":");
+    write_json_str(out, account_id);
+    out.extend_from_slice(b",\"TransactionId\":\"");
+    write_transaction_id(out, account_id, t.id);
+    out.extend_from_slice(if t.amount_cents > 0 {
+        b"\",\"CreditDebitIndicator\":\"Debit\""
+    } else {
+        b"\",\"CreditDebitIndicator\":\"Credit\""
+    });
+    out.extend_from_slice(if t.pending { b",\"Status\":\"Pending\"" } else { b",\"Status\":\"Booked\"" });
+    out.extend_from_slice(b",\"BookingDateTime\":\"");
+    write_calendar_text(out, t.at_ms);
+    out.extend_from_slice(b"\",\"Amount\":{\"Amount\":\"");
+    let abs = t.amount_cents.unsigned_abs();
+    write_decimal(out, abs / 100, 1);
+    out.push(b'.');
+    write_decimal(out, abs % 100, 2);
+    out.extend_from_slice(b"\",\"Currency\":\"");
+    out.extend_from_slice(CURRENCY.as_bytes());
+    out.extend_from_slice(b"\"}");
+    if has(Field::TxnCategory) {
+        out.extend_from_slice(b",\"TransactionInformation\":");
+        write_json_str(out, t.category.as_str());
+    }
+    if has(Field::TxnPlace) {
+        out.extend_from_slice(b",\"AddressLine\":\"");
+        write_decimal(out, u64::from(t.place_zip5), 5);
+        out.push(b'"');
+    }
+    let (merchant, code) = (has(Field::TxnMerchant), has(Field::TxnMerchant) && has(Field::TxnCategory));
+    if merchant {
+        out.extend_from_slice(b",\"MerchantDetails\":{\"MerchantName\":");
+        write_json_str(out, merchant_name(t.merchant));
+        if code {
+            out.extend_from_slice(b",\"MerchantCategoryCode\":\"");
+            out.extend_from_slice(merchant_category_code(t.category).as_bytes());
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
 }

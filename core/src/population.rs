@@ -860,7 +860,8 @@ const fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(days: i64) -> Date {
+/// The civil date of `days` after 1970-01-01 (Hinnant's `civil_from_days`).
+pub(crate) fn civil_from_days(days: i64) -> Date {
     let z = days + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let doe = z - era * 146_097;

@@ -59,6 +59,29 @@ pub fn calendar_text(ms: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Appends `calendar_text(ms)` to `out` without allocating: the hot pages write a date per
+/// record.
+pub fn write_calendar_text(out: &mut Vec<u8>, ms: u64) {
+    let secs = CALENDAR_EPOCH_UNIX + ms / 1000;
+    let (days, of_day) = ((secs / 86_400) as i64, secs % 86_400);
+    let date = crate::population::civil_from_days(days);
+    let (year, month, day) = (u64::from(date.year), u64::from(date.month), u64::from(date.day));
+    let two = |out: &mut Vec<u8>, n: u64| out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+    two(out, year / 100);
+    two(out, year % 100);
+    out.push(b'-');
+    two(out, month);
+    out.push(b'-');
+    two(out, day);
+    out.push(b'T');
+    two(out, of_day / 3_600);
+    out.push(b':');
+    two(out, of_day / 60 % 60);
+    out.push(b':');
+    two(out, of_day % 60);
+    out.push(b'Z');
+}
+
 /// Why a date-time is not a time of the API's calendar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CalendarError {
@@ -172,6 +195,18 @@ pub fn format_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_calendar_text_written_in_place_is_the_formatted_one() {
+        let mut rng = crate::rng::stream(5, "calendar-text");
+        let samples = (0..20_000).map(|_| rand::RngExt::random_range(&mut rng, 0..400 * 365 * 86_400_000u64));
+        for ms in [0, 999, 86_399_999, 86_400_000, 59 * 86_400_000, 790 * 86_400_000].into_iter().chain(samples) {
+            let mut out = Vec::new();
+            super::write_calendar_text(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), super::calendar_text(ms), "{ms}");
+        }
+    }
+
     use super::*;
 
     #[test]

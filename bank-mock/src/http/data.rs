@@ -124,11 +124,24 @@ fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `value` as a JSON response, written into a buffer of about the size it will take (`records`
-/// of about 400 bytes and a head): one allocation instead of a buffer grown step by step.
-pub(super) fn json_sized<T: serde::Serialize>(value: &T, records: usize) -> Response {
-    let mut out = Vec::with_capacity(1024 + 400 * records);
-    match serde_json::to_writer(&mut out, value) {
+/// A page of records as a JSON response: `head`, the records written by `write` separated by
+/// commas, then what `finish` writes, in a buffer of about the size it will take. The standard
+/// profiles' transactions pages, written straight from the transactions.
+pub(super) fn json_page<'a, T: 'a>(
+    head: &[u8],
+    records: impl Iterator<Item = &'a T>,
+    mut write: impl FnMut(&mut Vec<u8>, &T),
+    finish: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> Response {
+    let mut out = Vec::with_capacity(1024 + 400 * records.size_hint().1.unwrap_or(0));
+    out.extend_from_slice(head);
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(&mut out, record);
+    }
+    match finish(&mut out) {
         Ok(()) => json_response(out),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -35,6 +35,7 @@ use data::DayCache;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -776,14 +777,26 @@ struct Hot {
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
     type Response = Response;
-    type Error = std::convert::Infallible;
+    type Error = Infallible;
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let hot = if request.method() == axum::http::Method::GET { hot_route(request.uri().path()) } else { None };
-        // The transactions page is the testbed profile's; the others route it.
-        let hot = hot.filter(|h| matches!(h, HotRoute::Healthz) || self.state.api == ApiProfile::Testbed);
+        // Each profile's own transactions page; another profile's path goes to the router (a 404).
+        let hot = hot.filter(|h| match h {
+            HotRoute::Healthz => true,
+            HotRoute::Transactions => self.state.api == ApiProfile::Testbed,
+            HotRoute::ObieTransactions => self.state.api == ApiProfile::Obie,
+            HotRoute::FdxTransactions => self.state.api == ApiProfile::Fdx,
+        });
         match hot {
+            // The standard pages: their profile's middleware around the route's own handler.
+            Some(HotRoute::ObieTransactions) => {
+                Box::pin(standard_page(self.state.clone(), request.map(axum::body::Body::new), ApiProfile::Obie))
+            }
+            Some(HotRoute::FdxTransactions) => {
+                Box::pin(standard_page(self.state.clone(), request.map(axum::body::Body::new), ApiProfile::Fdx))
+            }
             Some(HotRoute::Healthz) => Box::pin(async { Ok(metrics::healthz_response()) }),
             Some(HotRoute::Transactions) => {
                 let state = self.state.clone();
@@ -807,19 +820,70 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
     }
 }
 
+/// A standard profile's transactions page off the router: the profile's middleware (`shaped`)
+/// around the route's handler, counted as the router counts it.
+async fn standard_page(state: Arc<AppState>, request: Request, api: ApiProfile) -> Result<Response, Infallible> {
+    let inner = state.clone();
+    let page = move |request: Request| {
+        let (parts, _) = request.into_parts();
+        async move {
+            let (path, query, headers) = (parts.uri.path(), parts.uri.query(), &parts.headers);
+            let reply = match api {
+                ApiProfile::Fdx => {
+                    fdx::transactions_reply(
+                        &inner,
+                        standard_account(path, testbed_core::wire::fdx::BASE),
+                        query,
+                        headers,
+                    )
+                    .await
+                }
+                _ => {
+                    let account = standard_account(path, testbed_core::wire::obie::BASE);
+                    obie::transactions_reply(&inner, account, query, headers).await
+                }
+            };
+            reply.into_response()
+        }
+    };
+    let (response, route) = match api {
+        ApiProfile::Fdx => (fdx::shaped(request, page).await, Route::FdxTransactions),
+        _ => (obie::shaped(request, page).await, Route::ObieTransactions),
+    };
+    state.count(route, response.status());
+    Ok(response)
+}
+
 enum HotRoute {
     Healthz,
     Transactions,
+    ObieTransactions,
+    FdxTransactions,
 }
 
-/// The hot route a GET path is, if it needs no decoding: `/healthz`, or
-/// `/accounts/{account}/transactions` with a non-empty, unescaped account segment.
+/// The account segment of a standard profile's transactions path under `base` (one
+/// `hot_route` matched).
+fn standard_account<'a>(path: &'a str, base: &str) -> &'a str {
+    let rest = &path[base.len() + "/accounts/".len()..];
+    &rest[..rest.len() - "/transactions".len()]
+}
+
+/// The hot route a GET path is, if it needs no decoding: `/healthz`, or a profile's
+/// `/accounts/{account}/transactions` (the testbed's, or under the base of UK Open Banking or
+/// FDX) with a non-empty, unescaped account segment.
 fn hot_route(path: &str) -> Option<HotRoute> {
     if path == "/healthz" {
         return Some(HotRoute::Healthz);
     }
-    let account = path.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
-    (!account.is_empty() && !account.contains(['/', '%'])).then_some(HotRoute::Transactions)
+    let (route, rest) = if let Some(rest) = path.strip_prefix(testbed_core::wire::obie::BASE) {
+        (HotRoute::ObieTransactions, rest)
+    } else if let Some(rest) = path.strip_prefix(testbed_core::wire::fdx::BASE) {
+        (HotRoute::FdxTransactions, rest)
+    } else {
+        (HotRoute::Transactions, path)
+    };
+    let account = rest.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
+    (!account.is_empty() && !account.contains(['/', '%'])).then_some(route)
 }
 
 /// A path segment, or the error shape when it cannot be decoded.

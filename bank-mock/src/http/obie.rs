@@ -72,8 +72,16 @@ fn interaction_id(headers: &HeaderMap) -> HeaderValue {
 /// It wraps the whole router (so that the router's own 404 and 405 under the profile's base are
 /// shaped too) and leaves every other path alone.
 pub(super) async fn shape(request: Request, next: Next) -> Response {
+    shaped(request, |request| next.run(request)).await
+}
+
+/// `shape` around `run`: the middleware's work, for the router's routes and the hot path alike.
+pub(super) async fn shaped<F: std::future::Future<Output = Response>>(
+    request: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response {
     if !request.uri().path().starts_with(BASE) {
-        return next.run(request).await;
+        return run(request).await;
     }
     let interaction = interaction_id(request.headers());
     let methods = methods_of(request.uri().path());
@@ -81,7 +89,7 @@ pub(super) async fn shape(request: Request, next: Next) -> Response {
     // Headers are checked only for a request the route takes: another method gets its 405.
     let routed = methods.is_some_and(|m| m.contains(request.method()));
     let mut response = match !routed || auth_date_ok(request.headers()) {
-        true => next.run(request).await,
+        true => run(request).await,
         false => Failure::bad(
             "invalid_header",
             "x-fapi-auth-date is not an HTTP date as the standard writes it, e.g. Sun, 10 Sep 2017 19:43:31 GMT",
@@ -396,23 +404,32 @@ async fn transactions(
     request: Request,
 ) -> Reply {
     let account = path_param(path)?;
-    let headers = request.headers();
-    service(&state, headers, |token| {
-        let query =
-            data::TransactionsQuery::parse_dates_by(query.as_deref(), testbed_core::time::calendar_ms_zone_ignored)?;
+    transactions_reply(&state, &account, query.as_deref(), request.headers()).await
+}
+
+/// A transactions page of `account`: what the route answers, and the server's hot path too.
+pub(super) async fn transactions_reply(
+    state: &Arc<AppState>,
+    account: &str,
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+) -> Reply {
+    let account = account.to_string();
+    service(state, headers, |token| {
+        let query = data::TransactionsQuery::parse_dates_by(query, testbed_core::time::calendar_ms_zone_ignored)?;
         let now_ms = state.sim_now().as_millis();
         let (from, to) = window(&query, now_ms);
         let resource = Resource::Transactions { from_ms: from, to_ms: to };
-        let decided = decide(&state, headers, token, resource, Purpose::Commerce)?;
+        let decided = decide(state, headers, token, resource, Purpose::Commerce)?;
         let (customer, grant) = (decided.served.customer, decided.served.grant);
-        decided.own_account(&state, &account)?;
+        decided.own_account(state, &account)?;
         if decided.served.resource != resource {
             // A derived signal (a minimised design) has no shape in the standard.
             return Err(unshapeable(Unshapeable(testbed_core::terms::Field::TxnAmount)));
         }
         let mut slice = Vec::new();
         let pages = data::transaction_slice(
-            &state,
+            state,
             customer,
             &account,
             (from, to),
@@ -421,29 +438,36 @@ async fn transactions(
             query.page,
             &mut slice,
         );
-        let (records, sent) = shapes::transactions(&grant, &account, &slice).map_err(unshapeable)?;
-        decided.disclose(&state, sent, Records::Transactions(&slice));
-        let base = format!("{}{BASE}/accounts/{account}/transactions", origin(&state, headers));
+        let sent = shapes::transactions_sent(&grant).map_err(unshapeable)?;
+        decided.disclose(state, sent, Records::Transactions(&slice));
+        let base = format!("{}{BASE}/accounts/{account}/transactions", origin(state, headers));
         let (from_text, to_text) = (calendar_text(from), calendar_text(to));
         let link =
             |page: usize| format!("{base}?fromBookingDateTime={from_text}&toBookingDateTime={to_text}&page={page}");
         let page = query.page;
-        let body = wire::Read {
-            data: wire::TransactionData { transaction: records },
-            links: wire::Links {
-                self_link: link(page),
-                first: Some(link(1)),
-                prev: (page > 1).then(|| link((page - 1).min(pages))),
-                next: (page < pages).then(|| link(page + 1)),
-                last: Some(link(pages)),
-            },
-            meta: wire::Meta {
-                total_pages: Some(pages.min(u32::MAX as usize) as u32),
-                first_available_date_time: Some(from_text.clone()),
-                last_available_date_time: Some(calendar_text(to.min(decided.now.as_millis()))),
-            },
+        let links = wire::Links {
+            self_link: link(page),
+            first: Some(link(1)),
+            prev: (page > 1).then(|| link((page - 1).min(pages))),
+            next: (page < pages).then(|| link(page + 1)),
+            last: Some(link(pages)),
         };
-        Ok(data::json_sized(&body, slice.len()))
+        let meta = wire::Meta {
+            total_pages: Some(pages.min(u32::MAX as usize) as u32),
+            first_available_date_time: Some(from_text.clone()),
+            last_available_date_time: Some(calendar_text(to.min(decided.now.as_millis()))),
+        };
+        // `wire::Read<wire::TransactionData>`'s bytes, the records written straight.
+        let visible = slice.iter().filter(|t| t.on_platform || grant.off_platform);
+        let write = |out: &mut Vec<u8>, t: &_| shapes::write_transaction(out, grant.fields, &account, t);
+        Ok(data::json_page(b"{\"Data\":{\"Transaction\":[", visible, write, |out| {
+            out.extend_from_slice(b"]},\"Links\":");
+            serde_json::to_writer(&mut *out, &links)?;
+            out.extend_from_slice(b",\"Meta\":");
+            serde_json::to_writer(&mut *out, &meta)?;
+            out.push(b'}');
+            Ok(())
+        }))
     })
     .await
 }

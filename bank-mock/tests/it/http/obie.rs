@@ -221,6 +221,16 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
         .send()
         .await;
     assert_obie_error(&r, 400, "invalid_date", "UK.OBIE.Field.InvalidDate");
+    // The transactions page (served off the router, on the server's hot path) too: another's
+    // account is forbidden, and both answers are counted under the route.
+    let r = api.get(&bank, &format!("{BASE}/accounts/{other}/transactions")).bearer(&access).send().await;
+    assert_obie_error(&r, 403, "not_found", "UK.OBIE.Resource.NotFound");
+    let m = api.get(&bank, "/metrics").send().await.text();
+    for status in [400, 403] {
+        let counted =
+            format!(r#"bank_http_responses_total{{bank="quick-bank",route="obie_transactions",status="{status}"}}"#);
+        assert_eq!(sample(&m, &counted), Some(1.0), "{status}: {m}");
+    }
     let r = api.post(&bank, &format!("{BASE}/accounts")).bearer(&access).send().await;
     assert_obie_error(&r, 405, "method_not_allowed", "x-testbed.method_not_allowed");
     assert!(r.header("allow").is_some());
