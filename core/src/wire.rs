@@ -95,10 +95,16 @@ impl std::str::FromStr for ApiProfile {
     }
 }
 
+const DAY_MS: u64 = 86_400_000;
+
+/// The most days an FDX transactions window spans (`bank-mock` answers 703 beyond).
+pub const FDX_MAX_DAYS: u64 = 366;
+
 /// The path (with its query) a data request of `kind` about `customer` takes at `bank` in the
 /// profile `api`, sent `at_ms` into the bank's calendar: a transactions request asks for the
 /// `window` up to then (and the phase's first `window` before that much time has passed). FDX
-/// names whole days, so its window starts at the midnight before and runs to now.
+/// names whole days, so its window starts at the midnight before and runs to now, and spans at
+/// most `FDX_MAX_DAYS`.
 pub fn data_path(
     api: ApiProfile,
     kind: RequestKind,
@@ -119,13 +125,19 @@ pub fn data_path(
         (RequestKind::TransactionSync | RequestKind::Commerce | RequestKind::FraudAlert, _) => {
             let window = window.as_millis() as u64;
             let to = at_ms.max(window);
-            let (from, to) = (calendar_text(to - window), calendar_text(to));
             let card = card_id(bank, customer);
             match api {
                 ApiProfile::Fdx => {
+                    // Whole days, the end day included, at most the days a provider serves.
+                    let (first, last) = ((to - window) / DAY_MS, to / DAY_MS);
+                    let first = first.max(last.saturating_sub(FDX_MAX_DAYS - 1));
+                    let (from, to) = (calendar_text(first * DAY_MS), calendar_text(last * DAY_MS));
                     format!("{base}/accounts/{card}/transactions?startTime={}&endTime={}", &from[..10], &to[..10])
                 }
-                _ => format!("{base}/accounts/{card}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}"),
+                _ => {
+                    let (from, to) = (calendar_text(to - window), calendar_text(to));
+                    format!("{base}/accounts/{card}/transactions?fromBookingDateTime={from}&toBookingDateTime={to}")
+                }
             }
         }
     }

@@ -17,11 +17,12 @@ use base64::Engine as _;
 use hyper::Method;
 use hyper::body::Bytes;
 use std::time::Duration;
+use testbed_core::scenario::RequestKind;
 use testbed_core::terms::Purpose;
 use testbed_core::wire::oauth::{OAuthError, TokenResponse};
 use testbed_core::wire::{
     ApiError, ApiProfile, ConsentBody, ConsentData, ConsentResponse, Permission, SubscriptionBody, SubscriptionData,
-    SubscriptionResponse, fdx, obie,
+    SubscriptionResponse, data_path, fdx, obie,
 };
 use testbed_core::workload::RequestError;
 
@@ -190,6 +191,14 @@ impl BankApi {
         let headers = [("authorization", auth.as_str()), ("content-type", "application/x-www-form-urlencoded")];
         let url = format!("{}/token", self.base);
         self.client.send(Method::POST, &url, None, &headers, Some(Bytes::from(form))).await.ok()
+    }
+
+    /// Whether the bank speaks this profile: its account list is a route there (asked without a
+    /// token: 401, not 404). `None` when it does not answer.
+    pub async fn speaks_profile(&self) -> Option<bool> {
+        let url = format!("{}{}", self.base, data_path(self.api, RequestKind::Accounts, "", 0, Duration::ZERO, 0));
+        let answer = self.client.send(Method::GET, &url, None, &[], None).await.ok()?;
+        Some(answer.status != hyper::StatusCode::NOT_FOUND)
     }
 
     /// Whether the bank knows the OAuth client: its `/token` does not answer `invalid_client`

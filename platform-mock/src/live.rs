@@ -168,8 +168,19 @@ pub fn run(
             on_signal.store(true, Ordering::Relaxed);
         }
     });
+    // Each bank speaks the profile, and each OAuth client is known there, before any
+    // negotiation: a mistake in either changes nothing at the banks.
+    for b in scenario.bank_ids() {
+        let bank = BankApi::speaking(HttpClient::default(), urls[b.index()].clone(), opts.api, None);
+        if rt.block_on(bank.speaks_profile()) == Some(false) {
+            return Err(ClientError::ProfileNotSpoken {
+                bank: scenario.banks[b].name.clone(),
+                url: urls[b.index()].clone(),
+                api: opts.api.as_str(),
+            });
+        }
+    }
     if opts.api.is_standard() {
-        // Each OAuth client proven before any negotiation: a wrong secret changes nothing at the banks.
         for (pi, p) in scenario.platforms_by_id() {
             for &bi in &p.banks {
                 let bank = bank_api(&HttpClient::default(), urls, opts, pi, bi);

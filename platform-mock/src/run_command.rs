@@ -99,6 +99,7 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
                 ClientError::ClientTokenRefused { .. } => {
                     ("--client-token: ", "; give the token that bank's `bank-mock serve` printed")
                 }
+                ClientError::ProfileNotSpoken { .. } => ("--api: ", ""),
                 ClientError::OAuthClientRefused { .. } => {
                     ("--oauth-client: ", "; give the client that bank's `bank-mock serve --api` printed")
                 }

@@ -219,7 +219,7 @@ impl Paging {
     pub fn window(&self, now_ms: u64) -> Result<(u64, u64), Failure> {
         let to = self.end_day.map_or(now_ms, |d| (d + 1).saturating_mul(DAY_MS));
         let from = self.start_day.map_or(to.saturating_sub(30 * DAY_MS), |d| d.saturating_mul(DAY_MS));
-        if from > to || to - from > 366 * DAY_MS {
+        if from > to || to - from > testbed_core::wire::FDX_MAX_DAYS * DAY_MS {
             return Err(Failure::bad(
                 "invalid_date_range",
                 "the window must run forwards and span at most 366 days",
@@ -300,4 +300,31 @@ pub(super) async fn transactions_reply(
         }))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Paging;
+    use std::time::Duration;
+    use testbed_core::scenario::RequestKind;
+    use testbed_core::wire::{ApiProfile, data_path};
+
+    #[test]
+    fn every_window_a_scenario_may_ask_is_one_fdx_serves_in_whole_days() {
+        const DAY: u64 = 86_400_000;
+        for window_days in [0.5, 1.0, 7.0, 30.0, 365.0, 365.5, 366.0] {
+            let window = Duration::from_secs_f64(window_days * 86_400.0);
+            for at_ms in [0, 3_600_000, DAY - 1, 400 * DAY + 12_345, 800 * DAY] {
+                let path = data_path(ApiProfile::Fdx, RequestKind::TransactionSync, "b", 3, window, at_ms);
+                let query = path.split_once('?').map(|(_, q)| q);
+                let paging = Paging::parse(query).unwrap_or_else(|_| panic!("{path}"));
+                let (from, to) = paging.window(at_ms).unwrap_or_else(|_| panic!("{window_days} days: {path}"));
+                // The days asked cover the window up to now, as far as 366 days reach.
+                let asked_to = at_ms.max(window.as_millis() as u64);
+                assert!(to > asked_to, "{path}");
+                let reach = (window.as_millis() as u64).min(365 * DAY);
+                assert!(from <= asked_to - reach, "{path}");
+            }
+        }
+    }
 }

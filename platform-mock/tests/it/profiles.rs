@@ -65,19 +65,27 @@ fn run_speaks_a_standard_with_the_oauth_clients_the_banks_printed() {
     let (urls, states, _rt) = start_banks_speaking(&scenario, &expected_pace(&scenario, &opts), api);
     let out = tempfile::tempdir().unwrap();
     let mut args = run_args("live-demo.toml", &scenario, &urls, &states);
-    args.extend(["--duration".into(), "1s".into(), "--max-rate".into(), "200".into(), "--api".into(), "obie".into()]);
+    args.extend(["--duration".into(), "1s".into(), "--max-rate".into(), "200".into()]);
     args.extend(["--out".into(), out.path().display().to_string()]);
     let clients = oauth_clients(&scenario, &states);
     let flags: Vec<String> =
         clients.iter().map(|((_, b), c)| format!("{}={}:{}", scenario.banks[*b].name, c.id, c.secret)).collect();
-    let run_with = |oauth: &[String]| {
+    let run_over = |api: &str, oauth: &[String]| {
         let mut all = args.clone();
+        all.extend(["--api".into(), api.into()]);
         for flag in oauth {
             all.extend(["--oauth-client".into(), flag.clone()]);
         }
         platform_mock(&all.iter().map(String::as_str).collect::<Vec<_>>())
     };
 
+    let run_with = |oauth: &[String]| run_over("obie", oauth);
+    // Banks that speak another profile than the run: one line naming --api, before negotiating.
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    let mismatched = run_over("fdx", &flags);
+    assert_eq!(mismatched.status.code(), Some(2), "{}", stderr(&mismatched));
+    assert!(stderr(&mismatched).starts_with("error: --api: bank `"), "{}", stderr(&mismatched));
+    assert!(stderr(&mismatched).contains("does not speak --api fdx"), "{}", stderr(&mismatched));
     let run = run_with(&flags);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let report: testbed_core::report::Report =
@@ -88,7 +96,6 @@ fn run_speaks_a_standard_with_the_oauth_clients_the_banks_printed() {
 
     // Without the OAuth clients, or with a wrong secret, or of the wrong shape: one line naming
     // the flag, exit 2, before any load.
-    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
     let none = run_with(&[]);
     assert_eq!(none.status.code(), Some(2));
     assert!(stderr(&none).contains("--oauth-client: none for"), "{}", stderr(&none));
