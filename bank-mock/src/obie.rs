@@ -264,3 +264,70 @@ pub fn write_transaction(out: &mut Vec<u8>, fields: FieldSet, account_id: &str, 
     }
     out.push(b'}');
 }
+
+/// Appends `"Links":{..},"Meta":{..}` of page `page` of `pages` as `serde_json` writes the
+/// `obie::Links` and `obie::Meta` of a transactions page (a test holds the two together): each
+/// link is `link` (which ends in `page=`) and its page; the window's first date and the last
+/// one served are `first_ms` and `last_ms` on the calendar.
+pub fn write_page_links(out: &mut Vec<u8>, link: &str, (page, pages): (usize, usize), (first_ms, last_ms): (u64, u64)) {
+    let mut quoted = Vec::with_capacity(link.len() + 2);
+    write_json_str(&mut quoted, link);
+    quoted.pop(); // the closing quote: the page number goes before it
+    let put = |out: &mut Vec<u8>, name: &[u8], n: usize| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(&quoted);
+        write_decimal(out, n as u64, 1);
+        out.push(b'"');
+    };
+    put(out, b"\"Links\":{\"Self\":", page);
+    put(out, b",\"First\":", 1);
+    if page > 1 {
+        put(out, b",\"Prev\":", (page - 1).min(pages));
+    }
+    if page < pages {
+        put(out, b",\"Next\":", page + 1);
+    }
+    put(out, b",\"Last\":", pages);
+    out.extend_from_slice(b"},\"Meta\":{\"TotalPages\":");
+    write_decimal(out, pages.min(u32::MAX as usize) as u64, 1);
+    out.extend_from_slice(b",\"FirstAvailableDateTime\":\"");
+    write_calendar_text(out, first_ms);
+    out.extend_from_slice(b"\",\"LastAvailableDateTime\":\"");
+    write_calendar_text(out, last_ms);
+    out.extend_from_slice(b"\"}");
+}
+
+#[cfg(test)]
+mod tests {
+    use testbed_core::time::calendar_text;
+    use testbed_core::wire::obie;
+
+    #[test]
+    fn a_pages_links_and_meta_are_written_as_serde_writes_them() {
+        let link = "http://127.0.0.1:8080/open-banking/v3.1/aisp/accounts/card-b-1/transactions?fromBookingDateTime=2018-01-01T00:00:00Z&toBookingDateTime=2018-01-08T00:00:00Z&page=";
+        for (page, pages) in [(1, 1), (1, 3), (2, 3), (3, 3), (5, 3), (12, 40)] {
+            let (first, last) = (86_400_000 * 3, 86_400_000 * 9 + 1_234);
+            let at = |n: usize| Some(format!("{link}{n}"));
+            let links = obie::Links {
+                self_link: format!("{link}{page}"),
+                first: at(1),
+                prev: (page > 1).then(|| format!("{link}{}", (page - 1).min(pages))),
+                next: (page < pages).then(|| format!("{link}{}", page + 1)),
+                last: at(pages),
+            };
+            let meta = obie::Meta {
+                total_pages: Some(pages as u32),
+                first_available_date_time: Some(calendar_text(first)),
+                last_available_date_time: Some(calendar_text(last)),
+            };
+            let expected = format!(
+                "\"Links\":{},\"Meta\":{}",
+                serde_json::to_string(&links).unwrap(),
+                serde_json::to_string(&meta).unwrap()
+            );
+            let mut out = Vec::new();
+            super::write_page_links(&mut out, link, (page, pages), (first, last));
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "page {page} of {pages}");
+        }
+    }
+}

@@ -44,9 +44,17 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
 
 /// The methods `path` takes, if it is one of the profile's routes.
 fn methods_of(path: &str) -> Option<&'static [Method]> {
-    let rest = path.strip_prefix(BASE)?;
-    let segments: Vec<&str> = rest.split('/').skip(1).collect();
-    match segments.as_slice() {
+    let rest = path.strip_prefix(BASE)?.strip_prefix('/')?;
+    // At most three segments, without collecting them (this runs on every request).
+    let mut parts = rest.split('/');
+    let segments: [Option<&str>; 4] = std::array::from_fn(|_| parts.next());
+    let segments: &[&str] = match segments {
+        [Some(a), None, ..] => &[a],
+        [Some(a), Some(b), None, _] => &[a, b],
+        [Some(a), Some(b), Some(c), None] => &[a, b, c],
+        _ => return None,
+    };
+    match segments {
         ["account-access-consents"] => Some(&[Method::POST]),
         ["account-access-consents", id] if !id.is_empty() => Some(&[Method::GET, Method::HEAD, Method::DELETE]),
         ["accounts"] => Some(&[Method::GET, Method::HEAD]),
@@ -62,7 +70,8 @@ fn interaction_id(headers: &HeaderMap) -> HeaderValue {
     headers.get(INTERACTION).filter(|v| !v.is_empty() && v.to_str().is_ok()).cloned().unwrap_or_else(|| {
         // A version-4 UUID from the thread's generator: no system call per request.
         let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        HeaderValue::from_str(&id.to_string()).expect("a UUID is a header value")
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes()).expect("a UUID is a header value")
     })
 }
 
@@ -440,31 +449,20 @@ pub(super) async fn transactions_reply(
         );
         let sent = shapes::transactions_sent(&grant).map_err(unshapeable)?;
         decided.disclose(state, sent, Records::Transactions(&slice));
-        let base = format!("{}{BASE}/accounts/{account}/transactions", origin(state, headers));
-        let (from_text, to_text) = (calendar_text(from), calendar_text(to));
-        let link =
-            |page: usize| format!("{base}?fromBookingDateTime={from_text}&toBookingDateTime={to_text}&page={page}");
-        let page = query.page;
-        let links = wire::Links {
-            self_link: link(page),
-            first: Some(link(1)),
-            prev: (page > 1).then(|| link((page - 1).min(pages))),
-            next: (page < pages).then(|| link(page + 1)),
-            last: Some(link(pages)),
-        };
-        let meta = wire::Meta {
-            total_pages: Some(pages.min(u32::MAX as usize) as u32),
-            first_available_date_time: Some(from_text.clone()),
-            last_available_date_time: Some(calendar_text(to.min(decided.now.as_millis()))),
-        };
-        // `wire::Read<wire::TransactionData>`'s bytes, the records written straight.
+        let mut link = format!("{}{BASE}/accounts/{account}/transactions?fromBookingDateTime=", origin(state, headers));
+        let mut text = Vec::with_capacity(20);
+        testbed_core::time::write_calendar_text(&mut text, from);
+        text.extend_from_slice(b"&toBookingDateTime=");
+        testbed_core::time::write_calendar_text(&mut text, to);
+        text.extend_from_slice(b"&page=");
+        link.push_str(std::str::from_utf8(&text).unwrap_or_default());
+        let served = (from, to.min(decided.now.as_millis()));
+        // `wire::Read<wire::TransactionData>`'s bytes, written straight.
         let visible = slice.iter().filter(|t| t.on_platform || grant.off_platform);
         let write = |out: &mut Vec<u8>, t: &_| shapes::write_transaction(out, grant.fields, &account, t);
         Ok(data::json_page(b"{\"Data\":{\"Transaction\":[", visible, write, |out| {
-            out.extend_from_slice(b"]},\"Links\":");
-            serde_json::to_writer(&mut *out, &links)?;
-            out.extend_from_slice(b",\"Meta\":");
-            serde_json::to_writer(&mut *out, &meta)?;
+            out.extend_from_slice(b"]},");
+            shapes::write_page_links(out, &link, (query.page, pages), served);
             out.push(b'}');
             Ok(())
         }))
