@@ -651,9 +651,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Serves until `shutdown` completes, then lets in-flight requests finish: stops accepting,
 /// asks every connection to close once its current request is answered, and waits for them.
 ///
-/// Each connection is one hyper HTTP/1.1 task. The two hot routes (`GET /healthz` and
-/// `GET /accounts/{account}/transactions`) are answered without going through the router;
-/// everything else, and any request those two cannot take as is, goes to `router`.
+/// Each connection is one hyper HTTP/1.1 task. The hot routes (`GET /healthz` and the
+/// transactions page of the profile the server speaks) are answered without going through the
+/// router; everything else, and any request they cannot take as is, goes to `router`. The hot
+/// routes read no request body (a GET's), where the router reads one within `body_read`.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,

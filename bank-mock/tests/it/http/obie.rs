@@ -247,6 +247,14 @@ async fn errors_are_the_standards_and_unknown_ids_are_forbidden_not_missing() {
     assert_obie_error(&r, 400, "invalid_header", "UK.OBIE.Header.Invalid");
     let r = api.delete(&bank, &accounts).bearer(&access).header("x-fapi-auth-date", "0").send().await;
     assert_obie_error(&r, 405, "method_not_allowed", "x-testbed.method_not_allowed");
+    // The transactions page, served on the server's hot path, holds the headers alike.
+    let card = population::card_id(&bank.population().bank, 1);
+    let page = format!("{BASE}/accounts/{card}/transactions");
+    let r = api.get(&bank, &page).bearer(&access).header("x-fapi-auth-date", "2017-09-10").send().await;
+    assert_obie_error(&r, 400, "invalid_header", "UK.OBIE.Header.Invalid");
+    let r = api.get(&bank, &page).bearer(&access).header("x-fapi-interaction-id", "trace-9").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-fapi-interaction-id"), Some("trace-9"), "echoed");
     // A consent's dates are strings when present: null is refused, as the standard's schema does.
     let tpp = tpp_token(&api, &bank, "wallet").await;
     let r = api
