@@ -215,13 +215,22 @@ impl BankApi {
     }
 
     /// The client-credentials grant: the token the standard's consent step is authorised with
-    /// (the agreement's), or `None` where the bank refused the client.
-    pub async fn client_credentials(&self) -> Option<String> {
+    /// (the agreement's), or why the bank gave none (its `error_description`).
+    pub async fn client_credentials(&self) -> Result<String, String> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("scope", "accounts")
             .finish();
-        self.token(form).await.map(|t| t.access_token)
+        let answer = self.token_answer(form).await.ok_or("the bank did not answer POST /token")?;
+        if answer.status.is_success()
+            && let Ok(token) = serde_json::from_slice::<TokenResponse>(&answer.body)
+        {
+            return Ok(token.access_token);
+        }
+        Err(match serde_json::from_slice::<OAuthError>(&answer.body) {
+            Ok(e) => format!("{}: {}", e.error, e.error_description),
+            Err(_) => format!("POST /token answered {}", answer.status),
+        })
     }
 
     /// The permissions consent `id` holds, by the testbed's names (`GET

@@ -26,6 +26,10 @@ pub enum ClientError {
     ClientTokenRefused { url: String, platform: String, bank: String, status: hyper::StatusCode, message: String },
     #[error("bank `{bank}` refused platform `{platform}`'s OAuth client (POST /token, grant_type=client_credentials)")]
     OAuthClientRefused { platform: String, bank: String },
+    #[error("{0}")]
+    AgreementTokens(String),
+    #[error("bank `{bank}` gave platform `{platform}` no agreement token (POST /token, client_credentials): {why}")]
+    GrantRefused { platform: String, bank: String, why: String },
     #[error(
         "bank `{bank}` at {url} does not speak --api {api} (its account list there is no route); start it with `bank-mock serve --api {api}`, or run with the --api it speaks"
     )]

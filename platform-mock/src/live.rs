@@ -34,8 +34,8 @@ use testbed_core::SimTime;
 use testbed_core::exposure::PairLedger;
 use testbed_core::pace::{Calendar, Pace, PaceLimits, pace};
 use testbed_core::report::{
-    BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, Report, Revocation, RunMeta,
-    TimelineEntry, Tool, assemble, data_report,
+    BankTally, DataPart, FlowTally, LatencyTable, LatencyTally, LivePace, Mode, NegotiationPart, Report, Revocation,
+    RunMeta, TimelineEntry, Tool, assemble, data_report,
 };
 use testbed_core::scenario::{BankId, Design, PlatformId, RequestKind, Scenario};
 use testbed_core::session::{Agreement, negotiate};
@@ -66,7 +66,16 @@ pub struct LiveOptions {
     /// Under a standard profile, each platform's OAuth client at each bank it talks to, by
     /// (platform, bank): as `bank-mock serve` prints them.
     pub oauth_clients: OAuthClients,
+    /// The banks were started holding the scenario's agreements (`bank-mock serve --agreed`):
+    /// the negotiation is not held over HTTP but run here in virtual time, as the banks ran it,
+    /// and data flows under the agreement tokens they printed (by (platform, bank); under a
+    /// standard profile the client-credentials grant gives them instead, and this may be empty).
+    pub agreed: Option<AgreementTokens>,
 }
+
+/// Agreement tokens by (platform, bank) index of the scenario, as `bank-mock serve --agreed`
+/// prints them.
+pub type AgreementTokens = BTreeMap<(PlatformId, BankId), String>;
 
 /// The platforms' OAuth clients at the banks, by (platform, bank) index of the scenario.
 pub type OAuthClients = BTreeMap<(PlatformId, BankId), OAuthClient>;
@@ -89,6 +98,7 @@ impl Default for LiveOptions {
             ignore_rate_limits: false,
             api: ApiProfile::Testbed,
             oauth_clients: OAuthClients::new(),
+            agreed: None,
         }
     }
 }
@@ -137,7 +147,7 @@ pub fn run(
         return Err(ClientError::Live(why));
     }
     for (pi, p) in scenario.platforms_by_id() {
-        if let Some(&bi) = p.banks.iter().find(|&&bi| !client_tokens.contains_key(&(pi, bi))) {
+        if let Some(&bi) = p.banks.iter().find(|&&bi| opts.agreed.is_none() && !client_tokens.contains_key(&(pi, bi))) {
             return Err(ClientError::Live(format!(
                 "no client token for platform `{}` at bank `{}`",
                 p.name, scenario.banks[bi].name
@@ -193,17 +203,20 @@ pub fn run(
             }
         }
     }
-    let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
-    let session = negotiate(&scenario, Some(&mut banks));
-    if let Some(e) = banks.refused.take() {
-        return Err(e);
-    }
-    if let Some(e) = banks.error.take() {
-        return Err(ClientError::Live(format!("negotiation failed: {e}")));
-    }
-    let (negotiation, agreements) = (session.negotiation, session.agreements);
-    let tokens = banks.tokens.clone();
-    drop(banks);
+    let (negotiation, agreements, tokens) = match &opts.agreed {
+        Some(held) => agreed_session(&scenario, held, opts.api)?,
+        None => {
+            let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
+            let session = negotiate(&scenario, Some(&mut banks));
+            if let Some(e) = banks.refused.take() {
+                return Err(e);
+            }
+            if let Some(e) = banks.error.take() {
+                return Err(ClientError::Live(format!("negotiation failed: {e}")));
+            }
+            (session.negotiation, session.agreements, banks.tokens.clone())
+        }
+    };
 
     let mut complete = true;
     let mut data_part = None;
@@ -214,9 +227,10 @@ pub fn run(
             // also proves the OAuth client before any customer links.
             for f in &mut flows {
                 let bank = bank_api(&HttpClient::default(), urls, opts, f.platform, f.bank);
-                f.token = rt.block_on(bank.client_credentials()).ok_or_else(|| ClientError::OAuthClientRefused {
+                f.token = rt.block_on(bank.client_credentials()).map_err(|why| ClientError::GrantRefused {
                     platform: scenario.platforms[f.platform].name.clone(),
                     bank: scenario.banks[f.bank].name.clone(),
+                    why,
                 })?;
             }
         }
@@ -300,6 +314,39 @@ pub fn run(
     rt.shutdown_timeout(opts.drain);
     let meta = RunMeta { tool, mode: Mode::Live, complete };
     Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
+}
+
+/// A negotiation phase's part of the report, its agreements by pair, and their tokens by pair.
+type Negotiated = (NegotiationPart, Vec<(usize, Agreement)>, BTreeMap<usize, String>);
+
+/// The session of banks started `--agreed`: the scenario's negotiation in virtual time (what
+/// `bank-mock serve --agreed` ran at start), with each agreement's token from `held` (under a
+/// standard profile, the client-credentials grant gives it later).
+fn agreed_session(scenario: &Scenario, held: &AgreementTokens, api: ApiProfile) -> Result<Negotiated, ClientError> {
+    let session = negotiate(scenario, None);
+    let mut tokens = BTreeMap::new();
+    for (pair, a) in session.agreements.iter().filter(|(_, a)| a.revoked_at.is_none()) {
+        let token = match held.get(&(a.platform, a.bank)) {
+            Some(t) => t.clone(),
+            None if api.is_standard() => String::new(),
+            None => {
+                return Err(ClientError::AgreementTokens(format!(
+                    "no agreement token for platform `{}` at bank `{}`, which the scenario's negotiation agrees (its `bank-mock serve --agreed` prints it)",
+                    scenario.platforms[a.platform].name, scenario.banks[a.bank].name
+                )));
+            }
+        };
+        tokens.insert(*pair, token);
+    }
+    if let Some((p, b)) =
+        held.keys().find(|(p, b)| !session.agreements.iter().any(|(_, a)| (a.platform, a.bank) == (*p, *b)))
+    {
+        return Err(ClientError::AgreementTokens(format!(
+            "platform `{}` reaches no agreement with bank `{}` in the scenario's negotiation: no agreement token is wanted there",
+            scenario.platforms[*p].name, scenario.banks[*b].name
+        )));
+    }
+    Ok((session.negotiation, session.agreements, tokens))
 }
 
 /// How long the tasks cut off at the end of the drain get to count themselves.

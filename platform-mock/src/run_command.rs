@@ -27,6 +27,17 @@ pub struct RunArgs {
     /// bank the scenario pairs.
     #[arg(long = "client-token", value_name = "TOKEN")]
     client_tokens: Vec<String>,
+    /// The banks were started with `bank-mock serve --agreed`: do not negotiate (they hold the
+    /// agreements already); run the scenario's negotiation here in virtual time, as they did, and
+    /// send data under the agreement tokens they printed (`--agreement-token`; under `--api
+    /// obie|fdx` the OAuth clients' client-credentials grant gives them instead).
+    #[arg(long)]
+    agreed: bool,
+    /// With `--agreed`: an agreement token as `bank-mock serve --agreed` prints it
+    /// (`agreement token for PLATFORM: agr.<bank>.<platform>.<id>.<mac>`); one per agreement the
+    /// scenario's negotiation reaches.
+    #[arg(long = "agreement-token", value_name = "TOKEN", requires = "agreed")]
+    agreement_tokens: Vec<String>,
     /// With `--api obie|fdx`: a platform's OAuth client at a bank, as that bank's `bank-mock
     /// serve` prints it (`oauth client for PLATFORM: client_id=ID client_secret=SECRET`), given
     /// as `BANK=ID:SECRET`; one per platform and bank the scenario pairs.
@@ -88,7 +99,21 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
         return Err(bad_input(why));
     }
     let urls = bank_urls(&sc, &args.banks, args.allow_non_loopback)?;
-    let client_tokens = client_tokens(&sc, &args.client_tokens)?;
+    let client_tokens = match args.agreed {
+        false => client_tokens(&sc, &args.client_tokens)?,
+        true if args.client_tokens.is_empty() => platform_mock::live::ClientTokens::new(),
+        true => {
+            return Err(bad_input(
+                "--client-token: with --agreed nothing is negotiated; give --agreement-token as the banks printed them"
+                    .into(),
+            ));
+        }
+    };
+    if args.agreed {
+        let form = "agr.<bank>.<platform>.<id>.<mac>";
+        let what = ("--agreement-token", "agr", "agreement token", form);
+        opts.agreed = Some(pair_tokens(&sc, &args.agreement_tokens, what)?);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let tool = Tool::new("platform-mock", env!("CARGO_PKG_VERSION"));
     let report = platform_mock::live::run(Arc::new(sc.clone()), &urls, &client_tokens, &opts, stop.clone(), None, tool)
@@ -100,6 +125,10 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
                     ("--client-token: ", "; give the token that bank's `bank-mock serve` printed")
                 }
                 ClientError::ProfileNotSpoken { .. } => ("--api: ", ""),
+                ClientError::AgreementTokens(_) => ("--agreement-token: ", ""),
+                ClientError::GrantRefused { .. } if args.agreed => {
+                    ("--agreed: ", "; start the banks with `bank-mock serve --agreed`")
+                }
                 ClientError::OAuthClientRefused { .. } => {
                     ("--oauth-client: ", "; give the client that bank's `bank-mock serve --api` printed")
                 }
@@ -182,50 +211,62 @@ fn bank_urls(sc: &Scenario, flags: &[String], allow_non_loopback: bool) -> Resul
 /// The platforms' client tokens, by (platform, bank), from `--client-token` flags: each names its
 /// bank and platform (`cli.<bank>.<platform>.0.<mac>`), and every pair of the scenario needs one.
 fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live::ClientTokens, Failure> {
-    let mut tokens = platform_mock::live::ClientTokens::new();
-    for flag in flags {
-        let parts: Vec<&str> = flag.split('.').collect();
-        let [tag, bank, platform, _id, _mac] = parts[..] else {
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: expected a client token as `bank-mock serve` prints it, cli.<bank>.<platform>.0.<mac>"
-            )));
-        };
-        if tag != "cli" {
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: not a client token (they start `cli.`, as `bank-mock serve` prints them)"
-            )));
-        }
-        let Some(b) = sc.bank_index(bank) else {
-            let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: no bank `{bank}` in the scenario; its banks: {}",
-                names.join(", ")
-            )));
-        };
-        let Some(p) = sc.platform_index(platform) else {
-            let names: Vec<&str> = sc.platforms.iter().map(|p| p.name.as_str()).collect();
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: no platform `{platform}` in the scenario; its platforms: {}",
-                names.join(", ")
-            )));
-        };
-        if !sc.platforms[p].banks.contains(&b) {
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: platform `{platform}` does not negotiate with bank `{bank}` in the scenario"
-            )));
-        }
-        if tokens.insert((p, b), flag.clone()).is_some() {
-            return Err(bad_input(format!(
-                "--client-token `{flag}`: platform `{platform}` at bank `{bank}` is given twice"
-            )));
-        }
-    }
+    let tokens = pair_tokens(sc, flags, ("--client-token", "cli", "client token", "cli.<bank>.<platform>.0.<mac>"))?;
     let missing = missing_pairs(sc, |pair| tokens.contains_key(&pair));
     if !missing.is_empty() {
         return Err(bad_input(format!(
             "--client-token: none for {}; give each platform's token as each `bank-mock serve` prints it (client token for PLATFORM: TOKEN)",
             missing.join(", ")
         )));
+    }
+    Ok(tokens)
+}
+
+/// Tokens by (platform, bank) from the flags `flag`: each names its bank and platform
+/// (`<tag>.<bank>.<platform>.<id>.<mac>`, as `bank-mock serve` prints a `what`, shaped `form`),
+/// at most one per pair, for pairs the scenario has.
+fn pair_tokens(
+    sc: &Scenario,
+    flags: &[String],
+    (flag_name, want_tag, what, form): (&str, &str, &str, &str),
+) -> Result<std::collections::BTreeMap<(PlatformId, BankId), String>, Failure> {
+    let mut tokens = std::collections::BTreeMap::new();
+    for flag in flags {
+        let parts: Vec<&str> = flag.split('.').collect();
+        let [tag, bank, platform, _id, _mac] = parts[..] else {
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: expected a {what} as `bank-mock serve` prints it, {form}"
+            )));
+        };
+        if tag != want_tag {
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: not a {what} (they start `{want_tag}.`, as `bank-mock serve` prints them)"
+            )));
+        }
+        let Some(b) = sc.bank_index(bank) else {
+            let names: Vec<&str> = sc.banks.iter().map(|b| b.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: no bank `{bank}` in the scenario; its banks: {}",
+                names.join(", ")
+            )));
+        };
+        let Some(p) = sc.platform_index(platform) else {
+            let names: Vec<&str> = sc.platforms.iter().map(|p| p.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: no platform `{platform}` in the scenario; its platforms: {}",
+                names.join(", ")
+            )));
+        };
+        if !sc.platforms[p].banks.contains(&b) {
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: platform `{platform}` does not negotiate with bank `{bank}` in the scenario"
+            )));
+        }
+        if tokens.insert((p, b), flag.clone()).is_some() {
+            return Err(bad_input(format!(
+                "{flag_name} `{flag}`: platform `{platform}` at bank `{bank}` is given twice"
+            )));
+        }
     }
     Ok(tokens)
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use testbed_core::SimTime;
 use testbed_core::scenario::Scenario;
 
+mod agreed;
 mod alerts;
 mod faults;
 mod pace;

@@ -13,7 +13,7 @@ use testbed_core::scenario::Scenario;
 use testbed_core::wire::ApiProfile;
 
 /// Each platform's OAuth client at each bank, as `bank-mock serve` prints them.
-fn oauth_clients(scenario: &Scenario, states: &[Arc<AppState>]) -> OAuthClients {
+pub(crate) fn oauth_clients(scenario: &Scenario, states: &[Arc<AppState>]) -> OAuthClients {
     let mut clients = OAuthClients::new();
     for (p, platform) in scenario.platforms_by_id() {
         for &b in &platform.banks {
