@@ -797,9 +797,30 @@ impl PaceBound {
 pub fn summary_sentences(report: &Report) -> Vec<String> {
     let live = report.data.as_ref().and_then(|d| d.live.as_ref()).map(live_pace_sentence);
     (person_sentence(report).into_iter().chain(live))
+        .chain(refused_consents_sentence(report))
         .chain(abandoned_sentence(report))
         .chain(withdrawn_banks_sentence(report))
         .collect()
+}
+
+/// The sentence naming the agreements under which customers the platform asked to link were not
+/// linked (the bank refused, or did not answer); `None` when every consent was made.
+pub fn refused_consents_sentence(report: &Report) -> Option<String> {
+    let d = report.data.as_ref()?;
+    let refused: Vec<String> = (d.flows.iter())
+        .filter(|f| f.consents_refused > 0)
+        .map(|f| {
+            let of = f.exposure.linked_customers;
+            let every = if f.consents_refused >= of { " (every one)" } else { "" };
+            format!("{} of {} customers of {} at {}{every}", count(f.consents_refused), count(of), f.platform, f.bank)
+        })
+        .collect();
+    (!refused.is_empty()).then(|| {
+        format!(
+            "Not linked: {} (the bank refused, or did not answer); no request was sent for them, and the run is incomplete.",
+            and_list(&refused)
+        )
+    })
 }
 
 /// The sentence saying how many scheduled requests ended with neither an answer nor an error,
@@ -863,7 +884,15 @@ pub struct FlowReport {
     pub purposes: Vec<String>,
     pub permissions: Vec<String>,
     pub requests: u64,
+    /// Customers the bank refused to link (live runs; absent when none): their requests were
+    /// not sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consents_refused: u64,
     pub exposure: crate::exposure::ExposureSummary,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A platform's integration design when it is not the default direct pull, and what it

@@ -239,7 +239,9 @@ pub fn run(
         // Incomplete: interrupted, or some scheduled requests were abandoned (each row says how
         // many and why).
         let abandoned: u64 = latency.iter().map(|(_, row)| row.recorder.summary(wall).abandoned_total()).sum();
-        complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0;
+        // ... or the bank refused to link customers the platform asked for.
+        let refused: u64 = observed.consents_refused.iter().sum();
+        complete = !stop.load(Ordering::Relaxed) && observed.finished && abandoned == 0 && refused == 0;
         let interrupted = stop.load(Ordering::Relaxed);
         let (mut revocations, mut timeline, mut ended) = (Vec::new(), Vec::new(), Vec::new());
         for f in &flows {
@@ -281,6 +283,7 @@ pub fn run(
                 },
                 terms: &f.terms,
                 permissions: observed.permissions[fi].clone(),
+                consents_refused: observed.consents_refused[fi],
                 requests: observed.flow_requests[fi],
                 ledger: &ledgers[fi],
                 relay: observed.relayed[fi].as_ref(),
@@ -392,6 +395,8 @@ struct Observed {
     flow_pushed: Vec<u64>,
     /// Per flow under an aggregator design: what the aggregator received while relaying.
     relayed: Vec<Option<PairLedger>>,
+    /// Per flow: customers the bank refused to link.
+    consents_refused: Vec<u64>,
     /// Per flow: how its simulated times read on its bank's calendar.
     calendars: Vec<Calendar>,
 }
@@ -399,9 +404,19 @@ struct Observed {
 /// Consents created at once while linking customers.
 const LINKING_CONCURRENCY: usize = 32;
 
-/// Links every customer of every flow: one consent (and access token) each, indexed by customer
-/// (`None` where the bank refused), with the permissions the bank granted and, per flow, the
-/// consent ids (to tell whom a pushed alert is about).
+/// Per flow, what linking its customers gave.
+struct Linking {
+    /// Each customer's access token (`None` where the bank refused or was not asked).
+    access: Vec<Vec<Option<String>>>,
+    /// The permissions the bank granted.
+    permissions: Vec<Vec<String>>,
+    /// Whom each consent is for (to tell whom a pushed alert is about).
+    consent_customers: Vec<BTreeMap<String, u64>>,
+    /// Customers the bank refused to link.
+    refused: Vec<u64>,
+}
+
+/// Links every customer of every flow: one consent (and access token) each.
 async fn link_customers(
     client: &HttpClient,
     scenario: &Scenario,
@@ -409,8 +424,9 @@ async fn link_customers(
     flows: &[LiveFlow],
     opts: &LiveOptions,
     stop: &AtomicBool,
-) -> (Vec<Vec<Option<String>>>, Vec<Vec<String>>, Vec<BTreeMap<String, u64>>) {
-    let (mut access, mut permissions, mut consent_customers) = (Vec::new(), Vec::new(), Vec::new());
+) -> Linking {
+    let (mut access, mut permissions, mut consent_customers, mut refusals) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for f in flows {
         let linked = scenario.linked_customers(f.platform, f.bank, f.terms.consent_mode);
         let bank = bank_api(client, urls, opts, f.platform, f.bank);
@@ -419,14 +435,21 @@ async fn link_customers(
         let mut granted = Vec::new();
         let mut customers = BTreeMap::new();
         let mut pending = tokio::task::JoinSet::new();
-        let mut next = 0u64;
+        let (mut next, mut refused) = (0u64, 0u64);
         while (next < linked || !pending.is_empty()) && !stop.load(Ordering::Relaxed) {
             while next < linked && pending.len() < LINKING_CONCURRENCY {
                 let (bank, token, c, asked) = (bank.clone(), f.token.clone(), next, asked.clone());
                 pending.spawn(async move { (c, bank.link(&token, c, &asked).await) });
                 next += 1;
             }
-            let Some(Ok((c, Some(linked)))) = pending.join_next().await else { continue };
+            let (c, linked) = match pending.join_next().await {
+                Some(Ok((c, Some(linked)))) => (c, linked),
+                Some(Ok((_, None))) => {
+                    refused += 1;
+                    continue;
+                }
+                _ => continue,
+            };
             if granted.is_empty() {
                 // The standards name some permissions the testbed's way only (off-platform
                 // transactions): read the first consent back for them, by the testbed's names.
@@ -441,8 +464,9 @@ async fn link_customers(
         access.push(tokens);
         permissions.push(granted);
         consent_customers.push(customers);
+        refusals.push(refused);
     }
-    (access, permissions, consent_customers)
+    Linking { access, permissions, consent_customers, refused: refusals }
 }
 
 /// The API of `bank` for `platform`, in the run's profile with the platform's OAuth client there.
@@ -637,7 +661,8 @@ async fn load(
             banks.start_data_phase(bank, *origin, 1.0);
         }
     }
-    let (access, permissions, consent_customers) = link_customers(&client, scenario, urls, flows, opts, &stop).await;
+    let Linking { access, permissions, consent_customers, refused } =
+        link_customers(&client, scenario, urls, flows, opts, &stop).await;
     // Per flow, one consent to read back after the phase: a bank's audit revokes them all.
     let probes: Vec<Option<(String, String)>> = consent_customers
         .iter()
@@ -878,6 +903,7 @@ async fn load(
         flow_requests: flow_requests.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         flow_pushed: flow_pushed.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         relayed,
+        consents_refused: refused,
         calendars,
     }
 }

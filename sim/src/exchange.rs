@@ -657,6 +657,7 @@ pub fn outcome(sc: &Scenario, agreements: &[Agreement], parts: DataParts, audits
                 terms: &a.terms,
                 permissions: consent_of(sc, a).1.permissions.iter().map(|p| format!("{p:?}")).collect(),
                 requests: part.requests,
+                consents_refused: 0,
                 ledger: &part.ledger,
                 relay: part.relay.as_ref(),
                 pushed: part.pushed,

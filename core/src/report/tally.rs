@@ -28,6 +28,8 @@ pub struct FlowTally<'a> {
     pub permissions: Vec<String>,
     /// Requests scheduled under the agreement (pulls, and pushed deliveries).
     pub requests: u64,
+    /// Customers the platform asked the bank to link and the bank refused (live runs).
+    pub consents_refused: u64,
     /// What the platform received.
     pub ledger: &'a PairLedger,
     /// Aggregator designs: what the aggregator received while relaying.
@@ -234,6 +236,7 @@ pub fn data_report(
                 purposes: f.terms.purpose_names().into_iter().map(String::from).collect(),
                 permissions: f.permissions.clone(),
                 requests: f.requests,
+                consents_refused: f.consents_refused,
                 exposure: f.ledger.summarize(&sc.population_spec(f.bank), platform, weights),
             }
         })

@@ -125,3 +125,31 @@ fn run_agreed_takes_the_agreement_tokens_the_banks_printed_and_names_what_is_wro
         serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
     assert!(report.data.expect("a data phase").flows.iter().any(|f| f.exposure.customers_exposed > 0));
 }
+
+#[test]
+fn customers_the_bank_refuses_to_link_are_named_and_make_the_run_incomplete() {
+    let scenario = Arc::new(load("live-demo.toml"));
+    let opts = LiveOptions { duration: Duration::from_millis(500), max_rate: 200.0, ..Default::default() };
+    let (urls, states, _rt) = start_banks_speaking(&scenario, &expected_pace(&scenario, &opts), ApiProfile::Testbed);
+    let mut tokens = hold_agreements(&scenario, &states, &opts);
+    // One bank's agreement token forged: it refuses every consent asked under it.
+    let (forged_pair, token) = tokens.iter_mut().next().expect("an agreement");
+    let forged_pair = *forged_pair;
+    *token = format!("{}0", &token[..token.len() - 1]);
+    let opts = LiveOptions { agreed: Some(tokens), ..opts };
+    let stop = Arc::new(AtomicBool::new(false));
+    let report =
+        platform_mock::live::run(scenario.clone(), &urls, &ClientTokens::new(), &opts, stop, None, test_tool())
+            .expect("live run");
+    assert!(!report.complete, "a run that could not link customers is not whole");
+    let data = report.data.as_ref().unwrap();
+    let bank = &scenario.banks[forged_pair.1].name;
+    let flow = data.flows.iter().find(|f| &f.bank == bank).unwrap();
+    assert_eq!(flow.consents_refused, flow.exposure.linked_customers, "every consent refused");
+    assert_eq!(flow.exposure.customers_exposed, 0);
+    for other in data.flows.iter().filter(|f| &f.bank != bank) {
+        assert_eq!(other.consents_refused, 0, "{}", other.bank);
+    }
+    let said = testbed_core::report::summary_sentences(&report).join(" ");
+    assert!(said.contains(&format!("customers of demo-platform at {bank} (every one)")), "{said}");
+}
