@@ -201,6 +201,15 @@ impl BankApi {
         Some(answer.status != hyper::StatusCode::NOT_FOUND)
     }
 
+    /// Whether the bank takes `token` as one of its own (`GET /account-access-consents/x`, no
+    /// consent's id, authenticates the token first and changes nothing): not 401 or 403.
+    /// `None` when it does not answer.
+    pub async fn knows_token(&self, token: &str) -> Option<bool> {
+        let url = format!("{}/account-access-consents/x", self.base);
+        let answer = self.client.send(Method::GET, &url, Some(token), &[], None).await.ok()?;
+        Some(!matches!(answer.status.as_u16(), 401 | 403))
+    }
+
     /// Whether the bank knows the OAuth client: its `/token` does not answer `invalid_client`
     /// (it may refuse the grant itself before an agreement exists). `None` when it does not
     /// answer.

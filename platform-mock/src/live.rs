@@ -204,7 +204,19 @@ pub fn run(
         }
     }
     let (negotiation, agreements, tokens) = match &opts.agreed {
-        Some(held) => agreed_session(&scenario, held, opts.api)?,
+        Some(held) => {
+            // Each agreement token the bank's own, before anything is asked under it.
+            for ((pi, bi), token) in held {
+                let bank = BankApi::new(HttpClient::default(), urls[bi.index()].clone());
+                if rt.block_on(bank.knows_token(token)) == Some(false) {
+                    return Err(ClientError::AgreementTokens(format!(
+                        "bank `{}` refused platform `{}`'s agreement token `{token}`: give the one its `bank-mock serve --agreed` printed",
+                        scenario.banks[*bi].name, scenario.platforms[*pi].name
+                    )));
+                }
+            }
+            agreed_session(&scenario, held, opts.api)?
+        }
         None => {
             let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
             let session = negotiate(&scenario, Some(&mut banks));

@@ -111,7 +111,13 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
     };
     if args.agreed {
         let form = "agr.<bank>.<platform>.<id>.<mac>";
-        let what = ("--agreement-token", "agr", "agreement token", form);
+        let what = ("--agreement-token", "agr", "an agreement token", form);
+        if opts.api.is_standard() && !args.agreement_tokens.is_empty() {
+            return Err(bad_input(format!(
+                "--agreement-token: under --api {} the client-credentials grant gives the agreement tokens; give none",
+                opts.api.as_str()
+            )));
+        }
         opts.agreed = Some(pair_tokens(&sc, &args.agreement_tokens, what)?);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,8 +132,10 @@ fn execute(args: RunArgs) -> Result<(u8, usize), Failure> {
                 }
                 ClientError::ProfileNotSpoken { .. } => ("--api: ", ""),
                 ClientError::AgreementTokens(_) => ("--agreement-token: ", ""),
-                ClientError::GrantRefused { .. } if args.agreed => {
-                    ("--agreed: ", "; start the banks with `bank-mock serve --agreed`")
+                ClientError::GrantRefused { .. } if args.agreed => ("--agreed: ", ""),
+                // Banks that hold agreements already refuse a new negotiation.
+                ClientError::Live(ref m) if !args.agreed && m.contains("409") && m.contains("is in force") => {
+                    ("--agreed: ", "; the banks hold agreements already (started with --agreed?): run with --agreed")
                 }
                 ClientError::OAuthClientRefused { .. } => {
                     ("--oauth-client: ", "; give the client that bank's `bank-mock serve --api` printed")
@@ -211,7 +219,7 @@ fn bank_urls(sc: &Scenario, flags: &[String], allow_non_loopback: bool) -> Resul
 /// The platforms' client tokens, by (platform, bank), from `--client-token` flags: each names its
 /// bank and platform (`cli.<bank>.<platform>.0.<mac>`), and every pair of the scenario needs one.
 fn client_tokens(sc: &Scenario, flags: &[String]) -> Result<platform_mock::live::ClientTokens, Failure> {
-    let tokens = pair_tokens(sc, flags, ("--client-token", "cli", "client token", "cli.<bank>.<platform>.0.<mac>"))?;
+    let tokens = pair_tokens(sc, flags, ("--client-token", "cli", "a client token", "cli.<bank>.<platform>.0.<mac>"))?;
     let missing = missing_pairs(sc, |pair| tokens.contains_key(&pair));
     if !missing.is_empty() {
         return Err(bad_input(format!(
@@ -235,12 +243,12 @@ fn pair_tokens(
         let parts: Vec<&str> = flag.split('.').collect();
         let [tag, bank, platform, _id, _mac] = parts[..] else {
             return Err(bad_input(format!(
-                "{flag_name} `{flag}`: expected a {what} as `bank-mock serve` prints it, {form}"
+                "{flag_name} `{flag}`: expected {what} as `bank-mock serve` prints it, {form}"
             )));
         };
         if tag != want_tag {
             return Err(bad_input(format!(
-                "{flag_name} `{flag}`: not a {what} (they start `{want_tag}.`, as `bank-mock serve` prints them)"
+                "{flag_name} `{flag}`: not {what} (they start `{want_tag}.`, as `bank-mock serve` prints them)"
             )));
         }
         let Some(b) = sc.bank_index(bank) else {

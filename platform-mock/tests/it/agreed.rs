@@ -113,6 +113,18 @@ fn run_agreed_takes_the_agreement_tokens_the_banks_printed_and_names_what_is_wro
     let tokens = hold_agreements(&scenario, &states, &opts);
     refused(&args, "error: --agreement-token: no agreement token for platform");
 
+    // Negotiating with banks that hold agreements already: they answer 409, and the line says
+    // to run with --agreed.
+    let mut negotiating = run_args("live-demo.toml", &scenario, &urls, &states);
+    negotiating.extend(["--duration".into(), "1s".into()]);
+    refused(&negotiating, "error: --agreed: live run: negotiation failed");
+    // A forged agreement token is named before anything is asked under it.
+    let mut forged = args.clone();
+    for token in tokens.values() {
+        let last = if token.ends_with('0') { "1" } else { "0" };
+        forged.extend(["--agreement-token".into(), format!("{}{last}", &token[..token.len() - 1])]);
+    }
+    refused(&forged, "error: --agreement-token: bank `");
     let out = tempfile::tempdir().unwrap();
     let mut full = args.clone();
     for token in tokens.values() {
@@ -131,11 +143,15 @@ fn customers_the_bank_refuses_to_link_are_named_and_make_the_run_incomplete() {
     let scenario = Arc::new(load("live-demo.toml"));
     let opts = LiveOptions { duration: Duration::from_millis(500), max_rate: 200.0, ..Default::default() };
     let (urls, states, _rt) = start_banks_speaking(&scenario, &expected_pace(&scenario, &opts), ApiProfile::Testbed);
-    let mut tokens = hold_agreements(&scenario, &states, &opts);
-    // One bank's agreement token forged: it refuses every consent asked under it.
-    let (forged_pair, token) = tokens.iter_mut().next().expect("an agreement");
-    let forged_pair = *forged_pair;
-    *token = format!("{}0", &token[..token.len() - 1]);
+    // The banks hold their agreements, but one of them was restarted without `--agreed`: the
+    // token it printed before still authenticates (the same key), and every consent asked
+    // under it is refused, as no agreement is held.
+    let tokens = hold_agreements(&scenario, &states, &opts);
+    let forged_pair = *tokens.keys().next().expect("an agreement");
+    let (restarted, _restarted_states, _rt2) =
+        start_banks_speaking(&scenario, &expected_pace(&scenario, &opts), ApiProfile::Testbed);
+    let mut urls = urls;
+    urls[forged_pair.1.index()] = restarted[forged_pair.1.index()].clone();
     let opts = LiveOptions { agreed: Some(tokens), ..opts };
     let stop = Arc::new(AtomicBool::new(false));
     let report =
