@@ -178,45 +178,10 @@ pub fn run(
             on_signal.store(true, Ordering::Relaxed);
         }
     });
-    // Each bank speaks the profile, and each OAuth client is known there, before any
-    // negotiation: a mistake in either changes nothing at the banks.
-    for b in scenario.bank_ids() {
-        let bank = BankApi::speaking(HttpClient::default(), urls[b.index()].clone(), opts.api, None);
-        if rt.block_on(bank.speaks_profile()) == Some(false) {
-            return Err(ClientError::ProfileNotSpoken {
-                bank: scenario.banks[b].name.clone(),
-                url: urls[b.index()].clone(),
-                api: opts.api.as_str(),
-            });
-        }
-    }
-    if opts.api.is_standard() {
-        for (pi, p) in scenario.platforms_by_id() {
-            for &bi in &p.banks {
-                let bank = bank_api(&HttpClient::default(), urls, opts, pi, bi);
-                if rt.block_on(bank.knows_client()) == Some(false) {
-                    return Err(ClientError::OAuthClientRefused {
-                        platform: p.name.clone(),
-                        bank: scenario.banks[bi].name.clone(),
-                    });
-                }
-            }
-        }
-    }
+    let client = HttpClient::default();
+    rt.block_on(preflight(&client, &scenario, urls, opts))?;
     let (negotiation, agreements, tokens) = match &opts.agreed {
-        Some(held) => {
-            // Each agreement token the bank's own, before anything is asked under it.
-            for ((pi, bi), token) in held {
-                let bank = BankApi::new(HttpClient::default(), urls[bi.index()].clone());
-                if rt.block_on(bank.knows_token(token)) == Some(false) {
-                    return Err(ClientError::AgreementTokens(format!(
-                        "bank `{}` refused platform `{}`'s agreement token `{token}`: give the one its `bank-mock serve --agreed` printed",
-                        scenario.banks[*bi].name, scenario.platforms[*pi].name
-                    )));
-                }
-            }
-            agreed_session(&scenario, held, opts.api)?
-        }
+        Some(held) => agreed_session(&scenario, held, opts.api)?,
         None => {
             let mut banks = HttpBanks::new(&rt, &scenario, urls, client_tokens);
             let session = negotiate(&scenario, Some(&mut banks));
@@ -238,7 +203,7 @@ pub fn run(
             // The standard's consent step is authorised with the client-credentials token: it
             // also proves the OAuth client before any customer links.
             for f in &mut flows {
-                let bank = bank_api(&HttpClient::default(), urls, opts, f.platform, f.bank);
+                let bank = bank_api(&client, urls, opts, f.platform, f.bank);
                 f.token = rt.block_on(bank.client_credentials()).map_err(|why| ClientError::GrantRefused {
                     platform: scenario.platforms[f.platform].name.clone(),
                     bank: scenario.banks[f.bank].name.clone(),
@@ -329,6 +294,47 @@ pub fn run(
     rt.shutdown_timeout(opts.drain);
     let meta = RunMeta { tool, mode: Mode::Live, complete };
     Ok(assemble(meta, negotiation, data_part, &scenario.thresholds))
+}
+
+/// What is checked at the banks before any negotiation, so that a mistake changes nothing
+/// there: each bank speaks the run's profile; under a standard, each OAuth client is known;
+/// against banks started `--agreed`, each agreement token is the bank's own.
+async fn preflight(
+    client: &HttpClient,
+    scenario: &Scenario,
+    urls: &[String],
+    opts: &LiveOptions,
+) -> Result<(), ClientError> {
+    for b in scenario.bank_ids() {
+        let bank = BankApi::speaking(client.clone(), urls[b.index()].clone(), opts.api, None);
+        if bank.speaks_profile().await == Some(false) {
+            return Err(ClientError::ProfileNotSpoken {
+                bank: scenario.banks[b].name.clone(),
+                url: urls[b.index()].clone(),
+                api: opts.api.as_str(),
+            });
+        }
+    }
+    if opts.api.is_standard() {
+        for (pi, p) in scenario.platforms_by_id() {
+            for &bi in &p.banks {
+                if bank_api(client, urls, opts, pi, bi).knows_client().await == Some(false) {
+                    let (platform, bank) = (p.name.clone(), scenario.banks[bi].name.clone());
+                    return Err(ClientError::OAuthClientRefused { platform, bank });
+                }
+            }
+        }
+    }
+    for ((pi, bi), token) in opts.agreed.iter().flatten() {
+        let bank = BankApi::new(client.clone(), urls[bi.index()].clone());
+        if bank.knows_token(token).await == Some(false) {
+            return Err(ClientError::AgreementTokens(format!(
+                "bank `{}` refused platform `{}`'s agreement token `{token}`: give the one its `bank-mock serve --agreed` printed",
+                scenario.banks[*bi].name, scenario.platforms[*pi].name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A negotiation phase's part of the report, its agreements by pair, and their tokens by pair.

@@ -2,6 +2,7 @@
 //! disclosures: the records of each data list and the fields present in them, read in the shapes
 //! of the API profile the bank speaks.
 
+use serde::Deserialize as _;
 use std::sync::Mutex;
 use testbed_core::exposure::PairLedger;
 use testbed_core::terms::{Field, FieldSet, Purpose};
@@ -55,7 +56,7 @@ pub(crate) fn records(body: &[u8], shapes: Shapes) -> Vec<(FieldSet, u64)> {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
     let agreed = shapes.agreed;
     fn list<T: serde::de::DeserializeOwned>(v: &serde_json::Value, fields: impl Fn(&T) -> FieldSet) -> (FieldSet, u64) {
-        let records: Vec<T> = serde_json::from_value(v.clone()).unwrap_or_default();
+        let records = Vec::<T>::deserialize(v).unwrap_or_default();
         (records.iter().fold(FieldSet::EMPTY, |f, r| f.union(fields(r))), records.len() as u64)
     }
     match shapes.api {
@@ -78,7 +79,7 @@ pub(crate) fn records(body: &[u8], shapes: Shapes) -> Vec<(FieldSet, u64)> {
             if let Some(b) = data.get("Balance") {
                 // One record per account, as the bank counts a balance look-up: the standard
                 // writes its available and booked balances as two entries.
-                let balances: Vec<obie::Balance> = serde_json::from_value(b.clone()).unwrap_or_default();
+                let balances = Vec::<obie::Balance>::deserialize(b).unwrap_or_default();
                 let fields = balances.iter().fold(FieldSet::EMPTY, |f, r| f.union(r.fields(agreed)));
                 let accounts: std::collections::BTreeSet<&str> =
                     balances.iter().map(|r| r.account_id.as_str()).collect();
@@ -94,11 +95,11 @@ pub(crate) fn records(body: &[u8], shapes: Shapes) -> Vec<(FieldSet, u64)> {
                 vec![list(t, |r: &fdx::Transaction| r.fields(agreed))]
             } else if let Some(a) = v.get("accounts") {
                 vec![list(a, |r: &fdx::Account| r.fields(agreed))]
-            } else if let Ok(account) = serde_json::from_value::<fdx::Account>(v.clone()) {
+            } else if let Ok(account) = fdx::Account::deserialize(&v) {
                 vec![(account.fields(agreed), 1)]
-            } else if let Ok(contact) = serde_json::from_value::<fdx::Contact>(v.clone()) {
+            } else if let Ok(contact) = fdx::Contact::deserialize(&v) {
                 vec![(contact.fields(), 1)]
-            } else if let Ok(customer) = serde_json::from_value::<fdx::Customer>(v) {
+            } else if let Ok(customer) = fdx::Customer::deserialize(&v) {
                 vec![(customer.fields(), 1)]
             } else {
                 Vec::new()

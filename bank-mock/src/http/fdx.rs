@@ -37,7 +37,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(&format!("{BASE}/customers/current"), get(customer))
         .route(&format!("{BASE}/accounts"), get(accounts))
         .route(&format!("{BASE}/accounts/{{account}}"), get(account))
-        .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(transactions))
+        .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(super::standard_transactions))
         .route(&format!("{BASE}/accounts/{{account}}/contact"), get(contact))
 }
 
@@ -240,17 +240,7 @@ fn day_of(text: &str, name: &str) -> Result<u64, Failure> {
     Ok(ms / DAY_MS)
 }
 
-async fn transactions(
-    State(state): State<Arc<AppState>>,
-    path: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Reply {
-    let account = path_param(path)?;
-    transactions_reply(&state, &account, query.as_deref(), request.headers()).await
-}
-
-/// A transactions page of `account`: what the route answers, and the server's hot path too.
+/// A transactions page of `account` in this profile (`super::standard_transactions_reply`).
 pub(super) async fn transactions_reply(
     state: &Arc<AppState>,
     account: &str,

@@ -25,7 +25,7 @@ use crate::push::{OpenSends, PushCounters};
 use crate::serve::{Door, Entry};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -786,24 +786,19 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
         // Each profile's own transactions page; another profile's path goes to the router (a 404).
         let hot = hot.filter(|h| match h {
             HotRoute::Healthz => true,
-            HotRoute::Transactions => self.state.api == ApiProfile::Testbed,
-            HotRoute::ObieTransactions => self.state.api == ApiProfile::Obie,
-            HotRoute::FdxTransactions => self.state.api == ApiProfile::Fdx,
+            HotRoute::Transactions(api) => *api == self.state.api,
         });
         match hot {
-            // The standard pages: their profile's middleware around the route's own handler.
-            Some(HotRoute::ObieTransactions) => {
-                Box::pin(standard_page(self.state.clone(), request.map(axum::body::Body::new), ApiProfile::Obie))
-            }
-            Some(HotRoute::FdxTransactions) => {
-                Box::pin(standard_page(self.state.clone(), request.map(axum::body::Body::new), ApiProfile::Fdx))
-            }
             Some(HotRoute::Healthz) => Box::pin(async { Ok(metrics::healthz_response()) }),
-            Some(HotRoute::Transactions) => {
+            // The standard pages: their profile's middleware around the route's own handler.
+            Some(HotRoute::Transactions(ApiProfile::Obie | ApiProfile::Fdx)) => {
+                Box::pin(standard_page(self.state.clone(), request.map(axum::body::Body::new)))
+            }
+            Some(HotRoute::Transactions(ApiProfile::Testbed)) => {
                 let state = self.state.clone();
                 Box::pin(async move {
                     let path = request.uri().path();
-                    let account = &path["/accounts/".len()..path.len() - "/transactions".len()];
+                    let account = transactions_page_of(path).map_or("", |(_, account)| account);
                     let query = request.uri().query();
                     let headers = request.headers();
                     let reply = data::service(&state, headers, |token| {
@@ -823,31 +818,16 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Hot {
 
 /// A standard profile's transactions page off the router: the profile's middleware (`shaped`)
 /// around the route's handler, counted as the router counts it.
-async fn standard_page(state: Arc<AppState>, request: Request, api: ApiProfile) -> Result<Response, Infallible> {
+async fn standard_page(state: Arc<AppState>, request: Request) -> Result<Response, Infallible> {
     let inner = state.clone();
     let page = move |request: Request| {
         let (parts, _) = request.into_parts();
         async move {
-            let (path, query, headers) = (parts.uri.path(), parts.uri.query(), &parts.headers);
-            let reply = match api {
-                ApiProfile::Fdx => {
-                    fdx::transactions_reply(
-                        &inner,
-                        standard_account(path, testbed_core::wire::fdx::BASE),
-                        query,
-                        headers,
-                    )
-                    .await
-                }
-                _ => {
-                    let account = standard_account(path, testbed_core::wire::obie::BASE);
-                    obie::transactions_reply(&inner, account, query, headers).await
-                }
-            };
-            reply.into_response()
+            let account = transactions_page_of(parts.uri.path()).map_or("", |(_, account)| account);
+            standard_transactions_reply(&inner, account, parts.uri.query(), &parts.headers).await.into_response()
         }
     };
-    let (response, route) = match api {
+    let (response, route) = match state.api {
         ApiProfile::Fdx => (fdx::shaped(request, page).await, Route::FdxTransactions),
         _ => (obie::shaped(request, page).await, Route::ObieTransactions),
     };
@@ -855,36 +835,57 @@ async fn standard_page(state: Arc<AppState>, request: Request, api: ApiProfile) 
     Ok(response)
 }
 
+/// The router's route of a standard profile's transactions page: the reply the hot path gives.
+pub(super) async fn standard_transactions(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Reply {
+    let account = path_param(path)?;
+    standard_transactions_reply(&state, &account, query.as_deref(), request.headers()).await
+}
+
+/// A transactions page of `account` in the standard profile the server speaks.
+async fn standard_transactions_reply(
+    state: &Arc<AppState>,
+    account: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Reply {
+    match state.api {
+        ApiProfile::Fdx => fdx::transactions_reply(state, account, query, headers).await,
+        _ => obie::transactions_reply(state, account, query, headers).await,
+    }
+}
+
 enum HotRoute {
     Healthz,
-    Transactions,
-    ObieTransactions,
-    FdxTransactions,
+    /// A profile's transactions page.
+    Transactions(ApiProfile),
 }
 
-/// The account segment of a standard profile's transactions path under `base` (one
-/// `hot_route` matched).
-fn standard_account<'a>(path: &'a str, base: &str) -> &'a str {
-    let rest = &path[base.len() + "/accounts/".len()..];
-    &rest[..rest.len() - "/transactions".len()]
+/// The profile whose transactions page `path` is, and its account segment, if it needs no
+/// decoding: `/accounts/{account}/transactions`, under the base of UK Open Banking or FDX for
+/// theirs, with a non-empty, unescaped account segment.
+fn transactions_page_of(path: &str) -> Option<(ApiProfile, &str)> {
+    let (api, rest) = if let Some(rest) = path.strip_prefix(testbed_core::wire::obie::BASE) {
+        (ApiProfile::Obie, rest)
+    } else if let Some(rest) = path.strip_prefix(testbed_core::wire::fdx::BASE) {
+        (ApiProfile::Fdx, rest)
+    } else {
+        (ApiProfile::Testbed, path)
+    };
+    let account = rest.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
+    (!account.is_empty() && !account.contains(['/', '%'])).then_some((api, account))
 }
 
-/// The hot route a GET path is, if it needs no decoding: `/healthz`, or a profile's
-/// `/accounts/{account}/transactions` (the testbed's, or under the base of UK Open Banking or
-/// FDX) with a non-empty, unescaped account segment.
+/// The hot route a GET path is, if any: `/healthz`, or a profile's transactions page.
 fn hot_route(path: &str) -> Option<HotRoute> {
     if path == "/healthz" {
         return Some(HotRoute::Healthz);
     }
-    let (route, rest) = if let Some(rest) = path.strip_prefix(testbed_core::wire::obie::BASE) {
-        (HotRoute::ObieTransactions, rest)
-    } else if let Some(rest) = path.strip_prefix(testbed_core::wire::fdx::BASE) {
-        (HotRoute::FdxTransactions, rest)
-    } else {
-        (HotRoute::Transactions, path)
-    };
-    let account = rest.strip_prefix("/accounts/")?.strip_suffix("/transactions")?;
-    (!account.is_empty() && !account.contains(['/', '%'])).then_some(route)
+    transactions_page_of(path).map(|(api, _)| HotRoute::Transactions(api))
 }
 
 /// A path segment, or the error shape when it cannot be decoded.

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -39,7 +39,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(&format!("{BASE}/accounts"), get(accounts))
         .route(&format!("{BASE}/accounts/{{account}}"), get(account))
         .route(&format!("{BASE}/accounts/{{account}}/balances"), get(balances))
-        .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(transactions))
+        .route(&format!("{BASE}/accounts/{{account}}/transactions"), get(super::standard_transactions))
 }
 
 /// The methods `path` takes, if it is one of the profile's routes.
@@ -406,17 +406,7 @@ fn window(query: &data::TransactionsQuery, now_ms: u64) -> (u64, u64) {
     (from.min(to), to)
 }
 
-async fn transactions(
-    State(state): State<Arc<AppState>>,
-    path: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Reply {
-    let account = path_param(path)?;
-    transactions_reply(&state, &account, query.as_deref(), request.headers()).await
-}
-
-/// A transactions page of `account`: what the route answers, and the server's hot path too.
+/// A transactions page of `account` in this profile (`super::standard_transactions_reply`).
 pub(super) async fn transactions_reply(
     state: &Arc<AppState>,
     account: &str,
